@@ -1,0 +1,34 @@
+/** The shapes every stage agrees on: an image, a sample, a dataset. */
+
+/** Row-major uint8 pixels, height x width x channels (HWC). `data` is a view, never a copy. */
+export interface Image {
+  readonly data: Uint8Array;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+}
+
+export interface Sample {
+  readonly image: Image;
+  readonly label: number;
+  /** The dataset index this sample came from. */
+  readonly index: number;
+  /** The file it was read from, for error messages and views. */
+  readonly path?: string;
+}
+
+export type MaybePromise<T> = T | Promise<T>;
+
+export interface Dataset {
+  readonly length: number;
+  /** Class names by label, when the format knows them. */
+  readonly classNames?: readonly string[];
+  /** [height, width, channels] when every sample has that shape. */
+  readonly shape?: readonly [number, number, number];
+  /** Sample i. In-memory formats answer synchronously; file-backed ones with a promise. */
+  get(i: number): MaybePromise<Sample>;
+  /** All labels, when known without decoding images (samplers and plots use it). */
+  labels?(): Int32Array;
+  /** The file behind sample i, for error messages. */
+  pathOf?(i: number): string | undefined;
+}

@@ -1,0 +1,146 @@
+/**
+ * Counter-based randomness (Philox4x32-10, Salmon et al., SC'11).
+ *
+ * A stream is addressed by (seed, epoch, index, purpose): any draw can be recomputed from its
+ * address alone, with no state carried between samples. That is what makes batches identical
+ * whatever the thread count, the prefetch depth, the backend, or where iteration resumed.
+ */
+import { int } from "../validate";
+
+const M0 = 0xd2511f53;
+const M1 = 0xcd9e8d57;
+const W0 = 0x9e3779b9;
+const W1 = 0xbb67ae85;
+
+/** High 32 bits of the 64-bit product of two uint32 values, exact in double arithmetic. */
+function mulhi(a: number, b: number): number {
+  const ah = a >>> 16;
+  const al = a & 0xffff;
+  const bh = b >>> 16;
+  const bl = b & 0xffff;
+  const mid = ah * bl + al * bh + ((al * bl) >>> 16);
+  return (ah * bh + Math.floor(mid / 65536)) >>> 0;
+}
+
+/** One Philox4x32-10 block: four uint32 outputs for counter (c0..c3) under key (k0, k1). */
+export function philox4x32(k0: number, k1: number, c0: number, c1: number, c2: number, c3: number, out: Uint32Array): void {
+  k0 >>>= 0; k1 >>>= 0; c0 >>>= 0; c1 >>>= 0; c2 >>>= 0; c3 >>>= 0;
+  for (let r = 0; r < 10; r++) {
+    const hi0 = mulhi(M0, c0);
+    const lo0 = Math.imul(M0, c0) >>> 0;
+    const hi1 = mulhi(M1, c2);
+    const lo1 = Math.imul(M1, c2) >>> 0;
+    c0 = (hi1 ^ c1 ^ k0) >>> 0;
+    c1 = lo1;
+    c2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c3 = lo0;
+    k0 = (k0 + W0) >>> 0;
+    k1 = (k1 + W1) >>> 0;
+  }
+  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+}
+
+/** What a stream is for; part of its address so that purposes never share numbers. */
+export const Purpose = {
+  sampler: 1,
+  transform: 2,
+  batch: 3,
+  user: 4,
+} as const;
+export type Purpose = (typeof Purpose)[keyof typeof Purpose];
+
+/** Seeds are integers in [0, 2^53). */
+export function checkSeed(option: string, seed: unknown): number {
+  return int(option, seed, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** A fresh seed for callers that gave none (recorded so a run can be repeated). */
+export function randomSeed(): number {
+  const b = new Uint32Array(2);
+  require("node:crypto").randomFillSync(b);
+  return (b[0]! & 0x1fffff) * 0x100000000 + b[1]!;
+}
+
+/**
+ * A deterministic stream of random numbers at one address. Cheap to create: make one per
+ * sample. Draws come four at a time from consecutive Philox blocks.
+ */
+export class RandomStream {
+  private readonly k0: number;
+  private readonly k1: number;
+  private readonly c0: number;
+  private readonly c1: number;
+  private readonly c2: number;
+  private block = 0;
+  private readonly buf = new Uint32Array(4);
+  private pos = 4;
+
+  constructor(seed: number, epoch: number, index: number, purpose: number = Purpose.user) {
+    this.k0 = seed >>> 0;
+    this.k1 = Math.floor(seed / 0x100000000) >>> 0;
+    this.c0 = index >>> 0;
+    this.c1 = epoch >>> 0;
+    // The upper bits of an index beyond 2^32 share the purpose word.
+    this.c2 = ((purpose & 0xff) | ((Math.floor(index / 0x100000000) & 0xffffff) << 8)) >>> 0;
+  }
+
+  /** A uniform uint32. */
+  nextUint32(): number {
+    if (this.pos === 4) {
+      philox4x32(this.k0, this.k1, this.c0, this.c1, this.c2, this.block++, this.buf);
+      this.pos = 0;
+    }
+    return this.buf[this.pos++]!;
+  }
+
+  /** A uniform double in [0, 1) with 53 random bits. */
+  random(): number {
+    const hi = this.nextUint32() >>> 5; // 27 bits
+    const lo = this.nextUint32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** A uniform double in [lo, hi). */
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.random();
+  }
+
+  /** A uniform integer in [0, n), without modulo bias. */
+  int(n: number): number {
+    if (n <= 0x100000000) {
+      // Lemire-style rejection on 32 bits.
+      const limit = 0x100000000 - (0x100000000 % n);
+      for (;;) {
+        const x = this.nextUint32();
+        if (x < limit) return x % n;
+      }
+    }
+    return Math.floor(this.random() * n);
+  }
+
+  /** True with probability p. */
+  bernoulli(p: number): boolean {
+    return this.random() < p;
+  }
+
+  /** A standard normal draw (Box-Muller). */
+  normal(): number {
+    let u = this.random();
+    while (u === 0) u = this.random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.random());
+  }
+}
+
+/** A uniformly random permutation of 0..n-1 for (seed, epoch), by Fisher-Yates. */
+export function permutation(n: number, seed: number, epoch: number, salt = 0): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  const rng = new RandomStream(seed, epoch, salt, Purpose.sampler);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = out[i]!;
+    out[i] = out[j]!;
+    out[j] = t;
+  }
+  return out;
+}
