@@ -1,0 +1,67 @@
+/** What a loader yields and reports. */
+
+/** Milliseconds spent in each stage of one batch. */
+export interface StageTimings {
+  /** Drawing indices and random parameters. */
+  sample: number;
+  /** Reading and decoding samples. */
+  fetch: number;
+  /** Running the transform plan. */
+  transform: number;
+  /** Assembling the batch object (labels, views). */
+  collate: number;
+  /** Host-to-device copy (CUDA only). */
+  copy?: number;
+  /** Device kernel (CUDA only). */
+  kernel?: number;
+}
+
+export interface Batch {
+  /** float32 pixels, N x C x H x W. */
+  readonly images: Float32Array;
+  readonly shape: readonly [number, number, number, number];
+  readonly labels: Int32Array;
+  /** Dataset index of each sample, in order. */
+  readonly indices: Int32Array;
+  readonly epoch: number;
+  /** Position of this batch in its epoch. */
+  readonly batchIndex: number;
+  readonly timings: StageTimings;
+  /** Random parameters each transform drew for each sample (for views and debugging). */
+  readonly params?: readonly unknown[];
+  /** Class names, when the dataset knows them. */
+  readonly classNames?: readonly string[];
+  /** Hands the batch to TensorFlow.js: { xs: tf.Tensor4D (NCHW or NHWC), ys: tf.Tensor1D }. */
+  toTensor(tf: unknown, options?: { layout?: "NCHW" | "NHWC" }): { xs: unknown; ys: unknown };
+}
+
+/** One batch's timeline entry, relative to the start of iteration (ms). */
+export interface BatchTiming extends StageTimings {
+  batch: number;
+  epoch: number;
+  start: number;
+  end: number;
+  size: number;
+}
+
+export interface SkippedSample {
+  index: number;
+  path?: string;
+  reason: string;
+}
+
+export interface LoaderStats {
+  backend: "native" | "reference" | "cuda";
+  /** Why this backend was chosen (e.g. the addon failed to load). */
+  backendReason: string;
+  seed: number;
+  batches: number;
+  samples: number;
+  /** Wall time from the first request to the last batch delivered (ms). */
+  wallMs: number;
+  samplesPerSecond: number;
+  /** Total ms per stage over all batches. */
+  stages: StageTimings;
+  perBatch: BatchTiming[];
+  skipped: SkippedSample[];
+}
