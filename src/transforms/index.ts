@@ -1,1 +1,25 @@
-export {};
+/** Transforms: one declaration each (library.ts), compiled into a batch plan (plan.ts). */
+export {
+  Transform,
+  Compose,
+  RandomApply,
+  toTensor,
+  normalize,
+  grayscale,
+  randomGrayscale,
+  colorJitter,
+  randomErasing,
+  randomHorizontalFlip,
+  randomVerticalFlip,
+  randomCrop,
+  centerCrop,
+  resize,
+  randomResizedCrop,
+  compose,
+  randomApply,
+} from "./library";
+export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, Interpolation } from "./library";
+export { Plan } from "./plan";
+export type { EncodedBatch, DrawAddress } from "./plan";
+export type { BorderMode, AxisTaps } from "./geometry";
+export type { FloatImage } from "./reference";

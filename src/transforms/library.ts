@@ -1,0 +1,737 @@
+/**
+ * Every transform, declared once: its options (checked when it is built), how it draws its
+ * random parameters (plain numbers, from the sample's counter-based stream), how it changes the
+ * shape, its readable reference implementation, and what it contributes to the compiled plan
+ * (per-axis taps for geometry, an op for colour). Parameter maths follows torchvision.
+ */
+import { OptionError } from "../errors";
+import type { Image } from "../data/types";
+import { RandomStream, Purpose } from "../sampling/rng";
+import * as v from "../validate";
+import {
+  type AxisTaps,
+  type BorderMode,
+  flipTaps,
+  identityTaps,
+  padCropTaps,
+  resampleTaps,
+  composeTaps,
+  roundHalfEven,
+} from "./geometry";
+import * as ref from "./reference";
+import type { FloatImage } from "./reference";
+
+export interface Shape {
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+}
+
+/** Plain-number parameters drawn for one sample; null when a transform draws nothing. */
+export type Params = { readonly [key: string]: number | boolean | readonly number[] | Params | readonly Params[] } | null;
+
+/** The value range in force: 255 before toTensor, 1 after (colour clamps use it). */
+export interface ValueContext {
+  bound: number;
+}
+
+/** Geometry of one step for one sample. */
+export interface StepTaps {
+  y: AxisTaps;
+  x: AxisTaps;
+  /** Per-channel fill for -1 taps, when this step can produce them. */
+  fill?: readonly number[];
+}
+
+/** One colour op of the plan (see native/PLAN_ABI.md). */
+export interface PlanOp {
+  code: OpCode;
+  /** Parameters after `enabled`. */
+  params: number[];
+  /** Channels after the op. */
+  channelsOut: number;
+  /** Drawn as "not this time" (e.g. the coin of a random op). */
+  disabled?: boolean;
+}
+
+export const enum OpCode {
+  Affine = 0,
+  Gray = 1,
+  Jitter = 2,
+  Erase = 3,
+}
+
+export const OP_NAMES = ["affine", "gray", "jitter", "erase"] as const;
+
+const DISPLAY = Symbol.for("Jupyter.display");
+
+export abstract class Transform {
+  abstract readonly name: string;
+  abstract readonly kind: "geometry" | "color" | "container";
+  /** The options as given (after defaults), for display and debugging. */
+  abstract readonly options: Readonly<Record<string, unknown>>;
+
+  /** Output shape for an input shape; throws OptionError if the input cannot be handled. */
+  outShape(s: Shape): Shape {
+    return s;
+  }
+
+  /** Draws this transform's random parameters for one sample. */
+  draw(_rng: RandomStream, _s: Shape): Params {
+    return null;
+  }
+
+  /** Applies the transform with drawn parameters: the readable reference. */
+  abstract reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage;
+
+  /** Geometry steps: the taps for one sample. */
+  taps?(s: Shape, p: Params): StepTaps;
+
+  /** Colour steps: the op for one sample (parameters may vary per sample, the code may not). */
+  op?(s: Shape, p: Params, ctx: ValueContext): PlanOp;
+
+  /** Colour steps: the value bound after this step. */
+  boundAfter(bound: number): number {
+    return bound;
+  }
+
+  /**
+   * Runs the reference on one image with the parameters for (seed, epoch, index): the output
+   * as float32 CHW, its shape, and the drawn parameters. Handy in notebooks and for views.
+   */
+  sample(image: Image, at: { seed?: number; epoch?: number; index?: number } = {}): { output: Float32Array; shape: [number, number, number]; params: Params } {
+    const rng = new RandomStream(at.seed ?? 0, at.epoch ?? 0, at.index ?? 0, Purpose.transform);
+    const shape = { height: image.height, width: image.width, channels: image.channels };
+    this.outShape(shape);
+    const params = this.draw(rng, shape);
+    const img = this.reference(ref.fromImage(image), params, { bound: 255 });
+    const output = new Float32Array(img.data.length);
+    ref.writeCHW(img, output, 0);
+    return { output, shape: [img.channels, img.height, img.width], params };
+  }
+
+  /** Output shape [C, H, W] for an input [H, W, C]. */
+  outputShape(input: readonly [number, number, number]): [number, number, number] {
+    const s = this.outShape({ height: input[0], width: input[1], channels: input[2] });
+    return [s.channels, s.height, s.width];
+  }
+
+  toString(): string {
+    const opts = Object.entries(this.options)
+      .filter(([, x]) => x !== undefined)
+      .map(([k, x]) => `${k}=${JSON.stringify(x)}`)
+      .join(", ");
+    return `${this.name}(${opts})`;
+  }
+
+  [DISPLAY](): Record<string, string> {
+    return { "text/plain": this.toString() };
+  }
+}
+
+// ---------------------------------------------------------------------------------- colour
+
+class ToTensor extends Transform {
+  readonly name = "ToTensor";
+  readonly kind = "color";
+  readonly options = {};
+  reference(img: FloatImage): FloatImage {
+    return ref.affine(img, new Array(img.channels).fill(0), new Array(img.channels).fill(255));
+  }
+  override op(s: Shape): PlanOp {
+    return { code: OpCode.Affine, params: [...new Array(s.channels).fill(0), ...new Array(s.channels).fill(255)], channelsOut: s.channels };
+  }
+  override boundAfter(): number {
+    return 1;
+  }
+}
+
+/** uint8 [0, 255] to float [0, 1], as torchvision's ToTensor (layout is always CHW here). */
+export function toTensor(): Transform {
+  return new ToTensor();
+}
+
+class Normalize extends Transform {
+  readonly name = "Normalize";
+  readonly kind = "color";
+  readonly options: { mean: number[]; std: number[] };
+  constructor(mean: unknown, std: unknown) {
+    super();
+    this.options = { mean: numberList("normalize(mean)", mean), std: numberList("normalize(std)", std, true) };
+    if (this.options.mean.length !== this.options.std.length) {
+      throw new OptionError("normalize(std)", std, `as many values as mean (${this.options.mean.length})`);
+    }
+  }
+  private perChannel(C: number): { mean: number[]; std: number[] } {
+    const { mean, std } = this.options;
+    if (mean.length !== 1 && mean.length !== C) {
+      throw new OptionError("normalize(mean)", mean, `1 or ${C} values for a ${C}-channel image`);
+    }
+    const pick = (a: number[]) => Array.from({ length: C }, (_, c) => a[a.length === 1 ? 0 : c]!);
+    return { mean: pick(mean), std: pick(std) };
+  }
+  override outShape(s: Shape): Shape {
+    this.perChannel(s.channels);
+    return s;
+  }
+  reference(img: FloatImage): FloatImage {
+    const { mean, std } = this.perChannel(img.channels);
+    return ref.affine(img, mean, std);
+  }
+  override op(s: Shape): PlanOp {
+    const { mean, std } = this.perChannel(s.channels);
+    return { code: OpCode.Affine, params: [...mean, ...std], channelsOut: s.channels };
+  }
+}
+
+/** (x - mean[c]) / std[c]; one value broadcasts to every channel. */
+export function normalize(mean: number | readonly number[], std: number | readonly number[]): Transform {
+  return new Normalize(mean, std);
+}
+
+class Grayscale extends Transform {
+  readonly name: string;
+  readonly kind = "color";
+  readonly options: { numOutputChannels?: number; p?: number };
+  constructor(
+    private readonly out: number | "same",
+    private readonly p: number,
+  ) {
+    super();
+    this.name = out === "same" ? "RandomGrayscale" : "Grayscale";
+    this.options = out === "same" ? { p } : { numOutputChannels: out };
+  }
+  private channelsOut(C: number): number {
+    return this.out === "same" ? C : this.out;
+  }
+  override outShape(s: Shape): Shape {
+    needGrayChannels(`${lower(this.name)}: input channels`, s.channels);
+    return { ...s, channels: this.channelsOut(s.channels) };
+  }
+  override draw(rng: RandomStream): Params {
+    return this.out === "same" ? { apply: rng.random() < this.p } : null;
+  }
+  reference(img: FloatImage, p: Params): FloatImage {
+    if (p && !p.apply) return img;
+    return ref.grayscale(img, this.channelsOut(img.channels));
+  }
+  override op(s: Shape, p: Params): PlanOp {
+    return { code: OpCode.Gray, params: [this.channelsOut(s.channels)], channelsOut: this.channelsOut(s.channels), disabled: p !== null && !p.apply };
+  }
+}
+
+/** Luma (0.299 R + 0.587 G + 0.114 B) into 1 or 3 channels. */
+export function grayscale(numOutputChannels: 1 | 3 = 1): Transform {
+  if (numOutputChannels !== 1 && numOutputChannels !== 3) throw new OptionError("grayscale(numOutputChannels)", numOutputChannels, "1 or 3");
+  return new Grayscale(numOutputChannels, 1);
+}
+
+/** Grayscale with probability p, keeping the channel count (as torchvision's RandomGrayscale). */
+export function randomGrayscale(p = 0.1): Transform {
+  return new Grayscale("same", v.prob("randomGrayscale(p)", p));
+}
+
+export interface ColorJitterOptions {
+  /** Factor range [max(0, 1 - b), 1 + b], or [lo, hi]. */
+  brightness?: number | [number, number];
+  contrast?: number | [number, number];
+  saturation?: number | [number, number];
+  /** Not supported: hue needs an HSV round trip the plan does not have yet. */
+  hue?: number;
+}
+
+const JITTER_ORDERS = [
+  [0, 1, 2],
+  [0, 2, 1],
+  [1, 0, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [2, 1, 0],
+] as const;
+
+class ColorJitter extends Transform {
+  readonly name = "ColorJitter";
+  readonly kind = "color";
+  readonly options: { brightness?: [number, number]; contrast?: [number, number]; saturation?: [number, number] };
+  private readonly ranges: ([number, number] | undefined)[];
+  constructor(o: ColorJitterOptions) {
+    super();
+    v.knownKeys("colorJitter", o, ["brightness", "contrast", "saturation", "hue"]);
+    if (o.hue !== undefined && o.hue !== 0) {
+      throw new OptionError("colorJitter.hue", o.hue, "0 or undefined (hue jitter is not supported; brightness, contrast and saturation are)");
+    }
+    const range = (name: string, x: unknown): [number, number] | undefined => {
+      if (x === undefined || x === 0) return undefined;
+      if (typeof x === "number") {
+        v.num(`colorJitter.${name}`, x, 0);
+        return [Math.max(0, 1 - x), 1 + x];
+      }
+      return v.pair(`colorJitter.${name}`, x, 0);
+    };
+    this.ranges = [range("brightness", o.brightness), range("contrast", o.contrast), range("saturation", o.saturation)];
+    this.options = { brightness: this.ranges[0], contrast: this.ranges[1], saturation: this.ranges[2] };
+  }
+  override outShape(s: Shape): Shape {
+    if (this.ranges[1] || this.ranges[2]) needGrayChannels("colorJitter: input channels (contrast and saturation)", s.channels);
+    return s;
+  }
+  override draw(rng: RandomStream): Params {
+    const order = rng.int(6);
+    const factors = this.ranges.map((r) => (r ? rng.uniform(r[0], r[1]) : NaN));
+    return { order, brightness: factors[0]!, contrast: factors[1]!, saturation: factors[2]! };
+  }
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const q = p as { order: number; brightness: number; contrast: number; saturation: number };
+    for (const which of JITTER_ORDERS[q.order]!) {
+      if (which === 0 && !Number.isNaN(q.brightness)) img = ref.brightness(img, q.brightness, ctx.bound);
+      if (which === 1 && !Number.isNaN(q.contrast)) img = ref.contrast(img, q.contrast, ctx.bound);
+      if (which === 2 && !Number.isNaN(q.saturation)) img = ref.saturation(img, q.saturation, ctx.bound);
+    }
+    return img;
+  }
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    const q = p as { order: number; brightness: number; contrast: number; saturation: number };
+    return { code: OpCode.Jitter, params: [ctx.bound, q.order, q.brightness, q.contrast, q.saturation], channelsOut: s.channels };
+  }
+}
+
+/** Random brightness, contrast and saturation in a random order, as torchvision's ColorJitter. */
+export function colorJitter(options: ColorJitterOptions): Transform {
+  return new ColorJitter(options);
+}
+
+export interface RandomErasingOptions {
+  p?: number;
+  scale?: [number, number];
+  ratio?: [number, number];
+  /** Value in the units in force at this step (after normalize: normalized units). */
+  value?: number | readonly number[];
+}
+
+class RandomErasing extends Transform {
+  readonly name = "RandomErasing";
+  readonly kind = "color";
+  readonly options: { p: number; scale: [number, number]; ratio: [number, number]; value: number | number[] };
+  constructor(o: RandomErasingOptions) {
+    super();
+    v.knownKeys("randomErasing", o, ["p", "scale", "ratio", "value"]);
+    const value = o.value ?? 0;
+    if (value === ("random" as unknown)) {
+      throw new OptionError("randomErasing.value", value, "a number or one number per channel (per-pixel random values are not supported)");
+    }
+    this.options = {
+      p: v.prob("randomErasing.p", o.p ?? 0.5),
+      scale: v.pair("randomErasing.scale", o.scale ?? [0.02, 0.33], 0, 1),
+      ratio: v.pair("randomErasing.ratio", o.ratio ?? [0.3, 3.3], Number.MIN_VALUE),
+      value: typeof value === "number" ? v.num("randomErasing.value", value) : numberList("randomErasing.value", value),
+    };
+  }
+  private values(C: number): number[] {
+    const val = this.options.value;
+    if (typeof val === "number") return new Array(C).fill(val);
+    if (val.length === 1) return new Array(C).fill(val[0]);
+    if (val.length !== C) throw new OptionError("randomErasing.value", val, `1 or ${C} values for a ${C}-channel image`);
+    return val;
+  }
+  override outShape(s: Shape): Shape {
+    this.values(s.channels);
+    return s;
+  }
+  override draw(rng: RandomStream, s: Shape): Params {
+    const none = { apply: false, y: 0, x: 0, h: 0, w: 0 };
+    if (!(rng.random() < this.options.p)) return none;
+    const area = s.height * s.width;
+    const [r0, r1] = this.options.ratio;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const eraseArea = area * rng.uniform(this.options.scale[0], this.options.scale[1]);
+      const aspect = Math.exp(rng.uniform(Math.log(r0), Math.log(r1)));
+      const h = roundHalfEven(Math.sqrt(eraseArea * aspect));
+      const w = roundHalfEven(Math.sqrt(eraseArea / aspect));
+      if (!(h < s.height && w < s.width)) continue;
+      const y = rng.int(s.height - h + 1);
+      const x = rng.int(s.width - w + 1);
+      return { apply: true, y, x, h, w };
+    }
+    return none;
+  }
+  reference(img: FloatImage, p: Params): FloatImage {
+    const q = p as { apply: boolean; y: number; x: number; h: number; w: number };
+    return q.apply ? ref.erase(img, q.y, q.x, q.h, q.w, this.values(img.channels)) : img;
+  }
+  override op(s: Shape, p: Params): PlanOp {
+    const q = p as { apply: boolean; y: number; x: number; h: number; w: number };
+    return { code: OpCode.Erase, params: [q.y, q.x, q.h, q.w, ...this.values(s.channels)], channelsOut: s.channels, disabled: !q.apply };
+  }
+}
+
+/** Erases a random rectangle, as torchvision's RandomErasing (Zhong et al. 2017). */
+export function randomErasing(options: RandomErasingOptions = {}): Transform {
+  return new RandomErasing(options);
+}
+
+// ---------------------------------------------------------------------------------- geometry
+
+abstract class Geometric extends Transform {
+  readonly kind = "geometry";
+  abstract override taps(s: Shape, p: Params): StepTaps;
+  reference(img: FloatImage, p: Params): FloatImage {
+    const t = this.taps({ height: img.height, width: img.width, channels: img.channels }, p);
+    return ref.applyTaps(img, t.y, t.x, t.fill ?? new Array(img.channels).fill(0));
+  }
+}
+
+class RandomFlip extends Geometric {
+  readonly name: string;
+  readonly options: { p: number };
+  constructor(
+    private readonly axis: "x" | "y",
+    p: number,
+  ) {
+    super();
+    this.name = axis === "x" ? "RandomHorizontalFlip" : "RandomVerticalFlip";
+    this.options = { p };
+  }
+  override draw(rng: RandomStream): Params {
+    return { flip: rng.random() < this.options.p };
+  }
+  taps(s: Shape, p: Params): StepTaps {
+    const flip = (p as { flip: boolean }).flip;
+    const y = flip && this.axis === "y" ? flipTaps(s.height) : identityTaps(s.height);
+    const x = flip && this.axis === "x" ? flipTaps(s.width) : identityTaps(s.width);
+    return { y, x };
+  }
+}
+
+export function randomHorizontalFlip(p = 0.5): Transform {
+  return new RandomFlip("x", v.prob("randomHorizontalFlip(p)", p));
+}
+
+export function randomVerticalFlip(p = 0.5): Transform {
+  return new RandomFlip("y", v.prob("randomVerticalFlip(p)", p));
+}
+
+export interface RandomCropOptions {
+  /** int (all sides), [left/right, top/bottom] or [left, top, right, bottom]. */
+  padding?: number | readonly number[];
+  padIfNeeded?: boolean;
+  /** Constant fill in pixel units: one value or one per channel. */
+  fill?: number | readonly number[];
+  paddingMode?: BorderMode;
+}
+
+class RandomCrop extends Geometric {
+  readonly name = "RandomCrop";
+  readonly options: { size: [number, number]; padding: [number, number, number, number]; padIfNeeded: boolean; fill: number | number[]; paddingMode: BorderMode };
+  constructor(size: unknown, o: RandomCropOptions) {
+    super();
+    v.knownKeys("randomCrop", o, ["padding", "padIfNeeded", "fill", "paddingMode"]);
+    this.options = {
+      size: v.size2("randomCrop(size)", size),
+      padding: parsePadding("randomCrop.padding", o.padding ?? 0),
+      padIfNeeded: o.padIfNeeded === undefined ? false : v.bool("randomCrop.padIfNeeded", o.padIfNeeded),
+      fill: parseFill("randomCrop.fill", o.fill ?? 0),
+      paddingMode: v.oneOf("randomCrop.paddingMode", o.paddingMode ?? "constant", ["constant", "edge", "reflect", "symmetric"] as const),
+    };
+  }
+  /** Padding per side after padIfNeeded: [left, top, right, bottom]. */
+  private pads(s: Shape): [number, number, number, number] {
+    let [l, t, r, b] = this.options.padding;
+    const [h, w] = this.options.size;
+    if (this.options.padIfNeeded) {
+      if (s.height + t + b < h) {
+        const d = h - (s.height + t + b);
+        t += d;
+        b += d;
+      }
+      if (s.width + l + r < w) {
+        const d = w - (s.width + l + r);
+        l += d;
+        r += d;
+      }
+    }
+    return [l, t, r, b];
+  }
+  override outShape(s: Shape): Shape {
+    const [l, t, r, b] = this.pads(s);
+    const [h, w] = this.options.size;
+    if (s.height + t + b < h || s.width + l + r < w) {
+      throw new OptionError("randomCrop(size)", this.options.size, `at most the padded image size ${s.height + t + b}x${s.width + l + r} (input ${s.height}x${s.width}; set padding or padIfNeeded)`);
+    }
+    fillFor("randomCrop.fill", this.options.fill, s.channels);
+    return { height: h, width: w, channels: s.channels };
+  }
+  override draw(rng: RandomStream, s: Shape): Params {
+    const [l, t, r, b] = this.pads(s);
+    const [h, w] = this.options.size;
+    const top = rng.int(s.height + t + b - h + 1);
+    const left = rng.int(s.width + l + r - w + 1);
+    return { top, left };
+  }
+  taps(s: Shape, p: Params): StepTaps {
+    const [l, t] = this.pads(s);
+    const { top, left } = p as { top: number; left: number };
+    const mode = this.options.paddingMode;
+    return {
+      y: padCropTaps(s.height, t, top, this.options.size[0], mode),
+      x: padCropTaps(s.width, l, left, this.options.size[1], mode),
+      fill: mode === "constant" ? fillFor("randomCrop.fill", this.options.fill, s.channels) : undefined,
+    };
+  }
+}
+
+/** Pads, then crops a random size[0] x size[1] window, as torchvision's RandomCrop. */
+export function randomCrop(size: number | [number, number], options: RandomCropOptions = {}): Transform {
+  return new RandomCrop(size, options);
+}
+
+class CenterCrop extends Geometric {
+  readonly name = "CenterCrop";
+  readonly options: { size: [number, number] };
+  constructor(size: unknown) {
+    super();
+    this.options = { size: v.size2("centerCrop(size)", size) };
+  }
+  override outShape(s: Shape): Shape {
+    return { height: this.options.size[0], width: this.options.size[1], channels: s.channels };
+  }
+  taps(s: Shape): StepTaps {
+    const [h, w] = this.options.size;
+    // A crop larger than the image pads with zeros, as torchvision does.
+    const top = roundHalfEven((s.height - h) / 2);
+    const left = roundHalfEven((s.width - w) / 2);
+    return {
+      y: padCropTaps(s.height, 0, top, h, "constant"),
+      x: padCropTaps(s.width, 0, left, w, "constant"),
+      fill: h > s.height || w > s.width ? new Array(s.channels).fill(0) : undefined,
+    };
+  }
+}
+
+export function centerCrop(size: number | [number, number]): Transform {
+  return new CenterCrop(size);
+}
+
+export type Interpolation = "bilinear" | "nearest";
+
+class Resize extends Geometric {
+  readonly name = "Resize";
+  readonly options: { size: number | [number, number]; interpolation: Interpolation };
+  constructor(size: unknown, o: { interpolation?: Interpolation }) {
+    super();
+    v.knownKeys("resize", o, ["interpolation"]);
+    this.options = {
+      size: typeof size === "number" ? v.int("resize(size)", size, 1) : v.size2("resize(size)", size),
+      interpolation: v.oneOf("resize.interpolation", o.interpolation ?? "bilinear", ["bilinear", "nearest"] as const),
+    };
+  }
+  override outShape(s: Shape): Shape {
+    const size = this.options.size;
+    if (Array.isArray(size)) return { height: size[0], width: size[1], channels: s.channels };
+    // One number: the shorter edge becomes `size`, the aspect ratio is kept.
+    const n = size as number;
+    if (s.height <= s.width) return { height: n, width: Math.floor((n * s.width) / s.height), channels: s.channels };
+    return { height: Math.floor((n * s.height) / s.width), width: n, channels: s.channels };
+  }
+  taps(s: Shape): StepTaps {
+    const o = this.outShape(s);
+    return { y: resampleTaps(s.height, o.height, this.options.interpolation), x: resampleTaps(s.width, o.width, this.options.interpolation) };
+  }
+}
+
+/** Resizes (no antialiasing): an int sets the shorter edge, [h, w] the exact size. */
+export function resize(size: number | [number, number], options: { interpolation?: Interpolation } = {}): Transform {
+  return new Resize(size, options);
+}
+
+class RandomResizedCrop extends Geometric {
+  readonly name = "RandomResizedCrop";
+  readonly options: { size: [number, number]; scale: [number, number]; ratio: [number, number]; interpolation: Interpolation };
+  constructor(size: unknown, o: { scale?: [number, number]; ratio?: [number, number]; interpolation?: Interpolation }) {
+    super();
+    v.knownKeys("randomResizedCrop", o, ["scale", "ratio", "interpolation"]);
+    this.options = {
+      size: v.size2("randomResizedCrop(size)", size),
+      scale: v.pair("randomResizedCrop.scale", o.scale ?? [0.08, 1], 0),
+      ratio: v.pair("randomResizedCrop.ratio", o.ratio ?? [3 / 4, 4 / 3], Number.MIN_VALUE),
+      interpolation: v.oneOf("randomResizedCrop.interpolation", o.interpolation ?? "bilinear", ["bilinear", "nearest"] as const),
+    };
+  }
+  override outShape(s: Shape): Shape {
+    return { height: this.options.size[0], width: this.options.size[1], channels: s.channels };
+  }
+  override draw(rng: RandomStream, s: Shape): Params {
+    const H = s.height;
+    const W = s.width;
+    const area = H * W;
+    const [r0, r1] = this.options.ratio;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const target = area * rng.uniform(this.options.scale[0], this.options.scale[1]);
+      const aspect = Math.exp(rng.uniform(Math.log(r0), Math.log(r1)));
+      const w = roundHalfEven(Math.sqrt(target * aspect));
+      const h = roundHalfEven(Math.sqrt(target / aspect));
+      if (w > 0 && w <= W && h > 0 && h <= H) {
+        const top = rng.int(H - h + 1);
+        const left = rng.int(W - w + 1);
+        return { top, left, h, w };
+      }
+    }
+    // Fallback: the largest centred crop whose aspect ratio lies within `ratio`.
+    let w = W;
+    let h = H;
+    const inRatio = W / H;
+    if (inRatio < r0) h = roundHalfEven(w / r0);
+    else if (inRatio > r1) w = roundHalfEven(h * r1);
+    return { top: Math.floor((H - h) / 2), left: Math.floor((W - w) / 2), h, w };
+  }
+  taps(s: Shape, p: Params): StepTaps {
+    const { top, left, h, w } = p as { top: number; left: number; h: number; w: number };
+    const [oh, ow] = this.options.size;
+    const mode = this.options.interpolation;
+    return {
+      y: composeTaps(padCropTaps(s.height, 0, top, h, "constant"), resampleTaps(h, oh, mode)),
+      x: composeTaps(padCropTaps(s.width, 0, left, w, "constant"), resampleTaps(w, ow, mode)),
+    };
+  }
+}
+
+/** A random area and aspect ratio, resized to `size`, as torchvision's RandomResizedCrop. */
+export function randomResizedCrop(
+  size: number | [number, number],
+  options: { scale?: [number, number]; ratio?: [number, number]; interpolation?: Interpolation } = {},
+): Transform {
+  return new RandomResizedCrop(size, options);
+}
+
+// ---------------------------------------------------------------------------------- containers
+
+export class Compose extends Transform {
+  readonly name = "Compose";
+  readonly kind = "container";
+  readonly options: Record<string, unknown>;
+  constructor(readonly transforms: readonly Transform[]) {
+    super();
+    this.options = {};
+  }
+  override outShape(s: Shape): Shape {
+    for (const t of this.transforms) s = t.outShape(s);
+    return s;
+  }
+  override draw(rng: RandomStream, s: Shape): Params {
+    const steps: Params[] = [];
+    for (const t of this.transforms) {
+      steps.push(t.draw(rng, s));
+      s = t.outShape(s);
+    }
+    return { steps } as Params;
+  }
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const steps = (p as { steps: Params[] }).steps;
+    this.transforms.forEach((t, i) => {
+      img = t.reference(img, steps[i]!, ctx);
+      ctx.bound = t.boundAfter(ctx.bound);
+    });
+    return img;
+  }
+  override boundAfter(bound: number): number {
+    for (const t of this.transforms) bound = t.boundAfter(bound);
+    return bound;
+  }
+  override toString(): string {
+    return `Compose([\n${this.transforms.map((t) => "  " + t.toString().replace(/\n/g, "\n  ")).join(",\n")}\n])`;
+  }
+}
+
+export function compose(transforms: readonly Transform[]): Compose {
+  checkTransformList("compose(transforms)", transforms);
+  return new Compose(transforms);
+}
+
+export class RandomApply extends Transform {
+  readonly name = "RandomApply";
+  readonly kind = "container";
+  readonly options: { p: number };
+  readonly inner: Compose;
+  constructor(transforms: readonly Transform[], p: number) {
+    super();
+    this.inner = new Compose(transforms);
+    this.options = { p };
+  }
+  override outShape(s: Shape): Shape {
+    const o = this.inner.outShape(s);
+    if (o.height !== s.height || o.width !== s.width || o.channels !== s.channels) {
+      throw new OptionError(
+        "randomApply(transforms)",
+        this.inner.transforms.map((t) => t.name),
+        `transforms that keep the shape (${s.height}x${s.width}x${s.channels} became ${o.height}x${o.width}x${o.channels}); samples of a batch must share one shape`,
+      );
+    }
+    if (this.inner.boundAfter(255) !== 255 || this.inner.boundAfter(1) !== 1) {
+      throw new OptionError("randomApply(transforms)", this.inner.transforms.map((t) => t.name), "no toTensor inside randomApply (the value range must not depend on chance)");
+    }
+    return s;
+  }
+  override draw(rng: RandomStream, s: Shape): Params {
+    const apply = rng.random() < this.options.p;
+    // Inner parameters are drawn either way, so later draws do not depend on the coin.
+    return { apply, inner: this.inner.draw(rng, s) } as Params;
+  }
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const q = p as { apply: boolean; inner: Params };
+    return q.apply ? this.inner.reference(img, q.inner, ctx) : img;
+  }
+  override toString(): string {
+    return `RandomApply(p=${this.options.p}, ${this.inner.toString()})`;
+  }
+}
+
+export function randomApply(transforms: readonly Transform[], p = 0.5): RandomApply {
+  checkTransformList("randomApply(transforms)", transforms);
+  return new RandomApply(transforms, v.prob("randomApply(p)", p));
+}
+
+// ---------------------------------------------------------------------------------- helpers
+
+function checkTransformList(option: string, ts: unknown): void {
+  if (!Array.isArray(ts)) throw new OptionError(option, ts, "an array of transforms");
+  ts.forEach((t, i) => {
+    if (!(t instanceof Transform)) throw new OptionError(`${option}[${i}]`, t, "a transform made by batchlab's T.* functions");
+  });
+}
+
+function numberList(option: string, x: unknown, positive = false): number[] {
+  const arr = typeof x === "number" ? [x] : x;
+  if (!Array.isArray(arr) || arr.length === 0 || !arr.every((e) => typeof e === "number" && Number.isFinite(e) && (!positive || e > 0))) {
+    throw new OptionError(option, x, positive ? "a positive number or a non-empty array of positive numbers" : "a number or a non-empty array of finite numbers");
+  }
+  return arr.slice();
+}
+
+function parsePadding(option: string, x: unknown): [number, number, number, number] {
+  const ok = (e: unknown) => typeof e === "number" && Number.isInteger(e) && e >= 0;
+  if (ok(x)) return [x as number, x as number, x as number, x as number];
+  if (Array.isArray(x) && x.every(ok)) {
+    if (x.length === 2) return [x[0], x[1], x[0], x[1]];
+    if (x.length === 4) return [x[0], x[1], x[2], x[3]];
+  }
+  throw new OptionError(option, x, "a non-negative integer, [left/right, top/bottom] or [left, top, right, bottom]");
+}
+
+function parseFill(option: string, x: unknown): number | number[] {
+  if (typeof x === "number" && Number.isFinite(x)) return x;
+  return numberList(option, x);
+}
+
+function fillFor(option: string, fill: number | number[], C: number): number[] {
+  if (typeof fill === "number") return new Array(C).fill(fill);
+  if (fill.length === 1) return new Array(C).fill(fill[0]);
+  if (fill.length !== C) throw new OptionError(option, fill, `1 or ${C} values for a ${C}-channel image`);
+  return fill;
+}
+
+function needGrayChannels(option: string, C: number): void {
+  if (C !== 1 && C !== 3) throw new OptionError(option, C, "1 or 3 channels");
+}
+
+function lower(name: string): string {
+  return name[0]!.toLowerCase() + name.slice(1);
+}
