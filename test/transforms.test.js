@@ -1,0 +1,224 @@
+"use strict";
+// Every transform against small hand-computed cases, plus option errors.
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const T = require("../dist/transforms");
+const G = require("../dist/transforms/geometry");
+
+/** A 1-channel image whose pixel (y, x) is 10*y + x. */
+function grid(h, w, c = 1) {
+  const data = new Uint8Array(h * w * c);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[(y * w + x) * c + k] = 10 * y + x + 100 * k;
+  return { data, height: h, width: w, channels: c };
+}
+
+/** Runs a single transform with fixed parameters through the reference. */
+function run(t, img, params, bound = 255) {
+  const ref = require("../dist/transforms/reference");
+  const out = t.reference(ref.fromImage(img), params, { bound });
+  return { ...out, data: Array.from(out.data) };
+}
+
+test("borderIndex follows numpy's constant, edge, reflect and symmetric padding", () => {
+  const n = 3;
+  const at = (mode) => [-4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6].map((i) => G.borderIndex(i, n, mode));
+  assert.deepEqual(at("constant"), [-1, -1, -1, -1, 0, 1, 2, -1, -1, -1, -1]);
+  assert.deepEqual(at("edge"), [0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2]);
+  // reflect: ... 2 1 | 0 1 2 | 1 0 ..., period 4
+  assert.deepEqual(at("reflect"), [0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2]);
+  // symmetric: ... 1 0 | 0 1 2 | 2 1 ..., period 6
+  assert.deepEqual(at("symmetric"), [2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0]);
+  assert.equal(G.borderIndex(-5, 1, "reflect"), 0, "a 1-pixel axis reflects onto itself");
+});
+
+test("randomCrop with constant padding reads the fill outside the image", () => {
+  const t = T.randomCrop(3, { padding: 1, fill: 7 });
+  const out = run(t, grid(2, 2), { top: 0, left: 0 });
+  assert.deepEqual(out.data, [7, 7, 7, 7, 0, 1, 7, 10, 11]);
+  assert.equal(out.height, 3);
+});
+
+test("randomCrop with reflect padding larger than the image", () => {
+  const t = T.randomCrop([1, 7], { padding: 4, paddingMode: "reflect" });
+  // row 0 of a 2x2 image [0, 1]: reflect of columns -4..2 -> 0 1 0 1 0 1 0
+  const out = run(t, grid(2, 2), { top: 4, left: 0 });
+  assert.deepEqual(out.data, [0, 1, 0, 1, 0, 1, 0]);
+});
+
+test("randomCrop draws offsets within the padded image and is reproducible", () => {
+  const t = T.randomCrop(28, { padding: 4 });
+  const img = grid(28, 28);
+  const seen = new Set();
+  for (let i = 0; i < 200; i++) {
+    const { params } = t.sample(img, { seed: 3, index: i });
+    assert.ok(params.top >= 0 && params.top <= 8 && params.left >= 0 && params.left <= 8);
+    seen.add(params.top);
+    assert.deepEqual(t.sample(img, { seed: 3, index: i }).params, params);
+  }
+  assert.equal(seen.size, 9, "every vertical offset 0..8 occurs");
+});
+
+test("padIfNeeded pads both sides by the shortfall, as torchvision", () => {
+  const t = T.randomCrop(4, { padIfNeeded: true });
+  assert.deepEqual(t.outputShape([2, 3, 1]), [1, 4, 4]);
+  assert.throws(() => T.randomCrop(4).outputShape([2, 3, 1]), /randomCrop\(size\).*padded image size 2x3/);
+});
+
+test("flips mirror the right axis", () => {
+  const img = grid(2, 3);
+  assert.deepEqual(run(T.randomHorizontalFlip(), img, { flip: true }).data, [2, 1, 0, 12, 11, 10]);
+  assert.deepEqual(run(T.randomHorizontalFlip(), img, { flip: false }).data, [0, 1, 2, 10, 11, 12]);
+  assert.deepEqual(run(T.randomVerticalFlip(), img, { flip: true }).data, [10, 11, 12, 0, 1, 2]);
+});
+
+test("centerCrop rounds the offset half to even, and pads with zeros when larger", () => {
+  // (5 - 2) / 2 = 1.5 -> 2 (Python's round)
+  assert.deepEqual(run(T.centerCrop([1, 2]), grid(1, 5), null).data, [2, 3]);
+  // (4 - 1) / 2 = 1.5 -> 2
+  assert.deepEqual(run(T.centerCrop([1, 1]), grid(1, 4), null).data, [2]);
+  assert.deepEqual(run(T.centerCrop([1, 4]), grid(1, 2), null).data, [0, 0, 1, 0]);
+});
+
+test("resize bilinear uses half-pixel centres (align_corners=False)", () => {
+  // 1x2 -> 1x4: source x = (o + 0.5) / 2 - 0.5 = -0.25 (clamped to 0), 0.25, 0.75, 1.25 (i1 clamped)
+  const img = { data: Uint8Array.from([0, 100]), height: 1, width: 2, channels: 1 };
+  const out = run(T.resize([1, 4]), img, null);
+  assert.deepEqual(out.data, [0, 25, 75, 100]);
+  // 4 -> 2 downscale: x = 0.5 and 2.5 -> averages of neighbours
+  const img4 = { data: Uint8Array.from([0, 10, 20, 30]), height: 1, width: 4, channels: 1 };
+  assert.deepEqual(run(T.resize([1, 2]), img4, null).data, [5, 25]);
+  assert.deepEqual(T.resize(14).outputShape([28, 56, 3]), [3, 14, 28], "an int sets the shorter edge");
+  assert.deepEqual(run(T.resize([1, 2], { interpolation: "nearest" }), img4, null).data, [0, 20]);
+});
+
+test("randomResizedCrop parameters stay inside the image and follow scale and ratio", () => {
+  const t = T.randomResizedCrop(8, { scale: [0.25, 0.5], ratio: [1, 1] });
+  const img = grid(16, 16);
+  for (let i = 0; i < 100; i++) {
+    const { params, shape } = t.sample(img, { seed: 1, index: i });
+    assert.deepEqual(shape, [1, 8, 8]);
+    assert.equal(params.h, params.w, "ratio 1 gives squares");
+    assert.ok(params.h * params.w >= 0.25 * 256 - 16 && params.h * params.w <= 0.5 * 256 + 17, `area ${params.h * params.w}`);
+    assert.ok(params.top + params.h <= 16 && params.left + params.w <= 16);
+  }
+  // A crop of the whole image at the same size is the identity.
+  const whole = T.randomResizedCrop(4);
+  const small = grid(4, 4);
+  assert.deepEqual(run(whole, small, { top: 0, left: 0, h: 4, w: 4 }).data, Array.from(small.data));
+});
+
+test("toTensor divides by 255 and normalize subtracts and divides, in float32", () => {
+  const img = { data: Uint8Array.from([0, 51, 255]), height: 1, width: 3, channels: 1 };
+  assert.deepEqual(run(T.toTensor(), img, null).data, [0, Math.fround(51 / 255), 1]);
+  const n = run(T.normalize([0.5], [0.25]), img, null);
+  assert.deepEqual(n.data, [-2, Math.fround(50.5 / 0.25), Math.fround(254.5 / 0.25)]);
+  assert.throws(() => T.normalize([0.5, 0.5], [0.2]), /normalize\(std\).*as many values as mean \(2\)/);
+  assert.throws(() => T.normalize([0.5], [0]), /normalize\(std\): expected a positive number/);
+  assert.throws(() => T.normalize([0.1, 0.2], [1, 1]).outputShape([2, 2, 3]), /1 or 3 values for a 3-channel image/);
+});
+
+test("grayscale uses 0.299 R + 0.587 G + 0.114 B", () => {
+  const img = { data: Uint8Array.from([100, 200, 50]), height: 1, width: 1, channels: 3 };
+  const f = Math.fround;
+  const g = f(f(f(f(0.299) * 100) + f(f(0.587) * 200)) + f(f(0.114) * 50));
+  assert.deepEqual(run(T.grayscale(), img, null).data, [g]);
+  assert.deepEqual(run(T.grayscale(3), img, null).data, [g, g, g]);
+  assert.ok(Math.abs(g - 153) < 1e-3);
+  assert.throws(() => T.grayscale().outputShape([2, 2, 4]), /grayscale: input channels: expected 1 or 3 channels, received 4/);
+});
+
+test("colorJitter: brightness scales and clamps, contrast blends with the mean, saturation with gray", () => {
+  const img = { data: Uint8Array.from([100, 200]), height: 1, width: 2, channels: 1 };
+  const t = T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 });
+  // order 0 = brightness, contrast, saturation; NaN leaves one out
+  assert.deepEqual(run(t, img, { order: 0, brightness: 1.5, contrast: NaN, saturation: NaN }).data, [150, 255]);
+  assert.deepEqual(run(t, img, { order: 0, brightness: NaN, contrast: 0.5, saturation: NaN }).data, [125, 175]);
+  assert.deepEqual(run(t, img, { order: 0, brightness: NaN, contrast: 0, saturation: NaN }).data, [150, 150]);
+  // after toTensor the bound is 1
+  const unit = { data: Uint8Array.from([0, 0]), height: 1, width: 2, channels: 1 };
+  const ref = require("../dist/transforms/reference");
+  const bright = ref.brightness({ data: Float32Array.from([0.8, 0.2]), height: 1, width: 2, channels: 1 }, 2, 1);
+  assert.deepEqual(Array.from(bright.data), [1, Math.fround(0.4)]);
+  assert.ok(unit);
+  const rgb = { data: Uint8Array.from([255, 0, 0]), height: 1, width: 1, channels: 3 };
+  const s0 = run(t, rgb, { order: 0, brightness: NaN, contrast: NaN, saturation: 0 }).data;
+  assert.ok(s0.every((x) => Math.abs(x - s0[0]) < 1e-4), "saturation 0 is gray");
+  assert.throws(() => T.colorJitter({ hue: 0.1 }), /colorJitter\.hue.*not supported/);
+  assert.throws(() => T.colorJitter({ brightness: -1 }), /colorJitter\.brightness: expected a finite number >= 0, received -1/);
+  assert.throws(() => T.colorJitter({ brightnes: 1 }), /colorJitter\.brightnes.*no such option/);
+  const draws = new Set();
+  for (let i = 0; i < 300; i++) {
+    const p = t.sample(rgb, { seed: 9, index: i }).params;
+    draws.add(p.order);
+    assert.ok(p.brightness >= 0.5 && p.brightness <= 1.5);
+  }
+  assert.equal(draws.size, 6, "all six orders occur");
+});
+
+test("randomErasing writes the value into a rectangle within the image", () => {
+  const img = grid(4, 4);
+  const out = run(T.randomErasing({ value: 9 }), img, { apply: true, y: 1, x: 2, h: 2, w: 1 });
+  assert.deepEqual(out.data, [0, 1, 2, 3, 10, 11, 9, 13, 20, 21, 9, 23, 30, 31, 32, 33]);
+  const t = T.randomErasing({ p: 1, scale: [0.1, 0.2] });
+  for (let i = 0; i < 100; i++) {
+    const p = t.sample(grid(20, 20), { seed: 2, index: i }).params;
+    if (!p.apply) continue;
+    assert.ok(p.y + p.h <= 20 && p.x + p.w <= 20 && p.h < 20 && p.w < 20);
+  }
+  assert.throws(() => T.randomErasing({ value: "random" }), /randomErasing\.value.*per-pixel random values are not supported/);
+  assert.throws(() => T.randomErasing({ p: 2 }), /randomErasing\.p: expected a finite number in \[0, 1\], received 2/);
+});
+
+test("compose threads shapes and bounds; randomApply keeps shape and draws inner params either way", () => {
+  const t = T.compose([T.randomCrop(3), T.toTensor(), T.randomApply([T.colorJitter({ brightness: 0.5 })], 0.5)]);
+  assert.deepEqual(t.outputShape([5, 5, 1]), [1, 3, 3]);
+  const img = grid(5, 5);
+  let applied = 0;
+  for (let i = 0; i < 200; i++) {
+    const r = t.sample(img, { seed: 4, index: i });
+    const jitter = r.params.steps[2];
+    assert.ok(jitter.inner.steps[0].brightness >= 0.5);
+    if (jitter.apply) applied++;
+    for (const x of r.output) assert.ok(x >= 0 && x <= 1, "clamped to the bound 1 after toTensor");
+  }
+  assert.ok(applied > 60 && applied < 140, `applied ${applied}/200`);
+  assert.throws(() => T.randomApply([T.randomCrop(2)]).outputShape([3, 3, 1]), /randomApply\(transforms\).*keep the shape/);
+  assert.throws(() => T.compose([T.toTensor(), 5]), /compose\(transforms\)\[1\]: expected a transform/);
+});
+
+test("the plan rejects geometry after colour steps it cannot commute with", () => {
+  const ok = new T.Plan(T.compose([T.toTensor(), T.randomCrop(2, { padding: 1 })]));
+  assert.deepEqual(ok.outputShape({ height: 3, width: 3, channels: 1 }), [1, 2, 2]);
+  const bad = new T.Plan(T.compose([T.colorJitter({ contrast: 0.5 }), T.randomCrop(2)]));
+  assert.throws(() => bad.outputShape({ height: 3, width: 3, channels: 1 }), /before ColorJitter: move RandomCrop ahead of it/);
+  const resample = new T.Plan(T.compose([T.toTensor(), T.resize(2)]));
+  assert.throws(() => resample.outputShape({ height: 3, width: 3, channels: 1 }), /before ToTensor: move Resize ahead of it/);
+});
+
+test("the plan folds a chain into taps that reproduce the step-by-step geometry", () => {
+  const t = T.compose([T.randomCrop(5, { padding: 2, paddingMode: "reflect" }), T.randomHorizontalFlip(), T.resize([3, 4])]);
+  const plan = new T.Plan(t);
+  const img = grid(4, 5);
+  const params = plan.draw(img, { seed: 5, epoch: 0, position: 1 });
+  const job = plan.encode([img], [params]);
+  assert.equal(job.K, 2);
+  assert.deepEqual([job.outC, job.outH, job.outW], [1, 3, 4]);
+  // Evaluate the folded taps by hand (the ABI's geometry formula) and compare with the reference.
+  const f = Math.fround;
+  const folded = [];
+  for (let y = 0; y < 3; y++) for (let x = 0; x < 4; x++) {
+    let acc = 0;
+    for (let i = 0; i < 2; i++) {
+      let row = 0;
+      const r = job.tapIndex[y * 2 + i];
+      for (let j = 0; j < 2; j++) {
+        const q = job.tapIndex[3 * 2 + x * 2 + j];
+        const val = r < 0 || q < 0 ? 0 : img.data[r * 5 + q];
+        row = f(row + f(job.tapWeight[3 * 2 + x * 2 + j] * val));
+      }
+      acc = f(acc + f(job.tapWeight[y * 2 + i] * row));
+    }
+    folded.push(acc);
+  }
+  assert.deepEqual(folded, run(t, img, params).data);
+});
