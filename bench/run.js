@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+"use strict";
+/**
+ * npm run bench: batchlab's engines side by side with PyTorch's DataLoader, in one run.
+ *
+ *   (a) batchlab native   (b) batchlab reference   (c) PyTorch DataLoader + torchvision
+ *   (d) the one-pass limit: a plain C loop converting uint8 HWC to normalized float32 CHW
+ *
+ * on a CIFAR-shaped set (50,000 x 32 x 32 x 3 uint8, batch 256, shuffled; RandomCrop(32,
+ * padding 4), RandomHorizontalFlip, ToTensor, Normalize), then Fashion-MNIST end to end.
+ * Each engine runs in its own process so its peak RSS is its own. Prints ratios, not just times.
+ *
+ * Options: --n N (default 50000)  --quick (n = 10000, one PyTorch config)
+ */
+const { execFileSync, spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+
+const root = path.join(__dirname, "..");
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const nArg = args.indexOf("--n");
+const N = nArg >= 0 ? Number(args[nArg + 1]) : quick ? 10000 : 50000;
+const BATCH = 256;
+const MEAN = [0.4914, 0.4822, 0.4465];
+const STD = [0.247, 0.2435, 0.2616];
+
+// ------------------------------------------------------------------ child: one engine, one epoch
+async function child(kind, n) {
+  const bl = require(path.join(root, "dist"));
+  const T = bl.transforms;
+  let ds;
+  let transform;
+  if (kind.startsWith("fashion")) {
+    ds = await bl.datasets.fashionMnist({ split: "train" });
+    transform = T.compose([T.randomCrop(28, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.286], [0.353])]);
+  } else {
+    const pixels = new Uint8Array(n * 32 * 32 * 3);
+    let x = 12345;
+    for (let i = 0; i < pixels.length; i++) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      pixels[i] = x >>> 24;
+    }
+    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
+    ds = bl.datasets.fromArrays(pixels, [n, 32, 32, 3], labels);
+    transform = T.compose([T.randomCrop(32, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize(MEAN, STD)]);
+  }
+  const backend = kind.endsWith("reference") ? "reference" : "native";
+  const loader = new bl.DataLoader(ds, { batchSize: BATCH, shuffle: true, seed: 1, transform, backend, prefetch: 2 });
+  let best = 0;
+  const epochs = backend === "reference" ? 1 : 3;
+  for (let e = 0; e < epochs; e++) {
+    loader.resetStats();
+    const t0 = performance.now();
+    let seen = 0;
+    for await (const b of loader) seen += b.shape[0];
+    const rate = (seen / (performance.now() - t0)) * 1000;
+    best = Math.max(best, rate);
+  }
+  const s = loader.stats();
+  const datasetBytes = ds.length * (ds.shape ? ds.shape[0] * ds.shape[1] * ds.shape[2] : 0);
+  const batchBytes = BATCH * 4 * (kind.startsWith("fashion") ? 28 * 28 : 32 * 32 * 3);
+  process.stdout.write(
+    JSON.stringify({ kind, imagesPerSec: best, maxRssBytes: process.resourceUsage().maxRSS * 1024, datasetBytes, batchBytes, engine: s.backend, stages: s.stages }) + "\n",
+  );
+}
+
+// ------------------------------------------------------------------ parent
+function runChild(kind, n) {
+  const r = spawnSync(process.execPath, [__filename, "--child", kind, String(n)], { encoding: "utf8", env: { ...process.env, BATCHLAB_QUIET: "1" } });
+  if (r.status !== 0) return { kind, error: (r.stderr || r.stdout).trim().split("\n").slice(-3).join(" ") };
+  return JSON.parse(r.stdout.trim().split("\n").pop());
+}
+
+function torchPeer(n) {
+  const py = "/usr/bin/python3";
+  const check = () => spawnSync(py, ["-c", "import torch, torchvision, PIL"], { encoding: "utf8" }).status === 0;
+  if (!fs.existsSync(py) || !check()) {
+    const s = spawnSync("bash", [path.join(root, "scripts", "setup-system.sh"), "bench"], { stdio: "inherit" });
+    if (s.status !== 0 || !check()) return { skipped: "PyTorch/torchvision not installed (Debian's python3-torch, python3-torchvision) and could not be installed here" };
+  }
+  const workers = quick ? "0" : "0,2";
+  const r = spawnSync(py, [path.join(__dirname, "torch_loader.py"), String(n), "32", "32", "3", workers], { encoding: "utf8", env: { ...process.env, PYTHONWARNINGS: "ignore" } });
+  if (r.status !== 0) return { skipped: `PyTorch run failed: ${r.stderr.trim().split("\n").pop()}` };
+  const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const best = rows.reduce((a, b) => (b.images_per_s > a.images_per_s ? b : a));
+  return { rows, best };
+}
+
+function onePass(n, threads) {
+  const exe = path.join(os.tmpdir(), `batchlab-onepass-${process.pid}`);
+  try {
+    execFileSync("cc", ["-O3", "-march=x86-64-v2", "-ffp-contract=off", "-pthread", "-o", exe, path.join(__dirname, "onepass.c")], { stdio: "pipe" });
+    const out = execFileSync(exe, [String(n), "32", "32", "3", String(BATCH), String(threads)], { encoding: "utf8" });
+    return { imagesPerSec: Number(out.trim()) };
+  } catch (e) {
+    return { skipped: `could not build or run bench/onepass.c: ${e.message.split("\n")[0]}` };
+  } finally {
+    fs.rmSync(exe, { force: true });
+  }
+}
+
+const fmt = (x) => Math.round(x).toLocaleString("en-US").padStart(11);
+const mb = (b) => (b / 2 ** 20).toFixed(0);
+
+async function parent() {
+  const threads = typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+  console.log(`batchlab bench: CIFAR-shaped ${N} x 32 x 32 x 3 uint8, batch ${BATCH}, shuffled; RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize`);
+  console.log(`machine: ${os.cpus()[0].model}, ${threads} cores, node ${process.version}\n`);
+  const a = runChild("cifar-native", N);
+  const b = runChild("cifar-reference", N);
+  const c = torchPeer(N);
+  const d = onePass(N, threads);
+  const line = (label, r) => console.log(`${label.padEnd(44)} ${r.error || r.skipped ? "n/a".padStart(11) + "  (" + (r.error || r.skipped) + ")" : fmt(r.imagesPerSec) + " images/s" + (r.maxRssBytes ? `   peak RSS ${mb(r.maxRssBytes)} MiB` : "")}`);
+  line("(a) batchlab native", a);
+  line("(b) batchlab reference (TypeScript)", b);
+  if (c.best) for (const row of c.rows) console.log(`${("(c) PyTorch DataLoader, num_workers=" + row.num_workers).padEnd(44)} ${fmt(row.images_per_s)} images/s`);
+  else line("(c) PyTorch DataLoader + torchvision", c);
+  line("(d) one-pass C loop (convert only)", d);
+  console.log("");
+  const ratio = (x, y, name, target) => {
+    if (!x || !y) return console.log(`${name}: n/a`);
+    const r = x / y;
+    console.log(`${name} = ${r.toFixed(2)}${target ? `  (target >= ${target}: ${r >= target ? "met" : "NOT met"})` : ""}`);
+  };
+  ratio(a.imagesPerSec, c.best && c.best.images_per_s, "a/c native vs PyTorch (best of workers)", 30);
+  ratio(a.imagesPerSec, d.imagesPerSec, "a/d native vs one-pass limit", 0.5);
+  ratio(a.imagesPerSec, b.imagesPerSec, "a/b native vs reference");
+  if (a.maxRssBytes) {
+    const budget = a.datasetBytes + 4 * a.batchBytes + 150 * 2 ** 20;
+    console.log(`memory: peak RSS ${mb(a.maxRssBytes)} MiB vs budget dataset + 4 x batch + 150 MiB = ${mb(budget)} MiB (${a.maxRssBytes <= budget ? "within" : "OVER"})`);
+  }
+  console.log("");
+  const f = runChild("fashion-native", 0);
+  line("Fashion-MNIST end to end, native (60,000 x 28 x 28)", f);
+  const fr = runChild("fashion-reference", 0);
+  line("Fashion-MNIST end to end, reference", fr);
+}
+
+if (args[0] === "--child") child(args[1], Number(args[2])).catch((e) => {
+  console.error(e.stack || e.message);
+  process.exit(1);
+});
+else parent();
