@@ -389,7 +389,7 @@ class EpochRun {
     await this.engine.run(loader.plan, images, params, out, loader.numThreads);
     const t3 = now();
     const labels = Int32Array.from(f.samples, (s) => s.label);
-    const indices = Int32Array.from(f.samples, (s) => s.index);
+    const indices = Int32Array.from(f.positions, (p) => this.stream[p]!);
     const timings: StageTimings = { sample: t2 - t1, fetch: f.fetchMs, transform: t3 - t2, collate: 0 };
     const batch = makeBatch(out, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, loader.dataset.classNames);
     const t4 = now();

@@ -18,6 +18,8 @@ export interface AxisTaps {
   readonly index: Int32Array;
   /** size*K weights, float32. */
   readonly weight: Float32Array;
+  /** True for the identity map (composition skips it). */
+  readonly identity?: boolean;
 }
 
 export type BorderMode = "constant" | "edge" | "reflect" | "symmetric";
@@ -65,8 +67,17 @@ export function flipTaps(n: number): AxisTaps {
   return integerTaps(n, (o) => n - 1 - o);
 }
 
+const identities = new Map<number, AxisTaps>();
+
+/** The identity map of an axis of length n (shared: tap tables are never mutated). */
 export function identityTaps(n: number): AxisTaps {
-  return integerTaps(n, (o) => o);
+  let t = identities.get(n);
+  if (!t) {
+    t = { ...integerTaps(n, (o) => o), identity: true };
+    if (identities.size > 256) identities.clear();
+    identities.set(n, t);
+  }
+  return t;
 }
 
 /**
@@ -94,8 +105,28 @@ export function resampleTaps(n: number, size: number, mode: "bilinear" | "neares
   return { size, K: 2, index, weight };
 }
 
-/** `outer` reads coordinates of the space `inner` produces; the result reads inner's source. */
+const composed = new WeakMap<AxisTaps, Map<AxisTaps, AxisTaps>>();
+
+/**
+ * `outer` reads coordinates of the space `inner` produces; the result reads inner's source.
+ * Results are memoised on the (shared, immutable) tables, so a chain whose steps have few
+ * distinct parameter values (crops, flips) composes each combination once.
+ */
 export function composeTaps(inner: AxisTaps, outer: AxisTaps): AxisTaps {
+  if (outer.identity && outer.size === inner.size) return inner;
+  if (inner.identity) return outer;
+  let byOuter = composed.get(inner);
+  if (!byOuter) composed.set(inner, (byOuter = new Map()));
+  let t = byOuter.get(outer);
+  if (!t) {
+    t = composeUncached(inner, outer);
+    if (byOuter.size > 1024) byOuter.clear();
+    byOuter.set(outer, t);
+  }
+  return t;
+}
+
+function composeUncached(inner: AxisTaps, outer: AxisTaps): AxisTaps {
   const K = inner.K * outer.K;
   const index = new Int32Array(outer.size * K);
   const weight = new Float32Array(outer.size * K);

@@ -138,8 +138,11 @@ class ToTensor extends Transform {
   reference(img: FloatImage): FloatImage {
     return ref.affine(img, new Array(img.channels).fill(0), new Array(img.channels).fill(255));
   }
+  private readonly byChannels = new Map<number, number[]>();
   override op(s: Shape): PlanOp {
-    return { code: OpCode.Affine, params: [...new Array(s.channels).fill(0), ...new Array(s.channels).fill(255)], channelsOut: s.channels };
+    let params = this.byChannels.get(s.channels);
+    if (!params) this.byChannels.set(s.channels, (params = [...new Array(s.channels).fill(0), ...new Array(s.channels).fill(255)]));
+    return { code: OpCode.Affine, params, channelsOut: s.channels };
   }
   override boundAfter(): number {
     return 1;
@@ -162,13 +165,19 @@ class Normalize extends Transform {
       throw new OptionError("normalize(std)", std, `as many values as mean (${this.options.mean.length})`);
     }
   }
-  private perChannel(C: number): { mean: number[]; std: number[] } {
-    const { mean, std } = this.options;
-    if (mean.length !== 1 && mean.length !== C) {
-      throw new OptionError("normalize(mean)", mean, `1 or ${C} values for a ${C}-channel image`);
+  private readonly byChannels = new Map<number, { mean: number[]; std: number[]; params: number[] }>();
+  private perChannel(C: number): { mean: number[]; std: number[]; params: number[] } {
+    let r = this.byChannels.get(C);
+    if (!r) {
+      const { mean, std } = this.options;
+      if (mean.length !== 1 && mean.length !== C) {
+        throw new OptionError("normalize(mean)", mean, `1 or ${C} values for a ${C}-channel image`);
+      }
+      const pick = (a: number[]) => Array.from({ length: C }, (_, c) => a[a.length === 1 ? 0 : c]!);
+      r = { mean: pick(mean), std: pick(std), params: [...pick(mean), ...pick(std)] };
+      this.byChannels.set(C, r);
     }
-    const pick = (a: number[]) => Array.from({ length: C }, (_, c) => a[a.length === 1 ? 0 : c]!);
-    return { mean: pick(mean), std: pick(std) };
+    return r;
   }
   override outShape(s: Shape): Shape {
     this.perChannel(s.channels);
@@ -179,8 +188,7 @@ class Normalize extends Transform {
     return ref.affine(img, mean, std);
   }
   override op(s: Shape): PlanOp {
-    const { mean, std } = this.perChannel(s.channels);
-    return { code: OpCode.Affine, params: [...mean, ...std], channelsOut: s.channels };
+    return { code: OpCode.Affine, params: this.perChannel(s.channels).params, channelsOut: s.channels };
   }
 }
 
@@ -373,7 +381,21 @@ export function randomErasing(options: RandomErasingOptions = {}): Transform {
 
 abstract class Geometric extends Transform {
   readonly kind = "geometry";
-  abstract override taps(s: Shape, p: Params): StepTaps;
+  /** Tap tables for a shape and parameters; computed once per distinct pair (see cachedTaps). */
+  protected abstract makeTaps(s: Shape, p: Params): StepTaps;
+  private readonly cache = new Map<string, StepTaps>();
+
+  override taps(s: Shape, p: Params): StepTaps {
+    const key = `${s.height},${s.width},${s.channels}` + (p ? "," + Object.values(p).join(",") : "");
+    let t = this.cache.get(key);
+    if (!t) {
+      t = this.makeTaps(s, p);
+      if (this.cache.size > 4096) this.cache.clear();
+      this.cache.set(key, t);
+    }
+    return t;
+  }
+
   reference(img: FloatImage, p: Params): FloatImage {
     const t = this.taps({ height: img.height, width: img.width, channels: img.channels }, p);
     return ref.applyTaps(img, t.y, t.x, t.fill ?? new Array(img.channels).fill(0));
@@ -394,7 +416,7 @@ class RandomFlip extends Geometric {
   override draw(rng: RandomStream): Params {
     return { flip: rng.random() < this.options.p };
   }
-  taps(s: Shape, p: Params): StepTaps {
+  protected makeTaps(s: Shape, p: Params): StepTaps {
     const flip = (p as { flip: boolean }).flip;
     const y = flip && this.axis === "y" ? flipTaps(s.height) : identityTaps(s.height);
     const x = flip && this.axis === "x" ? flipTaps(s.width) : identityTaps(s.width);
@@ -467,7 +489,7 @@ class RandomCrop extends Geometric {
     const left = rng.int(s.width + l + r - w + 1);
     return { top, left };
   }
-  taps(s: Shape, p: Params): StepTaps {
+  protected makeTaps(s: Shape, p: Params): StepTaps {
     const [l, t] = this.pads(s);
     const { top, left } = p as { top: number; left: number };
     const mode = this.options.paddingMode;
@@ -494,7 +516,7 @@ class CenterCrop extends Geometric {
   override outShape(s: Shape): Shape {
     return { height: this.options.size[0], width: this.options.size[1], channels: s.channels };
   }
-  taps(s: Shape): StepTaps {
+  protected makeTaps(s: Shape): StepTaps {
     const [h, w] = this.options.size;
     // A crop larger than the image pads with zeros, as torchvision does.
     const top = roundHalfEven((s.height - h) / 2);
@@ -532,7 +554,7 @@ class Resize extends Geometric {
     if (s.height <= s.width) return { height: n, width: Math.floor((n * s.width) / s.height), channels: s.channels };
     return { height: Math.floor((n * s.height) / s.width), width: n, channels: s.channels };
   }
-  taps(s: Shape): StepTaps {
+  protected makeTaps(s: Shape): StepTaps {
     const o = this.outShape(s);
     return { y: resampleTaps(s.height, o.height, this.options.interpolation), x: resampleTaps(s.width, o.width, this.options.interpolation) };
   }
@@ -583,7 +605,7 @@ class RandomResizedCrop extends Geometric {
     else if (inRatio > r1) w = roundHalfEven(h * r1);
     return { top: Math.floor((H - h) / 2), left: Math.floor((W - w) / 2), h, w };
   }
-  taps(s: Shape, p: Params): StepTaps {
+  protected makeTaps(s: Shape, p: Params): StepTaps {
     const { top, left, h, w } = p as { top: number; left: number; h: number; w: number };
     const [oh, ow] = this.options.size;
     const mode = this.options.interpolation;

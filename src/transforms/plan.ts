@@ -66,6 +66,16 @@ export interface DrawAddress {
   position: number;
 }
 
+interface Layout {
+  /** Input shape of each leaf. */
+  shapes: Shape[];
+  /** Value bound in force before each leaf. */
+  bounds: number[];
+  program: number[];
+  offsets: number[];
+  out: Shape;
+}
+
 const RESAMPLING = new Set(["Resize", "RandomResizedCrop"]);
 /** Colour steps that commute exactly with integer geometry (fill 0 stays 0). */
 function commutesWithIntegerGeometry(l: Leaf): boolean {
@@ -115,6 +125,39 @@ export class Plan {
     this.transform.outShape(s);
   }
 
+  private readonly layouts = new Map<string, Layout>();
+
+  /** Shapes, value bounds and the op program along the chain, once per input shape. */
+  private layout(s: Shape): Layout {
+    const key = `${s.height}x${s.width}x${s.channels}`;
+    let l = this.layouts.get(key);
+    if (!l) {
+      this.check(s);
+      const shapes: Shape[] = [];
+      const bounds: number[] = [];
+      const program: number[] = [];
+      const offsets: number[] = [];
+      let bound = 255;
+      let P = 0;
+      for (const leaf of this.structure) {
+        shapes.push(s);
+        bounds.push(bound);
+        if (leaf.t.kind === "color") {
+          const op = leaf.t.op!(s, leaf.t.draw(new RandomStream(0, 0, 0), s), { bound });
+          program.push(op.code);
+          offsets.push(P);
+          P += 1 + op.params.length;
+          bound = leaf.t.boundAfter(bound);
+        }
+        s = leaf.t.outShape(s);
+      }
+      l = { shapes, bounds, program, offsets, out: s };
+      if (this.layouts.size > 256) this.layouts.clear();
+      this.layouts.set(key, l);
+    }
+    return l;
+  }
+
   /** Draws every transform's parameters for one sample. */
   draw(image: Shape, at: DrawAddress): Params {
     const rng = new RandomStream(at.seed, at.epoch, at.position, Purpose.transform);
@@ -137,56 +180,53 @@ export class Plan {
     let offsets: number[] | undefined;
     const paramBlocks: number[][] = [];
 
+    const leafList: Leaf[] = [];
     for (let i = 0; i < n; i++) {
       const img = images[i]!;
       if (img.channels !== inC) {
         throw new OptionError(`sample ${i} of the batch: channels`, img.channels, `${inC} like the first sample (decode every image to one channel count)`);
       }
-      let s: Shape = { height: img.height, width: img.width, channels: img.channels };
-      if (i === 0) this.check(s);
-      let y: AxisTaps = identityTaps(s.height);
-      let x: AxisTaps = identityTaps(s.width);
-      let bound = 255;
-      const codes: number[] = [];
-      const offs: number[] = [];
+      const layout = this.layout({ height: img.height, width: img.width, channels: img.channels });
+      let y: AxisTaps = identityTaps(img.height);
+      let x: AxisTaps = identityTaps(img.width);
       const block: number[] = [];
       let sawColor = false;
-      for (const l of leaves(this.transform, params[i]!, true, [])) {
-        const next = l.t.outShape(s);
+      leafList.length = 0;
+      leaves(this.transform, params[i]!, true, leafList);
+      for (let k = 0; k < leafList.length; k++) {
+        const l = leafList[k]!;
+        const s = layout.shapes[k]!;
         if (l.t.kind === "geometry") {
-          if (l.enabled) {
-            const t = l.t.taps!(s, l.p);
-            y = composeTaps(y, t.y);
-            x = composeTaps(x, t.x);
-            if (t.fill) {
-              const f = sawColor ? new Array(inC).fill(0) : t.fill;
-              if (sawColor && t.fill.some((z) => z !== 0)) {
-                throw new OptionError(`${l.t.name}.fill`, t.fill, "0 when the step comes after a colour step (or move it before toTensor/normalize)");
-              }
-              if (fill && fill.some((z, c) => z !== f[c])) {
-                throw new OptionError(`${l.t.name}.fill`, t.fill, `the same fill as earlier steps (${JSON.stringify(fill)}): one chain has one fill value`);
-              }
-              fill = f;
+          if (!l.enabled) continue;
+          const t = l.t.taps!(s, l.p);
+          y = composeTaps(y, t.y);
+          x = composeTaps(x, t.x);
+          if (t.fill) {
+            const f = sawColor ? new Array(inC).fill(0) : t.fill;
+            if (sawColor && t.fill.some((z) => z !== 0)) {
+              throw new OptionError(`${l.t.name}.fill`, t.fill, "0 when the step comes after a colour step (or move it before toTensor/normalize)");
             }
+            if (fill && fill.some((z, c) => z !== f[c])) {
+              throw new OptionError(`${l.t.name}.fill`, t.fill, `the same fill as earlier steps (${JSON.stringify(fill)}): one chain has one fill value`);
+            }
+            fill = f;
           }
         } else {
           sawColor = true;
-          const op: PlanOp = l.t.op!(s, l.p, { bound });
-          codes.push(op.code);
-          offs.push(block.length);
-          block.push(l.enabled && !op.disabled ? 1 : 0, ...op.params);
-          if (l.enabled) bound = l.t.boundAfter(bound);
+          const op: PlanOp = l.t.op!(s, l.p, { bound: layout.bounds[k]! });
+          block.push(l.enabled && !op.disabled ? 1 : 0);
+          for (const q of op.params) block.push(q);
         }
-        s = next;
       }
+      const o = layout.out;
       if (!outShape) {
-        outShape = s;
-        program = codes;
-        offsets = offs;
-      } else if (s.height !== outShape.height || s.width !== outShape.width || s.channels !== outShape.channels) {
+        outShape = o;
+        program = layout.program;
+        offsets = layout.offsets;
+      } else if (o.height !== outShape.height || o.width !== outShape.width || o.channels !== outShape.channels) {
         throw new OptionError(
           `sample ${i} of the batch: shape after transforms`,
-          [s.channels, s.height, s.width],
+          [o.channels, o.height, o.width],
           `[${outShape.channels}, ${outShape.height}, ${outShape.width}] like the first sample (add resize or centerCrop so every sample has one size)`,
         );
       }

@@ -1,0 +1,190 @@
+"use strict";
+// DataLoader behaviour: determinism, resume, epochs, bad samples, timeouts, options, tf hand-off.
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const bl = require("../dist");
+const { datasets, transforms: T, samplers, DataLoader } = bl;
+
+process.env.BATCHLAB_QUIET = "1";
+
+function synthetic(n, h = 6, w = 5, c = 3) {
+  const pixels = new Uint8Array(n * h * w * c);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7919) % 251;
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 4);
+  return datasets.fromArrays(pixels, [n, h, w, c], labels);
+}
+
+const augment = () =>
+  T.compose([T.randomCrop(4, { padding: 2, paddingMode: "reflect" }), T.randomHorizontalFlip(), T.colorJitter({ brightness: 0.4, contrast: 0.4 }), T.toTensor(), T.normalize([0.5, 0.4, 0.3], [0.2, 0.25, 0.3]), T.randomErasing({ p: 0.5 })]);
+
+async function collect(iterable) {
+  const out = [];
+  for await (const b of iterable) out.push(b);
+  return out;
+}
+
+const same = (a, b) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+test("a shuffled epoch visits every index once, in batches of batchSize with a short last batch", async () => {
+  const ds = synthetic(23);
+  const loader = new DataLoader(ds, { batchSize: 5, shuffle: true, seed: 3, transform: augment() });
+  const batches = await collect(loader);
+  assert.deepEqual(batches.map((b) => b.shape[0]), [5, 5, 5, 5, 3]);
+  const seen = batches.flatMap((b) => Array.from(b.indices)).sort((a, z) => a - z);
+  assert.deepEqual(seen, Array.from({ length: 23 }, (_, i) => i));
+  for (const b of batches) {
+    assert.deepEqual(b.shape.slice(1), [3, 4, 4]);
+    assert.equal(b.images.length, b.shape[0] * 48);
+    assert.deepEqual(Array.from(b.labels), Array.from(b.indices, (i) => i % 4));
+  }
+  const dropped = await collect(new DataLoader(ds, { batchSize: 5, dropLast: true }));
+  assert.deepEqual(dropped.map((b) => b.shape[0]), [5, 5, 5, 5]);
+});
+
+test("the same seed gives the same batches whatever the prefetch depth and thread count", async () => {
+  const ds = synthetic(40);
+  const run = (o) => collect(new DataLoader(ds, { batchSize: 8, shuffle: true, seed: 11, transform: augment(), ...o }).iterate({ epoch: 2 }));
+  const base = await run({ prefetch: 0, numThreads: 1 });
+  for (const o of [{ prefetch: 1, numThreads: 2 }, { prefetch: 4, numThreads: 1 }]) {
+    const other = await run(o);
+    assert.equal(other.length, base.length);
+    other.forEach((b, i) => {
+      assert.deepEqual(b.indices, base[i].indices);
+      assert.ok(same(b.images, base[i].images), `batch ${i} pixels differ with ${JSON.stringify(o)}`);
+    });
+  }
+  const otherSeed = await collect(new DataLoader(ds, { batchSize: 8, shuffle: true, seed: 12, transform: augment() }).iterate({ epoch: 2 }));
+  assert.notDeepEqual(otherSeed[0].indices, base[0].indices);
+});
+
+test("iterate({ epoch, startBatch }) yields exactly the tail of the full epoch", async () => {
+  const ds = synthetic(50);
+  const loader = new DataLoader(ds, { batchSize: 7, shuffle: true, seed: 5, transform: augment() });
+  const full = await collect(loader.iterate({ epoch: 4 }));
+  const tail = await collect(loader.iterate({ epoch: 4, startBatch: 3 }));
+  assert.equal(tail.length, full.length - 3);
+  tail.forEach((b, i) => {
+    assert.equal(b.batchIndex, i + 3);
+    assert.deepEqual(b.indices, full[i + 3].indices);
+    assert.ok(same(b.images, full[i + 3].images));
+  });
+  await assert.rejects(collect(loader.iterate({ epoch: 4, startBatch: 99 })), /iterate\.startBatch: expected at most 8 \(batches in epoch 4\), received 99/);
+});
+
+test("each for-await pass advances the epoch; setEpoch chooses it", async () => {
+  const ds = synthetic(30);
+  const loader = new DataLoader(ds, { batchSize: 30, shuffle: true, seed: 1 });
+  const [e0] = await collect(loader);
+  const [e1] = await collect(loader);
+  assert.equal(e0.epoch, 0);
+  assert.equal(e1.epoch, 1);
+  assert.notDeepEqual(e0.indices, e1.indices);
+  loader.setEpoch(0);
+  const [again] = await collect(loader);
+  assert.deepEqual(again.indices, e0.indices);
+});
+
+test("onError 'skip' keeps batches full from the sampler and lists every skipped sample", async () => {
+  const base = synthetic(20);
+  const bad = new Set([2, 3, 11]);
+  const ds = {
+    length: 20,
+    get(i) {
+      if (bad.has(i)) throw new Error(`cannot decode ${i}`);
+      return base.get(i);
+    },
+    pathOf: (i) => `/data/img${i}.png`,
+  };
+  const loader = new DataLoader(ds, { batchSize: 4, onError: "skip", seed: 1 });
+  const batches = await collect(loader);
+  assert.deepEqual(batches.map((b) => b.shape[0]), [4, 4, 4, 4, 1]);
+  const seen = batches.flatMap((b) => Array.from(b.indices));
+  assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i).filter((i) => !bad.has(i)));
+  const skipped = loader.stats().skipped;
+  assert.deepEqual(skipped.map((s) => s.index), [2, 3, 11]);
+  assert.equal(skipped[0].path, "/data/img2.png");
+  assert.match(skipped[0].reason, /cannot decode 2/);
+
+  const raising = new DataLoader(ds, { batchSize: 4 });
+  await assert.rejects(collect(raising), (e) => e instanceof bl.SampleError && e.index === 2 && /sample 2 \(\/data\/img2\.png\) failed: cannot decode 2/.test(e.message));
+});
+
+test("a sample whose shape the chain cannot take is named, and skip mode drops it", async () => {
+  const a = synthetic(3, 6, 5, 3);
+  const ds = { length: 4, get: (i) => (i === 1 ? { image: { data: new Uint8Array(4 * 4 * 3), height: 4, width: 4, channels: 3 }, label: 0, index: 1 } : a.get(i === 0 ? 0 : i - 1)) };
+  const t = T.compose([T.toTensor()]);
+  await assert.rejects(collect(new DataLoader(ds, { batchSize: 4, transform: t })), /sample 1 failed: shape after transforms: expected \[3, 6, 5\]/);
+  const kept = await collect(new DataLoader(ds, { batchSize: 4, transform: t, onError: "skip" }));
+  assert.deepEqual(Array.from(kept[0].indices), [0, 2, 3]);
+});
+
+test("timeout fails a batch that never arrives, with the batch named", async () => {
+  const ds = { length: 4, get: () => new Promise(() => {}) };
+  await assert.rejects(collect(new DataLoader(ds, { batchSize: 2, timeout: 50 })), (e) => e instanceof bl.TimeoutError && /batch 0 of epoch 0 did not finish within timeout=50 ms/.test(e.message));
+});
+
+test("options are checked, naming the option, the value and what was expected", () => {
+  const ds = synthetic(4);
+  const cases = [
+    [{ batchSize: 0 }, /DataLoader\.batchSize: expected an integer >= 1, received 0/],
+    [{ batchSize: 2.5 }, /DataLoader\.batchSize: expected an integer >= 1, received 2\.5/],
+    [{ prefetch: -1 }, /DataLoader\.prefetch: expected an integer in \[0, 64\], received -1/],
+    [{ onError: "ignore" }, /DataLoader\.onError: expected one of "raise", "skip", received "ignore"/],
+    [{ seed: -3 }, /DataLoader\.seed: expected an integer in \[0, 9007199254740991\], received -3/],
+    [{ transform: (x) => x }, /DataLoader\.transform: expected a transform made by T\.\*/],
+    [{ shuffle: true, sampler: new samplers.SequentialSampler(4) }, /DataLoader\.shuffle: expected false when a sampler is given/],
+    [{ batchSampler: new samplers.BatchSampler(new samplers.SequentialSampler(4), 2, false), batchSize: 2 }, /DataLoader\.batchSize: expected undefined when batchSampler is given/],
+    [{ batchsize: 2 }, /DataLoader options\.batchsize: expected no such option/],
+    [{ backend: "gpu" }, /DataLoader\.backend: expected one of "auto", "native", "reference"/],
+  ];
+  for (const [o, re] of cases) assert.throws(() => new DataLoader(ds, o), re, JSON.stringify(o));
+  assert.throws(() => new DataLoader({ length: 3 }), /DataLoader\(dataset\): expected a dataset with length and get\(i\)/);
+});
+
+test("stats() reports every stage, samples per second and the seed", async () => {
+  const loader = new DataLoader(synthetic(32), { batchSize: 8, transform: augment(), seed: 9 });
+  await collect(loader);
+  const s = loader.stats();
+  assert.equal(s.batches, 4);
+  assert.equal(s.samples, 32);
+  assert.equal(s.seed, 9);
+  assert.ok(s.samplesPerSecond > 0);
+  for (const k of ["sample", "fetch", "transform", "collate"]) assert.ok(s.stages[k] >= 0, k);
+  assert.equal(s.perBatch.length, 4);
+  assert.ok(s.perBatch.every((b) => b.end >= b.start));
+  assert.ok(["native", "reference"].includes(s.backend));
+});
+
+test("a custom collate shapes what the loop receives; a sampler and a batchSampler can be given", async () => {
+  const ds = synthetic(10);
+  const loader = new DataLoader(ds, { batchSize: 4, collate: (b) => ({ n: b.shape[0], first: b.indices[0] }) });
+  assert.deepEqual(await collect(loader), [{ n: 4, first: 0 }, { n: 4, first: 4 }, { n: 2, first: 8 }]);
+  const sub = new samplers.SubsetRandomSampler([1, 3, 5], { seed: 2 });
+  const got = await collect(new DataLoader(ds, { sampler: sub, batchSize: 3 }));
+  assert.deepEqual(Array.from(got[0].indices).sort(), [1, 3, 5]);
+  const bs = new samplers.BatchSampler(new samplers.SequentialSampler(10), 6, true);
+  assert.deepEqual((await collect(new DataLoader(ds, { batchSampler: bs }))).map((b) => b.shape[0]), [6]);
+});
+
+test("distributed ranks split an epoch between them and draw different augmentations", async () => {
+  const ds = synthetic(20);
+  const loaders = [0, 1].map((rank) => new DataLoader(ds, { sampler: new samplers.DistributedSampler(20, { rank, worldSize: 2, seed: 4 }), batchSize: 5, transform: augment(), seed: 4 }));
+  const [r0, r1] = await Promise.all(loaders.map((l) => collect(l.iterate({ epoch: 1 }))));
+  const i0 = r0.flatMap((b) => Array.from(b.indices));
+  const i1 = r1.flatMap((b) => Array.from(b.indices));
+  assert.equal(i0.length, 10);
+  assert.deepEqual([...i0, ...i1].sort((a, z) => a - z), Array.from({ length: 20 }, (_, i) => i));
+});
+
+test("toTensor hands the batch to TensorFlow.js in NCHW or NHWC", async () => {
+  const tf = require("@tensorflow/tfjs");
+  const [b] = await collect(new DataLoader(synthetic(3), { batchSize: 3, transform: T.toTensor() }));
+  const { xs, ys } = b.toTensor(tf);
+  assert.deepEqual(xs.shape, [3, 3, 6, 5]);
+  assert.deepEqual(Array.from(ys.dataSync()), [0, 1, 2]);
+  const nhwc = b.toTensor(tf, { layout: "NHWC" }).xs;
+  assert.deepEqual(nhwc.shape, [3, 6, 5, 3]);
+  // pixel (y=1, x=2, c=1) of sample 0 is the same value in both layouts
+  assert.equal(nhwc.arraySync()[0][1][2][1], xs.arraySync()[0][1][1][2]);
+  assert.throws(() => b.toTensor({}), /toTensor\(tf\): expected the TensorFlow\.js module/);
+});

@@ -1,0 +1,141 @@
+"use strict";
+// The main correctness test of the native engine: on the same seed it gives the pixels of the
+// TypeScript reference, for every transform and for random compositions over random shapes.
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const T = require("../dist/transforms");
+const ref = require("../dist/transforms/reference");
+const { RandomStream } = require("../dist/sampling/rng");
+const { loadNative } = require("../dist/loader/native");
+
+const native = loadNative();
+const skip = native.ok ? false : `native engine not built: ${native.reason}`;
+if (skip) console.log(`# parity tests skipped: ${skip}`);
+
+function randomImage(rng, h, w, c) {
+  const data = new Uint8Array(h * w * c);
+  for (let i = 0; i < data.length; i++) data[i] = rng.int(256);
+  return { data, height: h, width: w, channels: c };
+}
+
+/** A random chain: geometry, then colour steps valid for c channels. */
+function randomChain(rng, c, h, w) {
+  const steps = [];
+  let resamples = 0;
+  // One chain has one fill value; a centre crop larger than the image fills with 0, so it
+  // stays within the image when the chain's fill is not 0.
+  const fill = rng.random() < 0.3 ? 1 + rng.int(255) : 0;
+  const pick = (arr) => arr[rng.int(arr.length)];
+  const nGeo = rng.int(4);
+  let H = h;
+  let W = w;
+  for (let k = 0; k < nGeo; k++) {
+    const kind = pick(["crop", "flipx", "flipy", "center", "resize", "rrc"]);
+    if (kind === "crop") {
+      const pad = rng.int(Math.max(H, W) + 3); // padding larger than the image too
+      const mode = pick(["constant", "edge", "reflect", "symmetric"]);
+      const size = [1 + rng.int(H + 2 * pad), 1 + rng.int(W + 2 * pad)];
+      steps.push(T.randomCrop(size, { padding: pad, paddingMode: mode, fill }));
+      [H, W] = size;
+    } else if (kind === "flipx") steps.push(T.randomHorizontalFlip(rng.random()));
+    else if (kind === "flipy") steps.push(T.randomVerticalFlip(rng.random()));
+    else if (kind === "center") {
+      const size = fill ? [1 + rng.int(H), 1 + rng.int(W)] : [1 + rng.int(H + 2), 1 + rng.int(W + 2)];
+      steps.push(T.centerCrop(size));
+      [H, W] = size;
+    } else if (kind === "resize") {
+      const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
+      steps.push(T.resize(size, { interpolation: rng.random() < 0.8 ? "bilinear" : "nearest" }));
+      resamples++;
+      [H, W] = size;
+    } else {
+      const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
+      steps.push(T.randomResizedCrop(size));
+      resamples++;
+      [H, W] = size;
+    }
+  }
+  const gray = c === 1 || c === 3;
+  let C = c;
+  const colour = [];
+  if (gray && rng.random() < 0.4) colour.push(T.colorJitter({ brightness: rng.random(), contrast: rng.random(), saturation: rng.random() }));
+  if (gray && rng.random() < 0.3) colour.push(T.randomGrayscale(rng.random()));
+  if (gray && rng.random() < 0.2) {
+    const k = rng.random() < 0.5 ? 1 : 3;
+    colour.push(T.grayscale(k));
+    C = k;
+  }
+  if (rng.random() < 0.7) colour.push(T.toTensor());
+  if (rng.random() < 0.6) colour.push(T.normalize(Array.from({ length: C }, () => rng.random()), Array.from({ length: C }, () => 0.1 + rng.random())));
+  if (gray && C !== 2 && rng.random() < 0.3) colour.push(T.randomApply([T.colorJitter({ brightness: 0.5 })], rng.random()));
+  if (rng.random() < 0.5) colour.push(T.randomErasing({ p: rng.random(), value: rng.random() }));
+  return { chain: T.compose([...steps, ...colour]), exact: resamples <= 1 && !(fill && resamples) };
+}
+
+async function compare(chain, images, seed, exact, label) {
+  const plan = new T.Plan(chain);
+  const params = images.map((im, i) => plan.draw(im, { seed, epoch: 0, position: i }));
+  const job = plan.encode(images, params);
+  const per = job.outC * job.outH * job.outW;
+  const expected = new Float32Array(images.length * per);
+  images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, i * per));
+  const out = new Float32Array(expected.length).fill(NaN);
+  await native.addon.runPlan({ ...job, out, numThreads: 2 });
+  for (let i = 0; i < out.length; i++) {
+    const a = out[i];
+    const b = expected[i];
+    if (exact) {
+      if (!Object.is(a, b)) assert.fail(`${label}: element ${i} native ${a} != reference ${b}\n${chain}`);
+    } else if (!(Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)))) {
+      assert.fail(`${label}: element ${i} native ${a} vs reference ${b} beyond 1e-6\n${chain}`);
+    }
+  }
+}
+
+test("every transform alone: native equals the reference bit for bit", { skip }, async () => {
+  const rng = new RandomStream(1, 0, 0);
+  const img3 = Array.from({ length: 5 }, () => randomImage(rng, 13, 11, 3));
+  const all = [
+    T.toTensor(),
+    T.normalize([0.4, 0.5, 0.6], [0.2, 0.3, 0.4]),
+    T.randomHorizontalFlip(),
+    T.randomVerticalFlip(),
+    T.randomCrop(9, { padding: 3 }),
+    T.randomCrop([20, 30], { padding: 12, paddingMode: "reflect" }),
+    T.randomCrop(12, { padding: [1, 2, 3, 4], paddingMode: "edge" }),
+    T.randomCrop(12, { padding: 5, paddingMode: "symmetric" }),
+    T.randomCrop(12, { padding: 2, fill: [10, 20, 30] }),
+    T.centerCrop(7),
+    T.centerCrop([15, 17]),
+    T.resize([7, 19]),
+    T.resize(5, { interpolation: "nearest" }),
+    T.randomResizedCrop(8),
+    T.colorJitter({ brightness: 0.8, contrast: 0.8, saturation: 0.8 }),
+    T.grayscale(),
+    T.grayscale(3),
+    T.randomGrayscale(0.5),
+    T.randomErasing({ p: 1, value: [1, 2, 3] }),
+    T.randomApply([T.randomVerticalFlip(1), T.colorJitter({ contrast: 0.5 })], 0.5),
+  ];
+  for (const t of all) await compare(T.compose([t]), img3, 7, true, t.toString());
+});
+
+test("random compositions over random shapes (1 to 4 channels, odd sizes, batch of 1)", { skip }, async () => {
+  const rng = new RandomStream(2024, 0, 0);
+  for (let trial = 0; trial < 150; trial++) {
+    const c = 1 + rng.int(4);
+    const h = 1 + rng.int(23);
+    const w = 1 + rng.int(23);
+    const n = trial % 10 === 0 ? 1 : 1 + rng.int(9);
+    const { chain, exact } = randomChain(rng, c, h, w);
+    const images = Array.from({ length: n }, () => randomImage(rng, h, w, c));
+    await compare(chain, images, trial, exact, `trial ${trial} (${n} x ${h}x${w}x${c})`);
+  }
+});
+
+test("images of different sizes in one batch, as an image folder gives them", { skip }, async () => {
+  const rng = new RandomStream(5, 0, 0);
+  const images = [randomImage(rng, 40, 30, 3), randomImage(rng, 17, 50, 3), randomImage(rng, 33, 33, 3)];
+  await compare(T.compose([T.randomResizedCrop(16), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.5], [0.5])]), images, 3, true, "mixed sizes");
+  await compare(T.compose([T.resize(20), T.centerCrop(18), T.colorJitter({ brightness: 0.3, contrast: 0.3, saturation: 0.3 }), T.toTensor()]), images, 4, true, "resize + centerCrop");
+});
