@@ -222,3 +222,29 @@ test("the plan folds a chain into taps that reproduce the step-by-step geometry"
   }
   assert.deepEqual(folded, run(t, img, params).data);
 });
+
+test("mixup and cutmix mix each sample with its neighbour and weight the targets alike", () => {
+  const { RandomStream } = require("../dist/sampling/rng");
+  const n = 3, c = 1, h = 4, w = 4;
+  const images = new Float32Array(n * 16);
+  for (let i = 0; i < n; i++) images.fill(i + 1, i * 16, (i + 1) * 16);
+  const labels = Int32Array.from([0, 1, 2]);
+  const m = T.mixup({ alpha: 0.4, numClasses: 3 }).apply({ images, shape: [n, c, h, w], labels }, new RandomStream(1, 0, 0));
+  const lam = m.params.lambda;
+  assert.ok(lam > 0 && lam < 1);
+  // sample 0 mixes with sample 2 (the batch rolled by one)
+  assert.ok(Math.abs(m.images[0] - (lam * 1 + (1 - lam) * 3)) < 1e-5);
+  assert.deepEqual(Array.from(m.targets.slice(0, 3)).map((x) => +x.toFixed(5)), [+lam.toFixed(5), 0, +(1 - lam).toFixed(5)]);
+  const cm = T.cutmix({ numClasses: 3 }).apply({ images, shape: [n, c, h, w], labels }, new RandomStream(2, 0, 0));
+  const { y0, x0, y1, x1 } = cm.params.box;
+  const area = (y1 - y0) * (x1 - x0);
+  assert.equal(cm.params.lambda, 1 - area / 16);
+  const fromNeighbour = Array.from(cm.images.slice(16, 32)).filter((x) => x === 1).length;
+  assert.equal(fromNeighbour, area, "the box of sample 1 comes from sample 0");
+  assert.throws(() => T.mixup({ alpha: 0.2 }), /mixup\.numClasses: expected an integer >= 1, received undefined/);
+  // Beta(2, 5) has mean 2/7
+  const rng = new RandomStream(3, 0, 0);
+  let s = 0;
+  for (let i = 0; i < 4000; i++) s += T.beta(rng, 2, 5);
+  assert.ok(Math.abs(s / 4000 - 2 / 7) < 0.01, `mean ${s / 4000}`);
+});

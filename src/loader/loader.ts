@@ -7,10 +7,10 @@
 import * as os from "node:os";
 import type { Dataset, Image, Sample } from "../data/types";
 import { BatchlabError, OptionError, SampleError, TimeoutError, describeValue } from "../errors";
-import { checkSeed, randomSeed } from "../sampling/rng";
+import { Purpose, RandomStream, checkSeed, randomSeed } from "../sampling/rng";
 import type { BatchSamplerLike, Sampler } from "../sampling/types";
 import { BatchSampler, RandomSampler, SequentialSampler } from "../sampling/index";
-import { Plan, Transform, type Params } from "../transforms/index";
+import { Plan, Transform, type BatchTransform, type Params } from "../transforms/index";
 import * as v from "../validate";
 import { selectEngine, type Engine } from "./engine";
 import type { Batch, BatchTiming, LoaderStats, SkippedSample, StageTimings } from "./types";
@@ -40,13 +40,15 @@ export interface LoaderOptions<T = Batch> {
   onError?: "raise" | "skip";
   /** Milliseconds one batch may take before it fails with TimeoutError (0: no limit). */
   timeout?: number;
+  /** A batch-level augmentation (T.mixup, T.cutmix) run after the plan; fills batch.targets. */
+  batchTransform?: BatchTransform;
   /** Turns each batch into whatever the training loop wants. */
   collate?: (batch: Batch) => T;
 }
 
 const OPTION_KEYS = [
   "batchSize", "shuffle", "sampler", "batchSampler", "dropLast", "seed", "transform", "prefetch",
-  "numThreads", "backend", "onError", "timeout", "collate", "pinMemory", "device",
+  "numThreads", "backend", "onError", "timeout", "collate", "batchTransform", "pinMemory", "device",
 ] as const;
 
 const DISPLAY = Symbol.for("Jupyter.display");
@@ -75,6 +77,7 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
   readonly timeout: number;
   readonly batchSampler: BatchSamplerLike;
   readonly plan: Plan;
+  readonly batchTransform?: BatchTransform;
   private readonly collate?: (batch: Batch) => T;
   private readonly backend: "auto" | "native" | "reference";
   private engineCache?: Engine;
@@ -102,6 +105,10 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
       throw new OptionError("DataLoader.transform", o.transform, "a transform made by T.* (e.g. T.compose([...]))");
     }
     this.plan = new Plan(o.transform);
+    if (o.batchTransform !== undefined && (typeof o.batchTransform !== "object" || typeof o.batchTransform.apply !== "function")) {
+      throw new OptionError("DataLoader.batchTransform", o.batchTransform, "a batch transform made by T.mixup or T.cutmix");
+    }
+    this.batchTransform = o.batchTransform;
     if (o.collate !== undefined && typeof o.collate !== "function") throw new OptionError("DataLoader.collate", o.collate, "a function (batch) => anything");
     this.collate = o.collate;
     if ((o as { device?: unknown }).device !== undefined && (o as { device?: unknown }).device !== "cpu") {
@@ -387,11 +394,18 @@ class EpochRun {
     const out = new Float32Array(n * c * h * w);
     const t2 = now();
     await this.engine.run(loader.plan, images, params, out, loader.numThreads);
-    const t3 = now();
     const labels = Int32Array.from(f.samples, (s) => s.label);
+    let pixels = out;
+    let targets: Float32Array | undefined;
+    if (loader.batchTransform) {
+      const mixed = loader.batchTransform.apply({ images: out, shape: [n, c, h, w], labels }, new RandomStream(loader.seed, this.epoch, batchIndex, Purpose.batch));
+      pixels = mixed.images;
+      targets = mixed.targets;
+    }
+    const t3 = now();
     const indices = Int32Array.from(f.positions, (p) => this.stream[p]!);
     const timings: StageTimings = { sample: t2 - t1, fetch: f.fetchMs, transform: t3 - t2, collate: 0 };
-    const batch = makeBatch(out, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, loader.dataset.classNames);
+    const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, loader.dataset.classNames, targets);
     const t4 = now();
     timings.collate = t4 - t3;
     loader._note({ batch: batchIndex, epoch: this.epoch, start: f.fetchStart - this.origin, end: t4 - this.origin, size: n, ...timings }, f.skipped);
@@ -418,9 +432,11 @@ function makeBatch(
   timings: StageTimings,
   params: readonly unknown[],
   classNames: readonly string[] | undefined,
+  targets: Float32Array | undefined,
 ): Batch {
   return {
     images,
+    targets,
     shape,
     labels,
     indices,

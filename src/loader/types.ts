@@ -29,6 +29,8 @@ export interface Batch {
   readonly timings: StageTimings;
   /** Random parameters each transform drew for each sample (for views and debugging). */
   readonly params?: readonly unknown[];
+  /** Soft targets (n x numClasses) when a batch transform (mixup, cutmix) mixed the samples. */
+  readonly targets?: Float32Array;
   /** Class names, when the dataset knows them. */
   readonly classNames?: readonly string[];
   /** Hands the batch to TensorFlow.js: { xs: tf.Tensor4D (NCHW or NHWC), ys: tf.Tensor1D }. */

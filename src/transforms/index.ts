@@ -23,3 +23,5 @@ export { Plan } from "./plan";
 export type { EncodedBatch, DrawAddress } from "./plan";
 export type { BorderMode, AxisTaps } from "./geometry";
 export type { FloatImage } from "./reference";
+export { mixup, cutmix, beta } from "./batch";
+export type { BatchTransform, MixResult } from "./batch";
