@@ -1,0 +1,58 @@
+// Reading, checking and packing a plan job (native/PLAN_ABI.md) for the CUDA engine.
+// Every index is checked here, before anything is copied to the device; a bad job throws a
+// JavaScript error naming the field (code ERR_BATCHLAB_PLAN).
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "plan_kernel.h"
+
+namespace blcuda {
+
+// Sections of the arena (device or host), each starting on a 256-byte boundary:
+//   srcOffsets int64[n] | srcDims int32[2n] | tapIndex int32[T] | tapWeight float[T] |
+//   params float[n*P] | pixels uint8[...]
+constexpr size_t kArenaAlign = 256;
+
+struct HostJob {
+  DevJob dev{};                          // scalars, program, offsets, fill; pointers unset
+  std::vector<const uint8_t*> srcData;   // each source's first byte (JS memory)
+  std::vector<size_t> srcBytes;          // height*width*inC of each source
+  const int32_t* srcDims = nullptr;
+  const int32_t* tapIndex = nullptr;
+  const float* tapWeight = nullptr;
+  const float* params = nullptr;
+  size_t taps = 0;                       // n*(outH+outW)*K
+  size_t paramCount = 0;                 // n*P
+  size_t outElements = 0;                // n*outC*outH*outW
+  size_t pixelBytes = 0;                 // sum of srcBytes
+  // Arena layout.
+  size_t offSrcOffsets = 0, offSrcDims = 0, offTapIndex = 0, offTapWeight = 0, offParams = 0;
+  size_t metaBytes = 0;                  // where the pixel section starts
+};
+
+// Reads and checks `job` (a plain JS object with the ABI's fields). Throws Napi::Error.
+HostJob parseJob(Napi::Env env, Napi::Object job);
+
+// Writes the metadata sections into arena[0, metaBytes), with srcOffsets[s] = pixelOffsets[s]
+// (byte offsets inside the pixel section).
+void packMeta(const HostJob& hj, uint8_t* arena, const std::vector<int64_t>& pixelOffsets);
+
+// Copies every source, back to back, into `dst`, and returns their offsets.
+std::vector<int64_t> packPixels(const HostJob& hj, uint8_t* dst);
+
+// Offsets of the sources when they are copied back to back.
+std::vector<int64_t> packedOffsets(const HostJob& hj);
+
+// The kernel's view of a job whose arena starts at `arena` (device or host address).
+DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out);
+
+// Runs the kernel's per-pixel code on the CPU, one thread, pixels in row-major order (so the
+// contrast mean is summed in the same order as the CPU engine). Writes dj.out.
+void emulatePlan(const DevJob& dj);
+
+}  // namespace blcuda
