@@ -730,3 +730,4 @@ export async function transferBenchmark(sizes: readonly number[] = DEFAULT_TRANS
     pinnedBuf.free();
   }
 }
+import "./engine";

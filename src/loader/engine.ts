@@ -3,18 +3,59 @@
  * TypeScript reference. The choice is made once per process and said once.
  */
 import type { Image } from "../data/types";
-import type { EncodedBatch, Plan, Params } from "../transforms/index";
+import type { Plan, Params } from "../transforms/index";
 import * as ref from "../transforms/reference";
 import { NativeError } from "../errors";
 import { loadNative } from "./native";
 
-export type BackendName = "native" | "reference";
+export type BackendName = "native" | "reference" | "cuda";
+
+/** A batch in device memory, as a device engine returns it. */
+export interface DeviceTensor {
+  readonly shape: readonly [number, number, number, number];
+  toHost(): Promise<Float32Array>;
+  free(): void;
+}
+
+export interface EngineResult {
+  /** Host engines fill the `out` they were given. Device engines return the device batch. */
+  device?: DeviceTensor;
+  /** Device milliseconds of the host-to-device copy and of the kernel. */
+  copy?: number;
+  kernel?: number;
+}
 
 export interface Engine {
   readonly name: BackendName;
   readonly reason: string;
-  /** Writes n x C x H x W float32 into `out`. */
-  run(plan: Plan, images: readonly Image[], params: readonly Params[], out: Float32Array, numThreads: number): Promise<EncodedBatch | undefined>;
+  /** True when `run` leaves the batch on a device instead of writing `out`. */
+  readonly onDevice?: boolean;
+  /** Writes n x C x H x W float32 into `out` (host engines) or returns a device batch. */
+  run(plan: Plan, images: readonly Image[], params: readonly Params[], out: Float32Array | undefined, numThreads: number): Promise<EngineResult>;
+}
+
+/**
+ * Later stages plug in here (imports point one way: src/device registers the CUDA engine and
+ * the pinned allocator when it is loaded, the loader never imports it).
+ */
+const deviceEngines = new Map<string, () => Engine>();
+let pinnedAllocator: ((bytes: number) => ArrayBuffer) | undefined;
+
+export function registerDeviceEngine(name: string, make: () => Engine): void {
+  deviceEngines.set(name, make);
+}
+
+export function registerPinnedAllocator(alloc: (bytes: number) => ArrayBuffer): void {
+  pinnedAllocator = alloc;
+}
+
+export function deviceEngine(name: string): Engine | undefined {
+  const make = deviceEngines.get(name);
+  return make ? make() : undefined;
+}
+
+export function pinnedAlloc(): ((bytes: number) => ArrayBuffer) | undefined {
+  return pinnedAllocator;
 }
 
 const referenceEngine = (reason: string): Engine => ({
@@ -22,12 +63,13 @@ const referenceEngine = (reason: string): Engine => ({
   reason,
   async run(plan, images, params, out) {
     let offset = 0;
+    if (!out) throw new NativeError("the reference engine needs an output buffer");
     images.forEach((image, i) => {
       const img = plan.transform.reference(ref.fromImage(image), params[i]!, { bound: 255 });
       ref.writeCHW(img, out, offset);
       offset += img.data.length;
     });
-    return undefined;
+    return {};
   },
 });
 
@@ -50,9 +92,10 @@ export function selectEngine(backend: "auto" | "native" | "reference"): Engine {
     name: "native",
     reason: "native addon loaded",
     async run(plan, images, params, out, numThreads) {
+      if (!out) throw new NativeError("the native engine needs an output buffer");
       const job = plan.encode(images, params);
       await addon.runPlan({ ...job, out, numThreads });
-      return job;
+      return {};
     },
   };
 }

@@ -12,7 +12,7 @@ import type { BatchSamplerLike, Sampler } from "../sampling/types";
 import { BatchSampler, RandomSampler, SequentialSampler } from "../sampling/index";
 import { Plan, Transform, type BatchTransform, type Params } from "../transforms/index";
 import * as v from "../validate";
-import { selectEngine, type Engine } from "./engine";
+import { deviceEngine, pinnedAlloc, selectEngine, type DeviceTensor, type Engine } from "./engine";
 import type { Batch, BatchTiming, LoaderStats, SkippedSample, StageTimings } from "./types";
 
 export interface LoaderOptions<T = Batch> {
@@ -40,6 +40,10 @@ export interface LoaderOptions<T = Batch> {
   onError?: "raise" | "skip";
   /** Milliseconds one batch may take before it fails with TimeoutError (0: no limit). */
   timeout?: number;
+  /** "cpu" (default) or "cuda": the uint8 batch crosses to the GPU and the plan runs there as one kernel. */
+  device?: "cpu" | "cuda";
+  /** Batch buffers in pinned (page-locked) host memory, for fast asynchronous copies (needs CUDA). */
+  pinMemory?: boolean;
   /** A batch-level augmentation (T.mixup, T.cutmix) run after the plan; fills batch.targets. */
   batchTransform?: BatchTransform;
   /** Turns each batch into whatever the training loop wants. */
@@ -78,6 +82,8 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
   readonly batchSampler: BatchSamplerLike;
   readonly plan: Plan;
   readonly batchTransform?: BatchTransform;
+  readonly device: "cpu" | "cuda";
+  readonly pinMemory: boolean;
   private readonly collate?: (batch: Batch) => T;
   private readonly backend: "auto" | "native" | "reference";
   private engineCache?: Engine;
@@ -111,8 +117,17 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
     this.batchTransform = o.batchTransform;
     if (o.collate !== undefined && typeof o.collate !== "function") throw new OptionError("DataLoader.collate", o.collate, "a function (batch) => anything");
     this.collate = o.collate;
-    if ((o as { device?: unknown }).device !== undefined && (o as { device?: unknown }).device !== "cpu") {
-      throw new OptionError("DataLoader.device", (o as { device?: unknown }).device, "\"cpu\" (the CUDA engine is not part of this build)");
+    this.device = v.oneOf("DataLoader.device", o.device ?? "cpu", ["cpu", "cuda"] as const);
+    this.pinMemory = o.pinMemory === undefined ? false : v.bool("DataLoader.pinMemory", o.pinMemory);
+    if (this.device === "cuda") {
+      if (o.backend !== undefined) throw new OptionError("DataLoader.backend", o.backend, 'undefined with device: "cuda" (the CUDA engine runs the plan)');
+      const e = deviceEngine("cuda");
+      if (!e) throw new OptionError("DataLoader.device", "cuda", "a device whose engine is loaded (import batchlab's cuda module)");
+      this.engineCache = e; // throws CudaUnavailableError with the reason where there is no device
+      if (o.batchTransform !== undefined) throw new OptionError("DataLoader.batchTransform", o.batchTransform.toString(), 'undefined with device: "cuda" (mixup/cutmix run on the host batch)');
+    }
+    if (this.pinMemory && this.device === "cpu" && !pinnedAlloc()) {
+      throw new OptionError("DataLoader.pinMemory", true, "false: pinned memory needs the CUDA module");
     }
 
     if (o.batchSampler !== undefined) {
@@ -313,6 +328,12 @@ class EpochRun {
     });
   }
 
+  /** A batch buffer: pinned host memory with pinMemory, else ordinary memory. */
+  private allocate(count: number): Float32Array {
+    const alloc = this.loader.pinMemory ? pinnedAlloc() : undefined;
+    return alloc ? new Float32Array(alloc(count * 4)) : new Float32Array(count);
+  }
+
   private outShapeOf(img: Image): [number, number, number] {
     const key = `${img.height}x${img.width}x${img.channels}`;
     let s = this.outShapes.get(key);
@@ -391,21 +412,23 @@ class EpochRun {
     );
     const [c, h, w] = this.outShapeOf(images[0]!);
     const n = images.length;
-    const out = new Float32Array(n * c * h * w);
     const t2 = now();
-    await this.engine.run(loader.plan, images, params, out, loader.numThreads);
+    const out = this.engine.onDevice ? undefined : this.allocate(n * c * h * w);
+    const result = await this.engine.run(loader.plan, images, params, out, loader.numThreads);
     const labels = Int32Array.from(f.samples, (s) => s.label);
     let pixels = out;
     let targets: Float32Array | undefined;
-    if (loader.batchTransform) {
-      const mixed = loader.batchTransform.apply({ images: out, shape: [n, c, h, w], labels }, new RandomStream(loader.seed, this.epoch, batchIndex, Purpose.batch));
+    if (loader.batchTransform && pixels) {
+      const mixed = loader.batchTransform.apply({ images: pixels, shape: [n, c, h, w], labels }, new RandomStream(loader.seed, this.epoch, batchIndex, Purpose.batch));
       pixels = mixed.images;
       targets = mixed.targets;
     }
     const t3 = now();
     const indices = Int32Array.from(f.positions, (p) => this.stream[p]!);
     const timings: StageTimings = { sample: t2 - t1, fetch: f.fetchMs, transform: t3 - t2, collate: 0 };
-    const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, loader.dataset.classNames, targets);
+    if (result.copy !== undefined) timings.copy = result.copy;
+    if (result.kernel !== undefined) timings.kernel = result.kernel;
+    const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, loader.dataset.classNames, targets, result.device);
     const t4 = now();
     timings.collate = t4 - t3;
     loader._note({ batch: batchIndex, epoch: this.epoch, start: f.fetchStart - this.origin, end: t4 - this.origin, size: n, ...timings }, f.skipped);
@@ -423,7 +446,7 @@ function checkSample(s: Sample, index: number): void {
 }
 
 function makeBatch(
-  images: Float32Array,
+  images: Float32Array | undefined,
   shape: [number, number, number, number],
   labels: Int32Array,
   indices: Int32Array,
@@ -433,9 +456,14 @@ function makeBatch(
   params: readonly unknown[],
   classNames: readonly string[] | undefined,
   targets: Float32Array | undefined,
+  device: DeviceTensor | undefined,
 ): Batch {
   return {
-    images,
+    get images(): Float32Array {
+      if (!images) throw new BatchlabError("this batch is in GPU memory (device: \"cuda\"): use await batch.device.toHost()", "ERR_BATCHLAB_ON_DEVICE");
+      return images;
+    },
+    device,
     targets,
     shape,
     labels,
@@ -454,7 +482,7 @@ function makeBatch(
         throw new OptionError("toTensor(tf)", tf, "the TensorFlow.js module (require(\"@tensorflow/tfjs\") or @tensorflow/tfjs-node-gpu)");
       }
       const layout = v.oneOf("toTensor.layout", options.layout ?? "NCHW", ["NCHW", "NHWC"] as const);
-      const nchw = t.tensor4d(images, [...shape]);
+      const nchw = t.tensor4d(this.images, [...shape]);
       let xs: unknown = nchw;
       if (layout === "NHWC") {
         xs = nchw.transpose([0, 2, 3, 1]);

@@ -17,8 +17,10 @@ export interface StageTimings {
 }
 
 export interface Batch {
-  /** float32 pixels, N x C x H x W. */
+  /** float32 pixels, N x C x H x W (for a device batch: throws, use `await batch.device.toHost()`). */
   readonly images: Float32Array;
+  /** With `device: "cuda"`: the batch in device memory. */
+  readonly device?: { readonly shape: readonly [number, number, number, number]; toHost(): Promise<Float32Array>; free(): void };
   readonly shape: readonly [number, number, number, number];
   readonly labels: Int32Array;
   /** Dataset index of each sample, in order. */
