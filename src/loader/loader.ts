@@ -320,7 +320,6 @@ class EpochRun {
     if (!limit) return work;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new TimeoutError(`batch ${batchIndex} of epoch ${this.epoch}`, limit)), limit);
-      timer.unref?.();
       work.then(
         (b) => (clearTimeout(timer), resolve(b)),
         (e) => (clearTimeout(timer), reject(e)),
