@@ -1,0 +1,38 @@
+// The plan executor of native/PLAN_ABI.md: one batch, one job, validated before any pixel is
+// touched, executed sample by sample with IEEE float32 arithmetic in the ABI's order.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace batchlab {
+
+enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3 };
+
+struct PlanView {
+  int32_t n = 0, inC = 0, outC = 0, outH = 0, outW = 0, K = 0;
+  std::vector<const uint8_t*> sources;
+  std::vector<size_t> sourceBytes;
+  const int32_t* srcDims = nullptr;
+  const int32_t* tapIndex = nullptr;
+  const float* tapWeight = nullptr;
+  const float* fill = nullptr;
+  std::vector<int32_t> program;
+  std::vector<int32_t> opOffsets;
+  std::vector<int32_t> opChannelsIn;  // channel count entering each op
+  const float* params = nullptr;
+  size_t paramsPerSample = 0;
+  float* out = nullptr;
+  int32_t maxChannels = 0;  // most channels any point of the program holds
+  bool unitTaps = false;    // K == 1 and every weight 1: the geometry pass is a gather
+  bool affineOnly = false;  // the program has only AFFINE ops
+};
+
+// Checks sizes, tap indices, op codes, offsets and channel counts. Returns "" or the problem.
+std::string validate(const PlanView& p, size_t tapLength, size_t fillLength, size_t paramsLength, size_t outLength);
+
+// Runs sample s, using `scratch` (at least maxChannels*outH*outW floats) where the output slot
+// is too small. Thread-safe for distinct samples.
+void runSample(const PlanView& p, int32_t s, std::vector<float>& scratch);
+
+}  // namespace batchlab
