@@ -166,7 +166,7 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
     Napi::Promise promise = raw->deferred.Promise();
     for (int32_t w = 0; w < workers; w++) {
       Pool::get().submit([raw] {
-        std::vector<float> scratch;
+        batchlab::Scratch scratch;
         for (;;) {
           const int32_t s = raw->next.fetch_add(1);
           if (s >= raw->plan.n) break;

@@ -225,38 +225,46 @@ void geometryGather(const PlanView& p, int32_t s, float* v) {
   }
 }
 
-// The common case fused into one pass: gather, then the chain of affine ops, written once.
-void gatherAffine(const PlanView& p, int32_t s, float* v) {
+// The common case in one pass. With K == 1 and unit weights every output value is an affine
+// chain applied to a source byte or to the fill value, so the chain is evaluated once per
+// (channel, byte value) into a table (the same float32 operations, so the same bits) and the
+// pass itself is a pure gather through it.
+void gatherAffine(const PlanView& p, int32_t s, float* v, Scratch& sc) {
   const int32_t H = p.outH, W = p.outW, C = p.inC;
+  const float* q = p.params + p.paramsPerSample * s;
+  if (sc.lut.size() != (size_t)C * 257 || sc.lutParams.size() != p.paramsPerSample || std::memcmp(sc.lutParams.data(), q, sizeof(float) * p.paramsPerSample) != 0) {
+    sc.lutParams.assign(q, q + p.paramsPerSample);
+    sc.lut.resize((size_t)C * 257);
+    for (int32_t c = 0; c < C; c++) {
+      float* t = sc.lut.data() + (size_t)c * 257;
+      for (int b = 0; b < 257; b++) {
+        float val = b < 256 ? (float)b : p.fill[c];
+        for (size_t k = 0; k < p.program.size(); k++) {
+          const float* o = q + p.opOffsets[k];
+          if (o[0] != 0.0f) val = (val - o[1 + c]) / o[1 + C + c];
+        }
+        t[b] = val;
+      }
+    }
+  }
   const int32_t srcW = p.srcDims[2 * s + 1];
   const uint8_t* src = p.sources[s];
   const int32_t* ty = p.tapIndex + (size_t)(H + W) * s;
   const int32_t* tx = ty + H;
   const size_t plane = (size_t)H * W;
-  const float* q = p.params + p.paramsPerSample * s;
-  // Enabled affine ops per channel, in program order.
-  float sub[8][64], div[8][64];
-  int nops = 0;
-  for (size_t k = 0; k < p.program.size(); k++) {
-    const float* b = q + p.opOffsets[k];
-    if (b[0] == 0.0f) continue;
-    for (int32_t c = 0; c < C; c++) {
-      sub[nops][c] = b[1 + c];
-      div[nops][c] = b[1 + C + c];
-    }
-    nops++;
-  }
   for (int32_t c = 0; c < C; c++) {
-    const float fillc = p.fill[c];
+    const float* t = sc.lut.data() + (size_t)c * 257;
     for (int32_t y = 0; y < H; y++) {
       const int32_t r = ty[y];
       float* o = v + c * plane + (size_t)y * W;
-      const uint8_t* sc = r < 0 ? nullptr : src + (size_t)r * srcW * C + c;
+      if (r < 0) {
+        for (int32_t x = 0; x < W; x++) o[x] = t[256];
+        continue;
+      }
+      const uint8_t* row = src + (size_t)r * srcW * C + c;
       for (int32_t x = 0; x < W; x++) {
         const int32_t qx = tx[x];
-        float val = (!sc || qx < 0) ? fillc : (float)sc[(size_t)qx * C];
-        for (int k = 0; k < nops; k++) val = (val - sub[k][c]) / div[k][c];
-        o[x] = val;
+        o[x] = qx < 0 ? t[256] : t[row[(size_t)qx * C]];
       }
     }
   }
@@ -264,17 +272,17 @@ void gatherAffine(const PlanView& p, int32_t s, float* v) {
 
 }  // namespace
 
-void runSample(const PlanView& p, int32_t s, std::vector<float>& scratch) {
+void runSample(const PlanView& p, int32_t s, Scratch& scratch) {
   const size_t plane = (size_t)p.outH * p.outW;
   float* slot = p.out + (size_t)s * p.outC * plane;
-  if (p.unitTaps && p.affineOnly && p.program.size() <= 8) {
-    gatherAffine(p, s, slot);
+  if (p.unitTaps && p.affineOnly) {
+    gatherAffine(p, s, slot, scratch);
     return;
   }
   float* v = slot;
   if (p.maxChannels > p.outC) {
-    scratch.resize((size_t)p.maxChannels * plane);
-    v = scratch.data();
+    scratch.buffer.resize((size_t)p.maxChannels * plane);
+    v = scratch.buffer.data();
   }
   if (p.unitTaps) geometryGather(p, s, v);
   else geometryGeneral(p, s, v);

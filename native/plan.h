@@ -31,8 +31,16 @@ struct PlanView {
 // Checks sizes, tap indices, op codes, offsets and channel counts. Returns "" or the problem.
 std::string validate(const PlanView& p, size_t tapLength, size_t fillLength, size_t paramsLength, size_t outLength);
 
-// Runs sample s, using `scratch` (at least maxChannels*outH*outW floats) where the output slot
-// is too small. Thread-safe for distinct samples.
-void runSample(const PlanView& p, int32_t s, std::vector<float>& scratch);
+// Per-worker working memory for one job (fill and channels are fixed within a job): a buffer for programs that need more channels than the output
+// slot has, and the byte-to-float lookup table of the gather+affine path with the parameter
+// block it was built for (consecutive samples usually share it).
+struct Scratch {
+  std::vector<float> buffer;
+  std::vector<float> lutParams;
+  std::vector<float> lut;  // C x 257: 256 byte values, then the fill value
+};
+
+// Runs sample s. Thread-safe for distinct samples with distinct Scratch objects.
+void runSample(const PlanView& p, int32_t s, Scratch& scratch);
 
 }  // namespace batchlab
