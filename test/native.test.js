@@ -1,0 +1,74 @@
+"use strict";
+// The native engine's surface: bad jobs are rejected with the field named (the process lives
+// on), the JavaScript thread stays free while a batch runs, and concurrent jobs share the pool.
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const T = require("../dist/transforms");
+const { loadNative } = require("../dist/loader/native");
+
+const native = loadNative();
+const skip = native.ok ? false : `native engine not built: ${native.reason}`;
+if (skip) console.log(`# native tests skipped: ${skip}`);
+
+function job(n = 2, h = 8, w = 8, c = 3, chain = T.compose([T.randomCrop(6, { padding: 1 }), T.toTensor()])) {
+  const plan = new T.Plan(chain);
+  const images = Array.from({ length: n }, (_, i) => ({ data: new Uint8Array(h * w * c).fill(i * 10 + 1), height: h, width: w, channels: c }));
+  const params = images.map((im, i) => plan.draw(im, { seed: 1, epoch: 0, position: i }));
+  const j = plan.encode(images, params);
+  return { ...j, out: new Float32Array(j.n * j.outC * j.outH * j.outW), numThreads: 2 };
+}
+
+test("invalid jobs are rejected with the field, the value and what was expected", { skip }, async () => {
+  const run = (mut) => {
+    const j = job();
+    mut(j);
+    return native.addon.runPlan(j);
+  };
+  await assert.rejects(run((j) => (j.tapIndex[3] = 99)), /tapIndex: sample 0 row tap 3 is 99, expected -1 or a row in \[0, 7\]/);
+  await assert.rejects(run((j) => (j.tapIndex[8] = -2)), /tapIndex: sample 0 column tap 2 is -2/);
+  await assert.rejects(run((j) => (j.out = new Float32Array(10))), /out: expected at least n\*outC\*outH\*outW = 216 floats, received 10/);
+  await assert.rejects(run((j) => j.sources.pop()), /sources: expected 2 Uint8Arrays, received 1/);
+  await assert.rejects(run((j) => (j.sources[1] = new Uint8Array(5))), /sources\[1\]: 5 bytes, expected at least height\*width\*inC = 192/);
+  await assert.rejects(run((j) => (j.program = Int32Array.from([7]))), /program\[0\]: unknown op code 7/);
+  await assert.rejects(run((j) => (j.opOffsets = Int32Array.from([5]))), /opOffsets\[0\]: 5 with 7 parameters does not fit a parameter block of 7/);
+  await assert.rejects(run((j) => (j.outC = 1)), /outC: the program ends with 3 channels, outC is 1|out: expected/);
+  await assert.rejects(run((j) => (j.tapWeight = new Float32Array(3))), /tapWeight: expected the length of tapIndex/);
+  await assert.rejects(run((j) => (j.srcDims = new Float32Array(4))), /srcDims: expected a Int32Array/);
+  await assert.rejects(run((j) => (j.numThreads = 0)), /numThreads: expected an integer >= 1/);
+  const gray = job(1, 4, 4, 2, T.compose([T.toTensor()]));
+  gray.program = Int32Array.from([1]);
+  gray.params = Float32Array.from([1, 1]);
+  gray.opOffsets = Int32Array.from([0]);
+  await assert.rejects(native.addon.runPlan(gray), /GRAY needs 1 or 3 channels, the image has 2/);
+  // and the engine still works afterwards
+  const ok = job();
+  await native.addon.runPlan(ok);
+  assert.ok(ok.out.some((x) => x > 0));
+});
+
+test("the JavaScript thread stays free while a large batch runs", { skip }, async () => {
+  const j = job(512, 256, 256, 3, T.compose([T.resize([250, 250]), T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 }), T.toTensor()]));
+  assert.equal(j.K, 2);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const t0 = Date.now();
+  await native.addon.runPlan(j);
+  const ms = Date.now() - t0;
+  clearInterval(timer);
+  assert.ok(ms > 20, `the job should take a while (${ms} ms)`);
+  assert.ok(ticks >= 3, `timer fired ${ticks} times during a ${ms} ms native call`);
+});
+
+test("two concurrent jobs on the shared pool both complete correctly", { skip }, async () => {
+  const a = job(64);
+  const b = job(64, 8, 8, 3, T.compose([T.randomHorizontalFlip(1), T.toTensor(), T.normalize([0.5], [0.5])]));
+  const a1 = { ...a, out: new Float32Array(a.out.length) };
+  const b1 = { ...b, out: new Float32Array(b.out.length) };
+  await Promise.all([native.addon.runPlan(a), native.addon.runPlan(b)]);
+  await native.addon.runPlan(a1);
+  await native.addon.runPlan(b1);
+  assert.deepEqual(a.out, a1.out);
+  assert.deepEqual(b.out, b1.out);
+  assert.ok(native.addon.poolSize() >= 1);
+  assert.match(native.addon.info().compiler, /g\+\+|clang/);
+});
