@@ -361,33 +361,57 @@ class EpochRun {
       const take = Math.min(want - samples.length, this.stream.length - this.cursor);
       const pos = Array.from({ length: take }, (_, j) => this.cursor + j);
       this.cursor += take;
-      const got = await Promise.allSettled(
-        pos.map(async (p) => {
-          const index = this.stream[p]!;
-          if (skip && loader._isBad(index)) throw new Error("skipped earlier in this run");
-          let sample: Sample;
-          try {
-            sample = await ds.get(index);
-            checkSample(sample, index);
-            const out = this.outShapeOf(sample.image);
-            if (shape && (out[0] !== shape[0] || out[1] !== shape[1] || out[2] !== shape[2])) {
-              throw new OptionError("shape after transforms", out, `[${shape.join(", ")}] like the rest of the batch (add resize or centerCrop)`);
-            }
-            shape = shape ?? out;
-          } catch (e) {
-            throw e instanceof SampleError ? e : new SampleError(index, ds.pathOf?.(index), e);
+      // Samples of in-memory datasets arrive synchronously: settle those without promises and
+      // await only the ones that are still loading (files being decoded).
+      const accept = (sample: Sample, index: number): Sample => {
+        checkSample(sample, index);
+        const out = this.outShapeOf(sample.image);
+        if (shape && (out[0] !== shape[0] || out[1] !== shape[1] || out[2] !== shape[2])) {
+          throw new OptionError("shape after transforms", out, `[${shape.join(", ")}] like the rest of the batch (add resize or centerCrop)`);
+        }
+        shape = shape ?? out;
+        return sample;
+      };
+      const fail = (e: unknown, index: number): SampleError => (e instanceof SampleError ? e : new SampleError(index, ds.pathOf?.(index), e));
+      const got: ({ ok: true; value: Sample } | { ok: false; error: SampleError })[] = new Array(take);
+      const pending: Promise<void>[] = [];
+      for (let j = 0; j < take; j++) {
+        const index = this.stream[pos[j]!]!;
+        if (skip && loader._isBad(index)) {
+          got[j] = { ok: false, error: new SampleError(index, ds.pathOf?.(index), new Error("skipped earlier in this run")) };
+          continue;
+        }
+        try {
+          const r = ds.get(index);
+          if (r && typeof (r as Promise<Sample>).then === "function") {
+            pending.push(
+              (r as Promise<Sample>).then(
+                (sample) => {
+                  try {
+                    got[j] = { ok: true, value: accept(sample, index) };
+                  } catch (e) {
+                    got[j] = { ok: false, error: fail(e, index) };
+                  }
+                },
+                (e) => void (got[j] = { ok: false, error: fail(e, index) }),
+              ),
+            );
+          } else {
+            got[j] = { ok: true, value: accept(r as Sample, index) };
           }
-          return sample;
-        }),
-      );
+        } catch (e) {
+          got[j] = { ok: false, error: fail(e, index) };
+        }
+      }
+      if (pending.length) await Promise.all(pending);
       for (let j = 0; j < got.length; j++) {
         const g = got[j]!;
-        if (g.status === "fulfilled") {
+        if (g.ok) {
           samples.push(g.value);
           positions.push(pos[j]!);
           continue;
         }
-        const err = g.reason as SampleError;
+        const err = g.error;
         if (!skip) throw err;
         const index = this.stream[pos[j]!]!;
         loader._markBad(index);
