@@ -1,5 +1,6 @@
 #include "plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -86,8 +87,12 @@ std::string validate(const PlanView& p, size_t tapLength, size_t fillLength, siz
         if ((!std::isnan(q[4]) || !std::isnan(q[5])) && C != 1 && C != 3) return "program[" + std::to_string(k) + "]: contrast and saturation need 1 or 3 channels, the image has " + std::to_string(C);
       } else if (code == kErase && q[0] != 0.0f) {
         const float y0 = q[1], x0 = q[2], eh = q[3], ew = q[4];
-        if (!(y0 >= 0 && x0 >= 0 && eh >= 0 && ew >= 0 && y0 + eh <= p.outH && x0 + ew <= p.outW) || y0 != std::floor(y0) || x0 != std::floor(x0) || eh != std::floor(eh) || ew != std::floor(ew)) {
-          return "params: ERASE box of sample " + std::to_string(s) + " (y0 " + num(y0) + ", x0 " + num(x0) + ", h " + num(eh) + ", w " + num(ew) + ") is not inside the " + std::to_string(p.outH) + "x" + std::to_string(p.outW) + " output";
+        // The box may reach past the image (only the pixels inside change), but it is made of
+        // non-negative integers no larger than the output.
+        const bool ok = y0 >= 0 && x0 >= 0 && eh >= 0 && ew >= 0 && y0 <= p.outH && x0 <= p.outW && eh <= p.outH && ew <= p.outW &&
+                        y0 == std::floor(y0) && x0 == std::floor(x0) && eh == std::floor(eh) && ew == std::floor(ew);
+        if (!ok) {
+          return "params: ERASE box of sample " + std::to_string(s) + " (y0 " + num(y0) + ", x0 " + num(x0) + ", h " + num(eh) + ", w " + num(ew) + ") is not made of integers within the " + std::to_string(p.outH) + "x" + std::to_string(p.outW) + " output";
         }
       }
     }
@@ -155,12 +160,13 @@ void jitter(float* v, int32_t C, size_t plane, const float* q) {
   }
 }
 
-void erase(float* v, int32_t C, int32_t W, size_t plane, const float* q) {
-  const int32_t y0 = (int32_t)q[1], x0 = (int32_t)q[2], h = (int32_t)q[3], w = (int32_t)q[4];
+void erase(float* v, int32_t C, int32_t H, int32_t W, size_t plane, const float* q) {
+  const int32_t y0 = (int32_t)q[1], x0 = (int32_t)q[2];
+  const int32_t y1 = std::min(H, y0 + (int32_t)q[3]), x1 = std::min(W, x0 + (int32_t)q[4]);
   for (int32_t c = 0; c < C; c++)
-    for (int32_t y = y0; y < y0 + h; y++) {
+    for (int32_t y = y0; y < y1; y++) {
       float* row = v + c * plane + (size_t)y * W;
-      for (int32_t x = x0; x < x0 + w; x++) row[x] = q[5 + c];
+      for (int32_t x = x0; x < x1; x++) row[x] = q[5 + c];
     }
 }
 
@@ -301,7 +307,7 @@ void runSample(const PlanView& p, int32_t s, Scratch& scratch) {
         break;
       }
       case kJitter: jitter(v, C, plane, b); break;
-      case kErase: erase(v, C, p.outW, plane, b); break;
+      case kErase: erase(v, C, p.outH, p.outW, plane, b); break;
     }
   }
   if (v != slot) std::memcpy(slot, v, sizeof(float) * p.outC * plane);
