@@ -330,7 +330,10 @@ class EpochRun {
   /** A batch buffer: pinned host memory with pinMemory, else ordinary memory. */
   private allocate(count: number): Float32Array {
     const alloc = this.loader.pinMemory ? pinnedAlloc() : undefined;
-    return alloc ? new Float32Array(alloc(count * 4)) : new Float32Array(count);
+    if (alloc) return new Float32Array(alloc(count * 4));
+    // Every element is written by the engine, so skip the zero-fill of a fresh ArrayBuffer.
+    const b = Buffer.allocUnsafeSlow(count * 4);
+    return new Float32Array(b.buffer, b.byteOffset, count);
   }
 
   private outShapeOf(img: Image): [number, number, number] {
