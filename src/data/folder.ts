@@ -1,161 +1,165 @@
 /**
- * Image folders: root/<class>/<image>.png|jpg, classes in sorted order. Images are decoded by
- * sharp (libvips) on libuv's thread pool, so decoding never blocks the JavaScript thread. When a
- * file fails to decode, a structural scan of its PNG chunks or JPEG segments finds the byte
- * offset where it breaks, for the error message.
+ * Image folders: root/<class>/<image>.png|jpg (nested folders inside a class folder count too),
+ * classes in sorted order. Labels come from the folder names, so labels() needs no decoding.
+ * get(i) decodes with sharp (libvips), which runs on libuv's thread pool: decoding never blocks
+ * the JavaScript thread. When sharp rejects a file, a structural scan of its PNG chunks or JPEG
+ * segments finds the byte where it breaks, for the error message.
  */
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { FileFormatError, OptionError } from "../errors";
-import * as v from "../validate";
-import type { Dataset, Sample } from "./types";
-import { describeDataset } from "./memory";
+import { checkIndex, existingFolder, options as checkOptions } from "./check";
+import { withDisplay } from "./display";
+import { findCorruption } from "./scan";
+import type { Dataset, Image, Sample } from "./types";
 
-const DISPLAY = Symbol.for("Jupyter.display");
-const DEFAULT_EXTENSIONS = [".png", ".jpg", ".jpeg"];
+const DEFAULT_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
 
-type Sharp = (input: Buffer) => {
-  removeAlpha(): ReturnType<Sharp>;
-  toColourspace(s: string): ReturnType<Sharp>;
-  ensureAlpha(): ReturnType<Sharp>;
-  raw(): ReturnType<Sharp>;
-  toBuffer(o: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
-};
+interface SharpPipeline {
+  removeAlpha(): SharpPipeline;
+  ensureAlpha(): SharpPipeline;
+  toColourspace(space: string): SharpPipeline;
+  raw(options?: { depth?: string }): SharpPipeline;
+  toBuffer(options: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
+}
+type SharpFactory = (input: Buffer, options?: { failOn?: string }) => SharpPipeline;
 
-let sharpModule: Sharp | undefined;
-function sharp(): Sharp {
-  return (sharpModule ??= require("sharp") as Sharp);
+let sharpModule: SharpFactory | undefined;
+/** sharp, loaded on first use (importing batchlab does not load libvips). */
+function sharp(): SharpFactory {
+  return (sharpModule ??= require("sharp") as SharpFactory);
 }
 
-/** Where a PNG or JPEG stops being well formed, or undefined if its structure looks whole. */
-export function findCorruption(buf: Uint8Array): { offset: number; problem: string } | undefined {
-  const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (buf.length >= 8 && PNG.every((b, i) => buf[i] === b)) {
-    let p = 8;
-    while (p < buf.length) {
-      if (p + 8 > buf.length) return { offset: p, problem: "PNG chunk header truncated" };
-      const len = ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
-      const type = String.fromCharCode(buf[p + 4]!, buf[p + 5]!, buf[p + 6]!, buf[p + 7]!);
-      if (!/^[A-Za-z]{4}$/.test(type)) return { offset: p + 4, problem: `PNG chunk type ${JSON.stringify(type)} is not 4 letters` };
-      if (p + 12 + len > buf.length) return { offset: p, problem: `PNG chunk ${type} of ${len} bytes runs past the end of the file (${buf.length} bytes)` };
-      const crc = ((buf[p + 8 + len]! << 24) | (buf[p + 9 + len]! << 16) | (buf[p + 10 + len]! << 8) | buf[p + 11 + len]!) >>> 0;
-      if (crc !== crc32(buf, p + 4, p + 8 + len)) return { offset: p, problem: `PNG chunk ${type} fails its CRC` };
-      if (type === "IEND") return undefined;
-      p += 12 + len;
-    }
-    return { offset: buf.length, problem: "PNG ends without an IEND chunk" };
-  }
-  if (buf.length >= 2 && buf[0] === 0xff && buf[1] === 0xd8) {
-    let p = 2;
-    while (p < buf.length) {
-      if (buf[p] !== 0xff) return { offset: p, problem: "JPEG marker expected" };
-      const m = buf[p + 1];
-      if (m === undefined) return { offset: p, problem: "JPEG marker truncated" };
-      if (m === 0xd9) return undefined;
-      if (m === 0xff) { p++; continue; }
-      if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { p += 2; continue; }
-      if (p + 4 > buf.length) return { offset: p, problem: "JPEG segment length truncated" };
-      const len = (buf[p + 2]! << 8) | buf[p + 3]!;
-      if (p + 2 + len > buf.length) return { offset: p, problem: `JPEG segment 0xFF${m.toString(16).toUpperCase()} of ${len} bytes runs past the end of the file (${buf.length} bytes)` };
-      p += 2 + len;
-      if (m === 0xda) {
-        // entropy-coded data: skip to the next marker that is not a stuffed byte or restart
-        while (p + 1 < buf.length && !(buf[p] === 0xff && buf[p + 1] !== 0 && !(buf[p + 1]! >= 0xd0 && buf[p + 1]! <= 0xd7))) p++;
-        if (p + 1 >= buf.length) return { offset: buf.length, problem: "JPEG scan data ends without an EOI marker (truncated)" };
-      }
-    }
-    return { offset: buf.length, problem: "JPEG ends without an EOI marker (truncated)" };
-  }
-  return { offset: 0, problem: "neither a PNG nor a JPEG signature" };
+export type Channels = 1 | 3 | 4;
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!.trim();
 }
 
-let crcTable: Uint32Array | undefined;
-function crc32(buf: Uint8Array, start: number, end: number): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = crcTable[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** Decodes one PNG/JPEG file to uint8 HWC with `channels` channels (1, 3 or 4). */
-export async function decodeImage(file: string, channels: 1 | 3 | 4): Promise<{ data: Uint8Array; height: number; width: number; channels: number }> {
+/**
+ * Decodes one PNG or JPEG file to uint8 HWC pixels with `channels` channels: 1 (luminance), 3
+ * (sRGB) or 4 (sRGB + alpha, opaque when the file has none). 16-bit files are scaled to 8 bits.
+ */
+export async function decodeImage(file: string, channels: Channels = 3): Promise<Image> {
+  if (typeof file !== "string" || file.length === 0) throw new OptionError("decodeImage(file)", file, "a file path (string)");
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw new OptionError("decodeImage(channels)", channels, "1, 3 or 4");
   let buf: Buffer;
   try {
     buf = await fsp.readFile(file);
   } catch (e) {
-    throw new FileFormatError(file, `cannot read: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FileFormatError(file, code === "ENOENT" ? "no such file (it was listed when the dataset was built)" : `cannot read: ${firstLine(e)}`);
   }
+  let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     let img = sharp()(buf);
-    if (channels === 1) img = img.toColourspace("b-w");
-    else if (channels === 3) img = img.removeAlpha().toColourspace("srgb");
-    else img = img.ensureAlpha().toColourspace("srgb");
-    const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== channels) throw new Error(`decoded ${info.channels} channels, expected ${channels}`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels };
+    img = channels === 4 ? img.ensureAlpha().toColourspace("srgb") : img.removeAlpha().toColourspace(channels === 1 ? "b-w" : "srgb");
+    out = await img.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
   } catch (e) {
-    const where = findCorruption(buf);
-    const reason = (e as Error).message.split("\n")[0];
-    throw new FileFormatError(file, where ? `${where.problem} (decoder: ${reason})` : `cannot decode: ${reason}`, where?.offset);
+    const ext = path.extname(file).toLowerCase();
+    const where = findCorruption(buf, ext === ".png" ? "png" : ext === ".jpg" || ext === ".jpeg" ? "jpeg" : undefined);
+    const reason = firstLine(e);
+    if (where) throw new FileFormatError(file, `${where.problem} (decoder: ${reason})`, where.offset);
+    throw new FileFormatError(file, `cannot decode, though its chunk/segment structure is whole (decoder: ${reason})`);
   }
+  const { data, info } = out;
+  if (info.channels !== channels || data.length !== info.width * info.height * channels) {
+    throw new FileFormatError(file, `decoded to ${info.width} x ${info.height} x ${info.channels} (${data.length} bytes), expected ${channels} uint8 channels`);
+  }
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels };
 }
 
 export interface ImageFolderOptions {
-  /** Channels to decode to: 1 (gray), 3 (RGB, default) or 4 (RGBA). */
-  channels?: 1 | 3 | 4;
-  /** File extensions to include (default .png, .jpg, .jpeg; case-insensitive). */
+  /** Channels to decode to: 1 (gray), 3 (RGB, the default) or 4 (RGBA). */
+  channels?: Channels;
+  /** File extensions to include, case-insensitive (default ".png", ".jpg", ".jpeg"). */
   extensions?: readonly string[];
 }
 
-/** A dataset over root/<class>/<file>; get(i) decodes asynchronously. */
-export async function imageFolder(root: string, options: ImageFolderOptions = {}): Promise<Dataset> {
-  v.knownKeys("imageFolder options", options, ["channels", "extensions"]);
-  if (typeof root !== "string") throw new OptionError("imageFolder(root)", root, "a folder path");
-  const channels = (options.channels ?? 3) as 1 | 3 | 4;
-  if (channels !== 1 && channels !== 3 && channels !== 4) throw new OptionError("imageFolder.channels", options.channels, "1, 3 or 4");
-  const exts = options.extensions ?? DEFAULT_EXTENSIONS;
-  if (!Array.isArray(exts) || !exts.every((e) => typeof e === "string" && e.startsWith("."))) {
-    throw new OptionError("imageFolder.extensions", exts, 'an array of extensions such as [".png", ".jpg"]');
-  }
-  const lower = exts.map((e) => e.toLowerCase());
-  let entries;
+/** An image-folder dataset: its files, labels and the decode options. */
+export interface ImageFolderDataset extends Dataset {
+  readonly classNames: readonly string[];
+  readonly root: string;
+  readonly files: readonly string[];
+  readonly channels: Channels;
+  get(i: number): Promise<Sample>;
+  labels(): Int32Array;
+  pathOf(i: number): string | undefined;
+}
+
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+async function isDirectory(full: string, entry: { isDirectory(): boolean; isSymbolicLink(): boolean }): Promise<boolean> {
+  if (entry.isDirectory()) return true;
+  if (!entry.isSymbolicLink()) return false;
   try {
-    entries = await fsp.readdir(root, { withFileTypes: true });
+    return (await fsp.stat(full)).isDirectory();
   } catch {
-    throw new OptionError("imageFolder(root)", root, "an existing folder with one subfolder per class");
+    return false;
   }
-  const classNames = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  if (classNames.length === 0) throw new OptionError("imageFolder(root)", root, "a folder with one subfolder per class (found none)");
+}
+
+/** Image files under `dir` (recursively), sorted, skipping hidden entries such as .ipynb_checkpoints. */
+async function listImages(dir: string, exts: readonly string[], depth = 0): Promise<string[]> {
+  const entries = (await fsp.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith(".")).sort((a, b) => byName(a.name, b.name));
+  const out: string[] = [];
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (await isDirectory(full, e)) {
+      if (depth < 32) out.push(...(await listImages(full, exts, depth + 1)));
+    } else if (exts.includes(path.extname(e.name).toLowerCase())) {
+      out.push(full);
+    }
+  }
+  return out;
+}
+
+/**
+ * A dataset over root/<class>/<file>: one subfolder per class (sorted names are the class
+ * names, hidden folders skipped), PNG/JPEG files inside. get(i) returns a promise of the decoded
+ * sample; labels() is known from the folders without decoding anything.
+ */
+export async function imageFolder(root: string, options?: ImageFolderOptions): Promise<ImageFolderDataset> {
+  const o = checkOptions<ImageFolderOptions>("imageFolder", options, ["channels", "extensions"]);
+  const channels = o.channels ?? 3;
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw new OptionError("imageFolder.channels", o.channels, "1, 3 or 4");
+  const rawExts = o.extensions ?? DEFAULT_EXTENSIONS;
+  if (!Array.isArray(rawExts) || rawExts.length === 0 || !rawExts.every((e) => typeof e === "string" && /^\.?[A-Za-z0-9]+$/.test(e))) {
+    throw new OptionError("imageFolder.extensions", rawExts, 'a non-empty array of file extensions such as [".png", ".jpg"]');
+  }
+  const exts = rawExts.map((e: string) => (e.startsWith(".") ? e : "." + e).toLowerCase());
+  const dir = await existingFolder("imageFolder(root)", root, "an existing folder with one subfolder per class");
+  const entries = (await fsp.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith("."));
+  const classNames: string[] = [];
+  for (const e of entries) if (await isDirectory(path.join(dir, e.name), e)) classNames.push(e.name);
+  classNames.sort(byName);
+  if (classNames.length === 0) throw new OptionError("imageFolder(root)", root, "a folder with one subfolder per class (it has no subfolders)");
   const files: string[] = [];
   const labelList: number[] = [];
   for (let k = 0; k < classNames.length; k++) {
-    const dir = path.join(root, classNames[k]!);
-    const names = (await fsp.readdir(dir)).filter((f) => lower.includes(path.extname(f).toLowerCase())).sort();
-    for (const f of names) {
-      files.push(path.join(dir, f));
+    for (const f of await listImages(path.join(dir, classNames[k]!), exts)) {
+      files.push(f);
       labelList.push(k);
     }
   }
-  if (files.length === 0) throw new OptionError("imageFolder(root)", root, `image files (${lower.join(", ")}) inside its class folders (found none)`);
+  if (files.length === 0) throw new OptionError("imageFolder(root)", root, `image files (${exts.join(", ")}) inside its class folders (found none in ${classNames.join(", ")})`);
   const labels = Int32Array.from(labelList);
-  const ds: Dataset = {
+  Object.freeze(classNames);
+  Object.freeze(files);
+  const ds: ImageFolderDataset = {
     length: files.length,
     classNames,
-    async get(i: number): Promise<Sample> {
-      if (!Number.isInteger(i) || i < 0 || i >= files.length) throw new OptionError("get(index)", i, `an integer in [0, ${files.length - 1}]`);
-      const image = await decodeImage(files[i]!, channels);
-      return { image, label: labels[i]!, index: i, path: files[i] };
+    root: dir,
+    files,
+    channels,
+    // Not async: a bad index throws here, synchronously, like every other dataset.
+    get(i: number): Promise<Sample> {
+      checkIndex(i, files.length);
+      const file = files[i]!;
+      return decodeImage(file, channels).then((image) => ({ image, label: labels[i]!, index: i, path: file }));
     },
     labels: () => labels,
-    pathOf: (i: number) => files[i],
+    pathOf: (i: number) => (Number.isInteger(i) ? files[i] : undefined),
   };
-  Object.defineProperty(ds, DISPLAY, { value: () => describeDataset(ds, "imageFolder", root), enumerable: false });
-  return ds;
+  return withDisplay(ds, `imageFolder (${channels === 1 ? "gray" : channels === 3 ? "RGB" : "RGBA"}, decoded per sample)`, () => dir);
 }

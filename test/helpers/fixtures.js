@@ -1,82 +1,249 @@
 "use strict";
-// Writes small data-set files for the tests: IDX (plain and gzipped), npy, CIFAR-10 batches,
-// PNG/JPEG image folders, and broken variants of each.
+// Writes small data-set files for the data tests, into temporary folders removed at exit:
+// IDX (plain and gzipped), .npy (v1/v2/v3, any integer label dtype), CIFAR-10 batches, PNG
+// (an encoder of our own, for 8/16-bit gray/RGB/RGBA) and JPEG (sharp) image folders, and the
+// helpers that break them (truncate, flip a byte).
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const zlib = require("node:zlib");
 
+const made = [];
+process.on("exit", () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temporary folder, removed when the process exits. */
 function tempDir(name) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `batchlab-${name}-`));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `batchlab-${name}-`));
+  made.push(d);
+  return d;
 }
 
+/** Deterministic, varied bytes: value k of stream `seed`. */
+function byteAt(seed, k) {
+  let x = (Math.imul(k + 1, 0x9e3779b1) ^ Math.imul(seed + 7, 0x85ebca6b)) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x2c1b3c6d) >>> 0;
+  x ^= x >>> 12;
+  return x & 0xff;
+}
+
+function bytes(seed, n) {
+  const out = new Uint8Array(n);
+  for (let k = 0; k < n; k++) out[k] = byteAt(seed, k);
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ IDX
+
+const IDX_CODES = { uint8: 0x08, int8: 0x09, int16: 0x0b, int32: 0x0c, float32: 0x0d, float64: 0x0e };
+
+/** An IDX file: magic (0, 0, type, ndim), big-endian dims, then `data` bytes as given. */
 function idxBuffer(typeCode, dims, data) {
   const head = Buffer.alloc(4 + 4 * dims.length);
   head[2] = typeCode;
   head[3] = dims.length;
   dims.forEach((d, k) => head.writeUInt32BE(d, 4 + 4 * k));
-  return Buffer.concat([head, Buffer.from(data)]);
+  return Buffer.concat([head, Buffer.from(data.buffer ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data)]);
 }
 
-/** n images of h x w whose pixel (i, y, x) is (i + y * w + x) % 256; labels i % 10. */
-function writeIdx(dir, n, h, w, { gzip = false } = {}) {
-  const px = new Uint8Array(n * h * w);
-  for (let i = 0; i < n; i++) for (let p = 0; p < h * w; p++) px[i * h * w + p] = (i + p) % 256;
-  const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
+/** Big-endian int32 label bytes. */
+function int32BE(values) {
+  const b = Buffer.alloc(4 * values.length);
+  values.forEach((v, i) => b.writeInt32BE(v, 4 * i));
+  return b;
+}
+
+/**
+ * n images of h x w (x c when c is given) and n labels, as IDX files in `dir`. Labels are
+ * (i * 3) % classes; pixels come from bytes(). Options: gzip, c, prefix (file name prefix),
+ * labelType ("uint8" or "int32"), classes (default 10).
+ */
+function writeIdx(dir, n, h, w, { gzip = false, c, prefix = "", labelType = "uint8", classes = 10 } = {}) {
+  const per = h * w * (c ?? 1);
+  const px = bytes(n * 1000 + per, n * per);
+  const labelValues = Int32Array.from({ length: n }, (_, i) => (i * 3) % classes);
   const wrap = (b) => (gzip ? zlib.gzipSync(b) : b);
   const ext = gzip ? ".gz" : "";
-  const images = path.join(dir, `images-idx3-ubyte${ext}`);
-  const labelsPath = path.join(dir, `labels-idx1-ubyte${ext}`);
-  fs.writeFileSync(images, wrap(idxBuffer(0x08, [n, h, w], px)));
-  fs.writeFileSync(labelsPath, wrap(idxBuffer(0x08, [n], labels)));
-  return { images, labels: labelsPath, pixels: px, labelValues: labels };
+  const images = path.join(dir, `${prefix}images-idx3-ubyte${ext}`);
+  const labels = path.join(dir, `${prefix}labels-idx1-ubyte${ext}`);
+  fs.writeFileSync(images, wrap(idxBuffer(IDX_CODES.uint8, c === undefined ? [n, h, w] : [n, h, w, c], px)));
+  const labelBytes = labelType === "int32" ? int32BE(Array.from(labelValues)) : Uint8Array.from(labelValues);
+  fs.writeFileSync(labels, wrap(idxBuffer(IDX_CODES[labelType], [n], labelBytes)));
+  return { images, labels, pixels: px, labelValues, imageSize: per };
 }
 
-function npyBuffer(descr, shape, data) {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
-  const total = 10 + header.length + 1;
-  header += " ".repeat((64 - (total % 64)) % 64) + "\n";
-  const pre = Buffer.alloc(10);
-  Buffer.from("\x93NUMPY", "latin1").copy(pre, 0);
-  pre[6] = 1;
-  pre[7] = 0;
-  pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+/** The four MNIST-named files (train-/t10k-, gzipped) in `dir`, as fashionMnist/mnist expect. */
+function writeMnistRoot(dir, { train = 6, test = 4, h = 5, w = 4, gzip = true } = {}) {
+  const ext = gzip ? ".gz" : "";
+  const out = {};
+  for (const [split, prefix, n] of [["train", "train", train], ["test", "t10k", test]]) {
+    const f = writeIdx(dir, n, h, w, { gzip, prefix: `${prefix}-` });
+    const images = path.join(dir, `${prefix}-images-idx3-ubyte${ext}`);
+    const labels = path.join(dir, `${prefix}-labels-idx1-ubyte${ext}`);
+    out[split] = { ...f, images, labels };
+  }
+  return out;
 }
 
-function writeNpy(dir, n, h, w, c) {
-  const px = Uint8Array.from({ length: n * h * w * c }, (_, i) => (i * 3) % 256);
-  const labels = BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 3));
+// ------------------------------------------------------------------------------------ npy
+
+/** Encodes integer `values` in a numpy dtype such as "|u1", "<i4", ">i2", "<u8". */
+function encodeInts(descr, values) {
+  const m = /^([<>|=]?)([iu])(\d)$/.exec(descr);
+  if (!m) throw new Error(`encodeInts: unsupported ${descr}`);
+  const le = m[1] !== ">";
+  const size = Number(m[3]);
+  const b = Buffer.alloc(size * values.length);
+  values.forEach((v, i) => {
+    const o = i * size;
+    if (size === 1) m[2] === "u" ? b.writeUInt8(v, o) : b.writeInt8(v, o);
+    else if (size === 2) m[2] === "u" ? (le ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o)) : le ? b.writeInt16LE(v, o) : b.writeInt16BE(v, o);
+    else if (size === 4) m[2] === "u" ? (le ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o)) : le ? b.writeInt32LE(v, o) : b.writeInt32BE(v, o);
+    else m[2] === "u" ? (le ? b.writeBigUInt64LE(BigInt(v), o) : b.writeBigUInt64BE(BigInt(v), o)) : le ? b.writeBigInt64LE(BigInt(v), o) : b.writeBigInt64BE(BigInt(v), o);
+  });
+  return b;
+}
+
+/** The header dict numpy writes for (descr, shape, fortran). */
+function npyHeader(descr, shape, fortran = false) {
+  return `{'descr': '${descr}', 'fortran_order': ${fortran ? "True" : "False"}, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+}
+
+/**
+ * A .npy file. `version` 1, 2 or 3; `header` replaces the dict text (for malformed headers).
+ * The header is padded with spaces and a newline so the data starts on a 64-byte boundary.
+ */
+function npyBuffer(descr, shape, data, { version = 1, fortran = false, header } = {}) {
+  let h = header ?? npyHeader(descr, shape, fortran);
+  const pre = version === 1 ? 10 : 12;
+  h += " ".repeat((64 - ((pre + h.length + 1) % 64)) % 64) + "\n";
+  const head = Buffer.alloc(pre);
+  Buffer.from("\x93NUMPY", "latin1").copy(head, 0);
+  head[6] = version;
+  head[7] = 0;
+  if (version === 1) head.writeUInt16LE(h.length, 8);
+  else head.writeUInt32LE(h.length, 8);
+  const body = data.buffer ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
+  return Buffer.concat([head, Buffer.from(h, version === 3 ? "utf8" : "latin1"), body]);
+}
+
+/** Images x.npy (uint8, (n,h,w) when c is 1 else (n,h,w,c)) and labels y.npy in `labelDescr`. */
+function writeNpy(dir, n, h, w, c, { labelDescr = "<i8", version = 1, classes = 3 } = {}) {
+  const px = bytes(n * 31 + c, n * h * w * c);
+  const labelValues = Array.from({ length: n }, (_, i) => (i * 2 + 1) % classes);
   const images = path.join(dir, "x.npy");
-  const labelsPath = path.join(dir, "y.npy");
-  fs.writeFileSync(images, npyBuffer("|u1", c === 1 ? [n, h, w] : [n, h, w, c], px));
-  fs.writeFileSync(labelsPath, npyBuffer("<i8", [n], labels));
-  return { images, labels: labelsPath, pixels: px };
+  const labels = path.join(dir, "y.npy");
+  fs.writeFileSync(images, npyBuffer("|u1", c === 1 ? [n, h, w] : [n, h, w, c], px, { version }));
+  fs.writeFileSync(labels, npyBuffer(labelDescr, [n], encodeInts(labelDescr, labelValues), { version }));
+  return { images, labels, pixels: px, labelValues };
 }
 
-/** One CIFAR batch file of n records: label i % 10; channel c of pixel p is (c * 50 + p) % 256. */
-function writeCifar(dir, name, n) {
+// ------------------------------------------------------------------------------------ CIFAR
+
+/** n CIFAR-10 records (label byte + 3072 CHW pixel bytes); label of record i is (i + seed) % 10. */
+function cifarBuffer(n, seed = 0) {
   const buf = Buffer.alloc(n * 3073);
   for (let i = 0; i < n; i++) {
-    buf[i * 3073] = i % 10;
-    for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) buf[i * 3073 + 1 + c * 1024 + p] = (c * 50 + p + i) % 256;
+    buf[i * 3073] = (i + seed) % 10;
+    buf.set(bytes(seed * 100 + i, 3072), i * 3073 + 1);
   }
-  fs.writeFileSync(path.join(dir, name), buf);
+  return buf;
 }
 
-/** root/<class>/<k>.png|jpg solid-colour images; returns the folder and the files written. */
-async function writeImageFolder(dir, classes = { cats: 2, dogs: 3 }, { size = [6, 5] } = {}) {
+function writeCifar(dir, name, n, seed = 0) {
+  const file = path.join(dir, name);
+  const buf = cifarBuffer(n, seed);
+  fs.writeFileSync(file, buf);
+  return { file, buf };
+}
+
+// ------------------------------------------------------------------------------------ PNG / JPEG
+
+let crcTable;
+function crc32(buf) {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type, data) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+
+/**
+ * A PNG of our own encoding. `samples` holds height*width*channels values (0..255, or 0..65535
+ * when depth is 16), channels 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
+ */
+function pngBuffer({ width, height, channels, depth = 8, samples }) {
+  const colourType = { 1: 0, 2: 4, 3: 2, 4: 6 }[channels];
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = depth;
+  ihdr[9] = colourType;
+  const bps = depth / 8;
+  const row = width * channels * bps;
+  const raw = Buffer.alloc(height * (row + 1));
+  for (let y = 0; y < height; y++) {
+    for (let k = 0; k < width * channels; k++) {
+      const v = samples[y * width * channels + k];
+      const at = y * (row + 1) + 1 + k * bps;
+      if (depth === 16) raw.writeUInt16BE(v, at);
+      else raw[at] = v;
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", zlib.deflateSync(raw)),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+/** The chunks of a PNG as [{ type, offset, length }], walked independently of the library. */
+function pngChunks(buf) {
+  const out = [];
+  for (let p = 8; p + 8 <= buf.length; ) {
+    const length = buf.readUInt32BE(p);
+    out.push({ type: buf.toString("latin1", p + 4, p + 8), offset: p, length });
+    p += 12 + length;
+  }
+  return out;
+}
+
+/**
+ * root/<class>/<k>.png|.jpg: within each class, even k are PNG, odd k JPEG. Image number j
+ * (counting across classes) is a solid colour colourOf(j). Returns the files, in the order
+ * written (classes in the order given, which the tests give sorted).
+ */
+async function writeImageFolder(dir, classes, { size = [6, 5] } = {}) {
   const sharp = require("sharp");
+  const [h, w] = size;
   const files = [];
-  let k = 0;
+  let j = 0;
   for (const [cls, count] of Object.entries(classes)) {
     fs.mkdirSync(path.join(dir, cls), { recursive: true });
-    for (let i = 0; i < count; i++, k++) {
-      const [h, w] = size;
+    for (let k = 0; k < count; k++, j++) {
+      const rgb = colourOf(j);
       const raw = Buffer.alloc(h * w * 3);
-      for (let p = 0; p < h * w; p++) raw.set([10 * k, 100, 200 - k], p * 3);
-      const png = i % 2 === 0;
-      const file = path.join(dir, cls, `${i}.${png ? "png" : "jpg"}`);
+      for (let p = 0; p < h * w; p++) raw.set(rgb, p * 3);
+      const png = k % 2 === 0;
+      const file = path.join(dir, cls, `${k}.${png ? "png" : "jpg"}`);
       const img = sharp(raw, { raw: { width: w, height: h, channels: 3 } });
       await (png ? img.png() : img.jpeg({ quality: 95 })).toFile(file);
       files.push(file);
@@ -85,4 +252,43 @@ async function writeImageFolder(dir, classes = { cats: 2, dogs: 3 }, { size = [6
   return files;
 }
 
-module.exports = { tempDir, idxBuffer, writeIdx, npyBuffer, writeNpy, writeCifar, writeImageFolder };
+function colourOf(j) {
+  return [(40 * j + 20) % 256, 100, (200 + 17 * j) % 256];
+}
+
+// ------------------------------------------------------------------------------------ breaking files
+
+/** Keeps the first `length` bytes of `file`. */
+function truncate(file, length) {
+  fs.writeFileSync(file, fs.readFileSync(file).subarray(0, length));
+}
+
+/** XORs the byte at `offset` of `file` with `mask`. */
+function flipByte(file, offset, mask = 0xff) {
+  const b = fs.readFileSync(file);
+  b[offset] ^= mask;
+  fs.writeFileSync(file, b);
+}
+
+module.exports = {
+  tempDir,
+  bytes,
+  idxBuffer,
+  int32BE,
+  IDX_CODES,
+  writeIdx,
+  writeMnistRoot,
+  encodeInts,
+  npyHeader,
+  npyBuffer,
+  writeNpy,
+  cifarBuffer,
+  writeCifar,
+  crc32,
+  pngBuffer,
+  pngChunks,
+  writeImageFolder,
+  colourOf,
+  truncate,
+  flipByte,
+};

@@ -1,0 +1,63 @@
+/** Argument checks shared by the dataset constructors. Each throws OptionError or FileFormatError. */
+import { promises as fsp } from "node:fs";
+import { FileFormatError, OptionError } from "../errors";
+
+/** `i` as a valid sample index of a dataset of `length` samples, or an OptionError naming it. */
+export function checkIndex(i: unknown, length: number, option = "get(index)"): number {
+  if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= length) {
+    throw new OptionError(option, i, length === 0 ? "no index at all (the dataset is empty)" : `an integer index in [0, ${length - 1}]`);
+  }
+  return i;
+}
+
+/**
+ * The options argument of function `fn`: undefined (the defaults) or a plain object with known
+ * keys only. Errors name `fn(options)` or `fn.key`.
+ */
+export function options<T extends object>(fn: string, v: unknown, keys: readonly string[]): Partial<T> {
+  if (v === undefined) return {};
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new OptionError(`${fn}(options)`, v, `an options object with keys ${keys.join(", ")}`);
+  for (const k of Object.keys(v)) {
+    if (!keys.includes(k)) throw new OptionError(`${fn}.${k}`, (v as Record<string, unknown>)[k], `no such option (known: ${keys.join(", ")})`);
+  }
+  return v as Partial<T>;
+}
+
+export function pathString(option: string, v: unknown, what: string): string {
+  if (typeof v !== "string" || v.length === 0) throw new OptionError(option, v, what);
+  return v;
+}
+
+/** A folder that exists. */
+export async function existingFolder(option: string, v: unknown, what = "an existing folder"): Promise<string> {
+  const p = pathString(option, v, `${what} (a path string)`);
+  let isDir = false;
+  try {
+    isDir = (await fsp.stat(p)).isDirectory();
+  } catch {
+    throw new OptionError(option, v, `${what}; nothing exists at that path`);
+  }
+  if (!isDir) throw new OptionError(option, v, `${what}; that path is a file, not a folder`);
+  return p;
+}
+
+/** Class names: an array of strings (checked against the labels by checkLabels). */
+export function classNamesOption(option: string, v: unknown): readonly string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new OptionError(option, v, "an array of class names (strings)");
+  return Object.freeze(v.slice()) as readonly string[];
+}
+
+/**
+ * Labels read from a file must be class indices: >= 0, and < classes when the class count is
+ * known. `offsetOf(i)` gives the byte offset of label i in the file.
+ */
+export function checkFileLabels(file: string, labels: Int32Array, classes: number | undefined, offsetOf: (i: number) => number, note = ""): void {
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i]!;
+    if (l < 0 || (classes !== undefined && l >= classes)) {
+      const expected = classes === undefined ? "a class index >= 0" : `a class index in [0, ${classes - 1}] (${classes} classes)`;
+      throw new FileFormatError(file, `label ${i} is ${l}, expected ${expected}${note}`, offsetOf(i));
+    }
+  }
+}
