@@ -1,0 +1,250 @@
+/**
+ * The display bridge: turns values and MIME bundles into the `data`/`metadata` pair of a
+ * display_data / execute_result message, builds the HTML of plotly figures and the one-time
+ * offline embed of plotly.js. No I/O here except reading plotly.js from disk once.
+ * The contract for library views is written out in kernel/README.md.
+ */
+import * as fs from "node:fs";
+import { inspect } from "node:util";
+
+/** A MIME type -> payload map, e.g. `{ "image/png": bytes, "text/plain": "..." }`. */
+export type MimeBundle = Record<string, unknown>;
+
+/** What Jupyter messages carry: the payloads (JSON-ready) and per-MIME metadata. */
+export interface DisplayPayload {
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
+
+export interface DisplayOptions {
+  /** Give the output an id so that later updates can replace it in place. */
+  displayId?: string;
+  /** Replace the output(s) that carry `displayId` (update_display_data) instead of adding one. */
+  update?: boolean;
+  /** Per-MIME metadata merged over the bundle's own, e.g. `{ "image/png": { width: 280 } }`. */
+  metadata?: Record<string, unknown>;
+}
+
+/** Deno's convention: an object whose method under this symbol returns a MIME bundle renders richly. */
+export const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
+/** The kernel installs its display function on globalThis under this symbol (for library code). */
+export const DISPLAY_SINK = Symbol.for("batchlab.display");
+
+export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+
+const MIME_KEY = /^[a-z0-9][\w.+-]*\/[\w.+-]+$/i;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== "object") return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** True for a plain object whose keys are all MIME types (at least one). */
+export function isMimeBundle(v: unknown): v is MimeBundle {
+  if (!isPlainObject(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length > 0 && keys.every((k) => MIME_KEY.test(k));
+}
+
+/** True for `{ data: MimeBundle, metadata? }` (the shape of a Jupyter output). */
+export function isDisplayPayloadLike(v: unknown): v is { data: MimeBundle; metadata?: Record<string, unknown> } {
+  if (!isPlainObject(v) || !isMimeBundle(v.data)) return false;
+  if (v.metadata !== undefined && !isPlainObject(v.metadata)) return false;
+  return Object.keys(v).every((k) => k === "data" || k === "metadata");
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** A value's own rich representation, if it declares one (sync or async). */
+export function richRepresentation(value: unknown): unknown | PromiseLike<unknown> | undefined {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
+  const method = (value as Record<symbol, unknown>)[JUPYTER_DISPLAY];
+  if (typeof method !== "function") return undefined;
+  return (method as () => unknown).call(value);
+}
+
+/** text/plain for an arbitrary value, as Node's REPL would print it. */
+export function plainText(value: unknown): string {
+  return inspect(value, { depth: 3, colors: false, maxArrayLength: 50, maxStringLength: 10_000, breakLength: 100 });
+}
+
+const BINARY_MIME = /^(image\/(?!svg\+xml)|application\/pdf$|application\/octet-stream$|audio\/|video\/)/i;
+const JSON_MIME = /(^application\/json$|\+json$)/i;
+
+function toBase64(v: unknown, mime: string): string {
+  if (typeof v === "string") return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
+  if (v instanceof ArrayBuffer) return Buffer.from(v).toString("base64");
+  if (ArrayBuffer.isView(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
+  throw new TypeError(`display: ${mime} must be a Uint8Array, ArrayBuffer or base64 string, got ${describe(v)}`);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
+  return typeof v;
+}
+
+function normalizePayloadValue(mime: string, v: unknown): unknown {
+  if (BINARY_MIME.test(mime)) return toBase64(v, mime);
+  if (JSON_MIME.test(mime)) {
+    if (typeof v === "string") {
+      try {
+        return JSON.parse(v);
+      } catch {
+        throw new TypeError(`display: ${mime} was given a string that is not JSON`);
+      }
+    }
+    return JSON.parse(JSON.stringify(v ?? null));
+  }
+  if (typeof v === "string") return v;
+  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v.join("");
+  if (v instanceof Uint8Array) return Buffer.from(v).toString("utf8");
+  return String(v);
+}
+
+function summary(data: Record<string, unknown>): string {
+  const fig = data[PLOTLY_MIME] as { data?: unknown[]; layout?: { title?: unknown } } | undefined;
+  if (fig) {
+    const n = Array.isArray(fig.data) ? fig.data.length : 0;
+    const t = fig.layout?.title;
+    const title = typeof t === "string" ? t : isPlainObject(t) && typeof t.text === "string" ? t.text : "";
+    return `<Plotly figure${title ? ` "${title}"` : ""}: ${n} trace${n === 1 ? "" : "s"}>`;
+  }
+  return `<${Object.keys(data).join(", ")}>`;
+}
+
+/**
+ * Turn a bundle-like value into a payload ready to send: binary data base64-encoded, JSON types
+ * as objects, text/plain always present, and text/html built for plotly figures that lack it.
+ */
+export function normalizeBundle(bundle: MimeBundle, metadata: Record<string, unknown> = {}): DisplayPayload {
+  const data: Record<string, unknown> = {};
+  for (const [mime, v] of Object.entries(bundle)) {
+    if (v === undefined) continue;
+    data[mime] = normalizePayloadValue(mime, v);
+  }
+  if (data[PLOTLY_MIME] !== undefined && data["text/html"] === undefined) {
+    data["text/html"] = plotlyFigureHtml(data[PLOTLY_MIME] as PlotlyFigure);
+  }
+  if (typeof data["text/plain"] !== "string") data["text/plain"] = summary(data);
+  const md: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(metadata)) if (v !== undefined) md[k] = v;
+  return { data, metadata: JSON.parse(JSON.stringify(md)) };
+}
+
+/**
+ * The payload for a value: its own representation (Symbol.for("Jupyter.display")), a
+ * `{ data, metadata }` pair, a MIME bundle, or (if `fallback`) its inspected text.
+ * Returns null when there is nothing to show.
+ */
+export function payloadFor(value: unknown, fallback: boolean): DisplayPayload | null | PromiseLike<DisplayPayload | null> {
+  const rich = richRepresentation(value);
+  if (rich !== undefined) {
+    if (isThenable(rich)) return Promise.resolve(rich).then((r) => payloadForRich(r, value));
+    return payloadForRich(rich, value);
+  }
+  if (isDisplayPayloadLike(value)) return normalizeBundle(value.data, value.metadata);
+  if (isMimeBundle(value)) return normalizeBundle(value);
+  if (!fallback || value === undefined) return null;
+  return { data: { "text/plain": plainText(value) }, metadata: {} };
+}
+
+function payloadForRich(rich: unknown, owner: unknown): DisplayPayload | null {
+  if (rich === null || rich === undefined) return null;
+  if (isDisplayPayloadLike(rich)) return normalizeBundle(rich.data, rich.metadata);
+  if (isMimeBundle(rich)) return normalizeBundle(rich);
+  throw new TypeError(
+    `${describe(owner)}[Symbol.for("Jupyter.display")]() returned ${describe(rich)}; expected a MIME bundle such as { "text/html": "..." }`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// plotly
+
+export interface PlotlyFigure {
+  data?: unknown[];
+  layout?: Record<string, unknown>;
+  config?: Record<string, unknown>;
+  frames?: unknown[];
+}
+
+let figureCounter = 0;
+
+/** Serialize JSON for inclusion inside a <script> element. */
+function scriptJson(v: unknown): string {
+  return JSON.stringify(v).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+}
+
+/**
+ * The text/html of a plotly figure: a div and a script that draws it with `window.Plotly`
+ * (set by the offline embed, see plotlyEmbedHtml), falling back to a RequireJS module named
+ * "plotly" when one is defined. Without either it writes a one-line notice into the div.
+ */
+export function plotlyFigureHtml(fig: PlotlyFigure, id?: string): string {
+  const divId = id ?? `batchlab-plotly-${process.pid.toString(36)}-${(++figureCounter).toString(36)}`;
+  const layout = (fig.layout ?? {}) as Record<string, unknown>;
+  const height = typeof layout.height === "number" ? `${layout.height}px` : "450px";
+  const width = typeof layout.width === "number" ? `${layout.width}px` : "100%";
+  return (
+    `<div id="${divId}" class="plotly-graph-div batchlab-plotly" style="height:${height}; width:${width};"></div>\n` +
+    `<script type="text/javascript">\n` +
+    `(function () {\n` +
+    `  var id = ${JSON.stringify(divId)};\n` +
+    `  var fig = ${scriptJson({ data: fig.data ?? [], layout, config: fig.config ?? {}, frames: fig.frames })};\n` +
+    `  function draw(Plotly) {\n` +
+    `    var el = document.getElementById(id);\n` +
+    `    if (!el) return;\n` +
+    `    var config = Object.assign({ responsive: true }, fig.config);\n` +
+    `    Plotly.newPlot(el, fig.data, fig.layout, config).then(function () { if (fig.frames) Plotly.addFrames(el, fig.frames); });\n` +
+    `  }\n` +
+    `  if (window.Plotly) { draw(window.Plotly); return; }\n` +
+    `  if (typeof window.requirejs === "function" && window.requirejs.defined && window.requirejs.defined("plotly")) { window.requirejs(["plotly"], draw); return; }\n` +
+    `  var el = document.getElementById(id);\n` +
+    `  if (el) el.textContent = "plotly.js is not loaded on this page: run the cell again in the batchlab kernel, which embeds it once per session.";\n` +
+    `})();\n` +
+    `</script>`
+  );
+}
+
+let plotlySource: { version: string; js: string } | null = null;
+
+function loadPlotly(): { version: string; js: string } {
+  if (!plotlySource) {
+    const file = require.resolve("plotly.js-dist-min");
+    const pkg = JSON.parse(fs.readFileSync(require.resolve("plotly.js-dist-min/package.json"), "utf8")) as { version: string };
+    const js = fs.readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script");
+    plotlySource = { version: pkg.version, js };
+  }
+  return plotlySource;
+}
+
+/**
+ * The one-time embed: plotly.js from plotly.js-dist-min inlined in a <script>, evaluated with
+ * `define`, `module` and `exports` hidden so that it sets `window.Plotly` even under the classic
+ * Notebook's RequireJS, then registered as the RequireJS module "plotly" when RequireJS exists.
+ */
+export function plotlyEmbedPayload(): DisplayPayload {
+  const { version, js } = loadPlotly();
+  const html =
+    `<script type="text/javascript">\n` +
+    `if (!window.Plotly) {\n` +
+    `(function (define, module, exports, require) {\n${js}\n}).call(window);\n` +
+    `}\n` +
+    `if (typeof window.define === "function" && window.define.amd && typeof window.requirejs === "function" && !window.requirejs.defined("plotly")) {\n` +
+    `  window.define("plotly", [], function () { return window.Plotly; });\n` +
+    `}\n` +
+    `</script>`;
+  return {
+    data: { "text/html": html, "text/plain": `plotly.js ${version} embedded for this session (offline)` },
+    metadata: { batchlab: { plotlyEmbed: version } },
+  };
+}
+
+/** True when the payload needs plotly.js on the page. */
+export function needsPlotly(p: DisplayPayload): boolean {
+  return p.data[PLOTLY_MIME] !== undefined;
+}

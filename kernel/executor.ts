@@ -1,0 +1,276 @@
+/**
+ * Runs cells: tslab's converter type-checks and compiles each cell against the declarations of
+ * the cells before it (so types carry from cell to cell); this executor runs the result, keeps
+ * the values, reports the last expression's value and turns failures into structured errors
+ * instead of text on stderr. It also loads TypeScript files the cells import from the notebook
+ * directory (tslab's "side outputs") and makes asynchronous cells interruptible (interrupt.ts).
+ */
+import * as path from "node:path";
+import * as vm from "node:vm";
+import Module = require("node:module");
+import { createConverter, isCompleteCode, type Converter, type Diagnostic } from "tslab/dist/converter";
+import { getCodeMetadata } from "tslab/dist/metadata";
+import { printQuickInfo } from "tslab/dist/inspect";
+import { CELL_PARAM, CellContext, Interrupted, analyzeAsync } from "./interrupt";
+import type { Prelude } from "./prelude";
+import { plainText } from "./display";
+
+export interface ErrorInfo {
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+export type ExecResult =
+  | { status: "ok"; hasValue: boolean; value?: unknown }
+  | { status: "error"; error: ErrorInfo };
+
+export interface CompletionResult {
+  start: number;
+  end: number;
+  matches: string[];
+}
+
+const GLOBAL_KEY = "__batchlab_kernel__";
+const KERNEL_DIR = __dirname;
+
+export class Executor {
+  private readonly conv: Converter;
+  private prevDecl: string;
+  /** The cells' shared scope: tslab compiles top-level declarations to properties of this object. */
+  readonly scope: Record<string, unknown>;
+  private readonly sideOutputs = new Map<string, string>();
+  private readonly sideModules = new Map<string, Module>();
+  private current: CellContext | null = null;
+  private readonly cellRequire: NodeJS.Require;
+
+  constructor(readonly cwd: string, prelude: Prelude) {
+    this.conv = createConverter({ isJS: false, isBrowser: false });
+    this.scope = createScope();
+    this.prevDecl = prelude.decl;
+    for (const [k, v] of Object.entries(prelude.values)) this.scope[k] = v;
+    this.cellRequire = this.wrapRequire(Module.createRequire(path.join(cwd, "__cell__.js")), cwd);
+    Object.defineProperty(globalThis, GLOBAL_KEY, {
+      value: { scope: this.scope, require: this.cellRequire },
+      configurable: true,
+      enumerable: false,
+      writable: true,
+    });
+  }
+
+  /** Type-check an empty cell so the compiler's program (lib, @types/node, the prelude) is built. */
+  warmUp(): void {
+    this.conv.convert(this.prevDecl, "");
+  }
+
+  get running(): boolean {
+    return this.current !== null;
+  }
+
+  /** Interrupt the running cell; false when none is running. */
+  interrupt(): boolean {
+    if (!this.current) return false;
+    this.current.interrupt();
+    return true;
+  }
+
+  async execute(src: string, cellName: string): Promise<ExecResult> {
+    const meta = getCodeMetadata(src);
+    if (meta.module) {
+      const diags = this.conv.addModule(meta.module, src, meta);
+      if (diags.length) return { status: "error", error: compileError(diags, `module ${meta.module}`) };
+      return { status: "ok", hasValue: false };
+    }
+    if (meta.mode === "browser") {
+      return {
+        status: "error",
+        error: { ename: "UnsupportedCell", evalue: "browser cells (@browser) are not supported by the batchlab kernel", traceback: [] },
+      };
+    }
+    const converted = this.conv.convert(this.prevDecl, src);
+    if (converted.sideOutputs) {
+      for (const out of converted.sideOutputs) {
+        this.sideModules.delete(out.path);
+        this.sideOutputs.set(out.path, out.data);
+      }
+    }
+    if (converted.diagnostics.length > 0) return { status: "error", error: compileError(converted.diagnostics, cellName) };
+    if (!converted.output) {
+      this.prevDecl = converted.declOutput ?? "";
+      return { status: "ok", hasValue: false };
+    }
+    const ctx = new CellContext();
+    this.current = ctx;
+    try {
+      const analyzed = analyzeAsync(converted.output);
+      const isAsync = analyzed.isAsync || !!converted.hasToplevelAwait;
+      const body = analyzed.js;
+      const wrapped =
+        (isAsync ? "(async function (exports, require, " : "(function (exports, require, ") +
+        `${CELL_PARAM}) { ${body}\n})(${GLOBAL_KEY}.scope, ${GLOBAL_KEY}.require, ${GLOBAL_KEY}.cell)`;
+      (globalThis as Record<string, any>)[GLOBAL_KEY].cell = ctx;
+      compiledCells.set(cellName, wrapped.split("\n"));
+      if (compiledCells.size > 200) compiledCells.delete(compiledCells.keys().next().value!);
+      let ret: unknown;
+      try {
+        ret = vm.runInThisContext(wrapped, { filename: cellName, breakOnSigint: true });
+      } catch (e) {
+        return { status: "error", error: errorInfo(e, ctx) };
+      }
+      if (isAsync) {
+        const p = ret as Promise<unknown>;
+        p.catch(() => {}); // it may reject after an interrupt, when nobody waits for it any more
+        try {
+          await Promise.race([p, ctx.interruptedPromise]);
+        } catch (e) {
+          return { status: "error", error: errorInfo(e, ctx) };
+        }
+      }
+    } finally {
+      this.current = null;
+    }
+    this.prevDecl = converted.declOutput ?? "";
+    const name = converted.lastExpressionVar;
+    if (name && Object.prototype.hasOwnProperty.call(this.scope, name)) {
+      const value = this.scope[name];
+      delete this.scope[name];
+      return { status: "ok", hasValue: value !== undefined, value };
+    }
+    return { status: "ok", hasValue: false };
+  }
+
+  complete(src: string, cursor: number): CompletionResult {
+    const info = this.conv.complete(this.prevDecl, src, cursor);
+    return { start: info.start, end: info.end, matches: info.candidates };
+  }
+
+  inspect(src: string, cursor: number): string | null {
+    const info = this.conv.inspect(this.prevDecl, src, cursor);
+    return info ? printQuickInfo(info) : null;
+  }
+
+  isComplete(src: string): { status: "complete" } | { status: "incomplete"; indent: string } {
+    const r = isCompleteCode(src);
+    return r.completed ? { status: "complete" } : { status: "incomplete", indent: r.indent ?? "" };
+  }
+
+  close(): void {
+    this.conv.close();
+  }
+
+  /** `require` for cells and the notebook-directory modules they import. */
+  private wrapRequire(base: NodeJS.Require, dir: string): NodeJS.Require {
+    const self = this;
+    const req = function (id: string): unknown {
+      if (id === "tslab") return tslabPublic();
+      if (id.startsWith("./") || id.startsWith("../")) {
+        let file = path.normalize(path.join(dir, id));
+        if (path.extname(file) === "") file += ".js";
+        const mod = self.loadSideModule(file);
+        if (mod) return mod.exports;
+      }
+      return base(id);
+    } as NodeJS.Require;
+    Object.assign(req, { resolve: base.resolve, cache: base.cache, main: base.main, extensions: base.extensions });
+    return req;
+  }
+
+  private loadSideModule(file: string): Module | null {
+    const cached = this.sideModules.get(file);
+    if (cached) return cached;
+    const code = this.sideOutputs.get(file);
+    if (code === undefined) return null;
+    const mod = new Module(file, module);
+    mod.filename = file;
+    mod.paths = (Module as unknown as { _nodeModulePaths(d: string): string[] })._nodeModulePaths(path.dirname(file));
+    mod.require = this.wrapRequire(Module.createRequire(file), path.dirname(file));
+    this.sideModules.set(file, mod);
+    (mod as unknown as { _compile(code: string, file: string): void })._compile(code, file);
+    mod.loaded = true;
+    return mod;
+  }
+}
+
+/** The scope object: TypeScript's CommonJS output defines imports with getters; keep them as plain, rewritable values. */
+function createScope(): Record<string, unknown> {
+  const target: Record<string, unknown> = {};
+  return new Proxy(target, {
+    defineProperty(t, prop, attrs) {
+      if (prop === "__esModule") return true;
+      t[prop as string] = attrs.get ? attrs.get() : attrs.value;
+      return true;
+    },
+  });
+}
+
+let tslabModule: unknown = null;
+function tslabPublic(): unknown {
+  if (!tslabModule) tslabModule = require("tslab");
+  return tslabModule;
+}
+
+function compileError(diags: Diagnostic[], where: string): ErrorInfo {
+  const lines = diags.map((d) => {
+    const file = d.fileName ?? where;
+    return `${file}:${d.start.line + 1}:${d.start.character + 1} - error TS${d.code}: ${d.messageText}`;
+  });
+  const first = diags[0]!;
+  const evalue = diags.length === 1 ? first.messageText : `${first.messageText} (and ${diags.length - 1} more)`;
+  return { ename: "CompileError", evalue, traceback: lines };
+}
+
+function isSigintError(e: unknown): boolean {
+  return e instanceof Error && /interrupted by `SIGINT`/.test(e.message);
+}
+
+/** ename/evalue/traceback for a thrown value. Frames inside the kernel and Node's internals are dropped. */
+export function errorInfo(e: unknown, ctx?: CellContext): ErrorInfo {
+  if (e instanceof Interrupted || isSigintError(e) || (ctx?.interrupted && e instanceof Error && e.name === "Interrupted")) {
+    return { ename: "Interrupted", evalue: "execution interrupted (SIGINT); the kernel's state is kept", traceback: ["Interrupted: execution interrupted (SIGINT)"] };
+  }
+  if (!(e instanceof Error)) {
+    const evalue = typeof e === "string" ? e : plainText(e);
+    return { ename: "Uncaught", evalue, traceback: [`Uncaught ${plainText(e)}`] };
+  }
+  const ename = e.name || e.constructor?.name || "Error";
+  const traceback = [`${ename}: ${e.message}`, ...frames(e)];
+  let cause: unknown = (e as { cause?: unknown }).cause;
+  for (let depth = 0; cause !== undefined && depth < 5; depth++) {
+    if (cause instanceof Error) {
+      traceback.push(`Caused by ${cause.name}: ${cause.message}`, ...frames(cause));
+      cause = (cause as { cause?: unknown }).cause;
+    } else {
+      traceback.push(`Caused by ${plainText(cause)}`);
+      break;
+    }
+  }
+  return { ename, evalue: e.message, traceback };
+}
+
+/** Compiled JavaScript of recent cells, by cell name, to quote in tracebacks. */
+const compiledCells = new Map<string, string[]>();
+
+/**
+ * Stack frames worth showing. Line numbers in cells refer to the compiled JavaScript (tslab
+ * compiles without source maps), so the first frame in a cell is followed by that line's code.
+ */
+function frames(e: Error): string[] {
+  const stack = typeof e.stack === "string" ? e.stack.split("\n") : [];
+  const out: string[] = [];
+  let quoted = false;
+  for (const l of stack) {
+    if (!/^\s+at /.test(l) || l.includes(KERNEL_DIR + path.sep) || /\(node:|at node:/.test(l)) continue;
+    out.push(l);
+    const m = /(cell\[\d+\]):(\d+):(\d+)/.exec(l);
+    if (m && !quoted) {
+      const line = compiledCells.get(m[1]!)?.[Number(m[2]) - 1];
+      if (line !== undefined) {
+        let text = line.replace(/^\(async function \(exports, require, \w+\) \{ |^\(function \(exports, require, \w+\) \{ /, "").trim();
+        if (text.length > 160) text = text.slice(0, 157) + "...";
+        if (text) out.push(`        > ${text}`);
+      }
+      quoted = true;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,150 @@
+/**
+ * `batchlab install`: write the kernelspec (kernel.json and two logos) where Jupyter looks.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { drawLogo } from "./png";
+import { packageRoot } from "./resolve";
+
+export const KERNEL_NAME = "batchlab";
+export const DISPLAY_NAME = "TypeScript (batchlab)";
+
+export interface InstallOptions {
+  /** user: the per-user data dir (default); sys-prefix: {sys.prefix}/share/jupyter; prefix: {prefix}/share/jupyter. */
+  scope: "user" | "sys-prefix" | "prefix";
+  prefix?: string;
+  /** Python whose sys.prefix --sys-prefix means; default: the one running `jupyter` on PATH, else python3. */
+  python?: string;
+  name: string;
+  displayName: string;
+}
+
+export const INSTALL_USAGE = `usage: batchlab install [--user | --sys-prefix | --prefix PREFIX] [--python PYTHON] [--name NAME] [--display-name TEXT]
+  --user          per-user kernelspec (the default): $JUPYTER_DATA_DIR or ~/.local/share/jupyter
+  --sys-prefix    into {sys.prefix}/share/jupyter of the Python that runs Jupyter (e.g. a virtualenv)
+  --prefix P      into P/share/jupyter
+  --python PY     the Python for --sys-prefix (default: the one running \`jupyter\` on PATH, else python3)
+  --name NAME     kernelspec name (default ${KERNEL_NAME}); --display-name TEXT (default "${DISPLAY_NAME}")`;
+
+export function parseInstallArgs(args: string[]): InstallOptions {
+  const o: InstallOptions = { scope: "user", name: KERNEL_NAME, displayName: DISPLAY_NAME };
+  let scopes = 0;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const value = (): string => {
+      const v = inline ?? args[++i];
+      if (v === undefined || v === "") throw new Error(`batchlab install: ${flag} needs a value\n${INSTALL_USAGE}`);
+      return v;
+    };
+    switch (flag) {
+      case "--user":
+        o.scope = "user";
+        scopes++;
+        break;
+      case "--sys-prefix":
+        o.scope = "sys-prefix";
+        scopes++;
+        break;
+      case "--prefix":
+        o.scope = "prefix";
+        o.prefix = path.resolve(value());
+        scopes++;
+        break;
+      case "--python":
+        o.python = value();
+        break;
+      case "--name":
+        o.name = value();
+        if (!/^[a-z0-9._-]+$/i.test(o.name)) throw new Error(`batchlab install: --name ${JSON.stringify(o.name)} must use only letters, digits, '.', '_' and '-'`);
+        break;
+      case "--display-name":
+        o.displayName = value();
+        break;
+      case "-h":
+      case "--help":
+        throw new Error(INSTALL_USAGE);
+      default:
+        throw new Error(`batchlab install: unknown argument ${JSON.stringify(a)}\n${INSTALL_USAGE}`);
+    }
+  }
+  if (scopes > 1) throw new Error(`batchlab install: give at most one of --user, --sys-prefix, --prefix\n${INSTALL_USAGE}`);
+  return o;
+}
+
+/** Jupyter's per-user data directory, as jupyter_core computes it. */
+export function userDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.JUPYTER_DATA_DIR) return path.resolve(env.JUPYTER_DATA_DIR);
+  const home = env.HOME || os.homedir();
+  if (process.platform === "darwin") return path.join(home, "Library", "Jupyter");
+  if (process.platform === "win32") return path.join(env.APPDATA || path.join(home, "AppData", "Roaming"), "jupyter");
+  return path.join(env.XDG_DATA_HOME || path.join(home, ".local", "share"), "jupyter");
+}
+
+/** The Python interpreter that `jupyter` on PATH runs (from its #! line), if any. */
+function jupyterPython(env: NodeJS.ProcessEnv): string | null {
+  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    const exe = path.join(dir, "jupyter");
+    try {
+      const head = fs.readFileSync(exe, "utf8").slice(0, 300).split("\n")[0] ?? "";
+      const m = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(head);
+      if (!m) continue;
+      if (/python[\d.]*$/.test(m[1]!)) return m[1]!;
+      if (m[1]!.endsWith("/env") && m[2] && /python/.test(m[2])) return m[2];
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}
+
+export function kernelsDir(o: InstallOptions, env: NodeJS.ProcessEnv = process.env): string {
+  switch (o.scope) {
+    case "user":
+      return path.join(userDataDir(env), "kernels");
+    case "prefix":
+      return path.join(o.prefix!, "share", "jupyter", "kernels");
+    case "sys-prefix": {
+      const py = o.python ?? jupyterPython(env) ?? "python3";
+      let prefix: string;
+      try {
+        prefix = execFileSync(py, ["-c", "import sys; print(sys.prefix)"], { encoding: "utf8", env }).trim();
+      } catch (e) {
+        throw new Error(`batchlab install --sys-prefix: could not run ${py} to find sys.prefix (${(e as Error).message.split("\n")[0]}); pass --python or --prefix`);
+      }
+      return path.join(prefix, "share", "jupyter", "kernels");
+    }
+  }
+}
+
+/** The kernel.json contents: this Node binary running this package's kernel entry. */
+export function kernelSpec(displayName = DISPLAY_NAME): Record<string, unknown> {
+  const root = packageRoot();
+  let version = "0.0.0";
+  try {
+    version = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    /* leave the default */
+  }
+  return {
+    argv: [process.execPath, path.join(root, "dist-kernel", "main.js"), "{connection_file}"],
+    display_name: displayName,
+    language: "typescript",
+    interrupt_mode: "signal",
+    env: {},
+    metadata: { batchlab: { version, package: root } },
+  };
+}
+
+/** Write the kernelspec and return its directory. */
+export function installKernelSpec(o: InstallOptions, env: NodeJS.ProcessEnv = process.env): string {
+  const dir = path.join(kernelsDir(o, env), o.name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(kernelSpec(o.displayName), null, 2) + "\n");
+  fs.writeFileSync(path.join(dir, "logo-32x32.png"), drawLogo(32));
+  fs.writeFileSync(path.join(dir, "logo-64x64.png"), drawLogo(64));
+  return dir;
+}

@@ -1,0 +1,500 @@
+/**
+ * The kernel process: ZeroMQ sockets, message dispatch, the execution queue, output capture
+ * (stdout/stderr as stream messages, display_data, execute_result, error), interrupts and
+ * shutdown. Cells run in the Executor; values become MIME bundles in display.ts.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { format } from "node:util";
+import { randomUUID } from "node:crypto";
+import * as zmq from "zeromq";
+import { decode, encode, makeHeader, PROTOCOL_VERSION, Signer, type ConnectionInfo, type Header, type Message } from "./protocol";
+import { Executor, errorInfo } from "./executor";
+import { buildPrelude } from "./prelude";
+import { DISPLAY_SINK, needsPlotly, payloadFor, plotlyEmbedPayload, type DisplayOptions, type DisplayPayload } from "./display";
+import { hookNodeResolution, hookTypeScriptResolution, packageRoot } from "./resolve";
+
+type Sock = zmq.Router | zmq.Publisher | zmq.Reply;
+
+/**
+ * Serializes sends on one socket (zeromq.js allows one pending send at a time). With nothing
+ * pending, a message is handed to ZeroMQ at once, synchronously: its I/O thread then delivers it
+ * even while a cell keeps the JavaScript thread busy.
+ */
+class Sender {
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+  constructor(private readonly sock: Sock, private readonly log: (s: string) => void) {}
+  send(frames: Array<Buffer | string>): Promise<void> {
+    const run = (): Promise<void> => {
+      this.pending++;
+      return this.sock.send(frames).then(
+        () => void this.pending--,
+        (e: unknown) => {
+          this.pending--;
+          this.log(`send failed: ${(e as Error).message}`);
+        },
+      );
+    };
+    this.chain = this.pending === 0 ? run() : this.chain.then(run);
+    return this.chain;
+  }
+}
+
+interface QueuedRequest {
+  msg: Message;
+  sock: Sender;
+  seq: number;
+}
+
+export interface KernelOptions {
+  /** Directory the cells run in and resolve modules from (Jupyter starts kernels in the notebook's directory). */
+  cwd?: string;
+  /** Where the kernel's own diagnostics go (not the cells' output). */
+  log?: (line: string) => void;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "0.0.0";
+  }
+}
+
+export class Kernel {
+  private readonly conn: ConnectionInfo;
+  private readonly signer: Signer;
+  private readonly session = randomUUID();
+  private readonly log: (line: string) => void;
+  private readonly cwd: string;
+  private executor!: Executor;
+  private iopub!: zmq.Publisher;
+  private shell!: zmq.Router;
+  private control!: zmq.Router;
+  private stdin!: zmq.Router;
+  private hb!: zmq.Reply;
+  private iopubSend!: Sender;
+  private shellSend!: Sender;
+  private controlSend!: Sender;
+  private executionCount = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private enqueued = 0;
+  private abortThrough = 0;
+  /** The request whose cell outputs belong to (the running one, or the last one). */
+  private outputParent: Header | null = null;
+  private plotlyEmbedded = false;
+  private streamBuf: { name: "stdout" | "stderr"; text: string; parent: Header } | null = null;
+  private streamTimer: NodeJS.Immediate | null = null;
+  private lastStreamFlush = 0;
+  private closing = false;
+  private resolveClosed!: () => void;
+  /** Resolves once the kernel has shut down and its sockets are closed. */
+  readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
+
+  constructor(conn: ConnectionInfo, opts: KernelOptions = {}) {
+    this.conn = conn;
+    this.signer = new Signer(conn.key, conn.signature_scheme);
+    this.cwd = opts.cwd ?? process.cwd();
+    const errWrite = process.stderr.write.bind(process.stderr);
+    this.log = opts.log ?? ((line: string) => void errWrite(`[batchlab kernel] ${line}\n`));
+  }
+
+  /** Build the executor and prelude, bind the sockets and start serving. */
+  async start(): Promise<void> {
+    hookNodeResolution();
+    hookTypeScriptResolution(this.cwd);
+    const display = (value: unknown, options?: DisplayOptions): void => this.display(value, options);
+    const prelude = buildPrelude({ display });
+    for (const p of prelude.problems) this.log(p);
+    this.executor = new Executor(this.cwd, prelude);
+    (globalThis as Record<symbol, unknown>)[DISPLAY_SINK] = display;
+    this.hookTslabDisplay();
+    this.captureOutput();
+    this.installProcessHandlers();
+
+    this.iopub = new zmq.Publisher({ linger: 1000 });
+    this.shell = new zmq.Router({ linger: 1000 });
+    this.control = new zmq.Router({ linger: 1000 });
+    this.stdin = new zmq.Router({ linger: 0 });
+    this.hb = new zmq.Reply({ linger: 0 });
+    this.iopubSend = new Sender(this.iopub, this.log);
+    this.shellSend = new Sender(this.shell, this.log);
+    this.controlSend = new Sender(this.control, this.log);
+    const addr = (port: number) => `${this.conn.transport}://${this.conn.ip}:${port}`;
+    await Promise.all([
+      this.iopub.bind(addr(this.conn.iopub_port)),
+      this.shell.bind(addr(this.conn.shell_port)),
+      this.control.bind(addr(this.conn.control_port)),
+      this.stdin.bind(addr(this.conn.stdin_port)),
+      this.hb.bind(addr(this.conn.hb_port)),
+    ]);
+    void this.serve(this.shell, this.shellSend, (m, s) => this.onShell(m, s));
+    void this.serve(this.control, this.controlSend, (m, s) => this.onControl(m, s));
+    void this.heartbeat();
+    this.publish("status", { execution_state: "starting" }, null);
+    // Build the compiler's program now, so the first cell does not pay for it.
+    this.executor.warmUp();
+    this.watchParent();
+  }
+
+  // ----------------------------------------------------------------------------- sockets
+
+  private async serve(sock: zmq.Router, sender: Sender, handle: (m: Message, s: Sender) => void): Promise<void> {
+    try {
+      for await (const frames of sock) {
+        let msg: Message;
+        try {
+          msg = decode(frames, this.signer);
+        } catch (e) {
+          this.log(`dropped a message: ${(e as Error).message}`);
+          continue;
+        }
+        handle(msg, sender);
+      }
+    } catch (e) {
+      if (!this.closing) this.log(`socket loop ended: ${(e as Error).message}`);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      for await (const frames of this.hb) await this.hb.send(frames);
+    } catch (e) {
+      if (!this.closing) this.log(`heartbeat ended: ${(e as Error).message}`);
+    }
+  }
+
+  private reply(sender: Sender, req: Message, msgType: string, content: unknown, metadata: Record<string, unknown> = {}): Promise<void> {
+    const msg: Message<unknown> = {
+      identities: req.identities,
+      header: makeHeader(msgType, this.session),
+      parent_header: req.header,
+      metadata,
+      content,
+      buffers: [],
+    };
+    return sender.send(encode(msg, this.signer));
+  }
+
+  private publish(msgType: string, content: unknown, parent: Header | null): Promise<void> {
+    if (msgType !== "stream") this.flushStream();
+    const msg: Message<unknown> = {
+      identities: [Buffer.from(`kernel.${this.session}.${msgType}`)],
+      header: makeHeader(msgType, this.session),
+      parent_header: parent ?? {},
+      metadata: {},
+      content,
+      buffers: [],
+    };
+    return this.iopubSend.send(encode(msg, this.signer));
+  }
+
+  // ----------------------------------------------------------------------------- dispatch
+
+  private onShell(msg: Message, sender: Sender): void {
+    const seq = ++this.enqueued;
+    const item: QueuedRequest = { msg, sock: sender, seq };
+    this.queue = this.queue.then(() => this.handleShell(item)).catch((e: unknown) => this.log(`shell handler failed: ${(e as Error).stack}`));
+  }
+
+  private async handleShell({ msg, sock, seq }: QueuedRequest): Promise<void> {
+    const type = msg.header.msg_type;
+    await this.publish("status", { execution_state: "busy" }, msg.header);
+    try {
+      switch (type) {
+        case "execute_request":
+          if (seq <= this.abortThrough) await this.reply(sock, msg, "execute_reply", { status: "aborted", execution_count: this.executionCount });
+          else await this.execute(msg, sock);
+          break;
+        case "kernel_info_request":
+          await this.reply(sock, msg, "kernel_info_reply", this.kernelInfo());
+          break;
+        case "complete_request": {
+          const c = msg.content as { code: string; cursor_pos: number };
+          const r = this.executor.complete(c.code, c.cursor_pos);
+          await this.reply(sock, msg, "complete_reply", { status: "ok", matches: r.matches, cursor_start: r.start, cursor_end: r.end, metadata: {} });
+          break;
+        }
+        case "inspect_request": {
+          const c = msg.content as { code: string; cursor_pos: number };
+          const text = this.executor.inspect(c.code, c.cursor_pos);
+          await this.reply(sock, msg, "inspect_reply", { status: "ok", found: text !== null, data: text !== null ? { "text/plain": text } : {}, metadata: {} });
+          break;
+        }
+        case "is_complete_request":
+          await this.reply(sock, msg, "is_complete_reply", this.executor.isComplete((msg.content as { code: string }).code));
+          break;
+        case "comm_info_request":
+          await this.reply(sock, msg, "comm_info_reply", { status: "ok", comms: {} });
+          break;
+        case "comm_open": {
+          // No comm targets are registered: close the comm, as ipykernel does for an unknown target.
+          const c = msg.content as { comm_id: string; target_name?: string };
+          this.log(`comm_open for unknown target ${JSON.stringify(c.target_name)}: closing it`);
+          await this.publish("comm_close", { comm_id: c.comm_id, data: {} }, msg.header);
+          break;
+        }
+        case "comm_msg":
+        case "comm_close":
+          break;
+        case "history_request":
+          await this.reply(sock, msg, "history_reply", { status: "ok", history: [] });
+          break;
+        case "shutdown_request":
+          await this.shutdown(msg, sock);
+          return;
+        default:
+          this.log(`unsupported shell message ${type}`);
+      }
+    } catch (e) {
+      this.log(`failed to handle ${type}: ${(e as Error).stack}`);
+    } finally {
+      if (!this.closing) await this.publish("status", { execution_state: "idle" }, msg.header);
+    }
+  }
+
+  private onControl(msg: Message, sender: Sender): void {
+    void (async () => {
+      const type = msg.header.msg_type;
+      await this.publish("status", { execution_state: "busy" }, msg.header);
+      try {
+        switch (type) {
+          case "interrupt_request":
+            this.executor.interrupt();
+            await this.reply(sender, msg, "interrupt_reply", { status: "ok" });
+            break;
+          case "shutdown_request":
+            await this.shutdown(msg, sender);
+            return;
+          case "kernel_info_request":
+            await this.reply(sender, msg, "kernel_info_reply", this.kernelInfo());
+            break;
+          default:
+            this.log(`unsupported control message ${type}`);
+        }
+      } finally {
+        if (!this.closing) await this.publish("status", { execution_state: "idle" }, msg.header);
+      }
+    })().catch((e: unknown) => this.log(`control handler failed: ${(e as Error).stack}`));
+  }
+
+  private kernelInfo(): Record<string, unknown> {
+    const tsVersion = (require("@tslab/typescript-for-tslab") as { version: string }).version;
+    let tslabVersion = "?";
+    try {
+      tslabVersion = (require("tslab/package.json") as { version: string }).version;
+    } catch {
+      /* not fatal */
+    }
+    const version = packageVersion();
+    return {
+      status: "ok",
+      protocol_version: PROTOCOL_VERSION,
+      implementation: "batchlab",
+      implementation_version: version,
+      language_info: {
+        name: "typescript",
+        version: tsVersion,
+        mimetype: "text/typescript",
+        file_extension: ".ts",
+        pygments_lexer: "typescript",
+        codemirror_mode: { name: "javascript", typescript: true },
+      },
+      banner: `batchlab ${version}: TypeScript ${tsVersion} on Node.js ${process.version} (tslab ${tslabVersion})`,
+      help_links: [],
+    };
+  }
+
+  // ----------------------------------------------------------------------------- execution
+
+  private async execute(msg: Message, sock: Sender): Promise<void> {
+    const c = msg.content as { code?: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean };
+    const code = c.code ?? "";
+    const silent = !!c.silent;
+    const storeHistory = c.store_history ?? !silent;
+    if (!silent && storeHistory) this.executionCount++;
+    const count = this.executionCount;
+    this.outputParent = msg.header;
+    if (!silent) await this.publish("execute_input", { code, execution_count: count }, msg.header);
+
+    let result = await this.executor.execute(code, `cell[${count}]`);
+    if (result.status === "ok" && result.hasValue && !silent) {
+      try {
+        const payload = await payloadFor(result.value, true);
+        if (payload) {
+          await this.ensurePlotly(payload, msg.header);
+          await this.publish("execute_result", { execution_count: count, data: payload.data, metadata: payload.metadata }, msg.header);
+        }
+      } catch (e) {
+        result = { status: "error", error: errorInfo(e) };
+      }
+    }
+    this.flushStream();
+    if (result.status === "error") {
+      const { ename, evalue, traceback } = result.error;
+      if (!silent) await this.publish("error", { ename, evalue, traceback }, msg.header);
+      if (c.stop_on_error !== false) this.abortThrough = this.enqueued; // abort what was queued behind this cell
+      await this.reply(sock, msg, "execute_reply", { status: "error", execution_count: count, ename, evalue, traceback });
+      return;
+    }
+    await this.reply(sock, msg, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload: [] });
+  }
+
+  /** The `display` function cells (and library code, through the global sink) call. */
+  display(value: unknown, options: DisplayOptions = {}): void {
+    if (options.update && !options.displayId) throw new TypeError("display: options.update needs options.displayId (the id of the output to replace)");
+    const parent = this.outputParent;
+    if (!parent) {
+      this.log("display() called before any cell ran; dropped");
+      return;
+    }
+    const send = (payload: DisplayPayload | null): Promise<void> | void => {
+      if (!payload) return;
+      if (options.metadata) payload = { data: payload.data, metadata: { ...payload.metadata, ...JSON.parse(JSON.stringify(options.metadata)) } };
+      const transient = options.displayId ? { display_id: options.displayId } : {};
+      const content = { data: payload.data, metadata: payload.metadata, transient };
+      const p = payload;
+      return this.ensurePlotly(p, parent).then(() => this.publish(options.update ? "update_display_data" : "display_data", content, parent));
+    };
+    const r = payloadFor(value, true);
+    if (r && typeof (r as PromiseLike<unknown>).then === "function") {
+      (r as PromiseLike<DisplayPayload | null>).then(send).then(undefined, (e: unknown) => this.writeStream("stderr", `display: ${(e as Error).message}\n`));
+    } else {
+      void send(r as DisplayPayload | null);
+    }
+  }
+
+  /** Before the first output that needs plotly.js, send plotly.js itself (once per kernel session). */
+  private async ensurePlotly(payload: DisplayPayload, parent: Header): Promise<void> {
+    if (this.plotlyEmbedded || !needsPlotly(payload)) return;
+    this.plotlyEmbedded = true;
+    const embed = plotlyEmbedPayload();
+    await this.publish("display_data", { data: embed.data, metadata: embed.metadata, transient: {} }, parent);
+  }
+
+  // ----------------------------------------------------------------------------- output capture
+
+  private writeStream(name: "stdout" | "stderr", text: string): void {
+    const parent = this.outputParent;
+    if (!parent || this.closing) {
+      (name === "stdout" ? this.origStdout : this.origStderr)?.(text);
+      return;
+    }
+    if (this.streamBuf && (this.streamBuf.name !== name || this.streamBuf.parent !== parent)) this.flushStream();
+    if (this.streamBuf) this.streamBuf.text += text;
+    else this.streamBuf = { name, text, parent };
+    // Coalesce bursts, but never hold output back for long: a synchronous loop that prints
+    // would otherwise show nothing until it ends.
+    if (Date.now() - this.lastStreamFlush >= 50) this.flushStream();
+    else if (!this.streamTimer) this.streamTimer = setImmediate(() => this.flushStream());
+  }
+
+  private flushStream(): void {
+    if (this.streamTimer) {
+      clearImmediate(this.streamTimer);
+      this.streamTimer = null;
+    }
+    const b = this.streamBuf;
+    if (!b) return;
+    this.streamBuf = null;
+    this.lastStreamFlush = Date.now();
+    void this.publish("stream", { name: b.name, text: b.text }, b.parent);
+  }
+
+  private origStdout: ((s: string) => void) | null = null;
+  private origStderr: ((s: string) => void) | null = null;
+
+  private captureOutput(): void {
+    const out = process.stdout.write.bind(process.stdout);
+    const err = process.stderr.write.bind(process.stderr);
+    this.origStdout = (s) => void out(s);
+    this.origStderr = (s) => void err(s);
+    const make = (name: "stdout" | "stderr") =>
+      ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error) => void), cb?: (e?: Error) => void): boolean => {
+        const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
+        this.writeStream(name, text);
+        const done = typeof encoding === "function" ? encoding : cb;
+        if (done) process.nextTick(done);
+        return true;
+      }) as typeof process.stdout.write;
+    process.stdout.write = make("stdout");
+    process.stderr.write = make("stderr");
+  }
+
+  private hookTslabDisplay(): void {
+    // tslab's own `display` (import * as tslab from "tslab") sends through this hook.
+    try {
+      const jupyter = require("tslab/dist/jupyter") as { lastWriteDisplayData: unknown };
+      jupyter.lastWriteDisplayData = (data: { data: Record<string, unknown>; metadata?: Record<string, unknown>; transient?: { display_id?: string } }, update: boolean) => {
+        if (!this.outputParent) return;
+        void this.publish(update ? "update_display_data" : "display_data", { data: data.data, metadata: data.metadata ?? {}, transient: data.transient ?? {} }, this.outputParent);
+      };
+    } catch (e) {
+      this.log(`tslab's display API is unavailable: ${(e as Error).message}`);
+    }
+  }
+
+  private installProcessHandlers(): void {
+    process.on("SIGINT", () => {
+      this.executor.interrupt();
+    });
+    process.on("uncaughtException", (e) => {
+      this.writeStream("stderr", `Uncaught ${e instanceof Error ? e.stack ?? e.message : format(e)}\n`);
+    });
+    process.on("unhandledRejection", (reason) => {
+      this.writeStream("stderr", `Unhandled promise rejection: ${reason instanceof Error ? reason.stack ?? reason.message : format(reason)}\n`);
+    });
+  }
+
+  /** Exit when the process that started us (JPY_PARENT_PID) is gone. */
+  private watchParent(): void {
+    const pid = Number(process.env.JPY_PARENT_PID);
+    if (!Number.isInteger(pid) || pid <= 1) return;
+    const t = setInterval(() => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        this.log(`parent process ${pid} is gone; exiting`);
+        void this.close().then(() => process.exit(0));
+      }
+    }, 2000);
+    t.unref();
+  }
+
+  // ----------------------------------------------------------------------------- shutdown
+
+  private async shutdown(msg: Message, sender: Sender): Promise<void> {
+    const restart = !!(msg.content as { restart?: boolean }).restart;
+    this.executor.interrupt();
+    await this.reply(sender, msg, "shutdown_reply", { status: "ok", restart });
+    await this.publish("status", { execution_state: "idle" }, msg.header);
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.flushStream();
+    this.closing = true;
+    try {
+      this.executor.close();
+    } catch {
+      /* closing anyway */
+    }
+    for (const s of [this.shell, this.control, this.stdin, this.hb, this.iopub]) {
+      try {
+        s.close();
+      } catch {
+        /* already closed */
+      }
+    }
+    this.resolveClosed();
+  }
+}
+
+export async function startKernel(connectionFile: string, opts: KernelOptions = {}): Promise<Kernel> {
+  const conn = JSON.parse(fs.readFileSync(connectionFile, "utf8")) as ConnectionInfo;
+  const kernel = new Kernel(conn, opts);
+  await kernel.start();
+  return kernel;
+}

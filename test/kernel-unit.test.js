@@ -1,0 +1,232 @@
+"use strict";
+// Kernel parts that need no Jupyter: MIME bundles, plotly HTML, the interrupt rewrite of async
+// cells, kernelspec installation, the logo PNGs, the wire protocol's signing.
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const zlib = require("node:zlib");
+const { execFileSync } = require("node:child_process");
+const { kernelModule, PYTHON } = require("./helpers/jupyter");
+
+const display = kernelModule("display.js");
+const interrupt = kernelModule("interrupt.js");
+const install = kernelModule("install.js");
+const png = kernelModule("png.js");
+const protocol = kernelModule("protocol.js");
+
+test("a plain MIME map becomes a payload with binary data base64-encoded and text/plain added", () => {
+  const bytes = png.encodePng(2, 1, new Uint8Array([255, 0, 0, 255, 0, 255, 0, 255]));
+  const p = display.payloadFor({ "image/png": bytes, "text/html": "<b>x</b>" }, false);
+  assert.equal(p.data["image/png"], Buffer.from(bytes).toString("base64"));
+  assert.equal(p.data["text/html"], "<b>x</b>");
+  assert.equal(p.data["text/plain"], "<image/png, text/html>");
+  assert.deepEqual(p.metadata, {});
+});
+
+test("{ data, metadata } keeps per-MIME metadata such as image width and height", () => {
+  const p = display.payloadFor({ data: { "image/png": new Uint8Array([1, 2, 3]), "text/plain": "img" }, metadata: { "image/png": { width: 280, height: 140 } } }, false);
+  assert.deepEqual(p.metadata, { "image/png": { width: 280, height: 140 } });
+  assert.equal(p.data["image/png"], "AQID");
+  assert.equal(p.data["text/plain"], "img");
+});
+
+test("Symbol.for('Jupyter.display') wins over the object's own keys; async representations are awaited", async () => {
+  const obj = { a: 1, [Symbol.for("Jupyter.display")]() { return { "text/markdown": "**a**" }; } };
+  assert.deepEqual(display.payloadFor(obj, true).data, { "text/markdown": "**a**", "text/plain": "<text/markdown>" });
+  const later = { async [Symbol.for("Jupyter.display")]() { return { "text/html": "<i>late</i>" }; } };
+  const p = await display.payloadFor(later, true);
+  assert.equal(p.data["text/html"], "<i>late</i>");
+  const bad = { [Symbol.for("Jupyter.display")]() { return 42; } };
+  assert.throws(() => display.payloadFor(bad, true), /returned number; expected a MIME bundle/);
+});
+
+test("ordinary values fall back to inspected text/plain; undefined shows nothing", () => {
+  assert.deepEqual(display.payloadFor({ a: [1, 2] }, true).data, { "text/plain": "{ a: [ 1, 2 ] }" });
+  assert.deepEqual(display.payloadFor("hi", true).data, { "text/plain": "'hi'" });
+  assert.equal(display.payloadFor(undefined, true), null);
+  assert.equal(display.payloadFor({ a: 1 }, false), null);
+  // an object with a non-MIME key is data, not a bundle
+  assert.equal(display.isMimeBundle({ "text/plain": "x", other: 1 }), false);
+});
+
+test("a MIME payload of the wrong kind is a TypeError naming the MIME type", () => {
+  assert.throws(() => display.normalizeBundle({ "image/png": 12 }), /image\/png must be a Uint8Array, ArrayBuffer or base64 string, got number/);
+  assert.throws(() => display.normalizeBundle({ "application/json": "{not json" }), /application\/json was given a string that is not JSON/);
+});
+
+test("a plotly bundle without HTML gets HTML that draws it with window.Plotly and a summary text/plain", () => {
+  const fig = { data: [{ type: "bar", x: [1, 2], y: [3, 4], name: "</script><b>" }], layout: { title: { text: "counts" }, height: 300 } };
+  const p = display.normalizeBundle({ [display.PLOTLY_MIME]: fig });
+  assert.deepEqual(p.data[display.PLOTLY_MIME], fig);
+  assert.equal(p.data["text/plain"], '<Plotly figure "counts": 1 trace>');
+  const html = p.data["text/html"];
+  assert.match(html, /<div id="batchlab-plotly-[^"]+" class="plotly-graph-div batchlab-plotly" style="height:300px; width:100%;"><\/div>/);
+  assert.match(html, /Plotly\.newPlot\(el, fig\.data, fig\.layout, config\)/);
+  // the figure JSON cannot close the script element early
+  assert.equal(html.match(/<\/script>/g).length, 1);
+  assert.ok(html.includes("\\u003c/script>\\u003cb>"));
+  // a bundle that brings its own HTML keeps it
+  const own = display.normalizeBundle({ [display.PLOTLY_MIME]: fig, "text/html": "<p>mine</p>" });
+  assert.equal(own.data["text/html"], "<p>mine</p>");
+  assert.equal(display.needsPlotly(own), true);
+  assert.equal(display.needsPlotly(display.normalizeBundle({ "text/plain": "x" })), false);
+});
+
+test("the plotly embed inlines plotly.js-dist-min once, hiding AMD/CommonJS so it sets window.Plotly", () => {
+  const e = display.plotlyEmbedPayload();
+  const src = fs.readFileSync(require.resolve("plotly.js-dist-min"), "utf8");
+  const version = require("plotly.js-dist-min/package.json").version;
+  const html = e.data["text/html"];
+  assert.ok(html.length > src.length);
+  assert.ok(html.includes(src.slice(0, 2000)));
+  assert.match(html, /\(function \(define, module, exports, require\) \{/);
+  assert.match(html, /window\.define\("plotly", \[\], function \(\) \{ return window\.Plotly; \}\)/);
+  assert.equal(e.data["text/plain"], `plotly.js ${version} embedded for this session (offline)`);
+  assert.equal(html.match(/<\/script>/gi).length, 1);
+});
+
+test("instrumentAsync wraps top-level awaits and for-await sources, not code inside functions", () => {
+  const js = [
+    "let y = await f(await g());",
+    "for await (const b of loader) { exports.n = n += 1; await tick(); }",
+    "const h = async () => { await inner(); for await (const q of it) {} };",
+    "for await (const z of await make()) {}",
+  ].join("\n");
+  const out = interrupt.instrumentAsync(js);
+  const P = interrupt.CELL_PARAM;
+  assert.equal(
+    out,
+    [
+      `let y = ${P}.pass(await f(${P}.pass(await g())));`,
+      `for await (const b of ${P}.guard(loader)) { exports.n = n += 1; ${P}.pass(await tick()); }`,
+      "const h = async () => { await inner(); for await (const q of it) {} };",
+      `for await (const z of ${P}.guard(${P}.pass(await make()))) {}`,
+    ].join("\n"),
+  );
+  assert.equal(interrupt.instrumentAsync("const a = 1;"), "const a = 1;");
+  // a lone for-await makes the cell asynchronous (tslab itself only notices await expressions)
+  assert.equal(interrupt.analyzeAsync("for (const x of y) {}").isAsync, false);
+  assert.equal(interrupt.analyzeAsync("for await (const x of y) {}").isAsync, true);
+  assert.equal(interrupt.analyzeAsync("const f = async () => { await g(); };").isAsync, false);
+});
+
+test("a guarded iteration stops at the next step after interrupt() and closes the source iterator", async () => {
+  const ctx = new interrupt.CellContext();
+  let closed = false;
+  let produced = 0;
+  const source = {
+    [Symbol.asyncIterator]() {
+      return {
+        async next() {
+          produced++;
+          return { done: false, value: produced };
+        },
+        async return() {
+          closed = true;
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+  const seen = [];
+  await assert.rejects(async () => {
+    for await (const v of ctx.guard(source)) {
+      seen.push(v);
+      if (v === 3) ctx.interrupt();
+    }
+  }, interrupt.Interrupted);
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.equal(closed, true);
+  assert.throws(() => ctx.pass(1), interrupt.Interrupted);
+  await assert.rejects(ctx.interruptedPromise, interrupt.Interrupted);
+  // a fresh context passes values through and iterates sync iterables of promises
+  const ok = new interrupt.CellContext();
+  assert.equal(ok.pass(5), 5);
+  const got = [];
+  for await (const v of ok.guard([Promise.resolve(1), 2])) got.push(v);
+  assert.deepEqual(got, [1, 2]);
+});
+
+test("install: options parse, kernel.json points at this package's kernel, logos are 32 and 64 px PNGs", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "batchlab-install-"));
+  try {
+    assert.deepEqual(install.parseInstallArgs([]), { scope: "user", name: "batchlab", displayName: "TypeScript (batchlab)" });
+    assert.equal(install.parseInstallArgs(["--sys-prefix"]).scope, "sys-prefix");
+    assert.equal(install.parseInstallArgs([`--prefix=${tmp}`]).prefix, tmp);
+    assert.throws(() => install.parseInstallArgs(["--user", "--sys-prefix"]), /at most one of --user, --sys-prefix, --prefix/);
+    assert.throws(() => install.parseInstallArgs(["--prefix"]), /--prefix needs a value/);
+    assert.throws(() => install.parseInstallArgs(["--frobnicate"]), /unknown argument "--frobnicate"/);
+
+    const dir = install.installKernelSpec(install.parseInstallArgs(["--prefix", tmp]));
+    assert.equal(dir, path.join(tmp, "share", "jupyter", "kernels", "batchlab"));
+    const spec = JSON.parse(fs.readFileSync(path.join(dir, "kernel.json"), "utf8"));
+    assert.equal(spec.display_name, "TypeScript (batchlab)");
+    assert.equal(spec.language, "typescript");
+    assert.equal(spec.interrupt_mode, "signal");
+    assert.equal(spec.argv[0], process.execPath);
+    assert.ok(fs.existsSync(spec.argv[1]), spec.argv[1]);
+    assert.equal(spec.argv[2], "{connection_file}");
+    for (const size of [32, 64]) {
+      const file = fs.readFileSync(path.join(dir, `logo-${size}x${size}.png`));
+      assert.deepEqual(png.pngSize(file), { width: size, height: size });
+    }
+    const user = install.kernelsDir(install.parseInstallArgs(["--user"]), { JUPYTER_DATA_DIR: path.join(tmp, "d") });
+    assert.equal(user, path.join(tmp, "d", "kernels"));
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("install --sys-prefix writes into the given Python's sys.prefix (a virtualenv) and jupyter lists it", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "batchlab-venv-"));
+  try {
+    const venv = path.join(tmp, "venv");
+    execFileSync(PYTHON, ["-m", "venv", "--without-pip", "--system-site-packages", venv]);
+    const py = path.join(venv, "bin", "python");
+    const dir = install.installKernelSpec(install.parseInstallArgs(["--sys-prefix", "--python", py]));
+    assert.equal(dir, path.join(venv, "share", "jupyter", "kernels", "batchlab"));
+    const env = { ...process.env, HOME: tmp, JUPYTER_DATA_DIR: path.join(tmp, "nodata"), JUPYTER_PLATFORM_DIRS: "1" };
+    delete env.JUPYTER_PATH;
+    // jupyter_client's own lookup, run by the virtualenv's Python (`jupyter kernelspec` would run
+    // the system script, whose sys.prefix is not the virtualenv's)
+    const code = "import json; from jupyter_client.kernelspec import KernelSpecManager as K; print(json.dumps(K().get_all_specs()))";
+    const listed = JSON.parse(execFileSync(py, ["-c", code], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+    assert.equal(listed.batchlab.resource_dir, dir);
+    assert.equal(listed.batchlab.spec.display_name, "TypeScript (batchlab)");
+    assert.equal(listed.batchlab.spec.language, "typescript");
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("the logo PNG decodes with zlib to the declared size, with opaque centre and transparent corner", () => {
+  const buf = png.drawLogo(32);
+  // walk chunks and inflate IDAT
+  let off = 8;
+  const idat = [];
+  while (off < buf.length) {
+    const len = buf.readUInt32BE(off);
+    const type = buf.toString("latin1", off + 4, off + 8);
+    if (type === "IDAT") idat.push(buf.subarray(off + 8, off + 8 + len));
+    off += 12 + len;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  assert.equal(raw.length, (32 * 4 + 1) * 32);
+  const px = (x, y) => raw.subarray(y * 129 + 1 + x * 4, y * 129 + 1 + x * 4 + 4);
+  assert.equal(px(0, 0)[3], 0);
+  assert.equal(px(16, 16)[3], 255);
+});
+
+test("protocol: messages round-trip with an HMAC-SHA256 signature and tampering is rejected", () => {
+  const signer = new protocol.Signer("secret", "hmac-sha256");
+  const msg = { identities: [Buffer.from("id1")], header: protocol.makeHeader("execute_request", "s"), parent_header: {}, metadata: {}, content: { code: "1" }, buffers: [] };
+  const frames = protocol.encode(msg, signer).map((f) => Buffer.from(f));
+  const back = protocol.decode(frames, signer);
+  assert.deepEqual(back.content, { code: "1" });
+  assert.deepEqual(back.identities, [Buffer.from("id1")]);
+  frames[frames.length - 1] = Buffer.from(JSON.stringify({ code: "2" }));
+  assert.throws(() => protocol.decode(frames, signer), /invalid signature/);
+  assert.throws(() => new protocol.Signer("k", "md5-only"), /unsupported signature_scheme/);
+});
