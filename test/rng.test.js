@@ -1,9 +1,84 @@
 "use strict";
+// The counter-based generator (src/sampling/rng.ts): Philox4x32-10 known answers, addressing,
+// uniformity of draws and permutations. Statistical checks compute a chi-square p-value and
+// fail below ALPHA = 1e-6 per check: with the few dozen checks here, a correct generator fails
+// the suite with probability < 1e-4, while the defects they target (modulo bias, off-by-one
+// shuffles, a broken round function) give p-values far below 1e-20.
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { philox4x32, RandomStream, permutation } = require("../dist/sampling/rng");
+const { philox4x32, RandomStream, permutation, Purpose } = require("../dist/sampling/rng");
 
+const ALPHA = 1e-6;
+const SEEDS = [0, 1, 7, 123456789, 2 ** 40 + 3];
+
+// ---- chi-square p-values (regularized upper incomplete gamma; Numerical Recipes' series and
+// continued fraction, Lanczos log-gamma). Checked against scipy below.
+function lnGamma(z) {
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - lnGamma(1 - z);
+  z -= 1;
+  let x = c[0];
+  for (let i = 1; i < 9; i++) x += c[i] / (z + i);
+  const t = z + 7.5;
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(x);
+}
+function gammaQ(a, x) {
+  if (x <= 0) return 1;
+  const front = Math.exp(-x + a * Math.log(x) - lnGamma(a));
+  if (x < a + 1) {
+    let term = 1 / a;
+    let sum = term;
+    for (let n = 1; n < 10000 && term > sum * 1e-16; n++) sum += (term *= x / (a + n));
+    return Math.max(0, 1 - sum * front);
+  }
+  const tiny = 1e-300;
+  let b = x + 1 - a;
+  let c = 1 / tiny;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i < 10000; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = b + an / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-16) break;
+  }
+  return front * h;
+}
+/** Pearson's chi-square of counts against probabilities; returns { stat, dof, p }. */
+function chiSquare(counts, probs) {
+  const total = counts.reduce((s, c) => s + c, 0);
+  let stat = 0;
+  counts.forEach((c, i) => {
+    const e = total * probs[i];
+    stat += (c - e) ** 2 / e;
+  });
+  const dof = counts.length - 1;
+  return { stat, dof, p: gammaQ(dof / 2, stat / 2) };
+}
+function assertFits(counts, probs, what) {
+  const r = chiSquare(counts, probs);
+  assert.ok(r.p > ALPHA, `${what}: chi-square ${r.stat.toFixed(2)} on ${r.dof} dof, p = ${r.p.toExponential(2)} < ${ALPHA}; counts ${counts}`);
+}
+const uniform = (k) => new Array(k).fill(1 / k);
 const hex = (a) => Array.from(a, (x) => x.toString(16).padStart(8, "0")).join(" ");
+
+test("the chi-square helper matches scipy's chi2.isf(1e-6, dof) and chi2.sf(dof, dof)", () => {
+  // scipy.stats.chi2.isf(1e-6, d) and chi2.sf(d, d)
+  const ref = [[1, 23.928126976934827, 0.31731050786291115], [2, 27.631021115928547, 0.36787944117144245],
+    [9, 44.81093787068782, 0.43727418891386693], [49, 111.13590530067539, 0.4731282956547652],
+    [255, 377.07811549898673, 0.48822252177040637]];
+  for (const [dof, q, sfAtDof] of ref) {
+    assert.ok(Math.abs(gammaQ(dof / 2, q / 2) - 1e-6) < 1e-9, `dof ${dof}: p at the 1e-6 quantile is ${gammaQ(dof / 2, q / 2)}`);
+    assert.ok(Math.abs(gammaQ(dof / 2, dof / 2) - sfAtDof) < 1e-9, `dof ${dof}: sf(dof) is ${gammaQ(dof / 2, dof / 2)}`);
+  }
+});
 
 test("Philox4x32-10 matches the Random123 known-answer vectors", () => {
   const out = new Uint32Array(4);
@@ -16,32 +91,137 @@ test("Philox4x32-10 matches the Random123 known-answer vectors", () => {
   assert.equal(hex(out), "d16cfe09 94fdcceb 5001e420 24126ea1");
 });
 
-test("streams are reproducible by address and differ between addresses", () => {
-  const draw = (s, e, i) => { const r = new RandomStream(s, e, i); return [r.nextUint32(), r.nextUint32(), r.random()]; };
-  assert.deepEqual(draw(1, 2, 3), draw(1, 2, 3));
-  assert.notDeepEqual(draw(1, 2, 3), draw(1, 2, 4));
-  assert.notDeepEqual(draw(1, 2, 3), draw(1, 3, 3));
-  assert.notDeepEqual(draw(1, 2, 3), draw(2 ** 40 + 1, 2, 3), "the seed's high bits count");
+test("a stream is reproducible from its address, and every part of the address matters", () => {
+  const draw = (s, e, i, p = Purpose.user) => {
+    const r = new RandomStream(s, e, i, p);
+    return Array.from({ length: 9 }, () => r.nextUint32());
+  };
+  for (const s of SEEDS) {
+    const base = draw(s, 2, 3);
+    assert.deepEqual(draw(s, 2, 3), base, "same address, same numbers");
+    assert.notDeepEqual(draw(s + 1, 2, 3), base, "seed");
+    assert.notDeepEqual(draw(s, 3, 3), base, "epoch");
+    assert.notDeepEqual(draw(s, 2, 4), base, "index");
+    assert.notDeepEqual(draw(s, 2, 3 + 2 ** 32), base, "index bits above 2^32");
+    assert.notDeepEqual(draw(s, 2, 3, Purpose.sampler), base, "purpose");
+    assert.ok(base.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32));
+  }
+  assert.notDeepEqual(draw(1, 0, 0), draw(2 ** 40 + 1, 0, 0), "the seed's high bits count");
+  // Draws 1..4 come from block 0 and 5..8 from block 1 of the same counter.
+  const out = new Uint32Array(4);
+  philox4x32(5, 0, 9, 4, Purpose.transform, 1, out);
+  assert.deepEqual(draw(5, 4, 9, Purpose.transform).slice(4, 8), Array.from(out));
 });
 
-test("random() and int(n) are uniform within chi-square bounds", () => {
-  const r = new RandomStream(7, 0, 0);
-  const k = 10;
-  const n = 50000;
-  const counts = new Array(k).fill(0);
-  for (let i = 0; i < n; i++) counts[Math.floor(r.random() * k)]++;
-  const chi = counts.reduce((s, c) => s + (c - n / k) ** 2 / (n / k), 0);
-  assert.ok(chi < 33.7, `chi-square ${chi} (9 dof, p = 1e-4 bound 33.7)`);
-  const c7 = new Array(7).fill(0);
-  for (let i = 0; i < n; i++) c7[r.int(7)]++;
-  const chi7 = c7.reduce((s, c) => s + (c - n / 7) ** 2 / (n / 7), 0);
-  assert.ok(chi7 < 27.9, `chi-square ${chi7} (6 dof, p = 1e-4 bound 27.9)`);
+test("nextUint32 bytes and random() are uniform (chi-square over several seeds)", () => {
+  for (const s of SEEDS) {
+    const r = new RandomStream(s, 1, 0);
+    const bytes = new Array(256).fill(0);
+    const top = new Array(256).fill(0);
+    for (let i = 0; i < 51200; i++) {
+      const x = r.nextUint32();
+      bytes[x & 0xff]++;
+      top[x >>> 24]++;
+    }
+    assertFits(bytes, uniform(256), `seed ${s}: low byte of nextUint32`);
+    assertFits(top, uniform(256), `seed ${s}: high byte of nextUint32`);
+    const cells = new Array(20).fill(0);
+    const fine = new Array(16).fill(0); // bits 24..27 of the fraction: tests the low draw too
+    for (let i = 0; i < 40000; i++) {
+      const u = r.random();
+      assert.ok(u >= 0 && u < 1, `random() = ${u}`);
+      cells[Math.floor(u * 20)]++;
+      fine[Math.floor(u * 2 ** 28) & 15]++;
+    }
+    assertFits(cells, uniform(20), `seed ${s}: random()`);
+    assertFits(fine, uniform(16), `seed ${s}: bits 24-27 of random()`);
+  }
 });
 
-test("permutation is a permutation and depends on seed and epoch", () => {
-  const p = permutation(1000, 1, 0);
-  assert.deepEqual(Array.from(p).sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
-  assert.deepEqual(permutation(1000, 1, 0), p);
-  assert.notDeepEqual(permutation(1000, 1, 1), p);
-  assert.notDeepEqual(permutation(1000, 2, 0), p);
+test("int(n) is uniform on [0, n) without modulo bias, below and above 2^32", () => {
+  for (const s of SEEDS) {
+    const r = new RandomStream(s, 0, 5);
+    for (const n of [2, 3, 7, 10, 100]) {
+      const c = new Array(n).fill(0);
+      const draws = 300 * n;
+      for (let i = 0; i < draws; i++) {
+        const x = r.int(n);
+        assert.ok(Number.isInteger(x) && x >= 0 && x < n, `int(${n}) = ${x}`);
+        c[x]++;
+      }
+      assertFits(c, uniform(n), `seed ${s}: int(${n})`);
+    }
+    assert.equal(r.int(1), 0);
+    // n = 3 * 2^30: plain x % n would make [0, 2^30) twice as likely as the other thirds.
+    const big = 3 * 2 ** 30;
+    const thirds = [0, 0, 0];
+    for (let i = 0; i < 30000; i++) thirds[Math.floor(r.int(big) / 2 ** 30)]++;
+    assertFits(thirds, uniform(3), `seed ${s}: int(3 * 2^30) by thirds`);
+    // Above 2^32 the draw comes from random(): fifths of [0, 5 * 2^32).
+    const huge = 5 * 2 ** 32;
+    const fifths = [0, 0, 0, 0, 0];
+    for (let i = 0; i < 25000; i++) {
+      const x = r.int(huge);
+      assert.ok(Number.isInteger(x) && x >= 0 && x < huge);
+      fifths[Math.floor(x / 2 ** 32)]++;
+    }
+    assertFits(fifths, uniform(5), `seed ${s}: int(5 * 2^32) by fifths`);
+  }
+});
+
+test("uniform, bernoulli and normal have the right ranges and frequencies", () => {
+  // Binomial z-bound: |count - np| < 5.3 sd has two-sided probability ~1.2e-7 under the null.
+  const z = 5.3;
+  for (const s of SEEDS) {
+    const r = new RandomStream(s, 3, 1);
+    const n = 20000;
+    let hits = 0;
+    let inside = 0;
+    for (let i = 0; i < n; i++) {
+      const u = r.uniform(-2, 3);
+      assert.ok(u >= -2 && u < 3);
+      if (r.bernoulli(0.3)) hits++;
+      if (Math.abs(r.normal()) < 1) inside++;
+    }
+    const within = (count, p, what) => {
+      const sd = Math.sqrt(n * p * (1 - p));
+      assert.ok(Math.abs(count - n * p) < z * sd, `seed ${s}: ${what} ${count}, expected ${n * p} +- ${(z * sd).toFixed(1)}`);
+    };
+    within(hits, 0.3, "bernoulli(0.3) successes");
+    within(inside, 0.6826894921370859, "normal() draws within one sd");
+    assert.equal(r.bernoulli(0), false);
+    assert.equal(r.bernoulli(1), true);
+  }
+});
+
+test("permutation is a permutation, reproducible, and depends on seed, epoch and salt", () => {
+  for (const s of SEEDS) {
+    for (const n of [0, 1, 2, 3, 50, 1000]) {
+      const p = permutation(n, s, 0);
+      assert.ok(p instanceof Int32Array);
+      assert.deepEqual(Array.from(p).sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i), `n=${n}`);
+      assert.deepEqual(permutation(n, s, 0), p);
+    }
+    const p = permutation(1000, s, 0);
+    assert.notDeepEqual(permutation(1000, s, 1), p, "epoch");
+    assert.notDeepEqual(permutation(1000, s + 1, 0), p, "seed");
+    assert.notDeepEqual(permutation(1000, s, 0, 1), p, "salt");
+  }
+});
+
+test("permutation is uniform: all 4! orders equally often, every element at every position", () => {
+  for (const s of SEEDS.slice(0, 3)) {
+    const orders = new Map();
+    const draws = 24 * 500;
+    for (let e = 0; e < draws; e++) {
+      const key = Array.from(permutation(4, s, e)).join("");
+      orders.set(key, (orders.get(key) ?? 0) + 1);
+    }
+    assert.equal(orders.size, 24, `seed ${s}: every order of 4 appears`);
+    assertFits([...orders.values()], uniform(24), `seed ${s}: orders of 4`);
+    // Element 0's position in a permutation of 10 (a Sattolo-style off-by-one never leaves it at 0).
+    const pos = new Array(10).fill(0);
+    for (let e = 0; e < 10000; e++) pos[permutation(10, s, e, 3).indexOf(0)]++;
+    assertFits(pos, uniform(10), `seed ${s}: position of element 0 in 10`);
+  }
 });

@@ -9,6 +9,12 @@ export {
   BatchSampler,
   distributedEnv,
 } from "./samplers";
-export type { DistributedEnv } from "./samplers";
+export type {
+  DistributedEnv,
+  RandomSamplerOptions,
+  WeightedRandomSamplerOptions,
+  ClassBalancedSamplerOptions,
+  DistributedSamplerOptions,
+} from "./samplers";
 export type { Sampler, BatchSamplerLike } from "./types";
-export { RandomStream, Purpose, permutation, philox4x32, randomSeed } from "./rng";
+export { RandomStream, Purpose, permutation, philox4x32, randomSeed, checkSeed } from "./rng";

@@ -1,8 +1,8 @@
 /**
  * Samplers: which dataset indices, in which order, for epoch e. Every answer is a pure function
- * of (seed, epoch), drawn from the counter-based generator (rng.ts), so any epoch can be
- * recomputed and any batch resumed. Semantics follow torch.utils.data where PyTorch has the
- * same sampler.
+ * of (seed, epoch), drawn from the counter-based generator (rng.ts) with Purpose.sampler, so any
+ * epoch can be recomputed and any batch resumed. Semantics follow torch.utils.data where PyTorch
+ * has the same sampler.
  */
 import { OptionError } from "../errors";
 import * as v from "../validate";
@@ -10,6 +10,30 @@ import { Purpose, RandomStream, checkSeed, permutation, randomSeed } from "./rng
 import type { BatchSamplerLike, Sampler } from "./types";
 
 const DISPLAY = Symbol.for("Jupyter.display");
+/** Epochs address the generator's 32-bit counter word. */
+const MAX_EPOCH = 0xffffffff;
+/** Indices are returned as Int32Array. */
+const MAX_INDEX = 0x7fffffff;
+
+function epochOf(option: string, e: unknown): number {
+  return v.int(option, e, 0, MAX_EPOCH);
+}
+
+function seedOf(option: string, seed: unknown): number {
+  return seed === undefined ? randomSeed() : checkSeed(option, seed);
+}
+
+function optionsOf<T extends object>(option: string, o: T | undefined, keys: readonly string[]): T {
+  v.knownKeys(option, o, keys);
+  return o ?? ({} as T);
+}
+
+/** An Array or a numeric typed array (not a DataView), or undefined. */
+function arrayLike(x: unknown): ArrayLike<unknown> | undefined {
+  if (Array.isArray(x)) return x;
+  if (ArrayBuffer.isView(x) && !(x instanceof DataView)) return x as unknown as ArrayLike<unknown>;
+  return undefined;
+}
 
 abstract class BaseSampler implements Sampler {
   abstract readonly length: number;
@@ -19,26 +43,21 @@ abstract class BaseSampler implements Sampler {
   }
   abstract indices(epoch: number): Int32Array;
   setEpoch(epoch: number): void {
-    this.current = v.int("setEpoch(epoch)", epoch, 0);
+    this.current = epochOf(`${this.constructor.name}.setEpoch(epoch)`, epoch);
   }
   [Symbol.iterator](): Iterator<number> {
     return this.indices(this.current)[Symbol.iterator]();
   }
+  protected checkEpoch(epoch: unknown): number {
+    return epochOf(`${this.constructor.name}.indices(epoch)`, epoch);
+  }
   protected abstract describe(): string;
   toString(): string {
-    return `${this.constructor.name}(${this.describe()}), ${this.length} indices per epoch`;
+    return `${this.constructor.name}(${this.describe()}): ${this.length} indices per epoch, epoch ${this.current}`;
   }
   [DISPLAY](): Record<string, string> {
     return { "text/plain": this.toString() };
   }
-}
-
-function epochOf(option: string, e: unknown): number {
-  return v.int(option, e, 0, 0xffffffff);
-}
-
-function seedOf(option: string, seed: unknown, fallback: () => number): number {
-  return seed === undefined ? fallback() : checkSeed(option, seed);
 }
 
 /** 0, 1, ..., n-1 every epoch. */
@@ -46,15 +65,26 @@ export class SequentialSampler extends BaseSampler {
   readonly length: number;
   constructor(n: number) {
     super();
-    this.length = v.int("SequentialSampler(n)", n, 0);
+    this.length = v.int("SequentialSampler(n)", n, 0, MAX_INDEX + 1);
   }
   indices(epoch = 0): Int32Array {
-    epochOf("indices(epoch)", epoch);
-    return Int32Array.from({ length: this.length }, (_, i) => i);
+    this.checkEpoch(epoch);
+    const out = new Int32Array(this.length);
+    for (let i = 0; i < out.length; i++) out[i] = i;
+    return out;
   }
   protected describe(): string {
     return `n=${this.length}`;
   }
+}
+
+export interface RandomSamplerOptions {
+  /** Default: a fresh randomSeed(), recorded as `.seed`. */
+  seed?: number;
+  /** Independent uniform draws (default false: a permutation). */
+  replacement?: boolean;
+  /** Indices per epoch (default n). Without replacement and above n: concatenated permutations. */
+  numSamples?: number;
 }
 
 /** A random order each epoch; with replacement, numSamples independent uniform draws. */
@@ -63,79 +93,100 @@ export class RandomSampler extends BaseSampler {
   readonly seed: number;
   readonly replacement: boolean;
   readonly length: number;
-  constructor(n: number, options: { seed?: number; replacement?: boolean; numSamples?: number } = {}) {
+  constructor(n: number, options?: RandomSamplerOptions) {
     super();
-    v.knownKeys("RandomSampler options", options, ["seed", "replacement", "numSamples"]);
-    this.n = v.int("RandomSampler(n)", n, 0);
-    this.seed = seedOf("RandomSampler.seed", options.seed, randomSeed);
-    this.replacement = options.replacement === undefined ? false : v.bool("RandomSampler.replacement", options.replacement);
-    this.length = options.numSamples === undefined ? this.n : v.int("RandomSampler.numSamples", options.numSamples, 1);
+    const o = optionsOf("RandomSampler options", options, ["seed", "replacement", "numSamples"]);
+    this.n = v.int("RandomSampler(n)", n, 0, MAX_INDEX + 1);
+    this.seed = seedOf("RandomSampler.seed", o.seed);
+    this.replacement = o.replacement === undefined ? false : v.bool("RandomSampler.replacement", o.replacement);
+    this.length = o.numSamples === undefined ? this.n : v.int("RandomSampler.numSamples", o.numSamples, 1, MAX_INDEX + 1);
     if (this.n === 0 && this.length > 0) throw new OptionError("RandomSampler(n)", n, "at least 1 when numSamples > 0");
   }
   indices(epoch = 0): Int32Array {
-    epochOf("indices(epoch)", epoch);
+    this.checkEpoch(epoch);
     const out = new Int32Array(this.length);
     if (this.replacement) {
       const rng = new RandomStream(this.seed, epoch, 0, Purpose.sampler);
-      for (let i = 0; i < this.length; i++) out[i] = rng.int(this.n);
+      for (let i = 0; i < out.length; i++) out[i] = rng.int(this.n);
       return out;
     }
-    // Without replacement, numSamples > n concatenates fresh permutations (as PyTorch does).
-    for (let k = 0, round = 0; k < this.length; round++) {
+    // Round r uses permutation(n, seed, epoch, r): round 0 is exactly permutation(n, seed, epoch).
+    for (let k = 0, round = 0; k < out.length; round++) {
       const p = permutation(this.n, this.seed, epoch, round);
-      const take = Math.min(this.n, this.length - k);
-      out.set(p.subarray(0, take), k);
+      const take = Math.min(this.n, out.length - k);
+      out.set(take === this.n ? p : p.subarray(0, take), k);
       k += take;
     }
     return out;
   }
   protected describe(): string {
-    return `n=${this.n}, seed=${this.seed}${this.replacement ? ", with replacement" : ""}`;
+    const more = this.length !== this.n ? `, numSamples=${this.length}` : "";
+    return `n=${this.n}, seed=${this.seed}, ${this.replacement ? "with" : "without"} replacement${more}`;
   }
 }
 
 function indexList(option: string, x: unknown): Int32Array {
-  const arr = ArrayBuffer.isView(x) || Array.isArray(x) ? Array.from(x as ArrayLike<number>) : undefined;
-  if (!arr) throw new OptionError(option, x, "an array of non-negative integer indices");
-  arr.forEach((i, k) => {
-    if (!Number.isInteger(i) || i < 0) throw new OptionError(`${option}[${k}]`, i, "a non-negative integer index");
-  });
-  return Int32Array.from(arr);
+  const a = arrayLike(x);
+  if (!a) throw new OptionError(option, x, "an array of non-negative integer indices");
+  const out = new Int32Array(a.length);
+  for (let k = 0; k < a.length; k++) {
+    const i = a[k];
+    if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i > MAX_INDEX) {
+      throw new OptionError(`${option}[${k}]`, i, `a non-negative integer index <= ${MAX_INDEX}`);
+    }
+    out[k] = i;
+  }
+  return out;
 }
 
 /** The given indices in a random order each epoch. */
 export class SubsetRandomSampler extends BaseSampler {
   readonly subset: Int32Array;
   readonly seed: number;
-  constructor(indices: ArrayLike<number>, options: { seed?: number } = {}) {
+  constructor(indices: ArrayLike<number>, options?: { seed?: number }) {
     super();
-    v.knownKeys("SubsetRandomSampler options", options, ["seed"]);
+    const o = optionsOf("SubsetRandomSampler options", options, ["seed"]);
     this.subset = indexList("SubsetRandomSampler(indices)", indices);
-    this.seed = seedOf("SubsetRandomSampler.seed", options.seed, randomSeed);
+    this.seed = seedOf("SubsetRandomSampler.seed", o.seed);
   }
   get length(): number {
     return this.subset.length;
   }
   indices(epoch = 0): Int32Array {
-    epochOf("indices(epoch)", epoch);
+    this.checkEpoch(epoch);
     const p = permutation(this.subset.length, this.seed, epoch);
-    return Int32Array.from(p, (k) => this.subset[k]!);
+    for (let k = 0; k < p.length; k++) p[k] = this.subset[p[k]!]!;
+    return p;
   }
   protected describe(): string {
     return `${this.subset.length} indices, seed=${this.seed}`;
   }
 }
 
-function weightList(option: string, x: unknown): Float64Array {
-  const arr = ArrayBuffer.isView(x) || Array.isArray(x) ? Float64Array.from(x as ArrayLike<number>) : undefined;
-  if (!arr || arr.length === 0) throw new OptionError(option, x, "a non-empty array of non-negative weights");
+function weightList(option: string, x: unknown): { weights: Float64Array; positive: number } {
+  const a = arrayLike(x);
+  if (!a || a.length === 0) throw new OptionError(option, x, "a non-empty array of non-negative weights");
+  if (a.length > MAX_INDEX + 1) throw new OptionError(option, x, `at most ${MAX_INDEX + 1} weights`);
+  const weights = new Float64Array(a.length);
   let total = 0;
-  arr.forEach((w, k) => {
-    if (!Number.isFinite(w) || w < 0) throw new OptionError(`${option}[${k}]`, w, "a finite, non-negative weight");
+  let positive = 0;
+  for (let k = 0; k < a.length; k++) {
+    const w = a[k];
+    if (typeof w !== "number" || !Number.isFinite(w) || w < 0) throw new OptionError(`${option}[${k}]`, w, "a finite, non-negative weight");
+    weights[k] = w;
     total += w;
-  });
-  if (total <= 0) throw new OptionError(option, `all ${arr.length} weights are 0`, "at least one positive weight");
-  return arr;
+    if (w > 0) positive++;
+  }
+  if (positive === 0) throw new OptionError(option, x, "at least one positive weight (all are 0)");
+  if (!Number.isFinite(total)) throw new OptionError(option, x, "weights whose sum is finite");
+  return { weights, positive };
+}
+
+export interface WeightedRandomSamplerOptions {
+  /** Default true. Without replacement: distinct indices, by Efraimidis-Spirakis keys. */
+  replacement?: boolean;
+  /** Default: a fresh randomSeed(), recorded as `.seed`. */
+  seed?: number;
 }
 
 /** Index i with probability weights[i] / sum(weights). */
@@ -144,49 +195,68 @@ export class WeightedRandomSampler extends BaseSampler {
   readonly length: number;
   readonly replacement: boolean;
   readonly seed: number;
+  /** Number of positive weights: the most indices one epoch can hold without replacement. */
+  readonly positive: number;
   private readonly cumulative: Float64Array;
-  constructor(weights: ArrayLike<number>, numSamples: number, options: { replacement?: boolean; seed?: number } = {}) {
+  constructor(weights: ArrayLike<number>, numSamples: number, options?: WeightedRandomSamplerOptions) {
     super();
-    v.knownKeys("WeightedRandomSampler options", options, ["replacement", "seed"]);
-    this.weights = weightList("WeightedRandomSampler(weights)", weights);
-    this.length = v.int("WeightedRandomSampler(numSamples)", numSamples, 1);
-    this.replacement = options.replacement === undefined ? true : v.bool("WeightedRandomSampler.replacement", options.replacement);
-    this.seed = seedOf("WeightedRandomSampler.seed", options.seed, randomSeed);
-    const positive = this.weights.reduce((k, w) => k + (w > 0 ? 1 : 0), 0);
-    if (!this.replacement && this.length > positive) {
-      throw new OptionError("WeightedRandomSampler(numSamples)", numSamples, `at most ${positive} (the number of positive weights) without replacement`);
+    const name = new.target === WeightedRandomSampler ? "WeightedRandomSampler" : new.target.name;
+    const o = optionsOf(`${name} options`, options, ["replacement", "seed"]);
+    const w = weightList(`${name}(weights)`, weights);
+    this.weights = w.weights;
+    this.positive = w.positive;
+    this.length = v.int(`${name}(numSamples)`, numSamples, 1, MAX_INDEX + 1);
+    this.replacement = o.replacement === undefined ? true : v.bool(`${name}.replacement`, o.replacement);
+    this.seed = seedOf(`${name}.seed`, o.seed);
+    if (!this.replacement && this.length > this.positive) {
+      throw new OptionError(`${name}(numSamples)`, numSamples, `at most ${this.positive} (the number of positive weights) without replacement`);
     }
     this.cumulative = new Float64Array(this.weights.length);
     let acc = 0;
-    this.weights.forEach((w, i) => (this.cumulative[i] = acc += w));
+    for (let i = 0; i < this.weights.length; i++) this.cumulative[i] = acc += this.weights[i]!;
   }
   indices(epoch = 0): Int32Array {
-    epochOf("indices(epoch)", epoch);
+    this.checkEpoch(epoch);
     const rng = new RandomStream(this.seed, epoch, 0, Purpose.sampler);
     const out = new Int32Array(this.length);
-    if (this.replacement) {
-      const total = this.cumulative[this.cumulative.length - 1]!;
-      for (let k = 0; k < this.length; k++) {
-        const u = rng.random() * total;
-        // first i with cumulative[i] > u (binary search)
-        let lo = 0;
-        let hi = this.cumulative.length - 1;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (this.cumulative[mid]! > u) hi = mid;
-          else lo = mid + 1;
-        }
-        out[k] = lo;
+    return this.replacement ? this.withReplacement(rng, out) : this.withoutReplacement(rng, out);
+  }
+  private withReplacement(rng: RandomStream, out: Int32Array): Int32Array {
+    const c = this.cumulative;
+    const last = c.length - 1;
+    const total = c[last]!;
+    for (let k = 0; k < out.length; k++) {
+      const u = rng.random() * total;
+      // The first i with cumulative[i] > u; zero weights repeat the previous sum and so never win.
+      let lo = 0;
+      let hi = last;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (c[mid]! > u) hi = mid;
+        else lo = mid + 1;
       }
-      return out;
+      // Guard against rounding at the top end landing on trailing zero weights.
+      while (this.weights[lo] === 0) lo--;
+      out[k] = lo;
     }
-    // Without replacement: Efraimidis-Spirakis keys u^(1/w); the largest keys win.
-    const keys: { i: number; key: number }[] = [];
-    this.weights.forEach((w, i) => {
-      if (w > 0) keys.push({ i, key: Math.log(rng.random() || Number.MIN_VALUE) / w });
-    });
-    keys.sort((a, b) => b.key - a.key);
-    for (let k = 0; k < this.length; k++) out[k] = keys[k]!.i;
+    return out;
+  }
+  private withoutReplacement(rng: RandomStream, out: Int32Array): Int32Array {
+    // Efraimidis-Spirakis: key_i = u_i^(1/w_i), kept as log(u_i) / w_i; the largest keys win, in
+    // order, which is sequential weighted sampling without replacement.
+    const cand = new Int32Array(this.positive);
+    const keys = new Float64Array(this.weights.length);
+    let m = 0;
+    for (let i = 0; i < this.weights.length; i++) {
+      const w = this.weights[i]!;
+      if (w <= 0) continue;
+      let u = rng.random();
+      while (u === 0) u = rng.random();
+      keys[i] = Math.log(u) / w;
+      cand[m++] = i;
+    }
+    cand.sort((a, b) => keys[b]! - keys[a]! || a - b);
+    out.set(cand.subarray(0, out.length));
     return out;
   }
   protected describe(): string {
@@ -194,23 +264,32 @@ export class WeightedRandomSampler extends BaseSampler {
   }
 }
 
+export interface ClassBalancedSamplerOptions {
+  /** Default: a fresh randomSeed(), recorded as `.seed`. */
+  seed?: number;
+  /** Indices per epoch (default labels.length). */
+  numSamples?: number;
+}
+
 /** Every class equally likely: weights 1 / count(class), drawn with replacement. */
 export class ClassBalancedSampler extends WeightedRandomSampler {
+  /** label -> number of samples with that label. */
   readonly classCounts: Map<number, number>;
-  constructor(labels: ArrayLike<number>, options: { seed?: number; numSamples?: number } = {}) {
-    v.knownKeys("ClassBalancedSampler options", options, ["seed", "numSamples"]);
-    const ls = ArrayBuffer.isView(labels) || Array.isArray(labels) ? Array.from(labels as ArrayLike<number>) : undefined;
-    if (!ls || ls.length === 0) throw new OptionError("ClassBalancedSampler(labels)", labels, "a non-empty array of integer labels");
+  constructor(labels: ArrayLike<number>, options?: ClassBalancedSamplerOptions) {
+    const o = optionsOf("ClassBalancedSampler options", options, ["seed", "numSamples"]);
+    const a = arrayLike(labels);
+    if (!a || a.length === 0) throw new OptionError("ClassBalancedSampler(labels)", labels, "a non-empty array of integer labels");
+    const ls = new Float64Array(a.length);
     const counts = new Map<number, number>();
-    ls.forEach((l, k) => {
-      if (!Number.isInteger(l)) throw new OptionError(`ClassBalancedSampler(labels)[${k}]`, l, "an integer label");
+    for (let k = 0; k < a.length; k++) {
+      const l = a[k];
+      if (typeof l !== "number" || !Number.isSafeInteger(l)) throw new OptionError(`ClassBalancedSampler(labels)[${k}]`, l, "an integer label");
+      ls[k] = l;
       counts.set(l, (counts.get(l) ?? 0) + 1);
-    });
-    super(
-      ls.map((l) => 1 / counts.get(l)!),
-      options.numSamples === undefined ? ls.length : v.int("ClassBalancedSampler.numSamples", options.numSamples, 1),
-      { replacement: true, seed: options.seed },
-    );
+    }
+    const numSamples = o.numSamples === undefined ? a.length : v.int("ClassBalancedSampler.numSamples", o.numSamples, 1, MAX_INDEX + 1);
+    const seed = seedOf("ClassBalancedSampler.seed", o.seed);
+    super(Float64Array.from(ls, (l) => 1 / counts.get(l)!), numSamples, { replacement: true, seed });
     this.classCounts = counts;
   }
   protected override describe(): string {
@@ -225,31 +304,92 @@ export interface DistributedEnv {
   source: "torchrun" | "slurm" | "openmpi" | "mpich/intel" | "none";
 }
 
-const LAUNCHERS: { source: DistributedEnv["source"]; rank: string; size: string; local?: string }[] = [
-  { source: "torchrun", rank: "RANK", size: "WORLD_SIZE", local: "LOCAL_RANK" },
-  { source: "openmpi", rank: "OMPI_COMM_WORLD_RANK", size: "OMPI_COMM_WORLD_SIZE", local: "OMPI_COMM_WORLD_LOCAL_RANK" },
-  { source: "mpich/intel", rank: "PMI_RANK", size: "PMI_SIZE", local: "MPI_LOCALRANKID" },
-  { source: "slurm", rank: "SLURM_PROCID", size: "SLURM_NTASKS", local: "SLURM_LOCALID" },
+interface Launcher {
+  source: Exclude<DistributedEnv["source"], "none">;
+  rank: string;
+  /** The first of these that is set gives the world size. */
+  size: readonly string[];
+  local: string;
+}
+
+/**
+ * Checked in this order. torchrun first: it may run inside a Slurm or MPI allocation, and its
+ * RANK is the per-process one. The MPI launchers before Slurm: `mpirun` inside an sbatch
+ * script leaves the batch step's SLURM_PROCID (0) in every process it starts.
+ */
+const LAUNCHERS: readonly Launcher[] = [
+  { source: "torchrun", rank: "RANK", size: ["WORLD_SIZE"], local: "LOCAL_RANK" },
+  { source: "openmpi", rank: "OMPI_COMM_WORLD_RANK", size: ["OMPI_COMM_WORLD_SIZE"], local: "OMPI_COMM_WORLD_LOCAL_RANK" },
+  { source: "mpich/intel", rank: "PMI_RANK", size: ["PMI_SIZE"], local: "MPI_LOCALRANKID" },
+  { source: "slurm", rank: "SLURM_PROCID", size: ["SLURM_NTASKS", "SLURM_NPROCS"], local: "SLURM_LOCALID" },
 ];
 
-/** Rank and world size as the common launchers set them (torchrun, Open MPI, MPICH/Intel MPI, Slurm). */
-export function distributedEnv(env: Record<string, string | undefined> = process.env): DistributedEnv {
+interface Detected {
+  env: DistributedEnv;
+  /** Where rank and worldSize came from, for messages. */
+  rankFrom: string;
+  sizeFrom: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function detect(env: Env): Detected {
   for (const l of LAUNCHERS) {
     const r = env[l.rank];
-    const s = env[l.size];
-    if (r === undefined || s === undefined) continue;
-    const num = (name: string, x: string | undefined, min: number): number => {
+    const sizeVar = l.size.find((name) => env[name] !== undefined);
+    if (r === undefined || sizeVar === undefined) continue;
+    const read = (name: string, min: number): number => {
+      const x = env[name]!;
       const n = Number(x);
-      if (x === undefined || x.trim() === "" || !Number.isInteger(n) || n < min) throw new OptionError(`environment variable ${name}`, x, `an integer >= ${min} (set by ${l.source})`);
+      if (x.trim() === "" || !Number.isSafeInteger(n) || n < min) {
+        throw new OptionError(`environment variable ${name}`, x, `an integer >= ${min} (set by ${l.source})`);
+      }
       return n;
     };
-    const rank = num(l.rank, r, 0);
-    const worldSize = num(l.size, s, 1);
-    if (rank >= worldSize) throw new OptionError(`environment variable ${l.rank}`, r, `less than ${l.size}=${worldSize}`);
-    const localRank = l.local && env[l.local] !== undefined ? num(l.local, env[l.local], 0) : 0;
-    return { rank, worldSize, localRank, source: l.source };
+    const rank = read(l.rank, 0);
+    const worldSize = read(sizeVar, 1);
+    if (rank >= worldSize) {
+      throw new OptionError(`environment variable ${l.rank}`, r, `an integer less than ${sizeVar}=${worldSize} (set by ${l.source})`);
+    }
+    const localRank = env[l.local] !== undefined ? read(l.local, 0) : 0;
+    return {
+      env: { rank, worldSize, localRank, source: l.source },
+      rankFrom: `environment variable ${l.rank} (${l.source})`,
+      sizeFrom: `environment variable ${sizeVar} (${l.source})`,
+    };
   }
-  return { rank: 0, worldSize: 1, localRank: 0, source: "none" };
+  const none = "the default (no launcher environment found)";
+  return { env: { rank: 0, worldSize: 1, localRank: 0, source: "none" }, rankFrom: none, sizeFrom: none };
+}
+
+function envOf(option: string, env: unknown): Env {
+  if (env === null || typeof env !== "object" || Array.isArray(env)) throw new OptionError(option, env, "an object of environment variables");
+  return env as Env;
+}
+
+/**
+ * Rank, world size and local rank as the common launchers set them: torchrun (RANK, WORLD_SIZE,
+ * LOCAL_RANK), Open MPI (OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK), MPICH and Intel MPI (PMI_RANK,
+ * PMI_SIZE, MPI_LOCALRANKID), Slurm (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID); rank 0 of 1
+ * when none is set. A malformed value throws, naming the variable.
+ */
+export function distributedEnv(env: Env = process.env): DistributedEnv {
+  return detect(envOf("distributedEnv(env)", env)).env;
+}
+
+export interface DistributedSamplerOptions {
+  /** Default: from the launcher's environment (distributedEnv), else 0. */
+  rank?: number;
+  /** Default: from the launcher's environment (distributedEnv), else 1. */
+  worldSize?: number;
+  /** Default true. */
+  shuffle?: boolean;
+  /** Default 0, as PyTorch: every rank must use the same seed. */
+  seed?: number;
+  /** Default false: pad to a multiple of worldSize by repeating indices; true: drop the tail. */
+  dropLast?: boolean;
+  /** The environment to read rank and worldSize from (default process.env). */
+  env?: Env;
 }
 
 /**
@@ -261,48 +401,68 @@ export class DistributedSampler extends BaseSampler {
   readonly n: number;
   readonly rank: number;
   readonly worldSize: number;
+  readonly localRank: number;
   readonly shuffle: boolean;
   readonly seed: number;
   readonly dropLast: boolean;
-  /** Where rank and worldSize came from: "options" or a launcher's environment. */
+  /** Where rank and worldSize came from: "options", "<launcher> environment", or a mix. */
   readonly source: string;
+  /** Indices per rank per epoch. */
   readonly length: number;
+  /** Indices over all ranks per epoch (length * worldSize). */
   readonly totalSize: number;
-  constructor(n: number, options: { rank?: number; worldSize?: number; shuffle?: boolean; seed?: number; dropLast?: boolean; env?: Record<string, string | undefined> } = {}) {
+  constructor(n: number, options?: DistributedSamplerOptions) {
     super();
-    v.knownKeys("DistributedSampler options", options, ["rank", "worldSize", "shuffle", "seed", "dropLast", "env"]);
-    this.n = v.int("DistributedSampler(n)", n, 0);
-    const fromEnv = options.rank === undefined || options.worldSize === undefined ? distributedEnv(options.env ?? process.env) : undefined;
-    this.worldSize = options.worldSize === undefined ? fromEnv!.worldSize : v.int("DistributedSampler.worldSize", options.worldSize, 1);
-    this.rank = options.rank === undefined ? fromEnv!.rank : v.int("DistributedSampler.rank", options.rank, 0);
-    this.source = options.rank !== undefined && options.worldSize !== undefined ? "options" : fromEnv!.source === "none" ? "default (no launcher environment)" : `${fromEnv!.source} environment`;
+    const o = optionsOf("DistributedSampler options", options, ["rank", "worldSize", "shuffle", "seed", "dropLast", "env"]);
+    this.n = v.int("DistributedSampler(n)", n, 0, MAX_INDEX + 1);
+    const rankOpt = o.rank === undefined ? undefined : v.int("DistributedSampler.rank", o.rank, 0);
+    const sizeOpt = o.worldSize === undefined ? undefined : v.int("DistributedSampler.worldSize", o.worldSize, 1);
+    const found = rankOpt === undefined || sizeOpt === undefined ? detect(envOf("DistributedSampler.env", o.env ?? process.env)) : undefined;
+    this.rank = rankOpt ?? found!.env.rank;
+    this.worldSize = sizeOpt ?? found!.env.worldSize;
+    this.localRank = found?.env.localRank ?? 0;
+    const rankFrom = rankOpt !== undefined ? "DistributedSampler.rank" : found!.rankFrom;
+    const sizeFrom = sizeOpt !== undefined ? "DistributedSampler.worldSize" : found!.sizeFrom;
     if (this.rank >= this.worldSize) {
-      throw new OptionError(options.rank !== undefined ? "DistributedSampler.rank" : `rank from ${this.source}`, this.rank, `an integer in [0, ${this.worldSize - 1}] (worldSize ${this.worldSize})`);
+      const option = rankOpt !== undefined ? "DistributedSampler.rank" : `DistributedSampler rank from ${rankFrom}`;
+      throw new OptionError(option, this.rank, `an integer in [0, ${this.worldSize - 1}] (worldSize ${this.worldSize} from ${sizeFrom})`);
     }
-    this.shuffle = options.shuffle === undefined ? true : v.bool("DistributedSampler.shuffle", options.shuffle);
-    this.seed = options.seed === undefined ? 0 : checkSeed("DistributedSampler.seed", options.seed);
-    this.dropLast = options.dropLast === undefined ? false : v.bool("DistributedSampler.dropLast", options.dropLast);
-    this.length = this.dropLast && this.n % this.worldSize !== 0 ? Math.ceil((this.n - this.worldSize) / this.worldSize) : Math.ceil(this.n / this.worldSize);
-    this.totalSize = this.length * this.worldSize;
+    const envSource = found === undefined ? undefined : found.env.source === "none" ? "defaults" : `${found.env.source} environment`;
+    this.source = envSource === undefined ? "options" : rankOpt === undefined && sizeOpt === undefined ? envSource : `options and ${envSource}`;
+    this.shuffle = o.shuffle === undefined ? true : v.bool("DistributedSampler.shuffle", o.shuffle);
+    this.seed = o.seed === undefined ? 0 : checkSeed("DistributedSampler.seed", o.seed);
+    this.dropLast = o.dropLast === undefined ? false : v.bool("DistributedSampler.dropLast", o.dropLast);
+    const ws = this.worldSize;
+    // PyTorch: ceil((n - worldSize) / worldSize) with dropLast and a remainder, else ceil(n / worldSize).
+    // (n - ws) / ws > -1 here, so the first form is 0 or more; `|| 0` turns a -0 into 0.
+    this.length = (this.dropLast && this.n % ws !== 0 ? Math.ceil((this.n - ws) / ws) : Math.ceil(this.n / ws)) || 0;
+    this.totalSize = this.length * ws;
   }
-  /** The whole epoch before the split (all ranks compute the same list). */
+  /** The whole epoch before the split: identical on every rank. */
   globalIndices(epoch = 0): Int32Array {
-    epochOf("indices(epoch)", epoch);
-    const base = this.shuffle ? permutation(this.n, this.seed, epoch) : Int32Array.from({ length: this.n }, (_, i) => i);
+    this.checkEpoch(epoch);
+    const base = this.shuffle ? permutation(this.n, this.seed, epoch) : new SequentialSampler(this.n).indices(0);
+    if (this.totalSize <= this.n) return base.slice(0, this.totalSize);
+    // Pad by repeating the list from its start, as many times as it takes.
     const out = new Int32Array(this.totalSize);
-    if (this.totalSize <= this.n) out.set(base.subarray(0, this.totalSize));
-    else for (let k = 0; k < this.totalSize; k++) out[k] = base[k % this.n]!;
+    for (let k = 0; k < out.length; k++) out[k] = base[k % this.n]!;
     return out;
   }
   indices(epoch = 0): Int32Array {
     const all = this.globalIndices(epoch);
     const out = new Int32Array(this.length);
-    for (let k = 0; k < this.length; k++) out[k] = all[this.rank + k * this.worldSize]!;
+    for (let k = 0; k < out.length; k++) out[k] = all[this.rank + k * this.worldSize]!;
     return out;
   }
   protected describe(): string {
-    return `n=${this.n}, rank ${this.rank} of ${this.worldSize} (${this.source}), shuffle=${this.shuffle}, seed=${this.seed}${this.dropLast ? ", dropLast" : ""}`;
+    const diff = this.totalSize - this.n;
+    const tail = diff > 0 ? `, ${diff} padded` : diff < 0 ? `, ${-diff} dropped` : "";
+    return `n=${this.n}, rank ${this.rank} of ${this.worldSize} (${this.source}), shuffle=${this.shuffle}, seed=${this.seed}, dropLast=${this.dropLast}${tail}`;
   }
+}
+
+function isSampler(x: unknown): x is Sampler {
+  return typeof x === "object" && x !== null && typeof (x as Sampler).indices === "function" && typeof (x as Sampler).length === "number";
 }
 
 /** Groups a sampler's indices into batches; the last short batch is kept unless dropLast. */
@@ -311,7 +471,7 @@ export class BatchSampler implements BatchSamplerLike {
   readonly batchSize: number;
   readonly dropLast: boolean;
   constructor(sampler: Sampler, batchSize: number, dropLast = false) {
-    if (!sampler || typeof (sampler as Sampler).indices !== "function") throw new OptionError("BatchSampler(sampler)", sampler, "a sampler (samplers.*)");
+    if (!isSampler(sampler)) throw new OptionError("BatchSampler(sampler)", sampler, "a sampler (samplers.*) with length and indices(epoch)");
     this.sampler = sampler;
     this.batchSize = v.int("BatchSampler(batchSize)", batchSize, 1);
     this.dropLast = v.bool("BatchSampler(dropLast)", dropLast);
@@ -320,13 +480,20 @@ export class BatchSampler implements BatchSamplerLike {
     const n = this.sampler.length;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
+  /** The sampler's epoch, which the iterator uses. */
+  get epoch(): number {
+    return this.sampler.epoch;
+  }
+  setEpoch(epoch: number): void {
+    this.sampler.setEpoch(epoch);
+  }
   batches(epoch = 0): Int32Array[] {
     const all = this.sampler.indices(epoch);
     const out: Int32Array[] = [];
     for (let k = 0; k < all.length; k += this.batchSize) {
-      const b = all.subarray(k, Math.min(k + this.batchSize, all.length));
-      if (b.length < this.batchSize && this.dropLast) break;
-      out.push(b.slice());
+      const end = k + this.batchSize;
+      if (end > all.length && this.dropLast) break;
+      out.push(all.slice(k, Math.min(end, all.length)));
     }
     return out;
   }
@@ -334,7 +501,7 @@ export class BatchSampler implements BatchSamplerLike {
     return this.batches(this.sampler.epoch)[Symbol.iterator]();
   }
   toString(): string {
-    return `BatchSampler(batchSize=${this.batchSize}, dropLast=${this.dropLast}, ${this.length} batches) over ${this.sampler}`;
+    return `BatchSampler(batchSize=${this.batchSize}, dropLast=${this.dropLast}): ${this.length} batches per epoch over ${String(this.sampler)}`;
   }
   [DISPLAY](): Record<string, string> {
     return { "text/plain": this.toString() };
