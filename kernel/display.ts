@@ -156,7 +156,12 @@ export function payloadFor(value: unknown, fallback: boolean): DisplayPayload | 
 function payloadForRich(rich: unknown, owner: unknown): DisplayPayload | null {
   if (rich === null || rich === undefined) return null;
   if (isDisplayPayloadLike(rich)) return normalizeBundle(rich.data, rich.metadata);
-  if (isMimeBundle(rich)) return normalizeBundle(rich);
+  if (isMimeBundle(rich)) {
+    // A `{ data, metadata }` object whose method returns just the MIME map (batchlab's views)
+    // keeps its metadata, e.g. an image's display width and height.
+    const md = (owner as { metadata?: unknown }).metadata;
+    return normalizeBundle(rich, isPlainObject(md) ? md : {});
+  }
   throw new TypeError(
     `${describe(owner)}[Symbol.for("Jupyter.display")]() returned ${describe(rich)}; expected a MIME bundle such as { "text/html": "..." }`,
   );
@@ -225,7 +230,8 @@ function loadPlotly(): { version: string; js: string } {
 /**
  * The one-time embed: plotly.js from plotly.js-dist-min inlined in a <script>, evaluated with
  * `define`, `module` and `exports` hidden so that it sets `window.Plotly` even under the classic
- * Notebook's RequireJS, then registered as the RequireJS module "plotly" when RequireJS exists.
+ * Notebook's RequireJS, then registered as the RequireJS module "plotly" when RequireJS exists
+ * (for code that does `require(["plotly"], ...)`).
  */
 export function plotlyEmbedPayload(): DisplayPayload {
   const { version, js } = loadPlotly();
@@ -234,9 +240,13 @@ export function plotlyEmbedPayload(): DisplayPayload {
     `if (!window.Plotly) {\n` +
     `(function (define, module, exports, require) {\n${js}\n}).call(window);\n` +
     `}\n` +
-    `if (typeof window.define === "function" && window.define.amd && typeof window.requirejs === "function" && !window.requirejs.defined("plotly")) {\n` +
-    `  window.define("plotly", [], function () { return window.Plotly; });\n` +
-    `}\n` +
+    `(function (rq) {\n` +
+    `  if (typeof window.define !== "function" || !window.define.amd || typeof rq !== "function") return;\n` +
+    `  if ((rq.defined && rq.defined("plotly")) || (rq.specified && rq.specified("plotly"))) return;\n` +
+    `  var plotly = window.Plotly;\n` +
+    `  window.define("plotly", [], function () { return plotly; });\n` +
+    `  rq(["plotly"], function () {}); // a named define() is only registered by the next require() call\n` +
+    `})(window.requirejs);\n` +
     `</script>`;
   return {
     data: { "text/html": html, "text/plain": `plotly.js ${version} embedded for this session (offline)` },

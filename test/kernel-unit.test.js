@@ -38,6 +38,10 @@ test("Symbol.for('Jupyter.display') wins over the object's own keys; async repre
   const later = { async [Symbol.for("Jupyter.display")]() { return { "text/html": "<i>late</i>" }; } };
   const p = await display.payloadFor(later, true);
   assert.equal(p.data["text/html"], "<i>late</i>");
+  // a { data, metadata } bundle whose method returns only the MIME map keeps its metadata
+  const view = { data: { "image/png": "AAAA", "text/plain": "grid" }, metadata: { "image/png": { width: 56, height: 28 } } };
+  Object.defineProperty(view, Symbol.for("Jupyter.display"), { value() { return this.data; }, enumerable: false });
+  assert.deepEqual(display.payloadFor(view, true), { data: { "image/png": "AAAA", "text/plain": "grid" }, metadata: { "image/png": { width: 56, height: 28 } } });
   const bad = { [Symbol.for("Jupyter.display")]() { return 42; } };
   assert.throws(() => display.payloadFor(bad, true), /returned number; expected a MIME bundle/);
 });
@@ -82,7 +86,7 @@ test("the plotly embed inlines plotly.js-dist-min once, hiding AMD/CommonJS so i
   assert.ok(html.length > src.length);
   assert.ok(html.includes(src.slice(0, 2000)));
   assert.match(html, /\(function \(define, module, exports, require\) \{/);
-  assert.match(html, /window\.define\("plotly", \[\], function \(\) \{ return window\.Plotly; \}\)/);
+  assert.match(html, /window\.define\("plotly", \[\], function \(\) \{ return plotly; \}\)/);
   assert.equal(e.data["text/plain"], `plotly.js ${version} embedded for this session (offline)`);
   assert.equal(html.match(/<\/script>/gi).length, 1);
 });

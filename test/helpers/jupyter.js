@@ -243,8 +243,8 @@ function notebook(cells, kernelName = "batchlab") {
  * Execute a notebook headless with nbconvert (nbclient underneath) in the sandbox and return
  * the executed notebook. `to: "html"` also returns the HTML export's path.
  */
-function runNotebook(sandbox, nb, { name = "nb", allowErrors = false, timeout = 120, to = "notebook", kernelName = "batchlab" } = {}) {
-  const input = path.join(sandbox.notebookDir, `${name}.ipynb`);
+function runNotebook(sandbox, nb, { name = "nb", allowErrors = false, timeout = 120, to = "notebook", kernelName = "batchlab", dir = sandbox.notebookDir } = {}) {
+  const input = path.join(dir, `${name}.ipynb`);
   fs.writeFileSync(input, JSON.stringify(nb, null, 1));
   const args = [
     "-m",
@@ -260,12 +260,12 @@ function runNotebook(sandbox, nb, { name = "nb", allowErrors = false, timeout = 
   ];
   if (allowErrors) args.splice(4, 0, "--allow-errors");
   try {
-    execFileSync(PYTHON, args, { cwd: sandbox.notebookDir, env: sandbox.env, stdio: ["ignore", "pipe", "pipe"] });
+    execFileSync(PYTHON, args, { cwd: dir, env: sandbox.env, stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     throw new Error(`nbconvert --execute failed:\n${e.stderr ? e.stderr.toString() : e.message}`);
   }
-  if (to === "html") return { htmlPath: path.join(sandbox.notebookDir, `${name}.out.html`) };
-  return JSON.parse(fs.readFileSync(path.join(sandbox.notebookDir, `${name}.out.ipynb`), "utf8"));
+  if (to === "html") return { htmlPath: path.join(dir, `${name}.out.html`) };
+  return JSON.parse(fs.readFileSync(path.join(dir, `${name}.out.ipynb`), "utf8"));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -398,7 +398,17 @@ async function spawnKernel({ argv, cwd, env } = {}) {
   };
 }
 
+/** Register plain tslab (the kernel batchlab builds on) in the sandbox as kernelspec "tslab". */
+function installPlainTslab(sandbox) {
+  const dir = path.join(sandbox.env.JUPYTER_DATA_DIR, "kernels", "tslab");
+  fs.mkdirSync(dir, { recursive: true });
+  const argv = [process.execPath, path.join(ROOT, "node_modules", "tslab", "bin", "tslab"), "kernel", "--config-path", "{connection_file}"];
+  fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify({ argv, display_name: "TypeScript (tslab)", language: "typescript" }));
+  return dir;
+}
+
 module.exports = {
+  installPlainTslab,
   ROOT,
   PYTHON,
   KERNEL_DIST,
