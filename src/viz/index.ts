@@ -1,1 +1,14 @@
-export {};
+/**
+ * Notebook views. Each returns a MIME bundle `{ data, metadata }` (plain data; the kernel's
+ * display bridge sends it) that also answers `[Symbol.for("Jupyter.display")]()`.
+ * Images are one composite PNG; plots are plotly figures with offline HTML and a text summary.
+ */
+export { showBatch, showAugmentations, describeParams } from "./images";
+export type { BatchLike, Denormalize, ShowBatchOptions, ShowAugmentationsOptions, AugmentFn, AugmentResult, Augmenter, DrawAt } from "./images";
+export { plotSampler, plotTimings, plotTransfer } from "./plots";
+export type { PlotSamplerOptions, SamplerSource, PlotTimingsOptions, TransferPoint } from "./plots";
+export { progress, progressBundle, progressText, defaultProgressSink } from "./progress";
+export type { ProgressOptions, ProgressSink, ProgressState } from "./progress";
+export { plotlyScriptHtml, plotlyVersion, standaloneHtml, figureHtml, figureBundle } from "./plotly";
+export { makeBundle, isBundle, PLOTLY_MIME, JUPYTER_DISPLAY } from "./bundle";
+export type { VizBundle, MimeData, MimeMetadata, PlotlyFigure, PlotlyTrace } from "./bundle";

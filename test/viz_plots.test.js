@@ -1,0 +1,207 @@
+"use strict";
+// Plotly views (plotSampler, plotTimings, plotTransfer), their HTML, and standaloneHtml.
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const viz = require("../dist/viz");
+const S = require("../dist/sampling");
+const { OptionError } = require("../dist/errors");
+
+const PLOTLY = "application/vnd.plotly.v1+json";
+
+/** A valid plotly figure: traces with a type, a layout object, JSON round-trip safe. */
+function checkFigure(b) {
+  const fig = b.data[PLOTLY];
+  assert.ok(fig && Array.isArray(fig.data) && fig.data.length > 0, "figure has traces");
+  for (const t of fig.data) assert.equal(typeof t.type, "string", "every trace has a type");
+  assert.equal(typeof fig.layout, "object");
+  assert.deepEqual(JSON.parse(JSON.stringify(fig)), fig, "figure is plain JSON");
+  for (const t of fig.data) {
+    if (t.xaxis) assert.ok(fig.layout[t.xaxis.replace("x", "xaxis")], `layout has ${t.xaxis}`);
+    if (t.yaxis) assert.ok(fig.layout[t.yaxis.replace("y", "yaxis")], `layout has ${t.yaxis}`);
+  }
+  assert.equal(typeof b.data["text/html"], "string");
+  assert.equal(typeof b.data["text/plain"], "string");
+  assert.equal(b[Symbol.for("Jupyter.display")](), b.data);
+  return fig;
+}
+
+/** A sampler over 0..n-1 in order, every epoch. */
+function sequential(n) {
+  return { length: n, epoch: 0, indices: () => Int32Array.from({ length: n }, (_, i) => i), setEpoch() {}, [Symbol.iterator]: function* () {} };
+}
+
+test("plotSampler: class frequency per epoch, per-batch mix and coverage, with exact counts", () => {
+  const labels = Int32Array.of(0, 0, 0, 1, 1, 2, 0, 1, 2, 2);
+  const b = viz.plotSampler(sequential(10), labels, { epochs: 2, batchSize: 4, classNames: ["cat", "dog", "fox"] });
+  const fig = checkFigure(b);
+  const text = b.data["text/plain"];
+  assert.match(text, /epoch 0: cat 4, dog 3, fox 3/);
+  assert.match(text, /epoch 1: cat 4, dog 3, fox 3/);
+  assert.match(text, /10 of 10 indices drawn at least once, 0 never, most drawn 2 times/);
+  const freq = fig.data.filter((t) => t.type === "bar" && /^epoch/.test(t.name));
+  assert.deepEqual(freq.map((t) => t.y), [[4, 3, 3], [4, 3, 3]]);
+  assert.deepEqual(freq[0].x, ["cat", "dog", "fox"]);
+  const heat = fig.data.find((t) => t.type === "heatmap");
+  assert.deepEqual(heat.z, [[3, 1, 0], [1, 2, 0], [0, 1, 2]], "class x batch counts of batches [0..3], [4..7], [8, 9]");
+  const cov = fig.data.find((t) => t.name === "draws");
+  assert.deepEqual(cov.y, new Array(10).fill(2));
+});
+
+test("plotSampler: takes a BatchSampler or a loader-like object, and a dataset for labels", () => {
+  const labels = Int32Array.from({ length: 20 }, (_, i) => i % 4);
+  const bs = new S.BatchSampler(new S.RandomSampler(20, { seed: 5 }), 6, true);
+  const b = viz.plotSampler(bs, labels, { epochs: 1 });
+  checkFigure(b);
+  assert.match(b.data["text/plain"], /3 of 3 batches of 6/);
+  const ds = { length: 20, classNames: ["a", "b", "c", "d"], get() {}, labels: () => labels };
+  const c = viz.plotSampler({ batchSampler: bs, dataset: ds }, undefined, { epochs: 1 });
+  assert.match(c.data["text/plain"], /epoch 0: a 5, b 5, c 5, d 5/);
+  assert.throws(() => viz.plotSampler(bs, undefined), (e) => e instanceof OptionError && /plotSampler\(labels\)/.test(e.message));
+  assert.throws(() => viz.plotSampler(bs, labels, { batchSize: 3 }), /batchSize: expected undefined or 6/);
+  assert.throws(() => viz.plotSampler({}, labels), /plotSampler\(sampler\): expected a sampler/);
+});
+
+test("plotSampler: an index beyond the labels is an OptionError; large data sets get a coverage histogram", () => {
+  assert.throws(() => viz.plotSampler(sequential(10), new Int32Array(5)), /plotSampler: indices\(0\)\[5\]: expected a dataset index in \[0, 4\]/);
+  const n = 3000;
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
+  const b = viz.plotSampler(new S.RandomSampler(n, { seed: 1, replacement: true }), labels, { epochs: 2 });
+  const hist = checkFigure(b).data.find((t) => t.name === "indices");
+  assert.equal(hist.y.reduce((s, x) => s + x, 0), n, "every index counted once in the histogram");
+  assert.equal(hist.y.reduce((s, x, k) => s + x * k, 0), 2 * n, "draws add up to epochs x length");
+  assert.ok(hist.y[0] > 0, "sampling with replacement misses some indices");
+});
+
+test("plotSampler: a DistributedSampler shows the split of every rank (rebuilt, given, or by factory)", () => {
+  const n = 10;
+  const labels = Int32Array.from({ length: n }, (_, i) => (i < 6 ? 0 : 1));
+  const mine = new S.DistributedSampler(n, { rank: 1, worldSize: 3, seed: 4 });
+  const b = viz.plotSampler(mine, labels, { epochs: 1 });
+  const fig = checkFigure(b);
+  const ranks = fig.data.filter((t) => /^rank /.test(t.name));
+  assert.deepEqual(ranks.map((t) => t.name), ["rank 0", "rank 1 (this)", "rank 2"]);
+  const total = ranks.reduce((s, t) => s + t.y.reduce((a, x) => a + x, 0), 0);
+  assert.equal(total, 12, "3 ranks x 4 indices (10 padded to 12)");
+  const text = b.data["text/plain"];
+  assert.match(text, /2 indices on more than one rank \(padding\), 0 on none/);
+  assert.equal(text.match(/^ {2}rank \d/gm).length, 3);
+  // The rebuilt ranks agree with samplers built by hand.
+  const byHand = [0, 1, 2].map((r) => new S.DistributedSampler(n, { rank: r, worldSize: 3, seed: 4 }));
+  const given = viz.plotSampler(mine, labels, { epochs: 1, ranks: byHand });
+  assert.deepEqual(given.data[PLOTLY].data.filter((t) => /^rank /.test(t.name)).map((t) => t.y), ranks.map((t) => t.y));
+  const factory = viz.plotSampler(mine, labels, { epochs: 1, ranks: (r) => byHand[r] });
+  assert.match(factory.data["text/plain"], /options\.ranks \(factory\)/);
+  assert.throws(() => viz.plotSampler(mine, labels, { ranks: byHand.slice(1) }), /plotSampler\(options\)\.ranks: expected an array of 3 samplers/);
+});
+
+function fakeStats(withDevice) {
+  const perBatch = [];
+  for (let i = 0; i < 6; i++) {
+    perBatch.push({ batch: i % 3, epoch: Math.floor(i / 3), start: i * 10, end: i * 10 + 9, size: 32, sample: 1, fetch: 2, transform: 3, collate: 0.5, ...(withDevice ? { copy: 1, kernel: 1.5 } : {}) });
+  }
+  return {
+    backend: withDevice ? "cuda" : "native",
+    backendReason: "test",
+    seed: 7,
+    batches: 6,
+    samples: 192,
+    wallMs: 59,
+    samplesPerSecond: 192000 / 59,
+    stages: { sample: 6, fetch: 12, transform: 18, collate: 3, ...(withDevice ? { copy: 6, kernel: 9 } : {}) },
+    perBatch,
+    skipped: [{ index: 3, path: "x.png", reason: "corrupt" }],
+  };
+}
+
+test("plotTimings: stages as bars laid end to end from each batch's start, and throughput", () => {
+  const b = viz.plotTimings(fakeStats(true));
+  const fig = checkFigure(b);
+  const bars = fig.data.filter((t) => t.type === "bar");
+  assert.deepEqual(bars.map((t) => t.name), ["sample (indices, params)", "fetch / decode", "transform", "collate", "copy to device", "device kernel"]);
+  for (const t of bars) assert.equal(t.orientation, "h");
+  assert.deepEqual(bars[0].base, [0, 10, 20, 30, 40, 50]);
+  assert.deepEqual(bars[1].base, [1, 11, 21, 31, 41, 51], "fetch starts when sample ends");
+  assert.deepEqual(bars[2].base, [3, 13, 23, 33, 43, 53]);
+  assert.deepEqual(bars[0].y, ["e0 b0", "e0 b1", "e0 b2", "e1 b0", "e1 b1", "e1 b2"]);
+  const cum = fig.data.find((t) => t.name === "cumulative");
+  assert.equal(cum.y.length, 6);
+  assert.ok(Math.abs(cum.y[5] - (192 * 1000) / 59) < 1e-6, "cumulative rate at the end = samples / wall time");
+  const text = b.data["text/plain"];
+  assert.match(text, /backend cuda/);
+  assert.match(text, /6 batches, 192 samples in 59 ms/);
+  assert.match(text, /transform 18 \(33\.3%\)/);
+  assert.match(text, /skipped samples: 1 \(first: 3 x\.png: corrupt\)/);
+
+  const cpu = viz.plotTimings({ stats: () => fakeStats(false) });
+  assert.deepEqual(checkFigure(cpu).data.filter((t) => t.type === "bar").map((t) => t.name).slice(-1), ["collate"], "no device stages without a device");
+  const few = viz.plotTimings(fakeStats(false), { maxBatches: 2 });
+  assert.deepEqual(few.data[PLOTLY].data[0].y, ["e1 b1", "e1 b2"]);
+  assert.throws(() => viz.plotTimings({}), (e) => e instanceof OptionError && /plotTimings\(stats\)/.test(e.message));
+});
+
+test("plotTransfer: bandwidth against size on a log axis, pageable vs pinned (and PyTorch)", () => {
+  const results = [
+    { bytes: 1 << 20, pageableGBps: 4, pinnedGBps: 12, torchGBps: 11.5 },
+    { bytes: 1024, pageableGBps: 0.5, pinnedGBps: 1 },
+  ];
+  const b = viz.plotTransfer(results);
+  const fig = checkFigure(b);
+  assert.equal(fig.layout.xaxis.type, "log");
+  assert.deepEqual(fig.data.map((t) => t.name), ["pageable", "pinned", "PyTorch (pinned)"]);
+  assert.deepEqual(fig.data[1].x, [1024, 1 << 20], "sorted by size");
+  assert.deepEqual(fig.data[1].y, [1, 12]);
+  assert.deepEqual(fig.data[2].x, [1 << 20], "PyTorch only where measured");
+  const text = b.data["text/plain"];
+  assert.match(text, /1 KiB +0\.50 +1\.00 +2\.00x +-/);
+  assert.match(text, /1 MiB +4\.00 +12\.00 +3\.00x +11\.50/);
+  assert.equal(viz.plotTransfer([{ bytes: 10, pageableGBps: 1, pinnedGBps: 2 }]).data[PLOTLY].data.length, 2);
+  assert.throws(() => viz.plotTransfer([]), /plotTransfer\(results\)/);
+  assert.throws(() => viz.plotTransfer([{ bytes: 0, pageableGBps: 1, pinnedGBps: 1 }]), /plotTransfer\(results\)\[0\]\.bytes/);
+});
+
+test("figure HTML: a div and a script that draws with window.Plotly or RequireJS, no network", () => {
+  const b = viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }]);
+  const html = b.data["text/html"];
+  const id = html.match(/<div id="([^"]+)"/)[1];
+  assert.ok(html.includes(JSON.stringify(id)), "the script finds the div by its id");
+  assert.match(html, /window\.Plotly/);
+  assert.match(html, /requirejs/);
+  assert.match(html, /setTimeout\(wait, 50\)/, "waits for plotly.js to arrive");
+  assert.doesNotMatch(html, /<script[^>]*\bsrc=/i);
+  assert.doesNotMatch(html, /https?:\/\//);
+  assert.notEqual(viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }]).data["text/html"].match(/<div id="([^"]+)"/)[1], id, "every figure has its own div id");
+  // A "</script>" inside the data cannot end the script early.
+  const tricky = viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }], { title: "</script><b>x</b>" });
+  assert.equal(tricky.data["text/html"].match(/<\/script>/g).length, 1);
+});
+
+test("plotlyScriptHtml: the whole plotly.js inline, define/module/exports hidden, AMD module registered", () => {
+  const html = viz.plotlyScriptHtml();
+  const src = fs.readFileSync(require.resolve("plotly.js-dist-min"), "utf8");
+  assert.ok(html.length > src.length, "the full source is inlined");
+  assert.ok(html.includes(src.slice(0, 2000)) && html.includes(src.slice(-2000)), "start and end of plotly.min.js are in the tag");
+  assert.match(html, /^<script type="text\/javascript"/);
+  assert.equal(html.match(/<\/script>/gi).length, 1, "exactly one closing tag");
+  assert.match(html, /function \(define, module, exports, require\)/);
+  assert.match(html, /window\.define\("plotly"/);
+  assert.match(viz.plotlyVersion(), /^\d+\.\d+\.\d+/);
+});
+
+test("standaloneHtml: a full page with plotly.js inline and no http(s) script src", () => {
+  const fig = viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }]);
+  const page = viz.standaloneHtml(fig);
+  assert.match(page, /^<!DOCTYPE html>/);
+  assert.match(page, /<\/html>\n$/);
+  assert.ok(page.includes(viz.plotlyScriptHtml()), "plotly.js inlined");
+  assert.ok(page.indexOf("data-batchlab-plotly") < page.indexOf(fig.data["text/html"]), "plotly.js comes before the figure");
+  assert.doesNotMatch(page, /<script[^>]*\bsrc\s*=/i);
+  assert.doesNotMatch(page, /<link[^>]*https?:/i);
+  // Images and text need no plotly.
+  const img = viz.showBatch({ images: new Float32Array(12), shape: [1, 3, 2, 2] });
+  const page2 = viz.standaloneHtml([img, viz.progressBundle({ n: 1, total: 1, fraction: 1, elapsedSeconds: 1, rate: 1, remainingSeconds: 0, status: "done", label: "x" })]);
+  assert.ok(page2.includes(`src="data:image/png;base64,${img.data["image/png"]}"`));
+  assert.ok(!page2.includes("data-batchlab-plotly"));
+  assert.match(page2, /role="progressbar"/);
+  assert.throws(() => viz.standaloneHtml({}), /standaloneHtml: item 0/);
+});
