@@ -15,13 +15,20 @@ const { spawnKernel, ROOT, buildKernel } = require("../test/helpers/jupyter");
 
 const TARGET_MS = 3000;
 
+function within(ms, p, what, k) {
+  let t;
+  const timeout = new Promise((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms (kernel pid ${k.proc.pid}, exit ${k.proc.exitCode}/${k.proc.signalCode}); kernel output:\n${k.stderr()}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+}
+
 async function once(argv, cwd, code) {
   const t0 = performance.now();
   const k = await spawnKernel({ argv, cwd });
   try {
-    await k.client.request("shell", "kernel_info_request", {});
-    const tInfo = performance.now() - t0;
-    const r = await k.client.execute(code);
+    const tInfo = (await within(30000, k.client.ready(30000), "kernel_info_request", k)) - t0;
+    const r = await within(30000, k.client.execute(code), "first execute_request", k);
     const tFirst = performance.now() - t0;
     if (r.reply.content.status !== "ok") throw new Error(`first cell failed: ${JSON.stringify(r.reply.content)}\n${k.stderr()}`);
     return { info: tInfo, first: tFirst };

@@ -11,6 +11,7 @@ import Module = require("node:module");
 import { createConverter, isCompleteCode, type Converter, type Diagnostic } from "tslab/dist/converter";
 import { getCodeMetadata } from "tslab/dist/metadata";
 import { printQuickInfo } from "tslab/dist/inspect";
+import * as ts from "@tslab/typescript-for-tslab";
 import { CELL_PARAM, CellContext, Interrupted, analyzeAsync } from "./interrupt";
 import type { Prelude } from "./prelude";
 import { plainText } from "./display";
@@ -115,6 +116,7 @@ export class Executor {
       try {
         ret = vm.runInThisContext(wrapped, { filename: cellName, breakOnSigint: true });
       } catch (e) {
+        this.prevDecl = keepAssignedDecls(converted.declOutput ?? this.prevDecl, this.scope);
         return { status: "error", error: errorInfo(e, ctx) };
       }
       if (isAsync) {
@@ -123,6 +125,7 @@ export class Executor {
         try {
           await Promise.race([p, ctx.interruptedPromise]);
         } catch (e) {
+          this.prevDecl = keepAssignedDecls(converted.declOutput ?? this.prevDecl, this.scope);
           return { status: "error", error: errorInfo(e, ctx) };
         }
       }
@@ -189,6 +192,34 @@ export class Executor {
     mod.loaded = true;
     return mod;
   }
+}
+
+/**
+ * The declarations to keep after a cell failed at run time (an error or an interrupt): all of
+ * them, except variables and classes the cell declared but never got to assign (TypeScript's
+ * CommonJS output sets every exported name to undefined first). So after interrupting
+ * `const loader = new DataLoader(...); for await (const b of loader) ...`, `loader` is usable.
+ */
+export function keepAssignedDecls(declText: string, scope: Record<string, unknown>): string {
+  const sf = ts.createSourceFile("__prev__.d.ts", declText, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  const assigned = (name: string): boolean => Object.prototype.hasOwnProperty.call(scope, name) && scope[name] !== undefined;
+  const kept: string[] = [];
+  for (const st of sf.statements) {
+    if (ts.isVariableStatement(st)) {
+      const decls = st.declarationList.declarations.filter((d) => !ts.isIdentifier(d.name) || assigned(d.name.text));
+      if (decls.length === 0) continue;
+      if (decls.length === st.declarationList.declarations.length) {
+        kept.push(st.getText(sf));
+        continue;
+      }
+      const head = declText.slice(st.getStart(sf), st.declarationList.declarations[0]!.getStart(sf));
+      kept.push(head + decls.map((d) => d.getText(sf)).join(", ") + ";");
+      continue;
+    }
+    if (ts.isClassDeclaration(st) && st.name && !assigned(st.name.text)) continue;
+    kept.push(st.getText(sf));
+  }
+  return kept.join("\n") + "\n";
 }
 
 /** The scope object: TypeScript's CommonJS output defines imports with getters; keep them as plain, rewritable values. */

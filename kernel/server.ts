@@ -45,7 +45,10 @@ interface QueuedRequest {
   msg: Message;
   sock: Sender;
   seq: number;
+  /** Date.now() when the request arrived. */
+  received: number;
 }
+
 
 export interface KernelOptions {
   /** Directory the cells run in and resolve modules from (Jupyter starts kernels in the notebook's directory). */
@@ -81,6 +84,8 @@ export class Kernel {
   private queue: Promise<void> = Promise.resolve();
   private enqueued = 0;
   private abortThrough = 0;
+  private abortAfterSeq = 0;
+  private currentSeq = 0;
   /** The request whose cell outputs belong to (the running one, or the last one). */
   private outputParent: Header | null = null;
   private plotlyEmbedded = false;
@@ -194,7 +199,7 @@ export class Kernel {
 
   private onShell(msg: Message, sender: Sender): void {
     const seq = ++this.enqueued;
-    const item: QueuedRequest = { msg, sock: sender, seq };
+    const item: QueuedRequest = { msg, sock: sender, seq, received: Date.now() };
     this.queue = this.queue.then(() => this.handleShell(item)).catch((e: unknown) => this.log(`shell handler failed: ${(e as Error).stack}`));
   }
 
@@ -204,8 +209,11 @@ export class Kernel {
     try {
       switch (type) {
         case "execute_request":
-          if (seq <= this.abortThrough) await this.reply(sock, msg, "execute_reply", { status: "aborted", execution_count: this.executionCount });
-          else await this.execute(msg, sock);
+          if (seq > this.abortAfterSeq && seq <= this.abortThrough) await this.reply(sock, msg, "execute_reply", { status: "aborted", execution_count: this.executionCount });
+          else {
+            this.currentSeq = seq;
+            await this.execute(msg, sock);
+          }
           break;
         case "kernel_info_request":
           await this.reply(sock, msg, "kernel_info_reply", this.kernelInfo());
@@ -334,7 +342,12 @@ export class Kernel {
     if (result.status === "error") {
       const { ename, evalue, traceback } = result.error;
       if (!silent) await this.publish("error", { ename, evalue, traceback }, msg.header);
-      if (c.stop_on_error !== false) this.abortThrough = this.enqueued; // abort what was queued behind this cell
+      if (c.stop_on_error !== false) {
+        // abort what was already queued behind this cell (ipykernel does the same); a client
+        // that waits for this reply before sending the next cell is not affected
+        this.abortAfterSeq = this.currentSeq;
+        this.abortThrough = this.enqueued;
+      }
       await this.reply(sock, msg, "execute_reply", { status: "error", execution_count: count, ename, evalue, traceback });
       return;
     }

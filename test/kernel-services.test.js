@@ -104,7 +104,7 @@ test("a runtime error is an iopub error (ename, evalue, traceback) with a matchi
 });
 
 test("after an error, execute requests already queued are aborted; later ones run", { timeout: 60000 }, async () => {
-  const first = execute(kernel, `throw new Error("stop here")`);
+  const first = execute(kernel, `await new Promise((r) => setTimeout(r, 300));\nthrow new Error("stop here")`);
   const second = execute(kernel, `"should not run"`);
   const [a, b] = await Promise.all([first, second]);
   assert.equal(a.reply.content.status, "error");
@@ -202,7 +202,7 @@ test("interrupt stops a running for-await loop and keeps the kernel's state", { 
   await ok(`let ticks = 0;\nconst keep = "still here";\nasync function* forever() { for (let i = 0; ; i++) { await new Promise((r) => setTimeout(r, 2)); yield i; } }`);
   let started;
   const startedP = new Promise((r) => (started = r));
-  const run = execute(kernel, `for await (const t of forever()) { ticks++; if (ticks === 3) console.log("looping"); }`, {
+  const run = execute(kernel, `const got: number[] = [];\nfor await (const t of forever()) { got.push(t); ticks++; if (ticks === 3) console.log("looping"); }`, {
     onIOPub: (m) => {
       if (m.header.msg_type === "stream" && m.content.text.includes("looping")) started();
     },
@@ -214,8 +214,8 @@ test("interrupt stops a running for-await loop and keeps the kernel's state", { 
   assert.equal(r.reply.content.ename, "Interrupted");
   assert.equal(r.byType("error")[0].content.ename, "Interrupted");
   // the loop is stopped, not left running in the background
-  const after = await ok(`const seen = ticks;\nawait new Promise((r) => setTimeout(r, 100));\n[seen > 0, ticks === seen, keep]`);
-  assert.equal(resultText(after), "[ true, true, 'still here' ]");
+  const after = await ok(`const seen = ticks;\nawait new Promise((r) => setTimeout(r, 100));\n[seen > 0, ticks === seen, keep, got.length === seen]`);
+  assert.equal(resultText(after), "[ true, true, 'still here', true ]");
 });
 
 test("interrupt stops a synchronous loop too", { timeout: 60000 }, async () => {

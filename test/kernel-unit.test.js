@@ -15,6 +15,7 @@ const interrupt = kernelModule("interrupt.js");
 const install = kernelModule("install.js");
 const png = kernelModule("png.js");
 const protocol = kernelModule("protocol.js");
+const executor = kernelModule("executor.js");
 
 test("a plain MIME map becomes a payload with binary data base64-encoded and text/plain added", () => {
   const bytes = png.encodePng(2, 1, new Uint8Array([255, 0, 0, 255, 0, 255, 0, 255]));
@@ -233,4 +234,11 @@ test("protocol: messages round-trip with an HMAC-SHA256 signature and tampering 
   frames[frames.length - 1] = Buffer.from(JSON.stringify({ code: "2" }));
   assert.throws(() => protocol.decode(frames, signer), /invalid signature/);
   assert.throws(() => new protocol.Signer("k", "md5-only"), /unsupported signature_scheme/);
+});
+
+test("after a failed cell, declarations of names it assigned are kept and unassigned ones dropped", () => {
+  const decl = "declare const loader: Loader;\ndeclare let a: number, b: string;\ninterface Loader { n: number }\ndeclare class C {}\ndeclare class D {}\ndeclare function f(): void;\nimport { T } from \"batchlab\";\n";
+  const scope = { loader: { n: 1 }, a: 1, b: undefined, C: class {}, D: undefined };
+  const kept = executor.keepAssignedDecls(decl, scope);
+  assert.equal(kept, "declare const loader: Loader;\ndeclare let a: number;\ninterface Loader { n: number }\ndeclare class C {}\ndeclare function f(): void;\nimport { T } from \"batchlab\";\n");
 });

@@ -335,6 +335,32 @@ class WireClient {
     }
   }
 
+  /**
+   * Wait until the kernel answers on shell and its iopub messages reach us: a SUB socket only
+   * receives what is published after its subscription arrived, so (like jupyter_client) send
+   * kernel_info requests until one's idle status comes through. Resolves with the time of the
+   * first kernel_info_reply (performance.now()).
+   */
+  async ready(timeoutMs = 30000) {
+    const deadline = performance.now() + timeoutMs;
+    let firstReply = null;
+    for (;;) {
+      const header = this.protocol.makeHeader("kernel_info_request", this.session);
+      const seen = new Promise((resolve) => this.waiters.set(header.msg_id, { iopub: [], idle: () => resolve(true) }));
+      const reply = new Promise((resolve) => this.replies.set(header.msg_id, resolve));
+      this.shell.send(this.protocol.encode({ identities: [], header, parent_header: {}, metadata: {}, content: {}, buffers: [] }, this.signer));
+      const left = () => Math.max(0, deadline - performance.now());
+      const r = await Promise.race([reply, sleep(left()).then(() => null)]);
+      if (!r) throw new Error(`no kernel_info_reply within ${timeoutMs} ms`);
+      if (firstReply === null) firstReply = performance.now();
+      const idle = await Promise.race([seen, sleep(Math.min(200, left())).then(() => false)]);
+      this.waiters.delete(header.msg_id);
+      this.replies.delete(header.msg_id);
+      if (idle) return firstReply;
+      if (left() === 0) throw new Error(`iopub messages did not arrive within ${timeoutMs} ms`);
+    }
+  }
+
   /** Send a request; resolves with { reply, iopub } once both the reply and the idle status came. */
   request(channel, msgType, content) {
     const header = this.protocol.makeHeader(msgType, this.session);
