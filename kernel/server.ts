@@ -92,6 +92,8 @@ export class Kernel {
   private streamBuf: { name: "stdout" | "stderr"; text: string; parent: Header } | null = null;
   private streamTimer: NodeJS.Immediate | null = null;
   private lastStreamFlush = 0;
+  /** The request whose output was flushed last: a cell's first output is always sent at once. */
+  private lastStreamParent: Header | null = null;
   private closing = false;
   private resolveClosed!: () => void;
   /** Resolves once the kernel has shut down and its sockets are closed. */
@@ -399,7 +401,7 @@ export class Kernel {
     else this.streamBuf = { name, text, parent };
     // Coalesce bursts, but never hold output back for long: a synchronous loop that prints
     // would otherwise show nothing until it ends.
-    if (Date.now() - this.lastStreamFlush >= 50) this.flushStream();
+    if (parent !== this.lastStreamParent || Date.now() - this.lastStreamFlush >= 50) this.flushStream();
     else if (!this.streamTimer) this.streamTimer = setImmediate(() => this.flushStream());
   }
 
@@ -412,6 +414,7 @@ export class Kernel {
     if (!b) return;
     this.streamBuf = null;
     this.lastStreamFlush = Date.now();
+    this.lastStreamParent = b.parent;
     void this.publish("stream", { name: b.name, text: b.text }, b.parent);
   }
 

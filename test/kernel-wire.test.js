@@ -5,7 +5,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
 const crypto = require("node:crypto");
-const { spawnKernel, sleep } = require("./helpers/jupyter");
+const { spawnKernel } = require("./helpers/jupyter");
 
 let k;
 
@@ -21,8 +21,12 @@ test.after(async () => {
 const T = { timeout: 60000 };
 
 test("interrupt_request on the control channel interrupts like SIGINT", T, async () => {
-  const run = k.client.execute(`let n = 0;\nwhile (true) { await new Promise((r) => setTimeout(r, 1)); n++; }`);
-  await sleep(300);
+  let started;
+  const startedP = new Promise((r) => (started = r));
+  const run = k.client.execute(`let n = 0;\nwhile (true) { await new Promise((r) => setTimeout(r, 1)); if (++n === 3) console.log("running"); }`, (m) => {
+    if (m.header.msg_type === "stream" && m.content.text.includes("running")) started();
+  });
+  await startedP;
   const irq = await k.client.request("control", "interrupt_request", {});
   assert.equal(irq.reply.header.msg_type, "interrupt_reply");
   assert.equal(irq.reply.content.status, "ok");
@@ -98,4 +102,20 @@ test("the kernel exits when the process named by JPY_PARENT_PID is gone", T, asy
     parent.kill("SIGKILL");
     await orphan.stop();
   }
+});
+
+test("`batchlab kernel <connection_file>` (the CLI command) runs the same kernel", T, async () => {
+  const path = require("node:path");
+  const { ROOT } = require("./helpers/jupyter");
+  const cli = await spawnKernel({ argv: [process.execPath, path.join(ROOT, "bin", "batchlab.js"), "kernel", "{connection_file}"] });
+  try {
+    await cli.client.ready(60000);
+    const info = await cli.client.request("shell", "kernel_info_request", {});
+    assert.equal(info.reply.content.implementation, "batchlab");
+    const r = await cli.client.execute(`const s: string = "cli"; s.length`);
+    assert.equal(r.iopub.find((m) => m.header.msg_type === "execute_result").content.data["text/plain"], "3");
+  } finally {
+    await cli.stop();
+  }
+  assert.equal(cli.proc.exitCode, 0, cli.stderr());
 });

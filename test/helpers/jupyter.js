@@ -316,6 +316,7 @@ class WireClient {
       const w = id && this.waiters.get(id);
       if (!w) return;
       w.iopub.push(m);
+      if (w.onIOPub) w.onIOPub(m);
       if (m.header.msg_type === "status" && m.content.execution_state === "idle") w.idle();
     });
     for (const sock of [this.shell, this.control]) {
@@ -361,12 +362,15 @@ class WireClient {
     }
   }
 
-  /** Send a request; resolves with { reply, iopub } once both the reply and the idle status came. */
-  request(channel, msgType, content) {
+  /**
+   * Send a request; resolves with { reply, iopub } once both the reply and the idle status came.
+   * `onIOPub` sees each iopub message of the request as it arrives.
+   */
+  request(channel, msgType, content, onIOPub) {
     const header = this.protocol.makeHeader(msgType, this.session);
     const msg = { identities: [], header, parent_header: {}, metadata: {}, content, buffers: [] };
     const iopub = [];
-    const idle = new Promise((resolve) => this.waiters.set(header.msg_id, { iopub, idle: resolve }));
+    const idle = new Promise((resolve) => this.waiters.set(header.msg_id, { iopub, idle: resolve, onIOPub }));
     const reply = new Promise((resolve) => this.replies.set(header.msg_id, resolve));
     const sock = channel === "control" ? this.control : this.shell;
     sock.send(this.protocol.encode(msg, this.signer));
@@ -377,8 +381,8 @@ class WireClient {
     });
   }
 
-  execute(code) {
-    return this.request("shell", "execute_request", { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true });
+  execute(code, onIOPub) {
+    return this.request("shell", "execute_request", { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true }, onIOPub);
   }
 
   close() {
