@@ -1,5 +1,8 @@
-# The native addons. batchlab_cpu: the plan executor on a thread pool (always built where a
-# C++ compiler is). batchlab_cuda: native/cuda/cuda.gypi, built when nvcc is found.
+# The native addons (built by scripts/build-native.js, which never fails the install).
+#   batchlab_cpu:  the plan executor of native/PLAN_ABI.md on a thread pool (native/*.cc).
+#   batchlab_cuda: native/cuda/cuda.gypi (owned by the CUDA engine), built when with_cuda==1.
+# with_cuda defaults to what scripts/detect-cuda.js finds (nvcc present, BATCHLAB_NO_CUDA
+# unset); `node-gyp rebuild --with_cuda=0` overrides it.
 {
   'variables': {
     'with_cuda%': '<!(node scripts/detect-cuda.js)',
@@ -8,17 +11,31 @@
   'targets': [
     {
       'target_name': 'batchlab_cpu',
-      'sources': ['native/addon.cc', 'native/plan.cc'],
+      'sources': ['native/addon.cc', 'native/plan.cc', 'native/pool.cc'],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
+      'defines': [
+        'NAPI_VERSION=8',
+        'NAPI_CPP_EXCEPTIONS',
+        'NODE_ADDON_API_DISABLE_DEPRECATED',
+        'BATCHLAB_VERSION=<!(node -p "JSON.stringify(require(\'./package.json\').version)")',
+      ],
       'cflags!': ['-fno-exceptions'],
-      'cflags_cc!': ['-fno-exceptions', '-O2', '-O0'],
-      # -ffp-contract=off: no fused multiply-add, so the float32 results are those of the ABI
-      # (native/PLAN_ABI.md). x86-64-v2 (SSE4.2), not -march=native: the binary must run on
-      # any recent x86-64 machine it is copied to.
-      'cflags_cc': ['-std=c++17', '-fexceptions', '-O3', '-ffp-contract=off', '-fno-math-errno', '-fvisibility=hidden'],
+      'cflags_cc!': ['-fno-exceptions', '-O2', '-O0', '-std=gnu++17', '-std=gnu++20'],
+      # -ffp-contract=off: no fused multiply-add, one rounding per operation as the ABI's
+      # arithmetic contract requires. -fno-math-errno: no errno side effects (this is not
+      # -ffast-math, which would break that contract). No -march=native: the binary must run
+      # on any x86-64-v2 (SSE4.2) machine it is copied to.
+      'cflags_cc': ['-std=c++17', '-fexceptions', '-O3', '-ffp-contract=off', '-fno-math-errno', '-fvisibility=hidden', '-pthread'],
+      'ldflags': ['-pthread'],
       'conditions': [
         ['target_arch=="x64"', { 'cflags_cc': ['-march=x86-64-v2'] }],
+        ['OS=="mac"', {
+          'xcode_settings': {
+            'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',
+            'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
+            'OTHER_CPLUSPLUSFLAGS': ['-O3', '-ffp-contract=off', '-fno-math-errno'],
+          },
+        }],
       ],
     },
   ],

@@ -1,204 +1,363 @@
-// batchlab_cpu: the Node-API surface of the CPU engine. runPlan(job) validates the job on the
-// JavaScript thread, then runs it on a process-wide thread pool and resolves a promise on the
-// JavaScript thread when every sample is written. Nothing here aborts: every failure becomes a
-// rejected promise or a thrown JavaScript error.
+// batchlab_cpu: the Node-API surface of the CPU engine.
+//
+//   runPlan(job) -> Promise<void>   the plan executor of native/PLAN_ABI.md
+//   info()       -> { version, threads, simd, compiler }
+//   poolSize()   -> number of pool workers
+//
+// runPlan reads and checks the whole job on the JavaScript thread (nothing is written to `out`
+// for a bad job: the promise is rejected with a RangeError/TypeError whose message names the
+// field, the value and what was expected, and whose `code` is ERR_BATCHLAB_PLAN), keeps every
+// typed array of the job referenced, and queues the job on the process-wide pool. The promise
+// settles on the JavaScript thread through a thread-safe function when the last sample is
+// written; only then are the references released. Nothing here aborts the process.
 #include <napi.h>
 
-#include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <functional>
+#include <chrono>
+#include <cmath>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "plan.h"
+#include "pool.h"
+
+#ifndef BATCHLAB_VERSION
+#define BATCHLAB_VERSION "unknown"
+#endif
 
 namespace {
 
-// One pool for the process: two loaders share it instead of each starting its own threads.
-// Jobs enqueue up to numThreads worker tasks that pull samples from the job's counter, so
-// concurrent jobs interleave in FIFO order rather than oversubscribing the cores.
-class Pool {
- public:
-  static Pool& get() {
-    static Pool* pool = new Pool();  // never destroyed: workers may outlive static destructors
-    return *pool;
-  }
-  size_t size() const { return workers_.size(); }
-  void submit(std::function<void()> task) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      tasks_.push_back(std::move(task));
-    }
-    cv_.notify_one();
-  }
+using batchlab::Job;
+using batchlab::Lengths;
+using batchlab::Pool;
+using batchlab::Scratch;
 
- private:
-  Pool() {
-    size_t n = std::max(1u, std::thread::hardware_concurrency());
-    for (size_t i = 0; i < n; i++) {
-      workers_.emplace_back([this] { loop(); });
-      workers_.back().detach();
-    }
-  }
-  void loop() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return !tasks_.empty(); });
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-      }
-      task();
-    }
-  }
-  std::vector<std::thread> workers_;
-  std::deque<std::function<void()>> tasks_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+// Per Node environment (main thread or a worker thread). At teardown the cleanup hook stops
+// this environment's jobs from starting further samples and waits until no pool thread is
+// inside one, so that no worker touches memory the environment is about to free. Never freed:
+// pool threads may still look at `closing` afterwards.
+struct EnvState {
+  std::atomic<bool> closing{false};
+  std::atomic<int32_t> busy{0};
 };
 
-struct Job {
-  batchlab::PlanView plan;
-  std::vector<Napi::Reference<Napi::Value>> keepAlive;  // the typed arrays stay alive until done
-  Napi::Promise::Deferred deferred;
-  Napi::ThreadSafeFunction done;
-  std::atomic<int32_t> next{0};
-  std::atomic<int32_t> workersLeft{0};
-  std::mutex errMu;
-  std::string error;
-  explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+// A malformed job: becomes a rejected promise.
+struct BadJob {
+  std::string message;
+  bool typeError;
 };
 
-template <typename T>
-const T* typedData(const Napi::Object& job, const char* field, size_t& length, Job& keep, Napi::Env env) {
-  Napi::Value v = job.Get(field);
-  napi_typedarray_type want = std::is_same<T, int32_t>::value ? napi_int32_array : std::is_same<T, float>::value ? napi_float32_array : napi_uint8_array;
-  const char* name = want == napi_int32_array ? "Int32Array" : want == napi_float32_array ? "Float32Array" : "Uint8Array";
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want) {
-    throw Napi::TypeError::New(env, std::string(field) + ": expected a " + name);
+[[noreturn]] void bad(const std::string& message, bool typeError = false) { throw BadJob{message, typeError}; }
+
+std::string describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsNumber()) {
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isnan(d)) return "NaN";
+    char b[64];
+    std::snprintf(b, sizeof b, "%.17g", d);
+    return b;
   }
-  auto arr = v.As<Napi::TypedArrayOf<T>>();
-  length = arr.ElementLength();
-  keep.keepAlive.push_back(Napi::Persistent(v));
-  return arr.Data();
+  if (v.IsString()) return "a string";
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
+  if (v.IsTypedArray()) {
+    static const char* const names[] = {"Int8Array",    "Uint8Array",   "Uint8ClampedArray", "Int16Array",
+                                        "Uint16Array",  "Int32Array",   "Uint32Array",       "Float32Array",
+                                        "Float64Array", "BigInt64Array", "BigUint64Array"};
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    const int ty = (int)t.TypedArrayType();
+    return std::string(ty >= 0 && ty < 11 ? names[ty] : "a typed array") + " of length " + std::to_string(t.ElementLength());
+  }
+  if (v.IsArray()) return "an array of length " + std::to_string(v.As<Napi::Array>().Length());
+  if (v.IsFunction()) return "a function";
+  return "an object";
 }
 
-int32_t intField(const Napi::Object& job, const char* field, Napi::Env env) {
-  Napi::Value v = job.Get(field);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(field) + ": expected an integer");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (d != (double)(int32_t)d) throw Napi::TypeError::New(env, std::string(field) + ": expected an integer, received " + std::to_string(d));
+int32_t intField(const Napi::Object& o, const char* field, int64_t lo, int64_t hi) {
+  Napi::Value v = o.Get(field);
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d >= (double)lo && d <= (double)hi) || d != std::floor(d)) {
+    std::string expected = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    if (d == std::floor(d) && d < (double)lo) expected = "an integer >= " + std::to_string(lo);
+    if (d == std::floor(d) && d > (double)hi) expected = "an integer <= " + std::to_string(hi);
+    bad(std::string(field) + ": expected " + expected + ", received " + describe(v), !v.IsNumber());
+  }
   return (int32_t)d;
 }
 
-void finish(Napi::Env env, Napi::Function, Job* job) {
-  if (job->error.empty()) job->deferred.Resolve(env.Undefined());
-  else job->deferred.Reject(Napi::Error::New(env, job->error).Value());
-  job->done.Release();
-  delete job;
+template <typename T>
+struct TypedInfo;
+template <>
+struct TypedInfo<uint8_t> {
+  static constexpr napi_typedarray_type type = napi_uint8_array;
+  static constexpr const char* name = "Uint8Array";
+};
+template <>
+struct TypedInfo<int32_t> {
+  static constexpr napi_typedarray_type type = napi_int32_array;
+  static constexpr const char* name = "Int32Array";
+};
+template <>
+struct TypedInfo<float> {
+  static constexpr napi_typedarray_type type = napi_float32_array;
+  static constexpr const char* name = "Float32Array";
+};
+
+// A view of a typed array's elements (never null; length 0 for an empty or detached array).
+template <typename T>
+struct View {
+  T* data;
+  size_t length;
+  const uint8_t* begin() const { return reinterpret_cast<const uint8_t*>(data); }
+  const uint8_t* end() const { return reinterpret_cast<const uint8_t*>(data + length); }
+};
+
+class NativeJob;
+void settle(Napi::Env env, Napi::Function, std::nullptr_t*, NativeJob* job);
+using Completion = Napi::TypedThreadSafeFunction<std::nullptr_t, NativeJob, settle>;
+
+class NativeJob final : public batchlab::Task {
+ public:
+  NativeJob(Napi::Env env, int32_t count, int32_t cap, EnvState* env_state)
+      : Task(count, cap), deferred(Napi::Promise::Deferred::New(env)), envState(env_state) {
+    busy = &env_state->busy;
+  }
+
+  Job job;
+  std::vector<Napi::Reference<Napi::Value>> keep;  // the job's typed arrays, alive until it ends
+  Napi::Promise::Deferred deferred;
+  Completion completion;
+  EnvState* envState;
+  std::mutex errorMu;
+  std::string error;
+
+  void run(int32_t begin, int32_t end, Scratch& scratch) override {
+    for (int32_t s = begin; s < end; ++s) {
+      if (envState->closing.load()) return;  // the environment is going away: touch nothing
+      std::string problem;
+      try {
+        problem = batchlab::runSample(job, s, scratch);
+      } catch (const std::bad_alloc&) {
+        problem = "out of memory for the sample's working buffers";
+      } catch (const std::exception& e) {
+        problem = e.what();
+      }
+      if (!problem.empty()) {
+        std::lock_guard<std::mutex> lock(errorMu);
+        if (error.empty()) error = "sample " + std::to_string(s) + ": " + problem;
+      }
+    }
+  }
+
+  void finished() override {
+    Completion c = completion;
+    if (c.NonBlockingCall(this) != napi_ok) abandon();  // the environment is closing
+  }
+
+  // The environment is gone or going: drop the job without calling into Node-API.
+  void abandon() {
+    for (auto& r : keep) r.SuppressDestruct();
+    delete this;
+  }
+};
+
+// On the JavaScript thread (or, with env == nullptr, while the environment is torn down).
+// Nothing may throw out of here: node-addon-api would rethrow into a C++ frame that cannot
+// catch it. A worker thread being terminated makes Node-API calls fail, for instance.
+void settle(Napi::Env env, Napi::Function, std::nullptr_t*, NativeJob* job) {
+  if (static_cast<napi_env>(env) == nullptr) {
+    job->abandon();
+    return;
+  }
+  try {
+    if (job->error.empty()) {
+      job->deferred.Resolve(env.Undefined());
+    } else {
+      Napi::Error e = Napi::Error::New(env, "runPlan: " + job->error);
+      e.Set("code", Napi::String::New(env, "ERR_BATCHLAB_NATIVE"));
+      job->deferred.Reject(e.Value());
+    }
+  } catch (...) {
+    // The environment is stopping: nobody is left to see the promise settle.
+  }
+  job->completion.Release();
+  delete job;  // releases the references, on the JavaScript thread
 }
+
+template <typename T>
+View<T> typedField(NativeJob& nj, const Napi::Object& o, const char* field) {
+  Napi::Value v = o.Get(field);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedInfo<T>::type) {
+    bad(std::string(field) + ": expected a " + TypedInfo<T>::name + ", received " + describe(v), true);
+  }
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  static T none{};
+  View<T> view{&none, 0};
+  void* base = t.ArrayBuffer().Data();
+  if (base != nullptr && t.ElementLength() > 0) {
+    view.data = reinterpret_cast<T*>(static_cast<uint8_t*>(base) + t.ByteOffset());
+    view.length = t.ElementLength();
+  }
+  nj.keep.push_back(Napi::Persistent(v));
+  return view;
+}
+
+bool overlaps(const uint8_t* a0, const uint8_t* a1, const uint8_t* b0, const uint8_t* b1) { return a0 < b1 && b0 < a1; }
+
+EnvState* envState(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
 
 Napi::Value RunPlan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto job = std::make_unique<Job>(env);
+  Napi::Promise::Deferred early = Napi::Promise::Deferred::New(env);
+  std::unique_ptr<NativeJob> nj;
   try {
-    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "runPlan(job): expected a plan job object");
+    if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray()) bad("runPlan(job): expected a plan job object, received " + describe(info[0]), true);
     Napi::Object o = info[0].As<Napi::Object>();
-    batchlab::PlanView& p = job->plan;
-    p.n = intField(o, "n", env);
-    p.inC = intField(o, "inC", env);
-    p.outC = intField(o, "outC", env);
-    p.outH = intField(o, "outH", env);
-    p.outW = intField(o, "outW", env);
-    p.K = intField(o, "K", env);
-    int32_t threads = intField(o, "numThreads", env);
-    if (threads < 1) throw Napi::RangeError::New(env, "numThreads: expected an integer >= 1, received " + std::to_string(threads));
+    const int32_t n = intField(o, "n", 0, batchlab::kMaxSamples);
+    const int32_t threads = intField(o, "numThreads", 1, 1 << 20);
+    nj.reset(new NativeJob(env, n, (int32_t)std::min<size_t>((size_t)threads, Pool::size()), envState(env)));
+    Job& job = nj->job;
+    static std::atomic<uint64_t> jobs{0};
+    job.id = ++jobs;
+    job.n = n;
+    job.inC = intField(o, "inC", 1, batchlab::kMaxChannels);
+    job.outC = intField(o, "outC", 1, batchlab::kMaxChannels);
+    job.outH = intField(o, "outH", 1, batchlab::kMaxSide);
+    job.outW = intField(o, "outW", 1, batchlab::kMaxSide);
+    job.K = intField(o, "K", 1, batchlab::kMaxTaps);
+
     Napi::Value srcs = o.Get("sources");
-    if (!srcs.IsArray()) throw Napi::TypeError::New(env, "sources: expected an array of Uint8Array");
+    if (!srcs.IsArray()) bad("sources: expected an array of n Uint8Array, received " + describe(srcs), true);
     Napi::Array arr = srcs.As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Value s = arr.Get(i);
-      if (!s.IsTypedArray() || s.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-        throw Napi::TypeError::New(env, "sources[" + std::to_string(i) + "]: expected a Uint8Array");
+    const uint32_t count = arr.Length();
+    if (count != (uint32_t)n) bad("sources: expected " + std::to_string(n) + " Uint8Arrays, received " + std::to_string(count) + " (one per sample: n = " + std::to_string(n) + ")");
+    std::vector<View<uint8_t>> sources;
+    sources.reserve(count);
+    // Raw Node-API here: one batch can hold thousands of sources, and this runs on the
+    // JavaScript thread (napi_get_typedarray_info gives type, length and data in one call).
+    for (uint32_t i = 0; i < count; ++i) {
+      napi_value sv = nullptr;
+      if (napi_get_element(env, arr, i, &sv) != napi_ok) throw Napi::Error::New(env);
+      napi_typedarray_type type = napi_int8_array;
+      size_t length = 0;
+      void* data = nullptr;
+      bool isTyped = false;
+      if (napi_is_typedarray(env, sv, &isTyped) != napi_ok || !isTyped ||
+          napi_get_typedarray_info(env, sv, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) {
+        bad("sources[" + std::to_string(i) + "]: expected a Uint8Array, received " + describe(Napi::Value(env, sv)), true);
       }
-      auto u8 = s.As<Napi::Uint8Array>();
-      p.sources.push_back(u8.Data());
-      p.sourceBytes.push_back(u8.ElementLength());
-      job->keepAlive.push_back(Napi::Persistent(s));
+      View<uint8_t> view{static_cast<uint8_t*>(data), data ? length : 0};
+      sources.push_back(view);
+      job.src.push_back(view.data);
+      job.srcBytes.push_back(view.length);
+      nj->keep.push_back(Napi::Persistent(Napi::Value(env, sv)));
     }
-    size_t dimsLen, tapLen, wLen, fillLen, progLen, offLen, paramLen, outLen;
-    p.srcDims = typedData<int32_t>(o, "srcDims", dimsLen, *job, env);
-    if (dimsLen != 2 * (size_t)std::max(p.n, 0)) throw Napi::RangeError::New(env, "srcDims: expected length 2n = " + std::to_string(2 * (size_t)std::max(p.n, 0)) + ", received " + std::to_string(dimsLen));
-    p.tapIndex = typedData<int32_t>(o, "tapIndex", tapLen, *job, env);
-    p.tapWeight = typedData<float>(o, "tapWeight", wLen, *job, env);
-    if (wLen != tapLen) throw Napi::RangeError::New(env, "tapWeight: expected the length of tapIndex (" + std::to_string(tapLen) + "), received " + std::to_string(wLen));
-    p.fill = typedData<float>(o, "fill", fillLen, *job, env);
-    const int32_t* prog = typedData<int32_t>(o, "program", progLen, *job, env);
-    const int32_t* offs = typedData<int32_t>(o, "opOffsets", offLen, *job, env);
-    p.program.assign(prog, prog + progLen);
-    p.opOffsets.assign(offs, offs + offLen);
-    p.params = typedData<float>(o, "params", paramLen, *job, env);
-    p.paramsPerSample = p.n > 0 ? paramLen / p.n : 0;
-    p.out = const_cast<float*>(typedData<float>(o, "out", outLen, *job, env));
-    std::string problem = batchlab::validate(p, tapLen, fillLen, paramLen, outLen);
-    if (!problem.empty()) throw Napi::RangeError::New(env, problem);
-    // Derived facts for the fast paths.
-    p.unitTaps = p.K == 1 && std::all_of(p.tapWeight, p.tapWeight + tapLen, [](float w) { return w == 1.0f; });
-    p.affineOnly = std::all_of(p.program.begin(), p.program.end(), [](int32_t c) { return c == batchlab::kAffine; });
-    int32_t C = p.inC, maxC = p.inC;
-    for (size_t k = 0; k < p.program.size(); k++) {
-      if (p.program[k] == batchlab::kGray && p.n > 0) C = (int32_t)p.params[p.opOffsets[k] + 1];
-      maxC = std::max(maxC, C);
+    Lengths len;
+    const View<int32_t> dims = typedField<int32_t>(*nj, o, "srcDims");
+    const View<int32_t> tapIndex = typedField<int32_t>(*nj, o, "tapIndex");
+    const View<float> tapWeight = typedField<float>(*nj, o, "tapWeight");
+    const View<float> fill = typedField<float>(*nj, o, "fill");
+    const View<int32_t> program = typedField<int32_t>(*nj, o, "program");
+    const View<int32_t> opOffsets = typedField<int32_t>(*nj, o, "opOffsets");
+    const View<float> params = typedField<float>(*nj, o, "params");
+    const View<float> out = typedField<float>(*nj, o, "out");
+    len.srcDims = dims.length;
+    len.tapIndex = tapIndex.length;
+    len.tapWeight = tapWeight.length;
+    len.fill = fill.length;
+    len.program = program.length;
+    len.opOffsets = opOffsets.length;
+    len.params = params.length;
+    len.out = out.length;
+    // Small arrays are copied now; the large ones (taps, params) are read in place and each
+    // sample checks its own copy again before using it.
+    if (dims.length == 2 * (size_t)n) job.dims.assign(dims.data, dims.data + dims.length);
+    job.fill.assign(fill.data, fill.data + fill.length);
+    job.program.assign(program.data, program.data + program.length);
+    job.opOffsets.assign(opOffsets.data, opOffsets.data + opOffsets.length);
+    job.tapIndex = tapIndex.data;
+    job.tapWeight = tapWeight.data;
+    job.params = params.data;
+    job.out = out.data;
+    job.P = n > 0 ? params.length / (size_t)n : 0;
+    if (dims.length != 2 * (size_t)n) bad("srcDims: expected length 2n = " + std::to_string(2 * (size_t)n) + ", received " + std::to_string(dims.length));
+    const std::string problem = batchlab::checkJob(job, len);
+    if (!problem.empty()) bad(problem);
+
+    // The output must not share memory with anything the job reads.
+    const size_t outBytes = (size_t)n * job.outPerSample() * sizeof(float);
+    const uint8_t* o0 = out.begin();
+    const uint8_t* o1 = o0 + outBytes;
+    const struct {
+      const char* name;
+      const uint8_t *b, *e;
+    } inputs[] = {{"srcDims", dims.begin(), dims.end()},       {"tapIndex", tapIndex.begin(), tapIndex.end()},
+                  {"tapWeight", tapWeight.begin(), tapWeight.end()}, {"fill", fill.begin(), fill.end()},
+                  {"params", params.begin(), params.end()}};
+    for (const auto& in : inputs) {
+      if (overlaps(o0, o1, in.b, in.e)) bad(std::string("out: shares memory with ") + in.name + ", expected a separate buffer");
     }
-    p.maxChannels = maxC;
-    if (p.n == 0) {
-      job->deferred.Resolve(env.Undefined());
-      return job->deferred.Promise();
+    for (size_t s = 0; s < sources.size(); ++s) {
+      const uint8_t* b = sources[s].data;
+      if (b && overlaps(o0, o1, b, b + sources[s].length)) bad("out: shares memory with sources[" + std::to_string(s) + "], expected a separate buffer");
     }
-    const int32_t workers = std::min<int32_t>({threads, p.n, (int32_t)Pool::get().size()});
-    job->workersLeft = workers;
-    job->done = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "batchlab.runPlan", 0, 1);
-    Job* raw = job.release();
+
+    if (n == 0) {
+      early.Resolve(env.Undefined());
+      return early.Promise();
+    }
+    Pool::instance().start();
+    nj->completion = Completion::New(env, "batchlab.runPlan", 0, 1);
+    NativeJob* raw = nj.release();
     Napi::Promise promise = raw->deferred.Promise();
-    for (int32_t w = 0; w < workers; w++) {
-      Pool::get().submit([raw] {
-        batchlab::Scratch scratch;
-        for (;;) {
-          const int32_t s = raw->next.fetch_add(1);
-          if (s >= raw->plan.n) break;
-          try {
-            batchlab::runSample(raw->plan, s, scratch);
-          } catch (const std::exception& e) {
-            std::lock_guard<std::mutex> lock(raw->errMu);
-            if (raw->error.empty()) raw->error = std::string("sample ") + std::to_string(s) + ": " + e.what();
-          }
-        }
-        if (raw->workersLeft.fetch_sub(1) == 1) raw->done.NonBlockingCall(raw, finish);
-      });
-    }
+    Pool::instance().submit(raw);
     return promise;
-  } catch (const Napi::Error& e) {
-    job->deferred.Reject(e.Value());
-    return job->deferred.Promise();
+  } catch (const BadJob& e) {
+    Napi::Error err = e.typeError ? Napi::Error(Napi::TypeError::New(env, e.message)) : Napi::Error(Napi::RangeError::New(env, e.message));
+    err.Set("code", Napi::String::New(env, "ERR_BATCHLAB_PLAN"));
+    early.Reject(err.Value());
+    return early.Promise();
+  } catch (const Napi::Error& e) {  // a getter on the job threw, or Node-API failed
+    early.Reject(e.Value());
+    return early.Promise();
+  } catch (const std::bad_alloc&) {
+    early.Reject(Napi::RangeError::New(env, "runPlan: out of memory while reading the job").Value());
+    return early.Promise();
+  } catch (const std::exception& e) {
+    Napi::Error err = Napi::Error::New(env, std::string("runPlan: ") + e.what());
+    err.Set("code", Napi::String::New(env, "ERR_BATCHLAB_NATIVE"));
+    early.Reject(err.Value());
+    return early.Promise();
   }
+}
+
+const char* simdName() {
+#if defined(__AVX512F__)
+  return "avx512";
+#elif defined(__AVX2__)
+  return "avx2";
+#elif defined(__SSE4_2__)
+  return "sse4.2";
+#elif defined(__SSE2__)
+  return "sse2";
+#elif defined(__ARM_NEON)
+  return "neon";
+#else
+  return "none";
+#endif
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("version", "0.1.0");
-  o.Set("threads", (double)Pool::get().size());
-#if defined(__AVX2__)
-  o.Set("simd", "avx2");
-#elif defined(__SSE4_2__)
-  o.Set("simd", "sse4.2");
-#else
-  o.Set("simd", "sse2");
-#endif
+  o.Set("version", BATCHLAB_VERSION);
+  o.Set("threads", (double)Pool::size());
+  o.Set("simd", simdName());
 #if defined(__clang__)
   o.Set("compiler", "clang " __clang_version__);
 #elif defined(__GNUC__)
@@ -209,12 +368,23 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value PoolSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)Pool::get().size()); }
+Napi::Value PoolSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)Pool::size()); }
+
+void keepEnvState(Napi::Env, EnvState*, void*) {}
+
+void onEnvCleanup(EnvState* st) {
+  st->closing.store(true);
+  while (st->busy.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("runPlan", Napi::Function::New(env, RunPlan));
-  exports.Set("info", Napi::Function::New(env, Info));
-  exports.Set("poolSize", Napi::Function::New(env, PoolSize));
+  EnvState* st = new EnvState();
+  // Instance data without a finalizer: the state must outlive the environment (see EnvState).
+  env.SetInstanceData<EnvState, void, keepEnvState>(st, nullptr);
+  env.AddCleanupHook(onEnvCleanup, st);
+  exports.Set("runPlan", Napi::Function::New(env, RunPlan, "runPlan"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("poolSize", Napi::Function::New(env, PoolSize, "poolSize"));
   return exports;
 }
 

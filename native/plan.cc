@@ -1,21 +1,59 @@
+// The CPU plan executor (see plan.h and native/PLAN_ABI.md).
+//
+// How one sample runs. The output is produced row by row: the geometry pass writes output row
+// y (all channels, planar) and the program's ops run on that row while it is in cache. An op
+// that needs the whole image (the contrast step of JITTER, which needs the mean gray) splits the
+// program: the first pass also sums the gray values for it, and each contrast starts a further
+// row pass over the image. So a program costs 1 + (number of contrast steps) passes.
+//
+// Geometry has two forms:
+//  - K = 1 with every weight 1 (crop, flip, pad, integer resize): a gather. The value is the
+//    source byte (or the fill), so the leading per-channel pointwise ops (AFFINE, brightness)
+//    are evaluated once per (channel, byte value) into a 257-entry table with the very same
+//    float32 operations, and the pass is a gather through the table: uint8 -> float -> affine
+//    chain -> float32 NCHW in one loop with no branch on op type.
+//  - otherwise: separable filtering in the ABI's order. For source row r, the horizontal sums
+//    row(r, x) = sum_j wx_j * S(r, tx_j) are computed once and cached (consecutive output rows
+//    share source rows), then acc = sum_i wy_i * row(ty_i, x). This is exactly the ABI's loop
+//    nest (the inner sum depends only on r and x), with the same operations in the same order.
 #include "plan.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <limits>
 
 namespace batchlab {
 namespace {
 
-constexpr float kR = 0.299f, kG = 0.587f, kB = 0.114f;
+constexpr float kGrayR = 0.299f, kGrayG = 0.587f, kGrayB = 0.114f;
+const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE"};
+// JITTER orders: step t of order o, 0 = brightness, 1 = contrast, 2 = saturation.
+constexpr int kJitterOrder[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+constexpr int64_t kEmpty = std::numeric_limits<int64_t>::min();
+
+// ---------------------------------------------------------------------------------------------
+// Scalar arithmetic of the ABI. Every row loop below is written with these, so the table of the
+// gather path and the row passes perform the same float32 operations.
 
 inline float gray3(float r, float g, float b) {
-  float t = kR * r;
-  t = t + kG * g;  // each operation rounds to float: no contraction (-ffp-contract=off)
-  return t + kB * b;
+  const float t = kGrayR * r + kGrayG * g;  // two roundings each side: no FMA (-ffp-contract=off)
+  return t + kGrayB * b;
 }
-
+// clamp(x) = min(max(x, 0), bound)
 inline float clampTo(float x, float bound) { return x < 0.0f ? 0.0f : (x > bound ? bound : x); }
+inline float affine1(float x, float sub, float div) { return (x - sub) / div; }
+inline float brightness1(float x, float f, float bound) { return clampTo(f * x, bound); }
+// The geometry of one value with K = 1 and weights 1: row = 0 + 1*S; acc = 0 + 1*row. Equal to S
+// except that -0 becomes +0, which matters for a fill of -0.
+inline float unitGeometry(float s) {
+  float row = 0.0f;
+  row = row + 1.0f * s;
+  float acc = 0.0f;
+  acc = acc + 1.0f * row;
+  return acc;
+}
 
 int opParamCount(int32_t code, int32_t C) {
   switch (code) {
@@ -28,249 +66,391 @@ int opParamCount(int32_t code, int32_t C) {
 }
 
 std::string num(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   char b[64];
-  snprintf(b, sizeof b, "%g", v);
+  if (v == std::floor(v) && std::fabs(v) < 1e15) std::snprintf(b, sizeof b, "%.0f", v);
+  else std::snprintf(b, sizeof b, "%.9g", v);
   return b;
 }
+std::string str(size_t v) { return std::to_string(v); }
+std::string str(int64_t v) { return std::to_string(v); }
+std::string str(int32_t v) { return std::to_string(v); }
+
+bool isNonNegativeInt(float v) { return v >= 0.0f && v <= 2147483647.0f && v == std::floor(v); }
 
 }  // namespace
 
-std::string validate(const PlanView& p, size_t tapLength, size_t fillLength, size_t paramsLength, size_t outLength) {
-  if (p.n < 0) return "n: expected >= 0, received " + std::to_string(p.n);
-  if (p.inC < 1 || p.inC > 64) return "inC: expected 1..64, received " + std::to_string(p.inC);
-  if (p.outC < 1 || p.outC > 64) return "outC: expected 1..64, received " + std::to_string(p.outC);
-  if (p.outH < 1 || p.outW < 1) return "outH/outW: expected >= 1, received " + std::to_string(p.outH) + "x" + std::to_string(p.outW);
-  if (p.K < 1 || p.K > 64) return "K: expected 1..64, received " + std::to_string(p.K);
-  if ((int64_t)p.sources.size() != p.n) return "sources: expected " + std::to_string(p.n) + " Uint8Arrays, received " + std::to_string(p.sources.size());
-  const size_t perSample = (size_t)(p.outH + p.outW) * p.K;
-  if (tapLength != perSample * p.n) return "tapIndex/tapWeight: expected length n*(outH+outW)*K = " + std::to_string(perSample * p.n) + ", received " + std::to_string(tapLength);
-  if (fillLength < (size_t)p.inC) return "fill: expected at least inC = " + std::to_string(p.inC) + " values, received " + std::to_string(fillLength);
-  const size_t outPer = (size_t)p.outC * p.outH * p.outW;
-  if (outLength < outPer * p.n) return "out: expected at least n*outC*outH*outW = " + std::to_string(outPer * p.n) + " floats, received " + std::to_string(outLength);
-  if (p.n > 0 && paramsLength % p.n != 0) return "params: length " + std::to_string(paramsLength) + " is not a multiple of n = " + std::to_string(p.n);
-  if (p.opOffsets.size() != p.program.size()) return "opOffsets: expected one offset per op (" + std::to_string(p.program.size()) + "), received " + std::to_string(p.opOffsets.size());
-  for (int32_t s = 0; s < p.n; s++) {
-    const int64_t h = p.srcDims[2 * s], w = p.srcDims[2 * s + 1];
-    if (h < 1 || w < 1) return "srcDims: sample " + std::to_string(s) + " has " + std::to_string(h) + "x" + std::to_string(w) + ", expected positive sizes";
-    if (p.sourceBytes[s] < (size_t)(h * w * p.inC)) {
-      return "sources[" + std::to_string(s) + "]: " + std::to_string(p.sourceBytes[s]) + " bytes, expected at least height*width*inC = " + std::to_string(h * w * p.inC);
+// ---------------------------------------------------------------------------------------------
+// Checking
+
+std::string checkSample(const Job& job, int32_t s, const int32_t* taps, const float* block) {
+  const int64_t h = job.dims[2 * (size_t)s], w = job.dims[2 * (size_t)s + 1];
+  const size_t K = (size_t)job.K;
+  const size_t rowTaps = (size_t)job.outH * K, colTaps = (size_t)job.outW * K;
+  const size_t base = (size_t)s * job.tapsPerSample();
+  for (size_t k = 0; k < rowTaps; ++k) {
+    const int32_t t = taps[k];
+    if (t < -1 || t >= h) {
+      return "tapIndex: sample " + str(s) + " row tap " + str(k) + " is " + str(t) + ", expected -1 or a row in [0, " +
+             str(h - 1) + "] (tapIndex[" + str(base + k) + "], output row " + str(k / K) + ", source height " + str(h) + ")";
     }
-    const int32_t* ty = p.tapIndex + perSample * s;
-    const int32_t* tx = ty + (size_t)p.outH * p.K;
-    for (size_t k = 0; k < (size_t)p.outH * p.K; k++)
-      if (ty[k] < -1 || ty[k] >= h) return "tapIndex: sample " + std::to_string(s) + " row tap " + std::to_string(k) + " is " + std::to_string(ty[k]) + ", expected -1 or a row in [0, " + std::to_string(h - 1) + "]";
-    for (size_t k = 0; k < (size_t)p.outW * p.K; k++)
-      if (tx[k] < -1 || tx[k] >= w) return "tapIndex: sample " + std::to_string(s) + " column tap " + std::to_string(k) + " is " + std::to_string(tx[k]) + ", expected -1 or a column in [0, " + std::to_string(w - 1) + "]";
   }
-  // Channel counts along the program, the same for every sample.
-  int32_t C = p.inC;
-  const size_t P = p.paramsPerSample;
-  for (size_t k = 0; k < p.program.size(); k++) {
-    const int32_t code = p.program[k];
+  for (size_t k = 0; k < colTaps; ++k) {
+    const int32_t t = taps[rowTaps + k];
+    if (t < -1 || t >= w) {
+      return "tapIndex: sample " + str(s) + " column tap " + str(k) + " is " + str(t) + ", expected -1 or a column in [0, " +
+             str(w - 1) + "] (tapIndex[" + str(base + rowTaps + k) + "], output column " + str(k / K) + ", source width " +
+             str(w) + ")";
+    }
+  }
+  int32_t C = job.inC;
+  const size_t P = job.P;
+  const size_t blockAt = (size_t)s * P;
+  for (size_t k = 0; k < job.program.size(); ++k) {
+    const int32_t code = job.program[k];
     const int cnt = opParamCount(code, C);
-    if (cnt < 0) return "program[" + std::to_string(k) + "]: unknown op code " + std::to_string(code) + " (expected 0..3)";
-    const int32_t off = p.opOffsets[k];
-    if (off < 0 || (size_t)off + cnt > P) return "opOffsets[" + std::to_string(k) + "]: " + std::to_string(off) + " with " + std::to_string(cnt) + " parameters does not fit a parameter block of " + std::to_string(P);
-    if ((code == kGray) && C != 1 && C != 3) return "program[" + std::to_string(k) + "]: GRAY needs 1 or 3 channels, the image has " + std::to_string(C);
-    int32_t next = C;
-    for (int32_t s = 0; s < p.n; s++) {
-      const float* q = p.params + P * s + off;
-      if (code == kGray) {
-        const float oc = q[1];
-        if (oc != 1.0f && oc != 3.0f) return "params: GRAY outChannels of sample " + std::to_string(s) + " is " + num(oc) + ", expected 1 or 3";
-        const int32_t after = q[0] != 0.0f ? (int32_t)oc : C;
-        if (s == 0) next = (int32_t)oc;
-        if (after != next) return "params: GRAY of sample " + std::to_string(s) + " would leave " + std::to_string(after) + " channels, other samples " + std::to_string(next) + " (a disabled GRAY must keep the channel count)";
-      } else if (code == kJitter) {
-        const int order = (int)q[2];
-        if (!(q[2] >= 0 && q[2] <= 5) || (float)order != q[2]) return "params: JITTER order of sample " + std::to_string(s) + " is " + num(q[2]) + ", expected 0..5";
-        if ((!std::isnan(q[4]) || !std::isnan(q[5])) && C != 1 && C != 3) return "program[" + std::to_string(k) + "]: contrast and saturation need 1 or 3 channels, the image has " + std::to_string(C);
-      } else if (code == kErase && q[0] != 0.0f) {
-        const float y0 = q[1], x0 = q[2], eh = q[3], ew = q[4];
-        // The box may reach past the image (only the pixels inside change), but it is made of
-        // non-negative integers no larger than the output.
-        const bool ok = y0 >= 0 && x0 >= 0 && eh >= 0 && ew >= 0 && y0 <= p.outH && x0 <= p.outW && eh <= p.outH && ew <= p.outW &&
-                        y0 == std::floor(y0) && x0 == std::floor(x0) && eh == std::floor(eh) && ew == std::floor(ew);
-        if (!ok) {
-          return "params: ERASE box of sample " + std::to_string(s) + " (y0 " + num(y0) + ", x0 " + num(x0) + ", h " + num(eh) + ", w " + num(ew) + ") is not made of integers within the " + std::to_string(p.outH) + "x" + std::to_string(p.outW) + " output";
+    if (cnt < 0) return "program[" + str(k) + "]: unknown op code " + str(code) + " (expected 0 AFFINE, 1 GRAY, 2 JITTER or 3 ERASE)";
+    const int64_t off = job.opOffsets[k];
+    if (off < 0 || (size_t)off + (size_t)cnt > P) {
+      return "opOffsets[" + str(k) + "]: " + str(off) + " with " + str((int32_t)cnt) + " parameters does not fit a parameter block of " +
+             str(P) + " (P = params.length / n; op " + str(k) + " is " + kOpNames[code] + " at " + str(C) + " channels)";
+    }
+    const float* p = block + off;
+    if (p[0] == 0.0f) continue;  // disabled for this sample
+    const size_t at = blockAt + (size_t)off;
+    auto where = [&] { return " (op " + str(k) + " " + kOpNames[code] + " of sample " + str(s) + ")"; };
+    if (code == kGray) {
+      if (C != 1 && C != 3) return "program[" + str(k) + "]: GRAY needs 1 or 3 channels, the image has " + str(C) + where();
+      if (p[1] != 1.0f && p[1] != 3.0f) {
+        return "params[" + str(at + 1) + "]: GRAY outChannels of sample " + str(s) + " is " + num(p[1]) + ", expected 1 or 3" + where();
+      }
+      C = (int32_t)p[1];
+    } else if (code == kJitter) {
+      if (!(p[2] >= 0.0f && p[2] <= 5.0f) || p[2] != std::floor(p[2])) {
+        return "params[" + str(at + 2) + "]: JITTER order of sample " + str(s) + " is " + num(p[2]) + ", expected an integer in 0..5" + where();
+      }
+      if ((!std::isnan(p[4]) || !std::isnan(p[5])) && C != 1 && C != 3) {
+        return "program[" + str(k) + "]: JITTER contrast and saturation need 1 or 3 channels, the image has " + str(C) + where();
+      }
+    } else if (code == kErase) {
+      static const char* const names[] = {"y0", "x0", "h", "w"};
+      for (int i = 0; i < 4; ++i) {
+        if (!isNonNegativeInt(p[1 + i])) {
+          return "params[" + str(at + 1 + i) + "]: ERASE " + names[i] + " of sample " + str(s) + " is " + num(p[1 + i]) +
+                 ", expected a non-negative integer" + where();
         }
       }
     }
-    C = next;
   }
-  if (C != p.outC) return "outC: the program ends with " + std::to_string(C) + " channels, outC is " + std::to_string(p.outC);
+  if (C != job.outC) return "outC: the program ends with " + str(C) + " channels, outC is " + str(job.outC) + " (sample " + str(s) + ")";
   return "";
 }
 
+std::string checkJob(const Job& job, const Lengths& len) {
+  const size_t n = (size_t)job.n;
+  if (job.src.size() != n) return "sources: expected " + str(n) + " Uint8Arrays, received " + str(job.src.size()) + " (one per sample: n = " + str(n) + ")";
+  if (len.srcDims != 2 * n) return "srcDims: expected length 2n = " + str(2 * n) + ", received " + str(len.srcDims);
+  for (size_t s = 0; s < n; ++s) {
+    const int64_t h = job.dims[2 * s], w = job.dims[2 * s + 1];
+    if (h < 1 || w < 1) {
+      return "srcDims: sample " + str(s) + " has " + str(h) + "x" + str(w) + " (srcDims[" + str(2 * s) + "], srcDims[" + str(2 * s + 1) +
+             "]), expected a height and width >= 1";
+    }
+    if ((int64_t)w * job.inC > std::numeric_limits<int32_t>::max()) {
+      return "srcDims: sample " + str(s) + " has rows of " + str(w) + "x" + str(job.inC) + " bytes, expected at most 2^31-1 bytes per row";
+    }
+    const size_t need = (size_t)h * (size_t)w * (size_t)job.inC;
+    if (job.srcBytes[s] < need) {
+      return "sources[" + str(s) + "]: " + str(job.srcBytes[s]) + " bytes, expected at least height*width*inC = " + str(need) + " (" +
+             str(h) + "*" + str(w) + "*" + str(job.inC) + ")";
+    }
+  }
+  const size_t taps = n * job.tapsPerSample();
+  if (len.tapIndex != taps) return "tapIndex: expected length n*(outH+outW)*K = " + str(taps) + ", received " + str(len.tapIndex);
+  if (len.tapWeight != len.tapIndex) return "tapWeight: expected the length of tapIndex (" + str(len.tapIndex) + "), received " + str(len.tapWeight);
+  if (len.fill < (size_t)job.inC) return "fill: expected at least inC = " + str(job.inC) + " values, received " + str(len.fill);
+  const size_t outNeed = n * job.outPerSample();
+  if (len.out < outNeed) return "out: expected at least n*outC*outH*outW = " + str(outNeed) + " floats, received " + str(len.out);
+  if (n == 0 ? len.params != 0 : len.params % n != 0) {
+    return "params: length " + str(len.params) + " is not a multiple of n = " + str(n) + " (one block of P floats per sample)";
+  }
+  if (len.opOffsets != len.program) return "opOffsets: expected one offset per op (" + str(len.program) + "), received " + str(len.opOffsets);
+  for (size_t k = 0; k < job.program.size(); ++k) {
+    if (opParamCount(job.program[k], 1) < 0) {
+      return "program[" + str(k) + "]: unknown op code " + str(job.program[k]) + " (expected 0 AFFINE, 1 GRAY, 2 JITTER or 3 ERASE)";
+    }
+    if (job.opOffsets[k] < 0) return "opOffsets[" + str(k) + "]: " + str(job.opOffsets[k]) + ", expected an offset >= 0";
+  }
+  const size_t per = job.tapsPerSample();
+  for (size_t s = 0; s < n; ++s) {
+    std::string bad = checkSample(job, (int32_t)s, job.tapIndex + s * per, job.params + s * job.P);
+    if (!bad.empty()) return bad;
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row passes. A row is C planes of W floats, plane c at row + c*cs.
+
 namespace {
 
-// v holds C planes of H*W floats (CHW).
-void affine(float* v, int32_t C, size_t plane, const float* q) {
-  for (int32_t c = 0; c < C; c++) {
-    const float sub = q[1 + c], div = q[1 + C + c];
-    float* x = v + c * plane;
-    for (size_t i = 0; i < plane; i++) x[i] = (x[i] - sub) / div;
+void affineRow(float* __restrict row, size_t cs, int32_t W, int32_t C, const float* a) {
+  for (int32_t c = 0; c < C; ++c) {
+    const float sub = a[c], div = a[C + c];
+    float* __restrict v = row + (size_t)c * cs;
+    for (int32_t x = 0; x < W; ++x) v[x] = affine1(v[x], sub, div);
   }
 }
 
-inline float grayAt(const float* v, int32_t C, size_t plane, size_t i) {
-  return C == 1 ? v[i] : gray3(v[i], v[plane + i], v[2 * plane + i]);
-}
-
-void toGray(float* v, int32_t C, size_t plane, int32_t outC) {
-  for (size_t i = 0; i < plane; i++) {
-    const float g = grayAt(v, C, plane, i);
-    for (int32_t c = 0; c < outC; c++) v[c * plane + i] = g;
+void grayRow(float* __restrict row, size_t cs, int32_t W, int32_t Cin, int32_t Cout) {
+  float* __restrict v0 = row;
+  if (Cin == 1) {  // gray is the value: copy it to the other channels
+    for (int32_t c = 1; c < Cout; ++c) std::memcpy(row + (size_t)c * cs, v0, sizeof(float) * (size_t)W);
+    return;
+  }
+  float* __restrict v1 = row + cs;
+  float* __restrict v2 = row + 2 * cs;
+  if (Cout == 1) {
+    for (int32_t x = 0; x < W; ++x) v0[x] = gray3(v0[x], v1[x], v2[x]);
+  } else {
+    for (int32_t x = 0; x < W; ++x) {
+      const float g = gray3(v0[x], v1[x], v2[x]);
+      v0[x] = g;
+      v1[x] = g;
+      v2[x] = g;
+    }
   }
 }
 
-void brightness(float* v, int32_t C, size_t plane, float f, float bound) {
-  for (size_t i = 0; i < C * plane; i++) v[i] = clampTo(f * v[i], bound);
+void brightnessRow(float* __restrict row, size_t cs, int32_t W, int32_t C, float f, float bound) {
+  for (int32_t c = 0; c < C; ++c) {
+    float* __restrict v = row + (size_t)c * cs;
+    for (int32_t x = 0; x < W; ++x) v[x] = brightness1(v[x], f, bound);
+  }
 }
 
-void contrast(float* v, int32_t C, size_t plane, float f, float bound) {
-  double sum = 0;  // double accumulation, row-major: part of the ABI
-  for (size_t i = 0; i < plane; i++) sum += grayAt(v, C, plane, i);
-  const float mean = (float)(sum / (double)plane);
+void contrastRow(float* __restrict row, size_t cs, int32_t W, int32_t C, float f, float bound, float mean) {
   const float rest = (1.0f - f) * mean;
-  for (size_t i = 0; i < C * plane; i++) v[i] = clampTo(f * v[i] + rest, bound);
+  for (int32_t c = 0; c < C; ++c) {
+    float* __restrict v = row + (size_t)c * cs;
+    for (int32_t x = 0; x < W; ++x) v[x] = clampTo(f * v[x] + rest, bound);
+  }
 }
 
-void saturation(float* v, int32_t C, size_t plane, float f, float bound) {
+void saturationRow(float* __restrict row, size_t cs, int32_t W, int32_t C, float f, float bound) {
   const float rest = 1.0f - f;
-  for (size_t i = 0; i < plane; i++) {
-    const float g = grayAt(v, C, plane, i);
-    const float rg = rest * g;
-    for (int32_t c = 0; c < C; c++) v[c * plane + i] = clampTo(f * v[c * plane + i] + rg, bound);
-  }
-}
-
-constexpr int kOrders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
-
-void jitter(float* v, int32_t C, size_t plane, const float* q) {
-  const float bound = q[1];
-  const int order = (int)q[2];
-  for (int k = 0; k < 3; k++) {
-    const int which = kOrders[order][k];
-    const float f = q[3 + which];
-    if (std::isnan(f)) continue;
-    if (which == 0) brightness(v, C, plane, f, bound);
-    else if (which == 1) contrast(v, C, plane, f, bound);
-    else saturation(v, C, plane, f, bound);
-  }
-}
-
-void erase(float* v, int32_t C, int32_t H, int32_t W, size_t plane, const float* q) {
-  const int32_t y0 = (int32_t)q[1], x0 = (int32_t)q[2];
-  const int32_t y1 = std::min(H, y0 + (int32_t)q[3]), x1 = std::min(W, x0 + (int32_t)q[4]);
-  for (int32_t c = 0; c < C; c++)
-    for (int32_t y = y0; y < y1; y++) {
-      float* row = v + c * plane + (size_t)y * W;
-      for (int32_t x = x0; x < x1; x++) row[x] = q[5 + c];
+  if (C == 1) {  // gray is the value itself
+    float* __restrict v = row;
+    for (int32_t x = 0; x < W; ++x) {
+      const float rg = rest * v[x];
+      v[x] = clampTo(f * v[x] + rg, bound);
     }
+    return;
+  }
+  float* __restrict v0 = row;
+  float* __restrict v1 = row + cs;
+  float* __restrict v2 = row + 2 * cs;
+  for (int32_t x = 0; x < W; ++x) {
+    const float r = v0[x], g = v1[x], b = v2[x];
+    const float rg = rest * gray3(r, g, b);
+    v0[x] = clampTo(f * r + rg, bound);
+    v1[x] = clampTo(f * g + rg, bound);
+    v2[x] = clampTo(f * b + rg, bound);
+  }
 }
 
-// The geometry pass, general form (PLAN_ABI.md): acc = sum_i wy_i * (sum_j wx_j * S).
-void geometryGeneral(const PlanView& p, int32_t s, float* v) {
-  const int32_t H = p.outH, W = p.outW, K = p.K, C = p.inC;
-  const int32_t srcW = p.srcDims[2 * s + 1];
-  const uint8_t* src = p.sources[s];
-  const size_t per = (size_t)(H + W) * K;
-  const int32_t* ty = p.tapIndex + per * s;
-  const float* wy = p.tapWeight + per * s;
-  const int32_t* tx = ty + (size_t)H * K;
-  const float* wx = wy + (size_t)H * K;
-  const size_t plane = (size_t)H * W;
-  for (int32_t c = 0; c < C; c++) {
-    const float fillc = p.fill[c];
-    for (int32_t y = 0; y < H; y++) {
-      float* o = v + c * plane + (size_t)y * W;
-      for (int32_t x = 0; x < W; x++) {
+void eraseRow(float* row, size_t cs, int32_t y, const Step& st) {
+  if (y < st.y0 || y >= st.y1) return;
+  for (int32_t c = 0; c < st.C; ++c) {
+    float* v = row + (size_t)c * cs;
+    const float value = st.a[c];
+    for (int32_t x = st.x0; x < st.x1; ++x) v[x] = value;
+  }
+}
+
+// Sum of gray over one row, added to `sum` pixel by pixel in order (row-major overall).
+double grayRowSum(const float* row, size_t cs, int32_t W, int32_t C, double sum) {
+  if (C == 1) {
+    for (int32_t x = 0; x < W; ++x) sum += (double)row[x];
+  } else {
+    const float* v1 = row + cs;
+    const float* v2 = row + 2 * cs;
+    for (int32_t x = 0; x < W; ++x) sum += (double)gray3(row[x], v1[x], v2[x]);
+  }
+  return sum;
+}
+
+void runSteps(const Step* first, const Step* last, float* row, size_t cs, int32_t W, int32_t y) {
+  for (const Step* st = first; st != last; ++st) {
+    switch (st->kind) {
+      case Step::Affine: affineRow(row, cs, W, st->C, st->a); break;
+      case Step::Gray: grayRow(row, cs, W, st->C, st->Cout); break;
+      case Step::Brightness: brightnessRow(row, cs, W, st->C, st->f, st->bound); break;
+      case Step::Saturation: saturationRow(row, cs, W, st->C, st->f, st->bound); break;
+      case Step::Erase: eraseRow(row, cs, y, *st); break;
+      case Step::Contrast: break;  // never inside a segment
+    }
+  }
+}
+
+// Asks for the cache lines of [p, p + bytes) ahead of use: source rows are read once, from
+// memory, and in crops and flips the hardware prefetcher alone leaves the loop waiting.
+inline void prefetchBytes(const uint8_t* p, size_t bytes) {
+  const uintptr_t first = (uintptr_t)p & ~(uintptr_t)63;
+  for (uintptr_t a = first; a < (uintptr_t)p + bytes; a += 64) __builtin_prefetch((const void*)a, 0, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry, gather form (K = 1, weights 1): dst_c[x] = lut_c[src(ty, tx, c)], lut_c[256] for a
+// fill tap. `idx[x]` is the byte offset of column tx inside a source row (0 for a fill column:
+// those are overwritten from `fillCols` afterwards, so the main loop has no branch).
+
+template <int CC>
+void gatherRow(const uint8_t* __restrict srow, const int32_t* __restrict idx, const float* __restrict lut, int32_t W, int32_t Crt,
+               float* dst, size_t cs) {
+  const int32_t C = CC > 0 ? CC : Crt;
+  if (C == 1) {
+    float* __restrict d = dst;
+    for (int32_t x = 0; x < W; ++x) d[x] = lut[srow[idx[x]]];
+  } else if (C == 3) {
+    float* __restrict d0 = dst;
+    float* __restrict d1 = dst + cs;
+    float* __restrict d2 = dst + 2 * cs;
+    const float* l0 = lut;
+    const float* l1 = lut + 257;
+    const float* l2 = lut + 514;
+    for (int32_t x = 0; x < W; ++x) {
+      const uint8_t* p = srow + idx[x];
+      d0[x] = l0[p[0]];
+      d1[x] = l1[p[1]];
+      d2[x] = l2[p[2]];
+    }
+  } else {
+    for (int32_t c = 0; c < C; ++c) {
+      float* __restrict d = dst + (size_t)c * cs;
+      const float* l = lut + (size_t)c * 257;
+      const uint8_t* s = srow + c;
+      for (int32_t x = 0; x < W; ++x) d[x] = l[s[idx[x]]];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry, separable form. srow: the used columns of one source row as floats (interleaved,
+// C per pixel) followed by one fill pixel; idx[x*K + j]: float offset of tap j of column x in
+// srow. out: C planes of W floats.
+
+template <int CC, int KK>
+void filterRow(const float* __restrict srow, const int32_t* __restrict idx, const float* __restrict w, int32_t W, int32_t Crt,
+               int32_t Krt, float* __restrict out) {
+  const int32_t C = CC > 0 ? CC : Crt;
+  const int32_t K = KK > 0 ? KK : Krt;
+  for (int32_t x = 0; x < W; ++x) {
+    const int32_t* ix = idx + (size_t)x * K;
+    const float* wx = w + (size_t)x * K;
+    for (int32_t c = 0; c < C; ++c) {
+      float row = 0.0f;
+      for (int32_t j = 0; j < K; ++j) row = row + wx[j] * srow[ix[j] + c];
+      out[(size_t)c * W + x] = row;
+    }
+  }
+}
+
+using FilterFn = void (*)(const float*, const int32_t*, const float*, int32_t, int32_t, int32_t, float*);
+
+template <int CC>
+FilterFn pickFilterK(int32_t K) {
+  if (K == 1) return &filterRow<CC, 1>;
+  if (K == 2) return &filterRow<CC, 2>;
+  if (K == 4) return &filterRow<CC, 4>;
+  return &filterRow<CC, 0>;
+}
+
+FilterFn pickFilter(int32_t C, int32_t K) {
+  switch (C) {
+    case 1: return pickFilterK<1>(K);
+    case 3: return pickFilterK<3>(K);
+    case 4: return pickFilterK<4>(K);
+    default: return pickFilterK<0>(K);
+  }
+}
+
+// acc = sum_i wy_i * h_i, in order, starting from 0.
+void combineRows(const float* const* h, const float* wy, int32_t K, int32_t C, int32_t W, float* dst, size_t cs) {
+  for (int32_t c = 0; c < C; ++c) {
+    float* __restrict d = dst + (size_t)c * cs;
+    const size_t at = (size_t)c * W;
+    const float* __restrict h0 = h[0] + at;
+    const float w0 = wy[0];
+    if (K == 2) {
+      const float* __restrict h1 = h[1] + at;
+      const float w1 = wy[1];
+      for (int32_t x = 0; x < W; ++x) {
         float acc = 0.0f;
-        for (int32_t i = 0; i < K; i++) {
-          const int32_t r = ty[y * K + i];
-          float row = 0.0f;
-          for (int32_t j = 0; j < K; j++) {
-            const int32_t q = tx[x * K + j];
-            const float val = (r < 0 || q < 0) ? fillc : (float)src[((size_t)r * srcW + q) * C + c];
-            row = row + wx[x * K + j] * val;
-          }
-          acc = acc + wy[y * K + i] * row;
-        }
-        o[x] = acc;
+        acc = acc + w0 * h0[x];
+        d[x] = acc + w1 * h1[x];
       }
+      continue;
+    }
+    for (int32_t x = 0; x < W; ++x) {
+      float acc = 0.0f;
+      d[x] = acc + w0 * h0[x];
+    }
+    for (int32_t i = 1; i < K; ++i) {
+      const float* __restrict hi = h[i] + at;
+      const float wi = wy[i];
+      for (int32_t x = 0; x < W; ++x) d[x] = d[x] + wi * hi[x];
     }
   }
 }
 
-// K == 1 with unit weights: a plain gather (the value is exactly the source byte or the fill).
-void geometryGather(const PlanView& p, int32_t s, float* v) {
-  const int32_t H = p.outH, W = p.outW, C = p.inC;
-  const int32_t srcW = p.srcDims[2 * s + 1];
-  const uint8_t* src = p.sources[s];
-  const size_t per = (size_t)(H + W);
-  const int32_t* ty = p.tapIndex + per * s;
-  const int32_t* tx = ty + H;
-  const size_t plane = (size_t)H * W;
-  for (int32_t y = 0; y < H; y++) {
-    const int32_t r = ty[y];
-    const uint8_t* srow = r < 0 ? nullptr : src + (size_t)r * srcW * C;
-    for (int32_t c = 0; c < C; c++) {
-      float* o = v + c * plane + (size_t)y * W;
-      const float fillc = p.fill[c];
-      if (!srow) {
-        for (int32_t x = 0; x < W; x++) o[x] = fillc;
-        continue;
-      }
-      const uint8_t* sc = srow + c;
-      for (int32_t x = 0; x < W; x++) {
-        const int32_t q = tx[x];
-        o[x] = q < 0 ? fillc : (float)sc[(size_t)q * C];
-      }
-    }
-  }
-}
-
-// The common case in one pass. With K == 1 and unit weights every output value is an affine
-// chain applied to a source byte or to the fill value, so the chain is evaluated once per
-// (channel, byte value) into a table (the same float32 operations, so the same bits) and the
-// pass itself is a pure gather through it.
-void gatherAffine(const PlanView& p, int32_t s, float* v, Scratch& sc) {
-  const int32_t H = p.outH, W = p.outW, C = p.inC;
-  const float* q = p.params + p.paramsPerSample * s;
-  if (sc.lut.size() != (size_t)C * 257 || sc.lutParams.size() != p.paramsPerSample || std::memcmp(sc.lutParams.data(), q, sizeof(float) * p.paramsPerSample) != 0) {
-    sc.lutParams.assign(q, q + p.paramsPerSample);
-    sc.lut.resize((size_t)C * 257);
-    for (int32_t c = 0; c < C; c++) {
-      float* t = sc.lut.data() + (size_t)c * 257;
-      for (int b = 0; b < 257; b++) {
-        float val = b < 256 ? (float)b : p.fill[c];
-        for (size_t k = 0; k < p.program.size(); k++) {
-          const float* o = q + p.opOffsets[k];
-          if (o[0] != 0.0f) val = (val - o[1 + c]) / o[1 + C + c];
+// Decodes sample s's enabled ops (the block was checked) into row steps.
+void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
+  steps.clear();
+  int32_t C = job.inC;
+  for (size_t k = 0; k < job.program.size(); ++k) {
+    const float* p = block + job.opOffsets[k];
+    if (p[0] == 0.0f) continue;
+    Step st{};
+    st.C = C;
+    st.Cout = C;
+    switch (job.program[k]) {
+      case kAffine:
+        st.kind = Step::Affine;
+        st.a = p + 1;
+        steps.push_back(st);
+        break;
+      case kGray:
+        st.kind = Step::Gray;
+        st.Cout = (int32_t)p[1];
+        C = st.Cout;
+        steps.push_back(st);
+        break;
+      case kJitter: {
+        const int order = (int)p[2];
+        st.bound = p[1];
+        for (int t = 0; t < 3; ++t) {
+          const int which = kJitterOrder[order][t];
+          const float f = p[3 + which];
+          if (std::isnan(f)) continue;  // that adjustment is left out
+          st.kind = which == 0 ? Step::Brightness : which == 1 ? Step::Contrast : Step::Saturation;
+          st.f = f;
+          steps.push_back(st);
         }
-        t[b] = val;
+        break;
       }
-    }
-  }
-  const int32_t srcW = p.srcDims[2 * s + 1];
-  const uint8_t* src = p.sources[s];
-  const int32_t* ty = p.tapIndex + (size_t)(H + W) * s;
-  const int32_t* tx = ty + H;
-  const size_t plane = (size_t)H * W;
-  for (int32_t c = 0; c < C; c++) {
-    const float* t = sc.lut.data() + (size_t)c * 257;
-    for (int32_t y = 0; y < H; y++) {
-      const int32_t r = ty[y];
-      float* o = v + c * plane + (size_t)y * W;
-      if (r < 0) {
-        for (int32_t x = 0; x < W; x++) o[x] = t[256];
-        continue;
-      }
-      const uint8_t* row = src + (size_t)r * srcW * C + c;
-      for (int32_t x = 0; x < W; x++) {
-        const int32_t qx = tx[x];
-        o[x] = qx < 0 ? t[256] : t[row[(size_t)qx * C]];
+      case kErase: {
+        const int64_t H = job.outH, W = job.outW;
+        const int64_t y0 = (int64_t)p[1], x0 = (int64_t)p[2], h = (int64_t)p[3], w = (int64_t)p[4];
+        st.kind = Step::Erase;
+        st.y0 = (int32_t)std::min(y0, H);
+        st.y1 = (int32_t)std::min(y0 + h, H);
+        st.x0 = (int32_t)std::min(x0, W);
+        st.x1 = (int32_t)std::min(x0 + w, W);
+        st.a = p + 5;
+        if (st.y0 < st.y1 && st.x0 < st.x1) steps.push_back(st);
+        break;
       }
     }
   }
@@ -278,39 +458,190 @@ void gatherAffine(const PlanView& p, int32_t s, float* v, Scratch& sc) {
 
 }  // namespace
 
-void runSample(const PlanView& p, int32_t s, Scratch& scratch) {
-  const size_t plane = (size_t)p.outH * p.outW;
-  float* slot = p.out + (size_t)s * p.outC * plane;
-  if (p.unitTaps && p.affineOnly) {
-    gatherAffine(p, s, slot, scratch);
-    return;
+std::string runSample(const Job& job, int32_t s, Scratch& sc) {
+  const int32_t H = job.outH, W = job.outW, K = job.K, inC = job.inC;
+  const size_t per = job.tapsPerSample();
+  const size_t plane = (size_t)H * (size_t)W;
+
+  // Private copies of this sample's taps and parameters, checked again.
+  sc.taps.resize(per);
+  sc.weights.resize(per);
+  sc.block.resize(job.P + 1);
+  std::memcpy(sc.taps.data(), job.tapIndex + (size_t)s * per, per * sizeof(int32_t));
+  std::memcpy(sc.weights.data(), job.tapWeight + (size_t)s * per, per * sizeof(float));
+  if (job.P > 0) std::memcpy(sc.block.data(), job.params + (size_t)s * job.P, job.P * sizeof(float));
+  {
+    std::string bad = checkSample(job, s, sc.taps.data(), sc.block.data());
+    if (!bad.empty()) return "the job's arrays changed while it ran: " + bad;
   }
-  float* v = slot;
-  if (p.maxChannels > p.outC) {
-    scratch.buffer.resize((size_t)p.maxChannels * plane);
-    v = scratch.buffer.data();
+  decodeSteps(job, sc.block.data(), sc.steps);
+  const Step* steps = sc.steps.data();
+  const size_t nSteps = sc.steps.size();
+
+  // Where the image lives while the program runs: the output slot, unless some point of the
+  // program holds more channels than the output has.
+  int32_t maxC = inC;
+  for (size_t i = 0; i < nSteps; ++i) maxC = std::max(maxC, steps[i].Cout);
+  float* const slot = job.out + (size_t)s * job.outPerSample();
+  float* img = slot;
+  if (maxC > job.outC) {
+    sc.image.resize((size_t)maxC * plane);
+    img = sc.image.data();
   }
-  if (p.unitTaps) geometryGather(p, s, v);
-  else geometryGeneral(p, s, v);
-  int32_t C = p.inC;
-  const float* q = p.params + p.paramsPerSample * s;
-  for (size_t k = 0; k < p.program.size(); k++) {
-    const float* b = q + p.opOffsets[k];
-    const int32_t code = p.program[k];
-    if (b[0] == 0.0f) continue;
-    switch (code) {
-      case kAffine: affine(v, C, plane, b); break;
-      case kGray: {
-        const int32_t oc = (int32_t)b[1];
-        toGray(v, C, plane, oc);
-        C = oc;
-        break;
+
+  const int32_t* ty = sc.taps.data();
+  const int32_t* tx = ty + (size_t)H * K;
+  const float* wy = sc.weights.data();
+  const float* wx = wy + (size_t)H * K;
+  const uint8_t* src = job.src[s];
+  const int32_t srcW = job.dims[2 * (size_t)s + 1];
+  const size_t srcRowBytes = (size_t)srcW * (size_t)inC;
+
+  bool unit = K == 1;
+  for (size_t i = 0; unit && i < per; ++i) unit = sc.weights[i] == 1.0f;
+
+  // Steps before the first contrast run in the geometry pass; with the gather form, its leading
+  // per-channel pointwise steps are folded into the table.
+  size_t first = 0;
+  size_t segEnd = 0;
+  auto nextContrast = [&](size_t from) {
+    size_t i = from;
+    while (i < nSteps && steps[i].kind != Step::Contrast) ++i;
+    return i;
+  };
+
+  double sum = 0.0;
+  if (unit) {
+    while (first < nSteps && (steps[first].kind == Step::Affine || steps[first].kind == Step::Brightness)) ++first;
+    segEnd = nextContrast(first);
+    // Consecutive samples usually share their parameters (toTensor, normalize): the table is
+    // rebuilt only when the job or the parameter block changes.
+    const bool cached = job.id != 0 && sc.lutJob == job.id && sc.lutBlock.size() == job.P &&
+                        (job.P == 0 || std::memcmp(sc.lutBlock.data(), sc.block.data(), job.P * sizeof(float)) == 0);
+    sc.lut.resize((size_t)inC * 257);
+    for (int32_t c = 0; c < inC && !cached; ++c) {
+      float* t = sc.lut.data() + (size_t)c * 257;
+      for (int b = 0; b < 257; ++b) {
+        float v = b < 256 ? (float)b : unitGeometry(job.fill[c]);
+        for (size_t i = 0; i < first; ++i) {
+          const Step& st = steps[i];
+          v = st.kind == Step::Affine ? affine1(v, st.a[c], st.a[inC + c]) : brightness1(v, st.f, st.bound);
+        }
+        t[b] = v;
       }
-      case kJitter: jitter(v, C, plane, b); break;
-      case kErase: erase(v, C, p.outH, p.outW, plane, b); break;
+    }
+    if (!cached) {
+      sc.lutJob = job.id;
+      sc.lutBlock.assign(sc.block.begin(), sc.block.begin() + (ptrdiff_t)job.P);
+    }
+    sc.colIndex.resize((size_t)W);
+    sc.fillCols.clear();
+    int32_t q0 = std::numeric_limits<int32_t>::max(), q1 = -1;
+    for (int32_t x = 0; x < W; ++x) {
+      const int32_t q = tx[x];
+      sc.colIndex[x] = q < 0 ? 0 : q * inC;
+      if (q < 0) sc.fillCols.push_back(x);
+      else {
+        q0 = std::min(q0, q);
+        q1 = std::max(q1, q);
+      }
+    }
+    const float* lut = sc.lut.data();
+    const int32_t* idx = sc.colIndex.data();
+    for (int32_t y = 0; y < H; ++y) {
+      float* row = img + (size_t)y * W;
+      const int32_t r = ty[y];
+      if (y + 1 < H && ty[y + 1] >= 0 && q1 >= 0) prefetchBytes(src + (size_t)ty[y + 1] * srcRowBytes + (size_t)q0 * inC, (size_t)(q1 - q0 + 1) * inC);
+      if (r < 0) {
+        for (int32_t c = 0; c < inC; ++c) std::fill(row + (size_t)c * plane, row + (size_t)c * plane + W, lut[(size_t)c * 257 + 256]);
+      } else {
+        const uint8_t* srow = src + (size_t)r * srcRowBytes;
+        if (inC == 1) gatherRow<1>(srow, idx, lut, W, inC, row, plane);
+        else if (inC == 3) gatherRow<3>(srow, idx, lut, W, inC, row, plane);
+        else gatherRow<0>(srow, idx, lut, W, inC, row, plane);
+        for (int32_t x : sc.fillCols)
+          for (int32_t c = 0; c < inC; ++c) row[(size_t)c * plane + x] = lut[(size_t)c * 257 + 256];
+      }
+      runSteps(steps + first, steps + segEnd, row, plane, W, y);
+      if (segEnd < nSteps) sum = grayRowSum(row, plane, W, steps[segEnd].C, sum);
+    }
+  } else {
+    segEnd = nextContrast(0);
+    // Columns of the source this sample reads, and the float offset of every column tap.
+    int32_t q0 = std::numeric_limits<int32_t>::max(), q1 = -1;
+    for (size_t i = 0; i < (size_t)W * K; ++i) {
+      if (tx[i] >= 0) {
+        q0 = std::min(q0, tx[i]);
+        q1 = std::max(q1, tx[i]);
+      }
+    }
+    if (q1 < 0) q0 = 0;
+    const int32_t used = q1 - q0 + 1;  // columns converted per source row (0 when all are fill)
+    sc.srcRow.resize((size_t)(used + 1) * inC);
+    sc.colIndex.resize((size_t)W * K);
+    for (size_t i = 0; i < (size_t)W * K; ++i) sc.colIndex[i] = (tx[i] < 0 ? used : tx[i] - q0) * inC;
+    float* fillPixel = sc.srcRow.data() + (size_t)used * inC;
+    for (int32_t c = 0; c < inC; ++c) fillPixel[c] = job.fill[c];
+
+    // Cache of filtered source rows: K + 1 slots always leave one free for the current row.
+    const size_t slots = (size_t)K + 1;
+    const size_t slotFloats = (size_t)inC * W;
+    sc.rows.resize(slots * slotFloats);
+    sc.rowKey.assign(slots, kEmpty);
+    sc.rowUse.assign(slots, 0);
+    const FilterFn filter = pickFilter(inC, K);
+    const float* h[kMaxTaps];
+
+    for (int32_t y = 0; y < H; ++y) {
+      const int64_t stamp = (int64_t)y + 1;
+      for (int32_t i = 0; i < K; ++i) {
+        const int64_t r = ty[(size_t)y * K + i];
+        size_t slot = slots;
+        for (size_t k = 0; k < slots; ++k)
+          if (sc.rowKey[k] == r) slot = k;
+        if (slot == slots) {
+          slot = 0;
+          for (size_t k = 1; k < slots; ++k)
+            if (sc.rowUse[k] < sc.rowUse[slot]) slot = k;
+          float* sr = sc.srcRow.data();
+          if (r >= 0) {
+            const uint8_t* b = src + (size_t)r * srcRowBytes + (size_t)q0 * inC;
+            if (r + 1 < job.dims[2 * (size_t)s]) prefetchBytes(b + srcRowBytes, (size_t)used * inC);
+            for (size_t k = 0; k < (size_t)used * inC; ++k) sr[k] = (float)b[k];
+          } else {
+            for (int32_t q = 0; q < used; ++q)
+              for (int32_t c = 0; c < inC; ++c) sr[(size_t)q * inC + c] = job.fill[c];
+          }
+          filter(sr, sc.colIndex.data(), wx, W, inC, K, sc.rows.data() + slot * slotFloats);
+          sc.rowKey[slot] = r;
+        }
+        sc.rowUse[slot] = stamp;
+        h[i] = sc.rows.data() + slot * slotFloats;
+      }
+      float* row = img + (size_t)y * W;
+      combineRows(h, wy + (size_t)y * K, K, inC, W, row, plane);
+      runSteps(steps, steps + segEnd, row, plane, W, y);
+      if (segEnd < nSteps) sum = grayRowSum(row, plane, W, steps[segEnd].C, sum);
     }
   }
-  if (v != slot) std::memcpy(slot, v, sizeof(float) * p.outC * plane);
+
+  // Each contrast step starts a pass over the finished rows (and sums for the next one).
+  while (segEnd < nSteps) {
+    const Step& ct = steps[segEnd];
+    const float mean = (float)(sum / (double)plane);
+    const size_t from = segEnd + 1;
+    segEnd = nextContrast(from);
+    sum = 0.0;
+    for (int32_t y = 0; y < H; ++y) {
+      float* row = img + (size_t)y * W;
+      contrastRow(row, plane, W, ct.C, ct.f, ct.bound, mean);
+      runSteps(steps + from, steps + segEnd, row, plane, W, y);
+      if (segEnd < nSteps) sum = grayRowSum(row, plane, W, steps[segEnd].C, sum);
+    }
+  }
+
+  if (img != slot) std::memcpy(slot, img, sizeof(float) * job.outPerSample());
+  return "";
 }
 
 }  // namespace batchlab

@@ -1,6 +1,17 @@
-// The plan executor of native/PLAN_ABI.md: one batch, one job, validated before any pixel is
-// touched, executed sample by sample with IEEE float32 arithmetic in the ABI's order.
+// The CPU plan executor of native/PLAN_ABI.md, independent of Node-API.
+//
+// A job is checked completely (checkJob) before any pixel is touched. The engine then runs it
+// sample by sample (runSample) on pool threads. Each sample first copies its taps and its
+// parameter block out of the caller's memory and checks the copy again: the JavaScript thread
+// stays free while a job runs, so those arrays could change under it, and an index that was
+// valid at submit time must never be trusted later.
+//
+// Arithmetic: IEEE float32, one rounding per + - * /, in the ABI's order, no contraction
+// (compiled with -ffp-contract=off, no -ffast-math). The contrast mean is a double sum of the
+// gray values in row-major order.
 #pragma once
+
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,38 +20,78 @@ namespace batchlab {
 
 enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3 };
 
-struct PlanView {
+// Sanity bounds on the job's scalars (checked, with these numbers in the message).
+constexpr int32_t kMaxChannels = 64;
+constexpr int32_t kMaxTaps = 64;              // K
+constexpr int32_t kMaxSide = 1 << 20;         // outH, outW
+constexpr int32_t kMaxSamples = 1 << 24;      // n
+
+// A job as the engine reads it. Pointers are views of the caller's typed arrays, which the
+// caller keeps alive until the job has finished; the vectors are copies made at submit time.
+struct Job {
   int32_t n = 0, inC = 0, outC = 0, outH = 0, outW = 0, K = 0;
-  std::vector<const uint8_t*> sources;
-  std::vector<size_t> sourceBytes;
-  const int32_t* srcDims = nullptr;
-  const int32_t* tapIndex = nullptr;
-  const float* tapWeight = nullptr;
-  const float* fill = nullptr;
-  std::vector<int32_t> program;
-  std::vector<int32_t> opOffsets;
-  std::vector<int32_t> opChannelsIn;  // channel count entering each op
-  const float* params = nullptr;
-  size_t paramsPerSample = 0;
-  float* out = nullptr;
-  int32_t maxChannels = 0;  // most channels any point of the program holds
-  bool unitTaps = false;    // K == 1 and every weight 1: the geometry pass is a gather
-  bool affineOnly = false;  // the program has only AFFINE ops
+  size_t P = 0;                          // floats per sample's parameter block
+  std::vector<const uint8_t*> src;       // HWC pixels of each sample
+  std::vector<size_t> srcBytes;          // length of each source view
+  std::vector<int32_t> dims;             // srcDims (height, width per sample), copied
+  const int32_t* tapIndex = nullptr;     // n*(outH+outW)*K
+  const float* tapWeight = nullptr;      // same layout
+  std::vector<float> fill;               // inC values, copied
+  std::vector<int32_t> program;          // op codes, copied
+  std::vector<int32_t> opOffsets;        // one per op, copied
+  const float* params = nullptr;         // n*P
+  float* out = nullptr;                  // n*outC*outH*outW
+  uint64_t id = 0;                       // unique per job (0: none), keys per-thread caches
+
+  size_t tapsPerSample() const { return (size_t)(outH + outW) * (size_t)K; }
+  size_t outPerSample() const { return (size_t)outC * (size_t)outH * (size_t)outW; }
 };
 
-// Checks sizes, tap indices, op codes, offsets and channel counts. Returns "" or the problem.
-std::string validate(const PlanView& p, size_t tapLength, size_t fillLength, size_t paramsLength, size_t outLength);
+// Lengths of the arrays the job was built from (elements).
+struct Lengths {
+  size_t srcDims = 0, tapIndex = 0, tapWeight = 0, fill = 0, program = 0, opOffsets = 0, params = 0, out = 0;
+};
 
-// Per-worker working memory for one job (fill and channels are fixed within a job): a buffer for programs that need more channels than the output
-// slot has, and the byte-to-float lookup table of the gather+affine path with the parameter
-// block it was built for (consecutive samples usually share it).
+// Checks everything but the scalar fields' types (the caller reads those): lengths, sources,
+// srcDims, every tap index, op codes, every op's parameter block at the channel count of that
+// point, GRAY/JITTER/ERASE parameters of enabled ops, the final channel count. Returns "" or a
+// message naming the field, the value and what was expected. Requires job.P to be set from
+// the params length (after checking it divides by n).
+std::string checkJob(const Job& job, const Lengths& len);
+
+// The per-sample part of checkJob, on given copies of sample s's taps and parameter block.
+std::string checkSample(const Job& job, int32_t s, const int32_t* taps, const float* block);
+
+// A row-pass op decoded from a sample's parameter block (JITTER expands into its steps).
+struct Step {
+  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Erase } kind;
+  int32_t C;      // channels entering the step
+  int32_t Cout;   // channels leaving it (differs only for Gray)
+  float f = 0, bound = 0;    // factor and bound (jitter steps)
+  const float* a = nullptr;  // Affine: sub[C] (div follows); Erase: value[C]
+  int32_t y0 = 0, y1 = 0, x0 = 0, x1 = 0;  // Erase: the box clipped to the output
+};
+
+// Per-thread working memory, reused sample after sample and job after job.
 struct Scratch {
-  std::vector<float> buffer;
-  std::vector<float> lutParams;
-  std::vector<float> lut;  // C x 257: 256 byte values, then the fill value
+  std::vector<int32_t> taps;     // copy of the sample's tap indices
+  std::vector<float> weights;    // copy of its tap weights
+  std::vector<float> block;      // copy of its parameter block
+  std::vector<Step> steps;
+  std::vector<int32_t> colIndex; // per output column and tap: float offset into `srcRow`
+  std::vector<int32_t> fillCols; // gather path: output columns whose tap is -1
+  std::vector<float> srcRow;     // a source row as floats (used columns), plus one fill pixel
+  std::vector<float> rows;       // cache of horizontally filtered rows: slots x C x outW
+  std::vector<int64_t> rowKey;   // source row held by each slot (kEmpty: none)
+  std::vector<int64_t> rowUse;   // when each slot was last used
+  std::vector<float> lut;        // gather path: C x 257 (256 byte values, then the fill)
+  uint64_t lutJob = 0;           // the job and parameter block `lut` was built for
+  std::vector<float> lutBlock;
+  std::vector<float> image;      // when some point of the program has more channels than outC
 };
 
-// Runs sample s. Thread-safe for distinct samples with distinct Scratch objects.
-void runSample(const PlanView& p, int32_t s, Scratch& scratch);
+// Runs sample s: writes its outC*outH*outW floats. Returns "" or why it could not (the arrays
+// changed while the job ran, or memory ran out); then the sample's output is unspecified.
+std::string runSample(const Job& job, int32_t s, Scratch& scratch);
 
 }  // namespace batchlab

@@ -1,48 +1,140 @@
 /**
- * The bridge to the native CPU engine (build/Release/batchlab_cpu.node): loaded once, lazily.
- * Where it is not built or cannot load, callers get the reason instead of an exception.
+ * The bridge to the native CPU engine, build/Release/batchlab_cpu.node (native/README.md).
+ * Loaded once, lazily, on first use. Where it is not built or cannot load, callers get the
+ * reason instead of an exception, and the loader runs the TypeScript reference engine.
+ *
+ * Environment: BATCHLAB_BACKEND=reference forces "not loaded"; BATCHLAB_NATIVE_ADDON=/path
+ * loads another build of the addon (e.g. a sanitizer build).
  */
-import * as path from "node:path";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { NativeError } from "../errors";
-import type { EncodedBatch } from "../transforms/index";
 
-/** A plan job (native/PLAN_ABI.md) plus where to write and how many threads may work on it. */
-export interface PlanJob extends EncodedBatch {
+/**
+ * One batch for the plan executor, exactly as native/PLAN_ABI.md describes it. The native
+ * side checks every field (sizes, every tap index against its source, op codes, parameter
+ * offsets, channel counts) before touching a pixel and rejects a bad job naming the field.
+ */
+export interface PlanJob {
+  /** Samples in the batch. */
+  n: number;
+  /** Channels of every source image. */
+  inC: number;
+  /** Output shape of one sample. */
+  outC: number;
+  outH: number;
+  outW: number;
+  /** Taps per output coordinate per axis (1: integer map, 2: one bilinear step, ...). */
+  K: number;
+  /** HWC uint8 pixels of each sample (views, not copies). */
+  sources: readonly Uint8Array[];
+  /** Height, width of each source: length 2n. */
+  srcDims: Int32Array;
+  /** Per sample: outH*K row taps, then outW*K column taps; a source row/column or -1 (fill). */
+  tapIndex: Int32Array;
+  /** Tap weights, same layout as tapIndex. */
+  tapWeight: Float32Array;
+  /** Value of a -1 tap, per source channel (length >= inC). */
+  fill: Float32Array;
+  /** Op codes (0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE), applied in order after the geometry. */
+  program: Int32Array;
+  /** Offset of each op's parameters inside a sample's block of P = params.length / n floats. */
+  opOffsets: Int32Array;
+  /** Per-sample parameter blocks. */
+  params: Float32Array;
+  /** NCHW float32 output, length >= n*outC*outH*outW; must not share memory with the inputs. */
   out: Float32Array;
+  /** At most this many pool threads work on the job (>= 1). */
   numThreads: number;
 }
 
+export interface NativeInfo {
+  /** Package version the addon was built from. */
+  version: string;
+  /** Worker threads of the process-wide pool. */
+  threads: number;
+  /** Vector instruction set the build targets (e.g. "sse4.2" for x86-64-v2). */
+  simd: string;
+  /** Compiler and version, e.g. "g++ 12.2.0". */
+  compiler: string;
+}
+
 export interface NativeAddon {
+  /** Resolves when `out` is written; rejects with a NativeError naming the problem. */
   runPlan(job: PlanJob): Promise<void>;
-  info(): { version: string; threads: number; simd: string; compiler: string };
+  info(): NativeInfo;
   poolSize(): number;
 }
 
-let cached: { ok: true; addon: NativeAddon } | { ok: false; reason: string } | undefined;
+export type NativeLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
 
-export function addonPath(): string {
-  return process.env.BATCHLAB_NATIVE_ADDON ?? path.join(__dirname, "..", "..", "build", "Release", "batchlab_cpu.node");
+interface RawAddon {
+  runPlan(job: PlanJob): Promise<void>;
+  info(): NativeInfo;
+  poolSize(): number;
 }
 
-/** The addon, or why it is not available. */
-export function loadNative(): { ok: true; addon: NativeAddon } | { ok: false; reason: string } {
-  if (cached) return cached;
-  if (process.env.BATCHLAB_BACKEND === "reference") return (cached = { ok: false, reason: "BATCHLAB_BACKEND=reference forces the reference engine" });
-  const file = addonPath();
-  if (!fs.existsSync(file)) return (cached = { ok: false, reason: `not built: ${file} is missing (run npm run build:native; it needs g++, make and python3)` });
-  try {
-    const raw = require(file) as NativeAddon;
-    const addon: NativeAddon = {
-      info: () => raw.info(),
-      poolSize: () => raw.poolSize(),
-      runPlan: (job) =>
-        raw.runPlan(job).catch((e: unknown) => {
-          throw new NativeError(`native engine: ${e instanceof Error ? e.message : String(e)}`, "ERR_BATCHLAB_PLAN");
-        }),
-    };
-    return (cached = { ok: true, addon });
-  } catch (e) {
-    return (cached = { ok: false, reason: `cannot load ${file}: ${(e as Error).message.split("\n")[0]}` });
+const packageRoot = path.join(__dirname, "..", "..");
+let cached: NativeLoad | undefined;
+
+/** Where the addon is loaded from. */
+export function addonPath(): string {
+  return process.env.BATCHLAB_NATIVE_ADDON || path.join(packageRoot, "build", "Release", "batchlab_cpu.node");
+}
+
+function wrapError(e: unknown): NativeError {
+  if (e instanceof NativeError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  const code = typeof (e as { code?: unknown })?.code === "string" ? (e as { code: string }).code : "ERR_BATCHLAB_NATIVE";
+  const err = new NativeError(`native engine: ${message}`, code);
+  err.cause = e;
+  return err;
+}
+
+function wrap(raw: RawAddon): NativeAddon {
+  return {
+    info: () => raw.info(),
+    poolSize: () => raw.poolSize(),
+    runPlan(job: PlanJob): Promise<void> {
+      let pending: Promise<void>;
+      try {
+        pending = raw.runPlan(job);
+      } catch (e) {
+        return Promise.reject(wrapError(e));
+      }
+      return pending.catch((e: unknown) => {
+        throw wrapError(e);
+      });
+    },
+  };
+}
+
+/** The addon, or why it is not available. Never throws. */
+export function loadNative(): NativeLoad {
+  if (process.env.BATCHLAB_BACKEND === "reference") {
+    return { ok: false, reason: "not loaded, because forced: BATCHLAB_BACKEND=reference" };
   }
+  if (cached) return cached;
+  const file = addonPath();
+  if (!fs.existsSync(file)) {
+    const shown = process.env.BATCHLAB_NATIVE_ADDON ? file : path.relative(packageRoot, file);
+    cached = { ok: false, reason: `not built: ${shown} missing; run npm run build:native (it needs g++, make and python3)` };
+    return cached;
+  }
+  try {
+    const raw = require(file) as RawAddon;
+    if (typeof raw?.runPlan !== "function") throw new Error("it does not export runPlan (an older or foreign build?)");
+    cached = { ok: true, addon: wrap(raw) };
+  } catch (e) {
+    const first = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    cached = { ok: false, reason: `cannot load ${file}: ${first}` };
+  }
+  return cached;
+}
+
+/** Runs one plan job on the native engine; rejects with a NativeError when it is unavailable. */
+export function runPlan(job: PlanJob): Promise<void> {
+  const loaded = loadNative();
+  if (!loaded.ok) return Promise.reject(new NativeError(`the native engine is unavailable: ${loaded.reason}`, "ERR_BATCHLAB_NO_NATIVE"));
+  return loaded.addon.runPlan(job);
 }

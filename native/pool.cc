@@ -1,0 +1,146 @@
+#include "pool.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace batchlab {
+namespace {
+
+// Never destroyed: detached workers wait on these until the process ends, so they must outlive
+// static destructors.
+struct State {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Task*> tasks;  // tasks with samples not yet handed out, in arrival order
+  size_t cursor = 0;         // round-robin position in `tasks`
+  size_t running = 0;        // workers started
+};
+
+State& state() {
+  static State* s = new State();
+  return *s;
+}
+
+}  // namespace
+
+Pool& Pool::instance() {
+  static Pool* pool = new Pool();
+  return *pool;
+}
+
+size_t Pool::size() {
+  static const size_t n = std::max(1u, std::thread::hardware_concurrency());
+  return n;
+}
+
+void Pool::start() {
+  State& st = state();
+  std::lock_guard<std::mutex> lock(st.mu);
+  while (st.running < size()) {
+    try {
+      std::thread([this] { work(); }).detach();
+    } catch (const std::exception& e) {
+      if (st.running == 0) throw std::runtime_error(std::string("cannot start the engine's worker threads: ") + e.what());
+      break;  // fewer workers than cores: the pool still works
+    }
+    ++st.running;
+  }
+}
+
+// Buffers above this size are released when a worker goes idle, so that one huge batch does
+// not pin its working memory in every thread for the life of the process.
+constexpr size_t kKeepBytes = 32u << 20;
+
+template <typename T>
+void trimVector(std::vector<T>& v) {
+  if (v.capacity() * sizeof(T) > kKeepBytes) std::vector<T>().swap(v);
+}
+
+void trim(Scratch& sc) {
+  trimVector(sc.taps);
+  trimVector(sc.weights);
+  trimVector(sc.block);
+  trimVector(sc.colIndex);
+  trimVector(sc.fillCols);
+  trimVector(sc.srcRow);
+  trimVector(sc.rows);
+  trimVector(sc.image);
+  trimVector(sc.lutBlock);
+}
+
+void Pool::submit(Task* task) {
+  State& st = state();
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    st.tasks.push_back(task);
+  }
+  // Wake as many workers as the task may use (more would only find it capped).
+  const int32_t wake = std::min<int32_t>(std::min<int32_t>(task->cap_, task->count_), (int32_t)size());
+  if ((size_t)wake >= size()) st.cv.notify_all();
+  else
+    for (int32_t i = 0; i < wake; ++i) st.cv.notify_one();
+}
+
+// The next chunk for this worker: from the first task at or after the cursor that has samples
+// left and fewer than `cap` workers. Chunks shrink as a task nears its end (a quarter of what
+// is left per worker, at most 16 samples), so that workers finish together and a second job
+// gets its turn soon.
+Task* Pool::pick(int32_t* begin, int32_t* end) {
+  State& st = state();
+  const size_t n = st.tasks.size();
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (st.cursor + k) % n;
+    Task* t = st.tasks[i];
+    if (t->active_ >= t->cap_) continue;
+    const int32_t left = t->count_ - t->next_;
+    const int32_t chunk = std::max<int32_t>(1, std::min<int32_t>(16, left / (4 * t->cap_)));
+    *begin = t->next_;
+    *end = t->next_ + chunk;
+    t->next_ = *end;
+    t->active_ += 1;
+    if (t->busy) t->busy->fetch_add(1);
+    if (t->next_ == t->count_) {
+      st.tasks.erase(st.tasks.begin() + (ptrdiff_t)i);
+      st.cursor = st.tasks.empty() ? 0 : i % st.tasks.size();
+    } else {
+      st.cursor = (i + 1) % n;
+    }
+    return t;
+  }
+  return nullptr;
+}
+
+void Pool::work() {
+  State& st = state();
+  Scratch scratch;  // this worker's, reused across samples and jobs
+  std::unique_lock<std::mutex> lock(st.mu);
+  for (;;) {
+    int32_t begin = 0, end = 0;
+    Task* t = pick(&begin, &end);
+    if (!t) {
+      trim(scratch);
+      st.cv.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    t->run(begin, end, scratch);
+    if (t->busy) t->busy->fetch_sub(1);
+    lock.lock();
+    t->active_ -= 1;
+    t->done_ += end - begin;
+    // No wake-up here: this worker picks again at once, round-robin over the queue, so a slot
+    // it frees under a task's cap is taken by itself or goes to another task's turn.
+    if (t->done_ == t->count_) {
+      lock.unlock();
+      t->finished();  // t may be gone after this
+      lock.lock();
+    }
+  }
+}
+
+}  // namespace batchlab

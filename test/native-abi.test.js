@@ -1,0 +1,702 @@
+"use strict";
+// The CPU engine at the level of native/PLAN_ABI.md: hand-built jobs and random jobs checked
+// bit for bit against a small independent implementation of the ABI written here (float32 by
+// Math.fround after every operation, the contrast mean as a sequential double sum in row-major
+// order), every malformed field rejected by name without touching `out`, the JavaScript thread
+// free while a batch runs, concurrent jobs, and a worker thread torn down mid-job.
+//
+// BATCHLAB_NATIVE_ADDON=/path/to/batchlab_cpu.node runs these tests against another build
+// (e.g. the AddressSanitizer build of native/README.md). BATCHLAB_ABI_CASES sets how many
+// random jobs run (default 400).
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const path = require("node:path");
+const { loadNative } = require("../dist/loader/native");
+const { NativeError } = require("../dist/errors");
+
+const native = loadNative();
+const skipReason = native.ok ? null : `native engine unavailable: ${native.reason}`;
+const CASES = Number(process.env.BATCHLAB_ABI_CASES || 400);
+
+/** Runs `fn` as a test, or skips it with the reason (printed) when the addon is not built. */
+function ntest(name, fn) {
+  test(name, async (t) => {
+    if (skipReason) {
+      t.skip(skipReason);
+      return;
+    }
+    await fn(t);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The oracle: PLAN_ABI.md, written out directly.
+
+const f = Math.fround;
+const GR = f(0.299);
+const GG = f(0.587);
+const GB = f(0.114);
+const ORDERS = [
+  [0, 1, 2],
+  [0, 2, 1],
+  [1, 0, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [2, 1, 0],
+];
+
+function grayOf(px, C) {
+  return C === 1 ? px[0] : f(f(f(GR * px[0]) + f(GG * px[1])) + f(GB * px[2]));
+}
+function clamp(x, bound) {
+  const m = x < 0 ? 0 : x; // max(x, 0)
+  return m > bound ? bound : m; // min(., bound)
+}
+
+/** Output of sample s of `job` (NCHW Float32Array of outC*outH*outW), computed per the ABI. */
+function oracleSample(job, s) {
+  const { inC, outH: H, outW: W, K } = job;
+  const P = job.params.length / job.n;
+  const block = job.params.subarray(s * P, (s + 1) * P);
+  const per = (H + W) * K;
+  const taps = job.tapIndex.subarray(s * per, (s + 1) * per);
+  const wts = job.tapWeight.subarray(s * per, (s + 1) * per);
+  const srcW = job.srcDims[2 * s + 1];
+  const src = job.sources[s];
+  // img[p] = array of C channel values of pixel p (row-major)
+  let img = new Array(H * W);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const px = new Array(inC);
+      for (let c = 0; c < inC; c++) {
+        let acc = 0;
+        for (let i = 0; i < K; i++) {
+          const r = taps[y * K + i];
+          let row = 0;
+          for (let j = 0; j < K; j++) {
+            const q = taps[H * K + x * K + j];
+            const S = r === -1 || q === -1 ? job.fill[c] : src[(r * srcW + q) * inC + c];
+            row = f(row + f(wts[H * K + x * K + j] * S));
+          }
+          acc = f(acc + f(wts[y * K + i] * row));
+        }
+        px[c] = acc;
+      }
+      img[y * W + x] = px;
+    }
+  }
+  let C = inC;
+  for (let k = 0; k < job.program.length; k++) {
+    const p = block.subarray(job.opOffsets[k]);
+    if (p[0] === 0) continue;
+    const code = job.program[k];
+    if (code === 0) {
+      img = img.map((px) => px.map((v, c) => f(f(v - p[1 + c]) / p[1 + C + c])));
+    } else if (code === 1) {
+      const oc = p[1];
+      img = img.map((px) => new Array(oc).fill(grayOf(px, C)));
+      C = oc;
+    } else if (code === 2) {
+      const bound = p[1];
+      for (const which of ORDERS[p[2]]) {
+        const fac = p[3 + which];
+        if (Number.isNaN(fac)) continue;
+        if (which === 0) {
+          img = img.map((px) => px.map((v) => clamp(f(fac * v), bound)));
+        } else if (which === 1) {
+          let sum = 0;
+          for (let q = 0; q < H * W; q++) sum += grayOf(img[q], C);
+          const mean = f(sum / (H * W));
+          const rest = f(f(1 - fac) * mean);
+          img = img.map((px) => px.map((v) => clamp(f(f(fac * v) + rest), bound)));
+        } else {
+          const k1 = f(1 - fac);
+          img = img.map((px) => {
+            const g = f(k1 * grayOf(px, C));
+            return px.map((v) => clamp(f(f(fac * v) + g), bound));
+          });
+        }
+      }
+    } else if (code === 3) {
+      const [y0, x0, h, w] = [p[1], p[2], p[3], p[4]];
+      for (let y = y0; y < Math.min(H, y0 + h); y++) {
+        for (let x = x0; x < Math.min(W, x0 + w); x++) img[y * W + x] = Array.from({ length: C }, (_, c) => p[5 + c]);
+      }
+    } else {
+      throw new Error(`oracle: op code ${code}`);
+    }
+  }
+  assert.equal(C, job.outC, "oracle: the program ends with outC channels");
+  const out = new Float32Array(C * H * W);
+  for (let c = 0; c < C; c++) for (let q = 0; q < H * W; q++) out[c * H * W + q] = img[q][c];
+  return out;
+}
+
+function oracle(job) {
+  const per = job.outC * job.outH * job.outW;
+  const out = new Float32Array(job.n * per);
+  for (let s = 0; s < job.n; s++) out.set(oracleSample(job, s), s * per);
+  return out;
+}
+
+/** Bit-for-bit equality (NaN payloads aside), with the first difference located. */
+function assertSameBits(actual, expected, job, label) {
+  assert.equal(actual.length >= expected.length, true, `${label}: output too short`);
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, expected.length);
+  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    if (a[i] !== e[i] && !(Number.isNaN(actual[i]) && Number.isNaN(expected[i]))) {
+      const plane = job.outH * job.outW;
+      const s = Math.floor(i / (job.outC * plane));
+      const c = Math.floor((i % (job.outC * plane)) / plane);
+      const q = i % plane;
+      assert.fail(
+        `${label}: element ${i} (sample ${s}, channel ${c}, y ${Math.floor(q / job.outW)}, x ${q % job.outW}) ` +
+          `native ${actual[i]} (0x${a[i].toString(16)}) != ABI ${expected[i]} (0x${e[i].toString(16)})\n` +
+          `program ${Array.from(job.program)} K ${job.K} inC ${job.inC} outC ${job.outC} ${job.outH}x${job.outW}`,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random jobs
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomJob(seed, opts = {}) {
+  const rnd = mulberry32(seed);
+  const int = (n) => Math.floor(rnd() * n);
+  const pick = (arr) => arr[int(arr.length)];
+  const n = opts.n ?? 1 + int(4);
+  const inC = opts.inC ?? 1 + int(4);
+  const K = opts.K ?? pick([1, 1, 2, 4]);
+  const unit = K === 1 && rnd() < 0.6; // integer map: every weight 1 (the gather path)
+  const outH = 1 + int(13);
+  const outW = 1 + int(13);
+  const special = () => pick([0, -0, 1, -1, 0.5, 255, 1e-30, 3.4e38]);
+  const val = () => (rnd() < 0.1 ? special() : (rnd() - 0.3) * 300);
+  const sources = [];
+  const srcDims = new Int32Array(2 * n);
+  const tapIndex = new Int32Array(n * (outH + outW) * K);
+  const tapWeight = new Float32Array(tapIndex.length);
+  for (let s = 0; s < n; s++) {
+    const h = 1 + int(12);
+    const w = 1 + int(12);
+    srcDims[2 * s] = h;
+    srcDims[2 * s + 1] = w;
+    const px = new Uint8Array(h * w * inC);
+    for (let i = 0; i < px.length; i++) px[i] = rnd() < 0.1 ? pick([0, 255]) : int(256);
+    sources.push(px);
+    const base = s * (outH + outW) * K;
+    for (let i = 0; i < (outH + outW) * K; i++) {
+      const lim = i < outH * K ? h : w;
+      tapIndex[base + i] = rnd() < 0.12 ? -1 : int(lim);
+      tapWeight[base + i] = unit ? 1 : rnd() < 0.1 ? pick([0, -0, 1, -0.25, 2]) : rnd() * 1.5 - 0.25;
+    }
+  }
+  const fill = Float32Array.from({ length: inC }, () => (rnd() < 0.2 ? pick([0, -0, 255, 0.5]) : val()));
+
+  // A program, its parameter layout, then the per-sample blocks.
+  const ops = [];
+  let C = inC;
+  const nOps = int(6);
+  for (let k = 0; k < nOps; k++) {
+    const code = int(4);
+    const grayable = C === 1 || C === 3;
+    if (code === 1 && !grayable) continue;
+    const op = { code, C };
+    if (code === 1) {
+      op.outChannels = pick([1, 3]);
+      op.optional = op.outChannels === C; // may be disabled only when it keeps C
+      C = op.outChannels;
+    }
+    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 6 : 5 + op.C;
+    op.grayable = grayable;
+    ops.push(op);
+  }
+  let P = 0;
+  const offsets = ops.map((op) => {
+    P += int(3); // gaps between blocks
+    const at = P;
+    P += op.size;
+    return at;
+  });
+  P += int(3);
+  const params = new Float32Array(n * P);
+  for (let s = 0; s < n; s++) {
+    const b = params.subarray(s * P, (s + 1) * P);
+    for (let i = 0; i < P; i++) b[i] = rnd() * 1000 - 500; // garbage in the gaps
+    ops.forEach((op, k) => {
+      const p = b.subarray(offsets[k]);
+      const enabled = op.code === 1 && !op.optional ? 1 : rnd() < 0.8 ? pick([1, 1, 2, -1]) : 0;
+      p[0] = enabled;
+      if (!enabled) {
+        if (op.code === 1) p[1] = op.outChannels; // the rest stays garbage: it is never read
+        return;
+      }
+      if (op.code === 0) {
+        for (let c = 0; c < op.C; c++) {
+          p[1 + c] = rnd() < 0.1 ? special() : rnd() * 200 - 50;
+          p[1 + op.C + c] = rnd() < 0.05 ? pick([0, -0, 1e-30]) : rnd() < 0.5 ? 255 : rnd() * 3 - 1;
+        }
+      } else if (op.code === 1) {
+        p[1] = op.outChannels;
+      } else if (op.code === 2) {
+        p[1] = pick([255, 1, 100]);
+        p[2] = int(6);
+        const factor = () => (rnd() < 0.25 ? NaN : rnd() < 0.1 ? pick([0, 1, -0]) : rnd() * 2);
+        p[3] = factor();
+        p[4] = op.grayable ? factor() : NaN;
+        p[5] = op.grayable ? factor() : NaN;
+      } else {
+        p[1] = int(outH + 2);
+        p[2] = int(outW + 2);
+        p[3] = int(outH + 3);
+        p[4] = int(outW + 3);
+        for (let c = 0; c < op.C; c++) p[5 + c] = val();
+      }
+    });
+  }
+  return {
+    n,
+    inC,
+    outC: C,
+    outH,
+    outW,
+    K,
+    sources,
+    srcDims,
+    tapIndex,
+    tapWeight,
+    fill,
+    program: Int32Array.from(ops.map((o) => o.code)),
+    opOffsets: Int32Array.from(offsets),
+    params,
+    out: new Float32Array(n * C * outH * outW).fill(12345),
+    numThreads: 1 + int(4),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-built jobs
+
+/** A job for one HWC image with identity taps (K = 1, weights 1) and the given program. */
+function identityJob(h, w, c, pixels, program = [], blocks = [], outC = c) {
+  const tapIndex = new Int32Array(h + w);
+  for (let y = 0; y < h; y++) tapIndex[y] = y;
+  for (let x = 0; x < w; x++) tapIndex[h + x] = x;
+  const offsets = [];
+  const params = [];
+  for (const b of blocks) {
+    offsets.push(params.length);
+    params.push(...b);
+  }
+  return {
+    n: 1,
+    inC: c,
+    outC,
+    outH: h,
+    outW: w,
+    K: 1,
+    sources: [Uint8Array.from(pixels)],
+    srcDims: Int32Array.from([h, w]),
+    tapIndex,
+    tapWeight: new Float32Array(h + w).fill(1),
+    fill: new Float32Array(c),
+    program: Int32Array.from(program),
+    opOffsets: Int32Array.from(offsets),
+    params: Float32Array.from(params),
+    out: new Float32Array(outC * h * w),
+    numThreads: 2,
+  };
+}
+
+ntest("K = 1 identity taps with toTensor give byte / 255 in NCHW order", async () => {
+  const px = [0, 1, 2, 255, 128, 7, 10, 20, 30, 40, 50, 60]; // 2x2, 3 channels, HWC
+  const job = identityJob(2, 2, 3, px, [0], [[1, 0, 0, 0, 255, 255, 255]]);
+  await native.addon.runPlan(job);
+  const expected = [];
+  for (let c = 0; c < 3; c++) for (let p = 0; p < 4; p++) expected.push(f(px[p * 3 + c] / 255));
+  assert.deepEqual(Array.from(job.out), expected);
+});
+
+ntest("fill taps, a horizontal flip and K = 2 weights follow the ABI's sums", async () => {
+  // 1 channel, source 2x3: [[10, 20, 30], [40, 50, 60]]; output 2x4.
+  const job = identityJob(2, 3, 1, [10, 20, 30, 40, 50, 60]);
+  job.outW = 4;
+  job.K = 2;
+  // rows: y0 = 0.25*r0 + 0.75*r1, y1 = fill row; columns: x0 = col 2 (flip), x1 = 0.5 c0 + 0.5 fill,
+  // x2 = col 1, x3 = 1.0 * col 0 + 0 * fill
+  job.tapIndex = Int32Array.from([0, 1, -1, -1, 2, 2, 0, -1, 1, 1, 0, -1]);
+  job.tapWeight = Float32Array.from([0.25, 0.75, 1, 0, 1, 0, 0.5, 0.5, 1, 0, 1, 0]);
+  job.fill = Float32Array.from([100]);
+  job.out = new Float32Array(8);
+  await native.addon.runPlan(job);
+  const S = (r, q) => (r < 0 || q < 0 ? 100 : [10, 20, 30, 40, 50, 60][r * 3 + q]);
+  const cols = [
+    [2, 2, 1, 0],
+    [0, -1, 0.5, 0.5],
+    [1, 1, 1, 0],
+    [0, -1, 1, 0],
+  ];
+  const rows = [
+    [0, 1, 0.25, 0.75],
+    [-1, -1, 1, 0],
+  ];
+  const expected = [];
+  for (const [r0, r1, wy0, wy1] of rows) {
+    for (const [q0, q1, wx0, wx1] of cols) {
+      const row = (r) => f(f(0 + f(wx0 * S(r, q0))) + f(wx1 * S(r, q1)));
+      expected.push(f(f(0 + f(wy0 * row(r0))) + f(wy1 * row(r1))));
+    }
+  }
+  assert.deepEqual(Array.from(job.out), expected);
+  assert.equal(job.out[4], 100, "a fill row gives the fill value");
+});
+
+ntest("JITTER contrast uses the exact double mean of gray, GRAY changes the channel count", async () => {
+  const px = [];
+  for (let i = 0; i < 5 * 3 * 3; i++) px.push((i * 37) % 256);
+  // JITTER (bound 255, order 2: c b s) with contrast 0.3 and saturation 1.7, then GRAY to 1.
+  const job = identityJob(5, 3, 3, px, [2, 1], [[1, 255, 2, NaN, 0.3, 1.7], [1, 1]], 1);
+  await native.addon.runPlan(job);
+  assertSameBits(job.out, oracle(job), job, "contrast + gray");
+  // The mean itself: contrast 0 makes every pixel equal to the mean.
+  const flat = identityJob(5, 3, 3, px, [2, 1], [[1, 255, 0, NaN, 0, NaN], [1, 1]], 1);
+  await native.addon.runPlan(flat);
+  let sum = 0;
+  for (let p = 0; p < 15; p++) sum += grayOf([px[3 * p], px[3 * p + 1], px[3 * p + 2]], 3);
+  const mean = f(sum / 15);
+  const g = grayOf([mean, mean, mean], 3);
+  assert.ok(flat.out.every((v) => v === g), `every pixel ${flat.out[0]} = gray(mean) ${g}`);
+});
+
+ntest("a gray image expanded to 3 channels and ERASE boxes reaching past the image", async () => {
+  const job = identityJob(4, 5, 1, [...Array(20).keys()].map((i) => i * 12), [1, 3], [[1, 3], [1, 2, 3, 9, 9, 7, 8, 9]], 3);
+  await native.addon.runPlan(job);
+  assertSameBits(job.out, oracle(job), job, "gray 1->3 + erase");
+  assert.equal(job.out[2 * 5 + 3], 7);
+  assert.equal(job.out[20 + 3 * 5 + 4], 8);
+});
+
+ntest(`random jobs (${CASES}): every op code, K = 1, 2, 4, fill taps, 1..4 channels, odd sizes: bit-exact`, async () => {
+  let codes = new Set();
+  for (let seed = 1; seed <= CASES; seed++) {
+    const job = randomJob(seed);
+    job.program.forEach((c) => codes.add(c));
+    try {
+      await native.addon.runPlan(job);
+    } catch (e) {
+      assert.fail(`seed ${seed}: rejected a valid job: ${e.message}`);
+    }
+    assertSameBits(job.out, oracle(job), job, `seed ${seed}`);
+  }
+  assert.deepEqual([...codes].sort(), [0, 1, 2, 3], "the random programs cover every op code");
+});
+
+ntest("random jobs with a batch of 1, and with the gather path's integer taps", async () => {
+  for (let seed = 10001; seed <= 10000 + Math.ceil(CASES / 4); seed++) {
+    const job = randomJob(seed, { n: 1 });
+    await native.addon.runPlan(job);
+    assertSameBits(job.out, oracle(job), job, `seed ${seed} (n = 1)`);
+    const k1 = randomJob(seed, { K: 1, inC: seed % 2 ? 3 : 1 });
+    await native.addon.runPlan(k1);
+    assertSameBits(k1.out, oracle(k1), k1, `seed ${seed} (K = 1)`);
+  }
+});
+
+ntest("the result does not depend on numThreads", async () => {
+  const base = randomJob(777, { n: 40, K: 2, inC: 3 });
+  const outs = [];
+  for (const threads of [1, 2, 3, 64]) {
+    const job = { ...base, out: new Float32Array(base.out.length), numThreads: threads };
+    await native.addon.runPlan(job);
+    outs.push(job.out);
+  }
+  for (const o of outs.slice(1)) assert.deepEqual(new Uint32Array(o.buffer), new Uint32Array(outs[0].buffer));
+  assertSameBits(outs[0], oracle(base), base, "numThreads");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Malformed jobs
+
+function validJob() {
+  // 2 samples, 3 channels, 4x4 sources, output 3x3, K = 2; program AFFINE, JITTER, ERASE.
+  const job = randomJob(5, { n: 2, inC: 3, K: 2 });
+  job.srcDims = Int32Array.from([4, 4, 4, 4]);
+  job.sources = [new Uint8Array(48).fill(9), new Uint8Array(48).fill(200)];
+  job.outH = 3;
+  job.outW = 3;
+  job.outC = 3;
+  job.tapIndex = new Int32Array(2 * 6 * 2).fill(1);
+  job.tapWeight = new Float32Array(2 * 6 * 2).fill(0.5);
+  job.program = Int32Array.from([0, 2, 3]);
+  job.opOffsets = Int32Array.from([0, 7, 13]);
+  const block = [1, 0, 0, 0, 255, 255, 255, 1, 1, 0, 1.2, 0.8, 1.1, 1, 0, 0, 1, 1, 0, 0, 0];
+  job.params = Float32Array.from([...block, ...block]);
+  job.out = new Float32Array(2 * 3 * 3 * 3);
+  job.numThreads = 2;
+  return job;
+}
+
+const cases = [
+  ["tap index past the source's last row", (j) => (j.tapIndex[3] = 4), /tapIndex: sample 0 row tap 3 is 4, expected -1 or a row in \[0, 3\]/],
+  ["tap index below -1", (j) => (j.tapIndex[2 * 12 - 1] = -2), /tapIndex: sample 1 column tap 5 is -2, expected -1 or a column in \[0, 3\]/],
+  ["tap index of a smaller source", (j) => ((j.srcDims[3] = 1), (j.sources[1] = new Uint8Array(12))), /tapIndex: sample 1 column tap 0 is 1, expected -1 or a column in \[0, 0\]/],
+  ["short out buffer", (j) => (j.out = new Float32Array(53)), /out: expected at least n\*outC\*outH\*outW = 54 floats, received 53/],
+  ["missing source", (j) => j.sources.pop(), /sources: expected 2 Uint8Arrays, received 1/],
+  ["extra source", (j) => j.sources.push(new Uint8Array(48)), /sources: expected 2 Uint8Arrays, received 3/],
+  ["source shorter than its dims", (j) => (j.sources[1] = new Uint8Array(47)), /sources\[1\]: 47 bytes, expected at least height\*width\*inC = 48/],
+  ["source of the wrong type", (j) => (j.sources[0] = new Float32Array(48)), /sources\[0\]: expected a Uint8Array, received Float32Array/],
+  ["bad op code", (j) => (j.program[1] = 9), /program\[1\]: unknown op code 9/],
+  ["negative op offset", (j) => (j.opOffsets[0] = -1), /opOffsets\[0\]: -1, expected an offset >= 0/],
+  ["op block past the end of P", (j) => (j.opOffsets[2] = 15), /opOffsets\[2\]: 15 with 8 parameters does not fit a parameter block of 21/],
+  ["one offset missing", (j) => (j.opOffsets = Int32Array.from([0, 7])), /opOffsets: expected one offset per op \(3\), received 2/],
+  ["outC not the program's channel count", (j) => ((j.outC = 1), (j.out = new Float32Array(18))), /outC: the program ends with 3 channels, outC is 1/],
+  ["GRAY on 2 channels", (j) => ((j.inC = 2), (j.fill = new Float32Array(2)), (j.program[1] = 1)), /program\[1\]: GRAY needs 1 or 3 channels, the image has 2/],
+  ["JITTER contrast on 4 channels", (j) => ((j.inC = 4), (j.outC = 4), (j.sources = [new Uint8Array(64), new Uint8Array(64)]), (j.fill = new Float32Array(4)), (j.out = new Float32Array(72)), (j.program = Int32Array.from([2])), (j.opOffsets = Int32Array.from([7]))), /program\[0\]: JITTER contrast and saturation need 1 or 3 channels, the image has 4/],
+  ["GRAY to 2 channels", (j) => ((j.program = Int32Array.from([1])), (j.opOffsets = Int32Array.from([7])), (j.params[8] = 2)), /params\[8\]: GRAY outChannels of sample 0 is 2, expected 1 or 3/],
+  ["JITTER order 6", (j) => (j.params[21 + 9] = 6), /params\[30\]: JITTER order of sample 1 is 6, expected an integer in 0..5/],
+  ["JITTER order 1.5", (j) => (j.params[9] = 1.5), /JITTER order of sample 0 is 1.5/],
+  ["ERASE with a negative corner", (j) => (j.params[14] = -1), /params\[14\]: ERASE y0 of sample 0 is -1, expected a non-negative integer/],
+  ["ERASE with a fractional width", (j) => (j.params[21 + 17] = 0.5), /params\[38\]: ERASE w of sample 1 is 0.5/],
+  ["params not a multiple of n", (j) => (j.params = new Float32Array(41)), /params: length 41 is not a multiple of n = 2/],
+  ["srcDims too short", (j) => (j.srcDims = Int32Array.from([4, 4, 4])), /srcDims: expected length 2n = 4, received 3/],
+  ["srcDims with a zero height", (j) => (j.srcDims[2] = 0), /srcDims: sample 1 has 0x4/],
+  ["srcDims of the wrong type", (j) => (j.srcDims = new Float32Array(4)), /srcDims: expected a Int32Array, received Float32Array of length 4/],
+  ["tapIndex of the wrong length", (j) => (j.tapIndex = new Int32Array(23)), /tapIndex: expected length n\*\(outH\+outW\)\*K = 24, received 23/],
+  ["tapWeight of the wrong length", (j) => (j.tapWeight = new Float32Array(3)), /tapWeight: expected the length of tapIndex \(24\), received 3/],
+  ["fill shorter than inC", (j) => (j.fill = new Float32Array(2)), /fill: expected at least inC = 3 values, received 2/],
+  ["program not an Int32Array", (j) => (j.program = [0, 2, 3]), /program: expected a Int32Array, received an array of length 3/],
+  ["params missing", (j) => delete j.params, /params: expected a Float32Array, received undefined/],
+  ["n not an integer", (j) => (j.n = 1.5), /n: expected an integer in \[0, \d+\], received 1.5/],
+  ["K of 0", (j) => (j.K = 0), /K: expected an integer >= 1, received 0/],
+  ["inC too large", (j) => (j.inC = 65), /inC: expected an integer <= 64, received 65/],
+  ["outH a string", (j) => (j.outH = "3"), /outH: expected an integer in \[1, \d+\], received a string/],
+  ["numThreads of 0", (j) => (j.numThreads = 0), /numThreads: expected an integer >= 1, received 0/],
+  [
+    "out sharing memory with params",
+    (j) => {
+      const shared = new ArrayBuffer(4 * 100);
+      j.out = new Float32Array(shared, 0, 54);
+      j.params = new Float32Array(shared, 4 * 50, 42);
+    },
+    /out: shares memory with params, expected a separate buffer/,
+  ],
+  [
+    "out sharing memory with a source",
+    (j) => {
+      j.out = new Float32Array(54);
+      j.sources[1] = new Uint8Array(j.out.buffer, 8, 48);
+    },
+    /out: shares memory with sources\[1\]/,
+  ],
+];
+
+ntest("every malformed field rejects the promise with a NativeError naming it; out is untouched", async () => {
+  for (const [what, mutate, pattern] of cases) {
+    const job = validJob();
+    mutate(job);
+    const before = job.out ? Float32Array.from(job.out) : null;
+    await assert.rejects(native.addon.runPlan(job), (e) => {
+      assert.ok(e instanceof NativeError, `${what}: a NativeError, got ${e && e.constructor && e.constructor.name}`);
+      assert.equal(e.code, "ERR_BATCHLAB_PLAN", what);
+      assert.match(e.message, pattern, what);
+      return true;
+    });
+    if (before && job.out instanceof Float32Array && job.out.length === before.length) {
+      assert.deepEqual(job.out, before, `${what}: nothing was written`);
+    }
+  }
+  await assert.rejects(native.addon.runPlan(undefined), /runPlan\(job\): expected a plan job object, received undefined/);
+  // The process lives on and the engine still works.
+  const ok = validJob();
+  await native.addon.runPlan(ok);
+  assertSameBits(ok.out, oracle(ok), ok, "the valid job after the bad ones");
+});
+
+ntest("disabled ops are skipped whatever their parameters hold", async () => {
+  const job = validJob();
+  job.program = Int32Array.from([0, 2, 3, 1]);
+  job.opOffsets = Int32Array.from([0, 7, 13, 19]);
+  const p = job.params;
+  for (const s of [0, 1]) {
+    const b = s * 21;
+    p[b + 7] = 0; // JITTER disabled, order 99
+    p[b + 9] = 99;
+    p[b + 13] = 0; // ERASE disabled, negative box
+    p[b + 14] = -5;
+    p[b + 19] = 0; // GRAY disabled, outChannels 7
+    p[b + 20] = 7;
+  }
+  await native.addon.runPlan(job);
+  assertSameBits(job.out, oracle(job), job, "disabled ops");
+});
+
+ntest("a job with n = 0 resolves without work", async () => {
+  const job = { n: 0, inC: 1, outC: 1, outH: 1, outW: 1, K: 1, sources: [], srcDims: new Int32Array(0), tapIndex: new Int32Array(0), tapWeight: new Float32Array(0), fill: new Float32Array(1), program: new Int32Array(0), opOffsets: new Int32Array(0), params: new Float32Array(0), out: new Float32Array(0), numThreads: 1 };
+  await native.addon.runPlan(job);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Threads
+
+/** n samples of h x w x 3 (8 distinct images shared as views) resized to oh x ow with K = 2. */
+function bilinearJob(n, h, w, oh, ow, program = [0], block = [1, 0, 0, 0, 255, 255, 255]) {
+  const images = Array.from({ length: 8 }, (_, k) => {
+    const d = new Uint8Array(h * w * 3);
+    for (let i = 0; i < d.length; i++) d[i] = (i * (k + 3) + (i >> 7)) & 255;
+    return d;
+  });
+  const axis = (out, src) => {
+    const idx = new Int32Array(out * 2);
+    const wt = new Float32Array(out * 2);
+    for (let o = 0; o < out; o++) {
+      const pos = Math.max(0, ((o + 0.5) * src) / out - 0.5);
+      const i0 = Math.min(src - 1, Math.floor(pos));
+      const frac = f(pos - i0);
+      idx[2 * o] = i0;
+      idx[2 * o + 1] = Math.min(src - 1, i0 + 1);
+      wt[2 * o] = f(1 - frac);
+      wt[2 * o + 1] = frac;
+    }
+    return [idx, wt];
+  };
+  const [ry, wy] = axis(oh, h);
+  const [rx, wx] = axis(ow, w);
+  const per = (oh + ow) * 2;
+  const tapIndex = new Int32Array(n * per);
+  const tapWeight = new Float32Array(n * per);
+  for (let s = 0; s < n; s++) {
+    tapIndex.set(ry, s * per);
+    tapIndex.set(rx, s * per + oh * 2);
+    tapWeight.set(wy, s * per);
+    tapWeight.set(wx, s * per + oh * 2);
+  }
+  const params = new Float32Array(n * block.length);
+  for (let s = 0; s < n; s++) params.set(block, s * block.length);
+  return {
+    n,
+    inC: 3,
+    outC: 3,
+    outH: oh,
+    outW: ow,
+    K: 2,
+    sources: Array.from({ length: n }, (_, s) => images[s % 8]),
+    srcDims: new Int32Array(2 * n).map((_, i) => (i % 2 ? w : h)),
+    tapIndex,
+    tapWeight,
+    fill: new Float32Array(3),
+    program: Int32Array.from(program),
+    opOffsets: new Int32Array(program.length).map((_, k) => (k === 0 ? 0 : 7)),
+    params,
+    out: new Float32Array(n * 3 * oh * ow),
+    numThreads: 64,
+  };
+}
+
+function checkSomeSamples(job, samples, label) {
+  const per = job.outC * job.outH * job.outW;
+  for (const s of samples) assertSameBits(job.out.subarray(s * per, (s + 1) * per), oracleSample(job, s), { ...job, n: 1 }, `${label}, sample ${s}`);
+}
+
+ntest("the JavaScript thread stays free while a large batch runs (512 x 256x256x3, K = 2)", async () => {
+  const job = bilinearJob(512, 256, 256, 160, 160, [0, 2], [1, 0, 0, 0, 255, 255, 255, 1, 1, 3, 1.1, 0.9, 1.2]);
+  let settled = false;
+  let pendingWhenTimerFired;
+  const run = native.addon.runPlan(job).then(() => (settled = true));
+  setTimeout(() => (pendingWhenTimerFired = !settled), 0);
+  await run;
+  assert.equal(pendingWhenTimerFired, true, "a timer set after runPlan() ran before the batch finished");
+  checkSomeSamples(job, [0, 255, 511], "large batch");
+});
+
+ntest("two concurrent jobs share the pool and both come out right", async () => {
+  const a = bilinearJob(96, 40, 30, 23, 17);
+  const b = randomJob(4242, { n: 64, K: 4, inC: 3 });
+  const c = randomJob(4243, { n: 50, K: 1, inC: 1 });
+  a.numThreads = 2;
+  b.numThreads = 1;
+  await Promise.all([native.addon.runPlan(a), native.addon.runPlan(b), native.addon.runPlan(c)]);
+  checkSomeSamples(a, [0, 1, 47, 95], "concurrent job a");
+  assertSameBits(b.out, oracle(b), b, "concurrent job b");
+  assertSameBits(c.out, oracle(c), c, "concurrent job c");
+});
+
+ntest("the job's typed arrays stay alive until it finishes, whatever the garbage collector does", async () => {
+  require("v8").setFlagsFromString("--expose-gc");
+  const gc = require("vm").runInNewContext("gc");
+  const job = randomJob(99, { n: 200, K: 2, inC: 3 });
+  const expected = oracle(job);
+  const out = job.out;
+  const pending = native.addon.runPlan({ ...job, sources: job.sources.map((s) => s.slice()), tapIndex: job.tapIndex.slice(), tapWeight: job.tapWeight.slice(), params: job.params.slice() });
+  for (let i = 0; i < 3; i++) gc();
+  await pending;
+  assertSameBits(out, expected, job, "after gc");
+});
+
+ntest("arrays changed while a job runs never lead outside the sources", async () => {
+  const job = bilinearJob(256, 64, 64, 48, 48);
+  const pending = native.addon.runPlan(job);
+  job.tapIndex.fill(1 << 30); // every later sample sees out-of-range taps
+  job.params.fill(NaN);
+  try {
+    await pending;
+  } catch (e) {
+    assert.match(e.message, /sample \d+: the job's arrays changed while it ran: tapIndex: sample \d+ row tap 0 is 1073741824/);
+  }
+});
+
+ntest("info() and poolSize() describe the build and the pool", () => {
+  const info = native.addon.info();
+  assert.equal(info.version, require("../package.json").version);
+  assert.equal(info.threads, native.addon.poolSize());
+  assert.ok(Number.isInteger(info.threads) && info.threads >= 1);
+  assert.equal(typeof info.simd, "string");
+  assert.match(info.compiler, /g\+\+|clang/);
+});
+
+ntest("worker threads ended in the middle of jobs leave the process and the engine working", async () => {
+  // Each worker queues a few jobs and is terminated at once or a few milliseconds later, so
+  // that its environment goes away while the pool runs its samples, or while the results
+  // are being delivered. A crash here ends the whole test process.
+  const { Worker } = require("node:worker_threads");
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const addon = require(workerData.file);
+    const n = 64, h = 64, w = 64;
+    const src = new Uint8Array(h * w * 3).fill(7);
+    const per = (h + w) * 2;
+    for (let k = 0; k < 4; k++) {
+      addon.runPlan({ n, inC: 3, outC: 3, outH: h, outW: w, K: 2, sources: Array(n).fill(src),
+        srcDims: new Int32Array(2 * n).fill(h), tapIndex: new Int32Array(n * per), tapWeight: new Float32Array(n * per).fill(0.5),
+        fill: new Float32Array(3), program: new Int32Array(0), opOffsets: new Int32Array(0), params: new Float32Array(0),
+        out: new Float32Array(n * 3 * h * w), numThreads: 8 });
+    }
+    parentPort.postMessage("started");`;
+  const file = path.resolve(require("../dist/loader/native").addonPath());
+  const rnd = mulberry32(2024);
+  for (let round = 0; round < 60; round++) {
+    const worker = new Worker(code, { eval: true, workerData: { file } });
+    await new Promise((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+    const delay = Math.floor(rnd() * 8);
+    if (delay > 1) await new Promise((resolve) => setTimeout(resolve, delay));
+    await worker.terminate();
+  }
+  const job = randomJob(31337, { n: 8 });
+  await native.addon.runPlan(job);
+  assertSameBits(job.out, oracle(job), job, "after the workers ended");
+});
