@@ -1,31 +1,44 @@
 /**
- * The `batchlab` command: main (what `npm start` runs), doctor, bench, and the kernel's install
- * and kernel commands.
+ * The `batchlab` command. The library's commands (bench, preview, doctor) live here; the
+ * Jupyter ones (notebook, install, kernel) are compiled separately from kernel/ and loaded from
+ * dist-kernel/ only when asked for, so the library never loads Jupyter code.
  */
-import * as path from "node:path";
+import * as fs from "node:fs";
 import * as os from "node:os";
-import { fashionMnist } from "./data/index";
+import * as path from "node:path";
+import { cifar10, fashionMnist, imageFolder, subset } from "./data/index";
+import type { Dataset } from "./data/index";
 import { DataLoader } from "./loader/index";
 import { engineReport } from "./loader/engine";
 import * as T from "./transforms/index";
+import { showAugmentations, showBatch, standaloneHtml } from "./viz/index";
+import type { Batch } from "./loader/index";
 
-const USAGE = `usage: batchlab <command>
-  main                 load Fashion-MNIST, run one augmented epoch, print throughput and class counts
-  doctor               which engines are active (native, CUDA) and why
+const USAGE = `usage: batchlab <command> [options]
+  notebook [--port N] [--dir DIR]      serve the tutorial notebooks with Jupyter Notebook on 127.0.0.1 (npm start)
+  bench [--backend B] [--batch-size N] [--epochs N] [--threads N]
+                                       augmented epochs of Fashion-MNIST: throughput and time per stage
+  preview [--cifar10 ROOT | --folder DIR] [--split S] [--index I] [--n N] [--seed S] [--out FILE]
+                                       one sample under N augmentations and an augmented batch, as HTML or PNG
+  doctor                               which engines are active (native, CUDA) and why
   install [--user | --sys-prefix | --prefix P]   register the Jupyter kernelspec "batchlab"
-  kernel <connection_file>                       run the kernel (Jupyter calls this)
-  help                 this text`;
+  kernel <connection_file>             run the kernel (Jupyter calls this)
+  help                                 this text`;
 
 export async function main(argv: string[]): Promise<void> {
   const [cmd = "help", ...rest] = argv;
   switch (cmd) {
-    case "main":
-      return epochDemo();
+    case "bench":
+      return bench(rest);
+    case "preview":
+      return preview(rest);
     case "doctor":
       return doctor();
+    case "notebook":
     case "install":
     case "kernel": {
       const kernelCli = loadKernelCli();
+      if (cmd === "notebook") return kernelCli.notebook(rest);
       if (cmd === "install") return kernelCli.install(rest);
       if (!rest[0]) throw new Error("batchlab kernel: missing <connection_file> (Jupyter passes it as {connection_file})");
       return kernelCli.runKernel(rest[0]);
@@ -40,26 +53,128 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-function loadKernelCli(): { install(args: string[]): Promise<void>; runKernel(connectionFile: string): Promise<void> } {
-  // The kernel is compiled separately (kernel/), so the library never loads Jupyter code.
-  return require(path.join(__dirname, "..", "dist-kernel", "cli.js"));
+interface KernelCli {
+  install(args: string[]): Promise<void>;
+  runKernel(connectionFile: string): Promise<void>;
+  notebook(args: string[]): Promise<void>;
 }
 
-async function epochDemo(): Promise<void> {
+function loadKernelCli(): KernelCli {
+  const file = path.join(__dirname, "..", "dist-kernel", "cli.js");
+  if (!fs.existsSync(file)) throw new Error(`batchlab: the kernel is not built (${file} is missing): run npm run build:ts`);
+  return require(file) as KernelCli;
+}
+
+/** Parses `--flag value` / `--flag=value` pairs against the flags a command knows. */
+function parseFlags(cmd: string, args: string[], known: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const eq = a.indexOf("=");
+    const flag = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
+    if (!known.includes(flag)) throw new Error(`batchlab ${cmd}: unknown option ${JSON.stringify(a)} (expected one of ${known.join(", ")})\n${USAGE}`);
+    const v = eq > 0 && a.startsWith("--") ? a.slice(eq + 1) : args[++i];
+    if (v === undefined || v === "") throw new Error(`batchlab ${cmd}: ${flag} needs a value`);
+    out.set(flag, v);
+  }
+  return out;
+}
+
+function intFlag(cmd: string, flags: Map<string, string>, flag: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = flags.get(flag);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new Error(`batchlab ${cmd}: ${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+const FASHION = { mean: [0.286], std: [0.353] };
+const CIFAR = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
+
+async function bench(args: string[]): Promise<void> {
+  const f = parseFlags("bench", args, ["--backend", "--batch-size", "--epochs", "--threads"]);
+  const backend = f.get("--backend") ?? "both";
+  if (!["native", "reference", "both"].includes(backend)) throw new Error(`batchlab bench: --backend must be native, reference or both, got ${JSON.stringify(backend)}`);
+  const batchSize = intFlag("bench", f, "--batch-size", 256, 1, 1 << 16);
+  const epochs = intFlag("bench", f, "--epochs", 1, 1, 1000);
+  const numThreads = intFlag("bench", f, "--threads", os.cpus().length, 1, 1024);
   const t0 = performance.now();
   const train = await fashionMnist({ split: "train" });
-  const loadMs = performance.now() - t0;
-  const augment = T.compose([T.randomCrop(28, { padding: 4 }), T.randomHorizontalFlip(0.5), T.toTensor(), T.normalize([0.286], [0.353])]);
-  const loader = new DataLoader(train, { batchSize: 256, shuffle: true, seed: 7, transform: augment, prefetch: 2 });
-  console.log(`Fashion-MNIST train: ${train.length} images ${train.shape?.join("x")} loaded in ${loadMs.toFixed(0)} ms`);
-  console.log(`engine: ${loader.engine.name} (${loader.engine.reason}), ${loader.numThreads} threads`);
-  const counts = new Array<number>(10).fill(0);
-  for await (const batch of loader) for (const l of batch.labels) counts[l]!++;
-  const s = loader.stats();
-  console.log(`one epoch: ${s.batches} batches, ${s.samples} images in ${s.wallMs.toFixed(0)} ms = ${Math.round(s.samplesPerSecond).toLocaleString("en-US")} images/s`);
-  console.log(`stage totals (ms): sample ${s.stages.sample.toFixed(0)}, fetch ${s.stages.fetch.toFixed(0)}, transform ${s.stages.transform.toFixed(0)}, collate ${s.stages.collate.toFixed(0)}`);
-  console.log("class counts:");
-  counts.forEach((c, i) => console.log(`  ${String(i).padStart(2)} ${(train.classNames?.[i] ?? "").padEnd(12)} ${c}`));
+  console.log(`Fashion-MNIST train: ${train.length} images ${train.shape?.join("x")} loaded in ${(performance.now() - t0).toFixed(0)} ms`);
+  const augment = T.compose([T.randomCrop(28, { padding: 4 }), T.randomHorizontalFlip(0.5), T.toTensor(), T.normalize(FASHION.mean, FASHION.std)]);
+  console.log(`transform: ${augment.toString().replace(/\s+/g, " ")}`);
+  const rates: Record<string, number> = {};
+  for (const b of backend === "both" ? (["native", "reference"] as const) : [backend as "native" | "reference"]) {
+    const loader = new DataLoader(train, { batchSize, shuffle: true, seed: 7, transform: augment, prefetch: 2, numThreads, backend: b });
+    if (b === "native" && loader.engine.name !== "native") {
+      console.log(`native: not available (${loader.engine.reason})`);
+      continue;
+    }
+    const counts = new Array<number>(10).fill(0);
+    for (let e = 0; e < epochs; e++) for await (const batch of loader) for (const l of batch.labels) counts[l]!++;
+    const s = loader.stats();
+    rates[b] = s.samplesPerSecond;
+    console.log(
+      `${b}: ${epochs} epoch(s), ${s.batches} batches of ${batchSize}, ${loader.numThreads} threads: ` +
+        `${Math.round(s.samplesPerSecond).toLocaleString("en-US")} images/s ` +
+        `(stage totals ms: sample ${s.stages.sample.toFixed(0)}, fetch ${s.stages.fetch.toFixed(0)}, transform ${s.stages.transform.toFixed(0)}, collate ${s.stages.collate.toFixed(0)})`,
+    );
+    console.log(`  class counts: ${counts.map((c, i) => `${train.classNames?.[i] ?? i} ${c}`).join(", ")}`);
+  }
+  if (rates.native && rates.reference) console.log(`native / reference: ${(rates.native / rates.reference).toFixed(1)}x`);
+}
+
+async function preview(args: string[]): Promise<void> {
+  const f = parseFlags("preview", args, ["--cifar10", "--folder", "--split", "--index", "--n", "--seed", "--out", "--size"]);
+  if (f.has("--cifar10") && f.has("--folder")) throw new Error("batchlab preview: give --cifar10 or --folder, not both");
+  const split = f.get("--split") ?? "train";
+  if (split !== "train" && split !== "test") throw new Error(`batchlab preview: --split must be train or test, got ${JSON.stringify(split)}`);
+  const n = intFlag("preview", f, "--n", 8, 1, 64);
+  const seed = intFlag("preview", f, "--seed", 0, 0);
+  const out = path.resolve(f.get("--out") ?? "batchlab-preview.html");
+  if (!/\.(html?|png)$/i.test(out)) throw new Error(`batchlab preview: --out must end in .html or .png, got ${JSON.stringify(out)}`);
+
+  let ds: Dataset;
+  let stats = FASHION;
+  let size: number;
+  let prefix: T.Transform[] = [];
+  if (f.has("--cifar10")) {
+    ds = await cifar10({ root: f.get("--cifar10")!, split });
+    stats = CIFAR;
+    size = 32;
+  } else if (f.has("--folder")) {
+    ds = await imageFolder(f.get("--folder")!);
+    stats = CIFAR;
+    size = intFlag("preview", f, "--size", 96, 8, 1024);
+    prefix = [T.resize(size + (size >> 3))];
+  } else {
+    ds = await fashionMnist({ split });
+    size = 28;
+  }
+  const index = intFlag("preview", f, "--index", 0, 0, ds.length - 1);
+  const augment = T.compose([
+    ...prefix,
+    T.randomResizedCrop(size, { scale: [0.6, 1] }),
+    T.randomHorizontalFlip(0.5),
+    T.colorJitter({ brightness: 0.4, contrast: 0.4 }),
+    T.toTensor(),
+    T.normalize(stats.mean, stats.std),
+    T.randomErasing({ p: 0.3 }),
+  ]);
+  const denormalize = { mean: stats.mean, std: stats.std };
+  const batchOf = Math.min(64, ds.length);
+  const picked = subset(ds, Array.from({ length: batchOf }, (_, i) => (index + i) % ds.length));
+  const loader = new DataLoader(picked, { batchSize: batchOf, seed, transform: augment });
+  let batch: Batch | undefined;
+  for await (const b of loader) batch = b;
+  const grid = showBatch(batch!, { classNames: ds.classNames, denormalize });
+  if (/\.png$/i.test(out)) {
+    fs.writeFileSync(out, Buffer.from(grid.data["image/png"]!, "base64"));
+  } else {
+    const strip = showAugmentations(ds, augment, { index, n, seed, denormalize });
+    fs.writeFileSync(out, standaloneHtml([strip, grid], { title: `batchlab preview: sample ${index}` }));
+  }
+  console.log(`wrote ${out}`);
 }
 
 async function doctor(): Promise<void> {
@@ -73,4 +188,6 @@ async function doctor(): Promise<void> {
   } catch (e) {
     console.log(`CUDA: unavailable (${(e as Error).message})`);
   }
+  const kernel = path.join(__dirname, "..", "dist-kernel", "main.js");
+  console.log(`Jupyter kernel: ${fs.existsSync(kernel) ? `built (${kernel})` : "not built (run npm run build:ts)"}`);
 }

@@ -1,0 +1,127 @@
+"use strict";
+// The `batchlab` command as a user runs it: `notebook` (what `npm start` runs) serves the
+// tutorials with the real Jupyter Notebook on 127.0.0.1 and registers the kernelspec; `preview`
+// writes a grid PNG and an HTML page; `bench` prints throughput; bad options fail with a message
+// naming the option and value, and exit code 1.
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { spawn, spawnSync } = require("node:child_process");
+const { decode } = require("fast-png");
+const { makeSandbox, freePort, ROOT } = require("./helpers/jupyter");
+
+const BIN = path.join(ROOT, "bin", "batchlab.js");
+
+function cli(args, opts = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 120000, ...opts });
+}
+
+test("notebook: serves the notebook folder on 127.0.0.1 with a token, with the kernelspec registered; SIGTERM stops it", { timeout: 90000 }, async () => {
+  const sb = makeSandbox();
+  // makeSandbox installs the spec itself; remove it so the command's own registration is tested.
+  fs.rmSync(sb.kernelDir, { recursive: true, force: true });
+  fs.writeFileSync(path.join(sb.notebookDir, "hello.ipynb"), JSON.stringify({ cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5 }));
+  const port = await freePort();
+  const proc = spawn(process.execPath, [BIN, "notebook", "--port", String(port), "--dir", sb.notebookDir], { env: sb.env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  proc.stdout.on("data", (d) => (out += d));
+  proc.stderr.on("data", (d) => (err += d));
+  const exited = new Promise((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
+  try {
+    const deadline = Date.now() + 60000;
+    let m;
+    while (!(m = /(http:\/\/127\.0\.0\.1:(\d+)\/)tree\?token=([\w-]+)/.exec(out))) {
+      if (proc.exitCode !== null) assert.fail(`batchlab notebook exited early:\n${out}\n${err}`);
+      if (Date.now() > deadline) assert.fail(`no URL printed within 60 s:\n${out}\n${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [, base, p, token] = m;
+    assert.equal(Number(p), port);
+    assert.match(out, /kernelspec "batchlab" registered in /);
+    const auth = { headers: { Authorization: `token ${token}` } };
+    const specs = await (await fetch(`${base}api/kernelspecs`, auth)).json();
+    assert.equal(specs.kernelspecs.batchlab.spec.display_name, "TypeScript (batchlab)");
+    const contents = await (await fetch(`${base}api/contents`, auth)).json();
+    assert.deepEqual(
+      contents.content.map((c) => c.name),
+      ["hello.ipynb"],
+    );
+    assert.equal((await fetch(`${base}api/contents`)).status, 403, "the token is required");
+    // Bound to loopback only: the machine's other addresses refuse the connection.
+    const external = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === "IPv4" && !a.internal);
+    if (external) {
+      await assert.rejects(fetch(`http://${external.address}:${port}/api/status`), "not reachable on " + external.address);
+    }
+  } finally {
+    proc.kill("SIGTERM");
+    const { code, signal } = await exited;
+    sb.cleanup();
+    assert.ok(code === 0 || signal === "SIGTERM", `stopped cleanly (code ${code}, signal ${signal})\n${err.slice(-2000)}`);
+  }
+});
+
+test("notebook: bad options are named", () => {
+  let r = cli(["notebook", "--port", "http"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--port must be an integer from 1 to 65535, got "http"/);
+  r = cli(["notebook", "--dir", "/nonexistent/notebooks"]);
+  assert.match(r.stderr, /--dir "\/nonexistent\/notebooks" is not a directory/);
+  r = cli(["notebook", "--python", "/nonexistent/python3"]);
+  assert.match(r.stderr, /\/nonexistent\/python3 cannot import Jupyter Notebook/);
+});
+
+test("preview: a PNG grid of an augmented batch and an HTML page with the augmentation strip", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchlab-preview-"));
+  try {
+    const png = path.join(dir, "grid.png");
+    let r = cli(["preview", "--out", png, "--index", "3", "--seed", "5"]);
+    assert.equal(r.status, 0, r.stderr);
+    const img = decode(fs.readFileSync(png));
+    assert.ok(img.width >= 8 * 28 && img.height >= 8 * 28, `${img.width}x${img.height}`);
+    const html = path.join(dir, "page.html");
+    r = cli(["preview", "--out", html, "--n", "4"]);
+    assert.equal(r.status, 0, r.stderr);
+    const page = fs.readFileSync(html, "utf8");
+    assert.equal((page.match(/<img [^>]*src="data:image\/png;base64,/g) || []).length, 2, "the strip and the grid");
+    assert.match(page, /label 9 \(Ankle boot\)/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("preview and bench: bad options are named with the value and what was expected", () => {
+  let r = cli(["preview", "--n", "0"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--n must be an integer from 1 to 64, got "0"/);
+  r = cli(["preview", "--out", "x.jpg"]);
+  assert.match(r.stderr, /--out must end in .html or .png, got ".*x.jpg"/);
+  r = cli(["preview", "--cifar10", "/nonexistent"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /\/nonexistent/);
+  r = cli(["bench", "--backend", "gpu"]);
+  assert.match(r.stderr, /--backend must be native, reference or both, got "gpu"/);
+  r = cli(["bench", "--frobnicate"]);
+  assert.match(r.stderr, /unknown option "--frobnicate"/);
+  r = cli(["frobnicate"]);
+  assert.match(r.stderr, /unknown command "frobnicate"/);
+});
+
+test("bench: an epoch of Fashion-MNIST on the reference engine, every class counted", { timeout: 120000 }, () => {
+  const r = cli(["bench", "--backend", "reference", "--batch-size", "1000"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /reference: 1 epoch\(s\), 60 batches of 1000, \d+ threads: [\d,]+ images\/s/);
+  assert.match(r.stdout, /class counts: T-shirt\/top 6000, Trouser 6000/);
+});
+
+test("doctor: names the CPU engine, CUDA and the kernel build", () => {
+  const r = cli(["doctor"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /CPU engine: (native|reference) \(.+\)/);
+  assert.match(r.stdout, /CUDA: (available|unavailable)/);
+  assert.match(r.stdout, /Jupyter kernel: built/);
+});
