@@ -508,7 +508,7 @@ test("every bad option is an OptionError that names the option and the value", (
   }
 });
 
-test("every sampler shows a text/plain summary in Jupyter", () => {
+test("every sampler shows a text summary and an HTML table in Jupyter", () => {
   const all = [
     [new S.SequentialSampler(5), /^SequentialSampler\(n=5\): 5 indices per epoch/],
     [new S.RandomSampler(5, { seed: 3 }), /^RandomSampler\(n=5, seed=3, without replacement\): 5 indices/],
@@ -520,7 +520,14 @@ test("every sampler shows a text/plain summary in Jupyter", () => {
   ];
   for (const [s, re] of all) {
     const bundle = s[DISPLAY]();
-    assert.deepEqual(Object.keys(bundle), ["text/plain"]);
+    assert.deepEqual(Object.keys(bundle), ["text/plain", "text/html"]);
     assert.match(bundle["text/plain"], re);
+    assert.match(bundle["text/html"], new RegExp(`^<table class="batchlab-sampler"><caption[^>]*><b>${s.constructor.name}</b>`));
   }
+  // The HTML lists the first indices of the current epoch, escaped.
+  const r = new S.RandomSampler(40, { seed: 3 });
+  r.setEpoch(2);
+  const first = Array.from(r.indices(2).subarray(0, 16)).join(", ") + ", ...";
+  assert.ok(r[DISPLAY]()["text/html"].includes(`<td style="text-align:left;font-family:monospace">${first}</td>`));
+  assert.match(new S.BatchSampler(new S.SequentialSampler(10), 4, false)[DISPLAY]()["text/html"], /last batch<\/th><td[^>]*>2 indices/);
 });

@@ -4,6 +4,7 @@
  * epoch can be recomputed and any batch resumed. Semantics follow torch.utils.data where PyTorch
  * has the same sampler.
  */
+import { summaryTable } from "../data/display";
 import { OptionError } from "../errors";
 import * as v from "../validate";
 import { Purpose, RandomStream, checkSeed, permutation, randomSeed } from "./rng";
@@ -56,9 +57,19 @@ abstract class BaseSampler implements Sampler {
     return `${this.constructor.name}(${this.describe()}): ${this.length} indices per epoch, epoch ${this.current}`;
   }
   [DISPLAY](): Record<string, string> {
-    return { "text/plain": this.toString() };
+    const first = Array.from(this.indices(this.current).subarray(0, PREVIEW));
+    const rows: [string, string][] = [
+      ["options", this.describe()],
+      ["indices per epoch", String(this.length)],
+      ["epoch", String(this.current)],
+      [`first ${first.length} of epoch ${this.current}`, first.join(", ") + (this.length > PREVIEW ? ", ..." : "")],
+    ];
+    return { "text/plain": this.toString(), "text/html": summaryTable("batchlab-sampler", this.constructor.name, rows) };
   }
 }
+
+/** How many indices a sampler's notebook view lists. */
+const PREVIEW = 16;
 
 /** 0, 1, ..., n-1 every epoch. */
 export class SequentialSampler extends BaseSampler {
@@ -504,6 +515,15 @@ export class BatchSampler implements BatchSamplerLike {
     return `BatchSampler(batchSize=${this.batchSize}, dropLast=${this.dropLast}): ${this.length} batches per epoch over ${String(this.sampler)}`;
   }
   [DISPLAY](): Record<string, string> {
-    return { "text/plain": this.toString() };
+    const epoch = this.sampler.epoch;
+    const sizes = this.batches(epoch).map((b) => b.length);
+    const rows: [string, string][] = [
+      ["batch size", String(this.batchSize)],
+      ["drop last", String(this.dropLast)],
+      ["batches per epoch", String(this.length)],
+      ["last batch", sizes.length ? `${sizes[sizes.length - 1]} indices` : "none"],
+      ["sampler", String(this.sampler)],
+    ];
+    return { "text/plain": this.toString(), "text/html": summaryTable("batchlab-sampler", "BatchSampler", rows) };
   }
 }

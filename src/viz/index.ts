@@ -12,3 +12,11 @@ export type { ProgressOptions, ProgressSink, ProgressState } from "./progress";
 export { plotlyScriptHtml, plotlyVersion, standaloneHtml, figureHtml, figureBundle } from "./plotly";
 export { makeBundle, isBundle, PLOTLY_MIME, JUPYTER_DISPLAY } from "./bundle";
 export type { VizBundle, MimeData, MimeMetadata, PlotlyFigure, PlotlyTrace } from "./bundle";
+
+// A loader's batch shows itself as the showBatch grid (the loader stage cannot import this one).
+import { registerView } from "../data/display";
+import { showBatch as gridOf, type BatchLike as GridInput } from "./images";
+registerView("batch", (batch) => {
+  const { data, metadata } = gridOf(batch as GridInput);
+  return { data: { ...data }, metadata: { ...metadata } };
+});
