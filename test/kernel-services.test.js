@@ -276,6 +276,47 @@ test("the prelude binds the package's exports in every cell, typed, and import f
   assert.equal(resultText(imp), "[ true, true ]");
 });
 
+test("interrupt stops a running DataLoader epoch; the data set, the loader and the engine keep working", { timeout: 90000 }, async () => {
+  await ok(
+    `const fm = await datasets.fashionMnist({ split: "test" });\n` +
+      `const aug = T.compose([T.randomCrop(28, { padding: 4 }), T.randomHorizontalFlip(0.5), T.toTensor(), T.normalize([0.286], [0.353])]);\n` +
+      `const epochs = new DataLoader(fm, { batchSize: 32, shuffle: true, seed: 1, transform: aug });\nlet batchesSeen = 0;`,
+  );
+  let started;
+  const startedP = new Promise((r) => (started = r));
+  const run = execute(kernel, `for (let e = 0; e < 10000; e++) for await (const b of epochs) { batchesSeen++; if (batchesSeen === 5) console.log("training"); }`, {
+    onIOPub: (m) => {
+      if (m.header.msg_type === "stream" && m.content.text.includes("training")) started();
+    },
+  });
+  await startedP;
+  await kernel.interrupt();
+  const r = await run;
+  assert.equal(r.reply.content.ename, "Interrupted");
+  const after = await ok(
+    `const seenAt = batchesSeen;\nawait new Promise((r) => setTimeout(r, 200));\n` +
+      `let again = 0;\nfor await (const b of epochs.iterate({ epoch: 0 })) again += b.shape[0];\n` +
+      `[seenAt > 0, batchesSeen === seenAt, fm.length, again, epochs.engine.name]`,
+  );
+  assert.match(resultText(after), /^\[ true, true, 10000, 10000, '(native|reference)' \]$/);
+});
+
+test("data sets, samplers, loaders and batches render richly as a cell's result", { timeout: 90000 }, async () => {
+  await ok(`const small = datasets.subset(await datasets.fashionMnist({ split: "test" }), [0, 1, 2, 3, 4, 5, 6, 7]);`);
+  const ds = (await ok(`small`)).byType("execute_result")[0].content;
+  assert.match(ds.data["text/html"], /<table class="batchlab-dataset">/);
+  const sm = (await ok(`new samplers.RandomSampler(small.length, { seed: 4 })`)).byType("execute_result")[0].content;
+  assert.match(sm.data["text/html"], /<table class="batchlab-sampler">.*RandomSampler/);
+  await ok(`const few = new DataLoader(small, { batchSize: 8, transform: T.compose([T.toTensor()]) });`);
+  const ld = (await ok(`few`)).byType("execute_result")[0].content;
+  assert.match(ld.data["text/html"], /<table class="batchlab-loader">/);
+  assert.match(ld.data["text/plain"], /DataLoader/);
+  const b = (await ok(`const it8 = few.iterate();\nconst one = (await it8.next()).value as import("batchlab").Batch;\nawait it8.return();\none`)).byType("execute_result")[0].content;
+  assert.ok(b.data["image/png"], "a batch shows its grid");
+  assert.match(b.data["text/plain"], /8 images/);
+  assert.ok(b.metadata["image/png"].width > 0 && b.metadata["image/png"].height > 0);
+});
+
 test("restart: a fresh kernel process, empty state, prelude and display still there", { timeout: 60000 }, async () => {
   await ok(`const beforeRestart = 1;`);
   await kernel.restart();

@@ -328,3 +328,27 @@ test("describeParams: names each step, hides unused numbers and turned-off steps
   assert.deepEqual(lines, ["crop top=1 left=2", "jitter brightness=1.23", "erase off"]);
   assert.deepEqual(viz.describeParams({ name: "RandomApply", inner: { name: "RandomVerticalFlip" } }, { apply: true, inner: { flip: true } }), ["vflip yes"]);
 });
+
+test("a loader's batch shows showBatch's grid as its notebook view, and text where the grid cannot be drawn", async () => {
+  const { DataLoader, datasets, T } = require("../dist");
+  const DISPLAY = Symbol.for("Jupyter.display");
+  const make = (c) => {
+    const pixels = new Uint8Array(4 * 6 * 5 * c).map((_, i) => (i * 37) & 255);
+    return datasets.fromArrays(pixels, [4, 6, 5, c], [0, 1, 2, 1]);
+  };
+  const first = async (ds) => {
+    const it = new DataLoader(ds, { batchSize: 4, transform: T.compose([T.toTensor()]) }).iterate();
+    const b = (await it.next()).value;
+    await it.return();
+    return b;
+  };
+  const rgb = await first(make(3));
+  const shown = rgb[DISPLAY]();
+  const img = decodePng(Buffer.from(shown.data["image/png"], "base64"));
+  assert.deepEqual(shown.metadata["image/png"], { width: img.width, height: img.height });
+  assert.equal(shown.data["text/plain"], viz.showBatch(rgb).data["text/plain"]);
+  // Two channels: showBatch refuses them, so the batch falls back to its text summary.
+  const two = (await first(make(2)))[DISPLAY]();
+  assert.deepEqual(Object.keys(two.data), ["text/plain"]);
+  assert.match(two.data["text/plain"], /^Batch 0 of epoch 0: 4 x 2 x 6 x 5 float32/);
+});

@@ -5,6 +5,7 @@
  * and everything after it overlaps: `prefetch` batches are in flight while the consumer works.
  */
 import * as os from "node:os";
+import { richDisplay, summaryTable } from "../data/display";
 import type { Dataset, Image, Sample } from "../data/types";
 import { BatchlabError, OptionError, SampleError, TimeoutError, describeValue } from "../errors";
 import { Purpose, RandomStream, checkSeed, randomSeed } from "../sampling/rng";
@@ -251,7 +252,17 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
   }
 
   [DISPLAY](): Record<string, string> {
-    return { "text/plain": this.toString() };
+    const engine = this.getEngine();
+    const rows: [string, string][] = [
+      ["dataset", `${this.dataset.length} samples${this.dataset.shape ? `, ${this.dataset.shape.join(" x ")} (H x W x C)` : ""}`],
+      ["batches per epoch", `${this.length} of ${this.batchSize}${this.dropLast ? " (last partial batch dropped)" : ""}`],
+      ["sampler", String(this.batchSampler)],
+      ["transform", this.plan.transform.toString().replace(/\s*\n\s*/g, " ")],
+      ["engine", `${engine.name} (${engine.reason}), ${this.numThreads} threads, prefetch ${this.prefetch}`],
+      ["device", this.device + (this.pinMemory ? ", pinned host memory" : "")],
+      ["epoch", String(this.epoch)],
+    ];
+    return { "text/plain": this.toString(), "text/html": summaryTable("batchlab-loader", "DataLoader", rows) };
   }
 
   /** @internal */ _note(t: BatchTiming, skipped: SkippedSample[]): void {
@@ -517,7 +528,8 @@ function makeBatch(
       return { xs, ys: t.tensor1d(labels, "int32") };
     },
     [DISPLAY]() {
-      return { "text/plain": summarizeBatch(this as Batch) };
+      // The viz stage registers showBatch's grid; without it (or for a batch it cannot draw), text.
+      return richDisplay("batch", this, () => summarizeBatch(this as Batch));
     },
   } as Batch;
 }
