@@ -110,7 +110,8 @@ test("02: the augmentation strip and the batch grid have the grid's pixel sizes"
   const pngs = r.filter((d) => d && d["image/png"]).map((d) => decode(Buffer.from(join(d["image/png"]), "base64")));
   assert.equal(pngs.length, 2);
   assert.ok(pngs[0].width > 4 * pngs[0].height, "one original and eight variants side by side");
-  assert.match(join(r[3]["text/plain"]), /64 x 1 x 28 x 28/);
+  assert.match(join(r[2]["text/plain"]), /64 x 1 x 28 x 28/);
+  assert.match(join(r[3]["text/html"]), /<table class="batchlab-loader">/);
 });
 
 test("03: a full epoch counted through the progress bar, and the timings figure", () => {
