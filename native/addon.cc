@@ -10,11 +10,13 @@
 // typed array of the job referenced, and queues the job on the process-wide pool. The promise
 // settles on the JavaScript thread through a thread-safe function when the last sample is
 // written; only then are the references released. Nothing here aborts the process.
+#include <algorithm>
 #include <napi.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -240,22 +242,33 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
     sources.reserve(count);
     // Raw Node-API here: one batch can hold thousands of sources, and this runs on the
     // JavaScript thread (napi_get_typedarray_info gives type, length and data in one call).
+    // What keeps a source's bytes alive is its ArrayBuffer, so one reference per distinct
+    // buffer is enough: views of one in-memory data set (the common case) share a single one.
+    // A buffer is recognised by the start of its memory (data - byteOffset), checked against
+    // the buffers already kept.
+    std::vector<const uint8_t*> keptBases;
     for (uint32_t i = 0; i < count; ++i) {
       napi_value sv = nullptr;
       if (napi_get_element(env, arr, i, &sv) != napi_ok) throw Napi::Error::New(env);
       napi_typedarray_type type = napi_int8_array;
       size_t length = 0;
       void* data = nullptr;
+      napi_value buffer = nullptr;
+      size_t byteOffset = 0;
       bool isTyped = false;
       if (napi_is_typedarray(env, sv, &isTyped) != napi_ok || !isTyped ||
-          napi_get_typedarray_info(env, sv, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) {
+          napi_get_typedarray_info(env, sv, &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_uint8_array) {
         bad("sources[" + std::to_string(i) + "]: expected a Uint8Array, received " + describe(Napi::Value(env, sv)), true);
       }
       View<uint8_t> view{static_cast<uint8_t*>(data), data ? length : 0};
       sources.push_back(view);
       job.src.push_back(view.data);
       job.srcBytes.push_back(view.length);
-      nj->keep.push_back(Napi::Persistent(Napi::Value(env, sv)));
+      const uint8_t* base = data ? static_cast<const uint8_t*>(data) - byteOffset : nullptr;
+      if (std::find(keptBases.begin(), keptBases.end(), base) == keptBases.end()) {
+        keptBases.push_back(base);
+        nj->keep.push_back(Napi::Persistent(Napi::Value(env, buffer)));
+      }
     }
     Lengths len;
     const View<int32_t> dims = typedField<int32_t>(*nj, o, "srcDims");
@@ -377,6 +390,68 @@ void onEnvCleanup(EnvState* st) {
   while (st->busy.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batch output memory that is reused. A fresh multi-megabyte buffer per batch costs a page fault
+// per 4 KiB page on first write (and the kernel's zeroing of it), more than the plan itself on
+// small images. allocOutput(bytes) hands out an external ArrayBuffer; when JavaScript's garbage
+// collector frees it, its memory goes back to a free list (up to kKeepBytes in all) for the
+// next batch of the same size. So memory is reused only once no JavaScript value can see it.
+namespace {
+constexpr size_t kKeepBytes = size_t(96) << 20;
+constexpr size_t kMaxOutputBytes = size_t(1) << 34;
+std::mutex freeMu;
+std::vector<std::pair<size_t, void*>> freeBlocks;  // (bytes, memory), few entries
+size_t freeBytes = 0;
+
+void releaseOutput(napi_env, void* data, void* hint) {
+  const size_t bytes = reinterpret_cast<size_t>(hint);
+  {
+    std::lock_guard<std::mutex> lock(freeMu);
+    if (freeBytes + bytes <= kKeepBytes) {
+      freeBlocks.emplace_back(bytes, data);
+      freeBytes += bytes;
+      return;
+    }
+  }
+  std::free(data);
+}
+
+Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double want = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1.0;
+  if (!(want >= 1.0 && want <= (double)kMaxOutputBytes) || want != std::floor(want)) {
+    Napi::RangeError::New(env, "allocOutput(bytes): expected an integer from 1 to 2^34, received " + describe(info.Length() > 0 ? info[0] : env.Undefined()))
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const size_t bytes = (size_t)want;
+  void* data = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(freeMu);
+    for (size_t i = freeBlocks.size(); i-- > 0;) {
+      if (freeBlocks[i].first == bytes) {
+        data = freeBlocks[i].second;
+        freeBlocks.erase(freeBlocks.begin() + (ptrdiff_t)i);
+        freeBytes -= bytes;
+        break;
+      }
+    }
+  }
+  if (!data) data = std::malloc(bytes);
+  if (!data) {
+    Napi::RangeError::New(env, "allocOutput: out of memory for " + std::to_string(bytes) + " bytes").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  napi_value ab = nullptr;
+  if (napi_create_external_arraybuffer(env, data, bytes, releaseOutput, reinterpret_cast<void*>(bytes), &ab) != napi_ok) {
+    std::free(data);
+    // Runtimes that refuse external buffers (a sandboxed V8): the caller falls back to its own.
+    return env.Null();
+  }
+  return Napi::Value(env, ab);
+}
+}  // namespace
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState* st = new EnvState();
   // Instance data without a finalizer: the state must outlive the environment (see EnvState).
@@ -385,6 +460,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runPlan", Napi::Function::New(env, RunPlan, "runPlan"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("poolSize", Napi::Function::New(env, PoolSize, "poolSize"));
+  exports.Set("allocOutput", Napi::Function::New(env, AllocOutput, "allocOutput"));
   return exports;
 }
 

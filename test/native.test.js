@@ -72,3 +72,28 @@ test("two concurrent jobs on the shared pool both complete correctly", { skip },
   assert.ok(native.addon.poolSize() >= 1);
   assert.match(native.addon.info().compiler, /g\+\+|clang/);
 });
+
+test("allocOutput: batch memory of a collected buffer is handed out again; bad sizes are refused by name", { skip }, async () => {
+  const v8 = require("node:v8");
+  const vm = require("node:vm");
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc");
+  const { addon } = native;
+  const bytes = 3 * 1024 * 1024 + 4096; // a size no other test uses
+  const a = addon.allocOutput(bytes);
+  assert.ok(a instanceof ArrayBuffer);
+  assert.equal(a.byteLength, bytes);
+  let reused = false;
+  for (let attempt = 0; attempt < 10 && !reused; attempt++) {
+    // Mark a buffer, drop every reference to it, let the collector free it, ask again.
+    ((marker) => new Float64Array(addon.allocOutput(bytes)).fill(marker))(0x5eed + attempt);
+    gc();
+    await new Promise((r) => setImmediate(r));
+    const b = new Float64Array(addon.allocOutput(bytes));
+    reused = b[0] === 0x5eed + attempt && b[b.length - 1] === 0x5eed + attempt;
+  }
+  assert.ok(reused, "the memory of a collected batch buffer came back");
+  for (const bad of [0, -1, 1.5, 2 ** 40, "1024", undefined]) {
+    assert.throws(() => addon.allocOutput(bad), (e) => e instanceof RangeError && /^allocOutput\(bytes\): expected an integer from 1 to 2\^34, received/.test(e.message));
+  }
+});

@@ -30,6 +30,11 @@ export interface Engine {
   readonly reason: string;
   /** True when `run` leaves the batch on a device instead of writing `out`. */
   readonly onDevice?: boolean;
+  /**
+   * Memory for a batch's output, when the engine has a better source than a fresh buffer (the
+   * native engine reuses the memory of batches already garbage collected). Undefined: allocate.
+   */
+  allocate?(bytes: number): ArrayBuffer | undefined;
   /** Writes n x C x H x W float32 into `out` (host engines) or returns a device batch. */
   run(plan: Plan, images: readonly Image[], params: readonly Params[], out: Float32Array | undefined, numThreads: number): Promise<EngineResult>;
 }
@@ -91,6 +96,7 @@ export function selectEngine(backend: "auto" | "native" | "reference"): Engine {
   return {
     name: "native",
     reason: "native addon loaded",
+    allocate: (bytes) => addon.allocOutput(bytes) ?? undefined,
     async run(plan, images, params, out, numThreads) {
       if (!out) throw new NativeError("the native engine needs an output buffer");
       const job = plan.encode(images, params);

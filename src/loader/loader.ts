@@ -270,6 +270,9 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
     this.record.samples += t.size;
     this.record.skipped.push(...skipped);
   }
+  /** @internal */ _engine(): Engine {
+    return this.getEngine();
+  }
   /** @internal */ _isBad(i: number): boolean {
     return this.badIndices.has(i);
   }
@@ -342,6 +345,8 @@ class EpochRun {
   private allocate(count: number): Float32Array {
     const alloc = this.loader.pinMemory ? pinnedAlloc() : undefined;
     if (alloc) return new Float32Array(alloc(count * 4));
+    const recycled = this.loader._engine().allocate?.(count * 4);
+    if (recycled) return new Float32Array(recycled, 0, count);
     // Every element is written by the engine, so skip the zero-fill of a fresh ArrayBuffer.
     const b = Buffer.allocUnsafeSlow(count * 4);
     return new Float32Array(b.buffer, b.byteOffset, count);

@@ -64,6 +64,12 @@ export interface NativeAddon {
   runPlan(job: PlanJob): Promise<void>;
   info(): NativeInfo;
   poolSize(): number;
+  /**
+   * An ArrayBuffer of `bytes` for a batch's output, from memory that earlier batches' buffers
+   * released when they were garbage collected (so no page faults on first write). Null where
+   * the runtime refuses external buffers, or the addon is older than this function.
+   */
+  allocOutput(bytes: number): ArrayBuffer | null;
 }
 
 export type NativeLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
@@ -72,6 +78,7 @@ interface RawAddon {
   runPlan(job: PlanJob): Promise<void>;
   info(): NativeInfo;
   poolSize(): number;
+  allocOutput?(bytes: number): ArrayBuffer | null;
 }
 
 const packageRoot = path.join(__dirname, "..", "..");
@@ -95,6 +102,7 @@ function wrap(raw: RawAddon): NativeAddon {
   return {
     info: () => raw.info(),
     poolSize: () => raw.poolSize(),
+    allocOutput: (bytes: number) => (typeof raw.allocOutput === "function" ? raw.allocOutput(bytes) : null),
     runPlan(job: PlanJob): Promise<void> {
       let pending: Promise<void>;
       try {
