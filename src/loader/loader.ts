@@ -352,7 +352,16 @@ class EpochRun {
     return new Float32Array(b.buffer, b.byteOffset, count);
   }
 
+  /** The last input shape seen and its output: in-memory data sets have one shape throughout. */
+  private lastIn: [number, number, number] = [-1, -1, -1];
+  private lastOut: [number, number, number] | Error = [0, 0, 0];
+
   private outShapeOf(img: Image): [number, number, number] {
+    const last = this.lastIn;
+    if (img.height === last[0] && img.width === last[1] && img.channels === last[2]) {
+      if (this.lastOut instanceof Error) throw this.lastOut;
+      return this.lastOut;
+    }
     const key = `${img.height}x${img.width}x${img.channels}`;
     let s = this.outShapes.get(key);
     if (!s) {
@@ -363,6 +372,8 @@ class EpochRun {
       }
       this.outShapes.set(key, s);
     }
+    this.lastIn = [img.height, img.width, img.channels];
+    this.lastOut = s;
     if (s instanceof Error) throw s;
     return s;
   }

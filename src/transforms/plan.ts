@@ -128,7 +128,17 @@ export class Plan {
   private readonly layouts = new Map<string, Layout>();
 
   /** Shapes, value bounds and the op program along the chain, once per input shape. */
+  private lastLayout: { h: number; w: number; c: number; layout: Layout } | undefined;
+
   private layout(s: Shape): Layout {
+    const last = this.lastLayout;
+    if (last && last.h === s.height && last.w === s.width && last.c === s.channels) return last.layout;
+    const l = this.layoutOf(s);
+    this.lastLayout = { h: s.height, w: s.width, c: s.channels, layout: l };
+    return l;
+  }
+
+  private layoutOf(s: Shape): Layout {
     const key = `${s.height}x${s.width}x${s.channels}`;
     let l = this.layouts.get(key);
     if (!l) {
@@ -186,7 +196,7 @@ export class Plan {
       if (img.channels !== inC) {
         throw new OptionError(`sample ${i} of the batch: channels`, img.channels, `${inC} like the first sample (decode every image to one channel count)`);
       }
-      const layout = this.layout({ height: img.height, width: img.width, channels: img.channels });
+      const layout = this.layout(img);
       let y: AxisTaps = identityTaps(img.height);
       let x: AxisTaps = identityTaps(img.width);
       const block: number[] = [];
