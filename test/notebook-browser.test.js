@@ -19,7 +19,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function chromiumMissing() {
   const r = spawnSync(CHROMIUM, ["--version"], { encoding: "utf8" });
-  return r.error || r.status !== 0 ? `${CHROMIUM} is not installed (apt-get install chromium)` : null;
+  if (r.error || r.status !== 0) return `${CHROMIUM} is not installed (apt-get install chromium)`;
+  const py = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const nb = spawnSync(py, ["-c", "import notebook"], { encoding: "utf8" });
+  return nb.error || nb.status !== 0 ? `${py} has no Jupyter Notebook (apt-get install jupyter-notebook)` : null;
 }
 
 /** A minimal DevTools-protocol client over one page's WebSocket. */
@@ -132,6 +135,11 @@ test("classic Notebook in headless Chromium: notebook 02 runs, the grids and a p
       "--remote-debugging-port=0",
       `--user-data-dir=${path.join(sandbox.dir, "chromium")}`,
       "--window-size=1280,2400",
+      // No network beyond 127.0.0.1, even on a machine that has one: plotly.js must come from the
+      // kernel's offline embed, never a CDN.
+      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+      "--proxy-server=http://127.0.0.1:9",
+      "--proxy-bypass-list=127.0.0.1",
       "about:blank",
     ],
     { stdio: ["ignore", "ignore", "pipe"] },
@@ -148,6 +156,7 @@ test("classic Notebook in headless Chromium: notebook 02 runs, the grids and a p
   page = cdp(target.webSocketDebuggerUrl);
   await page.send("Runtime.enable");
   await page.send("Page.enable");
+  await page.send("Network.enable");
   await page.send("Page.navigate", { url: notebookUrl });
 
   const consoleErrors = () =>
@@ -188,7 +197,12 @@ test("classic Notebook in headless Chromium: notebook 02 runs, the grids and a p
     };
   })()`);
 
-  // Keep what the browser showed, whatever the result below.
+  // Keep what the browser showed, whatever the result below. The classic Notebook scrolls inside
+  // #site, so let it grow to its content first and the capture holds the whole notebook.
+  await page.eval(`(() => { const site = document.getElementById("site"); if (site) { site.style.height = "auto"; site.style.overflow = "visible"; } document.body.style.overflow = "visible"; return true; })()`);
+  const size = await page.eval(`[document.documentElement.scrollWidth, document.documentElement.scrollHeight]`);
+  await page.send("Emulation.setDeviceMetricsOverride", { width: 1280, height: Math.min(size[1], 8000), deviceScaleFactor: 1, mobile: false });
+  await sleep(500);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const shot = await page.send("Page.captureScreenshot", { format: "png", captureBeyondViewport: true });
   const shotPath = path.join(ARTIFACTS, "notebook-02.png");
@@ -206,6 +220,11 @@ test("classic Notebook in headless Chromium: notebook 02 runs, the grids and a p
   assert.ok(dom.images.some((i) => i.w > 4 * i.h), "the augmentation strip is wide");
   assert.ok(dom.plotly >= 1 && dom.bars > 0, `plotly drew the sampler chart: ${JSON.stringify(dom)}`);
   assert.ok(dom.loaderTable, "the loader's own view is an HTML table");
+  const offsite = page.events
+    .filter((e) => e.method === "Network.requestWillBeSent")
+    .map((e) => e.params.request.url)
+    .filter((u) => !/^(data:|blob:|(http|ws):\/\/127\.0\.0\.1:)/.test(u));
+  assert.deepEqual(offsite, [], "the page asked for nothing beyond 127.0.0.1");
   const png = fs.readFileSync(shotPath);
   assert.equal(png.subarray(1, 4).toString(), "PNG");
 });
