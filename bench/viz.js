@@ -103,7 +103,9 @@ for _ in range(${RUNS}):
     t = time.perf_counter(); run(); ts.append((time.perf_counter() - t) * 1000)
 ts.sort(); print("MS", ts[len(ts) // 2])
 `;
-  const r = spawnSync("python3", ["-c", code, file], { encoding: "utf8" });
+  // Debian's python3-torch lives in /usr/bin/python3; the python3 on PATH may be another one.
+  const py = require("node:fs").existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const r = spawnSync(py, ["-c", code, file], { encoding: "utf8" });
   if (r.error) return { skipped: `python3 not runnable (${r.error.code})` };
   const out = r.stdout.trim();
   if (out.startsWith("MS ")) return { ms: Number(out.slice(3)) };
