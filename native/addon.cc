@@ -3,6 +3,7 @@
 //   runPlan(job) -> Promise<void>   the plan executor of native/PLAN_ABI.md
 //   info()       -> { version, threads, simd, compiler }
 //   poolSize()   -> number of pool workers
+//   allocOutput(bytes) / releaseOutput(arrayBuffer): recycled batch memory (below)
 //
 // runPlan reads and checks the whole job on the JavaScript thread (nothing is written to `out`
 // for a bad job: the promise is rejected with a RangeError/TypeError whose message names the
@@ -234,40 +235,72 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
     job.K = intField(o, "K", 1, batchlab::kMaxTaps);
 
     Napi::Value srcs = o.Get("sources");
-    if (!srcs.IsArray()) bad("sources: expected an array of n Uint8Array, received " + describe(srcs), true);
-    Napi::Array arr = srcs.As<Napi::Array>();
-    const uint32_t count = arr.Length();
-    if (count != (uint32_t)n) bad("sources: expected " + std::to_string(n) + " Uint8Arrays, received " + std::to_string(count) + " (one per sample: n = " + std::to_string(n) + ")");
+    Napi::Value offsetsValue = o.Get("srcOffsets");
     std::vector<View<uint8_t>> sources;
-    sources.reserve(count);
-    // Raw Node-API here: one batch can hold thousands of sources, and this runs on the
-    // JavaScript thread (napi_get_typedarray_info gives type, length and data in one call).
-    // What keeps a source's bytes alive is its ArrayBuffer, so one reference per distinct
-    // buffer is enough: views of one in-memory data set (the common case) share a single one.
-    // A buffer is recognised by the start of its memory (data - byteOffset), checked against
-    // the buffers already kept.
-    std::vector<const uint8_t*> keptBases;
-    for (uint32_t i = 0; i < count; ++i) {
-      napi_value sv = nullptr;
-      if (napi_get_element(env, arr, i, &sv) != napi_ok) throw Napi::Error::New(env);
-      napi_typedarray_type type = napi_int8_array;
-      size_t length = 0;
-      void* data = nullptr;
-      napi_value buffer = nullptr;
-      size_t byteOffset = 0;
-      bool isTyped = false;
-      if (napi_is_typedarray(env, sv, &isTyped) != napi_ok || !isTyped ||
-          napi_get_typedarray_info(env, sv, &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_uint8_array) {
-        bad("sources[" + std::to_string(i) + "]: expected a Uint8Array, received " + describe(Napi::Value(env, sv)), true);
+    if (srcs.IsTypedArray()) {
+      // One buffer holding every sample (an in-memory data set): sample s starts at
+      // srcOffsets[s]. Its view runs to the end of the buffer; checkJob checks it is long enough.
+      Napi::TypedArray t = srcs.As<Napi::TypedArray>();
+      if (t.TypedArrayType() != napi_uint8_array) bad("sources: expected a Uint8Array (with srcOffsets) or an array of n Uint8Array, received " + describe(srcs), true);
+      if (!offsetsValue.IsTypedArray() || offsetsValue.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+        bad("srcOffsets: expected a Float64Array of n byte offsets when sources is one Uint8Array, received " + describe(offsetsValue), true);
       }
-      View<uint8_t> view{static_cast<uint8_t*>(data), data ? length : 0};
-      sources.push_back(view);
-      job.src.push_back(view.data);
-      job.srcBytes.push_back(view.length);
-      const uint8_t* base = data ? static_cast<const uint8_t*>(data) - byteOffset : nullptr;
-      if (std::find(keptBases.begin(), keptBases.end(), base) == keptBases.end()) {
-        keptBases.push_back(base);
-        nj->keep.push_back(Napi::Persistent(Napi::Value(env, buffer)));
+      Napi::TypedArray offs = offsetsValue.As<Napi::TypedArray>();
+      if (offs.ElementLength() != (size_t)n) {
+        bad("srcOffsets: expected n = " + std::to_string(n) + " offsets, received " + std::to_string(offs.ElementLength()));
+      }
+      const size_t bytes = t.ElementLength();
+      const uint8_t* base = t.ArrayBuffer().Data() ? static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset() : nullptr;
+      const double* off = offs.ElementLength() ? reinterpret_cast<const double*>(static_cast<const uint8_t*>(offs.ArrayBuffer().Data()) + offs.ByteOffset()) : nullptr;
+      sources.reserve((size_t)n);
+      for (int32_t s = 0; s < n; ++s) {
+        const double d = off[s];
+        if (!(d >= 0.0 && d <= (double)bytes) || d != std::floor(d)) {
+          bad("srcOffsets[" + std::to_string(s) + "]: " + describe(Napi::Number::New(env, d)) + ", expected an integer byte offset in [0, " + std::to_string(bytes) + "] (the length of sources)");
+        }
+        const size_t at = (size_t)d;
+        View<uint8_t> view{const_cast<uint8_t*>(base ? base + at : nullptr), base ? bytes - at : 0};
+        sources.push_back(view);
+        job.src.push_back(view.data);
+        job.srcBytes.push_back(view.length);
+      }
+      job.srcOffsets.assign(off, off + n);
+      nj->keep.push_back(Napi::Persistent(srcs));
+    } else {
+      if (!srcs.IsArray()) bad("sources: expected an array of n Uint8Array (or one Uint8Array with srcOffsets), received " + describe(srcs), true);
+      if (!offsetsValue.IsUndefined()) bad("srcOffsets: expected undefined when sources is an array of views, received " + describe(offsetsValue), true);
+      Napi::Array arr = srcs.As<Napi::Array>();
+      const uint32_t count = arr.Length();
+      if (count != (uint32_t)n) bad("sources: expected " + std::to_string(n) + " Uint8Arrays, received " + std::to_string(count) + " (one per sample: n = " + std::to_string(n) + ")");
+      sources.reserve(count);
+      // Raw Node-API here: one batch can hold thousands of sources, and this runs on the
+      // JavaScript thread (napi_get_typedarray_info gives type, length and data in one call).
+      // What keeps a source's bytes alive is its ArrayBuffer, so one reference per distinct
+      // buffer is enough: views of one buffer share a single one. A buffer is recognised by the
+      // start of its memory (data - byteOffset), checked against the buffers already kept.
+      std::vector<const uint8_t*> keptBases;
+      for (uint32_t i = 0; i < count; ++i) {
+        napi_value sv = nullptr;
+        if (napi_get_element(env, arr, i, &sv) != napi_ok) throw Napi::Error::New(env);
+        napi_typedarray_type type = napi_int8_array;
+        size_t length = 0;
+        void* data = nullptr;
+        napi_value buffer = nullptr;
+        size_t byteOffset = 0;
+        bool isTyped = false;
+        if (napi_is_typedarray(env, sv, &isTyped) != napi_ok || !isTyped ||
+            napi_get_typedarray_info(env, sv, &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_uint8_array) {
+          bad("sources[" + std::to_string(i) + "]: expected a Uint8Array, received " + describe(Napi::Value(env, sv)), true);
+        }
+        View<uint8_t> view{static_cast<uint8_t*>(data), data ? length : 0};
+        sources.push_back(view);
+        job.src.push_back(view.data);
+        job.srcBytes.push_back(view.length);
+        const uint8_t* base = data ? static_cast<const uint8_t*>(data) - byteOffset : nullptr;
+        if (std::find(keptBases.begin(), keptBases.end(), base) == keptBases.end()) {
+          keptBases.push_back(base);
+          nj->keep.push_back(Napi::Persistent(Napi::Value(env, buffer)));
+        }
       }
     }
     Lengths len;
@@ -317,7 +350,11 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
     }
     for (size_t s = 0; s < sources.size(); ++s) {
       const uint8_t* b = sources[s].data;
-      if (b && overlaps(o0, o1, b, b + sources[s].length)) bad("out: shares memory with sources[" + std::to_string(s) + "], expected a separate buffer");
+      const size_t used = std::min(sources[s].length, (size_t)job.dims[2 * s] * (size_t)job.dims[2 * s + 1] * (size_t)job.inC);
+      if (b && overlaps(o0, o1, b, b + used)) {
+        bad(std::string("out: shares memory with ") + (job.srcOffsets.empty() ? "sources[" + std::to_string(s) + "]" : "sample " + std::to_string(s) + " of sources") +
+            ", expected a separate buffer");
+      }
     }
 
     if (n == 0) {
@@ -402,6 +439,7 @@ constexpr size_t kMaxOutputBytes = size_t(1) << 34;
 std::mutex freeMu;
 std::vector<std::pair<size_t, void*>> freeBlocks;  // (bytes, memory), few entries
 size_t freeBytes = 0;
+std::vector<void*> liveOutputs;  // memory of the buffers handed out and not yet finalized
 
 // V8 starts a collection once external memory has grown by a fixed amount (64 MiB) since the
 // last one; batch buffers are few and large, so that much garbage would sit resident before
@@ -416,6 +454,8 @@ void releaseOutput(napi_env env, void* data, void* hint) {
   napi_adjust_external_memory(env, -(int64_t)bytes * kPressure, &unused);
   {
     std::lock_guard<std::mutex> lock(freeMu);
+    auto live = std::find(liveOutputs.begin(), liveOutputs.end(), data);
+    if (live != liveOutputs.end()) liveOutputs.erase(live);
     if (freeBytes + bytes <= kKeepBytes) {
       freeBlocks.emplace_back(bytes, data);
       freeBytes += bytes;
@@ -459,7 +499,27 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
   }
   int64_t unused = 0;
   napi_adjust_external_memory(env, (int64_t)bytes * kPressure, &unused);
+  {
+    std::lock_guard<std::mutex> lock(freeMu);
+    liveOutputs.push_back(data);
+  }
   return Napi::Value(env, ab);
+}
+
+// releaseOutput(arrayBuffer) -> boolean. A buffer from allocOutput whose batch the caller is
+// done with (batch.dispose()): it is detached at once, so every view of it reads as empty, and
+// its memory goes back to the free list when Node runs the finalizer (right after the current
+// task), without waiting for a garbage collection. False, and nothing done, for anything else.
+Napi::Value ReleaseOutput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) return Napi::Boolean::New(env, false);
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  void* data = ab.Data();
+  {
+    std::lock_guard<std::mutex> lock(freeMu);
+    if (data == nullptr || std::find(liveOutputs.begin(), liveOutputs.end(), data) == liveOutputs.end()) return Napi::Boolean::New(env, false);
+  }
+  return Napi::Boolean::New(env, napi_detach_arraybuffer(env, ab) == napi_ok);
 }
 }  // namespace
 
@@ -472,6 +532,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("poolSize", Napi::Function::New(env, PoolSize, "poolSize"));
   exports.Set("allocOutput", Napi::Function::New(env, AllocOutput, "allocOutput"));
+  exports.Set("releaseOutput", Napi::Function::New(env, ReleaseOutput, "releaseOutput"));
   return exports;
 }
 

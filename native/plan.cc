@@ -162,8 +162,9 @@ std::string checkJob(const Job& job, const Lengths& len) {
     }
     const size_t need = (size_t)h * (size_t)w * (size_t)job.inC;
     if (job.srcBytes[s] < need) {
-      return "sources[" + str(s) + "]: " + str(job.srcBytes[s]) + " bytes, expected at least height*width*inC = " + str(need) + " (" +
-             str(h) + "*" + str(w) + "*" + str(job.inC) + ")";
+      const std::string what = job.srcOffsets.empty() ? "sources[" + str(s) + "]: " + str(job.srcBytes[s]) + " bytes"
+                                                      : "srcOffsets[" + str(s) + "]: " + num(job.srcOffsets[s]) + " leaves " + str(job.srcBytes[s]) + " bytes of sources";
+      return what + ", expected at least height*width*inC = " + str(need) + " (" + str(h) + "*" + str(w) + "*" + str(job.inC) + ")";
     }
   }
   const size_t taps = n * job.tapsPerSample();

@@ -33,6 +33,7 @@ struct Job {
   size_t P = 0;                          // floats per sample's parameter block
   std::vector<const uint8_t*> src;       // HWC pixels of each sample
   std::vector<size_t> srcBytes;          // length of each source view
+  std::vector<double> srcOffsets;        // one-buffer sources: each sample's offset (messages)
   std::vector<int32_t> dims;             // srcDims (height, width per sample), copied
   const int32_t* tapIndex = nullptr;     // n*(outH+outW)*K
   const float* tapWeight = nullptr;      // same layout

@@ -188,3 +188,85 @@ test("toTensor hands the batch to TensorFlow.js in NCHW or NHWC", async () => {
   assert.equal(nhwc.arraySync()[0][1][2][1], xs.arraySync()[0][1][1][2]);
   assert.throws(() => b.toTensor({}), /toTensor\(tf\): expected the TensorFlow\.js module/);
 });
+
+/** The same samples without a pixel store: every batch goes through dataset.get(). */
+function withoutStore(ds) {
+  return { length: ds.length, shape: ds.shape, get: (i) => ds.get(i), labels: () => ds.labels() };
+}
+
+test("in-memory data sets are read by offset from their one buffer, with exactly the batches dataset.get() gives", async () => {
+  const ds = synthetic(37);
+  assert.equal(typeof ds.pixelStore, "function");
+  const picks = Int32Array.from({ length: 30 }, (_, k) => (k * 11) % 37);
+  const cases = [
+    ["ArrayDataset", ds, withoutStore(ds), {}],
+    ["subset", datasets.subset(ds, picks), withoutStore(datasets.subset(ds, picks)), {}],
+    ["subset of a subset", datasets.subset(datasets.subset(ds, picks), [29, 3, 3, 0]), null, {}],
+    ["distributed rank 1", ds, withoutStore(ds), { sampler: new samplers.DistributedSampler(37, { rank: 1, worldSize: 3, seed: 2 }) }],
+    ["reference engine", ds, withoutStore(ds), { backend: "reference" }],
+  ];
+  for (const [name, fast, slow, extra] of cases) {
+    const opts = { batchSize: 8, seed: 5, transform: augment(), ...(extra.sampler ? {} : { shuffle: true }), ...extra };
+    const a = await collect(new DataLoader(fast, opts).iterate({ epoch: 1 }));
+    const b = await collect(new DataLoader(slow ?? { length: fast.length, get: (i) => fast.get(i) }, { ...opts, sampler: extra.sampler }).iterate({ epoch: 1 }));
+    assert.equal(a.length, b.length, name);
+    a.forEach((x, i) => {
+      assert.deepEqual(x.indices, b[i].indices, `${name}: batch ${i} indices`);
+      assert.deepEqual(x.labels, b[i].labels, `${name}: batch ${i} labels`);
+      assert.deepEqual(x.params, b[i].params, `${name}: batch ${i} params`);
+      assert.ok(same(x.images, b[i].images), `${name}: batch ${i} pixels differ between the one-buffer path and dataset.get()`);
+    });
+  }
+  // a subset of a subset maps through both index lists to the stored images
+  const nested = datasets.subset(datasets.subset(ds, picks), [29, 3]);
+  assert.deepEqual(Array.from(nested.pixelStore().index), [picks[29], picks[3]]);
+  assert.deepEqual(Array.from(nested.pixelStore().labels), [picks[29] % 4, picks[3] % 4]);
+});
+
+test("an index the store does not hold goes through dataset.get(), which names it (or skips it)", async () => {
+  const ds = synthetic(10);
+  const bad = { length: 10, rank: 0, indices: () => Int32Array.from([0, 1, 12, 3]), setEpoch() {} };
+  await assert.rejects(collect(new DataLoader(ds, { sampler: bad, batchSize: 4 })), (e) => e instanceof bl.SampleError && /12/.test(e.message));
+  const [only] = await collect(new DataLoader(ds, { sampler: bad, batchSize: 4, onError: "skip" }));
+  assert.deepEqual(Array.from(only.indices), [0, 1, 3]);
+});
+
+test("dispose() hands the buffer back at once: old views read as empty and later batches reuse the memory", async () => {
+  const ds = synthetic(40);
+  const loader = new DataLoader(ds, { batchSize: 8, shuffle: true, seed: 9, transform: augment(), prefetch: 1 });
+  const kept = await collect(new DataLoader(ds, { batchSize: 8, shuffle: true, seed: 9, transform: augment() }));
+  let i = 0;
+  for await (const b of loader) {
+    const view = b.images;
+    assert.ok(same(view, kept[i].images), `batch ${i} before dispose`);
+    assert.equal(b.disposed, false);
+    b.dispose();
+    b.dispose(); // idempotent
+    assert.equal(b.disposed, true);
+    assert.equal(view.length, 0, "a kept view is detached, so it cannot show a later batch");
+    assert.throws(() => b.images, (e) => e.code === "ERR_BATCHLAB_DISPOSED" && /batch \d+ of epoch 0 was disposed/.test(e.message));
+    assert.equal(b.labels.length, b.shape[0], "labels and indices stay readable");
+    i++;
+  }
+  assert.equal(i, kept.length);
+  assert.equal(typeof kept[0][Symbol.dispose], "function");
+  // Plain buffers (the reference engine's) wait in the loader for the next batch of their size.
+  const ref = new DataLoader(ds, { batchSize: 8, transform: augment(), backend: "reference" });
+  for await (const b of ref) {
+    const view = b.images;
+    b.dispose();
+    assert.equal(view.length, 0);
+  }
+  assert.ok(ref._takeSpare(8 * 48 * 4) instanceof ArrayBuffer);
+});
+
+test("a batch handed to TensorFlow.js is never recycled: the tensor keeps its values after dispose()", async () => {
+  const tf = require("@tensorflow/tfjs");
+  const loader = new DataLoader(synthetic(4), { batchSize: 2, transform: T.toTensor() });
+  const [b] = await collect(loader);
+  const before = Array.from(b.images);
+  const { xs } = b.toTensor(tf);
+  b.dispose();
+  assert.deepEqual(Array.from(xs.dataSync()), before);
+  assert.equal(loader._takeSpare(2 * 90 * 4), undefined);
+});

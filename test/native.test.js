@@ -46,6 +46,38 @@ test("invalid jobs are rejected with the field, the value and what was expected"
   assert.ok(ok.out.some((x) => x > 0));
 });
 
+test("one-buffer sources: offsets are checked by name, and the job reads each sample at its offset", { skip }, async () => {
+  const chain = T.compose([T.randomCrop(6, { padding: 1 }), T.toTensor()]);
+  const plan = new T.Plan(chain);
+  const shape = { height: 8, width: 8, channels: 3 };
+  const pixels = new Uint8Array(5 * 192);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 31) % 256;
+  const params = [0, 1].map((i) => plan.draw(shape, { seed: 4, epoch: 0, position: i }));
+  const stored = (offsets) => ({ ...plan.encodeStored({ pixels, offsets: Float64Array.from(offsets), shape }, params), out: new Float32Array(2 * 108), numThreads: 2 });
+  const good = stored([4 * 192, 192]);
+  await native.addon.runPlan(good);
+  const views = plan.encode([4 * 192, 192].map((o) => ({ data: pixels.subarray(o, o + 192), ...shape })), params);
+  const out = new Float32Array(2 * 108);
+  await native.addon.runPlan({ ...views, out, numThreads: 1 });
+  assert.deepEqual(good.out, out);
+
+  const reject = (mut, re) => {
+    const j = stored([0, 192]);
+    mut(j);
+    return assert.rejects(native.addon.runPlan(j), (e) => re.test(e.message) && e.code === "ERR_BATCHLAB_PLAN");
+  };
+  await reject((j) => (j.srcOffsets = Float64Array.from([0])), /srcOffsets: expected n = 2 offsets, received 1/);
+  await reject((j) => (j.srcOffsets = Int32Array.from([0, 0])), /srcOffsets: expected a Float64Array of n byte offsets when sources is one Uint8Array, received Int32Array of length 2/);
+  await reject((j) => delete j.srcOffsets, /srcOffsets: expected a Float64Array .* received undefined/);
+  await reject((j) => (j.srcOffsets[1] = -1), /srcOffsets\[1\]: -1, expected an integer byte offset in \[0, 960\]/);
+  await reject((j) => (j.srcOffsets[0] = 1.5), /srcOffsets\[0\]: 1.5, expected an integer byte offset/);
+  await reject((j) => (j.srcOffsets[0] = NaN), /srcOffsets\[0\]: NaN, expected an integer byte offset/);
+  await reject((j) => (j.srcOffsets[1] = 4 * 192 + 1), /srcOffsets\[1\]: 769 leaves 191 bytes of sources, expected at least height\*width\*inC = 192/);
+  await reject((j) => (j.sources = new Int8Array(960)), /sources: expected a Uint8Array \(with srcOffsets\) or an array of n Uint8Array, received Int8Array/);
+  await reject((j) => (j.sources = [pixels, pixels]), /srcOffsets: expected undefined when sources is an array of views/);
+  await reject((j) => (j.out = new Float32Array(pixels.buffer, 0, 216)), /out: shares memory with sample 0 of sources/);
+});
+
 test("the JavaScript thread stays free while a large batch runs", { skip }, async () => {
   const j = job(512, 256, 256, 3, T.compose([T.resize([250, 250]), T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 }), T.toTensor()]));
   assert.equal(j.K, 2);
@@ -73,7 +105,7 @@ test("two concurrent jobs on the shared pool both complete correctly", { skip },
   assert.match(native.addon.info().compiler, /g\+\+|clang/);
 });
 
-test("allocOutput: batch memory of a collected buffer is handed out again; bad sizes are refused by name", { skip }, async () => {
+test("allocOutput: batch memory of a collected or released buffer is handed out again; bad sizes are refused by name", { skip }, async () => {
   const v8 = require("node:v8");
   const vm = require("node:vm");
   v8.setFlagsFromString("--expose-gc");
@@ -93,6 +125,19 @@ test("allocOutput: batch memory of a collected buffer is handed out again; bad s
     reused = b[0] === 0x5eed + attempt && b[b.length - 1] === 0x5eed + attempt;
   }
   assert.ok(reused, "the memory of a collected batch buffer came back");
+
+  // releaseOutput: no collection needed. The buffer is detached at once; its memory comes back.
+  const released = addon.allocOutput(bytes);
+  const view = new Float64Array(released).fill(0xd15);
+  assert.equal(addon.releaseOutput(released), true);
+  assert.equal(view.length, 0);
+  assert.equal(released.byteLength, 0);
+  assert.equal(addon.releaseOutput(released), false, "twice is refused");
+  await new Promise((r) => setImmediate(r));
+  const again = new Float64Array(addon.allocOutput(bytes));
+  assert.ok(again[0] === 0xd15 && again[again.length - 1] === 0xd15, "the released memory is handed out again");
+  assert.equal(addon.releaseOutput(new ArrayBuffer(8)), false, "a buffer allocOutput did not make is left alone");
+  assert.equal(addon.releaseOutput(new Float32Array(4)), false);
   for (const bad of [0, -1, 1.5, 2 ** 40, "1024", undefined]) {
     assert.throws(() => addon.allocOutput(bad), (e) => e instanceof RangeError && /^allocOutput\(bytes\): expected an integer from 1 to 2\^34, received/.test(e.message));
   }

@@ -81,6 +81,24 @@ async function compare(chain, images, seed, exact, label) {
   images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, i * per));
   const out = new Float32Array(expected.length).fill(NaN);
   await native.addon.runPlan({ ...job, out, numThreads: 2 });
+  const uniform = images.every((im) => im.height === images[0].height && im.width === images[0].width && im.channels === images[0].channels);
+  if (uniform) {
+    // The same batch as an in-memory data set hands it over: one buffer, samples in reverse
+    // order after a 3-byte gap, read by offset. Same taps and parameters, so the same bits.
+    const shape = { height: images[0].height, width: images[0].width, channels: images[0].channels };
+    const size = shape.height * shape.width * shape.channels;
+    const pixels = new Uint8Array(3 + size * images.length);
+    const offsets = new Float64Array(images.length);
+    images.forEach((im, i) => {
+      offsets[i] = 3 + (images.length - 1 - i) * size;
+      pixels.set(im.data.subarray(0, size), offsets[i]);
+    });
+    const stored = plan.encodeStored({ pixels, offsets, shape }, params);
+    assert.equal(stored.sources, pixels);
+    const out2 = new Float32Array(expected.length).fill(NaN);
+    await native.addon.runPlan({ ...stored, out: out2, numThreads: 2 });
+    assert.ok(Buffer.from(out2.buffer).equals(Buffer.from(out.buffer)), `${label}: one-buffer sources differ from views\n${chain}`);
+  }
   for (let i = 0; i < out.length; i++) {
     const a = out[i];
     const b = expected[i];

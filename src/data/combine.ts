@@ -6,7 +6,7 @@
 import { OptionError, describeValue } from "../errors";
 import { checkIndex, classNamesOption, options as checkOptions } from "./check";
 import { withDisplay } from "./display";
-import type { Dataset, MaybePromise, Sample } from "./types";
+import type { Dataset, MaybePromise, PixelStore, Sample } from "./types";
 
 function isPromise<T>(x: MaybePromise<T>): x is Promise<T> {
   return !!x && typeof (x as Promise<T>).then === "function";
@@ -68,6 +68,17 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
     pathOf(i: number): string | undefined {
       return Number.isInteger(i) && i >= 0 && i < idx.length ? ds.pathOf?.(idx[i]!) : undefined;
     },
+    ...(typeof ds.pixelStore === "function"
+      ? {
+          pixelStore: (): PixelStore | undefined => {
+            const inner = ds.pixelStore!();
+            if (!inner) return undefined;
+            const index = inner.index ? Int32Array.from(idx, (i) => inner.index![i]!) : idx;
+            const labels = Int32Array.from(idx, (i) => inner.labels[i]!);
+            return { pixels: inner.pixels, height: inner.height, width: inner.width, channels: inner.channels, labels, index };
+          },
+        }
+      : {}),
   };
   return withDisplay(view, `subset (${idx.length} of ${ds.length} samples)`, () => sourceOf(ds));
 }

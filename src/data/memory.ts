@@ -6,7 +6,7 @@
 import { OptionError } from "../errors";
 import { checkIndex, classNamesOption, options as checkOptions } from "./check";
 import { DISPLAY, describeDataset } from "./display";
-import type { Dataset, Image, Sample } from "./types";
+import type { Dataset, Image, PixelStore, Sample } from "./types";
 
 export interface ArrayDatasetOptions {
   classNames?: readonly string[];
@@ -57,6 +57,12 @@ export class ArrayDataset implements Dataset {
 
   pathOf(_i: number): string | undefined {
     return this.source;
+  }
+
+  /** The pixel buffer itself: the loader's fast path reads samples from it by offset. */
+  pixelStore(): PixelStore {
+    const [height, width, channels] = this.shape;
+    return { pixels: this.pixels, height, width, channels, labels: this.labelArray };
   }
 
   [DISPLAY](): { "text/plain": string; "text/html": string } {

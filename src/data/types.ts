@@ -19,6 +19,23 @@ export interface Sample {
 
 export type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * Where an in-memory dataset keeps its pixels: every sample has one shape, and sample i's
+ * height*width*channels bytes start at `pixels[(index ? index[i] : i) * height*width*channels]`.
+ * The loader hands such a dataset to the native engine as one buffer plus offsets, with no
+ * per-sample objects (the fast path); `get(i)` must return exactly these bytes.
+ */
+export interface PixelStore {
+  readonly pixels: Uint8Array;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  /** Label of sample i (indexed like the dataset, not like the stored images). */
+  readonly labels: Int32Array;
+  /** Stored image of sample i, when the dataset reorders or selects (a subset). */
+  readonly index?: Int32Array;
+}
+
 export interface Dataset {
   readonly length: number;
   /** Class names by label, when the format knows them. */
@@ -31,4 +48,6 @@ export interface Dataset {
   labels?(): Int32Array;
   /** The file behind sample i, for error messages. */
   pathOf?(i: number): string | undefined;
+  /** The pixels in one buffer, when the dataset keeps them so (see PixelStore). */
+  pixelStore?(): PixelStore | undefined;
 }

@@ -19,8 +19,8 @@ registerDeviceEngine("cuda", (): Engine => {
     name: "cuda",
     reason: `${name}, fused plan kernel on ${STREAMS} streams`,
     onDevice: true,
-    async run(plan, images, params) {
-      const job = plan.encode(images, params);
+    async run(plan, pixels, params) {
+      const job = plan.encode(pixels.images(), params);
       const stream = streams[next++ % STREAMS]!;
       const batch = await runPlan(job, { stream });
       return { device: batch, copy: batch.timings.copy, kernel: batch.timings.kernel };

@@ -3,7 +3,7 @@
  * TypeScript reference. The choice is made once per process and said once.
  */
 import type { Image } from "../data/types";
-import type { Plan, Params } from "../transforms/index";
+import type { Plan, Params, StoredPixels } from "../transforms/index";
 import * as ref from "../transforms/reference";
 import { NativeError } from "../errors";
 import { loadNative } from "./native";
@@ -15,6 +15,40 @@ export interface DeviceTensor {
   readonly shape: readonly [number, number, number, number];
   toHost(): Promise<Float32Array>;
   free(): void;
+}
+
+/**
+ * The pixels of one batch: one view per sample, or, for an in-memory data set, one buffer with
+ * each sample's offset (no per-sample objects; engines that want views ask images()).
+ */
+export interface BatchPixels {
+  readonly n: number;
+  /** One view per sample (made on the first call when the batch is stored). */
+  images(): readonly Image[];
+  /** Every sample in one buffer, with one shape. */
+  readonly stored?: StoredPixels;
+}
+
+/** A batch of views. */
+export function pixelsOfImages(images: readonly Image[]): BatchPixels {
+  return { n: images.length, images: () => images };
+}
+
+/** A batch read from one buffer: views are made only when an engine asks for them. */
+export function pixelsOfStore(stored: StoredPixels): BatchPixels {
+  let views: Image[] | undefined;
+  return {
+    n: stored.offsets.length,
+    stored,
+    images() {
+      if (!views) {
+        const { height, width, channels } = stored.shape;
+        const size = height * width * channels;
+        views = Array.from(stored.offsets, (o) => ({ data: stored.pixels.subarray(o, o + size), height, width, channels }));
+      }
+      return views;
+    },
+  };
 }
 
 export interface EngineResult {
@@ -35,8 +69,13 @@ export interface Engine {
    * native engine reuses the memory of batches already garbage collected). Undefined: allocate.
    */
   allocate?(bytes: number): ArrayBuffer | undefined;
+  /**
+   * Takes back a buffer that allocate() gave out, once its batch is disposed: detached at once,
+   * its memory reused by a later allocate(). False when the buffer is not the engine's.
+   */
+  release?(buffer: ArrayBuffer): boolean;
   /** Writes n x C x H x W float32 into `out` (host engines) or returns a device batch. */
-  run(plan: Plan, images: readonly Image[], params: readonly Params[], out: Float32Array | undefined, numThreads: number): Promise<EngineResult>;
+  run(plan: Plan, pixels: BatchPixels, params: readonly Params[], out: Float32Array | undefined, numThreads: number): Promise<EngineResult>;
 }
 
 /**
@@ -66,10 +105,10 @@ export function pinnedAlloc(): ((bytes: number) => ArrayBuffer) | undefined {
 const referenceEngine = (reason: string): Engine => ({
   name: "reference",
   reason,
-  async run(plan, images, params, out) {
+  async run(plan, pixels, params, out) {
     let offset = 0;
     if (!out) throw new NativeError("the reference engine needs an output buffer");
-    images.forEach((image, i) => {
+    pixels.images().forEach((image, i) => {
       const img = plan.transform.reference(ref.fromImage(image), params[i]!, { bound: 255 });
       ref.writeCHW(img, out, offset);
       offset += img.data.length;
@@ -97,10 +136,12 @@ export function selectEngine(backend: "auto" | "native" | "reference"): Engine {
     name: "native",
     reason: "native addon loaded",
     allocate: (bytes) => addon.allocOutput(bytes) ?? undefined,
-    async run(plan, images, params, out, numThreads) {
+    release: (buffer) => addon.releaseOutput(buffer),
+    async run(plan, pixels, params, out, numThreads) {
       if (!out) throw new NativeError("the native engine needs an output buffer");
-      const job = plan.encode(images, params);
+      const job = pixels.stored ? plan.encodeStored(pixels.stored, params) : plan.encode(pixels.images(), params);
       await addon.runPlan({ ...job, out, numThreads });
+      plan.recycle(job); // after success only: a failed job may still be read by pool threads
       return {};
     },
   };

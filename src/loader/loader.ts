@@ -6,14 +6,14 @@
  */
 import * as os from "node:os";
 import { richDisplay, summaryTable } from "../data/display";
-import type { Dataset, Image, Sample } from "../data/types";
+import type { Dataset, Image, PixelStore, Sample } from "../data/types";
 import { BatchlabError, OptionError, SampleError, TimeoutError, describeValue } from "../errors";
 import { Purpose, RandomStream, checkSeed, randomSeed } from "../sampling/rng";
 import type { BatchSamplerLike, Sampler } from "../sampling/types";
 import { BatchSampler, RandomSampler, SequentialSampler } from "../sampling/index";
-import { Plan, Transform, type BatchTransform, type Params } from "../transforms/index";
+import { Plan, Transform, type BatchTransform, type Params, type Shape } from "../transforms/index";
 import * as v from "../validate";
-import { deviceEngine, pinnedAlloc, selectEngine, type DeviceTensor, type Engine } from "./engine";
+import { deviceEngine, pinnedAlloc, pixelsOfImages, pixelsOfStore, selectEngine, type BatchPixels, type DeviceTensor, type Engine } from "./engine";
 import type { Batch, BatchTiming, LoaderStats, SkippedSample, StageTimings } from "./types";
 
 export interface LoaderOptions<T = Batch> {
@@ -57,6 +57,8 @@ const OPTION_KEYS = [
 ] as const;
 
 const DISPLAY = Symbol.for("Jupyter.display");
+/** Most bytes of disposed batches' buffers a loader keeps for reuse. */
+const SPARE_LIMIT = 512 * 2 ** 20;
 
 function now(): number {
   return performance.now();
@@ -95,6 +97,9 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
     skipped: SkippedSample[];
   } = { samples: 0, perBatch: [], skipped: [] };
   private readonly badIndices = new Set<number>();
+  /** Pixel buffers of disposed batches, by byte length, for the next batches (see Batch.dispose). */
+  private readonly spare = new Map<number, ArrayBuffer[]>();
+  private spareBytes = 0;
 
   constructor(dataset: Dataset, options: LoaderOptions<T> = {}) {
     if (!isDataset(dataset)) throw new OptionError("DataLoader(dataset)", dataset, "a dataset with length and get(i) (see datasets.*)");
@@ -273,6 +278,40 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
   /** @internal */ _engine(): Engine {
     return this.getEngine();
   }
+  /** @internal A disposed batch's buffer, for a new batch of that size. */
+  _takeSpare(bytes: number): ArrayBuffer | undefined {
+    const list = this.spare.get(bytes);
+    const b = list?.pop();
+    if (b) this.spareBytes -= bytes;
+    return b;
+  }
+  /**
+   * @internal Keeps `buffer` for a later batch. It is detached first (its memory moves to a new
+   * ArrayBuffer that only the loader holds, or back to the engine that allocated it), so views
+   * the caller kept read as empty instead of showing a later batch's pixels. Beyond
+   * prefetch + 2 buffers of a size, or 512 MiB in all, the memory is left to the garbage
+   * collector.
+   */
+  _recycle(buffer: ArrayBuffer): void {
+    const bytes = buffer.byteLength;
+    if (bytes === 0) return; // already detached
+    // The engine's own (external) buffers: it detaches them and reuses their memory itself.
+    if (this.getEngine().release?.(buffer)) return;
+    let moved: ArrayBuffer;
+    try {
+      moved = structuredClone(buffer, { transfer: [buffer] });
+    } catch {
+      return; // not transferable: the garbage collector frees it
+    }
+    // A buffer the runtime will not detach is cloned instead: the caller's views still see it.
+    // Then the copy is not worth keeping.
+    if (buffer.byteLength !== 0) return;
+    const list = this.spare.get(bytes) ?? [];
+    if (list.length >= this.prefetch + 2 || this.spareBytes + bytes > SPARE_LIMIT) return;
+    list.push(moved);
+    this.spare.set(bytes, list);
+    this.spareBytes += bytes;
+  }
   /** @internal */ _isBad(i: number): boolean {
     return this.badIndices.has(i);
   }
@@ -293,6 +332,8 @@ class EpochRun {
   private readonly worldSize: number;
   private readonly origin = now();
   private readonly outShapes = new Map<string, [number, number, number] | Error>();
+  /** The dataset's pixel buffer, when batches can be read from it by offset (the fast path). */
+  private readonly store: PixelStore | undefined;
 
   constructor(
     private readonly loader: DataLoader<unknown>,
@@ -317,6 +358,32 @@ class EpochRun {
     const s = loader.batchSampler.sampler as Sampler & { worldSize?: number };
     this.rank = s.rank ?? 0;
     this.worldSize = s.worldSize ?? 1;
+    this.store = this.usableStore();
+  }
+
+  /**
+   * The dataset's PixelStore when it is consistent (sizes, labels, index map) and the chain can
+   * run on its shape; otherwise undefined, and every sample goes through dataset.get().
+   */
+  private usableStore(): PixelStore | undefined {
+    const ds = this.loader.dataset;
+    const st = typeof ds.pixelStore === "function" ? ds.pixelStore() : undefined;
+    if (!st || !(st.pixels instanceof Uint8Array) || !(st.labels instanceof Int32Array) || st.labels.length !== ds.length) return undefined;
+    const size = st.height * st.width * st.channels;
+    if (!(size > 0) || !Number.isInteger(size)) return undefined;
+    const stored = Math.floor(st.pixels.length / size);
+    if (st.index) {
+      if (!(st.index instanceof Int32Array) || st.index.length !== ds.length) return undefined;
+      for (let i = 0; i < st.index.length; i++) if (!(st.index[i]! >= 0 && st.index[i]! < stored)) return undefined;
+    } else if (stored < ds.length) {
+      return undefined;
+    }
+    try {
+      this.outShapeOf(st);
+    } catch {
+      return undefined; // the slow path reports it sample by sample, under the onError policy
+    }
+    return st;
   }
 
   hasMore(): boolean {
@@ -345,6 +412,8 @@ class EpochRun {
   private allocate(count: number): Float32Array {
     const alloc = this.loader.pinMemory ? pinnedAlloc() : undefined;
     if (alloc) return new Float32Array(alloc(count * 4));
+    const spare = this.loader._takeSpare(count * 4);
+    if (spare) return new Float32Array(spare, 0, count);
     const recycled = this.loader._engine().allocate?.(count * 4);
     if (recycled) return new Float32Array(recycled, 0, count);
     // Every element is written by the engine, so skip the zero-fill of a fresh ArrayBuffer.
@@ -356,7 +425,7 @@ class EpochRun {
   private lastIn: [number, number, number] = [-1, -1, -1];
   private lastOut: [number, number, number] | Error = [0, 0, 0];
 
-  private outShapeOf(img: Image): [number, number, number] {
+  private outShapeOf(img: Shape): [number, number, number] {
     const last = this.lastIn;
     if (img.height === last[0] && img.width === last[1] && img.channels === last[2]) {
       if (this.lastOut instanceof Error) throw this.lastOut;
@@ -378,8 +447,43 @@ class EpochRun {
     return s;
   }
 
-  private async fetch(batchIndex: number, want: number) {
+  private async fetch(batchIndex: number, want: number): Promise<Fetched | null> {
     const t0 = now();
+    const fast = this.store ? this.fetchStored(this.store, want, t0) : undefined;
+    return fast !== undefined ? fast : this.fetchSamples(batchIndex, want, t0);
+  }
+
+  /**
+   * The fast path: the batch's samples as offsets into the dataset's pixel buffer, no objects
+   * per sample. Undefined (cursor untouched) when an index is out of range: then the batch goes
+   * through dataset.get(), which reports it as every other bad sample is reported.
+   */
+  private fetchStored(st: PixelStore, want: number, t0: number): Fetched | null | undefined {
+    const loader = this.loader;
+    const start = this.cursor;
+    const n = Math.min(want, this.stream.length - start);
+    const length = loader.dataset.length;
+    const size = st.height * st.width * st.channels;
+    const offsets = new Float64Array(n);
+    const labels = new Int32Array(n);
+    const positions = new Int32Array(n);
+    const stream = this.stream;
+    const map = st.index;
+    for (let j = 0; j < n; j++) {
+      const index = stream[start + j]!;
+      if (!(index >= 0 && index < length) || (loader.onError === "skip" && loader._isBad(index))) return undefined;
+      offsets[j] = (map ? map[index]! : index) * size;
+      labels[j] = st.labels[index]!;
+      positions[j] = start + j;
+    }
+    this.cursor = start + n;
+    if (n === 0 || (loader.dropLast && n < loader.batchSize)) return null;
+    const shape = { height: st.height, width: st.width, channels: st.channels };
+    return { n, positions, labels, pixels: pixelsOfStore({ pixels: st.pixels, offsets, shape }), shape, skipped: [], fetchStart: t0, fetchMs: now() - t0 };
+  }
+
+  /** Sample by sample through dataset.get() (files, combinators, bad samples). */
+  private async fetchSamples(batchIndex: number, want: number, t0: number): Promise<Fetched | null> {
     const loader = this.loader;
     const ds = loader.dataset;
     const samples: Sample[] = [];
@@ -452,41 +556,63 @@ class EpochRun {
       if (skipped.length) loader._note({ batch: batchIndex, epoch: this.epoch, start: t0 - this.origin, end: now() - this.origin, size: 0, sample: 0, fetch: now() - t0, transform: 0, collate: 0 }, skipped);
       return null;
     }
-    return { samples, positions, skipped, fetchStart: t0, fetchMs: now() - t0 };
+    const images = samples.map((x) => x.image);
+    const labels = Int32Array.from(samples, (x) => x.label);
+    return { n: samples.length, positions: Int32Array.from(positions), labels, pixels: pixelsOfImages(images), shape: images[0]!, skipped, fetchStart: t0, fetchMs: now() - t0 };
   }
 
-  private async finish(batchIndex: number, f: { samples: Sample[]; positions: number[]; skipped: SkippedSample[]; fetchStart: number; fetchMs: number }): Promise<Batch> {
+  private async finish(batchIndex: number, f: Fetched): Promise<Batch> {
     const loader = this.loader;
     const t1 = now();
-    const images = f.samples.map((s) => s.image);
-    const params: Params[] = f.samples.map((s, j) =>
+    const n = f.n;
+    const params: Params[] = new Array(n);
+    const uniform = f.pixels.stored !== undefined;
+    const images = uniform ? undefined : f.pixels.images();
+    for (let j = 0; j < n; j++) {
       // Global position in the epoch: for distributed ranks, where torch's strided split puts it.
-      loader.plan.draw(s.image, { seed: loader.seed, epoch: this.epoch, position: f.positions[j]! * this.worldSize + this.rank }),
-    );
-    const [c, h, w] = this.outShapeOf(images[0]!);
-    const n = images.length;
+      const at = { seed: loader.seed, epoch: this.epoch, position: f.positions[j]! * this.worldSize + this.rank };
+      params[j] = loader.plan.draw(images ? images[j]! : f.shape, at);
+    }
+    const [c, h, w] = this.outShapeOf(f.shape);
     const t2 = now();
     const out = this.engine.onDevice ? undefined : this.allocate(n * c * h * w);
-    const result = await this.engine.run(loader.plan, images, params, out, loader.numThreads);
-    const labels = Int32Array.from(f.samples, (s) => s.label);
+    const result = await this.engine.run(loader.plan, f.pixels, params, out, loader.numThreads);
+    const labels = f.labels;
     let pixels = out;
     let targets: Float32Array | undefined;
     if (loader.batchTransform && pixels) {
       const mixed = loader.batchTransform.apply({ images: pixels, shape: [n, c, h, w], labels }, new RandomStream(loader.seed, this.epoch, batchIndex, Purpose.batch));
       pixels = mixed.images;
       targets = mixed.targets;
+      if (pixels.buffer !== out!.buffer && !loader.pinMemory) loader._recycle(out!.buffer as ArrayBuffer);
     }
     const t3 = now();
-    const indices = Int32Array.from(f.positions, (p) => this.stream[p]!);
+    const indices = new Int32Array(n);
+    for (let j = 0; j < n; j++) indices[j] = this.stream[f.positions[j]!]!;
     const timings: StageTimings = { sample: t2 - t1, fetch: f.fetchMs, transform: t3 - t2, collate: 0 };
     if (result.copy !== undefined) timings.copy = result.copy;
     if (result.kernel !== undefined) timings.kernel = result.kernel;
-    const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, loader.dataset.classNames, targets, result.device);
+    const recycle = pixels && !loader.pinMemory ? (b: ArrayBuffer) => loader._recycle(b) : undefined;
+    const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, loader.dataset.classNames, targets, result.device, recycle);
     const t4 = now();
     timings.collate = t4 - t3;
     loader._note({ batch: batchIndex, epoch: this.epoch, start: f.fetchStart - this.origin, end: t4 - this.origin, size: n, ...timings }, f.skipped);
     return batch;
   }
+}
+
+/** One batch's samples, fetched and waiting for the transform. */
+interface Fetched {
+  n: number;
+  /** Position of each sample in the epoch's index stream. */
+  positions: Int32Array;
+  labels: Int32Array;
+  pixels: BatchPixels;
+  /** Input shape of the first sample. */
+  shape: Shape;
+  skipped: SkippedSample[];
+  fetchStart: number;
+  fetchMs: number;
 }
 
 function checkSample(s: Sample, index: number): void {
@@ -510,11 +636,23 @@ function makeBatch(
   classNames: readonly string[] | undefined,
   targets: Float32Array | undefined,
   device: DeviceTensor | undefined,
+  recycle: ((buffer: ArrayBuffer) => void) | undefined,
 ): Batch {
-  return {
+  let disposed = false;
+  const batch = {
     get images(): Float32Array {
+      if (disposed) throw new BatchlabError(`batch ${batchIndex} of epoch ${epoch} was disposed: read its images before batch.dispose()`, "ERR_BATCHLAB_DISPOSED");
       if (!images) throw new BatchlabError("this batch is in GPU memory (device: \"cuda\"): use await batch.device.toHost()", "ERR_BATCHLAB_ON_DEVICE");
       return images;
+    },
+    get disposed(): boolean {
+      return disposed;
+    },
+    dispose(): void {
+      if (disposed) return;
+      disposed = true;
+      if (images && recycle) recycle(images.buffer as ArrayBuffer);
+      images = undefined;
     },
     device,
     targets,
@@ -536,6 +674,8 @@ function makeBatch(
       }
       const layout = v.oneOf("toTensor.layout", options.layout ?? "NCHW", ["NCHW", "NHWC"] as const);
       const nchw = t.tensor4d(this.images, [...shape]);
+      // A backend may keep the array itself (tfjs's CPU backend does): never reuse it then.
+      recycle = undefined;
       let xs: unknown = nchw;
       if (layout === "NHWC") {
         xs = nchw.transpose([0, 2, 3, 1]);
@@ -547,7 +687,10 @@ function makeBatch(
       // The viz stage registers showBatch's grid; without it (or for a batch it cannot draw), text.
       return richDisplay("batch", this, () => summarizeBatch(this as Batch));
     },
-  } as Batch;
+  };
+  const dispose = (Symbol as { dispose?: symbol }).dispose;
+  if (dispose) Object.defineProperty(batch, dispose, { value: batch.dispose });
+  return batch as Batch;
 }
 
 export function summarizeBatch(b: Batch): string {

@@ -26,8 +26,13 @@ export interface PlanJob {
   outW: number;
   /** Taps per output coordinate per axis (1: integer map, 2: one bilinear step, ...). */
   K: number;
-  /** HWC uint8 pixels of each sample (views, not copies). */
-  sources: readonly Uint8Array[];
+  /**
+   * HWC uint8 pixels of each sample (views, not copies); or one Uint8Array holding every
+   * sample, with srcOffsets.
+   */
+  sources: readonly Uint8Array[] | Uint8Array;
+  /** With one `sources` buffer: the byte offset of each sample in it (n integers). */
+  srcOffsets?: Float64Array;
   /** Height, width of each source: length 2n. */
   srcDims: Int32Array;
   /** Per sample: outH*K row taps, then outW*K column taps; a source row/column or -1 (fill). */
@@ -70,6 +75,12 @@ export interface NativeAddon {
    * the runtime refuses external buffers, or the addon is older than this function.
    */
   allocOutput(bytes: number): ArrayBuffer | null;
+  /**
+   * Detaches a buffer from allocOutput now (every view of it reads as empty) and returns its
+   * memory to the free list without waiting for the garbage collector. False for any other
+   * buffer, which is left untouched.
+   */
+  releaseOutput(buffer: ArrayBuffer): boolean;
 }
 
 export type NativeLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
@@ -79,6 +90,7 @@ interface RawAddon {
   info(): NativeInfo;
   poolSize(): number;
   allocOutput?(bytes: number): ArrayBuffer | null;
+  releaseOutput?(buffer: ArrayBuffer): boolean;
 }
 
 const packageRoot = path.join(__dirname, "..", "..");
@@ -103,6 +115,7 @@ function wrap(raw: RawAddon): NativeAddon {
     info: () => raw.info(),
     poolSize: () => raw.poolSize(),
     allocOutput: (bytes: number) => (typeof raw.allocOutput === "function" ? raw.allocOutput(bytes) : null),
+    releaseOutput: (buffer: ArrayBuffer) => (typeof raw.releaseOutput === "function" ? raw.releaseOutput(buffer) : false),
     runPlan(job: PlanJob): Promise<void> {
       let pending: Promise<void>;
       try {

@@ -37,6 +37,15 @@ export interface Batch {
   readonly classNames?: readonly string[];
   /** Hands the batch to TensorFlow.js: { xs: tf.Tensor4D (NCHW or NHWC), ys: tf.Tensor1D }. */
   toTensor(tf: unknown, options?: { layout?: "NCHW" | "NHWC" }): { xs: unknown; ys: unknown };
+  /**
+   * Gives the pixel buffer back to the loader for a later batch, at once (as a TensorFlow.js
+   * tensor's dispose). Afterwards `images` throws and every view of it reads as empty (the
+   * buffer is detached, so no stale view can see a later batch). Without it, the garbage
+   * collector reclaims the buffer some time after the batch is unreachable. Idempotent.
+   */
+  dispose(): void;
+  /** True once dispose() was called. */
+  readonly disposed: boolean;
 }
 
 /** One batch's timeline entry, relative to the start of iteration (ms). */

@@ -61,6 +61,9 @@ export function randomSeed(): number {
   return (b[0]! & 0x1fffff) * 0x100000000 + b[1]!;
 }
 
+/** Scratch for one Philox block (JavaScript runs one stream at a time). */
+const blockOut = new Uint32Array(4);
+
 /**
  * A deterministic stream of random numbers at one address. Cheap to create: make one per
  * sample. Draws come four at a time from consecutive Philox blocks.
@@ -72,7 +75,11 @@ export class RandomStream {
   private readonly c1: number;
   private readonly c2: number;
   private block = 0;
-  private readonly buf = new Uint32Array(4);
+  /** The current block's four outputs (fields, not a typed array: one stream per sample is made). */
+  private b0 = 0;
+  private b1 = 0;
+  private b2 = 0;
+  private b3 = 0;
   private pos = 4;
 
   constructor(seed: number, epoch: number, index: number, purpose: number = Purpose.user) {
@@ -87,10 +94,15 @@ export class RandomStream {
   /** A uniform uint32. */
   nextUint32(): number {
     if (this.pos === 4) {
-      philox4x32(this.k0, this.k1, this.c0, this.c1, this.c2, this.block++, this.buf);
+      philox4x32(this.k0, this.k1, this.c0, this.c1, this.c2, this.block++, blockOut);
+      this.b0 = blockOut[0]!;
+      this.b1 = blockOut[1]!;
+      this.b2 = blockOut[2]!;
+      this.b3 = blockOut[3]!;
       this.pos = 0;
     }
-    return this.buf[this.pos++]!;
+    const p = this.pos++;
+    return p === 0 ? this.b0 : p === 1 ? this.b1 : p === 2 ? this.b2 : this.b3;
   }
 
   /** A uniform double in [0, 1) with 53 random bits. */

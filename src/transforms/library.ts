@@ -383,10 +383,17 @@ abstract class Geometric extends Transform {
   readonly kind = "geometry";
   /** Tap tables for a shape and parameters; computed once per distinct pair (see cachedTaps). */
   protected abstract makeTaps(s: Shape, p: Params): StepTaps;
-  private readonly cache = new Map<string, StepTaps>();
+  /** Tables by parameter key, for the input shape seen last (in-memory sets have one shape). */
+  private cacheShape: Shape = { height: -1, width: -1, channels: -1 };
+  private cache = new Map<number | string, StepTaps>();
 
   override taps(s: Shape, p: Params): StepTaps {
-    const key = `${s.height},${s.width},${s.channels}` + (p ? "," + Object.values(p).join(",") : "");
+    const last = this.cacheShape;
+    if (s.height !== last.height || s.width !== last.width || s.channels !== last.channels) {
+      this.cacheShape = { height: s.height, width: s.width, channels: s.channels };
+      this.cache = new Map();
+    }
+    const key = paramKey(p);
     let t = this.cache.get(key);
     if (!t) {
       t = this.makeTaps(s, p);
@@ -456,7 +463,8 @@ class RandomCrop extends Geometric {
     };
   }
   /** Padding per side after padIfNeeded: [left, top, right, bottom]. */
-  private pads(s: Shape): [number, number, number, number] {
+  private pads(s: Shape): readonly [number, number, number, number] {
+    if (!this.options.padIfNeeded) return this.options.padding;
     let [l, t, r, b] = this.options.padding;
     const [h, w] = this.options.size;
     if (this.options.padIfNeeded) {
@@ -639,12 +647,26 @@ export class Compose extends Transform {
     return s;
   }
   override draw(rng: RandomStream, s: Shape): Params {
-    const steps: Params[] = [];
+    const ts = this.transforms;
+    const shapes = this.shapesFrom(s);
+    const steps: Params[] = new Array(ts.length);
+    for (let i = 0; i < ts.length; i++) steps[i] = ts[i]!.draw(rng, shapes[i]!);
+    return { steps } as Params;
+  }
+
+  /** The input shape of each step for an input shape (the last one asked for is remembered). */
+  private lastShapes: { from: Shape; shapes: Shape[] } | undefined;
+  private shapesFrom(s: Shape): Shape[] {
+    const last = this.lastShapes;
+    if (last && last.from.height === s.height && last.from.width === s.width && last.from.channels === s.channels) return last.shapes;
+    const shapes: Shape[] = [];
+    const from = { height: s.height, width: s.width, channels: s.channels };
     for (const t of this.transforms) {
-      steps.push(t.draw(rng, s));
+      shapes.push(s);
       s = t.outShape(s);
     }
-    return { steps } as Params;
+    this.lastShapes = { from, shapes };
+    return shapes;
   }
   reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
     const steps = (p as { steps: Params[] }).steps;
@@ -712,6 +734,24 @@ export function randomApply(transforms: readonly Transform[], p = 0.5): RandomAp
 }
 
 // ---------------------------------------------------------------------------------- helpers
+
+/**
+ * A cache key for one transform's parameters (a flat object whose fields always come in one
+ * order): a number when there are at most three fields, each a boolean or an integer in
+ * [0, 65536) (crops and flips), else a string.
+ */
+function paramKey(p: Params): number | string {
+  if (!p) return -1;
+  let key = 0;
+  let fields = 0;
+  for (const k in p) {
+    const x = (p as Record<string, unknown>)[k];
+    const d = x === true ? 1 : x === false ? 0 : x;
+    if (++fields > 3 || typeof d !== "number" || !(d >= 0 && d < 65536) || Math.floor(d) !== d) return Object.values(p).join(",");
+    key = key * 65536 + d;
+  }
+  return key;
+}
 
 function checkTransformList(option: string, ts: unknown): void {
   if (!Array.isArray(ts)) throw new OptionError(option, ts, "an array of transforms");

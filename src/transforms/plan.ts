@@ -48,7 +48,10 @@ export interface EncodedBatch {
   outH: number;
   outW: number;
   K: number;
-  sources: Uint8Array[];
+  /** One view per sample, or (with srcOffsets) one buffer that holds every sample. */
+  sources: Uint8Array[] | Uint8Array;
+  /** Byte offset of each sample inside `sources` when that is one buffer. */
+  srcOffsets?: Float64Array;
   srcDims: Int32Array;
   tapIndex: Int32Array;
   tapWeight: Float32Array;
@@ -56,6 +59,13 @@ export interface EncodedBatch {
   program: Int32Array;
   opOffsets: Int32Array;
   params: Float32Array;
+}
+
+/** Samples that share one shape and one buffer: sample i's bytes start at offsets[i]. */
+export interface StoredPixels {
+  pixels: Uint8Array;
+  offsets: Float64Array;
+  shape: Shape;
 }
 
 /** Where a sample's random parameters come from. */
@@ -71,8 +81,12 @@ interface Layout {
   shapes: Shape[];
   /** Value bound in force before each leaf. */
   bounds: number[];
+  /** Value context of each leaf (the bound in force), shared by every sample. */
+  ctxs: { bound: number }[];
   program: number[];
   offsets: number[];
+  /** Floats per sample's parameter block. */
+  P: number;
   out: Shape;
 }
 
@@ -92,7 +106,11 @@ export class Plan {
   constructor(transform: Transform | undefined) {
     this.transform = transform ?? new Compose([]);
     this.structure = leaves(this.transform, null, true, []);
+    this.flat = this.transform instanceof Compose && this.transform.transforms.every((t) => t.kind !== "container");
   }
+
+  /** True when the chain is one compose of plain (non-container) transforms. */
+  private readonly flat: boolean;
 
   /** Output [C, H, W] for an input shape; throws OptionError when the chain cannot run on it. */
   outputShape(s: Shape): [number, number, number] {
@@ -145,6 +163,7 @@ export class Plan {
       this.check(s);
       const shapes: Shape[] = [];
       const bounds: number[] = [];
+      const ctxs: { bound: number }[] = [];
       const program: number[] = [];
       const offsets: number[] = [];
       let bound = 255;
@@ -152,6 +171,7 @@ export class Plan {
       for (const leaf of this.structure) {
         shapes.push(s);
         bounds.push(bound);
+        ctxs.push({ bound });
         if (leaf.t.kind === "color") {
           const op = leaf.t.op!(s, leaf.t.draw(new RandomStream(0, 0, 0), s), { bound });
           program.push(op.code);
@@ -161,7 +181,7 @@ export class Plan {
         }
         s = leaf.t.outShape(s);
       }
-      l = { shapes, bounds, program, offsets, out: s };
+      l = { shapes, bounds, ctxs, program, offsets, P, out: s };
       if (this.layouts.size > 256) this.layouts.clear();
       this.layouts.set(key, l);
     }
@@ -174,83 +194,129 @@ export class Plan {
     return this.transform.draw(rng, image);
   }
 
+  /** Scratch of collect(): each leaf's parameters and whether its randomApply coins said yes. */
+  private readonly leafParams: Params[] = [];
+  private readonly leafEnabled: boolean[] = [];
+
+  /** leaves() without allocating: fills leafParams/leafEnabled in structure order. */
+  private collect(t: Transform, p: Params, enabled: boolean, k: number): number {
+    if (t === this.transform && this.flat) {
+      // The usual chain, a compose of plain transforms: its steps are the leaves.
+      const steps = (p as { steps: Params[] } | null)?.steps;
+      const n = this.structure.length;
+      for (let i = 0; i < n; i++) {
+        this.leafParams[i] = steps ? steps[i]! : null;
+        this.leafEnabled[i] = true;
+      }
+      return n;
+    }
+    if (t instanceof Compose) {
+      const steps = (p as { steps: Params[] } | null)?.steps;
+      const ts = t.transforms;
+      for (let i = 0; i < ts.length; i++) k = this.collect(ts[i]!, steps ? steps[i]! : null, enabled, k);
+      return k;
+    }
+    if (t instanceof RandomApply) {
+      const q = p as { apply: boolean; inner: Params } | null;
+      return this.collect(t.inner, q ? q.inner : null, enabled && (q ? q.apply : true), k);
+    }
+    this.leafParams[k] = p;
+    this.leafEnabled[k] = enabled;
+    return k + 1;
+  }
+
   /**
    * Encodes a batch: per-sample taps and op parameters. `params[i]` are the drawn parameters
-   * of sample i (from draw()).
+   * of sample i (from draw()). The sources are one view per image.
    */
   encode(images: readonly Image[], params: readonly Params[]): EncodedBatch {
-    const n = images.length;
-    if (n === 0) throw new OptionError("encode(images)", images, "at least one image");
-    const inC = images[0]!.channels;
-    let outShape: Shape | undefined;
-    const tapsY: AxisTaps[] = [];
-    const tapsX: AxisTaps[] = [];
-    let fill: readonly number[] | undefined;
-    let program: number[] | undefined;
-    let offsets: number[] | undefined;
-    const paramBlocks: number[][] = [];
+    if (images.length === 0) throw new OptionError("encode(images)", images, "at least one image");
+    const job = this.build(images.length, (i) => images[i]!, params);
+    return { ...job, sources: images.map((im) => im.data) };
+  }
 
-    const leafList: Leaf[] = [];
+  /**
+   * Encodes a batch whose samples share one shape and one buffer (an in-memory data set):
+   * the job reads them from `pixels` at `offsets`, with no per-sample views.
+   */
+  encodeStored(stored: StoredPixels, params: readonly Params[]): EncodedBatch {
+    const n = stored.offsets.length;
+    if (n === 0) throw new OptionError("encodeStored(offsets)", stored.offsets, "at least one sample");
+    const shape = stored.shape;
+    const job = this.build(n, () => shape, params);
+    return { ...job, sources: stored.pixels, srcOffsets: stored.offsets };
+  }
+
+  private build(n: number, shapeOf: (i: number) => Shape, params: readonly Params[]): Omit<EncodedBatch, "sources" | "srcOffsets"> {
+    const first = shapeOf(0);
+    const inC = first.channels;
+    const layout0 = this.layout(first);
+    const outShape = layout0.out;
+    const P = layout0.P;
+    const spare = this.spare.pop();
+    const flat = spare && spare.params.length === n * P ? spare.params : new Float32Array(n * P);
+    const srcDims = spare && spare.srcDims.length === 2 * n ? spare.srcDims : new Int32Array(2 * n);
+    const tapsY: AxisTaps[] = new Array(n);
+    const tapsX: AxisTaps[] = new Array(n);
+    let K = 1;
+    let fill: readonly number[] | undefined;
+    const structure = this.structure;
+    const leafParams = this.leafParams;
+    const leafEnabled = this.leafEnabled;
+
     for (let i = 0; i < n; i++) {
-      const img = images[i]!;
+      const img = shapeOf(i);
       if (img.channels !== inC) {
         throw new OptionError(`sample ${i} of the batch: channels`, img.channels, `${inC} like the first sample (decode every image to one channel count)`);
       }
       const layout = this.layout(img);
-      let y: AxisTaps = identityTaps(img.height);
-      let x: AxisTaps = identityTaps(img.width);
-      const block: number[] = [];
-      let sawColor = false;
-      leafList.length = 0;
-      leaves(this.transform, params[i]!, true, leafList);
-      for (let k = 0; k < leafList.length; k++) {
-        const l = leafList[k]!;
-        const s = layout.shapes[k]!;
-        if (l.t.kind === "geometry") {
-          if (!l.enabled) continue;
-          const t = l.t.taps!(s, l.p);
-          y = composeTaps(y, t.y);
-          x = composeTaps(x, t.x);
-          if (t.fill) {
-            const f = sawColor ? new Array(inC).fill(0) : t.fill;
-            if (sawColor && t.fill.some((z) => z !== 0)) {
-              throw new OptionError(`${l.t.name}.fill`, t.fill, "0 when the step comes after a colour step (or move it before toTensor/normalize)");
-            }
-            if (fill && fill.some((z, c) => z !== f[c])) {
-              throw new OptionError(`${l.t.name}.fill`, t.fill, `the same fill as earlier steps (${JSON.stringify(fill)}): one chain has one fill value`);
-            }
-            fill = f;
-          }
-        } else {
-          sawColor = true;
-          const op: PlanOp = l.t.op!(s, l.p, { bound: layout.bounds[k]! });
-          block.push(l.enabled && !op.disabled ? 1 : 0);
-          for (const q of op.params) block.push(q);
+      if (layout !== layout0) {
+        const o = layout.out;
+        if (o.height !== outShape.height || o.width !== outShape.width || o.channels !== outShape.channels) {
+          throw new OptionError(
+            `sample ${i} of the batch: shape after transforms`,
+            [o.channels, o.height, o.width],
+            `[${outShape.channels}, ${outShape.height}, ${outShape.width}] like the first sample (add resize or centerCrop so every sample has one size)`,
+          );
         }
       }
-      const o = layout.out;
-      if (!outShape) {
-        outShape = o;
-        program = layout.program;
-        offsets = layout.offsets;
-      } else if (o.height !== outShape.height || o.width !== outShape.width || o.channels !== outShape.channels) {
-        throw new OptionError(
-          `sample ${i} of the batch: shape after transforms`,
-          [o.channels, o.height, o.width],
-          `[${outShape.channels}, ${outShape.height}, ${outShape.width}] like the first sample (add resize or centerCrop so every sample has one size)`,
-        );
+      let y: AxisTaps = identityTaps(img.height);
+      let x: AxisTaps = identityTaps(img.width);
+      let sawColor = false;
+      let op = 0;
+      const base = i * P;
+      this.collect(this.transform, params[i]!, true, 0);
+      for (let k = 0; k < structure.length; k++) {
+        const leaf = structure[k]!.t;
+        const p = leafParams[k]!;
+        const s = layout.shapes[k]!;
+        if (leaf.kind === "geometry") {
+          if (!leafEnabled[k]) continue;
+          const t = leaf.taps!(s, p);
+          y = composeTaps(y, t.y);
+          x = composeTaps(x, t.x);
+          if (t.fill && (t.fill !== fill || sawColor)) fill = this.checkFill(leaf, t.fill, fill, sawColor, inC);
+        } else {
+          sawColor = true;
+          const o = leaf.op!(s, p, layout.ctxs[k]!);
+          let at = base + layout.offsets[op++]!;
+          flat[at++] = leafEnabled[k] && !o.disabled ? 1 : 0;
+          const q = o.params;
+          for (let j = 0; j < q.length; j++) flat[at++] = q[j]!;
+        }
       }
-      tapsY.push(y);
-      tapsX.push(x);
-      paramBlocks.push(block);
+      tapsY[i] = y;
+      tapsX[i] = x;
+      if (y.K > K) K = y.K;
+      if (x.K > K) K = x.K;
+      srcDims[2 * i] = img.height;
+      srcDims[2 * i + 1] = img.width;
     }
 
-    const K = Math.max(...tapsY.map((t) => t.K), ...tapsX.map((t) => t.K));
-    const { height: outH, width: outW, channels: outC } = outShape!;
+    const { height: outH, width: outW, channels: outC } = outShape;
     const per = (outH + outW) * K;
-    const tapIndex = new Int32Array(n * per);
-    const tapWeight = new Float32Array(n * per);
-    const srcDims = new Int32Array(2 * n);
+    const tapIndex = spare && spare.tapIndex.length === n * per ? spare.tapIndex : new Int32Array(n * per);
+    const tapWeight = spare && spare.tapWeight.length === n * per ? spare.tapWeight : new Float32Array(n * per);
     for (let i = 0; i < n; i++) {
       const y = widenTaps(tapsY[i]!, K);
       const x = widenTaps(tapsX[i]!, K);
@@ -258,12 +324,7 @@ export class Plan {
       tapIndex.set(x.index, i * per + outH * K);
       tapWeight.set(y.weight, i * per);
       tapWeight.set(x.weight, i * per + outH * K);
-      srcDims[2 * i] = images[i]!.height;
-      srcDims[2 * i + 1] = images[i]!.width;
     }
-    const P = paramBlocks[0]!.length;
-    const flat = new Float32Array(n * P);
-    paramBlocks.forEach((b, i) => flat.set(b, i * P));
     return {
       n,
       inC,
@@ -271,15 +332,39 @@ export class Plan {
       outH,
       outW,
       K,
-      sources: images.map((im) => im.data),
       srcDims,
       tapIndex,
       tapWeight,
       fill: Float32Array.from(fill ?? new Array(inC).fill(0)),
-      program: Int32Array.from(program!),
-      opOffsets: Int32Array.from(offsets!),
+      program: Int32Array.from(layout0.program),
+      opOffsets: Int32Array.from(layout0.offsets),
       params: flat,
     };
+  }
+
+  /** Per-batch arrays of finished jobs (every element is rewritten by the next build). */
+  private readonly spare: Pick<EncodedBatch, "params" | "srcDims" | "tapIndex" | "tapWeight">[] = [];
+
+  /**
+   * Gives a job's arrays back once its engine has finished with it and nothing else holds it:
+   * the next batch of the same size reuses them instead of allocating (and zeroing) new ones.
+   */
+  recycle(job: EncodedBatch): void {
+    if (this.spare.length < 4) this.spare.push({ params: job.params, srcDims: job.srcDims, tapIndex: job.tapIndex, tapWeight: job.tapWeight });
+  }
+
+  /** The chain's one fill value, after a step that brings `f`; throws where they disagree. */
+  private checkFill(leaf: Transform, f: readonly number[], fill: readonly number[] | undefined, sawColor: boolean, inC: number): readonly number[] {
+    if (sawColor) {
+      if (f.some((z) => z !== 0)) {
+        throw new OptionError(`${leaf.name}.fill`, f, "0 when the step comes after a colour step (or move it before toTensor/normalize)");
+      }
+      f = new Array(inC).fill(0);
+    }
+    if (fill && fill.some((z, c) => z !== f[c])) {
+      throw new OptionError(`${leaf.name}.fill`, f, `the same fill as earlier steps (${JSON.stringify(fill)}): one chain has one fill value`);
+    }
+    return f;
   }
 }
 
