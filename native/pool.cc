@@ -19,6 +19,7 @@ struct State {
   std::vector<Task*> tasks;  // tasks with samples not yet handed out, in arrival order
   size_t cursor = 0;         // round-robin position in `tasks`
   size_t running = 0;        // workers started
+  size_t idle = 0;           // workers waiting on cv
 };
 
 State& state() {
@@ -79,11 +80,10 @@ void Pool::submit(Task* task) {
     std::lock_guard<std::mutex> lock(st.mu);
     st.tasks.push_back(task);
   }
-  // Wake as many workers as the task may use (more would only find it capped).
-  const int32_t wake = std::min<int32_t>(std::min<int32_t>(task->cap_, task->count_), (int32_t)size());
-  if ((size_t)wake >= size()) st.cv.notify_all();
-  else
-    for (int32_t i = 0; i < wake; ++i) st.cv.notify_one();
+  // Wake one worker; it wakes the next when the task has room for more (see work()). Waking
+  // a thread costs a system call and, on virtual machines, an inter-processor interrupt:
+  // this way the submitting (JavaScript) thread pays for one at most.
+  st.cv.notify_one();
 }
 
 // The next chunk for this worker: from the first task at or after the cursor that has samples
@@ -124,10 +124,15 @@ void Pool::work() {
     Task* t = pick(&begin, &end);
     if (!t) {
       trim(scratch);
+      ++st.idle;
       st.cv.wait(lock);
+      --st.idle;
       continue;
     }
+    // Chain the wake-up: another worker may join while this task has samples and room left.
+    const bool more = st.idle > 0 && t->next_ < t->count_ && t->active_ < t->cap_;
     lock.unlock();
+    if (more) st.cv.notify_one();
     t->run(begin, end, scratch);
     if (t->busy) t->busy->fetch_sub(1);
     lock.lock();

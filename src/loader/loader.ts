@@ -570,8 +570,7 @@ class EpochRun {
     const images = uniform ? undefined : f.pixels.images();
     for (let j = 0; j < n; j++) {
       // Global position in the epoch: for distributed ranks, where torch's strided split puts it.
-      const at = { seed: loader.seed, epoch: this.epoch, position: f.positions[j]! * this.worldSize + this.rank };
-      params[j] = loader.plan.draw(images ? images[j]! : f.shape, at);
+      params[j] = loader.plan.drawAt(images ? images[j]! : f.shape, loader.seed, this.epoch, f.positions[j]! * this.worldSize + this.rank);
     }
     const [c, h, w] = this.outShapeOf(f.shape);
     const t2 = now();

@@ -69,11 +69,11 @@ const blockOut = new Uint32Array(4);
  * sample. Draws come four at a time from consecutive Philox blocks.
  */
 export class RandomStream {
-  private readonly k0: number;
-  private readonly k1: number;
-  private readonly c0: number;
-  private readonly c1: number;
-  private readonly c2: number;
+  private k0 = 0;
+  private k1 = 0;
+  private c0 = 0;
+  private c1 = 0;
+  private c2 = 0;
   private block = 0;
   /** The current block's four outputs (fields, not a typed array: one stream per sample is made). */
   private b0 = 0;
@@ -83,12 +83,23 @@ export class RandomStream {
   private pos = 4;
 
   constructor(seed: number, epoch: number, index: number, purpose: number = Purpose.user) {
+    this.reset(seed, epoch, index, purpose);
+  }
+
+  /**
+   * Moves the stream to another address, as if it were new (the loader draws every sample of a
+   * batch with one stream object instead of allocating one per sample).
+   */
+  reset(seed: number, epoch: number, index: number, purpose: number = Purpose.user): this {
+    this.block = 0;
+    this.pos = 4;
     this.k0 = seed >>> 0;
     this.k1 = Math.floor(seed / 0x100000000) >>> 0;
     this.c0 = index >>> 0;
     this.c1 = epoch >>> 0;
     // The upper bits of an index beyond 2^32 share the purpose word.
     this.c2 = ((purpose & 0xff) | ((Math.floor(index / 0x100000000) & 0xffffff) << 8)) >>> 0;
+    return this;
   }
 
   /** A uniform uint32. */

@@ -138,11 +138,15 @@ class ToTensor extends Transform {
   reference(img: FloatImage): FloatImage {
     return ref.affine(img, new Array(img.channels).fill(0), new Array(img.channels).fill(255));
   }
-  private readonly byChannels = new Map<number, number[]>();
+  private readonly byChannels = new Map<number, PlanOp>();
   override op(s: Shape): PlanOp {
-    let params = this.byChannels.get(s.channels);
-    if (!params) this.byChannels.set(s.channels, (params = [...new Array(s.channels).fill(0), ...new Array(s.channels).fill(255)]));
-    return { code: OpCode.Affine, params, channelsOut: s.channels };
+    // The same for every sample: one shared (never modified) op per channel count.
+    let op = this.byChannels.get(s.channels);
+    if (!op) {
+      op = { code: OpCode.Affine, params: [...new Array(s.channels).fill(0), ...new Array(s.channels).fill(255)], channelsOut: s.channels };
+      this.byChannels.set(s.channels, op);
+    }
+    return op;
   }
   override boundAfter(): number {
     return 1;
@@ -165,8 +169,8 @@ class Normalize extends Transform {
       throw new OptionError("normalize(std)", std, `as many values as mean (${this.options.mean.length})`);
     }
   }
-  private readonly byChannels = new Map<number, { mean: number[]; std: number[]; params: number[] }>();
-  private perChannel(C: number): { mean: number[]; std: number[]; params: number[] } {
+  private readonly byChannels = new Map<number, { mean: number[]; std: number[]; op: PlanOp }>();
+  private perChannel(C: number): { mean: number[]; std: number[]; op: PlanOp } {
     let r = this.byChannels.get(C);
     if (!r) {
       const { mean, std } = this.options;
@@ -174,7 +178,7 @@ class Normalize extends Transform {
         throw new OptionError("normalize(mean)", mean, `1 or ${C} values for a ${C}-channel image`);
       }
       const pick = (a: number[]) => Array.from({ length: C }, (_, c) => a[a.length === 1 ? 0 : c]!);
-      r = { mean: pick(mean), std: pick(std), params: [...pick(mean), ...pick(std)] };
+      r = { mean: pick(mean), std: pick(std), op: { code: OpCode.Affine, params: [...pick(mean), ...pick(std)], channelsOut: C } };
       this.byChannels.set(C, r);
     }
     return r;
@@ -188,7 +192,7 @@ class Normalize extends Transform {
     return ref.affine(img, mean, std);
   }
   override op(s: Shape): PlanOp {
-    return { code: OpCode.Affine, params: this.perChannel(s.channels).params, channelsOut: s.channels };
+    return this.perChannel(s.channels).op; // shared by every sample, never modified
   }
 }
 

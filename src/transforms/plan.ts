@@ -190,8 +190,15 @@ export class Plan {
 
   /** Draws every transform's parameters for one sample. */
   draw(image: Shape, at: DrawAddress): Params {
-    const rng = new RandomStream(at.seed, at.epoch, at.position, Purpose.transform);
-    return this.transform.draw(rng, image);
+    return this.drawAt(image, at.seed, at.epoch, at.position);
+  }
+
+  /** One stream, moved to each sample's address in turn (draws are synchronous). */
+  private readonly rng = new RandomStream(0, 0, 0, Purpose.transform);
+
+  /** draw() without the address object, for the loader's per-sample loop. */
+  drawAt(image: Shape, seed: number, epoch: number, position: number): Params {
+    return this.transform.draw(this.rng.reset(seed, epoch, position, Purpose.transform), image);
   }
 
   /** Scratch of collect(): each leaf's parameters and whether its randomApply coins said yes. */
@@ -361,11 +368,17 @@ export class Plan {
       }
       f = new Array(inC).fill(0);
     }
-    if (fill && fill.some((z, c) => z !== f[c])) {
+    if (fill && !sameValues(fill, f)) {
       throw new OptionError(`${leaf.name}.fill`, f, `the same fill as earlier steps (${JSON.stringify(fill)}): one chain has one fill value`);
     }
     return f;
   }
+}
+
+function sameValues(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export { OpCode };
