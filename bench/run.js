@@ -3,7 +3,9 @@
 /**
  * npm run bench: batchlab's engines side by side with PyTorch's DataLoader, in one run.
  *
- *   (a) batchlab native   (b) batchlab reference   (c) PyTorch DataLoader + torchvision
+ *   (a) batchlab native (each batch disposed when the loop is done with it, and once more
+ *       with batches left to the garbage collector)
+ *   (b) batchlab reference   (c) PyTorch DataLoader + torchvision
  *   (d) the one-pass limit: a plain C loop converting uint8 HWC to normalized float32 CHW
  *
  * on a CIFAR-shaped set (50,000 x 32 x 32 x 3 uint8, batch 256, shuffled; RandomCrop(32,
@@ -47,6 +49,7 @@ async function child(kind, n) {
     transform = T.compose([T.randomCrop(32, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize(MEAN, STD)]);
   }
   const backend = kind.endsWith("reference") ? "reference" : "native";
+  const dispose = !kind.endsWith("-kept");
   const loader = new bl.DataLoader(ds, { batchSize: BATCH, shuffle: true, seed: 1, transform, backend, prefetch: 2 });
   let best = 0;
   const epochs = backend === "reference" ? 1 : 3;
@@ -56,7 +59,9 @@ async function child(kind, n) {
     let seen = 0;
     for await (const b of loader) {
       seen += b.shape[0];
-      b.dispose(); // done with it: its buffer serves a later batch (as a training loop would after toTensor)
+      // Done with it: its buffer serves a later batch at once, as PyTorch's reference counting
+      // frees a batch the loop let go of. ("-kept" leaves every batch to the garbage collector.)
+      if (dispose) b.dispose();
     }
     const rate = (seen / (performance.now() - t0)) * 1000;
     best = Math.max(best, rate);
@@ -116,7 +121,9 @@ async function parent() {
   const c = torchPeer(N);
   const d = onePass(N, threads);
   const line = (label, r) => console.log(`${label.padEnd(44)} ${r.error || r.skipped ? "n/a".padStart(11) + "  (" + (r.error || r.skipped) + ")" : fmt(r.imagesPerSec) + " images/s" + (r.maxRssBytes ? `   peak RSS ${mb(r.maxRssBytes)} MiB` : "")}`);
-  line("(a) batchlab native", a);
+  const kept = runChild("cifar-native-kept", N);
+  line("(a) batchlab native (each batch disposed)", a);
+  line("    native, batches left to the GC instead", kept);
   line("(b) batchlab reference (TypeScript)", b);
   if (c.best) for (const row of c.rows) console.log(`${("(c) PyTorch DataLoader, num_workers=" + row.num_workers).padEnd(44)} ${fmt(row.images_per_s)} images/s`);
   else line("(c) PyTorch DataLoader + torchvision", c);
