@@ -158,3 +158,23 @@ test("images of different sizes in one batch, as an image folder gives them", { 
   await compare(T.compose([T.randomResizedCrop(16), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.5], [0.5])]), images, 3, true, "mixed sizes");
   await compare(T.compose([T.resize(20), T.centerCrop(18), T.colorJitter({ brightness: 0.3, contrast: 0.3, saturation: 0.3 }), T.toTensor()]), images, 4, true, "resize + centerCrop");
 });
+
+test("wide rows read in order or reversed: crops, pads and flips before toTensor/normalize, 1 and 3 channels", { skip }, async () => {
+  const rng = new RandomStream(77, 0, 0);
+  for (const [h, w] of [[5, 16], [3, 17], [32, 32], [28, 28], [9, 47], [4, 100]]) {
+    for (const c of [1, 3]) {
+      const images = Array.from({ length: 6 }, () => randomImage(rng, h, w, c));
+      const mean = Array.from({ length: c }, () => rng.random());
+      const std = Array.from({ length: c }, () => 0.1 + rng.random());
+      const chains = [
+        [T.randomCrop([h, w], { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize(mean, std)],
+        [T.randomHorizontalFlip(1), T.toTensor()],
+        [T.randomCrop([h, Math.max(16, w - 1)], { padding: [3, 0], fill: 7 }), T.randomHorizontalFlip(0.5), T.normalize(mean, std)],
+        [T.centerCrop([h + 2, w + 6]), T.toTensor(), T.normalize(mean, std), T.randomErasing({ p: 1 })],
+        [T.randomCrop([h, w], { padding: 2, paddingMode: "reflect" }), T.toTensor()], // reflected edges: not one run
+        [T.randomHorizontalFlip(), T.colorJitter({ brightness: 0.5 }), T.toTensor()], // brightness folded: table only
+      ];
+      for (const [k, steps] of chains.entries()) await compare(T.compose(steps), images, 100 + k, true, `${h}x${w}x${c} chain ${k}`);
+    }
+  }
+});

@@ -652,6 +652,7 @@ function makeBatch(
       disposed = true;
       if (images && recycle) recycle(images.buffer as ArrayBuffer);
       images = undefined;
+      device?.free(); // a CUDA batch: its device memory, now rather than at a collection
     },
     device,
     targets,

@@ -41,7 +41,8 @@ export interface Batch {
    * Gives the pixel buffer back to the loader for a later batch, at once (as a TensorFlow.js
    * tensor's dispose). Afterwards `images` throws and every view of it reads as empty (the
    * buffer is detached, so no stale view can see a later batch). Without it, the garbage
-   * collector reclaims the buffer some time after the batch is unreachable. Idempotent.
+   * collector reclaims the buffer some time after the batch is unreachable. A CUDA batch frees
+   * its device memory. Idempotent.
    */
   dispose(): void;
   /** True once dispose() was called. */
