@@ -430,16 +430,26 @@ void onEnvCleanup(EnvState* st) {
 // ---------------------------------------------------------------------------------------------
 // Batch output memory that is reused. A fresh multi-megabyte buffer per batch costs a page fault
 // per 4 KiB page on first write (and the kernel's zeroing of it), more than the plan itself on
-// small images. allocOutput(bytes) hands out an external ArrayBuffer; when JavaScript's garbage
-// collector frees it, its memory goes back to a free list (up to kKeepBytes in all) for the
-// next batch of the same size. So memory is reused only once no JavaScript value can see it.
+// small images. allocOutput(bytes) hands out an external ArrayBuffer whose memory goes back to a
+// free list (up to kKeepBytes in all) for the next batch of the same size, either when
+// releaseOutput(buffer) detaches it (batch.dispose()) or when the garbage collector frees it.
+// Either way memory is reused only once no JavaScript value can see it.
 namespace {
 constexpr size_t kKeepBytes = size_t(96) << 20;
 constexpr size_t kMaxOutputBytes = size_t(1) << 34;
+
+// One buffer handed out. Its finalizer (Node runs it after the collector frees the buffer, or
+// a task after releaseOutput detached it) gets this record as its hint.
+struct Output {
+  size_t bytes;
+  void* data;
+  bool released;  // releaseOutput already took the memory back: the finalizer only deletes this
+};
+
 std::mutex freeMu;
 std::vector<std::pair<size_t, void*>> freeBlocks;  // (bytes, memory), few entries
 size_t freeBytes = 0;
-std::vector<void*> liveOutputs;  // memory of the buffers handed out and not yet finalized
+std::vector<Output*> liveOutputs;  // handed out, not yet released or finalized
 
 // V8 starts a collection once external memory has grown by a fixed amount (64 MiB) since the
 // last one; batch buffers are few and large, so that much garbage would sit resident before
@@ -448,21 +458,33 @@ std::vector<void*> liveOutputs;  // memory of the buffers handed out and not yet
 // major collections cost about a fifth of the throughput on 2 cores.)
 constexpr int64_t kPressure = 1;
 
-void releaseOutput(napi_env env, void* data, void* hint) {
-  const size_t bytes = reinterpret_cast<size_t>(hint);
+// Back to the free list (or to the system beyond kKeepBytes); un-reports the extra pressure.
+// The caller has removed `out` from liveOutputs.
+void reclaim(napi_env env, Output* out) {
   int64_t unused = 0;
-  napi_adjust_external_memory(env, -(int64_t)bytes * kPressure, &unused);
+  napi_adjust_external_memory(env, -(int64_t)out->bytes * kPressure, &unused);
   {
     std::lock_guard<std::mutex> lock(freeMu);
-    auto live = std::find(liveOutputs.begin(), liveOutputs.end(), data);
-    if (live != liveOutputs.end()) liveOutputs.erase(live);
-    if (freeBytes + bytes <= kKeepBytes) {
-      freeBlocks.emplace_back(bytes, data);
-      freeBytes += bytes;
+    if (freeBytes + out->bytes <= kKeepBytes) {
+      freeBlocks.emplace_back(out->bytes, out->data);
+      freeBytes += out->bytes;
       return;
     }
   }
-  std::free(data);
+  std::free(out->data);
+}
+
+void finalizeOutput(napi_env env, void*, void* hint) {
+  Output* out = static_cast<Output*>(hint);
+  if (!out->released) {
+    {
+      std::lock_guard<std::mutex> lock(freeMu);
+      auto live = std::find(liveOutputs.begin(), liveOutputs.end(), out);
+      if (live != liveOutputs.end()) liveOutputs.erase(live);
+    }
+    reclaim(env, out);
+  }
+  delete out;
 }
 
 Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
@@ -487,13 +509,16 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
     }
   }
   if (!data) data = std::malloc(bytes);
-  if (!data) {
+  Output* out = data ? new (std::nothrow) Output{bytes, data, false} : nullptr;
+  if (!out) {
+    std::free(data);
     Napi::RangeError::New(env, "allocOutput: out of memory for " + std::to_string(bytes) + " bytes").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   napi_value ab = nullptr;
-  if (napi_create_external_arraybuffer(env, data, bytes, releaseOutput, reinterpret_cast<void*>(bytes), &ab) != napi_ok) {
+  if (napi_create_external_arraybuffer(env, data, bytes, finalizeOutput, out, &ab) != napi_ok) {
     std::free(data);
+    delete out;
     // Runtimes that refuse external buffers (a sandboxed V8): the caller falls back to its own.
     return env.Null();
   }
@@ -501,25 +526,36 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
   napi_adjust_external_memory(env, (int64_t)bytes * kPressure, &unused);
   {
     std::lock_guard<std::mutex> lock(freeMu);
-    liveOutputs.push_back(data);
+    liveOutputs.push_back(out);
   }
   return Napi::Value(env, ab);
 }
 
 // releaseOutput(arrayBuffer) -> boolean. A buffer from allocOutput whose batch the caller is
-// done with (batch.dispose()): it is detached at once, so every view of it reads as empty, and
-// its memory goes back to the free list when Node runs the finalizer (right after the current
-// task), without waiting for a garbage collection. False, and nothing done, for anything else.
+// done with (batch.dispose()): it is detached, so every view of it reads as empty, and its
+// memory is on the free list before this returns: the next allocOutput of that size gets it,
+// with no garbage collection and no wait for Node's finalizer (which then only drops the
+// record). False, and nothing done, for anything else.
 Napi::Value ReleaseOutput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) return Napi::Boolean::New(env, false);
   Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
   void* data = ab.Data();
+  Output* out = nullptr;
   {
     std::lock_guard<std::mutex> lock(freeMu);
-    if (data == nullptr || std::find(liveOutputs.begin(), liveOutputs.end(), data) == liveOutputs.end()) return Napi::Boolean::New(env, false);
+    for (Output* o : liveOutputs)
+      if (o->data == data && data != nullptr) out = o;
   }
-  return Napi::Boolean::New(env, napi_detach_arraybuffer(env, ab) == napi_ok);
+  if (!out || napi_detach_arraybuffer(env, ab) != napi_ok) return Napi::Boolean::New(env, false);
+  {
+    std::lock_guard<std::mutex> lock(freeMu);
+    auto live = std::find(liveOutputs.begin(), liveOutputs.end(), out);
+    if (live != liveOutputs.end()) liveOutputs.erase(live);
+  }
+  out->released = true;
+  reclaim(env, out);
+  return Napi::Boolean::New(env, true);
 }
 }  // namespace
 

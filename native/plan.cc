@@ -475,6 +475,13 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     std::string bad = checkSample(job, s, sc.taps.data(), sc.block.data());
     if (!bad.empty()) return "the job's arrays changed while it ran: " + bad;
   }
+  // Samples of a shuffled epoch lie far apart in memory: ask for the next one's pixels now, so
+  // that they are on their way while this one runs (a few KiB for small images; capped).
+  if (s + 1 < job.n) {
+    const size_t a = (size_t)s + 1;
+    const size_t bytes = std::min<size_t>(job.srcBytes[a], (size_t)job.dims[2 * a] * (size_t)job.dims[2 * a + 1] * (size_t)inC);
+    prefetchBytes(job.src[a], std::min<size_t>(bytes, 16384));
+  }
   decodeSteps(job, sc.block.data(), sc.steps);
   const Step* steps = sc.steps.data();
   const size_t nSteps = sc.steps.size();
