@@ -111,6 +111,14 @@ test("a stream is reproducible from its address, and every part of the address m
   const out = new Uint32Array(4);
   philox4x32(5, 0, 9, 4, Purpose.transform, 1, out);
   assert.deepEqual(draw(5, 4, 9, Purpose.transform).slice(4, 8), Array.from(out));
+  // reset() moves a used stream to another address: it then draws exactly what a new one would,
+  // whatever it drew before (midway through a block or not).
+  const reused = new RandomStream(8, 8, 8);
+  for (const [k, s] of SEEDS.entries()) {
+    for (let j = 0; j < k + 2; j++) reused.random();
+    assert.equal(reused.reset(s, 2, 3 + 2 ** 33, Purpose.transform), reused);
+    assert.deepEqual(Array.from({ length: 9 }, () => reused.nextUint32()), draw(s, 2, 3 + 2 ** 33, Purpose.transform), `reset to seed ${s}`);
+  }
 });
 
 test("nextUint32 bytes and random() are uniform (chi-square over several seeds)", () => {
