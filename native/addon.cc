@@ -46,6 +46,11 @@ using batchlab::Scratch;
 struct EnvState {
   std::atomic<bool> closing{false};
   std::atomic<int32_t> busy{0};
+  // The thread-safe function that settles this environment's jobs, made on the first job and
+  // kept: one per job would cost a libuv handle opened and closed per batch. Referenced (keeps
+  // the event loop alive) only while jobs are in flight. Used on the JavaScript thread only.
+  napi_threadsafe_function completion = nullptr;
+  int32_t inflight = 0;
 };
 
 // A malformed job: becomes a rejected promise.
@@ -188,7 +193,8 @@ void settle(Napi::Env env, Napi::Function, std::nullptr_t*, NativeJob* job) {
   } catch (...) {
     // The environment is stopping: nobody is left to see the promise settle.
   }
-  job->completion.Release();
+  EnvState* st = job->envState;
+  if (--st->inflight == 0) job->completion.Unref(env);  // no job left: let the process exit
   delete job;  // releases the references, on the JavaScript thread
 }
 
@@ -362,7 +368,14 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
       return early.Promise();
     }
     Pool::instance().start();
-    nj->completion = Completion::New(env, "batchlab.runPlan", 0, 1);
+    EnvState* st = envState(env);
+    if (st->completion == nullptr) {
+      Completion made = Completion::New(env, "batchlab.runPlan", 0, 1);
+      made.Unref(env);
+      st->completion = made;
+    }
+    nj->completion = Completion(st->completion);
+    if (st->inflight++ == 0) nj->completion.Ref(env);
     NativeJob* raw = nj.release();
     Napi::Promise promise = raw->deferred.Promise();
     Pool::instance().submit(raw);
