@@ -125,6 +125,11 @@ struct View {
   const uint8_t* end() const { return reinterpret_cast<const uint8_t*>(data + length); }
 };
 
+// A job writing into a buffer from allocOutput pins it: releaseOutput refuses it until the job
+// has ended (see below). Returns the buffer's id, 0 when `out` is not such a buffer.
+uint64_t pinOutput(const void* out);
+void unpinOutput(uint64_t id);
+
 class NativeJob;
 void settle(Napi::Env env, Napi::Function, std::nullptr_t*, NativeJob* job);
 using Completion = Napi::TypedThreadSafeFunction<std::nullptr_t, NativeJob, settle>;
@@ -135,8 +140,10 @@ class NativeJob final : public batchlab::Task {
       : Task(count, cap), deferred(Napi::Promise::Deferred::New(env)), envState(env_state) {
     busy = &env_state->busy;
   }
+  ~NativeJob() override { unpinOutput(pinnedOutput); }
 
   Job job;
+  uint64_t pinnedOutput = 0;  // the allocOutput buffer `out` lies in (0: none)
   std::vector<Napi::Reference<Napi::Value>> keep;  // the job's typed arrays, alive until it ends
   Napi::Promise::Deferred deferred;
   Completion completion;
@@ -255,9 +262,16 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
       if (offs.ElementLength() != (size_t)n) {
         bad("srcOffsets: expected n = " + std::to_string(n) + " offsets, received " + std::to_string(offs.ElementLength()));
       }
+      // Element pointers straight from the views: this also works for views of a
+      // SharedArrayBuffer, which napi_get_arraybuffer_info refuses.
+      const auto elements = [&](napi_value v) -> void* {
+        void* d = nullptr;
+        if (napi_get_typedarray_info(env, v, nullptr, nullptr, &d, nullptr, nullptr) != napi_ok) throw Napi::Error::New(env);
+        return d;
+      };
       const size_t bytes = t.ElementLength();
-      const uint8_t* base = t.ArrayBuffer().Data() ? static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset() : nullptr;
-      const double* off = offs.ElementLength() ? reinterpret_cast<const double*>(static_cast<const uint8_t*>(offs.ArrayBuffer().Data()) + offs.ByteOffset()) : nullptr;
+      const uint8_t* base = bytes ? static_cast<const uint8_t*>(elements(srcs)) : nullptr;
+      const double* off = n ? static_cast<const double*>(elements(offsetsValue)) : nullptr;
       sources.reserve((size_t)n);
       for (int32_t s = 0; s < n; ++s) {
         const double d = off[s];
@@ -375,10 +389,12 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
       st->completion = made;
     }
     nj->completion = Completion(st->completion);
-    if (st->inflight++ == 0) nj->completion.Ref(env);
-    NativeJob* raw = nj.release();
-    Napi::Promise promise = raw->deferred.Promise();
-    Pool::instance().submit(raw);
+    nj->pinnedOutput = pinOutput(out.data);
+    Napi::Promise promise = nj->deferred.Promise();
+    Pool::instance().submit(nj.get());  // may throw (out of memory): then nothing was queued
+    NativeJob* queued = nj.release();  // the pool owns it now; settle() deletes it
+    // settle() runs on this thread, so not before this function has returned.
+    if (st->inflight++ == 0) queued->completion.Ref(env);
     return promise;
   } catch (const BadJob& e) {
     Napi::Error err = e.typeError ? Napi::Error(Napi::TypeError::New(env, e.message)) : Napi::Error(Napi::RangeError::New(env, e.message));
@@ -449,13 +465,16 @@ void onEnvCleanup(EnvState* st) {
 // Either way memory is reused only once no JavaScript value can see it.
 namespace {
 constexpr size_t kKeepBytes = size_t(96) << 20;
-constexpr size_t kMaxOutputBytes = size_t(1) << 34;
+// Below every runtime's largest ArrayBuffer (Node 20: 4 GiB), so that creating one never fails
+// for its size: a larger batch takes the caller's own allocation.
+constexpr size_t kMaxOutputBytes = size_t(1) << 31;
 
 // One buffer handed out. Its finalizer (Node runs it after the collector frees the buffer, or
 // a task after releaseOutput detached it) gets this record as its hint.
 struct Output {
   size_t bytes;
   void* data;
+  uint64_t id;    // unique, never reused (records are looked up by it, not by address)
   bool released;  // releaseOutput already took the memory back: the finalizer only deletes this
 };
 
@@ -463,6 +482,8 @@ std::mutex freeMu;
 std::vector<std::pair<size_t, void*>> freeBlocks;  // (bytes, memory), few entries
 size_t freeBytes = 0;
 std::vector<Output*> liveOutputs;  // handed out, not yet released or finalized
+std::vector<uint64_t> pinnedOutputs;  // ids of live outputs that queued or running jobs write
+uint64_t lastOutputId = 0;
 
 // V8 starts a collection once external memory has grown by a fixed amount (64 MiB) since the
 // last one; batch buffers are few and large, so that much garbage would sit resident before
@@ -487,6 +508,30 @@ void reclaim(napi_env env, Output* out) {
   std::free(out->data);
 }
 
+}  // namespace
+
+uint64_t pinOutput(const void* out) {
+  const uint8_t* p = static_cast<const uint8_t*>(out);
+  std::lock_guard<std::mutex> lock(freeMu);
+  for (Output* o : liveOutputs) {
+    const uint8_t* b = static_cast<const uint8_t*>(o->data);
+    if (p != nullptr && p >= b && p < b + o->bytes) {
+      pinnedOutputs.push_back(o->id);
+      return o->id;
+    }
+  }
+  return 0;
+}
+
+void unpinOutput(uint64_t id) {
+  if (id == 0) return;
+  std::lock_guard<std::mutex> lock(freeMu);
+  auto it = std::find(pinnedOutputs.begin(), pinnedOutputs.end(), id);
+  if (it != pinnedOutputs.end()) pinnedOutputs.erase(it);
+}
+
+namespace {
+
 void finalizeOutput(napi_env env, void*, void* hint) {
   Output* out = static_cast<Output*>(hint);
   if (!out->released) {
@@ -504,7 +549,7 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const double want = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1.0;
   if (!(want >= 1.0 && want <= (double)kMaxOutputBytes) || want != std::floor(want)) {
-    Napi::RangeError::New(env, "allocOutput(bytes): expected an integer from 1 to 2^34, received " + describe(info.Length() > 0 ? info[0] : env.Undefined()))
+    Napi::RangeError::New(env, "allocOutput(bytes): expected an integer from 1 to 2^31, received " + describe(info.Length() > 0 ? info[0] : env.Undefined()))
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -522,7 +567,7 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
     }
   }
   if (!data) data = std::malloc(bytes);
-  Output* out = data ? new (std::nothrow) Output{bytes, data, false} : nullptr;
+  Output* out = data ? new (std::nothrow) Output{bytes, data, 0, false} : nullptr;
   if (!out) {
     std::free(data);
     Napi::RangeError::New(env, "allocOutput: out of memory for " + std::to_string(bytes) + " bytes").ThrowAsJavaScriptException();
@@ -530,15 +575,16 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
   }
   napi_value ab = nullptr;
   if (napi_create_external_arraybuffer(env, data, bytes, finalizeOutput, out, &ab) != napi_ok) {
-    std::free(data);
-    delete out;
     // Runtimes that refuse external buffers (a sandboxed V8): the caller falls back to its own.
+    // The memory and the record are left as they are: the runtime may still call the finalizer
+    // with them (now or later), and freeing them here would free them twice.
     return env.Null();
   }
   int64_t unused = 0;
   napi_adjust_external_memory(env, (int64_t)bytes * kPressure, &unused);
   {
     std::lock_guard<std::mutex> lock(freeMu);
+    out->id = ++lastOutputId;
     liveOutputs.push_back(out);
   }
   return Napi::Value(env, ab);
@@ -548,7 +594,8 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
 // done with (batch.dispose()): it is detached, so every view of it reads as empty, and its
 // memory is on the free list before this returns: the next allocOutput of that size gets it,
 // with no garbage collection and no wait for Node's finalizer (which then only drops the
-// record). False, and nothing done, for anything else.
+// record). False, and nothing done, for anything else, and for a buffer that a runPlan job
+// still writes (the job holds it; the collector reclaims it after).
 Napi::Value ReleaseOutput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) return Napi::Boolean::New(env, false);
@@ -559,6 +606,8 @@ Napi::Value ReleaseOutput(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(freeMu);
     for (Output* o : liveOutputs)
       if (o->data == data && data != nullptr) out = o;
+    // A job still writes into it: leave it to the garbage collector, which waits for the job.
+    if (out && std::find(pinnedOutputs.begin(), pinnedOutputs.end(), out->id) != pinnedOutputs.end()) out = nullptr;
   }
   if (!out || napi_detach_arraybuffer(env, ab) != napi_ok) return Napi::Boolean::New(env, false);
   {

@@ -217,6 +217,28 @@ test("in-memory data sets are read by offset from their one buffer, with exactly
       assert.ok(same(x.images, b[i].images), `${name}: batch ${i} pixels differ between the one-buffer path and dataset.get()`);
     });
   }
+  // pixels in a SharedArrayBuffer take the one-buffer path as well
+  const shared = new Uint8Array(new SharedArrayBuffer(ds.pixels.length));
+  shared.set(ds.pixels);
+  const sds = datasets.fromArrays(shared, [37, 6, 5, 3], ds.labels());
+  const opts = { batchSize: 8, seed: 5, shuffle: true, transform: augment() };
+  const [sa, sb] = [await collect(new DataLoader(sds, opts).iterate({ epoch: 1 })), await collect(new DataLoader(ds, opts).iterate({ epoch: 1 }))];
+  sa.forEach((x, i) => assert.ok(same(x.images, sb[i].images), `SharedArrayBuffer batch ${i}`));
+  // a subclass with its own get() is read through it, never around it
+  class Inverted extends datasets.ArrayDataset {
+    get(i) {
+      const s = super.get(i);
+      return { ...s, image: { ...s.image, data: s.image.data.map((v) => 255 - v) } };
+    }
+  }
+  const inv = new Inverted(ds.pixels, [37, 6, 5, 3], ds.labels());
+  assert.equal(inv.pixelStore(), undefined);
+  const [first] = await collect(new DataLoader(inv, { batchSize: 1, transform: T.toTensor() }));
+  assert.equal(first.images[0], (255 - ds.pixels[0]) / 255);
+  // the store's index is a copy: changing it does not change the subset
+  const sub = datasets.subset(ds, [5, 6]);
+  sub.pixelStore().index[0] = 0;
+  assert.equal(sub.pixelStore().index[0], 5);
   // a subset of a subset maps through both index lists to the stored images
   const nested = datasets.subset(datasets.subset(ds, picks), [29, 3]);
   assert.deepEqual(Array.from(nested.pixelStore().index), [picks[29], picks[3]]);
@@ -246,6 +268,8 @@ test("dispose() hands the buffer back at once: old views read as empty and later
     assert.equal(view.length, 0, "a kept view is detached, so it cannot show a later batch");
     assert.throws(() => b.images, (e) => e.code === "ERR_BATCHLAB_DISPOSED" && /batch \d+ of epoch 0 was disposed/.test(e.message));
     assert.equal(b.labels.length, b.shape[0], "labels and indices stay readable");
+    const shown = b[Symbol.for("Jupyter.display")]();
+    assert.match(shown["text/plain"], /^Batch \d+ of epoch 0: 8 x 3 x 4 x 4 float32 \(disposed/, "a disposed batch still displays");
     i++;
   }
   assert.equal(i, kept.length);

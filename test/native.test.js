@@ -137,8 +137,17 @@ test("allocOutput: batch memory of a collected or released buffer is handed out 
   const again = new Float64Array(addon.allocOutput(bytes));
   assert.ok(again[0] === 0xd15 && again[again.length - 1] === 0xd15, "the released memory is handed out again");
   assert.equal(addon.releaseOutput(new ArrayBuffer(8)), false, "a buffer allocOutput did not make is left alone");
+
+  // A buffer a queued or running job writes into is refused (the job holds it) until the job ends.
+  const j = job(64, 16, 16, 3, T.compose([T.toTensor()]));
+  const busy = addon.allocOutput(j.out.length * 4);
+  const done = addon.runPlan({ ...j, out: new Float32Array(busy) });
+  assert.equal(addon.releaseOutput(busy), false, "refused while the job runs");
+  assert.equal(busy.byteLength, j.out.length * 4, "and left attached");
+  await done;
+  assert.equal(addon.releaseOutput(busy), true, "released once the job has ended");
   assert.equal(addon.releaseOutput(new Float32Array(4)), false);
-  for (const bad of [0, -1, 1.5, 2 ** 40, "1024", undefined]) {
-    assert.throws(() => addon.allocOutput(bad), (e) => e instanceof RangeError && /^allocOutput\(bytes\): expected an integer from 1 to 2\^34, received/.test(e.message));
+  for (const bad of [0, -1, 1.5, 2 ** 31 + 1, 2 ** 40, "1024", undefined]) {
+    assert.throws(() => addon.allocOutput(bad), (e) => e instanceof RangeError && /^allocOutput\(bytes\): expected an integer from 1 to 2\^31, received/.test(e.message));
   }
 });

@@ -248,3 +248,13 @@ test("mixup and cutmix mix each sample with its neighbour and weight the targets
   for (let i = 0; i < 4000; i++) s += T.beta(rng, 2, 5);
   assert.ok(Math.abs(s / 4000 - 2 / 7) < 0.01, `mean ${s / 4000}`);
 });
+
+test("ops shared by every sample (toTensor, normalize) cannot be changed through op()", () => {
+  const shape = { height: 2, width: 2, channels: 3 };
+  for (const t of [T.toTensor(), T.normalize([0.1, 0.2, 0.3], [0.5, 0.5, 0.5])]) {
+    const op = t.op(shape, null, { bound: 255 });
+    assert.ok(Object.isFrozen(op) && Object.isFrozen(op.params), t.name);
+    assert.throws(() => op.params.push(1), TypeError);
+    assert.strictEqual(t.op(shape, null, { bound: 255 }), op);
+  }
+});

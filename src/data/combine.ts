@@ -73,7 +73,7 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
           pixelStore: (): PixelStore | undefined => {
             const inner = ds.pixelStore!();
             if (!inner) return undefined;
-            const index = inner.index ? Int32Array.from(idx, (i) => inner.index![i]!) : idx;
+            const index = inner.index ? Int32Array.from(idx, (i) => inner.index![i]!) : idx.slice(); // a copy: idx is the subset's own
             const labels = Int32Array.from(idx, (i) => inner.labels[i]!);
             return { pixels: inner.pixels, height: inner.height, width: inner.width, channels: inner.channels, labels, index };
           },

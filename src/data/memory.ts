@@ -59,8 +59,12 @@ export class ArrayDataset implements Dataset {
     return this.source;
   }
 
-  /** The pixel buffer itself: the loader's fast path reads samples from it by offset. */
-  pixelStore(): PixelStore {
+  /**
+   * The pixel buffer itself: the loader's fast path reads samples from it by offset. Undefined
+   * for a subclass with its own get(), which the loader must then call sample by sample.
+   */
+  pixelStore(): PixelStore | undefined {
+    if (this.get !== ArrayDataset.prototype.get) return undefined;
     const [height, width, channels] = this.shape;
     return { pixels: this.pixels, height, width, channels, labels: this.labelArray };
   }

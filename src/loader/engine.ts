@@ -135,7 +135,8 @@ export function selectEngine(backend: "auto" | "native" | "reference"): Engine {
   return {
     name: "native",
     reason: "native addon loaded",
-    allocate: (bytes) => addon.allocOutput(bytes) ?? undefined,
+    // Up to 2 GiB (the addon's limit); a larger batch gets an ordinary buffer.
+    allocate: (bytes) => (bytes <= 2 ** 31 ? (addon.allocOutput(bytes) ?? undefined) : undefined),
     release: (buffer) => addon.releaseOutput(buffer),
     async run(plan, pixels, params, out, numThreads) {
       if (!out) throw new NativeError("the native engine needs an output buffer");

@@ -584,6 +584,7 @@ class EpochRun {
       pixels = mixed.images;
       targets = mixed.targets;
       if (pixels.buffer !== out!.buffer && !loader.pinMemory) loader._recycle(out!.buffer as ArrayBuffer);
+      // The mixed pixels are the batch transform's own memory (it may keep reusing it): never recycled.
     }
     const t3 = now();
     const indices = new Int32Array(n);
@@ -591,7 +592,8 @@ class EpochRun {
     const timings: StageTimings = { sample: t2 - t1, fetch: f.fetchMs, transform: t3 - t2, collate: 0 };
     if (result.copy !== undefined) timings.copy = result.copy;
     if (result.kernel !== undefined) timings.kernel = result.kernel;
-    const recycle = pixels && !loader.pinMemory ? (b: ArrayBuffer) => loader._recycle(b) : undefined;
+    // Only the loader's own buffer, whole, goes back to it.
+    const recycle = pixels && pixels === out && !loader.pinMemory ? (b: ArrayBuffer) => loader._recycle(b) : undefined;
     const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, loader.dataset.classNames, targets, result.device, recycle);
     const t4 = now();
     timings.collate = t4 - t3;
@@ -684,8 +686,10 @@ function makeBatch(
       return { xs, ys: t.tensor1d(labels, "int32") };
     },
     [DISPLAY]() {
+      const text = () => summarizeBatch(this as Batch);
+      if (disposed) return { "text/plain": text() };
       // The viz stage registers showBatch's grid; without it (or for a batch it cannot draw), text.
-      return richDisplay("batch", this, () => summarizeBatch(this as Batch));
+      return richDisplay("batch", this, text);
     },
   };
   const dispose = (Symbol as { dispose?: symbol }).dispose;
@@ -696,6 +700,7 @@ function makeBatch(
 export function summarizeBatch(b: Batch): string {
   const [n, c, h, w] = b.shape;
   const lines = [`Batch ${b.batchIndex} of epoch ${b.epoch}: ${n} x ${c} x ${h} x ${w} float32`];
+  if (b.disposed) return `${lines[0]} (disposed: its pixels were given back)`;
   const plane = h * w;
   for (let ch = 0; ch < c; ch++) {
     let s = 0;

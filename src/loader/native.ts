@@ -70,15 +70,15 @@ export interface NativeAddon {
   info(): NativeInfo;
   poolSize(): number;
   /**
-   * An ArrayBuffer of `bytes` for a batch's output, from memory that earlier batches' buffers
-   * released when they were garbage collected (so no page faults on first write). Null where
-   * the runtime refuses external buffers, or the addon is older than this function.
+   * An ArrayBuffer of `bytes` (1 to 2^31) for a batch's output, from memory that earlier batches'
+   * buffers gave back when they were released or garbage collected (so no page faults on first
+   * write). Null where the runtime refuses external buffers, or the addon is older than this.
    */
   allocOutput(bytes: number): ArrayBuffer | null;
   /**
    * Detaches a buffer from allocOutput now (every view of it reads as empty) and returns its
    * memory to the free list without waiting for the garbage collector. False for any other
-   * buffer, which is left untouched.
+   * buffer, and for one a runPlan job still writes into; those are left untouched.
    */
   releaseOutput(buffer: ArrayBuffer): boolean;
 }

@@ -143,7 +143,7 @@ class ToTensor extends Transform {
     // The same for every sample: one shared (never modified) op per channel count.
     let op = this.byChannels.get(s.channels);
     if (!op) {
-      op = { code: OpCode.Affine, params: [...new Array(s.channels).fill(0), ...new Array(s.channels).fill(255)], channelsOut: s.channels };
+      op = frozenOp(OpCode.Affine, [...new Array(s.channels).fill(0), ...new Array(s.channels).fill(255)], s.channels);
       this.byChannels.set(s.channels, op);
     }
     return op;
@@ -178,7 +178,7 @@ class Normalize extends Transform {
         throw new OptionError("normalize(mean)", mean, `1 or ${C} values for a ${C}-channel image`);
       }
       const pick = (a: number[]) => Array.from({ length: C }, (_, c) => a[a.length === 1 ? 0 : c]!);
-      r = { mean: pick(mean), std: pick(std), op: { code: OpCode.Affine, params: [...pick(mean), ...pick(std)], channelsOut: C } };
+      r = { mean: pick(mean), std: pick(std), op: frozenOp(OpCode.Affine, [...pick(mean), ...pick(std)], C) };
       this.byChannels.set(C, r);
     }
     return r;
@@ -663,11 +663,13 @@ export class Compose extends Transform {
   private shapesFrom(s: Shape): Shape[] {
     const last = this.lastShapes;
     if (last && last.from.height === s.height && last.from.width === s.width && last.from.channels === s.channels) return last.shapes;
-    const shapes: Shape[] = [];
+    // Copies, not the caller's object (an Image, whose pixels must not be kept alive here).
     const from = { height: s.height, width: s.width, channels: s.channels };
+    const shapes: Shape[] = [];
+    let at: Shape = { ...from };
     for (const t of this.transforms) {
-      shapes.push(s);
-      s = t.outShape(s);
+      shapes.push(at);
+      at = t.outShape(at);
     }
     this.lastShapes = { from, shapes };
     return shapes;
@@ -738,6 +740,11 @@ export function randomApply(transforms: readonly Transform[], p = 0.5): RandomAp
 }
 
 // ---------------------------------------------------------------------------------- helpers
+
+/** An op shared by every sample (its parameters do not depend on the draw): frozen, params too. */
+function frozenOp(code: OpCode, params: number[], channelsOut: number): PlanOp {
+  return Object.freeze({ code, params: Object.freeze(params) as number[], channelsOut });
+}
 
 /**
  * A cache key for one transform's parameters (a flat object whose fields always come in one
