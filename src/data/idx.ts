@@ -146,8 +146,11 @@ async function mnistLike(fn: string, defaultRoot: string | undefined, classNames
   const hint = rootValue === FASHION_MNIST_ROOT ? " (install Debian's dataset-fashion-mnist, or pass { root })" : "";
   const root = await existingFolder(`${fn}.root`, rootValue, `an existing folder with the IDX files${hint}`);
   const prefix = split === "train" ? "train" : "t10k";
-  const [images, labels] = await Promise.all([findIdxFile(fn, root, `${prefix}-images-idx3-ubyte`), findIdxFile(fn, root, `${prefix}-labels-idx1-ubyte`)]);
-  return loadIdx(images, labels, { classNames, kind: `${fn} (${split})`, fn });
+  // Both looked up at once; when both are missing, the images file is the one named, every time.
+  const [images, labels] = await Promise.allSettled([findIdxFile(fn, root, `${prefix}-images-idx3-ubyte`), findIdxFile(fn, root, `${prefix}-labels-idx1-ubyte`)]);
+  if (images.status === "rejected") throw images.reason;
+  if (labels.status === "rejected") throw labels.reason;
+  return loadIdx(images.value, labels.value, { classNames, kind: `${fn} (${split})`, fn });
 }
 
 /**
