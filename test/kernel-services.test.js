@@ -39,6 +39,20 @@ async function ok(code) {
   return r;
 }
 
+/** Runs `code`, interrupts the kernel once `marker` appears on its output, and returns the run. */
+async function interruptOnceItPrints(code, marker) {
+  let started;
+  const startedP = new Promise((r) => (started = r));
+  const run = execute(kernel, code, {
+    onIOPub: (m) => {
+      if (m.header.msg_type === "stream" && m.content.text.includes(marker)) started();
+    },
+  });
+  await startedP;
+  await kernel.interrupt();
+  return run;
+}
+
 function resultText(r) {
   const res = r.byType("execute_result");
   assert.equal(res.length, 1, `expected one execute_result, got ${JSON.stringify(r.iopub.map((m) => m.header.msg_type))}`);
@@ -200,16 +214,7 @@ test("comm_info_request gets a comm_info_reply with no comms", { timeout: 60000 
 
 test("interrupt stops a running for-await loop and keeps the kernel's state", { timeout: 60000 }, async () => {
   await ok(`let ticks = 0;\nconst keep = "still here";\nasync function* forever() { for (let i = 0; ; i++) { await new Promise((r) => setTimeout(r, 2)); yield i; } }`);
-  let started;
-  const startedP = new Promise((r) => (started = r));
-  const run = execute(kernel, `const got: number[] = [];\nfor await (const t of forever()) { got.push(t); ticks++; if (ticks === 3) console.log("looping"); }`, {
-    onIOPub: (m) => {
-      if (m.header.msg_type === "stream" && m.content.text.includes("looping")) started();
-    },
-  });
-  await startedP;
-  await kernel.interrupt();
-  const r = await run;
+  const r = await interruptOnceItPrints(`const got: number[] = [];\nfor await (const t of forever()) { got.push(t); ticks++; if (ticks === 3) console.log("looping"); }`, "looping");
   assert.equal(r.reply.content.status, "error");
   assert.equal(r.reply.content.ename, "Interrupted");
   assert.equal(r.byType("error")[0].content.ename, "Interrupted");
@@ -282,16 +287,7 @@ test("interrupt stops a running DataLoader epoch; the data set, the loader and t
       `const aug = T.compose([T.randomCrop(28, { padding: 4 }), T.randomHorizontalFlip(0.5), T.toTensor(), T.normalize([0.286], [0.353])]);\n` +
       `const epochs = new DataLoader(fm, { batchSize: 32, shuffle: true, seed: 1, transform: aug });\nlet batchesSeen = 0;`,
   );
-  let started;
-  const startedP = new Promise((r) => (started = r));
-  const run = execute(kernel, `for (let e = 0; e < 10000; e++) for await (const b of epochs) { batchesSeen++; if (batchesSeen === 5) console.log("training"); }`, {
-    onIOPub: (m) => {
-      if (m.header.msg_type === "stream" && m.content.text.includes("training")) started();
-    },
-  });
-  await startedP;
-  await kernel.interrupt();
-  const r = await run;
+  const r = await interruptOnceItPrints(`for (let e = 0; e < 10000; e++) for await (const b of epochs) { batchesSeen++; if (batchesSeen === 5) console.log("training"); }`, "training");
   assert.equal(r.reply.content.ename, "Interrupted");
   const after = await ok(
     `const seenAt = batchesSeen;\nawait new Promise((r) => setTimeout(r, 200));\n` +
