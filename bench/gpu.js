@@ -144,7 +144,7 @@ function makeJobs(cuda, T, c, count) {
     const images = Array.from({ length: n }, (_, i) => ({ data: u.subarray(i * per, (i + 1) * per), height: size, width: size, channels: 3 }));
     const t0 = performance.now();
     const params = images.map((im, i) => plan.draw(im, { seed: 1, epoch: 0, position: j * n + i }));
-    jobs.push(plan.encode(images, params));
+    jobs.push(require("../dist/engines").encodeJob(plan, images, params));
     encodeMs.push(performance.now() - t0);
     pins.push(pin);
   }

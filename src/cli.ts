@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { cifar10, fashionMnist, imageFolder, subset } from "./data/index";
 import type { Dataset } from "./data/index";
 import { DataLoader } from "./loader/index";
-import { engineReport } from "./loader/engine";
+import { engineReport } from "./engines/index";
 import * as T from "./transforms/index";
 import { showAugmentations, showBatch, standaloneHtml } from "./viz/index";
 import type { Batch } from "./loader/index";

@@ -13,14 +13,32 @@ export class BatchlabError extends Error {
   }
 }
 
-/** An argument or option had the wrong type or value. */
+/**
+ * An argument, option or field had the wrong type or value: `option` names it, `received` is the
+ * value, `expected` says what would have been accepted (all three are in the message too).
+ */
 export class OptionError extends BatchlabError {
   readonly option: string;
   readonly received: unknown;
-  constructor(option: string, received: unknown, expected: string) {
-    super(`${option}: expected ${expected}, received ${describeValue(received)}`, "ERR_BATCHLAB_OPTION");
+  readonly expected: string;
+  constructor(option: string, received: unknown, expected: string, code = "ERR_BATCHLAB_OPTION") {
+    super(`${option}: expected ${expected}, received ${describeValue(received)}`, code);
     this.option = option;
     this.received = received;
+    this.expected = expected;
+  }
+}
+
+/**
+ * A plan job that an engine refused (native/PLAN_ABI.md, "Errors"): `option` is the job's field
+ * (e.g. "tapIndex[17]"), `received` the engine's description of the value. Both native addons
+ * and the reference check give this one shape.
+ */
+export class PlanError extends OptionError {
+  declare readonly received: string;
+  constructor(field: string, received: string, expected: string) {
+    super(field, received, expected, "ERR_BATCHLAB_PLAN");
+    this.message = `plan job: ${field}: expected ${expected}, received ${received}`;
   }
 }
 
@@ -111,4 +129,48 @@ export function formatBytes(n: number): string {
     u++;
   }
   return `${u === 0 ? x : x.toFixed(1)} ${units[u]}`;
+}
+
+/** Thrown by every CUDA call when there is no addon, no driver or no device. */
+export class CudaUnavailableError extends BatchlabError {
+  readonly reason: string;
+  constructor(reason: string) {
+    super(`CUDA is unavailable: ${reason}`, "ERR_CUDA_UNAVAILABLE");
+    this.reason = reason;
+  }
+}
+
+/** What the native addons put on the errors they throw (native/PLAN_ABI.md, "Errors"). */
+interface NativeErrorFields {
+  code?: unknown;
+  message?: unknown;
+  field?: unknown;
+  expected?: unknown;
+  received?: unknown;
+  requestedBytes?: unknown;
+  freeBytes?: unknown;
+  what?: unknown;
+}
+
+/**
+ * An error thrown by either native addon as the library's class: a refused plan job becomes a
+ * PlanError (field, received, expected), a failed allocation a CudaOutOfMemoryError, anything
+ * else a NativeError with the addon's code (or `fallbackCode`) and `context` before its text.
+ */
+export function fromNative(e: unknown, fallbackCode: string, context = ""): BatchlabError {
+  if (e instanceof BatchlabError) return e;
+  const x = (e ?? {}) as NativeErrorFields;
+  const message = typeof x.message === "string" ? x.message : String(e);
+  let out: BatchlabError;
+  if (x.code === "ERR_BATCHLAB_PLAN" && typeof x.field === "string" && typeof x.expected === "string") {
+    out = new PlanError(x.field, String(x.received), x.expected);
+  } else if (x.code === "ERR_CUDA_OOM") {
+    out = new CudaOutOfMemoryError(typeof x.what === "string" ? x.what : "allocation", Number(x.requestedBytes ?? 0), Number(x.freeBytes ?? 0));
+  } else if (x.code === "ERR_CUDA_UNAVAILABLE") {
+    out = new CudaUnavailableError(message.replace(/^CUDA is unavailable: /, ""));
+  } else {
+    out = new NativeError(context + message, typeof x.code === "string" && x.code.startsWith("ERR_") ? x.code : fallbackCode);
+  }
+  out.cause = e;
+  return out;
 }

@@ -1,7 +1,8 @@
 /**
  * batchlab: load a data set, sample it, augment it on the CPU or with CUDA, time every stage,
- * and look at the result. Stages follow the data: data -> sampling -> transforms -> loader ->
- * device -> memory -> viz; a later stage may import an earlier one, never the reverse.
+ * and look at the result. Stages follow the data: data -> sampling -> transforms -> engines ->
+ * loader -> device -> memory -> viz, with display, errors and options at the bottom; a later
+ * stage may import an earlier one, never the reverse.
  */
 export * as datasets from "./data/index";
 export * as samplers from "./sampling/index";
@@ -9,6 +10,7 @@ export * as transforms from "./transforms/index";
 export * as T from "./transforms/index";
 export { DataLoader } from "./loader/index";
 export type { Batch, LoaderOptions, LoaderStats } from "./loader/index";
+export * as engines from "./engines/index";
 export * as cuda from "./device/index";
 export * as memory from "./memory/index";
 export * as viz from "./viz/index";

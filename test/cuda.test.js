@@ -290,7 +290,7 @@ function randomChain(rng, c, h, w) {
 function encodeChain(chain, images, seed) {
   const plan = new T.Plan(chain);
   const params = images.map((im, i) => plan.draw(im, { seed, epoch: 0, position: i }));
-  return { job: plan.encode(images, params), params };
+  return { job: require("../dist/engines").encodeJob(plan, images, params), params };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ test("options are checked, naming the option, the value and what was expected", 
     [{ transform: (x) => x }, /DataLoader\.transform: expected a transform made by T\.\*/],
     [{ shuffle: true, sampler: new samplers.SequentialSampler(4) }, /DataLoader\.shuffle: expected false when a sampler is given/],
     [{ batchSampler: new samplers.BatchSampler(new samplers.SequentialSampler(4), 2, false), batchSize: 2 }, /DataLoader\.batchSize: expected undefined when batchSampler is given/],
-    [{ batchsize: 2 }, /DataLoader options\.batchsize: expected no such option/],
+    [{ batchsize: 2 }, /DataLoader\.batchsize: expected no such option/],
     [{ backend: "gpu" }, /DataLoader\.backend: expected one of "auto", "native", "reference"/],
   ];
   for (const [o, re] of cases) assert.throws(() => new DataLoader(ds, o), re, JSON.stringify(o));
@@ -274,14 +274,14 @@ test("dispose() hands the buffer back at once: old views read as empty and later
   }
   assert.equal(i, kept.length);
   assert.equal(typeof kept[0][Symbol.dispose], "function");
-  // Plain buffers (the reference engine's) wait in the loader for the next batch of their size.
+  // Plain buffers (the reference engine's) wait in the engine's pool for the next batch of their size.
   const ref = new DataLoader(ds, { batchSize: 8, transform: augment(), backend: "reference" });
   for await (const b of ref) {
     const view = b.images;
     b.dispose();
     assert.equal(view.length, 0);
   }
-  assert.ok(ref._takeSpare(8 * 48 * 4) instanceof ArrayBuffer);
+  assert.ok((ref.engineCache.pool.spare.get(8 * 48 * 4)?.length ?? 0) >= 1, "the disposed buffers wait in the pool");
 });
 
 test("a batch handed to TensorFlow.js is never recycled: the tensor keeps its values after dispose()", async () => {
@@ -292,5 +292,6 @@ test("a batch handed to TensorFlow.js is never recycled: the tensor keeps its va
   const { xs } = b.toTensor(tf);
   b.dispose();
   assert.deepEqual(Array.from(xs.dataSync()), before);
-  assert.equal(loader._takeSpare(2 * 90 * 4), undefined);
+  const pool = loader.engineCache.pool;
+  assert.equal(pool.spare.get(2 * 90 * 4)?.length ?? 0, 0, "nothing was given back to the pool");
 });

@@ -11,7 +11,7 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { loadNative } = require("../dist/loader/native");
+const { loadNative } = require("../dist/engines/addon-cpu");
 const { NativeError } = require("../dist/errors");
 
 const native = loadNative();
@@ -684,7 +684,7 @@ ntest("worker threads ended in the middle of jobs leave the process and the engi
         out: new Float32Array(n * 3 * h * w), numThreads: 8 });
     }
     parentPort.postMessage("started");`;
-  const file = path.resolve(require("../dist/loader/native").addonPath());
+  const file = path.resolve(require("../dist/engines/addon-cpu").addonPath());
   const rnd = mulberry32(2024);
   for (let round = 0; round < 60; round++) {
     const worker = new Worker(code, { eval: true, workerData: { file } });

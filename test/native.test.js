@@ -4,7 +4,7 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const T = require("../dist/transforms");
-const { loadNative } = require("../dist/loader/native");
+const { loadNative } = require("../dist/engines/addon-cpu");
 
 const native = loadNative();
 const skip = native.ok ? false : `native engine not built: ${native.reason}`;
@@ -14,7 +14,7 @@ function job(n = 2, h = 8, w = 8, c = 3, chain = T.compose([T.randomCrop(6, { pa
   const plan = new T.Plan(chain);
   const images = Array.from({ length: n }, (_, i) => ({ data: new Uint8Array(h * w * c).fill(i * 10 + 1), height: h, width: w, channels: c }));
   const params = images.map((im, i) => plan.draw(im, { seed: 1, epoch: 0, position: i }));
-  const j = plan.encode(images, params);
+  const j = require("../dist/engines").encodeJob(plan, images, params);
   return { ...j, out: new Float32Array(j.n * j.outC * j.outH * j.outW), numThreads: 2 };
 }
 
@@ -53,10 +53,10 @@ test("one-buffer sources: offsets are checked by name, and the job reads each sa
   const pixels = new Uint8Array(5 * 192);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 31) % 256;
   const params = [0, 1].map((i) => plan.draw(shape, { seed: 4, epoch: 0, position: i }));
-  const stored = (offsets) => ({ ...plan.encodeStored({ pixels, offsets: Float64Array.from(offsets), shape }, params), out: new Float32Array(2 * 108), numThreads: 2 });
+  const stored = (offsets) => ({ ...require("../dist/engines").encodeJob(plan, require("../dist/engines").pixelsOfStore({ pixels, offsets: Float64Array.from(offsets), shape }), params), out: new Float32Array(2 * 108), numThreads: 2 });
   const good = stored([4 * 192, 192]);
   await native.addon.runPlan(good);
-  const views = plan.encode([4 * 192, 192].map((o) => ({ data: pixels.subarray(o, o + 192), ...shape })), params);
+  const views = require("../dist/engines").encodeJob(plan, [4 * 192, 192].map((o) => ({ data: pixels.subarray(o, o + 192), ...shape })), params);
   const out = new Float32Array(2 * 108);
   await native.addon.runPlan({ ...views, out, numThreads: 1 });
   assert.deepEqual(good.out, out);

@@ -6,7 +6,8 @@ const assert = require("node:assert/strict");
 const T = require("../dist/transforms");
 const ref = require("../dist/transforms/reference");
 const { RandomStream } = require("../dist/sampling/rng");
-const { loadNative } = require("../dist/loader/native");
+const { loadNative } = require("../dist/engines/addon-cpu");
+const { encodeJob, pixelsOfStore } = require("../dist/engines");
 
 const native = loadNative();
 const skip = native.ok ? false : `native engine not built: ${native.reason}`;
@@ -75,7 +76,7 @@ function randomChain(rng, c, h, w) {
 async function compare(chain, images, seed, exact, label) {
   const plan = new T.Plan(chain);
   const params = images.map((im, i) => plan.draw(im, { seed, epoch: 0, position: i }));
-  const job = plan.encode(images, params);
+  const job = encodeJob(plan, images, params);
   const per = job.outC * job.outH * job.outW;
   const expected = new Float32Array(images.length * per);
   images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, i * per));
@@ -93,7 +94,7 @@ async function compare(chain, images, seed, exact, label) {
       offsets[i] = 3 + (images.length - 1 - i) * size;
       pixels.set(im.data.subarray(0, size), offsets[i]);
     });
-    const stored = plan.encodeStored({ pixels, offsets, shape }, params);
+    const stored = encodeJob(plan, pixelsOfStore({ pixels, offsets, shape }), params);
     assert.equal(stored.sources, pixels);
     const out2 = new Float32Array(expected.length).fill(NaN);
     await native.addon.runPlan({ ...stored, out: out2, numThreads: 2 });

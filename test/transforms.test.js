@@ -200,7 +200,7 @@ test("the plan folds a chain into taps that reproduce the step-by-step geometry"
   const plan = new T.Plan(t);
   const img = grid(4, 5);
   const params = plan.draw(img, { seed: 5, epoch: 0, position: 1 });
-  const job = plan.encode([img], [params]);
+  const job = require("../dist/engines").encodeJob(plan, [img], [params]);
   assert.equal(job.K, 2);
   assert.deepEqual([job.outC, job.outH, job.outW], [1, 3, 4]);
   // Evaluate the folded taps by hand (the ABI's geometry formula) and compare with the reference.

@@ -1,6 +1,7 @@
-/** Argument checks shared by the dataset constructors. Each throws OptionError or FileFormatError. */
+/** Checks of the data stage: sample indices, folders, class names and labels read from files. */
 import { promises as fsp } from "node:fs";
 import { FileFormatError, OptionError } from "../errors";
+import { pathString } from "../options";
 
 /** `i` as a valid sample index of a dataset of `length` samples, or an OptionError naming it. */
 export function checkIndex(i: unknown, length: number, option = "get(index)"): number {
@@ -8,24 +9,6 @@ export function checkIndex(i: unknown, length: number, option = "get(index)"): n
     throw new OptionError(option, i, length === 0 ? "no index at all (the dataset is empty)" : `an integer index in [0, ${length - 1}]`);
   }
   return i;
-}
-
-/**
- * The options argument of function `fn`: undefined (the defaults) or a plain object with known
- * keys only. Errors name `fn(options)` or `fn.key`.
- */
-export function options<T extends object>(fn: string, v: unknown, keys: readonly string[]): Partial<T> {
-  if (v === undefined) return {};
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new OptionError(`${fn}(options)`, v, `an options object with keys ${keys.join(", ")}`);
-  for (const k of Object.keys(v)) {
-    if (!keys.includes(k)) throw new OptionError(`${fn}.${k}`, (v as Record<string, unknown>)[k], `no such option (known: ${keys.join(", ")})`);
-  }
-  return v as Partial<T>;
-}
-
-export function pathString(option: string, v: unknown, what: string): string {
-  if (typeof v !== "string" || v.length === 0) throw new OptionError(option, v, what);
-  return v;
 }
 
 /** A folder that exists. */

@@ -7,8 +7,9 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { FileFormatError, OptionError } from "../errors";
-import * as v from "../validate";
-import { existingFolder, options as checkOptions } from "./check";
+import * as v from "../options";
+import { existingFolder } from "./check";
+import { knownKeys as checkOptions } from "../options";
 import { ArrayDataset } from "./memory";
 
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze(["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]);

@@ -4,7 +4,8 @@
  * renumber `index` to their own positions; `path` and labels pass through.
  */
 import { OptionError, describeValue } from "../errors";
-import { checkIndex, classNamesOption, options as checkOptions } from "./check";
+import { checkIndex, classNamesOption } from "./check";
+import { knownKeys as checkOptions } from "../options";
 import { withDisplay } from "./display";
 import type { Dataset, MaybePromise, PixelStore, Sample } from "./types";
 

@@ -8,7 +8,8 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { FileFormatError, OptionError } from "../errors";
-import { checkIndex, existingFolder, options as checkOptions } from "./check";
+import { checkIndex, existingFolder } from "./check";
+import { knownKeys as checkOptions } from "../options";
 import { withDisplay } from "./display";
 import { findCorruption } from "./scan";
 import type { Dataset, Image, Sample } from "./types";

@@ -8,8 +8,9 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { FileFormatError, OptionError } from "../errors";
-import * as v from "../validate";
-import { checkFileLabels, classNamesOption, existingFolder, options as checkOptions } from "./check";
+import * as v from "../options";
+import { checkFileLabels, classNamesOption, existingFolder } from "./check";
+import { knownKeys as checkOptions } from "../options";
 import { type FileBytes, offsetNote, readBytes } from "./files";
 import { ArrayDataset } from "./memory";
 

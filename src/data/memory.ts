@@ -4,8 +4,10 @@
  * get(i) answers synchronously.
  */
 import { OptionError } from "../errors";
-import { checkIndex, classNamesOption, options as checkOptions } from "./check";
-import { DISPLAY, describeDataset } from "./display";
+import { checkIndex, classNamesOption } from "./check";
+import { knownKeys as checkOptions } from "../options";
+import { DISPLAY, type MimeData } from "../display/index";
+import { describeDataset } from "./display";
 import type { Dataset, Image, PixelStore, Sample } from "./types";
 
 export interface ArrayDatasetOptions {
@@ -69,8 +71,8 @@ export class ArrayDataset implements Dataset {
     return { pixels: this.pixels, height, width, channels, labels: this.labelArray };
   }
 
-  [DISPLAY](): { "text/plain": string; "text/html": string } {
-    return describeDataset(this, this.kind, this.source);
+  [DISPLAY](): MimeData {
+    return describeDataset(this, this.kind, this.source).data;
   }
 }
 

@@ -5,7 +5,8 @@
  * byte where it stops making sense.
  */
 import { FileFormatError } from "../errors";
-import { checkFileLabels, classNamesOption, options as checkOptions } from "./check";
+import { checkFileLabels, classNamesOption } from "./check";
+import { knownKeys as checkOptions } from "../options";
 import { type FileBytes, offsetNote, readBytes } from "./files";
 import { ArrayDataset } from "./memory";
 

@@ -1,5 +1,5 @@
-/** The loader stage: DataLoader, batches, statistics, and the engine that runs plans. */
-export { DataLoader, summarizeBatch } from "./loader";
-export type { LoaderOptions } from "./loader";
+/** The loader stage: DataLoader, its options, one epoch's run, fetching, batches and statistics. */
+export { DataLoader } from "./loader";
+export type { LoaderOptions } from "./options";
+export { summarizeBatch } from "./batch";
 export type { Batch, BatchTiming, LoaderStats, SkippedSample, StageTimings } from "./types";
-export { engineReport } from "./engine";

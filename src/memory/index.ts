@@ -3,7 +3,7 @@
  * gradient accumulation (a large effective batch from small ones that fit).
  */
 import { OptionError } from "../errors";
-import * as v from "../validate";
+import * as v from "../options";
 
 /** True for the out-of-memory errors of batchlab's CUDA engine and of TensorFlow.js. */
 export function isOutOfMemory(e: unknown): boolean {
@@ -35,7 +35,7 @@ export async function findMaxBatchSize(
   options: { start?: number; max?: number; isOom?: (e: unknown) => boolean } = {},
 ): Promise<BatchSizeSearch> {
   if (typeof attempt !== "function") throw new OptionError("findMaxBatchSize(attempt)", attempt, "a function (batchSize) => void | Promise");
-  v.knownKeys("findMaxBatchSize options", options, ["start", "max", "isOom"]);
+  v.knownKeys("findMaxBatchSize", options, ["start", "max", "isOom"]);
   const start = v.int("findMaxBatchSize.start", options.start ?? 1, 1);
   const max = v.int("findMaxBatchSize.max", options.max ?? 65536, start);
   const isOom = options.isOom ?? isOutOfMemory;

@@ -5,7 +5,7 @@
  * address alone, with no state carried between samples. That is what makes batches identical
  * whatever the thread count, the prefetch depth, the backend, or where iteration resumed.
  */
-import { int } from "../validate";
+import { int } from "../options";
 
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;

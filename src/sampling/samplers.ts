@@ -4,13 +4,12 @@
  * epoch can be recomputed and any batch resumed. Semantics follow torch.utils.data where PyTorch
  * has the same sampler.
  */
-import { summaryTable } from "../data/display";
+import { DISPLAY, summaryBundle, type MimeData } from "../display/index";
 import { OptionError } from "../errors";
-import * as v from "../validate";
+import * as v from "../options";
 import { Purpose, RandomStream, checkSeed, permutation, randomSeed } from "./rng";
 import type { BatchSamplerLike, Sampler } from "./types";
 
-const DISPLAY = Symbol.for("Jupyter.display");
 /** Epochs address the generator's 32-bit counter word. */
 const MAX_EPOCH = 0xffffffff;
 /** Indices are returned as Int32Array. */
@@ -24,9 +23,8 @@ function seedOf(option: string, seed: unknown): number {
   return seed === undefined ? randomSeed() : checkSeed(option, seed);
 }
 
-function optionsOf<T extends object>(option: string, o: T | undefined, keys: readonly string[]): T {
-  v.knownKeys(option, o, keys);
-  return o ?? ({} as T);
+function optionsOf<T extends object>(fn: string, o: T | undefined, keys: readonly string[]): T {
+  return v.knownKeys<T>(fn, o, keys) as T;
 }
 
 /** An Array or a numeric typed array (not a DataView), or undefined. */
@@ -56,7 +54,7 @@ abstract class BaseSampler implements Sampler {
   toString(): string {
     return `${this.constructor.name}(${this.describe()}): ${this.length} indices per epoch, epoch ${this.current}`;
   }
-  [DISPLAY](): Record<string, string> {
+  [DISPLAY](): MimeData {
     const first = Array.from(this.indices(this.current).subarray(0, PREVIEW));
     const rows: [string, string][] = [
       ["options", this.describe()],
@@ -64,7 +62,7 @@ abstract class BaseSampler implements Sampler {
       ["epoch", String(this.current)],
       [`first ${first.length} of epoch ${this.current}`, first.join(", ") + (this.length > PREVIEW ? ", ..." : "")],
     ];
-    return { "text/plain": this.toString(), "text/html": summaryTable("batchlab-sampler", this.constructor.name, rows) };
+    return summaryBundle("batchlab-sampler", this.constructor.name, this.toString(), rows).data;
   }
 }
 
@@ -106,7 +104,7 @@ export class RandomSampler extends BaseSampler {
   readonly length: number;
   constructor(n: number, options?: RandomSamplerOptions) {
     super();
-    const o = optionsOf("RandomSampler options", options, ["seed", "replacement", "numSamples"]);
+    const o = optionsOf("RandomSampler", options, ["seed", "replacement", "numSamples"]);
     this.n = v.int("RandomSampler(n)", n, 0, MAX_INDEX + 1);
     this.seed = seedOf("RandomSampler.seed", o.seed);
     this.replacement = o.replacement === undefined ? false : v.bool("RandomSampler.replacement", o.replacement);
@@ -156,7 +154,7 @@ export class SubsetRandomSampler extends BaseSampler {
   readonly seed: number;
   constructor(indices: ArrayLike<number>, options?: { seed?: number }) {
     super();
-    const o = optionsOf("SubsetRandomSampler options", options, ["seed"]);
+    const o = optionsOf("SubsetRandomSampler", options, ["seed"]);
     this.subset = indexList("SubsetRandomSampler(indices)", indices);
     this.seed = seedOf("SubsetRandomSampler.seed", o.seed);
   }
@@ -212,7 +210,7 @@ export class WeightedRandomSampler extends BaseSampler {
   constructor(weights: ArrayLike<number>, numSamples: number, options?: WeightedRandomSamplerOptions) {
     super();
     const name = new.target === WeightedRandomSampler ? "WeightedRandomSampler" : new.target.name;
-    const o = optionsOf(`${name} options`, options, ["replacement", "seed"]);
+    const o = optionsOf(name, options, ["replacement", "seed"]);
     const w = weightList(`${name}(weights)`, weights);
     this.weights = w.weights;
     this.positive = w.positive;
@@ -287,7 +285,7 @@ export class ClassBalancedSampler extends WeightedRandomSampler {
   /** label -> number of samples with that label. */
   readonly classCounts: Map<number, number>;
   constructor(labels: ArrayLike<number>, options?: ClassBalancedSamplerOptions) {
-    const o = optionsOf("ClassBalancedSampler options", options, ["seed", "numSamples"]);
+    const o = optionsOf("ClassBalancedSampler", options, ["seed", "numSamples"]);
     const a = arrayLike(labels);
     if (!a || a.length === 0) throw new OptionError("ClassBalancedSampler(labels)", labels, "a non-empty array of integer labels");
     const ls = new Float64Array(a.length);
@@ -424,7 +422,7 @@ export class DistributedSampler extends BaseSampler {
   readonly totalSize: number;
   constructor(n: number, options?: DistributedSamplerOptions) {
     super();
-    const o = optionsOf("DistributedSampler options", options, ["rank", "worldSize", "shuffle", "seed", "dropLast", "env"]);
+    const o = optionsOf("DistributedSampler", options, ["rank", "worldSize", "shuffle", "seed", "dropLast", "env"]);
     this.n = v.int("DistributedSampler(n)", n, 0, MAX_INDEX + 1);
     const rankOpt = o.rank === undefined ? undefined : v.int("DistributedSampler.rank", o.rank, 0);
     const sizeOpt = o.worldSize === undefined ? undefined : v.int("DistributedSampler.worldSize", o.worldSize, 1);
@@ -514,7 +512,7 @@ export class BatchSampler implements BatchSamplerLike {
   toString(): string {
     return `BatchSampler(batchSize=${this.batchSize}, dropLast=${this.dropLast}): ${this.length} batches per epoch over ${String(this.sampler)}`;
   }
-  [DISPLAY](): Record<string, string> {
+  [DISPLAY](): MimeData {
     const epoch = this.sampler.epoch;
     const sizes = this.batches(epoch).map((b) => b.length);
     const rows: [string, string][] = [
@@ -524,6 +522,6 @@ export class BatchSampler implements BatchSamplerLike {
       ["last batch", sizes.length ? `${sizes[sizes.length - 1]} indices` : "none"],
       ["sampler", String(this.sampler)],
     ];
-    return { "text/plain": this.toString(), "text/html": summaryTable("batchlab-sampler", "BatchSampler", rows) };
+    return summaryBundle("batchlab-sampler", "BatchSampler", this.toString(), rows).data;
   }
 }

@@ -7,7 +7,7 @@
  */
 import { OptionError } from "../errors";
 import type { RandomStream } from "../sampling/rng";
-import * as v from "../validate";
+import * as v from "../options";
 
 export interface MixInput {
   images: Float32Array;

@@ -20,7 +20,7 @@ export {
 } from "./library";
 export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, Interpolation } from "./library";
 export { Plan } from "./plan";
-export type { EncodedBatch, DrawAddress, StoredPixels } from "./plan";
+export type { DrawAddress, Layout, SampleTaps, FillState } from "./plan";
 export type { BorderMode, AxisTaps } from "./geometry";
 export type { FloatImage } from "./reference";
 export { mixup, cutmix, beta } from "./batch";

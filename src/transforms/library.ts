@@ -4,10 +4,11 @@
  * shape, its readable reference implementation, and what it contributes to the compiled plan
  * (per-axis taps for geometry, an op for colour). Parameter maths follows torchvision.
  */
+import { DISPLAY, type MimeData } from "../display/index";
 import { OptionError } from "../errors";
 import type { Image } from "../data/types";
 import { RandomStream, Purpose } from "../sampling/rng";
-import * as v from "../validate";
+import * as v from "../options";
 import {
   type AxisTaps,
   type BorderMode,
@@ -63,7 +64,6 @@ export const enum OpCode {
 
 export const OP_NAMES = ["affine", "gray", "jitter", "erase"] as const;
 
-const DISPLAY = Symbol.for("Jupyter.display");
 
 export abstract class Transform {
   abstract readonly name: string;
@@ -95,6 +95,19 @@ export abstract class Transform {
     return bound;
   }
 
+  // Facts the plan compiler reads (it never matches names):
+
+  /** Geometry steps: true when the step resamples (interpolates), not only moves whole pixels. */
+  readonly resamples: boolean = false;
+
+  /**
+   * Colour steps: true when the step gives the same pixels before or after integer geometry
+   * (crops, flips, zero padding), so the engines may run it after the geometry.
+   */
+  commutesWithIntegerGeometry(): boolean {
+    return false;
+  }
+
   /**
    * Runs the reference on one image with the parameters for (seed, epoch, index): the output
    * as float32 CHW, its shape, and the drawn parameters. Handy in notebooks and for views.
@@ -124,7 +137,7 @@ export abstract class Transform {
     return `${this.name}(${opts})`;
   }
 
-  [DISPLAY](): Record<string, string> {
+  [DISPLAY](): MimeData {
     return { "text/plain": this.toString() };
   }
 }
@@ -150,6 +163,9 @@ class ToTensor extends Transform {
   }
   override boundAfter(): number {
     return 1;
+  }
+  override commutesWithIntegerGeometry(): boolean {
+    return true; // a scale: 0 stays 0
   }
 }
 
@@ -194,6 +210,9 @@ class Normalize extends Transform {
   override op(s: Shape): PlanOp {
     return this.perChannel(s.channels).op; // shared by every sample, never modified
   }
+  override commutesWithIntegerGeometry(): boolean {
+    return this.options.mean.every((m) => m === 0); // zero padding stays zero
+  }
 }
 
 /** (x - mean[c]) / std[c]; one value broadcasts to every channel. */
@@ -229,6 +248,9 @@ class Grayscale extends Transform {
   }
   override op(s: Shape, p: Params): PlanOp {
     return { code: OpCode.Gray, params: [this.channelsOut(s.channels)], channelsOut: this.channelsOut(s.channels), disabled: p !== null && !p.apply };
+  }
+  override commutesWithIntegerGeometry(): boolean {
+    return true; // per pixel, and gray of black is black
   }
 }
 
@@ -549,6 +571,7 @@ export type Interpolation = "bilinear" | "nearest";
 
 class Resize extends Geometric {
   readonly name = "Resize";
+  override readonly resamples = true;
   readonly options: { size: number | [number, number]; interpolation: Interpolation };
   constructor(size: unknown, o: { interpolation?: Interpolation }) {
     super();
@@ -579,6 +602,7 @@ export function resize(size: number | [number, number], options: { interpolation
 
 class RandomResizedCrop extends Geometric {
   readonly name = "RandomResizedCrop";
+  override readonly resamples = true;
   readonly options: { size: [number, number]; scale: [number, number]; ratio: [number, number]; interpolation: Interpolation };
   constructor(size: unknown, o: { scale?: [number, number]; ratio?: [number, number]; interpolation?: Interpolation }) {
     super();

@@ -1,24 +1,16 @@
 /**
- * The compiler: a transform chain becomes a plan that one native call runs for a whole batch.
+ * The compiler: a transform chain becomes a plan that one engine call runs for a whole batch.
  *
  * Geometric steps fold into one per-axis tap table per sample (see geometry.ts); colour steps
  * become a fixed op program whose parameters vary per sample (native/PLAN_ABI.md). Random
  * parameters are drawn here, in TypeScript, from each sample's counter-based stream; the
- * engines never draw.
+ * engines never draw. The compiler knows transforms only by the facts each declares (kind,
+ * `resamples`, `commutesWithIntegerGeometry`); src/engines/job.ts packs a batch into the job.
  */
 import { OptionError } from "../errors";
-import type { Image } from "../data/types";
 import { RandomStream, Purpose } from "../sampling/rng";
-import { type AxisTaps, composeTaps, identityTaps, widenTaps } from "./geometry";
-import {
-  Compose,
-  RandomApply,
-  Transform,
-  type Params,
-  type PlanOp,
-  type Shape,
-  OpCode,
-} from "./library";
+import { type AxisTaps, composeTaps, identityTaps } from "./geometry";
+import { Compose, RandomApply, Transform, type Params, type Shape, OpCode } from "./library";
 
 /** A leaf transform with its drawn parameters and whether its randomApply coins said yes. */
 interface Leaf {
@@ -40,34 +32,6 @@ function leaves(t: Transform, p: Params, enabled: boolean, out: Leaf[]): Leaf[] 
   return out;
 }
 
-/** The arrays one batch hands to an engine (field names as in native/PLAN_ABI.md). */
-export interface EncodedBatch {
-  n: number;
-  inC: number;
-  outC: number;
-  outH: number;
-  outW: number;
-  K: number;
-  /** One view per sample, or (with srcOffsets) one buffer that holds every sample. */
-  sources: Uint8Array[] | Uint8Array;
-  /** Byte offset of each sample inside `sources` when that is one buffer. */
-  srcOffsets?: Float64Array;
-  srcDims: Int32Array;
-  tapIndex: Int32Array;
-  tapWeight: Float32Array;
-  fill: Float32Array;
-  program: Int32Array;
-  opOffsets: Int32Array;
-  params: Float32Array;
-}
-
-/** Samples that share one shape and one buffer: sample i's bytes start at offsets[i]. */
-export interface StoredPixels {
-  pixels: Uint8Array;
-  offsets: Float64Array;
-  shape: Shape;
-}
-
 /** Where a sample's random parameters come from. */
 export interface DrawAddress {
   seed: number;
@@ -76,26 +40,29 @@ export interface DrawAddress {
   position: number;
 }
 
-interface Layout {
+/** The layout of the plan for one input shape (see Plan.layout). */
+export interface Layout {
   /** Input shape of each leaf. */
-  shapes: Shape[];
-  /** Value bound in force before each leaf. */
-  bounds: number[];
+  readonly shapes: readonly Shape[];
   /** Value context of each leaf (the bound in force), shared by every sample. */
-  ctxs: { bound: number }[];
-  program: number[];
-  offsets: number[];
+  readonly ctxs: readonly { bound: number }[];
+  /** The op codes, in order, and each op's offset in a sample's parameter block. */
+  readonly program: Int32Array;
+  readonly opOffsets: Int32Array;
   /** Floats per sample's parameter block. */
-  P: number;
-  out: Shape;
+  readonly P: number;
+  readonly out: Shape;
 }
 
-const RESAMPLING = new Set(["Resize", "RandomResizedCrop"]);
-/** Colour steps that commute exactly with integer geometry (fill 0 stays 0). */
-function commutesWithIntegerGeometry(l: Leaf): boolean {
-  if (l.t.name === "ToTensor" || l.t.name === "Grayscale" || l.t.name === "RandomGrayscale") return true;
-  if (l.t.name === "Normalize") return (l.t.options as { mean: number[] }).mean.every((m) => m === 0);
-  return false;
+/** Per-sample tap tables, before they are widened to the batch's taps per coordinate. */
+export interface SampleTaps {
+  y: AxisTaps;
+  x: AxisTaps;
+}
+
+/** The one fill value of a batch, as the samples bring it (see Plan.encodeSample). */
+export interface FillState {
+  fill: readonly number[] | undefined;
 }
 
 export class Plan {
@@ -130,8 +97,8 @@ export class Plan {
     for (const l of this.structure) {
       if (l.t.kind === "color") {
         anyColor = anyColor ?? l;
-        if (!commutesWithIntegerGeometry(l)) blocking = blocking ?? l;
-      } else if (blocking || (anyColor && RESAMPLING.has(l.t.name))) {
+        if (!l.t.commutesWithIntegerGeometry()) blocking = blocking ?? l;
+      } else if (blocking || (anyColor && l.t.resamples)) {
         const before = (blocking ?? anyColor)!.t.name;
         throw new OptionError(
           "compose(transforms)",
@@ -148,7 +115,8 @@ export class Plan {
   /** Shapes, value bounds and the op program along the chain, once per input shape. */
   private lastLayout: { h: number; w: number; c: number; layout: Layout } | undefined;
 
-  private layout(s: Shape): Layout {
+  /** The layout for input shape `s` (the last one asked for is remembered); throws OptionError. */
+  layout(s: Shape): Layout {
     const last = this.lastLayout;
     if (last && last.h === s.height && last.w === s.width && last.c === s.channels) return last.layout;
     const l = this.layoutOf(s);
@@ -162,7 +130,6 @@ export class Plan {
     if (!l) {
       this.check(s);
       const shapes: Shape[] = [];
-      const bounds: number[] = [];
       const ctxs: { bound: number }[] = [];
       const program: number[] = [];
       const offsets: number[] = [];
@@ -170,7 +137,6 @@ export class Plan {
       let P = 0;
       for (const leaf of this.structure) {
         shapes.push(s);
-        bounds.push(bound);
         ctxs.push({ bound });
         if (leaf.t.kind === "color") {
           const op = leaf.t.op!(s, leaf.t.draw(new RandomStream(0, 0, 0), s), { bound });
@@ -181,7 +147,7 @@ export class Plan {
         }
         s = leaf.t.outShape(s);
       }
-      l = { shapes, bounds, ctxs, program, offsets, P, out: s };
+      l = { shapes, ctxs, program: Int32Array.from(program), opOffsets: Int32Array.from(offsets), P, out: s };
       if (this.layouts.size > 256) this.layouts.clear();
       this.layouts.set(key, l);
     }
@@ -233,131 +199,39 @@ export class Plan {
   }
 
   /**
-   * Encodes a batch: per-sample taps and op parameters. `params[i]` are the drawn parameters
-   * of sample i (from draw()). The sources are one view per image.
+   * One sample's part of a job: writes its parameter block (the layout's P floats) into
+   * `block` at `base` and returns its row and column taps. `fill` carries the batch's one fill
+   * value from sample to sample; a step whose fill disagrees throws OptionError.
    */
-  encode(images: readonly Image[], params: readonly Params[]): EncodedBatch {
-    if (images.length === 0) throw new OptionError("encode(images)", images, "at least one image");
-    const job = this.build(images.length, (i) => images[i]!, params);
-    return { ...job, sources: images.map((im) => im.data) };
-  }
-
-  /**
-   * Encodes a batch whose samples share one shape and one buffer (an in-memory data set):
-   * the job reads them from `pixels` at `offsets`, with no per-sample views.
-   */
-  encodeStored(stored: StoredPixels, params: readonly Params[]): EncodedBatch {
-    const n = stored.offsets.length;
-    if (n === 0) throw new OptionError("encodeStored(offsets)", stored.offsets, "at least one sample");
-    const shape = stored.shape;
-    const job = this.build(n, () => shape, params);
-    return { ...job, sources: stored.pixels, srcOffsets: stored.offsets };
-  }
-
-  private build(n: number, shapeOf: (i: number) => Shape, params: readonly Params[]): Omit<EncodedBatch, "sources" | "srcOffsets"> {
-    const first = shapeOf(0);
-    const inC = first.channels;
-    const layout0 = this.layout(first);
-    const outShape = layout0.out;
-    const P = layout0.P;
-    const spare = this.spare.pop();
-    const flat = spare && spare.params.length === n * P ? spare.params : new Float32Array(n * P);
-    const srcDims = spare && spare.srcDims.length === 2 * n ? spare.srcDims : new Int32Array(2 * n);
-    const tapsY: AxisTaps[] = new Array(n);
-    const tapsX: AxisTaps[] = new Array(n);
-    let K = 1;
-    let fill: readonly number[] | undefined;
+  encodeSample(img: Shape, layout: Layout, p: Params, block: Float32Array, base: number, fill: FillState): SampleTaps {
     const structure = this.structure;
     const leafParams = this.leafParams;
     const leafEnabled = this.leafEnabled;
-
-    for (let i = 0; i < n; i++) {
-      const img = shapeOf(i);
-      if (img.channels !== inC) {
-        throw new OptionError(`sample ${i} of the batch: channels`, img.channels, `${inC} like the first sample (decode every image to one channel count)`);
+    let y: AxisTaps = identityTaps(img.height);
+    let x: AxisTaps = identityTaps(img.width);
+    let sawColor = false;
+    let op = 0;
+    this.collect(this.transform, p, true, 0);
+    for (let k = 0; k < structure.length; k++) {
+      const leaf = structure[k]!.t;
+      const q = leafParams[k]!;
+      const s = layout.shapes[k]!;
+      if (leaf.kind === "geometry") {
+        if (!leafEnabled[k]) continue;
+        const t = leaf.taps!(s, q);
+        y = composeTaps(y, t.y);
+        x = composeTaps(x, t.x);
+        if (t.fill && (t.fill !== fill.fill || sawColor)) fill.fill = this.checkFill(leaf, t.fill, fill.fill, sawColor, img.channels);
+      } else {
+        sawColor = true;
+        const o = leaf.op!(s, q, layout.ctxs[k]!);
+        let at = base + layout.opOffsets[op++]!;
+        block[at++] = leafEnabled[k] && !o.disabled ? 1 : 0;
+        const v = o.params;
+        for (let j = 0; j < v.length; j++) block[at++] = v[j]!;
       }
-      const layout = this.layout(img);
-      if (layout !== layout0) {
-        const o = layout.out;
-        if (o.height !== outShape.height || o.width !== outShape.width || o.channels !== outShape.channels) {
-          throw new OptionError(
-            `sample ${i} of the batch: shape after transforms`,
-            [o.channels, o.height, o.width],
-            `[${outShape.channels}, ${outShape.height}, ${outShape.width}] like the first sample (add resize or centerCrop so every sample has one size)`,
-          );
-        }
-      }
-      let y: AxisTaps = identityTaps(img.height);
-      let x: AxisTaps = identityTaps(img.width);
-      let sawColor = false;
-      let op = 0;
-      const base = i * P;
-      this.collect(this.transform, params[i]!, true, 0);
-      for (let k = 0; k < structure.length; k++) {
-        const leaf = structure[k]!.t;
-        const p = leafParams[k]!;
-        const s = layout.shapes[k]!;
-        if (leaf.kind === "geometry") {
-          if (!leafEnabled[k]) continue;
-          const t = leaf.taps!(s, p);
-          y = composeTaps(y, t.y);
-          x = composeTaps(x, t.x);
-          if (t.fill && (t.fill !== fill || sawColor)) fill = this.checkFill(leaf, t.fill, fill, sawColor, inC);
-        } else {
-          sawColor = true;
-          const o = leaf.op!(s, p, layout.ctxs[k]!);
-          let at = base + layout.offsets[op++]!;
-          flat[at++] = leafEnabled[k] && !o.disabled ? 1 : 0;
-          const q = o.params;
-          for (let j = 0; j < q.length; j++) flat[at++] = q[j]!;
-        }
-      }
-      tapsY[i] = y;
-      tapsX[i] = x;
-      if (y.K > K) K = y.K;
-      if (x.K > K) K = x.K;
-      srcDims[2 * i] = img.height;
-      srcDims[2 * i + 1] = img.width;
     }
-
-    const { height: outH, width: outW, channels: outC } = outShape;
-    const per = (outH + outW) * K;
-    const tapIndex = spare && spare.tapIndex.length === n * per ? spare.tapIndex : new Int32Array(n * per);
-    const tapWeight = spare && spare.tapWeight.length === n * per ? spare.tapWeight : new Float32Array(n * per);
-    for (let i = 0; i < n; i++) {
-      const y = widenTaps(tapsY[i]!, K);
-      const x = widenTaps(tapsX[i]!, K);
-      tapIndex.set(y.index, i * per);
-      tapIndex.set(x.index, i * per + outH * K);
-      tapWeight.set(y.weight, i * per);
-      tapWeight.set(x.weight, i * per + outH * K);
-    }
-    return {
-      n,
-      inC,
-      outC,
-      outH,
-      outW,
-      K,
-      srcDims,
-      tapIndex,
-      tapWeight,
-      fill: Float32Array.from(fill ?? new Array(inC).fill(0)),
-      program: Int32Array.from(layout0.program),
-      opOffsets: Int32Array.from(layout0.offsets),
-      params: flat,
-    };
-  }
-
-  /** Per-batch arrays of finished jobs (every element is rewritten by the next build). */
-  private readonly spare: Pick<EncodedBatch, "params" | "srcDims" | "tapIndex" | "tapWeight">[] = [];
-
-  /**
-   * Gives a job's arrays back once its engine has finished with it and nothing else holds it:
-   * the next batch of the same size reuses them instead of allocating (and zeroing) new ones.
-   */
-  recycle(job: EncodedBatch): void {
-    if (this.spare.length < 4) this.spare.push({ params: job.params, srcDims: job.srcDims, tapIndex: job.tapIndex, tapWeight: job.tapWeight });
+    return { y, x };
   }
 
   /** The chain's one fill value, after a step that brings `f`; throws where they disagree. */

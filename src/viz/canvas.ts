@@ -1,7 +1,7 @@
 /** Pixel plumbing shared by the image views: an RGB canvas, tile conversion, nearest upscaling. */
 import type { Canvas } from "./font";
 import { encodePng } from "./png";
-import { makeBundle, type VizBundle } from "./bundle";
+import { makeBundle, type Bundle } from "../display/index";
 
 export type { Canvas } from "./font";
 
@@ -127,7 +127,7 @@ export function fillRect(canvas: Canvas, x: number, y: number, w: number, h: num
 }
 
 /** The canvas as an image bundle: one PNG plus its size, and a text summary. */
-export function pngBundle(canvas: Canvas, text: string): VizBundle {
+export function pngBundle(canvas: Canvas, text: string): Bundle {
   const png = encodePng(canvas.rgb, canvas.width, canvas.height, 3);
   return makeBundle(
     { "image/png": png.toString("base64"), "text/plain": text },

@@ -1,8 +1,8 @@
 /** Image views: a batch as a labelled grid, one sample under N augmentations. One PNG each. */
 import { OptionError } from "../errors";
 import type { Dataset, Image, Sample } from "../data/types";
-import * as v from "../validate";
-import type { VizBundle } from "./bundle";
+import * as v from "../options";
+import type { Bundle } from "../display/index";
 import { blitNearest, chwToRgb, displayChannels, hwcToRgb, pngBundle, whiteCanvas } from "./canvas";
 import { ADVANCE, GLYPH_HEIGHT, drawText, fitText, textWidth } from "./font";
 import { className, fmt, fmtList } from "./format";
@@ -95,8 +95,8 @@ function isTypedOrArray(x: unknown): x is ArrayLike<number> {
  * channel is dropped), each label's class name under its image, on white, upscaled nearest
  * neighbour. text/plain: shape, per-channel mean and std, label counts by class.
  */
-export function showBatch(batch: BatchLike, options: ShowBatchOptions = {}): VizBundle {
-  v.knownKeys("showBatch(options)", options, ["nrow", "classNames", "denormalize", "scale", "limit"]);
+export function showBatch(batch: BatchLike, options: ShowBatchOptions = {}): Bundle {
+  v.knownKeys("showBatch", options, ["nrow", "classNames", "denormalize", "scale", "limit"]);
   if (batch === null || typeof batch !== "object") {
     throw new OptionError("showBatch(batch)", batch, "a batch { images, shape: [N, C, H, W], labels? } (for example from a DataLoader)");
   }
@@ -430,8 +430,8 @@ function checkResult(r: unknown, k: number): { output: ArrayLike<number>; shape:
  * printed under it and in text/plain. Draw k uses { seed, epoch: k, index }.
  * `transform`: a batchlab Transform (anything with `sample(image, at)`) or an AugmentFn.
  */
-export function showAugmentations(dataset: Dataset | Sample | Image, transform: Augmenter | AugmentFn, options: ShowAugmentationsOptions = {}): VizBundle {
-  v.knownKeys("showAugmentations(options)", options, ["index", "n", "seed", "ncol", "scale", "denormalize"]);
+export function showAugmentations(dataset: Dataset | Sample | Image, transform: Augmenter | AugmentFn, options: ShowAugmentationsOptions = {}): Bundle {
+  v.knownKeys("showAugmentations", options, ["index", "n", "seed", "ncol", "scale", "denormalize"]);
   const index = options.index === undefined ? 0 : v.int("showAugmentations(options).index", options.index, 0);
   const n = options.n === undefined ? 8 : v.int("showAugmentations(options).n", options.n, 1, 256);
   const seed = options.seed === undefined ? 0 : v.int("showAugmentations(options).seed", options.seed, 0, Number.MAX_SAFE_INTEGER);

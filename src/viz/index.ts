@@ -10,13 +10,12 @@ export type { PlotSamplerOptions, SamplerSource, PlotTimingsOptions, TransferPoi
 export { progress, progressBundle, progressText, defaultProgressSink } from "./progress";
 export type { ProgressOptions, ProgressSink, ProgressState } from "./progress";
 export { plotlyScriptHtml, plotlyVersion, standaloneHtml, figureHtml, figureBundle } from "./plotly";
-export { makeBundle, isBundle, PLOTLY_MIME, JUPYTER_DISPLAY } from "./bundle";
-export type { VizBundle, MimeData, MimeMetadata, PlotlyFigure, PlotlyTrace } from "./bundle";
+export { makeBundle, isBundle, PLOTLY_MIME, DISPLAY as JUPYTER_DISPLAY } from "../display/index";
+export type { Bundle as VizBundle, MimeData, MimeMetadata, PlotlyFigure, PlotlyTrace } from "../display/index";
 
 // A loader's batch shows itself as the showBatch grid (the loader stage cannot import this one).
-import { registerView } from "../data/display";
+import { registerView } from "../display/index";
 import { showBatch as gridOf, type BatchLike as GridInput } from "./images";
-registerView("batch", (batch) => {
-  const { data, metadata } = gridOf(batch as GridInput);
-  return { data: { ...data }, metadata: { ...metadata } };
-});
+registerView("batch", (batch) => gridOf(batch as GridInput));
+export { transferBenchmark, DEFAULT_TRANSFER_SIZES } from "./transfer";
+export type { TransferResult, TransferBenchmarkOptions } from "./transfer";

@@ -4,7 +4,7 @@
  * `window.Plotly`, or the RequireJS module "plotly", or waits briefly for either to appear.
  */
 import * as fs from "node:fs";
-import { escapeHtml, isBundle, makeBundle, PLOTLY_MIME, type MimeData, type PlotlyFigure, type VizBundle } from "./bundle";
+import { escapeHtml, isBundle, makeBundle, PLOTLY_MIME, type MimeData, type PlotlyFigure, type Bundle } from "../display/index";
 
 let plotlySource: { version: string; js: string } | undefined;
 
@@ -100,7 +100,7 @@ export function figureHtml(fig: PlotlyFigure, id?: string): string {
 }
 
 /** A figure bundle: plotly JSON, its HTML and a text summary. */
-export function figureBundle(fig: PlotlyFigure, text: string): VizBundle {
+export function figureBundle(fig: PlotlyFigure, text: string): Bundle {
   for (const [i, t] of fig.data.entries()) {
     if (t === null || typeof t !== "object" || typeof t.type !== "string") throw new Error(`figureBundle: trace ${i} has no type`);
   }
@@ -108,13 +108,13 @@ export function figureBundle(fig: PlotlyFigure, text: string): VizBundle {
 }
 
 /** The HTML body of one bundle, as a static page would show it. */
-function bodyOf(b: VizBundle | { data: MimeData }): string {
+function bodyOf(b: Bundle | { data: MimeData }): string {
   const d = b.data;
   if (typeof d["text/html"] === "string") return d["text/html"];
   const fig = d[PLOTLY_MIME];
   if (fig) return figureHtml(fig);
   if (typeof d["image/png"] === "string") {
-    const md = (b as VizBundle).metadata?.["image/png"];
+    const md = (b as Bundle).metadata?.["image/png"];
     const size = md ? ` width="${md.width}" height="${md.height}"` : "";
     return `<img alt="${escapeHtml(d["text/plain"].split("\n")[0] ?? "")}"${size} src="data:image/png;base64,${d["image/png"]}">`;
   }
@@ -126,8 +126,8 @@ function bodyOf(b: VizBundle | { data: MimeData }): string {
  * nbconvert-like static export. plotly.js is inlined once when any bundle needs it; nothing is
  * loaded from the network.
  */
-export function standaloneHtml(bundle: VizBundle | readonly VizBundle[], options: { title?: string } = {}): string {
-  const list = Array.isArray(bundle) ? (bundle as readonly VizBundle[]) : [bundle as VizBundle];
+export function standaloneHtml(bundle: Bundle | readonly Bundle[], options: { title?: string } = {}): string {
+  const list = Array.isArray(bundle) ? (bundle as readonly Bundle[]) : [bundle as Bundle];
   list.forEach((b, i) => {
     if (!isBundle(b)) throw new TypeError(`standaloneHtml: item ${i} is not a view's bundle ({ data: { "text/plain", ... } })`);
   });

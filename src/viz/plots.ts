@@ -3,8 +3,8 @@ import { OptionError } from "../errors";
 import type { Dataset } from "../data/types";
 import type { LoaderStats, BatchTiming } from "../loader/types";
 import type { BatchSamplerLike, Sampler } from "../sampling/types";
-import * as v from "../validate";
-import type { PlotlyFigure, PlotlyTrace, VizBundle } from "./bundle";
+import * as v from "../options";
+import type { PlotlyFigure, PlotlyTrace, Bundle } from "../display/index";
 import { className, fmt, fmtBytes } from "./format";
 import { figureBundle } from "./plotly";
 
@@ -140,8 +140,8 @@ function otherRanks(sampler: Sampler, worldSize: number, ranks: PlotSamplerOptio
  * DistributedSampler (has rank and worldSize), the split per rank in epoch 0.
  * `labels`: one class number per dataset index, or a dataset with labels(); optional for a loader.
  */
-export function plotSampler(source: SamplerSource, labels?: ArrayLike<number> | Dataset, options: PlotSamplerOptions = {}): VizBundle {
-  v.knownKeys("plotSampler(options)", options, ["epochs", "batchSize", "classNames", "ranks", "maxBatches"]);
+export function plotSampler(source: SamplerSource, labels?: ArrayLike<number> | Dataset, options: PlotSamplerOptions = {}): Bundle {
+  v.knownKeys("plotSampler", options, ["epochs", "batchSize", "classNames", "ranks", "maxBatches"]);
   let batchSampler: BatchSamplerLike | undefined;
   let sampler: Sampler;
   let dataset: Dataset | undefined;
@@ -379,8 +379,8 @@ export interface PlotTimingsOptions {
  * prefetch, batches overlap). Below: samples/s per delivered batch and cumulative.
  * `stats`: LoaderStats, or a loader (its stats() is read).
  */
-export function plotTimings(stats: LoaderStats | { stats(): LoaderStats }, options: PlotTimingsOptions = {}): VizBundle {
-  v.knownKeys("plotTimings(options)", options, ["maxBatches"]);
+export function plotTimings(stats: LoaderStats | { stats(): LoaderStats }, options: PlotTimingsOptions = {}): Bundle {
+  v.knownKeys("plotTimings", options, ["maxBatches"]);
   const st: unknown = isObject(stats) && typeof (stats as { stats?: unknown }).stats === "function" ? (stats as { stats(): LoaderStats }).stats() : stats;
   if (!isObject(st) || !Array.isArray(st.perBatch) || !isObject(st.stages)) {
     throw new OptionError("plotTimings(stats)", stats, "LoaderStats (loader.stats()) with perBatch and stages");
@@ -477,10 +477,10 @@ export interface TransferPoint {
 }
 
 /** Host-to-device bandwidth against copy size (log x): pageable vs pinned (and PyTorch if given). */
-export function plotTransfer(results: readonly TransferPoint[], options: { title?: string } = {}): VizBundle {
-  v.knownKeys("plotTransfer(options)", options, ["title"]);
+export function plotTransfer(results: readonly TransferPoint[], options: { title?: string } = {}): Bundle {
+  v.knownKeys("plotTransfer", options, ["title"]);
   if (!Array.isArray(results) || results.length === 0) {
-    throw new OptionError("plotTransfer(results)", results, "a non-empty array of { bytes, pageableGBps, pinnedGBps, torchGBps? } (cuda.transferBenchmark())");
+    throw new OptionError("plotTransfer(results)", results, "a non-empty array of { bytes, pageableGBps, pinnedGBps, torchGBps? } (transferBenchmark())");
   }
   results.forEach((r, i) => {
     if (!isObject(r)) throw new OptionError(`plotTransfer(results)[${i}]`, r, "{ bytes, pageableGBps, pinnedGBps, torchGBps? }");

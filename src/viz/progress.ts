@@ -6,12 +6,12 @@
  * and otherwise a single line once the loop ends.
  */
 import { OptionError } from "../errors";
-import * as v from "../validate";
-import { escapeHtml, makeBundle, type VizBundle } from "./bundle";
+import * as v from "../options";
+import { escapeHtml, makeBundle, type Bundle } from "../display/index";
 import { fmt, fmtDuration } from "./format";
 
 /** Receives every update: the first with update false, later ones with update true, all with the same displayId. */
-export type ProgressSink = (bundle: VizBundle, options: { displayId: string; update: boolean }) => void;
+export type ProgressSink = (bundle: Bundle, options: { displayId: string; update: boolean }) => void;
 
 export interface ProgressOptions {
   /** Number of items (default: a count, an array's length, or the source's length/size). */
@@ -83,7 +83,7 @@ function progressHtml(s: ProgressState, unit: string): string {
 }
 
 /** The bundle of one update: text/html bar, text/plain line, the numbers in metadata. */
-export function progressBundle(s: ProgressState, unit = "it"): VizBundle {
+export function progressBundle(s: ProgressState, unit = "it"): Bundle {
   return makeBundle({ "text/html": progressHtml(s, unit), "text/plain": progressText(s, unit) }, { "batchlab/progress": { ...s } });
 }
 
@@ -176,7 +176,7 @@ export function progress(source: number, options?: ProgressOptions): IterableIte
 export function progress<T>(source: Iterable<T>, options?: ProgressOptions): IterableIterator<T>;
 export function progress<T>(source: AsyncIterable<T>, options?: ProgressOptions): AsyncIterableIterator<T>;
 export function progress<T>(source: number | Iterable<T> | AsyncIterable<T>, options: ProgressOptions = {}): IterableIterator<T | number> | AsyncIterableIterator<T> {
-  v.knownKeys("progress(options)", options, ["total", "label", "sink", "minInterval", "unit"]);
+  v.knownKeys("progress", options, ["total", "label", "sink", "minInterval", "unit"]);
   if (typeof source === "number") v.int("progress(count)", source, 0);
   else if (
     source === null ||

@@ -1,5 +1,5 @@
 /**
- * The bridge to the native CPU engine, build/Release/batchlab_cpu.node (native/README.md).
+ * Loading the native CPU engine, build/Release/batchlab_cpu.node (native/README.md).
  * Loaded once, lazily, on first use. Where it is not built or cannot load, callers get the
  * reason instead of an exception, and the loader runs the TypeScript reference engine.
  *
@@ -8,50 +8,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { NativeError } from "../errors";
-
-/**
- * One batch for the plan executor, exactly as native/PLAN_ABI.md describes it. The native
- * side checks every field (sizes, every tap index against its source, op codes, parameter
- * offsets, channel counts) before touching a pixel and rejects a bad job naming the field.
- */
-export interface PlanJob {
-  /** Samples in the batch. */
-  n: number;
-  /** Channels of every source image. */
-  inC: number;
-  /** Output shape of one sample. */
-  outC: number;
-  outH: number;
-  outW: number;
-  /** Taps per output coordinate per axis (1: integer map, 2: one bilinear step, ...). */
-  K: number;
-  /**
-   * HWC uint8 pixels of each sample (views, not copies); or one Uint8Array holding every
-   * sample, with srcOffsets.
-   */
-  sources: readonly Uint8Array[] | Uint8Array;
-  /** With one `sources` buffer: the byte offset of each sample in it (n integers). */
-  srcOffsets?: Float64Array;
-  /** Height, width of each source: length 2n. */
-  srcDims: Int32Array;
-  /** Per sample: outH*K row taps, then outW*K column taps; a source row/column or -1 (fill). */
-  tapIndex: Int32Array;
-  /** Tap weights, same layout as tapIndex. */
-  tapWeight: Float32Array;
-  /** Value of a -1 tap, per source channel (length >= inC). */
-  fill: Float32Array;
-  /** Op codes (0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE), applied in order after the geometry. */
-  program: Int32Array;
-  /** Offset of each op's parameters inside a sample's block of P = params.length / n floats. */
-  opOffsets: Int32Array;
-  /** Per-sample parameter blocks. */
-  params: Float32Array;
-  /** NCHW float32 output, length >= n*outC*outH*outW; must not share memory with the inputs. */
-  out: Float32Array;
-  /** At most this many pool threads work on the job (>= 1). */
-  numThreads: number;
-}
+import { NativeError, fromNative } from "../errors";
+import type { HostJob } from "./job";
 
 export interface NativeInfo {
   /** Package version the addon was built from. */
@@ -65,8 +23,8 @@ export interface NativeInfo {
 }
 
 export interface NativeAddon {
-  /** Resolves when `out` is written; rejects with a NativeError naming the problem. */
-  runPlan(job: PlanJob): Promise<void>;
+  /** Resolves when `out` is written; rejects with a PlanError for a bad job, else a NativeError. */
+  runPlan(job: HostJob): Promise<void>;
   info(): NativeInfo;
   poolSize(): number;
   /**
@@ -86,7 +44,7 @@ export interface NativeAddon {
 export type NativeLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
 
 interface RawAddon {
-  runPlan(job: PlanJob): Promise<void>;
+  runPlan(job: HostJob): Promise<void>;
   info(): NativeInfo;
   poolSize(): number;
   allocOutput?(bytes: number): ArrayBuffer | null;
@@ -101,13 +59,8 @@ export function addonPath(): string {
   return process.env.BATCHLAB_NATIVE_ADDON || path.join(packageRoot, "build", "Release", "batchlab_cpu.node");
 }
 
-function wrapError(e: unknown): NativeError {
-  if (e instanceof NativeError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  const code = typeof (e as { code?: unknown })?.code === "string" ? (e as { code: string }).code : "ERR_BATCHLAB_NATIVE";
-  const err = new NativeError(`native engine: ${message}`, code);
-  err.cause = e;
-  return err;
+function wrapError(e: unknown): Error {
+  return fromNative(e, "ERR_BATCHLAB_NATIVE", "native engine: ");
 }
 
 function wrap(raw: RawAddon): NativeAddon {
@@ -116,7 +69,7 @@ function wrap(raw: RawAddon): NativeAddon {
     poolSize: () => raw.poolSize(),
     allocOutput: (bytes: number) => (typeof raw.allocOutput === "function" ? raw.allocOutput(bytes) : null),
     releaseOutput: (buffer: ArrayBuffer) => (typeof raw.releaseOutput === "function" ? raw.releaseOutput(buffer) : false),
-    runPlan(job: PlanJob): Promise<void> {
+    runPlan(job: HostJob): Promise<void> {
       let pending: Promise<void>;
       try {
         pending = raw.runPlan(job);
@@ -154,7 +107,7 @@ export function loadNative(): NativeLoad {
 }
 
 /** Runs one plan job on the native engine; rejects with a NativeError when it is unavailable. */
-export function runPlan(job: PlanJob): Promise<void> {
+export function runPlan(job: HostJob): Promise<void> {
   const loaded = loadNative();
   if (!loaded.ok) return Promise.reject(new NativeError(`the native engine is unavailable: ${loaded.reason}`, "ERR_BATCHLAB_NO_NATIVE"));
   return loaded.addon.runPlan(job);

@@ -1,0 +1,25 @@
+/** The reference engine: the transforms' readable TypeScript implementations, sample by sample. */
+import { NativeError } from "../errors";
+import * as ref from "../transforms/reference";
+import { BufferPool, type EngineMemory } from "./buffers";
+import type { Engine } from "./job";
+
+/** `pinned`: batches in pinned host memory (DataLoader's pinMemory). */
+export function referenceEngine(reason: string, pinned?: EngineMemory): Engine {
+  return {
+    name: "reference",
+    reason,
+    onDevice: false,
+    pool: pinned ? new BufferPool(pinned, false) : new BufferPool(),
+    async run(plan, pixels, params, out) {
+      if (!out) throw new NativeError("the reference engine needs an output buffer");
+      let offset = 0;
+      pixels.images().forEach((image, i) => {
+        const img = plan.transform.reference(ref.fromImage(image), params[i]!, { bound: 255 });
+        ref.writeCHW(img, out, offset);
+        offset += img.data.length;
+      });
+      return {};
+    },
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * One pass over one epoch: the flat index stream, fetched in order (fetch.ts), then for each
+ * batch the parameter draw, one engine call and the Batch (batch.ts). Everything it uses is
+ * handed in (EpochDeps); it never calls back into the DataLoader.
+ *
+ * Fetching is sequential across batches (so a skipped sample's replacement is well defined);
+ * everything after it overlaps: the loader keeps `prefetch` batches in flight.
+ */
+import type { Dataset } from "../data/types";
+import type { Engine } from "../engines/index";
+import { OptionError, TimeoutError } from "../errors";
+import { Purpose, RandomStream } from "../sampling/rng";
+import type { BatchSamplerLike } from "../sampling/types";
+import type { BatchTransform, Params, Plan, Shape } from "../transforms/index";
+import { makeBatch } from "./batch";
+import { Fetcher, type Fetched } from "./fetch";
+import type { StatsRecorder } from "./stats";
+import type { Batch, StageTimings } from "./types";
+
+export interface EpochDeps {
+  dataset: Dataset;
+  batchSampler: BatchSamplerLike;
+  plan: Plan;
+  engine: Engine;
+  seed: number;
+  numThreads: number;
+  onError: "raise" | "skip";
+  /** Milliseconds one batch may take (0: no limit). */
+  timeout: number;
+  batchTransform: BatchTransform | undefined;
+  /** Where each batch's timing and skipped samples go. */
+  record: StatsRecorder;
+  /** Indices skipped earlier in the loader's life (onError "skip"). */
+  bad: Set<number>;
+}
+
+function now(): number {
+  return performance.now();
+}
+
+export class EpochRun {
+  private readonly stream: Int32Array;
+  /** Where each batch starts in `stream` when nothing is skipped. */
+  private readonly bounds: number[];
+  private batchNo: number;
+  private fetchChain: Promise<unknown> = Promise.resolve();
+  private readonly rank: number;
+  private readonly worldSize: number;
+  private readonly origin = now();
+  private readonly fetcher: Fetcher;
+
+  constructor(
+    private readonly d: EpochDeps,
+    private readonly epoch: number,
+    startBatch: number,
+  ) {
+    const bs = d.batchSampler;
+    const batches = bs.batches(epoch);
+    if (startBatch > batches.length) throw new OptionError("iterate.startBatch", startBatch, `at most ${batches.length} (batches in epoch ${epoch})`);
+    const total = batches.reduce((s, b) => s + b.length, 0);
+    this.stream = new Int32Array(total);
+    this.bounds = [];
+    let k = 0;
+    for (const b of batches) {
+      this.bounds.push(k);
+      this.stream.set(b, k);
+      k += b.length;
+    }
+    this.bounds.push(k);
+    this.batchNo = startBatch;
+    const s = bs.sampler as { rank?: number; worldSize?: number };
+    this.rank = s.rank ?? 0;
+    this.worldSize = s.worldSize ?? 1;
+    const rules = { dataset: d.dataset, batchSize: bs.batchSize, dropLast: bs.dropLast, onError: d.onError, bad: d.bad, outShapeOf: (sh: Shape) => this.outShapeOf(sh) };
+    this.fetcher = new Fetcher(rules, this.stream, this.bounds[startBatch]!);
+  }
+
+  hasMore(): boolean {
+    return this.batchNo < this.bounds.length - 1;
+  }
+
+  /** Schedules the next batch: fetch (in order with other batches), then transform. */
+  next(): Promise<Batch | null> {
+    const batchIndex = this.batchNo++;
+    const want = this.bounds[batchIndex + 1]! - this.bounds[batchIndex]!;
+    const fetched = this.fetchChain.then(async () => {
+      const t0 = now();
+      return { f: await this.fetcher.next(want), t0, ms: now() - t0 };
+    });
+    this.fetchChain = fetched.catch(() => undefined);
+    const work = fetched.then(({ f, t0, ms }) => (f ? this.finish(batchIndex, f, t0, ms) : null));
+    const limit = this.d.timeout;
+    if (!limit) return work;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError(`batch ${batchIndex} of epoch ${this.epoch}`, limit)), limit);
+      work.then(
+        (b) => (clearTimeout(timer), resolve(b)),
+        (e) => (clearTimeout(timer), reject(e)),
+      );
+    });
+  }
+
+  /** The last input shape seen and its output: in-memory data sets have one shape throughout. */
+  private lastIn: [number, number, number] = [-1, -1, -1];
+  private lastOut: [number, number, number] | Error = [0, 0, 0];
+  private readonly outShapes = new Map<string, [number, number, number] | Error>();
+
+  private outShapeOf(img: Shape): [number, number, number] {
+    const last = this.lastIn;
+    if (img.height === last[0] && img.width === last[1] && img.channels === last[2]) {
+      if (this.lastOut instanceof Error) throw this.lastOut;
+      return this.lastOut;
+    }
+    const key = `${img.height}x${img.width}x${img.channels}`;
+    let s = this.outShapes.get(key);
+    if (!s) {
+      try {
+        s = this.d.plan.outputShape({ height: img.height, width: img.width, channels: img.channels });
+      } catch (e) {
+        s = e as Error;
+      }
+      this.outShapes.set(key, s);
+    }
+    this.lastIn = [img.height, img.width, img.channels];
+    this.lastOut = s;
+    if (s instanceof Error) throw s;
+    return s;
+  }
+
+  private async finish(batchIndex: number, f: Fetched, fetchStart: number, fetchMs: number): Promise<Batch | null> {
+    const d = this.d;
+    if (f.n === 0) {
+      // Every sample of this batch was skipped: report them, yield nothing.
+      d.record.note({ batch: batchIndex, epoch: this.epoch, start: fetchStart - this.origin, end: now() - this.origin, size: 0, sample: 0, fetch: fetchMs, transform: 0, collate: 0 }, f.skipped);
+      return null;
+    }
+    const t1 = now();
+    const n = f.n;
+    const params: Params[] = new Array(n);
+    const plan = d.plan;
+    const images = f.pixels.stored !== undefined ? undefined : f.pixels.images();
+    for (let j = 0; j < n; j++) {
+      // Global position in the epoch: for distributed ranks, where torch's strided split puts it.
+      params[j] = plan.drawAt(images ? images[j]! : f.shape, d.seed, this.epoch, f.positions[j]! * this.worldSize + this.rank);
+    }
+    const [c, h, w] = this.outShapeOf(f.shape);
+    const t2 = now();
+    const engine = d.engine;
+    const out = engine.onDevice ? undefined : engine.pool.output(n * c * h * w);
+    const result = await engine.run(plan, f.pixels, params, out, d.numThreads);
+    const labels = f.labels;
+    let pixels = out;
+    let targets: Float32Array | undefined;
+    if (d.batchTransform && pixels) {
+      const mixed = d.batchTransform.apply({ images: pixels, shape: [n, c, h, w], labels }, new RandomStream(d.seed, this.epoch, batchIndex, Purpose.batch));
+      pixels = mixed.images;
+      targets = mixed.targets;
+      // The mixed pixels are the batch transform's own memory (it may keep reusing it): never given back.
+      if (pixels.buffer !== out!.buffer) engine.pool.give(out!.buffer as ArrayBuffer);
+    }
+    const t3 = now();
+    const indices = new Int32Array(n);
+    for (let j = 0; j < n; j++) indices[j] = this.stream[f.positions[j]!]!;
+    const timings: StageTimings = { sample: t2 - t1, fetch: fetchMs, transform: t3 - t2, collate: 0 };
+    if (result.copy !== undefined) timings.copy = result.copy;
+    if (result.kernel !== undefined) timings.kernel = result.kernel;
+    // Only the loader's own buffer, whole, goes back to the pool.
+    const giveBack = pixels && pixels === out ? (b: ArrayBuffer) => engine.pool.give(b) : undefined;
+    const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, d.dataset.classNames, targets, result.device, giveBack);
+    const t4 = now();
+    timings.collate = t4 - t3;
+    d.record.note({ batch: batchIndex, epoch: this.epoch, start: fetchStart - this.origin, end: t4 - this.origin, size: n, ...timings }, f.skipped);
+    return batch;
+  }
+}

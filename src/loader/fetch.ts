@@ -1,0 +1,199 @@
+/**
+ * Fetching one batch's samples from the data set, in epoch order, with the bad-sample policy.
+ * Two paths: an in-memory data set's samples as offsets into its one pixel buffer (no object
+ * per sample), or sample by sample through dataset.get() (files, combinators, bad samples).
+ */
+import type { Dataset, PixelStore, Sample } from "../data/types";
+import { pixelsOfImages, pixelsOfStore, type BatchPixels } from "../engines/index";
+import { OptionError, SampleError } from "../errors";
+import type { Shape } from "../transforms/index";
+import type { SkippedSample } from "./types";
+
+/** One batch's samples, fetched and waiting for the transform. */
+export interface Fetched {
+  n: number;
+  /** Position of each sample in the epoch's index stream. */
+  positions: Int32Array;
+  labels: Int32Array;
+  pixels: BatchPixels;
+  /** Input shape of the first sample. */
+  shape: Shape;
+  skipped: SkippedSample[];
+}
+
+export interface FetchRules {
+  dataset: Dataset;
+  /** Samples per full batch, and whether a short batch is dropped. */
+  batchSize: number;
+  dropLast: boolean;
+  onError: "raise" | "skip";
+  /** Indices skipped earlier in the loader's life (with onError "skip", never read again). */
+  bad: Set<number>;
+  /** Output [C, H, W] of the plan for an input shape; throws when the chain cannot run on it. */
+  outShapeOf(s: Shape): [number, number, number];
+}
+
+/** Reads the samples of an epoch's index stream, batch after batch, from a cursor. */
+export class Fetcher {
+  /** The dataset's pixel buffer, when batches can be read from it by offset (the fast path). */
+  private readonly store: PixelStore | undefined;
+
+  constructor(
+    private readonly rules: FetchRules,
+    private readonly stream: Int32Array,
+    public cursor: number,
+  ) {
+    this.store = usableStore(rules);
+  }
+
+  /** The next `want` samples (fewer at the end, or after skips); null when none is left to yield. */
+  async next(want: number): Promise<Fetched | null> {
+    const fast = this.store ? this.fetchStored(this.store, want) : undefined;
+    return fast !== undefined ? fast : this.fetchSamples(want);
+  }
+
+  /**
+   * The fast path: offsets into the dataset's pixel buffer. Undefined (cursor untouched) when
+   * an index is out of range: then the batch goes through dataset.get(), which reports it as
+   * every other bad sample is reported.
+   */
+  private fetchStored(st: PixelStore, want: number): Fetched | null | undefined {
+    const r = this.rules;
+    const start = this.cursor;
+    const n = Math.min(want, this.stream.length - start);
+    const length = r.dataset.length;
+    const size = st.height * st.width * st.channels;
+    const offsets = new Float64Array(n);
+    const labels = new Int32Array(n);
+    const positions = new Int32Array(n);
+    const stream = this.stream;
+    const map = st.index;
+    const skip = r.onError === "skip";
+    for (let j = 0; j < n; j++) {
+      const index = stream[start + j]!;
+      if (!(index >= 0 && index < length) || (skip && r.bad.has(index))) return undefined;
+      offsets[j] = (map ? map[index]! : index) * size;
+      labels[j] = st.labels[index]!;
+      positions[j] = start + j;
+    }
+    this.cursor = start + n;
+    if (n === 0 || (r.dropLast && n < r.batchSize)) return null;
+    const shape = { height: st.height, width: st.width, channels: st.channels };
+    return { n, positions, labels, pixels: pixelsOfStore({ pixels: st.pixels, offsets, shape }), shape, skipped: [] };
+  }
+
+  /** Sample by sample through dataset.get(). Skipped samples are reported even for an empty batch. */
+  private async fetchSamples(want: number): Promise<Fetched | null> {
+    const r = this.rules;
+    const ds = r.dataset;
+    const samples: Sample[] = [];
+    const positions: number[] = [];
+    const skipped: SkippedSample[] = [];
+    let shape: [number, number, number] | undefined;
+    const skip = r.onError === "skip";
+    while (samples.length < want && this.cursor < this.stream.length) {
+      const take = Math.min(want - samples.length, this.stream.length - this.cursor);
+      const pos = Array.from({ length: take }, (_, j) => this.cursor + j);
+      this.cursor += take;
+      // Samples of in-memory datasets arrive synchronously: settle those without promises and
+      // await only the ones that are still loading (files being decoded).
+      const accept = (sample: Sample, index: number): Sample => {
+        checkSample(sample, index);
+        const out = r.outShapeOf(sample.image);
+        if (shape && (out[0] !== shape[0] || out[1] !== shape[1] || out[2] !== shape[2])) {
+          throw new OptionError("shape after transforms", out, `[${shape.join(", ")}] like the rest of the batch (add resize or centerCrop)`);
+        }
+        shape = shape ?? out;
+        return sample;
+      };
+      const fail = (e: unknown, index: number): SampleError => (e instanceof SampleError ? e : new SampleError(index, ds.pathOf?.(index), e));
+      const got: ({ ok: true; value: Sample } | { ok: false; error: SampleError })[] = new Array(take);
+      const pending: Promise<void>[] = [];
+      for (let j = 0; j < take; j++) {
+        const index = this.stream[pos[j]!]!;
+        if (skip && r.bad.has(index)) {
+          got[j] = { ok: false, error: new SampleError(index, ds.pathOf?.(index), new Error("skipped earlier in this run")) };
+          continue;
+        }
+        try {
+          const res = ds.get(index);
+          if (res && typeof (res as Promise<Sample>).then === "function") {
+            pending.push(
+              (res as Promise<Sample>).then(
+                (sample) => {
+                  try {
+                    got[j] = { ok: true, value: accept(sample, index) };
+                  } catch (e) {
+                    got[j] = { ok: false, error: fail(e, index) };
+                  }
+                },
+                (e) => void (got[j] = { ok: false, error: fail(e, index) }),
+              ),
+            );
+          } else {
+            got[j] = { ok: true, value: accept(res as Sample, index) };
+          }
+        } catch (e) {
+          got[j] = { ok: false, error: fail(e, index) };
+        }
+      }
+      if (pending.length) await Promise.all(pending);
+      for (let j = 0; j < got.length; j++) {
+        const g = got[j]!;
+        if (g.ok) {
+          samples.push(g.value);
+          positions.push(pos[j]!);
+          continue;
+        }
+        const err = g.error;
+        if (!skip) throw err;
+        const index = this.stream[pos[j]!]!;
+        r.bad.add(index);
+        skipped.push({ index, path: err.path, reason: err.cause instanceof Error ? err.cause.message : err.message });
+      }
+    }
+    if (samples.length === 0 || (r.dropLast && samples.length < r.batchSize)) {
+      return skipped.length ? { n: 0, positions: new Int32Array(0), labels: new Int32Array(0), pixels: pixelsOfImages([]), shape: { height: 0, width: 0, channels: 0 }, skipped } : null;
+    }
+    const images = samples.map((x) => x.image);
+    const labels = Int32Array.from(samples, (x) => x.label);
+    return { n: samples.length, positions: Int32Array.from(positions), labels, pixels: pixelsOfImages(images), shape: images[0]!, skipped };
+  }
+}
+
+/**
+ * The dataset's PixelStore when it is consistent (sizes, labels, index map) and the chain can
+ * run on its shape; otherwise undefined, and every sample goes through dataset.get().
+ */
+function usableStore(r: FetchRules): PixelStore | undefined {
+  const ds = r.dataset;
+  const st = typeof ds.pixelStore === "function" ? ds.pixelStore() : undefined;
+  if (!st || !(st.pixels instanceof Uint8Array) || !(st.labels instanceof Int32Array) || st.labels.length !== ds.length) return undefined;
+  const size = st.height * st.width * st.channels;
+  if (!(size > 0) || !Number.isInteger(size)) return undefined;
+  const stored = Math.floor(st.pixels.length / size);
+  if (st.index) {
+    if (!(st.index instanceof Int32Array) || st.index.length !== ds.length) return undefined;
+    for (let i = 0; i < st.index.length; i++) if (!(st.index[i]! >= 0 && st.index[i]! < stored)) return undefined;
+  } else if (stored < ds.length) {
+    return undefined;
+  }
+  try {
+    r.outShapeOf(st);
+  } catch {
+    return undefined; // the slow path reports it sample by sample, under the onError policy
+  }
+  return st;
+}
+
+/** The dataset contract: a sample is { image: { data: Uint8Array, height, width, channels }, label }. */
+function checkSample(s: Sample, index: number): void {
+  const img = s?.image;
+  const option = `dataset.get(${index})`;
+  if (!img || !(img.data instanceof Uint8Array)) throw new OptionError(option, s, "{ image: { data: Uint8Array, height, width, channels }, label }");
+  if (img.data.length < img.height * img.width * img.channels) {
+    throw new OptionError(`${option}.image.data`, img.data, `height*width*channels = ${img.height * img.width * img.channels} bytes`);
+  }
+  if (!Number.isInteger(s.label)) throw new OptionError(`${option}.label`, s.label, "an integer");
+}
+
