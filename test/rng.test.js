@@ -8,7 +8,7 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const { philox4x32, RandomStream, permutation, Purpose } = require("../dist/sampling/rng");
-const { ALPHA, gammaQ, chiSquare, assertFits, uniform } = require("./helpers/stats");
+const { gammaQ, chiSquare, assertFits, uniform } = require("./helpers/stats");
 
 const SEEDS = [0, 1, 7, 123456789, 2 ** 40 + 3];
 const hex = (a) => Array.from(a, (x) => x.toString(16).padStart(8, "0")).join(" ");
@@ -35,8 +35,10 @@ test("the chi-square helper: Pearson's statistic, and assertFits passes a fit an
   assertFits([1000, 1010, 990], uniform(3), "a near-uniform tally");
   // 2:1 where 1:1 is expected over 3000 draws: chi-square 333 on 1 dof, p ~ 1e-74
   assert.throws(() => assertFits([2000, 1000], uniform(2), "biased"), (e) => e instanceof assert.AssertionError && /^biased: chi-square 333\.33 on 1 dof, p = 1\.81e-74 < 0\.000001; counts 2000,1000$/.test(e.message));
-  // the level is ALPHA unless given: p = 0.0455 passes at 1e-6 and fails at 0.05
-  assert.equal(ALPHA, 1e-6);
+  // The level is ALPHA = 1e-6 unless given: [74, 26] (chi-square 23.04, p = 1.6e-6) passes and
+  // [75, 25] (chi-square 25, p = 5.7e-7) fails; p = 0.0455 passes at 1e-6 and fails at 0.05.
+  assertFits([74, 26], uniform(2), "p = 1.6e-6");
+  assert.throws(() => assertFits([75, 25], uniform(2), "p = 5.7e-7"), assert.AssertionError);
   assertFits([60, 40], uniform(2), "p = 0.0455");
   assert.throws(() => assertFits([60, 40], uniform(2), "at 0.05", 0.05), assert.AssertionError);
 });
