@@ -1,72 +1,16 @@
 "use strict";
 // The counter-based generator (src/sampling/rng.ts): Philox4x32-10 known answers, addressing,
-// uniformity of draws and permutations. Statistical checks compute a chi-square p-value and
-// fail below ALPHA = 1e-6 per check: with the few dozen checks here, a correct generator fails
-// the suite with probability < 1e-4, while the defects they target (modulo bias, off-by-one
+// uniformity of draws and permutations. Statistical checks compute a chi-square p-value with
+// test/helpers/stats.js (whose own tests, against scipy, are the first ones here) and fail
+// below ALPHA = 1e-6 per check: with the few dozen checks here, a correct generator fails the
+// suite with probability < 1e-4, while the defects they target (modulo bias, off-by-one
 // shuffles, a broken round function) give p-values far below 1e-20.
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const { philox4x32, RandomStream, permutation, Purpose } = require("../dist/sampling/rng");
+const { gammaQ, chiSquare, assertFits, uniform } = require("./helpers/stats");
 
-const ALPHA = 1e-6;
 const SEEDS = [0, 1, 7, 123456789, 2 ** 40 + 3];
-
-// ---- chi-square p-values (regularized upper incomplete gamma; Numerical Recipes' series and
-// continued fraction, Lanczos log-gamma). Checked against scipy below.
-function lnGamma(z) {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - lnGamma(1 - z);
-  z -= 1;
-  let x = c[0];
-  for (let i = 1; i < 9; i++) x += c[i] / (z + i);
-  const t = z + 7.5;
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(x);
-}
-function gammaQ(a, x) {
-  if (x <= 0) return 1;
-  const front = Math.exp(-x + a * Math.log(x) - lnGamma(a));
-  if (x < a + 1) {
-    let term = 1 / a;
-    let sum = term;
-    for (let n = 1; n < 10000 && term > sum * 1e-16; n++) sum += (term *= x / (a + n));
-    return Math.max(0, 1 - sum * front);
-  }
-  const tiny = 1e-300;
-  let b = x + 1 - a;
-  let c = 1 / tiny;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < 10000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = b + an / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < 1e-16) break;
-  }
-  return front * h;
-}
-/** Pearson's chi-square of counts against probabilities; returns { stat, dof, p }. */
-function chiSquare(counts, probs) {
-  const total = counts.reduce((s, c) => s + c, 0);
-  let stat = 0;
-  counts.forEach((c, i) => {
-    const e = total * probs[i];
-    stat += (c - e) ** 2 / e;
-  });
-  const dof = counts.length - 1;
-  return { stat, dof, p: gammaQ(dof / 2, stat / 2) };
-}
-function assertFits(counts, probs, what) {
-  const r = chiSquare(counts, probs);
-  assert.ok(r.p > ALPHA, `${what}: chi-square ${r.stat.toFixed(2)} on ${r.dof} dof, p = ${r.p.toExponential(2)} < ${ALPHA}; counts ${counts}`);
-}
-const uniform = (k) => new Array(k).fill(1 / k);
 const hex = (a) => Array.from(a, (x) => x.toString(16).padStart(8, "0")).join(" ");
 
 test("the chi-square helper matches scipy's chi2.isf(1e-6, dof) and chi2.sf(dof, dof)", () => {
@@ -78,6 +22,25 @@ test("the chi-square helper matches scipy's chi2.isf(1e-6, dof) and chi2.sf(dof,
     assert.ok(Math.abs(gammaQ(dof / 2, q / 2) - 1e-6) < 1e-9, `dof ${dof}: p at the 1e-6 quantile is ${gammaQ(dof / 2, q / 2)}`);
     assert.ok(Math.abs(gammaQ(dof / 2, dof / 2) - sfAtDof) < 1e-9, `dof ${dof}: sf(dof) is ${gammaQ(dof / 2, dof / 2)}`);
   }
+});
+
+test("the chi-square helper: Pearson's statistic, and assertFits passes a fit and fails a misfit", () => {
+  // counts [10, 20, 30] against [1/6, 1/3, 1/2]: an exact fit, statistic 0, p = 1
+  assert.deepEqual(chiSquare([10, 20, 30], [1 / 6, 1 / 3, 1 / 2]), { stat: 0, dof: 2, p: 1 });
+  // [60, 40] against [1/2, 1/2]: (10^2 + 10^2) / 50 = 4 on 1 dof; scipy.stats.chi2.sf(4, 1)
+  const r = chiSquare([60, 40], uniform(2));
+  assert.equal(r.dof, 1);
+  assert.ok(Math.abs(r.stat - 4) < 1e-12, `stat ${r.stat}`);
+  assert.ok(Math.abs(r.p - 0.04550026389635842) < 1e-9, `p ${r.p}`);
+  assertFits([1000, 1010, 990], uniform(3), "a near-uniform tally");
+  // 2:1 where 1:1 is expected over 3000 draws: chi-square 333 on 1 dof, p ~ 1e-74
+  assert.throws(() => assertFits([2000, 1000], uniform(2), "biased"), (e) => e instanceof assert.AssertionError && /^biased: chi-square 333\.33 on 1 dof, p = 1\.81e-74 < 0\.000001; counts 2000,1000$/.test(e.message));
+  // The level is ALPHA = 1e-6 unless given: [74, 26] (chi-square 23.04, p = 1.6e-6) passes and
+  // [75, 25] (chi-square 25, p = 5.7e-7) fails; p = 0.0455 passes at 1e-6 and fails at 0.05.
+  assertFits([74, 26], uniform(2), "p = 1.6e-6");
+  assert.throws(() => assertFits([75, 25], uniform(2), "p = 5.7e-7"), assert.AssertionError);
+  assertFits([60, 40], uniform(2), "p = 0.0455");
+  assert.throws(() => assertFits([60, 40], uniform(2), "at 0.05", 0.05), assert.AssertionError);
 });
 
 test("Philox4x32-10 matches the Random123 known-answer vectors", () => {

@@ -1,15 +1,15 @@
 "use strict";
 // Samplers (src/sampling/samplers.ts), property-tested over several seeds. Frequency checks
-// compute a chi-square p-value and fail below ALPHA = 1e-6 per check: with the few dozen checks
-// here a correct sampler fails the suite with probability < 1e-4, while wrong weights or a
-// biased shuffle give p-values far below that at these sample sizes.
+// compute a chi-square p-value (test/helpers/stats.js) and fail below ALPHA = 1e-6 per check:
+// with the few dozen checks here a correct sampler fails the suite with probability < 1e-4,
+// while wrong weights or a biased shuffle give p-values far below that at these sample sizes.
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const S = require("../dist/sampling");
 const { permutation } = require("../dist/sampling/rng");
 const { OptionError } = require("../dist/errors");
+const { assertFits, uniform, normalize } = require("./helpers/stats");
 
-const ALPHA = 1e-6;
 const SEEDS = [0, 1, 7, 123456789, 2 ** 40 + 3];
 const DISPLAY = Symbol.for("Jupyter.display");
 
@@ -19,61 +19,6 @@ const tally = (xs, k) => {
   const c = new Array(k).fill(0);
   for (const x of xs) c[x]++;
   return c;
-};
-
-// ---- chi-square p-values (regularized upper incomplete gamma); the same helper as in
-// rng.test.js, which checks it against scipy.
-function lnGamma(z) {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - lnGamma(1 - z);
-  z -= 1;
-  let x = c[0];
-  for (let i = 1; i < 9; i++) x += c[i] / (z + i);
-  const t = z + 7.5;
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(x);
-}
-function gammaQ(a, x) {
-  if (x <= 0) return 1;
-  const front = Math.exp(-x + a * Math.log(x) - lnGamma(a));
-  if (x < a + 1) {
-    let term = 1 / a;
-    let sum = term;
-    for (let n = 1; n < 10000 && term > sum * 1e-16; n++) sum += (term *= x / (a + n));
-    return Math.max(0, 1 - sum * front);
-  }
-  const tiny = 1e-300;
-  let b = x + 1 - a;
-  let c = 1 / tiny;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < 10000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = b + an / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < 1e-16) break;
-  }
-  return front * h;
-}
-/** Fails unless counts fit probabilities (Pearson chi-square, p > ALPHA). */
-function assertFits(counts, probs, what) {
-  const total = counts.reduce((s, c) => s + c, 0);
-  let stat = 0;
-  counts.forEach((c, i) => (stat += (c - total * probs[i]) ** 2 / (total * probs[i])));
-  const dof = counts.length - 1;
-  const p = gammaQ(dof / 2, stat / 2);
-  assert.ok(p > ALPHA, `${what}: chi-square ${stat.toFixed(2)} on ${dof} dof, p = ${p.toExponential(2)} < ${ALPHA}; counts ${counts}`);
-}
-const uniform = (k) => new Array(k).fill(1 / k);
-const normalize = (w) => {
-  const t = w.reduce((s, x) => s + x, 0);
-  return w.map((x) => x / t);
 };
 
 test("SequentialSampler yields 0..n-1 in every epoch", () => {
@@ -421,10 +366,11 @@ test("BatchSampler: sizes, count and dropLast for every n and batch size", () =>
         const batches = b.batches(3);
         assert.equal(b.length, dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize), what);
         assert.equal(batches.length, b.length, what);
+        // every batch is full except, without dropLast, the last, which holds the remainder
+        const lastSize = dropLast || n % batchSize === 0 ? batchSize : n % batchSize;
         batches.forEach((x, k) => {
           assert.ok(x instanceof Int32Array);
-          if (k < batches.length - 1 || dropLast) assert.equal(x.length, batchSize, `${what}: batch ${k}`);
-          else assert.ok(x.length >= 1 && x.length <= batchSize, `${what}: last batch`);
+          assert.equal(x.length, k < batches.length - 1 ? batchSize : lastSize, `${what}: batch ${k}`);
         });
         const flat = batches.flatMap((x) => Array.from(x));
         const all = Array.from(sampler.indices(3));

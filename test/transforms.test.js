@@ -123,7 +123,8 @@ test("grayscale uses 0.299 R + 0.587 G + 0.114 B", () => {
   const g = f(f(f(f(0.299) * 100) + f(f(0.587) * 200)) + f(f(0.114) * 50));
   assert.deepEqual(run(T.grayscale(), img, null).data, [g]);
   assert.deepEqual(run(T.grayscale(3), img, null).data, [g, g, g]);
-  assert.ok(Math.abs(g - 153) < 1e-3);
+  // the same weights in float64: 29.9 + 117.4 + 5.7 = 153
+  assert.ok(Math.abs(run(T.grayscale(), img, null).data[0] - 153) < 1e-3);
   assert.throws(() => T.grayscale().outputShape([2, 2, 4]), /grayscale: input channels: expected 1 or 3 channels, received 4/);
 });
 
@@ -134,12 +135,12 @@ test("colorJitter: brightness scales and clamps, contrast blends with the mean, 
   assert.deepEqual(run(t, img, { order: 0, brightness: 1.5, contrast: NaN, saturation: NaN }).data, [150, 255]);
   assert.deepEqual(run(t, img, { order: 0, brightness: NaN, contrast: 0.5, saturation: NaN }).data, [125, 175]);
   assert.deepEqual(run(t, img, { order: 0, brightness: NaN, contrast: 0, saturation: NaN }).data, [150, 150]);
-  // after toTensor the bound is 1
-  const unit = { data: Uint8Array.from([0, 0]), height: 1, width: 2, channels: 1 };
+  // after toTensor the bound is 1: brightness clamps at 1, not 255
+  const unit = { data: Float32Array.from([0.8, 0.2]), height: 1, width: 2, channels: 1 };
+  assert.deepEqual(run(t, unit, { order: 0, brightness: 2, contrast: NaN, saturation: NaN }, 1).data, [1, Math.fround(0.4)]);
   const ref = require("../dist/transforms/reference");
   const bright = ref.brightness({ data: Float32Array.from([0.8, 0.2]), height: 1, width: 2, channels: 1 }, 2, 1);
   assert.deepEqual(Array.from(bright.data), [1, Math.fround(0.4)]);
-  assert.ok(unit);
   const rgb = { data: Uint8Array.from([255, 0, 0]), height: 1, width: 1, channels: 3 };
   const s0 = run(t, rgb, { order: 0, brightness: NaN, contrast: NaN, saturation: 0 }).data;
   assert.ok(s0.every((x) => Math.abs(x - s0[0]) < 1e-4), "saturation 0 is gray");
@@ -159,12 +160,17 @@ test("randomErasing writes the value into a rectangle within the image", () => {
   const img = grid(4, 4);
   const out = run(T.randomErasing({ value: 9 }), img, { apply: true, y: 1, x: 2, h: 2, w: 1 });
   assert.deepEqual(out.data, [0, 1, 2, 3, 10, 11, 9, 13, 20, 21, 9, 23, 30, 31, 32, 33]);
+  // p = 1 erases every time: on 20x20 with scale [0.1, 0.2] and the default ratio [0.3, 3.3],
+  // every box drawn has sides of at most round(sqrt(80 * 3.3)) = 16, so the first attempt fits.
   const t = T.randomErasing({ p: 1, scale: [0.1, 0.2] });
   for (let i = 0; i < 100; i++) {
     const p = t.sample(grid(20, 20), { seed: 2, index: i }).params;
-    if (!p.apply) continue;
-    assert.ok(p.y + p.h <= 20 && p.x + p.w <= 20 && p.h < 20 && p.w < 20);
+    assert.equal(p.apply, true, `draw ${i}`);
+    assert.ok(p.h >= 1 && p.w >= 1 && p.y >= 0 && p.x >= 0, `draw ${i}: ${JSON.stringify(p)}`);
+    assert.ok(p.y + p.h <= 20 && p.x + p.w <= 20 && p.h < 20 && p.w < 20, `draw ${i}: ${JSON.stringify(p)}`);
   }
+  const never = T.randomErasing({ p: 0 });
+  for (let i = 0; i < 20; i++) assert.equal(never.sample(grid(20, 20), { seed: 2, index: i }).params.apply, false);
   assert.throws(() => T.randomErasing({ value: "random" }), /randomErasing\.value.*per-pixel random values are not supported/);
   assert.throws(() => T.randomErasing({ p: 2 }), /randomErasing\.p: expected a finite number in \[0, 1\], received 2/);
 });

@@ -125,11 +125,17 @@ test("showBatch: each label's class name is drawn under its image, and different
   assert.notDeepEqual(masks[0], masks[1], "cat and dog differ");
   // Tiles are white here; the only dark pixels in the image are text.
   assert.equal(darkPixels(p, 0, 0, p.width, PAD + tile), 0);
-  // Without class names the label number is drawn.
-  const numbered = png(viz.showBatch(solidBatch([[1, 1, 1]], 8, 8, { labels: Int32Array.of(7) }), { scale: 8 }));
-  const seven = [];
-  for (let y = PAD + tile; y < PAD + tile + BAND; y++) for (let x = PAD; x < PAD + tile; x++) seven.push(numbered.at(x, y).every((v) => v < 100) ? 1 : 0);
-  assert.ok(seven.reduce((s, x) => s + x, 0) > 5);
+  // Without class names the label number is drawn: label 7 draws what a class named "7" draws.
+  const caption = (label, options = {}) => {
+    const q = png(viz.showBatch(solidBatch([[1, 1, 1]], 8, 8, { labels: Int32Array.of(label) }), { scale: 8, ...options }));
+    const mask = [];
+    for (let y = PAD + tile; y < PAD + tile + BAND; y++) for (let x = PAD; x < PAD + tile; x++) mask.push(q.at(x, y).every((v) => v < 100) ? 1 : 0);
+    return mask;
+  };
+  const seven = caption(7);
+  assert.ok(seven.reduce((s, x) => s + x, 0) > 5, "the number is drawn");
+  assert.deepEqual(seven, caption(7, { classNames: Array.from({ length: 8 }, (_, k) => String(k)) }), 'label 7 reads "7"');
+  assert.notDeepEqual(seven, caption(1), "label 1 draws differently");
 });
 
 test("showBatch: text/plain has the shape, per-channel mean and std, and label counts by class name", () => {

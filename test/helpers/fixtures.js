@@ -1,12 +1,13 @@
 "use strict";
 // Writes small data-set files for the data tests, into temporary folders removed at exit:
 // IDX (plain and gzipped), .npy (v1/v2/v3, any integer label dtype), CIFAR-10 batches, PNG
-// (an encoder of our own, for 8/16-bit gray/RGB/RGBA) and JPEG (sharp) image folders, and the
-// helpers that break them (truncate, flip a byte).
+// (fast-png, for 8/16-bit gray/RGB/RGBA) and JPEG (sharp) image folders, and the helpers that
+// break them (truncate, flip a byte).
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const zlib = require("node:zlib");
+const { encode: encodePng } = require("fast-png");
 
 const made = [];
 process.on("exit", () => {
@@ -161,58 +162,13 @@ function writeCifar(dir, name, n, seed = 0) {
 
 // ------------------------------------------------------------------------------------ PNG / JPEG
 
-let crcTable;
-function crc32(buf) {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
 /**
- * A PNG of our own encoding. `samples` holds height*width*channels values (0..255, or 0..65535
+ * A PNG encoded by fast-png. `samples` holds height*width*channels values (0..255, or 0..65535
  * when depth is 16), channels 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
  */
 function pngBuffer({ width, height, channels, depth = 8, samples }) {
-  const colourType = { 1: 0, 2: 4, 3: 2, 4: 6 }[channels];
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = depth;
-  ihdr[9] = colourType;
-  const bps = depth / 8;
-  const row = width * channels * bps;
-  const raw = Buffer.alloc(height * (row + 1));
-  for (let y = 0; y < height; y++) {
-    for (let k = 0; k < width * channels; k++) {
-      const v = samples[y * width * channels + k];
-      const at = y * (row + 1) + 1 + k * bps;
-      if (depth === 16) raw.writeUInt16BE(v, at);
-      else raw[at] = v;
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk("IHDR", ihdr),
-    pngChunk("IDAT", zlib.deflateSync(raw)),
-    pngChunk("IEND", Buffer.alloc(0)),
-  ]);
+  const data = depth === 16 ? Uint16Array.from(samples) : Uint8Array.from(samples);
+  return Buffer.from(encodePng({ width, height, channels, depth, data }));
 }
 
 /** The chunks of a PNG as [{ type, offset, length }], walked independently of the library. */
@@ -284,7 +240,6 @@ module.exports = {
   writeNpy,
   cifarBuffer,
   writeCifar,
-  crc32,
   pngBuffer,
   pngChunks,
   writeImageFolder,
