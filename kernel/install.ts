@@ -1,11 +1,11 @@
 /**
- * `batchlab install`: write the kernelspec (kernel.json and two logos) where Jupyter looks.
+ * `batchlab install`: write the kernelspec (kernel.json, and the two logos shipped in
+ * kernel/logos/) where Jupyter looks.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { drawLogo } from "./png";
 import { packageRoot } from "./resolve";
 
 export const KERNEL_NAME = "batchlab";
@@ -139,12 +139,14 @@ export function kernelSpec(displayName = DISPLAY_NAME): Record<string, unknown> 
   };
 }
 
+/** The kernelspec's logos, as Jupyter names them; static files in kernel/logos/. */
+export const LOGOS = ["logo-32x32.png", "logo-64x64.png"] as const;
+
 /** Write the kernelspec and return its directory. */
 export function installKernelSpec(o: InstallOptions, env: NodeJS.ProcessEnv = process.env): string {
   const dir = path.join(kernelsDir(o, env), o.name);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(kernelSpec(o.displayName), null, 2) + "\n");
-  fs.writeFileSync(path.join(dir, "logo-32x32.png"), drawLogo(32));
-  fs.writeFileSync(path.join(dir, "logo-64x64.png"), drawLogo(64));
+  for (const logo of LOGOS) fs.copyFileSync(path.join(packageRoot(), "kernel", "logos", logo), path.join(dir, logo));
   return dir;
 }
