@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { cifar10, fashionMnist, imageFolder, subset } from "./data/index";
 import type { Dataset } from "./data/index";
 import { DataLoader } from "./loader/index";
@@ -65,17 +66,22 @@ function loadKernelCli(): KernelCli {
   return require(file) as KernelCli;
 }
 
-/** Parses `--flag value` / `--flag=value` pairs against the flags a command knows. */
+/**
+ * Reads `--flag value` / `--flag=value` pairs (node:util's parseArgs) against the flags a command
+ * knows, all of which take a value; keyed by the flag as written (`--batch-size`), last one wins.
+ */
 function parseFlags(cmd: string, args: string[], known: readonly string[]): Map<string, string> {
+  const options = Object.fromEntries(known.map((f) => [f.slice(2), { type: "string" as const }]));
+  const { tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
   const out = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.indexOf("=");
-    const flag = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
-    if (!known.includes(flag)) throw new Error(`batchlab ${cmd}: unknown option ${JSON.stringify(a)} (expected one of ${known.join(", ")})\n${USAGE}`);
-    const v = eq > 0 && a.startsWith("--") ? a.slice(eq + 1) : args[++i];
-    if (v === undefined || v === "") throw new Error(`batchlab ${cmd}: ${flag} needs a value`);
-    out.set(flag, v);
+  for (const t of tokens) {
+    if (t.kind === "option-terminator") continue;
+    const flag = t.kind === "option" ? `--${t.name}` : "";
+    if (t.kind === "positional" || t.rawName !== flag || !known.includes(flag)) {
+      throw new Error(`batchlab ${cmd}: unknown option ${JSON.stringify(args[t.index])} (expected one of ${known.join(", ")})\n${USAGE}`);
+    }
+    if (!t.value) throw new Error(`batchlab ${cmd}: ${flag} needs a value`);
+    out.set(flag, t.value);
   }
   return out;
 }

@@ -73,6 +73,11 @@ test("notebook: bad options are named", () => {
   assert.match(r.stderr, /--dir "\/nonexistent\/notebooks" is not a directory/);
   r = cli(["notebook", "--python", "/nonexistent/python3"]);
   assert.match(r.stderr, /\/nonexistent\/python3 cannot import Jupyter Notebook/);
+  r = cli(["notebook", "--dir"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^batchlab notebook: --dir needs a value\nusage: batchlab notebook/);
+  r = cli(["notebook", "--frobnicate=1"]);
+  assert.match(r.stderr, /^batchlab notebook: unknown option "--frobnicate=1"\nusage: batchlab notebook/);
 });
 
 test("preview: a PNG grid of an augmented batch and an HTML page with the augmentation strip", () => {
@@ -107,6 +112,11 @@ test("preview and bench: bad options are named with the value and what was expec
   assert.match(r.stderr, /--backend must be native, reference or both, got "gpu"/);
   r = cli(["bench", "--frobnicate"]);
   assert.match(r.stderr, /unknown option "--frobnicate"/);
+  r = cli(["bench", "--epochs"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^batchlab bench: --epochs needs a value$/m);
+  r = cli(["preview", "--n=0"]);
+  assert.match(r.stderr, /--n must be an integer from 1 to 64, got "0"/);
   r = cli(["frobnicate"]);
   assert.match(r.stderr, /unknown command "frobnicate"/);
 });
