@@ -1,7 +1,7 @@
 /**
- * The `batchlab` command. The library's commands (bench, preview, doctor) live here; the
- * Jupyter ones (notebook, install, kernel) are compiled separately from kernel/ and loaded from
- * dist-kernel/ only when asked for, so the library never loads Jupyter code.
+ * The library's commands of `batchlab` (bench, preview, doctor, help). bin/batchlab.js sends the
+ * Jupyter commands (notebook, install, kernel) to the kernel's CLI in dist-kernel/ instead, so
+ * this file loads no Jupyter code; its usage text lists them all.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -35,15 +35,6 @@ export async function main(argv: string[]): Promise<void> {
       return preview(rest);
     case "doctor":
       return doctor();
-    case "notebook":
-    case "install":
-    case "kernel": {
-      const kernelCli = loadKernelCli();
-      if (cmd === "notebook") return kernelCli.notebook(rest);
-      if (cmd === "install") return kernelCli.install(rest);
-      if (!rest[0]) throw new Error("batchlab kernel: missing <connection_file> (Jupyter passes it as {connection_file})");
-      return kernelCli.runKernel(rest[0]);
-    }
     case "help":
     case "--help":
     case "-h":
@@ -52,18 +43,6 @@ export async function main(argv: string[]): Promise<void> {
     default:
       throw new Error(`batchlab: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
   }
-}
-
-interface KernelCli {
-  install(args: string[]): Promise<void>;
-  runKernel(connectionFile: string): Promise<void>;
-  notebook(args: string[]): Promise<void>;
-}
-
-function loadKernelCli(): KernelCli {
-  const file = path.join(__dirname, "..", "dist-kernel", "cli.js");
-  if (!fs.existsSync(file)) throw new Error(`batchlab: the kernel is not built (${file} is missing): run npm run build:ts`);
-  return require(file) as KernelCli;
 }
 
 /**

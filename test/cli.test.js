@@ -135,3 +135,34 @@ test("doctor: names the CPU engine, CUDA and the kernel build", () => {
   assert.match(r.stdout, /CUDA: (available|unavailable)/);
   assert.match(r.stdout, /Jupyter kernel: built/);
 });
+
+test("one-way: require('batchlab') and the library's CLI load no Jupyter code, and the kernel's CLI does not load the library's CLI", () => {
+  const probe = (files) => {
+    const code =
+      `for (const f of ${JSON.stringify(files)}) require(f);\n` +
+      `const loaded = Object.keys(require.cache).map((f) => require("node:path").relative(${JSON.stringify(ROOT)}, f));\n` +
+      `process.stdout.write(JSON.stringify(loaded));`;
+    const r = spawnSync(process.execPath, ["-e", code], { encoding: "utf8", cwd: ROOT });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const jupyter = (f) => /^dist-kernel\/|node_modules\/(tslab|@tslab|zeromq|plotly\.js-dist-min|@jupyterlab)\//.test(f);
+  const lib = probe([path.join(ROOT, "dist", "index.js"), path.join(ROOT, "dist", "cli.js")]);
+  assert.ok(lib.includes(path.join("dist", "index.js")) && lib.includes(path.join("dist", "cli.js")));
+  assert.deepEqual(lib.filter(jupyter), []);
+  const kernel = probe([path.join(ROOT, "dist-kernel", "cli.js")]);
+  assert.ok(kernel.includes(path.join("dist-kernel", "server.js")));
+  assert.ok(!kernel.includes(path.join("dist", "cli.js")), "the kernel does not load the library's CLI");
+});
+
+test("the Jupyter commands are dispatched to the kernel's CLI; help lists every command", () => {
+  let r = cli(["kernel"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^batchlab kernel: missing <connection_file>/);
+  r = cli(["install", "--frobnicate"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^batchlab install: unknown argument "--frobnicate"/);
+  r = cli(["help"]);
+  assert.equal(r.status, 0);
+  for (const cmd of ["notebook", "install", "kernel", "bench", "preview", "doctor"]) assert.match(r.stdout, new RegExp(`^  ${cmd}\\b`, "m"));
+});
