@@ -128,12 +128,18 @@ test("bench: an epoch of Fashion-MNIST on the reference engine, every class coun
   assert.match(r.stdout, /class counts: T-shirt\/top 6000, Trouser 6000/);
 });
 
-test("doctor: names the CPU engine, CUDA and the kernel build", () => {
+test("doctor: names the CPU engine, CUDA and the kernel build, as the library sees them", () => {
   const r = cli(["doctor"]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /CPU engine: (native|reference) \(.+\)/);
-  assert.match(r.stdout, /CUDA: (available|unavailable)/);
+  // what the library itself says about CUDA on this machine
+  const { cuda } = require("../dist");
+  if (cuda.available()) assert.match(r.stdout, /^CUDA: available: \S/m);
+  else assert.ok(r.stdout.includes(`CUDA: unavailable (${cuda.unavailableReason()})`), r.stdout);
   assert.match(r.stdout, /Jupyter kernel: built/);
+  // a forced engine is the one named, with the reason
+  const forced = cli(["doctor"], { env: { ...process.env, BATCHLAB_BACKEND: "reference" } });
+  assert.match(forced.stdout, /^CPU engine: reference \(.*BATCHLAB_BACKEND=reference\)$/m);
 });
 
 test("one-way: require('batchlab') and the library's CLI load no Jupyter code, and the kernel's CLI does not load the library's CLI", () => {
