@@ -20,7 +20,7 @@ const CELLS = [
   `rows.map((r: Row) => r.name.toUpperCase()).join("+")`,
   // 2: several MIME types with metadata
   `display({ data: { "text/html": "<b id='rich'>rich</b>", "text/plain": "rich", "image/png": new Uint8Array([137, 80, 78, 71]) }, metadata: { "image/png": { width: 64, height: 32 } } });`,
-  // 3: a bare plotly bundle (the kernel builds its HTML), with plotly.js embedded before it
+  // 3: a bare plotly bundle (the kernel adds the library's figure HTML), with plotly.js embedded before it
   `({ "application/vnd.plotly.v1+json": { data: [{ type: "bar", x: ["a", "b"], y: [2, 3] }], layout: { title: { text: "kernel-built" } } } })`,
   // 4: a figure from the library's view, through the prelude
   `plotTransfer([{ bytes: 1 << 16, pageableGBps: 3, pinnedGBps: 9 }, { bytes: 1 << 22, pageableGBps: 5, pinnedGBps: 12 }])`,

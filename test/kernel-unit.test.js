@@ -1,6 +1,7 @@
 "use strict";
-// Kernel parts that need no Jupyter: MIME bundles, plotly HTML, the interrupt rewrite of async
-// cells, kernelspec installation (with its logos), the wire protocol's signing.
+// Kernel parts that need no Jupyter: MIME bundles (plotly ones get the library's HTML and embed),
+// the interrupt rewrite of async cells, kernelspec installation with its logos, the wire
+// protocol's signing.
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");

@@ -1,5 +1,6 @@
 "use strict";
-// Plotly views (plotSampler, plotTimings, plotTransfer), their HTML, and standaloneHtml.
+// Plotly views (plotSampler, plotTimings, plotTransfer), their HTML (its script run in a fake page),
+// the offline plotly.js embed, and standaloneHtml.
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
