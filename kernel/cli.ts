@@ -1,12 +1,33 @@
 /**
- * Entry points for the `batchlab` CLI (src/cli.ts loads this file from dist-kernel/cli.js):
- *   install(args)            `batchlab install [--user | --sys-prefix | --prefix P] ...`
+ * The Jupyter commands of the `batchlab` CLI; bin/batchlab.js sends `notebook`, `install` and
+ * `kernel` here and every other command to the library's CLI (dist/cli.js). The kernel reaches
+ * the library only through the package's entry point, and the library never loads this folder.
+ *   install(args)             `batchlab install [--user | --sys-prefix | --prefix P] ...`
  *   runKernel(connectionFile) `batchlab kernel <connection_file>`
- *   notebook(args)           `batchlab notebook [--port N] [--dir DIR]` (what `npm start` runs)
+ *   notebook(args)            `batchlab notebook [--port N] [--dir DIR]` (what `npm start` runs)
  */
 import { installKernelSpec, parseInstallArgs } from "./install";
 import { startKernel } from "./server";
 import { serveNotebooks } from "./notebook";
+
+/** The commands main() runs. */
+export const COMMANDS = ["notebook", "install", "kernel"] as const;
+
+/** `batchlab <command> ...` for one of COMMANDS; `argv` starts with the command. */
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "notebook":
+      return notebook(rest);
+    case "install":
+      return install(rest);
+    case "kernel":
+      if (!rest[0]) throw new Error("batchlab kernel: missing <connection_file> (Jupyter passes it as {connection_file})");
+      return runKernel(rest[0]);
+    default:
+      throw new Error(`batchlab: ${JSON.stringify(cmd)} is not a Jupyter command (${COMMANDS.join(", ")})`);
+  }
+}
 
 /** Register the kernelspec; prints where it went. */
 export async function install(args: string[]): Promise<void> {

@@ -1,11 +1,11 @@
 /**
  * The display bridge: turns values and MIME bundles into the `data`/`metadata` pair of a
- * display_data / execute_result message, builds the HTML of plotly figures and the one-time
- * offline embed of plotly.js. No I/O here except reading plotly.js from disk once.
+ * display_data / execute_result message. The HTML of plotly figures and the one-time offline
+ * embed of plotly.js come from the library's viz module (loaded at run time from the package).
  * The contract for library views is written out in kernel/README.md.
  */
-import * as fs from "node:fs";
 import { inspect } from "node:util";
+import { PACKAGE_NAME, packageRoot } from "./resolve";
 
 /** A MIME type -> payload map, e.g. `{ "image/png": bytes, "text/plain": "..." }`. */
 export type MimeBundle = Record<string, unknown>;
@@ -128,7 +128,8 @@ export function normalizeBundle(bundle: MimeBundle, metadata: Record<string, unk
     data[mime] = normalizePayloadValue(mime, v);
   }
   if (data[PLOTLY_MIME] !== undefined && data["text/html"] === undefined) {
-    data["text/html"] = plotlyFigureHtml(data[PLOTLY_MIME] as PlotlyFigure);
+    const html = plotlyFigureHtml(data[PLOTLY_MIME] as PlotlyFigure);
+    if (html !== null) data["text/html"] = html;
   }
   if (typeof data["text/plain"] !== "string") data["text/plain"] = summary(data);
   const md: Record<string, unknown> = {};
@@ -168,7 +169,7 @@ function payloadForRich(rich: unknown, owner: unknown): DisplayPayload | null {
 }
 
 // ---------------------------------------------------------------------------------------------
-// plotly
+// plotly: the HTML and the offline embed are the library's (viz.figureHtml, viz.plotlyScriptHtml)
 
 export interface PlotlyFigure {
   data?: unknown[];
@@ -177,79 +178,49 @@ export interface PlotlyFigure {
   frames?: unknown[];
 }
 
-let figureCounter = 0;
-
-/** Serialize JSON for inclusion inside a <script> element. */
-function scriptJson(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+/** What the display bridge uses of the package's viz module. */
+interface LibraryViz {
+  figureHtml(fig: { data: unknown[]; layout: Record<string, unknown>; config?: Record<string, unknown>; frames?: unknown[] }): string;
+  plotlyScriptHtml(): string;
+  plotlyVersion(): string;
 }
 
+let libraryViz: { viz: LibraryViz | null; problem: string } | undefined;
+
 /**
- * The text/html of a plotly figure: a div and a script that draws it with `window.Plotly`
- * (set by the offline embed, see plotlyEmbedHtml), falling back to a RequireJS module named
- * "plotly" when one is defined. Without either it writes a one-line notice into the div.
+ * The package's viz module, loaded (once) through its public entry point, as the prelude loads
+ * it; `viz` is null, and `problem` says why, when the library cannot be loaded.
  */
-export function plotlyFigureHtml(fig: PlotlyFigure, id?: string): string {
-  const divId = id ?? `batchlab-plotly-${process.pid.toString(36)}-${(++figureCounter).toString(36)}`;
-  const layout = (fig.layout ?? {}) as Record<string, unknown>;
-  const height = typeof layout.height === "number" ? `${layout.height}px` : "450px";
-  const width = typeof layout.width === "number" ? `${layout.width}px` : "100%";
-  return (
-    `<div id="${divId}" class="plotly-graph-div batchlab-plotly" style="height:${height}; width:${width};"></div>\n` +
-    `<script type="text/javascript">\n` +
-    `(function () {\n` +
-    `  var id = ${JSON.stringify(divId)};\n` +
-    `  var fig = ${scriptJson({ data: fig.data ?? [], layout, config: fig.config ?? {}, frames: fig.frames })};\n` +
-    `  function draw(Plotly) {\n` +
-    `    var el = document.getElementById(id);\n` +
-    `    if (!el) return;\n` +
-    `    var config = Object.assign({ responsive: true }, fig.config);\n` +
-    `    Plotly.newPlot(el, fig.data, fig.layout, config).then(function () { if (fig.frames) Plotly.addFrames(el, fig.frames); });\n` +
-    `  }\n` +
-    `  if (window.Plotly) { draw(window.Plotly); return; }\n` +
-    `  if (typeof window.requirejs === "function" && window.requirejs.defined && window.requirejs.defined("plotly")) { window.requirejs(["plotly"], draw); return; }\n` +
-    `  var el = document.getElementById(id);\n` +
-    `  if (el) el.textContent = "plotly.js is not loaded on this page: run the cell again in the batchlab kernel, which embeds it once per session.";\n` +
-    `})();\n` +
-    `</script>`
-  );
+export function vizLibrary(): { viz: LibraryViz | null; problem: string } {
+  if (!libraryViz) {
+    try {
+      const viz = (require(packageRoot()) as { viz?: LibraryViz }).viz;
+      libraryViz = viz && typeof viz.figureHtml === "function" ? { viz, problem: "" } : { viz: null, problem: `the ${PACKAGE_NAME} package has no viz.figureHtml` };
+    } catch (e) {
+      libraryViz = { viz: null, problem: `the ${PACKAGE_NAME} package could not be loaded: ${(e as Error).message.split("\n")[0]}` };
+    }
+  }
+  return libraryViz;
 }
 
-let plotlySource: { version: string; js: string } | null = null;
-
-function loadPlotly(): { version: string; js: string } {
-  if (!plotlySource) {
-    const file = require.resolve("plotly.js-dist-min");
-    const pkg = JSON.parse(fs.readFileSync(require.resolve("plotly.js-dist-min/package.json"), "utf8")) as { version: string };
-    const js = fs.readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script");
-    plotlySource = { version: pkg.version, js };
-  }
-  return plotlySource;
+/** The text/html the kernel gives a plotly figure that came without one (null without the library). */
+export function plotlyFigureHtml(fig: PlotlyFigure): string | null {
+  const { viz } = vizLibrary();
+  if (!viz) return null;
+  return viz.figureHtml({ data: fig.data ?? [], layout: fig.layout ?? {}, config: fig.config, frames: fig.frames });
 }
 
 /**
- * The one-time embed: plotly.js from plotly.js-dist-min inlined in a <script>, evaluated with
- * `define`, `module` and `exports` hidden so that it sets `window.Plotly` even under the classic
- * Notebook's RequireJS, then registered as the RequireJS module "plotly" when RequireJS exists
- * (for code that does `require(["plotly"], ...)`).
+ * The one-time embed: the library's `<script>` with plotly.js inlined (it sets `window.Plotly`
+ * even under the classic Notebook's RequireJS and registers the AMD module "plotly"), with a
+ * text/plain line and the version in the metadata. Throws when the library cannot be loaded.
  */
 export function plotlyEmbedPayload(): DisplayPayload {
-  const { version, js } = loadPlotly();
-  const html =
-    `<script type="text/javascript">\n` +
-    `if (!window.Plotly) {\n` +
-    `(function (define, module, exports, require) {\n${js}\n}).call(window);\n` +
-    `}\n` +
-    `(function (rq) {\n` +
-    `  if (typeof window.define !== "function" || !window.define.amd || typeof rq !== "function") return;\n` +
-    `  if ((rq.defined && rq.defined("plotly")) || (rq.specified && rq.specified("plotly"))) return;\n` +
-    `  var plotly = window.Plotly;\n` +
-    `  window.define("plotly", [], function () { return plotly; });\n` +
-    `  rq(["plotly"], function () {}); // a named define() is only registered by the next require() call\n` +
-    `})(window.requirejs);\n` +
-    `</script>`;
+  const { viz, problem } = vizLibrary();
+  if (!viz) throw new Error(`plotly.js is not embedded: ${problem}`);
+  const version = viz.plotlyVersion();
   return {
-    data: { "text/html": html, "text/plain": `plotly.js ${version} embedded for this session (offline)` },
+    data: { "text/html": viz.plotlyScriptHtml(), "text/plain": `plotly.js ${version} embedded for this session (offline)` },
     metadata: { batchlab: { plotlyEmbed: version } },
   };
 }

@@ -1,11 +1,12 @@
 /**
- * `batchlab install`: write the kernelspec (kernel.json and two logos) where Jupyter looks.
+ * `batchlab install`: write the kernelspec (kernel.json, and the two logos shipped in
+ * kernel/logos/) where Jupyter looks.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { drawLogo } from "./png";
+import { optionTokens, type Flags } from "./args";
 import { packageRoot } from "./resolve";
 
 export const KERNEL_NAME = "batchlab";
@@ -28,46 +29,46 @@ export const INSTALL_USAGE = `usage: batchlab install [--user | --sys-prefix | -
   --python PY     the Python for --sys-prefix (default: the one running \`jupyter\` on PATH, else python3)
   --name NAME     kernelspec name (default ${KERNEL_NAME}); --display-name TEXT (default "${DISPLAY_NAME}")`;
 
+const INSTALL_FLAGS: Flags = {
+  user: { type: "boolean" },
+  "sys-prefix": { type: "boolean" },
+  prefix: { type: "string" },
+  python: { type: "string" },
+  name: { type: "string" },
+  "display-name": { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
 export function parseInstallArgs(args: string[]): InstallOptions {
   const o: InstallOptions = { scope: "user", name: KERNEL_NAME, displayName: DISPLAY_NAME };
   let scopes = 0;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? args[++i];
-      if (v === undefined || v === "") throw new Error(`batchlab install: ${flag} needs a value\n${INSTALL_USAGE}`);
-      return v;
-    };
-    switch (flag) {
-      case "--user":
+  for (const t of optionTokens("install", args, INSTALL_FLAGS, INSTALL_USAGE, "argument")) {
+    switch (t.name) {
+      case "user":
         o.scope = "user";
         scopes++;
         break;
-      case "--sys-prefix":
+      case "sys-prefix":
         o.scope = "sys-prefix";
         scopes++;
         break;
-      case "--prefix":
+      case "prefix":
         o.scope = "prefix";
-        o.prefix = path.resolve(value());
+        o.prefix = path.resolve(t.value!);
         scopes++;
         break;
-      case "--python":
-        o.python = value();
+      case "python":
+        o.python = t.value;
         break;
-      case "--name":
-        o.name = value();
+      case "name":
+        o.name = t.value!;
         if (!/^[a-z0-9._-]+$/i.test(o.name)) throw new Error(`batchlab install: --name ${JSON.stringify(o.name)} must use only letters, digits, '.', '_' and '-'`);
         break;
-      case "--display-name":
-        o.displayName = value();
+      case "display-name":
+        o.displayName = t.value!;
         break;
-      case "-h":
-      case "--help":
+      case "help":
         throw new Error(INSTALL_USAGE);
-      default:
-        throw new Error(`batchlab install: unknown argument ${JSON.stringify(a)}\n${INSTALL_USAGE}`);
     }
   }
   if (scopes > 1) throw new Error(`batchlab install: give at most one of --user, --sys-prefix, --prefix\n${INSTALL_USAGE}`);
@@ -139,12 +140,14 @@ export function kernelSpec(displayName = DISPLAY_NAME): Record<string, unknown> 
   };
 }
 
+/** The kernelspec's logos, as Jupyter names them; static files in kernel/logos/. */
+export const LOGOS = ["logo-32x32.png", "logo-64x64.png"] as const;
+
 /** Write the kernelspec and return its directory. */
 export function installKernelSpec(o: InstallOptions, env: NodeJS.ProcessEnv = process.env): string {
   const dir = path.join(kernelsDir(o, env), o.name);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(kernelSpec(o.displayName), null, 2) + "\n");
-  fs.writeFileSync(path.join(dir, "logo-32x32.png"), drawLogo(32));
-  fs.writeFileSync(path.join(dir, "logo-64x64.png"), drawLogo(64));
+  for (const logo of LOGOS) fs.copyFileSync(path.join(packageRoot(), "kernel", "logos", logo), path.join(dir, logo));
   return dir;
 }

@@ -7,6 +7,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
+import { optionTokens, type Flags } from "./args";
 import { installKernelSpec, parseInstallArgs } from "./install";
 import { packageRoot } from "./resolve";
 
@@ -23,6 +24,14 @@ export interface NotebookOptions {
   token: string;
 }
 
+const NOTEBOOK_FLAGS: Flags = {
+  port: { type: "string" },
+  dir: { type: "string" },
+  python: { type: "string" },
+  token: { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
 export function parseNotebookArgs(args: string[]): NotebookOptions {
   const o: NotebookOptions = {
     port: 8888,
@@ -30,43 +39,30 @@ export function parseNotebookArgs(args: string[]): NotebookOptions {
     python: fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3",
     token: crypto.randomBytes(24).toString("hex"),
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = (): string => {
-      const v = eq > 0 ? a.slice(eq + 1) : args[++i];
-      if (v === undefined || v === "") throw new Error(`batchlab notebook: ${flag} needs a value\n${NOTEBOOK_USAGE}`);
-      return v;
-    };
-    switch (flag) {
-      case "--port": {
-        const v = value();
+  for (const t of optionTokens("notebook", args, NOTEBOOK_FLAGS, NOTEBOOK_USAGE)) {
+    const v = t.value!;
+    switch (t.name) {
+      case "port": {
         const n = Number(v);
         if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new Error(`batchlab notebook: --port must be an integer from 1 to 65535, got ${JSON.stringify(v)}`);
         o.port = n;
         break;
       }
-      case "--dir": {
-        const d = path.resolve(value());
+      case "dir": {
+        const d = path.resolve(v);
         if (!fs.existsSync(d) || !fs.statSync(d).isDirectory()) throw new Error(`batchlab notebook: --dir ${JSON.stringify(d)} is not a directory`);
         o.dir = d;
         break;
       }
-      case "--python":
-        o.python = value();
+      case "python":
+        o.python = v;
         break;
-      case "--token": {
-        const t = value();
-        if (!/^[\w-]{8,}$/.test(t)) throw new Error(`batchlab notebook: --token must be at least 8 letters, digits, _ or -, got ${JSON.stringify(t)}`);
-        o.token = t;
+      case "token":
+        if (!/^[\w-]{8,}$/.test(v)) throw new Error(`batchlab notebook: --token must be at least 8 letters, digits, _ or -, got ${JSON.stringify(v)}`);
+        o.token = v;
         break;
-      }
-      case "--help":
-      case "-h":
+      case "help":
         throw new Error(NOTEBOOK_USAGE);
-      default:
-        throw new Error(`batchlab notebook: unknown option ${JSON.stringify(a)}\n${NOTEBOOK_USAGE}`);
     }
   }
   return o;

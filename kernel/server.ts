@@ -384,7 +384,13 @@ export class Kernel {
   private async ensurePlotly(payload: DisplayPayload, parent: Header): Promise<void> {
     if (this.plotlyEmbedded || !needsPlotly(payload)) return;
     this.plotlyEmbedded = true;
-    const embed = plotlyEmbedPayload();
+    let embed: DisplayPayload;
+    try {
+      embed = plotlyEmbedPayload();
+    } catch (e) {
+      this.log((e as Error).message); // the figure is still sent: JupyterLab draws the plotly JSON itself
+      return;
+    }
     await this.publish("display_data", { data: embed.data, metadata: embed.metadata, transient: {} }, parent);
   }
 

@@ -1,11 +1,12 @@
 /**
- * The `batchlab` command. The library's commands (bench, preview, doctor) live here; the
- * Jupyter ones (notebook, install, kernel) are compiled separately from kernel/ and loaded from
- * dist-kernel/ only when asked for, so the library never loads Jupyter code.
+ * The library's commands of `batchlab` (bench, preview, doctor, help). bin/batchlab.js sends the
+ * Jupyter commands (notebook, install, kernel) to the kernel's CLI in dist-kernel/ instead, so
+ * this file loads no Jupyter code; its usage text lists them all.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { cifar10, fashionMnist, imageFolder, subset } from "./data/index";
 import type { Dataset } from "./data/index";
 import { DataLoader } from "./loader/index";
@@ -34,15 +35,6 @@ export async function main(argv: string[]): Promise<void> {
       return preview(rest);
     case "doctor":
       return doctor();
-    case "notebook":
-    case "install":
-    case "kernel": {
-      const kernelCli = loadKernelCli();
-      if (cmd === "notebook") return kernelCli.notebook(rest);
-      if (cmd === "install") return kernelCli.install(rest);
-      if (!rest[0]) throw new Error("batchlab kernel: missing <connection_file> (Jupyter passes it as {connection_file})");
-      return kernelCli.runKernel(rest[0]);
-    }
     case "help":
     case "--help":
     case "-h":
@@ -53,29 +45,22 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-interface KernelCli {
-  install(args: string[]): Promise<void>;
-  runKernel(connectionFile: string): Promise<void>;
-  notebook(args: string[]): Promise<void>;
-}
-
-function loadKernelCli(): KernelCli {
-  const file = path.join(__dirname, "..", "dist-kernel", "cli.js");
-  if (!fs.existsSync(file)) throw new Error(`batchlab: the kernel is not built (${file} is missing): run npm run build:ts`);
-  return require(file) as KernelCli;
-}
-
-/** Parses `--flag value` / `--flag=value` pairs against the flags a command knows. */
+/**
+ * Reads `--flag value` / `--flag=value` pairs (node:util's parseArgs) against the flags a command
+ * knows, all of which take a value; keyed by the flag as written (`--batch-size`), last one wins.
+ */
 function parseFlags(cmd: string, args: string[], known: readonly string[]): Map<string, string> {
+  const options = Object.fromEntries(known.map((f) => [f.slice(2), { type: "string" as const }]));
+  const { tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
   const out = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.indexOf("=");
-    const flag = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
-    if (!known.includes(flag)) throw new Error(`batchlab ${cmd}: unknown option ${JSON.stringify(a)} (expected one of ${known.join(", ")})\n${USAGE}`);
-    const v = eq > 0 && a.startsWith("--") ? a.slice(eq + 1) : args[++i];
-    if (v === undefined || v === "") throw new Error(`batchlab ${cmd}: ${flag} needs a value`);
-    out.set(flag, v);
+  for (const t of tokens) {
+    if (t.kind === "option-terminator") continue;
+    const flag = t.kind === "option" ? `--${t.name}` : "";
+    if (t.kind === "positional" || t.rawName !== flag || !known.includes(flag)) {
+      throw new Error(`batchlab ${cmd}: unknown option ${JSON.stringify(args[t.index])} (expected one of ${known.join(", ")})\n${USAGE}`);
+    }
+    if (!t.value) throw new Error(`batchlab ${cmd}: ${flag} needs a value`);
+    out.set(flag, t.value);
   }
   return out;
 }

@@ -73,6 +73,11 @@ test("notebook: bad options are named", () => {
   assert.match(r.stderr, /--dir "\/nonexistent\/notebooks" is not a directory/);
   r = cli(["notebook", "--python", "/nonexistent/python3"]);
   assert.match(r.stderr, /\/nonexistent\/python3 cannot import Jupyter Notebook/);
+  r = cli(["notebook", "--dir"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^batchlab notebook: --dir needs a value\nusage: batchlab notebook/);
+  r = cli(["notebook", "--frobnicate=1"]);
+  assert.match(r.stderr, /^batchlab notebook: unknown option "--frobnicate=1"\nusage: batchlab notebook/);
 });
 
 test("preview: a PNG grid of an augmented batch and an HTML page with the augmentation strip", () => {
@@ -107,6 +112,11 @@ test("preview and bench: bad options are named with the value and what was expec
   assert.match(r.stderr, /--backend must be native, reference or both, got "gpu"/);
   r = cli(["bench", "--frobnicate"]);
   assert.match(r.stderr, /unknown option "--frobnicate"/);
+  r = cli(["bench", "--epochs"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^batchlab bench: --epochs needs a value$/m);
+  r = cli(["preview", "--n=0"]);
+  assert.match(r.stderr, /--n must be an integer from 1 to 64, got "0"/);
   r = cli(["frobnicate"]);
   assert.match(r.stderr, /unknown command "frobnicate"/);
 });
@@ -118,10 +128,47 @@ test("bench: an epoch of Fashion-MNIST on the reference engine, every class coun
   assert.match(r.stdout, /class counts: T-shirt\/top 6000, Trouser 6000/);
 });
 
-test("doctor: names the CPU engine, CUDA and the kernel build", () => {
+test("doctor: names the CPU engine, CUDA and the kernel build, as the library sees them", () => {
   const r = cli(["doctor"]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /CPU engine: (native|reference) \(.+\)/);
-  assert.match(r.stdout, /CUDA: (available|unavailable)/);
+  // what the library itself says about CUDA on this machine
+  const { cuda } = require("../dist");
+  if (cuda.available()) assert.match(r.stdout, /^CUDA: available: \S/m);
+  else assert.ok(r.stdout.includes(`CUDA: unavailable (${cuda.unavailableReason()})`), r.stdout);
   assert.match(r.stdout, /Jupyter kernel: built/);
+  // a forced engine is the one named, with the reason
+  const forced = cli(["doctor"], { env: { ...process.env, BATCHLAB_BACKEND: "reference" } });
+  assert.match(forced.stdout, /^CPU engine: reference \(.*BATCHLAB_BACKEND=reference\)$/m);
+});
+
+test("one-way: require('batchlab') and the library's CLI load no Jupyter code, and the kernel's CLI does not load the library's CLI", () => {
+  const probe = (files) => {
+    const code =
+      `for (const f of ${JSON.stringify(files)}) require(f);\n` +
+      `const loaded = Object.keys(require.cache).map((f) => require("node:path").relative(${JSON.stringify(ROOT)}, f));\n` +
+      `process.stdout.write(JSON.stringify(loaded));`;
+    const r = spawnSync(process.execPath, ["-e", code], { encoding: "utf8", cwd: ROOT });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const jupyter = (f) => /^dist-kernel\/|node_modules\/(tslab|@tslab|zeromq|plotly\.js-dist-min|@jupyterlab)\//.test(f);
+  const lib = probe([path.join(ROOT, "dist", "index.js"), path.join(ROOT, "dist", "cli.js")]);
+  assert.ok(lib.includes(path.join("dist", "index.js")) && lib.includes(path.join("dist", "cli.js")));
+  assert.deepEqual(lib.filter(jupyter), []);
+  const kernel = probe([path.join(ROOT, "dist-kernel", "cli.js")]);
+  assert.ok(kernel.includes(path.join("dist-kernel", "server.js")));
+  assert.ok(!kernel.includes(path.join("dist", "cli.js")), "the kernel does not load the library's CLI");
+});
+
+test("the Jupyter commands are dispatched to the kernel's CLI; help lists every command", () => {
+  let r = cli(["kernel"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^batchlab kernel: missing <connection_file>/);
+  r = cli(["install", "--frobnicate"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^batchlab install: unknown argument "--frobnicate"/);
+  r = cli(["help"]);
+  assert.equal(r.status, 0);
+  for (const cmd of ["notebook", "install", "kernel", "bench", "preview", "doctor"]) assert.match(r.stdout, new RegExp(`^  ${cmd}\\b`, "m"));
 });

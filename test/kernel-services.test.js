@@ -193,7 +193,7 @@ test("plotly: the first figure of the session brings plotly.js once; figures car
   assert.match(embeds[0].content.data["text/plain"], /^plotly\.js \S+ embedded for this session \(offline\)$/);
   const res = r1.byType("execute_result")[0].content.data;
   assert.equal(res["application/vnd.plotly.v1+json"].layout.title.text, "f1");
-  assert.match(res["text/html"], /class="plotly-graph-div batchlab-plotly"/);
+  assert.match(res["text/html"], /^<div id="[^"]+" class="batchlab-plot"/);
   assert.equal(res["text/plain"], '<Plotly figure "f1": 1 trace>');
   // the embed comes before the figure in the cell's outputs
   const order = r1.iopub.map((m) => m.header.msg_type).filter((t) => t !== "stream");

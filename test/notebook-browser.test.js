@@ -11,7 +11,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { spawn, spawnSync } = require("node:child_process");
 const WebSocket = require("ws");
-const { makeSandbox, freePort, ROOT } = require("./helpers/jupyter");
+const { makeSandbox, freePort, within, ROOT } = require("./helpers/jupyter");
 
 const CHROMIUM = process.env.CHROMIUM || "chromium";
 const ARTIFACTS = path.join(ROOT, "test", "artifacts");
@@ -93,7 +93,7 @@ test.after(async () => {
     if (p && p.exitCode === null && p.signalCode === null) {
       const gone = new Promise((r) => p.once("exit", r));
       p.kill("SIGTERM");
-      await Promise.race([gone, sleep(5000)]);
+      await within(gone, 5000);
       if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
     }
   }

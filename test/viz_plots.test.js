@@ -1,8 +1,10 @@
 "use strict";
-// Plotly views (plotSampler, plotTimings, plotTransfer), their HTML, and standaloneHtml.
+// Plotly views (plotSampler, plotTimings, plotTransfer), their HTML (its script run in a fake page),
+// the offline plotly.js embed, and standaloneHtml.
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
+const vm = require("node:vm");
 const viz = require("../dist/viz");
 const S = require("../dist/sampling");
 const { OptionError } = require("../dist/errors");
@@ -160,32 +162,193 @@ test("plotTransfer: bandwidth against size on a log axis, pageable vs pinned (an
   assert.throws(() => viz.plotTransfer([{ bytes: 0, pageableGBps: 1, pinnedGBps: 1 }]), /plotTransfer\(results\)\[0\]\.bytes/);
 });
 
-test("figure HTML: a div and a script that draws with window.Plotly or RequireJS, no network", () => {
-  const b = viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }]);
+/**
+ * Runs the inline <script> elements of `html` in a fake page (node:vm): `document.getElementById`
+ * finds the html's divs, `setTimeout` queues on a fake clock that `advance(ms)` runs, and
+ * `window` starts with the given globals (a stub Plotly, a stub RequireJS...).
+ */
+function fakePage(html, globals = {}) {
+  const elements = new Map();
+  for (const m of html.matchAll(/<div id="([^"]+)"/g)) {
+    const id = m[1].replace(/&(quot|lt|gt|#39|amp);/g, (_, e) => ({ quot: '"', lt: "<", gt: ">", "#39": "'", amp: "&" })[e]);
+    elements.set(id, { id, textContent: "" });
+  }
+  let now = 0;
+  const timers = [];
+  const window = {
+    document: { getElementById: (id) => elements.get(id) ?? null },
+    setTimeout: (fn, ms) => timers.push({ at: now + (ms || 0), fn }),
+    ...globals,
+  };
+  window.window = window;
+  const context = vm.createContext(window);
+  const page = {
+    window,
+    elements,
+    run(source) {
+      for (const m of source.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)) vm.runInContext(m[1], context);
+      return page;
+    },
+    /** Runs the timers due within `ms` of fake time, in order. */
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        timers.sort((a, b) => a.at - b.at);
+        if (!timers.length || timers[0].at > end) break;
+        const t = timers.shift();
+        now = t.at;
+        t.fn();
+      }
+      now = end;
+      return page;
+    },
+  };
+  return page.run(html);
+}
+
+/** A value made in the fake page, as plain JSON of this realm (for deepEqual). */
+const plain = (v) => JSON.parse(JSON.stringify(v));
+
+/** A stand-in for plotly.js: records the plots it draws. */
+function stubPlotly() {
+  const calls = [];
+  return {
+    calls,
+    newPlot(el, data, layout, config) {
+      calls.push({ fn: "newPlot", el, data, layout, config });
+      return Promise.resolve(el);
+    },
+    addFrames(el, frames) {
+      calls.push({ fn: "addFrames", el, frames });
+      return Promise.resolve();
+    },
+  };
+}
+
+/** A stand-in for RequireJS with the AMD modules it has, and the calls it saw. */
+function stubRequire(modules = {}) {
+  const calls = [];
+  const rq = (deps, cb) => {
+    calls.push(deps);
+    cb(...deps.map((d) => modules[d]));
+  };
+  rq.defined = (name) => name in modules;
+  rq.specified = (name) => name in modules;
+  const define = (name, deps, factory) => {
+    modules[name] = factory();
+  };
+  define.amd = {};
+  return { requirejs: rq, define, modules, calls };
+}
+
+const transfer = (options) => viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }], options);
+
+test("figure HTML: its script draws the figure into its own div with window.Plotly", () => {
+  const b = transfer();
   const html = b.data["text/html"];
-  const id = html.match(/<div id="([^"]+)"/)[1];
-  assert.ok(html.includes(JSON.stringify(id)), "the script finds the div by its id");
-  assert.match(html, /window\.Plotly/);
-  assert.match(html, /requirejs/);
-  assert.match(html, /setTimeout\(wait, 50\)/, "waits for plotly.js to arrive");
+  const Plotly = stubPlotly();
+  const page = fakePage(html, { Plotly });
+  assert.equal(page.elements.size, 1);
+  const [el] = page.elements.values();
+  assert.equal(Plotly.calls.length, 1);
+  const { fn, el: into, data, layout, config } = Plotly.calls[0];
+  assert.equal(fn, "newPlot");
+  assert.equal(into, el);
+  assert.deepEqual(JSON.parse(JSON.stringify({ data, layout })), b.data[PLOTLY]);
+  assert.equal(config.responsive, true);
+  assert.notEqual(transfer().data["text/html"].match(/<div id="([^"]+)"/)[1], el.id, "every figure has its own div id");
+  // No network: nothing to fetch, nothing loaded by URL.
   assert.doesNotMatch(html, /<script[^>]*\bsrc=/i);
   assert.doesNotMatch(html, /https?:\/\//);
-  assert.notEqual(viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }]).data["text/html"].match(/<div id="([^"]+)"/)[1], id, "every figure has its own div id");
-  // A "</script>" inside the data cannot end the script early.
-  const tricky = viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }], { title: "</script><b>x</b>" });
-  assert.equal(tricky.data["text/html"].match(/<\/script>/g).length, 1);
 });
 
-test("plotlyScriptHtml: the whole plotly.js inline, define/module/exports hidden, AMD module registered", () => {
+test("figure HTML: text that looks like HTML in the figure reaches plotly.js unchanged and cannot end the script", () => {
+  const title = "</script><b>x</b> & <!-- \u2028";
+  const html = transfer({ title }).data["text/html"];
+  assert.equal(html.match(/<\/script>/g).length, 1);
+  const Plotly = stubPlotly();
+  fakePage(html, { Plotly });
+  const t = Plotly.calls[0].layout.title;
+  assert.equal(typeof t === "string" ? t : t.text, title);
+  // an id with quotes is escaped in the attribute and found by the script
+  const odd = viz.figureHtml({ data: [{ type: "bar", y: [1] }], layout: {} }, 'a"<b>');
+  const P2 = stubPlotly();
+  const page = fakePage(odd, { Plotly: P2 });
+  assert.equal(P2.calls[0].el, page.elements.get('a"<b>'));
+});
+
+test("figure HTML: draws through RequireJS's 'plotly' module, waits for plotly.js, adds frames, else says it is missing", () => {
+  const fig = { data: [{ type: "bar", y: [1, 2] }], layout: {}, frames: [{ name: "f0", data: [{ y: [2, 1] }] }] };
+  const html = viz.figureHtml(fig);
+  // the classic Notebook: no global Plotly, an AMD module "plotly"
+  const Plotly = stubPlotly();
+  const amd = stubRequire({ plotly: Plotly });
+  fakePage(html, { requirejs: amd.requirejs, define: amd.define });
+  assert.deepEqual(plain(amd.calls), [["plotly"]]);
+  assert.equal(Plotly.calls[0].fn, "newPlot");
+  return Promise.resolve().then(() => {
+    // the frames are added once the plot exists
+    assert.deepEqual(Plotly.calls.map((c) => c.fn), ["newPlot", "addFrames"]);
+    assert.deepEqual(plain(Plotly.calls[1].frames), fig.frames);
+    // plotly.js arriving a second later (the embed is a separate output): drawn then
+    const late = fakePage(html);
+    late.advance(900);
+    const P = stubPlotly();
+    late.window.Plotly = P;
+    late.advance(100);
+    assert.equal(P.calls.length, 1);
+    // never: after about 10 s a notice in the div
+    const never = fakePage(html);
+    never.advance(9000);
+    const [el] = never.elements.values();
+    assert.equal(el.textContent, "");
+    never.advance(1100);
+    assert.match(el.textContent, /^plotly\.js is not loaded on this page/);
+  });
+});
+
+test("plotlyScriptHtml: the whole plotly.js inline, one closing tag, and its version", () => {
   const html = viz.plotlyScriptHtml();
   const src = fs.readFileSync(require.resolve("plotly.js-dist-min"), "utf8");
-  assert.ok(html.length > src.length, "the full source is inlined");
   assert.ok(html.includes(src.slice(0, 2000)) && html.includes(src.slice(-2000)), "start and end of plotly.min.js are in the tag");
-  assert.match(html, /^<script type="text\/javascript"/);
   assert.equal(html.match(/<\/script>/gi).length, 1, "exactly one closing tag");
-  assert.match(html, /function \(define, module, exports, require\)/);
-  assert.match(html, /window\.define\("plotly"/);
-  assert.match(viz.plotlyVersion(), /^\d+\.\d+\.\d+/);
+  assert.doesNotMatch(html, /<script[^>]*\bsrc=/i);
+  assert.equal(viz.plotlyVersion(), require("plotly.js-dist-min/package.json").version);
+});
+
+/**
+ * plotlyScriptHtml() with plotly.js replaced by a stand-in that, like many bundles, prefers
+ * CommonJS, then AMD, and only then sets a global; it counts how often it was evaluated.
+ */
+function embedWithStub() {
+  const src = fs.readFileSync(require.resolve("plotly.js-dist-min"), "utf8").replace(/<\/script/gi, "<\\/script");
+  const html = viz.plotlyScriptHtml();
+  assert.ok(html.includes(src));
+  const stub =
+    `(function (root, factory) {\n` +
+    `  if (typeof module === "object" && module && module.exports) module.exports = factory();\n` +
+    `  else if (typeof define === "function" && define.amd) define([], factory);\n` +
+    `  else root.Plotly = factory();\n` +
+    `})(typeof self !== "undefined" ? self : this, function () { window.evaluated = (window.evaluated || 0) + 1; return { stub: true }; });`;
+  return html.replace(src, () => stub);
+}
+
+test("plotlyScriptHtml: sets window.Plotly under CommonJS- and AMD-looking pages, registers the AMD module 'plotly', runs once", () => {
+  const html = embedWithStub();
+  // a plain page
+  const bare = fakePage(html);
+  assert.deepEqual(plain(bare.window.Plotly), { stub: true });
+  // RequireJS (the classic Notebook), and a stray CommonJS `module` global
+  const amd = stubRequire();
+  const page = fakePage(html, { requirejs: amd.requirejs, define: amd.define, module: { exports: {} } });
+  assert.deepEqual(plain(page.window.Plotly), { stub: true });
+  assert.deepEqual(plain(page.window.module.exports), {}, "not exported through CommonJS");
+  assert.equal(amd.modules.plotly, page.window.Plotly, "the AMD module 'plotly' is window.Plotly");
+  assert.deepEqual(plain(amd.calls), [["plotly"]], "required once so that RequireJS registers the named module");
+  // the embed sent again (or a second page's copy): plotly.js is not evaluated again
+  page.run(html);
+  assert.equal(page.window.evaluated, 1);
+  assert.deepEqual(plain(amd.calls), [["plotly"]]);
 });
 
 test("standaloneHtml: a full page with plotly.js inline and no http(s) script src", () => {

@@ -61,17 +61,22 @@ function scriptJson(x: unknown): string {
 let figureCount = 0;
 
 /**
- * The text/html of a figure: a div and a script that draws it. It uses `window.Plotly` when
- * present, else the RequireJS module "plotly" when one is defined or requested, and otherwise
- * checks again every 50 ms for 10 s (e.g. while the embed is still arriving) before writing a
- * short notice into the div.
+ * The text/html of a figure: a div and a script that draws it (and adds the figure's animation
+ * `frames`, if it has any). It uses `window.Plotly` when present, else the RequireJS module
+ * "plotly" when one is defined or requested, and otherwise checks again every 50 ms for 10 s
+ * (e.g. while the embed is still arriving) before writing a short notice into the div.
  */
-export function figureHtml(fig: PlotlyFigure, id?: string): string {
+export function figureHtml(fig: PlotlyFigure & { frames?: unknown[] }, id?: string): string {
   const divId = id ?? `batchlab-fig-${Date.now().toString(36)}-${(++figureCount).toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
   const layout = fig.layout ?? {};
   const height = typeof layout.height === "number" ? `${layout.height}px` : "450px";
   const width = typeof layout.width === "number" ? `${layout.width}px` : "100%";
-  const payload = { data: fig.data, layout, config: { responsive: true, displaylogo: false, ...(fig.config ?? {}) } };
+  const payload = {
+    data: fig.data ?? [],
+    layout,
+    config: { responsive: true, displaylogo: false, ...(fig.config ?? {}) },
+    ...(Array.isArray(fig.frames) ? { frames: fig.frames } : {}),
+  };
   return (
     `<div id="${escapeHtml(divId)}" class="batchlab-plot" style="height:${height}; width:${width};"></div>\n` +
     `<script type="text/javascript">\n` +
@@ -80,7 +85,7 @@ export function figureHtml(fig: PlotlyFigure, id?: string): string {
     `  var fig = ${scriptJson(payload)};\n` +
     `  function draw(Plotly) {\n` +
     `    var el = document.getElementById(id);\n` +
-    `    if (el) Plotly.newPlot(el, fig.data, fig.layout, fig.config);\n` +
+    `    if (el) Plotly.newPlot(el, fig.data, fig.layout, fig.config).then(function () { if (fig.frames) return Plotly.addFrames(el, fig.frames); });\n` +
     `  }\n` +
     `  var tries = 0, asked = false;\n` +
     `  (function wait() {\n` +

@@ -118,6 +118,18 @@ async function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * `promise`, or `fallback` once `ms` passed, whichever comes first. The timer is cleared as soon
+ * as the promise settles, so a long timeout keeps nothing pending (the test process can exit).
+ */
+function within(promise, ms, fallback) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/**
  * Start `jupyter server` bound to 127.0.0.1 in the sandbox. Returns
  * { baseUrl, token, proc, log(), stop() }.
  */
@@ -351,10 +363,10 @@ class WireClient {
       const reply = new Promise((resolve) => this.replies.set(header.msg_id, resolve));
       this.shell.send(this.protocol.encode({ identities: [], header, parent_header: {}, metadata: {}, content: {}, buffers: [] }, this.signer));
       const left = () => Math.max(0, deadline - performance.now());
-      const r = await Promise.race([reply, sleep(left()).then(() => null)]);
+      const r = await within(reply, left(), null);
       if (!r) throw new Error(`no kernel_info_reply within ${timeoutMs} ms`);
       if (firstReply === null) firstReply = performance.now();
-      const idle = await Promise.race([seen, sleep(Math.min(200, left())).then(() => false)]);
+      const idle = await within(seen, Math.min(200, left()), false);
       this.waiters.delete(header.msg_id);
       this.replies.delete(header.msg_id);
       if (idle) return firstReply;
@@ -414,7 +426,7 @@ async function spawnKernel({ argv, cwd, env } = {}) {
       if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((r) => proc.once("exit", r));
         try {
-          await Promise.race([client.request("control", "shutdown_request", { restart: false }), sleep(3000)]);
+          await within(client.request("control", "shutdown_request", { restart: false }), 3000);
         } catch {
           /* fall through to kill */
         }
@@ -456,4 +468,5 @@ module.exports = {
   spawnKernel,
   freePort,
   sleep,
+  within,
 };
