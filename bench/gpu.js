@@ -76,7 +76,7 @@ function table(head, rows) {
 
 async function transfers(cuda, peer) {
   const sizes = quick ? [1024, 65536, 1 << 22, 1 << 26] : Array.from({ length: 10 }, (_, i) => 1024 * 4 ** i);
-  const ours = await cuda.transferBenchmark(sizes);
+  const ours = await require(path.join(__dirname, "..", "dist", "viz", "index.js")).transferBenchmark(sizes);
   const torch = torchRun(peer, ["transfer", sizes.join(",")]);
   const torchBy = new Map((torch.transfer || []).map((t) => [t.bytes, t]));
   console.log("\n1. Host-to-device bandwidth (GB/s = 1e9 B/s; CUDA events around back-to-back copies)");
@@ -144,7 +144,7 @@ function makeJobs(cuda, T, c, count) {
     const images = Array.from({ length: n }, (_, i) => ({ data: u.subarray(i * per, (i + 1) * per), height: size, width: size, channels: 3 }));
     const t0 = performance.now();
     const params = images.map((im, i) => plan.draw(im, { seed: 1, epoch: 0, position: j * n + i }));
-    jobs.push(require("../dist/engines").encodeJob(plan, images, params));
+    jobs.push(require(path.join(__dirname, "..", "dist", "engines", "index.js")).encodeJob(plan, images, params));
     encodeMs.push(performance.now() - t0);
     pins.push(pin);
   }

@@ -179,7 +179,7 @@ test("showBatch: rejects wrong shapes and device batches with an OptionError tha
     [null, /showBatch\(batch\): expected a batch/],
   ];
   for (const [batch, re] of cases) assert.throws(() => viz.showBatch(batch), (e) => e instanceof OptionError && re.test(e.message), String(re));
-  assert.throws(() => viz.showBatch(ok, { nrows: 2 }), /showBatch\(options\)\.nrows: expected no such option/);
+  assert.throws(() => viz.showBatch(ok, { nrows: 2 }), /showBatch\.nrows: expected no such option/);
   assert.throws(() => viz.showBatch(ok, { denormalize: { mean: [0, 0], std: 1 } }), /denormalize\.mean/);
   assert.throws(() => viz.showBatch(ok, { denormalize: { mean: 0, std: 0 } }), /denormalize\.std/);
   const device = {

@@ -173,5 +173,5 @@ test("progress rejects what it cannot iterate", () => {
   assert.throws(() => viz.progress({}), (e) => e instanceof OptionError && /progress\(source\)/.test(e.message));
   assert.throws(() => viz.progress(-1), /progress\(count\)/);
   assert.throws(() => viz.progress([1], { sink: 3 }), /progress\(options\)\.sink/);
-  assert.throws(() => viz.progress([1], { totl: 3 }), /progress\(options\)\.totl/);
+  assert.throws(() => viz.progress([1], { totl: 3 }), /progress\.totl/);
 });
