@@ -3,6 +3,7 @@
  * which byte it breaks. PNG: the signature, then each chunk's length, type and CRC. JPEG: the
  * SOI marker, then each marker segment's length, skipping entropy-coded scan data.
  */
+import { crc32 as zlibCrc32 } from "node:zlib";
 
 export interface Corruption {
   /** Byte offset where the file stops being well formed. */
@@ -12,21 +13,9 @@ export interface Corruption {
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (ISO 3309, as PNG uses) of buf[start, end). */
+/** CRC-32 (ISO 3309, as PNG uses) of buf[start, end), by node:zlib. */
 export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = crcTable[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return zlibCrc32(buf.subarray(start, end));
 }
 
 function u32(buf: Uint8Array, p: number): number {

@@ -7,7 +7,7 @@
  * addon only: it runs the kernel's own per-pixel code on the CPU.
  *
  * Errors: arguments are checked here (OptionError naming the argument); a malformed plan job is
- * refused by the addon with a PlanError, CUDA failures arrive as NativeError (code ERR_CUDA),
+ * refused by the addon (code ERR_BATCHLAB_PLAN), CUDA failures arrive as NativeError (code ERR_CUDA),
  * allocation failures as CudaOutOfMemoryError with the bytes asked for and the bytes free.
  * The loader's CUDA engine is src/engines/cuda.ts; the transfer benchmark is in the viz stage.
  */

@@ -1,7 +1,7 @@
 /**
  * The fused plan kernel from JavaScript: runPlan (to device memory), emulatePlan and launchShape
- * (the kernel's code on the CPU, no device needed). The addon checks every job (one check in
- * C++, shared with the CPU engine) and refuses a bad one with a PlanError naming the field.
+ * (the kernel's code on the CPU, no device needed). The addon checks every job in C++ and
+ * refuses a bad one (code ERR_BATCHLAB_PLAN) naming the field.
  */
 import { OptionError } from "../errors";
 import { addonOnly, callAsync, call, device, type LaunchShape } from "../engines/addon-cuda";

@@ -12,7 +12,6 @@
  * Whatever is given back is detached or no longer referenced by its batch, so no view a caller
  * kept can ever show a later batch's pixels.
  */
-import type { PlanJob } from "./job";
 
 /** Memory an engine manages itself (the CPU addon's allocOutput / releaseOutput). */
 export interface EngineMemory {
@@ -29,6 +28,8 @@ const SPARE_PER_SIZE = 6;
 const JOB_SPARES = 4;
 
 type JobSlot = "params" | "srcDims" | "tapIndex" | "tapWeight";
+/** The per-batch arrays of a plan job (job.ts), the ones the pool reuses. */
+type JobArrays = { params: Float32Array; srcDims: Int32Array; tapIndex: Int32Array; tapWeight: Float32Array };
 
 export class BufferPool {
   private readonly spare = new Map<number, ArrayBuffer[]>();
@@ -97,7 +98,7 @@ export class BufferPool {
    * Gives a finished job's arrays back (only after the engine succeeded: a failed job may still
    * be read by pool threads). Every element is rewritten by the next encodeJob.
    */
-  giveJob(job: PlanJob): void {
+  giveJob(job: JobArrays): void {
     this.keep("params", job.params);
     this.keep("srcDims", job.srcDims);
     this.keep("tapIndex", job.tapIndex);

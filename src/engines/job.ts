@@ -2,8 +2,8 @@
  * The plan job and the engine interface: what every engine (reference.ts, cpu.ts, cuda.ts)
  * takes and gives back. A job is one batch for one call, field by field as native/PLAN_ABI.md
  * describes it; `encodeJob` packs a batch into it from the compiled plan (transforms/plan.ts)
- * and each sample's drawn parameters. Engines check a job themselves, in C++ (native/job_read.cc
- * for both addons); a bad one is refused with a PlanError naming the field.
+ * and each sample's drawn parameters. The native engines check a job themselves, in C++, before
+ * touching a pixel, and refuse a bad one with an error naming the field.
  */
 import type { Image } from "../data/types";
 import { OptionError } from "../errors";

@@ -1,29 +1,11 @@
 /** A small PNG encoder: 8-bit greyscale or RGB, no interlace, deflate from node:zlib. */
-import { deflateSync } from "node:zlib";
-
-let crcTable: Uint32Array | undefined;
-
-function crc32(buf: Uint8Array, start: number, end: number): number {
-  let t = crcTable;
-  if (!t) {
-    t = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      t[n] = c >>> 0;
-    }
-    crcTable = t;
-  }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = t[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+import { crc32, deflateSync } from "node:zlib";
 
 function writeChunk(out: Buffer, at: number, type: string, body: Uint8Array): number {
   out.writeUInt32BE(body.length, at);
   out.write(type, at + 4, "latin1");
   out.set(body, at + 8);
-  out.writeUInt32BE(crc32(out, at + 4, at + 8 + body.length), at + 8 + body.length);
+  out.writeUInt32BE(crc32(out.subarray(at + 4, at + 8 + body.length)), at + 8 + body.length);
   return at + 12 + body.length;
 }
 
