@@ -34,7 +34,7 @@ function tryRequire(p) {
 const T = tryRequire("../dist/transforms/index.js");
 const ref = tryRequire("../dist/transforms/reference.js");
 const transformsSkip = T.__error || ref.__error ? `transforms not built: ${(T.__error || ref.__error).message}` : false;
-const nativeMod = tryRequire("../dist/loader/native.js");
+const nativeMod = tryRequire("../dist/engines/addon-cpu.js");
 const cpu = !nativeMod.__error && typeof nativeMod.loadNative === "function" ? nativeMod.loadNative() : { ok: false, reason: nativeMod.__error ? nativeMod.__error.message : "no loadNative()" };
 const cpuSkip = cpu.ok ? false : `CPU engine unavailable: ${cpu.reason}`;
 if (cpuSkip) console.log(`# CUDA-vs-CPU-engine comparisons skipped: ${cpuSkip}`);
