@@ -2,7 +2,8 @@
 # Installs the Debian packages a batchlab job needs, when they are missing.
 #   start: the data set and Jupyter (npm start serves the notebooks)
 #   test:  the above, nbclient/nbconvert and Chromium for the integration and browser tests,
-#          jupyter-console and tmux (a real terminal client), Jupyter's kernel conformance suite
+#          jupyter-console and tmux (a real terminal client), Jupyter's kernel conformance suite,
+#          torchvision (the semantic reference) and real photos (a wallpaper package)
 #   bench: the data set and PyTorch/torchvision (the peer the benchmarks compare against)
 set -euo pipefail
 mode="${1:-start}"
@@ -10,7 +11,7 @@ pkgs=(dataset-fashion-mnist)
 case "$mode" in
   start) pkgs+=(jupyter-notebook jupyter-server jupyter-client python3-ipykernel) ;;
   test) pkgs+=(jupyter-notebook jupyter-server jupyter-client jupyter-nbconvert python3-nbclient python3-ipykernel chromium
-    jupyter-console tmux python3-jupyter-kernel-test) ;;
+    jupyter-console tmux python3-jupyter-kernel-test python3-torchvision plasma-workspace-wallpapers) ;;
   bench) pkgs+=(python3-torch python3-torchvision) ;;
   *) echo "setup-system.sh: unknown mode '$mode' (expected start, test or bench)" >&2; exit 2 ;;
 esac

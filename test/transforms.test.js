@@ -97,14 +97,15 @@ test("randomResizedCrop parameters stay inside the image and follow scale and ra
   for (let i = 0; i < 100; i++) {
     const { params, shape } = t.sample(img, { seed: 1, index: i });
     assert.deepEqual(shape, [1, 8, 8]);
-    assert.equal(params.h, params.w, "ratio 1 gives squares");
-    assert.ok(params.h * params.w >= 0.25 * 256 - 16 && params.h * params.w <= 0.5 * 256 + 17, `area ${params.h * params.w}`);
-    assert.ok(params.top + params.h <= 16 && params.left + params.w <= 16);
+    assert.equal(params.height, params.width, "ratio 1 gives squares");
+    const area = params.height * params.width;
+    assert.ok(area >= 0.25 * 256 - 16 && area <= 0.5 * 256 + 17, `area ${area}`);
+    assert.ok(params.top + params.height <= 16 && params.left + params.width <= 16);
   }
   // A crop of the whole image at the same size is the identity.
   const whole = T.randomResizedCrop(4);
   const small = grid(4, 4);
-  assert.deepEqual(run(whole, small, { top: 0, left: 0, h: 4, w: 4 }).data, Array.from(small.data));
+  assert.deepEqual(run(whole, small, { top: 0, left: 0, height: 4, width: 4 }).data, Array.from(small.data));
 });
 
 test("toTensor divides by 255 and normalize subtracts and divides, in float32", () => {

@@ -540,6 +540,16 @@ export function randomCrop(size: number | [number, number], options: RandomCropO
   return new RandomCrop(size, options);
 }
 
+/**
+ * Where a centred crop of `crop` starts along an axis of length n, as torchvision's center_crop:
+ * a smaller crop starts at round((n - crop) / 2) (Python's round, halves to even); a larger one
+ * pads d = crop - n with zeros, floor(d / 2) before and the rest after, so it starts at
+ * -floor(d / 2).
+ */
+export function centerOffset(n: number, crop: number): number {
+  return crop > n ? -Math.floor((crop - n) / 2) : roundHalfEven((n - crop) / 2);
+}
+
 class CenterCrop extends Geometric {
   readonly name = "CenterCrop";
   readonly options: { size: [number, number] };
@@ -552,9 +562,8 @@ class CenterCrop extends Geometric {
   }
   protected makeTaps(s: Shape): StepTaps {
     const [h, w] = this.options.size;
-    // A crop larger than the image pads with zeros, as torchvision does.
-    const top = roundHalfEven((s.height - h) / 2);
-    const left = roundHalfEven((s.width - w) / 2);
+    const top = centerOffset(s.height, h);
+    const left = centerOffset(s.width, w);
     return {
       y: padCropTaps(s.height, 0, top, h, "constant"),
       x: padCropTaps(s.width, 0, left, w, "constant"),
@@ -630,7 +639,7 @@ class RandomResizedCrop extends Geometric {
       if (w > 0 && w <= W && h > 0 && h <= H) {
         const top = rng.int(H - h + 1);
         const left = rng.int(W - w + 1);
-        return { top, left, h, w };
+        return { top, left, height: h, width: w };
       }
     }
     // Fallback: the largest centred crop whose aspect ratio lies within `ratio`.
@@ -639,10 +648,11 @@ class RandomResizedCrop extends Geometric {
     const inRatio = W / H;
     if (inRatio < r0) h = roundHalfEven(w / r0);
     else if (inRatio > r1) w = roundHalfEven(h * r1);
-    return { top: Math.floor((H - h) / 2), left: Math.floor((W - w) / 2), h, w };
+    return { top: Math.floor((H - h) / 2), left: Math.floor((W - w) / 2), height: h, width: w };
   }
   protected makeTaps(s: Shape, p: Params): StepTaps {
-    const { top, left, h, w } = p as { top: number; left: number; h: number; w: number };
+    // torchvision's get_params names, so a sample replays through F.resized_crop.
+    const { top, left, height: h, width: w } = p as { top: number; left: number; height: number; width: number };
     const [oh, ow] = this.options.size;
     const mode = this.options.interpolation;
     return {

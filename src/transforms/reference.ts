@@ -59,7 +59,11 @@ export function affine(img: FloatImage, sub: ArrayLike<number>, div: ArrayLike<n
   return { ...img, data: out };
 }
 
-/** Luma as torchvision computes it: 0.299 R + 0.587 G + 0.114 B (the value itself for 1 channel). */
+/**
+ * Luma with PIL's weights, 0.299 R + 0.587 G + 0.114 B (the value itself for 1 channel): what
+ * torchvision computes on PIL images. Its tensor path weighs 0.2989, 0.587, 0.114; the two
+ * differ by at most 0.0001 * R (0.026 of a uint8 level).
+ */
 export function grayAt(d: Float32Array, p: number, C: number): number {
   if (C === 1) return d[p]!;
   return f(f(f(f(0.299) * d[p]!) + f(f(0.587) * d[p + 1]!)) + f(f(0.114) * d[p + 2]!));

@@ -1,0 +1,118 @@
+"""Replays batchlab's drawn parameters through torchvision's functional ops.
+
+Reads one JSON case per line on stdin:
+  {"id", "image": base64 uint8 HWC, "shape": [h, w, c], "chain": [step...],
+   "out": base64 float32 CHW (batchlab's output), "outShape": [c, h, w]}
+where each step is {"name", "options", "params"} (containers: "transforms"/"inner").
+Writes one JSON line per case: {"id", "shape", "max", "mean"} (absolute differences), or
+{"id", "error"}. torchvision runs on float32 tensors holding 0..255 until ToTensor, as batchlab's
+values do, so the comparison sees the maths, not uint8 rounding.
+"""
+import base64
+import json
+import sys
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as F
+from torchvision.transforms import InterpolationMode
+
+INTERP = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST}
+# batchlab's ColorJitter order index over (brightness, contrast, saturation).
+JITTER_ORDERS = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
+
+
+def jitter(x, p, bound):
+    # torchvision's float path clamps to [0, 1]; on 0..255 values scale there and back.
+    y = x / bound
+    for which in JITTER_ORDERS[p["order"]]:
+        f = [p["brightness"], p["contrast"], p["saturation"]][which]
+        if f is None:
+            continue
+        y = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation][which](y, f)
+    return y * bound
+
+
+def apply(step, x, state):
+    name, o, p = step["name"], step.get("options", {}), step.get("params")
+    if name == "Compose":
+        for s, q in zip(step["transforms"], p["steps"]):
+            x = apply({**s, "params": q}, x, state)
+        return x
+    if name == "RandomApply":
+        return apply({**step["inner"], "params": p["inner"]}, x, state) if p["apply"] else x
+    if name == "ToTensor":
+        state["bound"] = 1.0
+        return x / 255.0
+    if name == "Normalize":
+        return F.normalize(x, o["mean"], o["std"])
+    if name == "RandomHorizontalFlip":
+        return F.hflip(x) if p["flip"] else x
+    if name == "RandomVerticalFlip":
+        return F.vflip(x) if p["flip"] else x
+    if name == "RandomCrop":
+        l, t, r, b = o["padding"]
+        h, w = o["size"]
+        if o["padIfNeeded"]:
+            if x.shape[1] + t + b < h:
+                d = h - (x.shape[1] + t + b)
+                t, b = t + d, b + d
+            if x.shape[2] + l + r < w:
+                d = w - (x.shape[2] + l + r)
+                l, r = l + d, r + d
+        if l or t or r or b:
+            fill = o["fill"]
+            if o["paddingMode"] == "constant" and isinstance(fill, list) and len(set(fill)) > 1:
+                # F.pad takes one number; pad each channel with its own value.
+                x = torch.stack([F.pad(x[c:c + 1], [l, t, r, b], fill=float(fill[c]))[0] for c in range(x.shape[0])])
+            else:
+                f = fill[0] if isinstance(fill, list) else fill
+                x = F.pad(x, [l, t, r, b], fill=float(f), padding_mode=o["paddingMode"])
+        return F.crop(x, p["top"], p["left"], h, w)
+    if name == "CenterCrop":
+        return F.center_crop(x, o["size"])
+    if name == "Resize":
+        size = o["size"] if isinstance(o["size"], list) else [o["size"]]
+        return F.resize(x, size, INTERP[o["interpolation"]], antialias=False)
+    if name == "RandomResizedCrop":
+        return F.resized_crop(x, p["top"], p["left"], p["height"], p["width"], o["size"], INTERP[o["interpolation"]], antialias=False)
+    if name in ("Grayscale", "RandomGrayscale"):
+        if p is not None and not p.get("apply", True):
+            return x
+        n = o.get("numOutputChannels") or x.shape[0]
+        if x.shape[0] == 1:
+            return x.repeat(n, 1, 1)
+        return F.rgb_to_grayscale(x, num_output_channels=n)
+    if name == "ColorJitter":
+        return jitter(x, p, state["bound"])
+    if name == "RandomErasing":
+        if not p["apply"]:
+            return x
+        v = o["value"]
+        v = torch.tensor(v if isinstance(v, list) else [v], dtype=torch.float32).view(-1, 1, 1)
+        return F.erase(x, p["y"], p["x"], p["h"], p["w"], v)
+    raise ValueError(f"no torchvision replay for {name}")
+
+
+def main():
+    torch.set_num_threads(1)
+    for line in sys.stdin:
+        case = json.loads(line)
+        try:
+            h, w, c = case["shape"]
+            img = np.frombuffer(base64.b64decode(case["image"]), dtype=np.uint8).reshape(h, w, c)
+            x = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1).contiguous()
+            y = apply({"name": "Compose", "transforms": case["chain"], "params": {"steps": case["params"]}}, x, {"bound": 255.0})
+            ours = np.frombuffer(base64.b64decode(case["out"]), dtype=np.float32).reshape(case["outShape"])
+            theirs = y.numpy()
+            if list(theirs.shape) != list(ours.shape):
+                print(json.dumps({"id": case["id"], "shape": list(theirs.shape)}), flush=True)
+                continue
+            d = np.abs(theirs.astype(np.float64) - ours.astype(np.float64))
+            print(json.dumps({"id": case["id"], "shape": list(theirs.shape), "max": float(d.max()) if d.size else 0.0, "mean": float(d.mean()) if d.size else 0.0}), flush=True)
+        except Exception as e:  # reported per case, so one bad case names itself
+            print(json.dumps({"id": case["id"], "error": f"{type(e).__name__}: {e}"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"use strict";
+// batchlab against torchvision 0.14: each chain draws its parameters in batchlab, runs on
+// batchlab's reference engine (the native engines equal it bit for bit: parity.test.js), and
+// the same parameters are replayed through torchvision's functional ops
+// (test/helpers/torchvision_replay.py) on float32 tensors. Each chain states its bound and why.
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn, spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
+const T = require("../dist/transforms");
+
+const PY = "/usr/bin/python3";
+const REPLAY = path.join(__dirname, "helpers", "torchvision_replay.py");
+const haveTorchvision = fs.existsSync(PY) && spawnSync(PY, ["-c", "import torchvision"]).status === 0;
+const skip = haveTorchvision ? false : "Debian's python3-torchvision is not installed (npm test's setup installs it)";
+
+/** The structure torchvision needs to replay a chain: names and options, recursively. */
+function describe(t) {
+  const d = { name: t.name, options: t.options };
+  if (t.transforms) d.transforms = t.transforms.map(describe);
+  if (t.inner) d.inner = describe(t.inner);
+  return d;
+}
+
+/** Test images: smooth and noisy synthetic ones of odd sizes, 1 and 3 channels, and Fashion-MNIST. */
+function images() {
+  const out = [];
+  let x = 99;
+  const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) >>> 24);
+  for (const [h, w, c] of [[23, 31, 3], [17, 12, 1], [40, 29, 3], [9, 9, 3]]) {
+    const noisy = new Uint8Array(h * w * c).map(rnd);
+    const smooth = new Uint8Array(h * w * c);
+    for (let y = 0; y < h; y++) for (let q = 0; q < w; q++) for (let k = 0; k < c; k++) smooth[(y * w + q) * c + k] = Math.round(127.5 + 127 * Math.sin(y / 3 + k) * Math.cos(q / 4));
+    out.push({ data: noisy, height: h, width: w, channels: c }, { data: smooth, height: h, width: w, channels: c });
+  }
+  const idx = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
+  if (fs.existsSync(idx)) {
+    const raw = require("node:zlib").gunzipSync(fs.readFileSync(idx));
+    for (const i of [0, 1, 7]) out.push({ data: raw.subarray(16 + i * 784, 16 + (i + 1) * 784), height: 28, width: 28, channels: 1 });
+  }
+  return out;
+}
+
+const b64 = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
+
+/**
+ * [label, chain factory, bound on max |difference|, why]. Differences are in the value units at
+ * the end of the chain (0..255 before toTensor, 0..1 after, normalized units after normalize).
+ */
+const CHAINS = [
+  ["centerCrop, smaller and larger (every (crop - image) % 4)", (img) => T.centerCrop([img.height - 3, img.width + 5]), 0, "integer geometry: the same pixels"],
+  ["centerCrop larger by 3, 6, 7", (img) => T.centerCrop([img.height + 3, img.width + 7]), 0, "integer geometry: the same pixels"],
+  ["centerCrop larger by 6, 4", (img) => T.centerCrop([img.height + 6, img.width + 4]), 0, "integer geometry"],
+  ["randomCrop with constant padding, flips", () => T.compose([T.randomCrop(20, { padding: 4, padIfNeeded: true, fill: 9 }), T.randomHorizontalFlip(), T.randomVerticalFlip()]), 0, "integer geometry"],
+  ["randomCrop reflect / edge / symmetric padding", () => T.compose([T.randomCrop([15, 22], { padding: [3, 5, 2, 6], paddingMode: "reflect" }), T.randomCrop(14, { padding: 2, paddingMode: "edge" }), T.randomCrop(13, { padding: 1, paddingMode: "symmetric" })]), 0, "integer geometry"],
+  ["resize nearest (up and down)", () => T.compose([T.resize([37, 11], { interpolation: "nearest" }), T.resize(19, { interpolation: "nearest" })]), 0, "torch's float32 nearest index, reproduced exactly"],
+  ["resize bilinear, no antialias (short side)", () => T.resize(13), 1e-3, "separable bilinear in float32: batchlab computes source coordinates and weights in double, torch in float32 (measured 3.3e-4 of 255)"],
+  ["randomResizedCrop bilinear", () => T.compose([T.randomResizedCrop([16, 21], { scale: [0.2, 1] }), T.randomHorizontalFlip()]), 1e-3, "crop and resize folded into one tap table: the same weights, computed in double and rounded in another order"],
+  ["toTensor, normalize", (img) => T.compose([T.toTensor(), T.normalize(img.channels === 3 ? [0.485, 0.456, 0.406] : [0.286], img.channels === 3 ? [0.229, 0.224, 0.225] : [0.353])]), 2e-6, "float32 division: batchlab divides by 255, torchvision too (one rounding each), then (x - m) / s"],
+  ["grayscale (3 -> 1 and 3 -> 3)", (img) => T.compose([img.channels === 3 ? T.grayscale(3) : T.randomGrayscale(1), T.toTensor()]), 1e-4 + 2e-6, "PIL's weights (0.299) against the tensor path's (0.2989): at most 0.0001 of full scale"],
+  ["colorJitter after toTensor", () => T.compose([T.toTensor(), T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 })]), 3e-4, "contrast and saturation blend with gray: PIL's weights against 0.2989 (up to 1e-4 per blend, three blends)"],
+  ["randomErasing after normalize", () => T.compose([T.toTensor(), T.normalize([0.5], [0.25]), T.randomErasing({ p: 1, value: 0.5 })]), 2e-6, "erasing writes the value; the rest as normalize"],
+];
+
+test("batchlab's drawn parameters replayed through torchvision 0.14 stay within each chain's bound", { skip, timeout: 120_000 }, async (t) => {
+  const imgs = images();
+  const cases = [];
+  CHAINS.forEach(([label, make, bound, why], ci) => {
+    imgs.forEach((img, ii) => {
+      let tf;
+      try {
+        tf = make(img);
+        tf.outputShape([img.height, img.width, img.channels]);
+      } catch {
+        return; // a chain that does not apply to this shape (e.g. a crop larger than it)
+      }
+      for (let seed = 0; seed < 3; seed++) {
+        const { output, shape, params } = tf.sample(img, { seed, index: ii });
+        const chain = tf instanceof T.Compose ? tf.transforms.map(describe) : [describe(tf)];
+        const steps = tf instanceof T.Compose ? params.steps : [params];
+        cases.push({ id: cases.length, label, bound, why, ci, caseJson: { id: cases.length, image: b64(img.data), shape: [img.height, img.width, img.channels], chain, params: steps, out: b64(output), outShape: shape } });
+      }
+    });
+  });
+  const py = spawn(PY, [REPLAY], { stdio: ["pipe", "pipe", "inherit"] });
+  let text = "";
+  py.stdout.on("data", (d) => (text += d));
+  const done = new Promise((resolve) => py.on("close", resolve));
+  for (const c of cases) py.stdin.write(JSON.stringify(c.caseJson, (k, v) => (typeof v === "number" && Number.isNaN(v) ? null : v)) + "\n");
+  py.stdin.end();
+  assert.equal(await done, 0, "the replay script exits cleanly");
+  const results = text.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(results.length, cases.length, "one result per case");
+  const worst = new Map();
+  for (const r of results) {
+    const c = cases[r.id];
+    assert.equal(r.error, undefined, `${c.label}: torchvision replay failed: ${r.error}`);
+    assert.deepEqual(r.shape, c.caseJson.outShape, `${c.label}: output shape`);
+    const w = worst.get(c.label) ?? { max: 0, mean: 0, n: 0, bound: c.bound, why: c.why };
+    w.max = Math.max(w.max, r.max);
+    w.mean += r.mean;
+    w.n++;
+    worst.set(c.label, w);
+  }
+  for (const [label] of CHAINS) assert.ok(worst.has(label), `${label}: no case ran`);
+  for (const [label, w] of worst) {
+    t.diagnostic(`${label}: max ${w.max.toExponential(2)}, mean ${(w.mean / w.n).toExponential(2)} over ${w.n} cases (bound ${w.bound}: ${w.why})`);
+    assert.ok(w.max <= w.bound, `${label}: max difference ${w.max} exceeds ${w.bound} (${w.why})`);
+  }
+});
