@@ -84,9 +84,13 @@ test("resize bilinear uses half-pixel centres (align_corners=False)", () => {
   const img = { data: Uint8Array.from([0, 100]), height: 1, width: 2, channels: 1 };
   const out = run(T.resize([1, 4]), img, null);
   assert.deepEqual(out.data, [0, 25, 75, 100]);
-  // 4 -> 2 downscale: x = 0.5 and 2.5 -> averages of neighbours
+  // 4 -> 2 downscale without antialias: x = 0.5 and 2.5 -> averages of neighbours
   const img4 = { data: Uint8Array.from([0, 10, 20, 30]), height: 1, width: 4, channels: 1 };
-  assert.deepEqual(run(T.resize([1, 2]), img4, null).data, [5, 25]);
+  assert.deepEqual(run(T.resize([1, 2], { antialias: false }), img4, null).data, [5, 25]);
+  // with antialias (the default): the triangle stretched to radius 2 around centres 1 and 3,
+  // weights (0.75, 0.75, 0.25) / 1.75 over pixels 0..2 and (0.25, 0.75, 0.75) / 1.75 over 1..3
+  const aa = run(T.resize([1, 2]), img4, null).data;
+  assert.ok(Math.abs(aa[0] - 12.5 / 1.75) < 1e-5 && Math.abs(aa[1] - 40 / 1.75) < 1e-5, `antialiased ${aa}`);
   assert.deepEqual(T.resize(14).outputShape([28, 56, 3]), [3, 14, 28], "an int sets the shorter edge");
   assert.deepEqual(run(T.resize([1, 2], { interpolation: "nearest" }), img4, null).data, [0, 20]);
 });
@@ -203,7 +207,7 @@ test("the plan rejects geometry after colour steps it cannot commute with", () =
 });
 
 test("the plan folds a chain into taps that reproduce the step-by-step geometry", () => {
-  const t = T.compose([T.randomCrop(5, { padding: 2, paddingMode: "reflect" }), T.randomHorizontalFlip(), T.resize([3, 4])]);
+  const t = T.compose([T.randomCrop(5, { padding: 2, paddingMode: "reflect" }), T.randomHorizontalFlip(), T.resize([3, 4], { antialias: false })]);
   const plan = new T.Plan(t);
   const img = grid(4, 5);
   const params = plan.draw(img, { seed: 5, epoch: 0, position: 1 });

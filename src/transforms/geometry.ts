@@ -80,33 +80,101 @@ export function identityTaps(n: number): AxisTaps {
   return t;
 }
 
+/** How an axis is resampled: torchvision's InterpolationMode names. */
+export type Interpolation = "nearest" | "nearest-exact" | "bilinear" | "bicubic";
+
+const f32 = Math.fround;
+
 /**
- * Resampling of an axis of length n to `size` (half-pixel centres, as PyTorch's
- * interpolate with align_corners=False and torchvision's Resize without antialiasing).
+ * Resampling of an axis of length n to `size`, with PyTorch's float32 index and weight maths
+ * (half-pixel centres, align_corners=False), so the taps are the ones torch computes:
+ *   nearest        floor(o * scale)                     (torch's "nearest", torchvision's NEAREST)
+ *   nearest-exact  floor((o + 0.5) * scale)             (PIL's nearest)
+ *   bilinear       two taps at max((o + 0.5) * scale - 0.5, 0)
+ *   bicubic        four taps, Keys' cubic with a = -0.75, edge-clamped indices
+ * and with `antialias` (bilinear and bicubic only; what PIL and torchvision's antialias=True do)
+ * the filter is stretched by the scale when downsampling: every source pixel under the output
+ * pixel's footprint contributes (triangle, or Keys' cubic with a = -0.5), weights normalised to 1.
  */
-export function resampleTaps(n: number, size: number, mode: "bilinear" | "nearest"): AxisTaps {
-  const scale = n / size;
-  if (mode === "nearest") {
-    // PyTorch's nearest index, in its float32 arithmetic: floor(o * float32(n / size)). Exact
-    // integer division picks another pixel than torch at some (n, size) pairs (238 of 13,754
-    // checked), double arithmetic at more (423); this formula at none.
-    const s32 = Math.fround(scale);
-    return integerTaps(size, (o) => Math.min(Math.floor(Math.fround(o * s32)), n - 1));
+export function resampleTaps(n: number, size: number, mode: Interpolation, antialias = false): AxisTaps {
+  const scale = f32(n / size);
+  if (mode === "nearest" || mode === "nearest-exact") {
+    // floor(o * float32(n / size)): exact integer division picks another pixel than torch at
+    // some (n, size) pairs (238 of 13,754 checked), double arithmetic at more (423); this at none.
+    const half = mode === "nearest-exact" ? 0.5 : 0;
+    return integerTaps(size, (o) => Math.min(Math.floor(f32(f32(o + half) * scale)), n - 1));
   }
-  const index = new Int32Array(size * 2);
-  const weight = new Float32Array(size * 2);
+  if (antialias) return footprintTaps(n, size, scale, mode);
+  if (mode === "bilinear") {
+    const index = new Int32Array(size * 2);
+    const weight = new Float32Array(size * 2);
+    for (let o = 0; o < size; o++) {
+      let src = f32(f32(scale * f32(o + 0.5)) - 0.5);
+      if (src < 0) src = 0;
+      const i0 = Math.min(Math.floor(src), n - 1);
+      const i1 = Math.min(i0 + 1, n - 1);
+      const frac = f32(src - i0);
+      index[2 * o] = i0;
+      index[2 * o + 1] = i1;
+      weight[2 * o] = f32(1 - frac);
+      weight[2 * o + 1] = frac;
+    }
+    return { size, K: 2, index, weight };
+  }
+  const index = new Int32Array(size * 4);
+  const weight = new Float32Array(size * 4);
   for (let o = 0; o < size; o++) {
-    let src = (o + 0.5) * scale - 0.5;
-    if (src < 0) src = 0;
-    const i0 = Math.min(Math.floor(src), n - 1);
-    const i1 = Math.min(i0 + 1, n - 1);
-    const frac = src - i0;
-    index[2 * o] = i0;
-    index[2 * o + 1] = i1;
-    weight[2 * o] = 1 - frac;
-    weight[2 * o + 1] = frac;
+    const src = f32(f32(scale * f32(o + 0.5)) - 0.5);
+    const i0 = Math.floor(src);
+    const t = f32(src - i0);
+    const w = [cubicFar(f32(t + 1), -0.75), cubicNear(t, -0.75), cubicNear(f32(1 - t), -0.75), cubicFar(f32(2 - t), -0.75)];
+    for (let k = 0; k < 4; k++) {
+      index[4 * o + k] = Math.min(Math.max(i0 - 1 + k, 0), n - 1);
+      weight[4 * o + k] = w[k]!;
+    }
   }
-  return { size, K: 2, index, weight };
+  return { size, K: 4, index, weight };
+}
+
+/** Keys' cubic convolution for |x| <= 1 and for 1 < |x| < 2, in float32 as torch writes it. */
+function cubicNear(x: number, a: number): number {
+  return f32(f32(f32(f32(f32(f32(a + 2) * x) - f32(a + 3)) * x) * x) + 1);
+}
+function cubicFar(x: number, a: number): number {
+  return f32(f32(f32(f32(f32(f32(f32(a * x) - f32(5 * a)) * x) + f32(8 * a)) * x)) - f32(4 * a));
+}
+
+/** The antialiasing filters: support radius at scale 1 and the kernel. */
+const FOOTPRINT = {
+  bilinear: { support: 1, at: (x: number) => { x = Math.abs(x); return x < 1 ? f32(1 - x) : 0; } },
+  bicubic: { support: 2, at: (x: number) => { x = Math.abs(x); return x < 1 ? cubicNear(x, -0.5) : x < 2 ? cubicFar(x, -0.5) : 0; } },
+} as const;
+
+/** PIL's and torch's antialiased taps: the filter widened by the scale when downsampling. */
+function footprintTaps(n: number, size: number, scale: number, mode: "bilinear" | "bicubic"): AxisTaps {
+  const filter = FOOTPRINT[mode];
+  const support = scale >= 1 ? f32(filter.support * scale) : filter.support;
+  const invscale = scale >= 1 ? f32(1 / scale) : 1;
+  const K = Math.ceil(support) * 2 + 1;
+  const index = new Int32Array(size * K);
+  const weight = new Float32Array(size * K);
+  const w = new Float32Array(K);
+  for (let o = 0; o < size; o++) {
+    const center = f32(scale * f32(o + 0.5));
+    const lo = Math.max(Math.trunc(f32(f32(center - support) + 0.5)), 0);
+    const count = Math.min(Math.trunc(f32(f32(center + support) + 0.5)), n) - lo;
+    let total = 0;
+    for (let j = 0; j < count; j++) {
+      w[j] = filter.at(f32(f32(f32(f32(j + lo) - center) + 0.5) * invscale));
+      total = f32(total + w[j]!);
+    }
+    for (let j = 0; j < K; j++) {
+      // Slots past the footprint read its first pixel with weight 0: they add exactly 0.
+      index[o * K + j] = j < count ? lo + j : Math.min(lo, n - 1);
+      weight[o * K + j] = j >= count ? 0 : total !== 0 ? f32(w[j]! / total) : w[j]!;
+    }
+  }
+  return { size, K, index, weight };
 }
 
 const composed = new WeakMap<AxisTaps, Map<AxisTaps, AxisTaps>>();
@@ -131,25 +199,48 @@ export function composeTaps(inner: AxisTaps, outer: AxisTaps): AxisTaps {
 }
 
 function composeUncached(inner: AxisTaps, outer: AxisTaps): AxisTaps {
-  const K = inner.K * outer.K;
-  const index = new Int32Array(outer.size * K);
-  const weight = new Float32Array(outer.size * K);
+  // Follow each outer tap through the inner table. Where both steps resample, taps that land on
+  // the same source index merge (weights added in float32, in order of first appearance), so a
+  // chain of resamplings keeps as many taps as its footprint has pixels, not the product of the
+  // steps' K. With one integer step nothing merges: the sums stay the step-by-step ones, bit
+  // for bit, even where padding maps two outputs to one pixel.
+  const merge = inner.K > 1 && outer.K > 1;
+  const wide = inner.K * outer.K;
+  const idx = new Int32Array(outer.size * wide);
+  const wgt = new Float32Array(outer.size * wide);
+  const count = new Int32Array(outer.size);
+  let K = 1;
   for (let o = 0; o < outer.size; o++) {
-    let k = o * K;
+    const base = o * wide;
+    let m = 0;
+    const add = (i: number, w: number): void => {
+      for (let q = merge ? 0 : m; q < m; q++) {
+        if (idx[base + q] === i) {
+          wgt[base + q] = Math.fround(wgt[base + q]! + w);
+          return;
+        }
+      }
+      idx[base + m] = i;
+      wgt[base + m] = w;
+      m++;
+    };
     for (let a = 0; a < outer.K; a++) {
       const mid = outer.index[o * outer.K + a]!;
       const wa = outer.weight[o * outer.K + a]!;
-      for (let b = 0; b < inner.K; b++) {
-        if (mid < 0) {
-          // A fill tap stays a fill tap; its weight lands on the first inner slot only.
-          index[k] = -1;
-          weight[k] = b === 0 ? wa : 0;
-        } else {
-          index[k] = inner.index[mid * inner.K + b]!;
-          weight[k] = Math.fround(wa * inner.weight[mid * inner.K + b]!);
-        }
-        k++;
-      }
+      if (mid < 0) add(-1, wa); // a fill tap stays a fill tap
+      else for (let b = 0; b < inner.K; b++) add(inner.index[mid * inner.K + b]!, Math.fround(wa * inner.weight[mid * inner.K + b]!));
+    }
+    count[o] = m;
+    if (m > K) K = m;
+  }
+  const index = new Int32Array(outer.size * K);
+  const weight = new Float32Array(outer.size * K);
+  for (let o = 0; o < outer.size; o++) {
+    const m = count[o]!;
+    for (let k = 0; k < K; k++) {
+      // Unused slots repeat the first tap with weight 0 (they add exactly 0).
+      index[o * K + k] = idx[o * wide + (k < m ? k : 0)]!;
+      weight[o * K + k] = k < m ? wgt[o * wide + k]! : 0;
     }
   }
   return { size: outer.size, K, index, weight };

@@ -16,6 +16,7 @@ import {
   identityTaps,
   padCropTaps,
   resampleTaps,
+  type Interpolation,
   composeTaps,
   roundHalfEven,
 } from "./geometry";
@@ -576,51 +577,84 @@ export function centerCrop(size: number | [number, number]): Transform {
   return new CenterCrop(size);
 }
 
-export type Interpolation = "bilinear" | "nearest";
+export type { Interpolation };
+
+const INTERPOLATIONS = ["bilinear", "bicubic", "nearest", "nearest-exact"] as const;
+
+export interface ResizeOptions {
+  /** Default "bilinear"; "nearest" is torch's floor(o * scale), "nearest-exact" PIL's. */
+  interpolation?: Interpolation;
+  /** Filter over the whole footprint when downscaling (PIL, torchvision >= 0.17); default true. */
+  antialias?: boolean;
+  /** With an int size: the longer edge is at most this (the shorter then gets less). */
+  maxSize?: number;
+}
+
+/** The interpolation and antialias options of a resampling transform, checked once. */
+function resampling(fn: string, o: { interpolation?: unknown; antialias?: unknown }): { interpolation: Interpolation; antialias: boolean } {
+  return {
+    interpolation: v.oneOf(`${fn}.interpolation`, o.interpolation ?? "bilinear", INTERPOLATIONS),
+    antialias: o.antialias === undefined ? true : v.bool(`${fn}.antialias`, o.antialias),
+  };
+}
 
 class Resize extends Geometric {
   readonly name = "Resize";
   override readonly resamples = true;
-  readonly options: { size: number | [number, number]; interpolation: Interpolation };
-  constructor(size: unknown, o: { interpolation?: Interpolation }) {
+  readonly options: { size: number | [number, number]; interpolation: Interpolation; antialias: boolean; maxSize?: number };
+  constructor(size: unknown, o: ResizeOptions) {
     super();
-    v.knownKeys("resize", o, ["interpolation"]);
-    this.options = {
-      size: typeof size === "number" ? v.int("resize(size)", size, 1) : v.size2("resize(size)", size),
-      interpolation: v.oneOf("resize.interpolation", o.interpolation ?? "bilinear", ["bilinear", "nearest"] as const),
-    };
+    v.knownKeys("resize", o, ["interpolation", "antialias", "maxSize"]);
+    const parsed = typeof size === "number" ? v.int("resize(size)", size, 1) : v.size2("resize(size)", size);
+    let maxSize: number | undefined;
+    if (o.maxSize !== undefined) {
+      if (typeof parsed !== "number") throw new OptionError("resize.maxSize", o.maxSize, "no maxSize with a [height, width] size (only an int size sets the shorter edge)");
+      maxSize = v.int("resize.maxSize", o.maxSize, parsed + 1);
+    }
+    this.options = { size: parsed, ...resampling("resize", o), ...(maxSize !== undefined ? { maxSize } : {}) };
   }
   override outShape(s: Shape): Shape {
     const size = this.options.size;
     if (Array.isArray(size)) return { height: size[0], width: size[1], channels: s.channels };
-    // One number: the shorter edge becomes `size`, the aspect ratio is kept.
-    const n = size as number;
-    if (s.height <= s.width) return { height: n, width: Math.floor((n * s.width) / s.height), channels: s.channels };
-    return { height: Math.floor((n * s.height) / s.width), width: n, channels: s.channels };
+    // One number: the shorter edge becomes `size`, the aspect ratio is kept (torchvision's
+    // _compute_resized_output_size, with its int() truncation).
+    const short = Math.min(s.height, s.width);
+    const long = Math.max(s.height, s.width);
+    let newShort = size;
+    let newLong = Math.floor((size * long) / short);
+    const max = this.options.maxSize;
+    if (max !== undefined && newLong > max) {
+      newShort = Math.floor((max * newShort) / newLong);
+      newLong = max;
+    }
+    return s.height <= s.width
+      ? { height: newShort, width: newLong, channels: s.channels }
+      : { height: newLong, width: newShort, channels: s.channels };
   }
   protected makeTaps(s: Shape): StepTaps {
     const o = this.outShape(s);
-    return { y: resampleTaps(s.height, o.height, this.options.interpolation), x: resampleTaps(s.width, o.width, this.options.interpolation) };
+    const { interpolation, antialias } = this.options;
+    return { y: resampleTaps(s.height, o.height, interpolation, antialias), x: resampleTaps(s.width, o.width, interpolation, antialias) };
   }
 }
 
-/** Resizes (no antialiasing): an int sets the shorter edge, [h, w] the exact size. */
-export function resize(size: number | [number, number], options: { interpolation?: Interpolation } = {}): Transform {
+/** Resizes: an int sets the shorter edge (at most maxSize for the longer), [h, w] the exact size. */
+export function resize(size: number | [number, number], options: ResizeOptions = {}): Transform {
   return new Resize(size, options);
 }
 
 class RandomResizedCrop extends Geometric {
   readonly name = "RandomResizedCrop";
   override readonly resamples = true;
-  readonly options: { size: [number, number]; scale: [number, number]; ratio: [number, number]; interpolation: Interpolation };
-  constructor(size: unknown, o: { scale?: [number, number]; ratio?: [number, number]; interpolation?: Interpolation }) {
+  readonly options: { size: [number, number]; scale: [number, number]; ratio: [number, number]; interpolation: Interpolation; antialias: boolean };
+  constructor(size: unknown, o: RandomResizedCropOptions) {
     super();
-    v.knownKeys("randomResizedCrop", o, ["scale", "ratio", "interpolation"]);
+    v.knownKeys("randomResizedCrop", o, ["scale", "ratio", "interpolation", "antialias"]);
     this.options = {
       size: v.size2("randomResizedCrop(size)", size),
       scale: v.pair("randomResizedCrop.scale", o.scale ?? [0.08, 1], 0),
       ratio: v.pair("randomResizedCrop.ratio", o.ratio ?? [3 / 4, 4 / 3], Number.MIN_VALUE),
-      interpolation: v.oneOf("randomResizedCrop.interpolation", o.interpolation ?? "bilinear", ["bilinear", "nearest"] as const),
+      ...resampling("randomResizedCrop", o),
     };
   }
   override outShape(s: Shape): Shape {
@@ -654,19 +688,23 @@ class RandomResizedCrop extends Geometric {
     // torchvision's get_params names, so a sample replays through F.resized_crop.
     const { top, left, height: h, width: w } = p as { top: number; left: number; height: number; width: number };
     const [oh, ow] = this.options.size;
-    const mode = this.options.interpolation;
+    const { interpolation, antialias } = this.options;
     return {
-      y: composeTaps(padCropTaps(s.height, 0, top, h, "constant"), resampleTaps(h, oh, mode)),
-      x: composeTaps(padCropTaps(s.width, 0, left, w, "constant"), resampleTaps(w, ow, mode)),
+      y: composeTaps(padCropTaps(s.height, 0, top, h, "constant"), resampleTaps(h, oh, interpolation, antialias)),
+      x: composeTaps(padCropTaps(s.width, 0, left, w, "constant"), resampleTaps(w, ow, interpolation, antialias)),
     };
   }
 }
 
 /** A random area and aspect ratio, resized to `size`, as torchvision's RandomResizedCrop. */
-export function randomResizedCrop(
-  size: number | [number, number],
-  options: { scale?: [number, number]; ratio?: [number, number]; interpolation?: Interpolation } = {},
-): Transform {
+export interface RandomResizedCropOptions {
+  scale?: [number, number];
+  ratio?: [number, number];
+  interpolation?: Interpolation;
+  antialias?: boolean;
+}
+
+export function randomResizedCrop(size: number | [number, number], options: RandomResizedCropOptions = {}): Transform {
   return new RandomResizedCrop(size, options);
 }
 

@@ -17,7 +17,23 @@ import torch
 import torchvision.transforms.functional as F
 from torchvision.transforms import InterpolationMode
 
-INTERP = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST}
+INTERP = {
+    "bilinear": InterpolationMode.BILINEAR,
+    "bicubic": InterpolationMode.BICUBIC,
+    "nearest": InterpolationMode.NEAREST,
+    "nearest-exact": "nearest-exact",  # torchvision 0.14 has no NEAREST_EXACT; torch's interpolate does
+}
+
+
+def resize(x, size, o):
+    mode = INTERP[o["interpolation"]]
+    if mode == "nearest-exact":
+        if len(size) == 1:
+            h, w = x.shape[1:]
+            s = size[0]
+            size = [s, int(s * w / h)] if h <= w else [int(s * h / w), s]
+        return torch.nn.functional.interpolate(x[None], size=size, mode="nearest-exact")[0]
+    return F.resize(x, size, mode, max_size=o.get("maxSize"), antialias=o["antialias"] and mode != InterpolationMode.NEAREST)
 # batchlab's ColorJitter order index over (brightness, contrast, saturation).
 JITTER_ORDERS = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
 
@@ -72,10 +88,9 @@ def apply(step, x, state):
     if name == "CenterCrop":
         return F.center_crop(x, o["size"])
     if name == "Resize":
-        size = o["size"] if isinstance(o["size"], list) else [o["size"]]
-        return F.resize(x, size, INTERP[o["interpolation"]], antialias=False)
+        return resize(x, o["size"] if isinstance(o["size"], list) else [o["size"]], o)
     if name == "RandomResizedCrop":
-        return F.resized_crop(x, p["top"], p["left"], p["height"], p["width"], o["size"], INTERP[o["interpolation"]], antialias=False)
+        return resize(F.crop(x, p["top"], p["left"], p["height"], p["width"]), o["size"], o)
     if name in ("Grayscale", "RandomGrayscale"):
         if p is not None and not p.get("apply", True):
             return x
@@ -94,6 +109,21 @@ def apply(step, x, state):
     raise ValueError(f"no torchvision replay for {name}")
 
 
+def pil_resize(img, step, p):
+    """One Resize or RandomResizedCrop on a PIL image (uint8 out, as PIL computes it)."""
+    from PIL import Image
+    pil = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
+    o = step["options"]
+    mode = INTERP[o["interpolation"]]
+    size = o["size"] if isinstance(o["size"], list) else [o["size"]]
+    if step["name"] == "RandomResizedCrop":
+        out = F.resized_crop(pil, p["top"], p["left"], p["height"], p["width"], size, mode)
+    else:
+        out = F.resize(pil, size, mode, max_size=o.get("maxSize"))
+    a = np.asarray(out, dtype=np.float32)
+    return torch.from_numpy(a.reshape(a.shape[0], a.shape[1], -1)).permute(2, 0, 1)
+
+
 def main():
     torch.set_num_threads(1)
     for line in sys.stdin:
@@ -101,10 +131,15 @@ def main():
         try:
             h, w, c = case["shape"]
             img = np.frombuffer(base64.b64decode(case["image"]), dtype=np.uint8).reshape(h, w, c)
-            x = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1).contiguous()
-            y = apply({"name": "Compose", "transforms": case["chain"], "params": {"steps": case["params"]}}, x, {"bound": 255.0})
+            if case.get("pil"):
+                y = pil_resize(img, case["chain"][0], case["params"][0])
+            else:
+                x = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1).contiguous()
+                y = apply({"name": "Compose", "transforms": case["chain"], "params": {"steps": case["params"]}}, x, {"bound": 255.0})
             ours = np.frombuffer(base64.b64decode(case["out"]), dtype=np.float32).reshape(case["outShape"])
             theirs = y.numpy()
+            if case.get("pil"):
+                ours = np.clip(ours, 0, 255)  # PIL's uint8 output saturates where a cubic overshoots
             if list(theirs.shape) != list(ours.shape):
                 print(json.dumps({"id": case["id"], "shape": list(theirs.shape)}), flush=True)
                 continue
