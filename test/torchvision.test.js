@@ -54,6 +54,7 @@ const CHAINS = [
   ["centerCrop larger by 6, 4", (img) => T.centerCrop([img.height + 6, img.width + 4]), 0, "integer geometry"],
   ["randomCrop with constant padding, flips", () => T.compose([T.randomCrop(20, { padding: 4, padIfNeeded: true, fill: 9 }), T.randomHorizontalFlip(), T.randomVerticalFlip()]), 0, "integer geometry"],
   ["randomCrop reflect / edge / symmetric padding", () => T.compose([T.randomCrop([15, 22], { padding: [3, 5, 2, 6], paddingMode: "reflect" }), T.randomCrop(14, { padding: 2, paddingMode: "edge" }), T.randomCrop(13, { padding: 1, paddingMode: "symmetric" })]), 0, "integer geometry"],
+  ["pad: constant with a fill per channel, edge, reflect, symmetric", (img) => T.compose([T.pad([1, 2, 3, 4], { fill: img.channels === 3 ? [10, 20, 30] : 7 }), T.pad(3, { mode: "edge" }), T.pad([2, 5], { mode: "reflect" }), T.pad([4, 1, 0, 2], { mode: "symmetric" })]), 0, "integer geometry"],
   ["resize nearest (up and down)", () => T.compose([T.resize([37, 11], { interpolation: "nearest" }), T.resize(19, { interpolation: "nearest" })]), 0, "torch's float32 nearest index, reproduced exactly"],
   ["resize bilinear, no antialias (short side)", () => T.resize(13), 1e-3, "torch's float32 source coordinates and weights; the sums are the same products in the same order up to a few ulps of 255"],
   ["randomResizedCrop bilinear", () => T.compose([T.randomResizedCrop([16, 21], { scale: [0.2, 1] }), T.randomHorizontalFlip()]), 1e-3, "crop and resize folded into one tap table: the same float32 weights"],

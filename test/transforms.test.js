@@ -269,3 +269,17 @@ test("ops shared by every sample (toTensor, normalize) cannot be changed through
     assert.strictEqual(t.op(shape, null, { bound: 255 }), op);
   }
 });
+
+test("pad grows each side by its padding and checks its options", () => {
+  assert.deepEqual(T.pad([1, 2, 3, 4]).outputShape([5, 6, 3]), [3, 11, 10], "[left, top, right, bottom]");
+  assert.deepEqual(T.pad([1, 2]).outputShape([5, 6, 1]), [1, 9, 8], "[left/right, top/bottom]");
+  assert.deepEqual(run(T.pad([1, 0, 0, 0], { fill: 9 }), grid(1, 2), null).data, [9, 0, 1]);
+  assert.deepEqual(run(T.pad([2, 0, 1, 0], { mode: "reflect" }), grid(1, 3), null).data, [2, 1, 0, 1, 2, 1]);
+  assert.throws(() => T.pad(-1), (e) => e.option === "pad(padding)" && /non-negative integer/.test(e.message));
+  assert.throws(() => T.pad(1, { mode: "wrap" }), (e) => e.option === "pad.mode" && /constant/.test(e.message));
+  assert.throws(() => T.pad(1, { fill: [1, 2] }).outputShape([4, 4, 3]), (e) => e.option === "pad.fill" && /1 or 3 values/.test(e.message));
+  assert.throws(() => T.resize([4, 4], { maxSize: 9 }), (e) => e.option === "resize.maxSize");
+  assert.throws(() => T.resize(8, { maxSize: 8 }), (e) => e.option === "resize.maxSize", "maxSize must exceed the short edge");
+  assert.deepEqual(T.resize(8, { maxSize: 12 }).outputShape([10, 20, 1]), [1, 6, 12], "the long edge capped, the short one scaled down with it");
+  assert.throws(() => T.resize(8, { interpolation: "lanczos" }), (e) => e.option === "resize.interpolation" && /bicubic/.test(e.message));
+});

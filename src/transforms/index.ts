@@ -13,12 +13,13 @@ export {
   randomVerticalFlip,
   randomCrop,
   centerCrop,
+  pad,
   resize,
   randomResizedCrop,
   compose,
   randomApply,
 } from "./library";
-export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, Interpolation } from "./library";
+export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, Interpolation } from "./library";
 export { Plan } from "./plan";
 export type { DrawAddress, Layout, SampleTaps, FillState } from "./plan";
 export type { BorderMode, AxisTaps } from "./geometry";

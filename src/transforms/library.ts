@@ -541,6 +541,49 @@ export function randomCrop(size: number | [number, number], options: RandomCropO
   return new RandomCrop(size, options);
 }
 
+export interface PadOptions {
+  /** Constant fill in the units in force: one value or one per channel (default 0). */
+  fill?: number | readonly number[];
+  /** torchvision's padding modes; reflect and symmetric repeat periodically past the image. */
+  mode?: BorderMode;
+}
+
+class Pad extends Geometric {
+  readonly name = "Pad";
+  readonly options: { padding: [number, number, number, number]; fill: number | number[]; mode: BorderMode };
+  constructor(padding: unknown, o: PadOptions) {
+    super();
+    v.knownKeys("pad", o, ["fill", "mode"]);
+    this.options = {
+      padding: parsePadding("pad(padding)", padding),
+      fill: parseFill("pad.fill", o.fill ?? 0),
+      mode: v.oneOf("pad.mode", o.mode ?? "constant", ["constant", "edge", "reflect", "symmetric"] as const),
+    };
+  }
+  override outShape(s: Shape): Shape {
+    const [l, t, r, b] = this.options.padding;
+    fillFor("pad.fill", this.options.fill, s.channels);
+    return { height: s.height + t + b, width: s.width + l + r, channels: s.channels };
+  }
+  protected makeTaps(s: Shape): StepTaps {
+    const [l, t, r, b] = this.options.padding;
+    const mode = this.options.mode;
+    return {
+      y: padCropTaps(s.height, t, 0, s.height + t + b, mode),
+      x: padCropTaps(s.width, l, 0, s.width + l + r, mode),
+      fill: mode === "constant" ? fillFor("pad.fill", this.options.fill, s.channels) : undefined,
+    };
+  }
+}
+
+/**
+ * Pads each side, as torchvision's Pad: an int (every side), [left/right, top/bottom] or
+ * [left, top, right, bottom]; `mode` constant (with `fill`), edge, reflect or symmetric.
+ */
+export function pad(padding: number | readonly number[], options: PadOptions = {}): Transform {
+  return new Pad(padding, options);
+}
+
 /**
  * Where a centred crop of `crop` starts along an axis of length n, as torchvision's center_crop:
  * a smaller crop starts at round((n - crop) / 2) (Python's round, halves to even); a larger one

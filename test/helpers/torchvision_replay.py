@@ -49,6 +49,14 @@ def jitter(x, p, bound):
     return y * bound
 
 
+def pad(x, padding, fill, mode):
+    if mode == "constant" and isinstance(fill, list) and len(set(fill)) > 1:
+        # F.pad takes one number; pad each channel with its own value.
+        return torch.stack([F.pad(x[c:c + 1], padding, fill=float(fill[c]))[0] for c in range(x.shape[0])])
+    f = fill[0] if isinstance(fill, list) else fill
+    return F.pad(x, padding, fill=float(f), padding_mode=mode)
+
+
 def apply(step, x, state):
     name, o, p = step["name"], step.get("options", {}), step.get("params")
     if name == "Compose":
@@ -77,14 +85,10 @@ def apply(step, x, state):
                 d = w - (x.shape[2] + l + r)
                 l, r = l + d, r + d
         if l or t or r or b:
-            fill = o["fill"]
-            if o["paddingMode"] == "constant" and isinstance(fill, list) and len(set(fill)) > 1:
-                # F.pad takes one number; pad each channel with its own value.
-                x = torch.stack([F.pad(x[c:c + 1], [l, t, r, b], fill=float(fill[c]))[0] for c in range(x.shape[0])])
-            else:
-                f = fill[0] if isinstance(fill, list) else fill
-                x = F.pad(x, [l, t, r, b], fill=float(f), padding_mode=o["paddingMode"])
+            x = pad(x, [l, t, r, b], o["fill"], o["paddingMode"])
         return F.crop(x, p["top"], p["left"], h, w)
+    if name == "Pad":
+        return pad(x, o["padding"], o["fill"], o["mode"])
     if name == "CenterCrop":
         return F.center_crop(x, o["size"])
     if name == "Resize":
