@@ -63,6 +63,10 @@ const CHAINS = [
   ["resize bicubic without antialias, up and down", () => T.compose([T.resize([31, 9], { interpolation: "bicubic", antialias: false }), T.resize([13, 20], { interpolation: "bicubic", antialias: false })]), 2e-2, "Keys' cubic (a = -0.75), edge-clamped; two resamplings folded into one tap table: the intermediate is not rounded, sums in another order (bicubic overshoots to about 1.3 x 255)"],
   ["resize nearest-exact", () => T.resize([19, 7], { interpolation: "nearest-exact" }), 0, "torch's nearest-exact index in float32"],
   ["randomResizedCrop bicubic antialiased", () => T.randomResizedCrop([8, 11], { interpolation: "bicubic", scale: [0.3, 1] }), 1e-3, "crop, then the footprint filter"],
+  ["randomRotation nearest, about the centre and about a point", (img) => T.compose([T.randomRotation(40), T.randomRotation([-10, 170], { center: [2, img.height - 3], fill: 50 })]), 0, "nearest: the same source pixel (float32 grid; a point exactly half-way is measure zero)"],
+  ["randomRotation bilinear with a fill per channel", (img) => T.randomRotation(180, { interpolation: "bilinear", fill: img.channels === 3 ? [10, 200, 30] : 90 }), 5e-3, "the same bilinear weights and fill blend; torch builds the grid another way (normalised coordinates, a batched matmul), so source points agree to about 1e-5 pixel: times a step of up to 255 between neighbours on noise"],
+  ["randomAffine: degrees, translate, scale, shear x and y", () => T.randomAffine({ degrees: 25, translate: [0.2, 0.1], scale: [0.7, 1.3], shear: [-10, 10, -5, 5], interpolation: "bilinear" }), 5e-3, "as rotation"],
+  ["randomPerspective bilinear", () => T.compose([T.toTensor(), T.randomPerspective({ p: 0.8, distortionScale: 0.6, interpolation: "bilinear", fill: 0.5 })]), 5e-3 / 255 * 20, "torchvision solves the corner system by float32 least squares, batchlab exactly: the source points differ by about 1e-5 pixel"],
   ["toTensor, normalize", (img) => T.compose([T.toTensor(), T.normalize(img.channels === 3 ? [0.485, 0.456, 0.406] : [0.286], img.channels === 3 ? [0.229, 0.224, 0.225] : [0.353])]), 2e-6, "float32 division: batchlab divides by 255, torchvision too (one rounding each), then (x - m) / s"],
   ["grayscale (3 -> 1 and 3 -> 3)", (img) => T.compose([img.channels === 3 ? T.grayscale(3) : T.randomGrayscale(1), T.toTensor()]), 1e-4 + 2e-6, "PIL's weights (0.299) against the tensor path's (0.2989): at most 0.0001 of full scale"],
   ["colorJitter after toTensor", () => T.compose([T.toTensor(), T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 })]), 3e-4, "contrast and saturation blend with gray: PIL's weights against 0.2989 (up to 1e-4 per blend, three blends)"],
@@ -121,5 +125,58 @@ test("batchlab's drawn parameters replayed through torchvision 0.14 stay within 
   for (const [label, w] of worst) {
     t.diagnostic(`${label}: max ${w.max.toExponential(2)}, mean ${(w.mean / w.n).toExponential(2)} over ${w.n} cases (bound ${w.bound}: ${w.why})`);
     assert.ok(w.max <= w.bound, `${label}: max difference ${w.max} exceeds ${w.bound} (${w.why})`);
+  }
+});
+
+/** Two-sample Kolmogorov-Smirnov: the statistic D and its asymptotic p-value. */
+function ks(a, b) {
+  a = Float64Array.from(a).sort();
+  b = Float64Array.from(b).sort();
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < a.length && j < b.length) {
+    const x = Math.min(a[i], b[j]);
+    while (i < a.length && a[i] <= x) i++;
+    while (j < b.length && b[j] <= x) j++;
+    d = Math.max(d, Math.abs(i / a.length - j / b.length));
+  }
+  const ne = (a.length * b.length) / (a.length + b.length);
+  const lambda = (Math.sqrt(ne) + 0.12 + 0.11 / Math.sqrt(ne)) * d;
+  let p = 0;
+  for (let k = 1; k <= 100; k++) p += 2 * (k % 2 ? 1 : -1) * Math.exp(-2 * k * k * lambda * lambda);
+  return { d, p: Math.min(1, Math.max(0, p)) };
+}
+
+test("parameter distributions match torchvision's get_params over 20,000 draws (two-sample KS, family-wise p > 0.01)", { skip, timeout: 120_000 }, (t) => {
+  const N = 20000;
+  const H = 37;
+  const W = 53;
+  const r = spawnSync(PY, [path.join(__dirname, "helpers", "torchvision_params.py"), String(N), String(H), String(W)], { encoding: "utf8", maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, r.stderr);
+  const theirs = JSON.parse(r.stdout);
+  const draws = (tf, n) => {
+    const plan = new T.Plan(T.compose([tf]));
+    return Array.from({ length: n }, (_, i) => plan.draw({ height: H, width: W, channels: 1 }, { seed: 77, epoch: 0, position: i }).steps[0]);
+  };
+  const ours = {};
+  const put = (k, v) => (ours[k] ??= []).push(v);
+  for (const p of draws(T.randomRotation(30), N)) put("rotation.angle", p.angle);
+  for (const p of draws(T.randomAffine({ degrees: 25, translate: [0.2, 0.1], scale: [0.7, 1.3], shear: [-10, 10, -5, 5] }), N)) {
+    put("affine.angle", p.angle); put("affine.tx", p.translate[0]); put("affine.ty", p.translate[1]);
+    put("affine.scale", p.scale); put("affine.shearX", p.shear[0]); put("affine.shearY", p.shear[1]);
+  }
+  for (const p of draws(T.randomPerspective({ p: 1, distortionScale: 0.6 }), N)) p.endpoints.flat().forEach((v, k) => put(`perspective.${k}`, v));
+  for (const p of draws(T.randomResizedCrop(8), N)) for (const k of ["top", "left", "height", "width"]) put(`rrc.${k}`, p[k]);
+  // One family of tests at level 0.01 (Bonferroni): 19 separate tests at 0.01 would fail about one
+  // seed in five with identical distributions.
+  const keys = Object.keys(theirs);
+  const level = 0.01 / keys.length;
+  assert.equal(keys.length, 19, "every parameter is compared");
+  for (const key of keys) {
+    assert.equal(ours[key]?.length, N, `${key}: batchlab drew ${ours[key]?.length}`);
+    const { d, p } = ks(ours[key], theirs[key]);
+    t.diagnostic(`${key}: D = ${d.toFixed(4)}, p = ${p.toFixed(3)}`);
+    assert.ok(p > level, `${key}: batchlab's and torchvision's draws differ (KS D = ${d.toFixed(4)}, p = ${p.toExponential(2)} < ${level.toExponential(2)})`);
   }
 });

@@ -283,3 +283,48 @@ test("pad grows each side by its padding and checks its options", () => {
   assert.deepEqual(T.resize(8, { maxSize: 12 }).outputShape([10, 20, 1]), [1, 6, 12], "the long edge capped, the short one scaled down with it");
   assert.throws(() => T.resize(8, { interpolation: "lanczos" }), (e) => e.option === "resize.interpolation" && /bicubic/.test(e.message));
 });
+
+test("warps: a rotated pixel lands where mapPoint's inverse says, options are checked, identity angles change nothing", () => {
+  const W = require("../dist/transforms/warp");
+  // One bright pixel at (x 6, y 2) of a 9 x 11 image, rotated 90 degrees counter-clockwise about the centre.
+  const img = { data: new Uint8Array(9 * 11), height: 9, width: 11, channels: 1 };
+  img.data[2 * 11 + 6] = 200;
+  const t = T.randomRotation([90, 90]);
+  const out = run(t, img, { angle: 90 });
+  const at = out.data.indexOf(200);
+  assert.equal(out.data.filter((v) => v === 200).length, 1, "nearest moves the pixel, it does not blur it");
+  const [ox, oy] = [at % 11, Math.floor(at / 11)];
+  // The sample's matrix maps that output pixel's centre back onto the source pixel's centre.
+  const m = t.matrix({ height: 9, width: 11, channels: 1 }, { angle: 90 });
+  const [sx, sy] = W.mapPoint(m, ox + 0.5, oy + 0.5);
+  assert.ok(Math.abs(sx - 6.5) < 1e-9 && Math.abs(sy - 2.5) < 1e-9, `source point ${sx}, ${sy}`);
+  // Counter-clockwise on screen: the source centre is at (6.5, 2.5), 1 right of and 2 above the
+  // image centre (5.5, 4.5); right turns into up and up into left, so it lands 2 left, 1 up.
+  assert.deepEqual([ox, oy], [3, 3]);
+  assert.deepEqual(run(T.randomRotation(0), img, { angle: 0 }).data, Array.from(img.data), "angle 0 is the identity");
+  assert.deepEqual(run(T.randomAffine({ degrees: 0 }), img, { angle: 0, translate: [0, 0], scale: 1, shear: [0, 0] }).data, Array.from(img.data));
+  assert.throws(() => T.randomRotation(10, { expand: true }), (e) => e.option === "randomRotation.expand");
+  assert.throws(() => T.randomRotation(10, { interpolation: "bicubic" }), (e) => e.option === "randomRotation.interpolation" && /nearest/.test(e.message));
+  assert.throws(() => T.randomAffine({}), (e) => e.option === "randomAffine.degrees" && /required/.test(e.message));
+  assert.throws(() => T.randomAffine({ degrees: 5, translate: [0.5, 2] }), (e) => e.option === "randomAffine.translate");
+  assert.throws(() => T.randomPerspective({ distortionScale: 1.5 }), (e) => e.option === "randomPerspective.distortionScale");
+  assert.throws(() => T.randomRotation(5, { center: [1] }), (e) => e.option === "randomRotation.center");
+});
+
+test("a chain with a warp runs step by step on every CPU engine, with the same pixels", async () => {
+  const { DataLoader, datasets } = require("../dist");
+  const n = 6;
+  const pixels = new Uint8Array(n * 12 * 10 * 3).map((_, i) => (i * 37) % 251);
+  const ds = datasets.fromArrays(pixels, [n, 12, 10, 3], Int32Array.from({ length: n }, (_, i) => i % 3));
+  const transform = T.compose([T.randomCrop(10, { padding: 2 }), T.randomRotation(30, { interpolation: "bilinear" }), T.toTensor(), T.randomPerspective({ p: 1 })]);
+  const outs = [];
+  for (const backend of ["reference", "native"]) {
+    const loader = new DataLoader(ds, { batchSize: 3, seed: 4, transform, backend });
+    const got = [];
+    for await (const b of loader) got.push(Array.from(b.images));
+    outs.push(got.flat());
+  }
+  assert.equal(outs[0].length, n * 3 * 10 * 10);
+  assert.deepEqual(outs[1], outs[0]);
+  assert.ok(outs[0].some((v) => v !== 0));
+});

@@ -6,6 +6,7 @@ import { NativeError } from "../errors";
 import type { NativeAddon } from "./addon-cpu";
 import { BufferPool, type EngineMemory } from "./buffers";
 import { encodeJob, type Engine } from "./job";
+import { runReference } from "./reference";
 
 /** Batches up to this size come from the addon's allocator (its limit); larger ones are plain buffers. */
 const ADDON_ALLOC_LIMIT = 2 ** 31;
@@ -25,6 +26,10 @@ export function cpuEngine(addon: NativeAddon, pinned?: EngineMemory): Engine {
     pool,
     async run(plan, pixels, params, out, numThreads) {
       if (!out) throw new NativeError("the native engine needs an output buffer");
+      if (!plan.fused) {
+        runReference(plan, pixels, params, out); // warp steps: not in the native plan yet
+        return {};
+      }
       const job = encodeJob(plan, pixels, params, pool);
       await addon.runPlan({ ...job, out, numThreads });
       pool.giveJob(job); // after success only: a failed job may still be read by pool threads

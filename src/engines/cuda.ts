@@ -5,7 +5,7 @@
  * overlaps the kernel of batch k while the loader keeps `prefetch` batches in flight.
  * Loaded by engines/index.ts only when a loader asks for device "cuda".
  */
-import { CudaUnavailableError } from "../errors";
+import { CudaUnavailableError, OptionError } from "../errors";
 import { call, callAsync, device, load, type CudaAddon, type RawBuffer, type RawStream } from "./addon-cuda";
 import { BufferPool } from "./buffers";
 import { encodeJob, type DeviceTensor, type Engine } from "./job";
@@ -25,6 +25,9 @@ export function cudaEngine(): Engine {
     onDevice: true,
     pool: new BufferPool(), // batches stay in device memory
     async run(plan, pixels, params) {
+      if (!plan.fused) {
+        throw new OptionError("DataLoader.device", "cuda", `a chain the fused kernel runs: ${plan.unfused.join(", ")} run on the CPU reference path for now (use device "cpu")`);
+      }
       const job = encodeJob(plan, pixels, params);
       const stream = streams[next++ % STREAMS]!;
       const shape = [job.n, job.outC, job.outH, job.outW] as const;

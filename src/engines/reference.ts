@@ -2,7 +2,8 @@
 import { NativeError } from "../errors";
 import * as ref from "../transforms/reference";
 import { BufferPool, type EngineMemory } from "./buffers";
-import type { Engine } from "./job";
+import type { Params, Plan } from "../transforms/index";
+import type { BatchPixels, Engine } from "./job";
 
 /** `pinned`: batches in pinned host memory (DataLoader's pinMemory). */
 export function referenceEngine(reason: string, pinned?: EngineMemory): Engine {
@@ -13,13 +14,18 @@ export function referenceEngine(reason: string, pinned?: EngineMemory): Engine {
     pool: pinned ? new BufferPool(pinned, false) : new BufferPool(),
     async run(plan, pixels, params, out) {
       if (!out) throw new NativeError("the reference engine needs an output buffer");
-      let offset = 0;
-      pixels.images().forEach((image, i) => {
-        const img = plan.transform.reference(ref.fromImage(image), params[i]!, { bound: 255 });
-        ref.writeCHW(img, out, offset);
-        offset += img.data.length;
-      });
+      runReference(plan, pixels, params, out);
       return {};
     },
   };
+}
+
+/** The chain step by step on every sample, into `out` (NCHW): also the path of unfused chains. */
+export function runReference(plan: Plan, pixels: BatchPixels, params: readonly Params[], out: Float32Array): void {
+  let offset = 0;
+  pixels.images().forEach((image, i) => {
+    const img = plan.transform.reference(ref.fromImage(image), params[i]!, { bound: 255 });
+    ref.writeCHW(img, out, offset);
+    offset += img.data.length;
+  });
 }

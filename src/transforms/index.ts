@@ -16,13 +16,18 @@ export {
   pad,
   resize,
   randomResizedCrop,
+  randomRotation,
+  randomAffine,
+  randomPerspective,
   compose,
   randomApply,
 } from "./library";
-export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, Interpolation } from "./library";
+export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, Interpolation } from "./library";
 export { Plan } from "./plan";
 export type { DrawAddress, Layout, SampleTaps, FillState } from "./plan";
 export type { BorderMode, AxisTaps } from "./geometry";
+export { mapPoint } from "./warp";
+export type { Mat3, WarpInterpolation } from "./warp";
 export type { FloatImage } from "./reference";
 export { mixup, cutmix, beta } from "./batch";
 export type { BatchTransform, MixResult } from "./batch";

@@ -22,6 +22,7 @@ import {
 } from "./geometry";
 import * as ref from "./reference";
 import type { FloatImage } from "./reference";
+import { affineWarp, inverseAffine, perspectiveWarp, warpImage, type Mat3, type WarpInterpolation } from "./warp";
 
 export interface Shape {
   readonly height: number;
@@ -30,7 +31,7 @@ export interface Shape {
 }
 
 /** Plain-number parameters drawn for one sample; null when a transform draws nothing. */
-export type Params = { readonly [key: string]: number | boolean | readonly number[] | Params | readonly Params[] } | null;
+export type Params = { readonly [key: string]: number | boolean | readonly number[] | readonly (readonly number[])[] | Params | readonly Params[] } | null;
 
 /** The value range in force: 255 before toTensor, 1 after (colour clamps use it). */
 export interface ValueContext {
@@ -68,7 +69,8 @@ export const OP_NAMES = ["affine", "gray", "jitter", "erase"] as const;
 
 export abstract class Transform {
   abstract readonly name: string;
-  abstract readonly kind: "geometry" | "color" | "container";
+  /** "warp": geometry through a per-sample projective map (warp.ts); not in the fused plan yet. */
+  abstract readonly kind: "geometry" | "warp" | "color" | "container";
   /** The options as given (after defaults), for display and debugging. */
   abstract readonly options: Readonly<Record<string, unknown>>;
 
@@ -749,6 +751,244 @@ export interface RandomResizedCropOptions {
 
 export function randomResizedCrop(size: number | [number, number], options: RandomResizedCropOptions = {}): Transform {
   return new RandomResizedCrop(size, options);
+}
+
+// ---------------------------------------------------------------------------------- warps
+
+/** Options every warp shares: torchvision's interpolation (nearest or bilinear) and fill. */
+interface WarpOptions {
+  interpolation?: WarpInterpolation;
+  /** Value outside the source, in the units in force: one value or one per channel (default 0). */
+  fill?: number | readonly number[];
+}
+
+/**
+ * A warp: the same output size, each pixel read through the sample's matrix (warp.ts). Runs on
+ * the reference path (step by step); engines/ sends a chain with a warp there.
+ */
+abstract class Warping extends Transform {
+  readonly kind = "warp";
+  override readonly resamples = true;
+  protected abstract readonly warpOptions: { interpolation: WarpInterpolation; fill: number | number[] };
+  /** The sample's map (output pixel centre to source point), or null where it does nothing. */
+  abstract matrix(s: Shape, p: Params): Mat3 | null;
+  override outShape(s: Shape): Shape {
+    fillFor(`${lower(this.name)}.fill`, this.warpOptions.fill, s.channels);
+    return s;
+  }
+  reference(img: FloatImage, p: Params): FloatImage {
+    const m = this.matrix(img, p);
+    if (!m) return img;
+    return warpImage(img, m, img.height, img.width, this.warpOptions.interpolation, fillFor(`${lower(this.name)}.fill`, this.warpOptions.fill, img.channels));
+  }
+}
+
+function warpInterpolation(fn: string, x: unknown, dflt: WarpInterpolation): WarpInterpolation {
+  return v.oneOf(`${fn}.interpolation`, x ?? dflt, ["nearest", "bilinear"] as const);
+}
+
+/** [a, b], each a fraction in [0, 1] (not a range: a is for x, b for y). */
+function fractions(option: string, x: unknown): [number, number] {
+  if (!Array.isArray(x) || x.length !== 2 || !x.every((e) => typeof e === "number" && e >= 0 && e <= 1)) {
+    throw new OptionError(option, x, "[x fraction, y fraction], each in [0, 1]");
+  }
+  return [x[0], x[1]];
+}
+
+/** A symmetric range from one number (-d, d), or [lo, hi] as given. */
+function degreesRange(option: string, x: unknown): [number, number] {
+  if (typeof x === "number") {
+    v.num(option, x, 0);
+    return [-x, x];
+  }
+  return v.pair(option, x, -Infinity);
+}
+
+function centerOption(option: string, x: unknown): [number, number] | undefined {
+  if (x === undefined) return undefined;
+  if (!Array.isArray(x) || x.length !== 2 || !x.every((e) => typeof e === "number" && Number.isFinite(e))) {
+    throw new OptionError(option, x, "[x, y] in pixels from the top left corner");
+  }
+  return [x[0], x[1]];
+}
+
+/** torchvision's center argument, relative to the image centre. */
+function centred(center: [number, number] | undefined, s: Shape): [number, number] {
+  return center ? [center[0] - s.width * 0.5, center[1] - s.height * 0.5] : [0, 0];
+}
+
+export interface RandomRotationOptions extends WarpOptions {
+  /** Rotation centre [x, y] in pixels (default the image centre). */
+  center?: [number, number];
+  /** Not supported yet: the output would change size with the angle. */
+  expand?: boolean;
+}
+
+class RandomRotation extends Warping {
+  readonly name = "RandomRotation";
+  readonly options: { degrees: [number, number]; interpolation: WarpInterpolation; fill: number | number[]; center?: [number, number] };
+  protected get warpOptions() {
+    return this.options;
+  }
+  constructor(degrees: unknown, o: RandomRotationOptions) {
+    super();
+    v.knownKeys("randomRotation", o, ["interpolation", "expand", "center", "fill"]);
+    if (o.expand !== undefined && v.bool("randomRotation.expand", o.expand)) {
+      throw new OptionError("randomRotation.expand", true, "false (an expanded output changes size with each angle; resize or crop after a rotation instead)");
+    }
+    const center = centerOption("randomRotation.center", o.center);
+    this.options = {
+      degrees: degreesRange("randomRotation(degrees)", degrees),
+      interpolation: warpInterpolation("randomRotation", o.interpolation, "nearest"),
+      fill: parseFill("randomRotation.fill", o.fill ?? 0),
+      ...(center ? { center } : {}),
+    };
+  }
+  override draw(rng: RandomStream): Params {
+    return { angle: rng.uniform(this.options.degrees[0], this.options.degrees[1]) };
+  }
+  matrix(s: Shape, p: Params): Mat3 {
+    // F.rotate turns counter-clockwise: its inverse affine matrix takes -angle.
+    const inv = inverseAffine(centred(this.options.center, s), -(p as { angle: number }).angle, [0, 0], 1, [0, 0]);
+    return affineWarp(inv, s.height, s.width, s.height, s.width);
+  }
+}
+
+/** Rotates by an angle drawn from degrees (a number d: [-d, d]), as torchvision's RandomRotation. */
+export function randomRotation(degrees: number | [number, number], options: RandomRotationOptions = {}): Transform {
+  return new RandomRotation(degrees, options);
+}
+
+export interface RandomAffineOptions extends WarpOptions {
+  /** Rotation range: d for [-d, d], or [lo, hi] (degrees, clockwise as torchvision's affine). */
+  degrees: number | [number, number];
+  /** Largest translation as fractions of the width and the height. */
+  translate?: [number, number];
+  /** Scale range [lo, hi]. */
+  scale?: [number, number];
+  /** Shear: s for x in [-s, s], [lo, hi] for x, or [xlo, xhi, ylo, yhi] (degrees). */
+  shear?: number | [number, number] | [number, number, number, number];
+  center?: [number, number];
+}
+
+class RandomAffine extends Warping {
+  readonly name = "RandomAffine";
+  readonly options: {
+    degrees: [number, number];
+    translate?: [number, number];
+    scale?: [number, number];
+    shear?: [number, number] | [number, number, number, number];
+    interpolation: WarpInterpolation;
+    fill: number | number[];
+    center?: [number, number];
+  };
+  protected get warpOptions() {
+    return this.options;
+  }
+  constructor(o: RandomAffineOptions) {
+    super();
+    if (o === null || typeof o !== "object") throw new OptionError("randomAffine(options)", o, "an object with at least degrees");
+    v.knownKeys("randomAffine", o, ["degrees", "translate", "scale", "shear", "interpolation", "center", "fill"]);
+    if (o.degrees === undefined) throw new OptionError("randomAffine.degrees", undefined, "a number d (for [-d, d]) or [lo, hi]: torchvision's degrees is required (0 for none)");
+    const center = centerOption("randomAffine.center", o.center);
+    let shear: [number, number] | [number, number, number, number] | undefined;
+    if (o.shear !== undefined) {
+      if (Array.isArray(o.shear) && o.shear.length === 4) {
+        shear = [...v.pair("randomAffine.shear", o.shear.slice(0, 2), -Infinity), ...v.pair("randomAffine.shear", o.shear.slice(2), -Infinity)];
+      } else shear = degreesRange("randomAffine.shear", o.shear);
+    }
+    const translate = o.translate === undefined ? undefined : fractions("randomAffine.translate", o.translate);
+    const scale = o.scale === undefined ? undefined : v.pair("randomAffine.scale", o.scale, Number.MIN_VALUE);
+    this.options = {
+      degrees: degreesRange("randomAffine.degrees", o.degrees),
+      ...(translate ? { translate } : {}),
+      ...(scale ? { scale } : {}),
+      ...(shear ? { shear } : {}),
+      interpolation: warpInterpolation("randomAffine", o.interpolation, "nearest"),
+      fill: parseFill("randomAffine.fill", o.fill ?? 0),
+      ...(center ? { center } : {}),
+    };
+  }
+  /** torchvision's RandomAffine.get_params, in its order of draws, under its names. */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const o = this.options;
+    const angle = rng.uniform(o.degrees[0], o.degrees[1]);
+    let translate: [number, number] = [0, 0];
+    if (o.translate) {
+      const dx = o.translate[0] * s.width;
+      const dy = o.translate[1] * s.height;
+      translate = [roundHalfEven(rng.uniform(-dx, dx)), roundHalfEven(rng.uniform(-dy, dy))];
+    }
+    const scale = o.scale ? rng.uniform(o.scale[0], o.scale[1]) : 1;
+    const shear: [number, number] = [0, 0];
+    if (o.shear) {
+      shear[0] = rng.uniform(o.shear[0], o.shear[1]);
+      if (o.shear.length === 4) shear[1] = rng.uniform(o.shear[2], o.shear[3]);
+    }
+    return { angle, translate, scale, shear };
+  }
+  matrix(s: Shape, p: Params): Mat3 {
+    const q = p as { angle: number; translate: [number, number]; scale: number; shear: [number, number] };
+    const inv = inverseAffine(centred(this.options.center, s), q.angle, q.translate, q.scale, q.shear);
+    return affineWarp(inv, s.height, s.width, s.height, s.width);
+  }
+}
+
+/** Rotation, translation, scale and shear drawn per sample, as torchvision's RandomAffine. */
+export function randomAffine(options: RandomAffineOptions): Transform {
+  return new RandomAffine(options);
+}
+
+export interface RandomPerspectiveOptions extends WarpOptions {
+  /** How far each corner may move, as a fraction of half the side (0..1, default 0.5). */
+  distortionScale?: number;
+  /** Probability of warping a sample (default 0.5). */
+  p?: number;
+}
+
+class RandomPerspective extends Warping {
+  readonly name = "RandomPerspective";
+  readonly options: { distortionScale: number; p: number; interpolation: WarpInterpolation; fill: number | number[] };
+  protected get warpOptions() {
+    return this.options;
+  }
+  constructor(o: RandomPerspectiveOptions) {
+    super();
+    v.knownKeys("randomPerspective", o, ["distortionScale", "p", "interpolation", "fill"]);
+    this.options = {
+      distortionScale: v.prob("randomPerspective.distortionScale", o.distortionScale ?? 0.5),
+      p: v.prob("randomPerspective.p", o.p ?? 0.5),
+      interpolation: warpInterpolation("randomPerspective", o.interpolation, "bilinear"),
+      fill: parseFill("randomPerspective.fill", o.fill ?? 0),
+    };
+  }
+  /** torchvision's RandomPerspective: the coin, then get_params' corners in its order. */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const W = s.width;
+    const H = s.height;
+    const startpoints = [[0, 0], [W - 1, 0], [W - 1, H - 1], [0, H - 1]];
+    if (!(rng.random() < this.options.p)) return { apply: false, startpoints, endpoints: startpoints };
+    const d = this.options.distortionScale;
+    const dw = Math.trunc(d * Math.floor(W / 2));
+    const dh = Math.trunc(d * Math.floor(H / 2));
+    const between = (lo: number, hi: number) => lo + rng.int(hi - lo); // torch.randint(lo, hi)
+    const topLeft = [between(0, dw + 1), between(0, dh + 1)];
+    const topRight = [between(W - dw - 1, W), between(0, dh + 1)];
+    const bottomRight = [between(W - dw - 1, W), between(H - dh - 1, H)];
+    const bottomLeft = [between(0, dw + 1), between(H - dh - 1, H)];
+    return { apply: true, startpoints, endpoints: [topLeft, topRight, bottomRight, bottomLeft] };
+  }
+  matrix(_s: Shape, p: Params): Mat3 | null {
+    const q = p as { apply: boolean; startpoints: number[][]; endpoints: number[][] };
+    if (!q.apply) return null;
+    // torchvision applies the corner solution to pixel centres as they are (x + 0.5, y + 0.5).
+    return perspectiveWarp(q.startpoints, q.endpoints);
+  }
+}
+
+/** Moves the four corners at random, as torchvision's RandomPerspective. */
+export function randomPerspective(options: RandomPerspectiveOptions = {}): Transform {
+  return new RandomPerspective(options);
 }
 
 // ---------------------------------------------------------------------------------- containers

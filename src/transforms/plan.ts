@@ -74,6 +74,18 @@ export class Plan {
     this.transform = transform ?? new Compose([]);
     this.structure = leaves(this.transform, null, true, []);
     this.flat = this.transform instanceof Compose && this.transform.transforms.every((t) => t.kind !== "container");
+    this.unfused = this.structure.filter((l) => l.t.kind === "warp").map((l) => l.t.name);
+  }
+
+  /**
+   * Steps the fused plan cannot express yet (warps: rotation, affine, perspective). A chain with
+   * any runs step by step on the reference path, whatever engine was asked for; empty otherwise.
+   */
+  readonly unfused: readonly string[];
+
+  /** True when one engine call can run the whole chain (see `unfused`). */
+  get fused(): boolean {
+    return this.unfused.length === 0;
   }
 
   /** True when the chain is one compose of plain (non-container) transforms. */
@@ -92,6 +104,11 @@ export class Plan {
    * after toTensor, grayscale or a zero-mean normalize.
    */
   private check(s: Shape): void {
+    if (!this.fused) {
+      // Step by step, any order runs as written.
+      this.transform.outShape(s);
+      return;
+    }
     let blocking: Leaf | undefined;
     let anyColor: Leaf | undefined;
     for (const l of this.structure) {
@@ -125,6 +142,7 @@ export class Plan {
   }
 
   private layoutOf(s: Shape): Layout {
+    if (!this.fused) throw new OptionError("plan", this.unfused, "a chain without warp steps: this one runs on the reference path (Plan.fused is false)");
     const key = `${s.height}x${s.width}x${s.channels}`;
     let l = this.layouts.get(key);
     if (!l) {

@@ -1,0 +1,168 @@
+/**
+ * Warps: geometry where each output pixel reads a source point through a projective map (a 3x3
+ * matrix; rotation and affine maps are special cases), as torchvision's rotate, affine and
+ * perspective do on tensors (grid_sample with align_corners=False).
+ *
+ * The map takes an output pixel's centre (x + 0.5, y + 0.5), in pixels from the output's top
+ * left corner, to a source point in the same units; the source is sampled at that point minus
+ * 0.5 (pixel centres at integers). `mapPoint` applies the same maths to any point, so boxes and
+ * keypoints can follow an image through it.
+ *
+ * Sampling follows torchvision: source pixels outside the image read 0, and the fill is blended
+ * with the weight of the in-image part (bilinear: v * m + (1 - m) * fill, m the in-image weight;
+ * nearest: the fill where the nearest pixel is outside). Like torchvision, a border pixel that is
+ * partly outside is thereby attenuated twice when the fill is 0.
+ */
+import type { FloatImage } from "./reference";
+
+/** Row-major 3x3 projective matrix: (x, y) -> ((m0 x + m1 y + m2) / w, (m3 x + m4 y + m5) / w), w = m6 x + m7 y + m8. */
+export type Mat3 = readonly [number, number, number, number, number, number, number, number, number];
+
+export type WarpInterpolation = "nearest" | "bilinear";
+
+export function mapPoint(m: Mat3, x: number, y: number): [number, number] {
+  const w = m[6] * x + m[7] * y + m[8];
+  return [(m[0] * x + m[1] * y + m[2]) / w, (m[3] * x + m[4] * y + m[5]) / w];
+}
+
+/** a after b: the map that applies b first. */
+export function compose(a: Mat3, b: Mat3): Mat3 {
+  const r = new Array<number>(9);
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) r[i * 3 + j] = a[i * 3]! * b[j]! + a[i * 3 + 1]! * b[3 + j]! + a[i * 3 + 2]! * b[6 + j]!;
+  return r as unknown as Mat3;
+}
+
+export function translation(tx: number, ty: number): Mat3 {
+  return [1, 0, tx, 0, 1, ty, 0, 0, 1];
+}
+
+/**
+ * torchvision's inverse affine matrix (functional._get_inverse_affine_matrix): for an output
+ * point relative to the image centre, the source point relative to it. `center` is relative to
+ * the image centre too; angle and shear in degrees.
+ */
+export function inverseAffine(center: readonly [number, number], angle: number, translate: readonly [number, number], scale: number, shear: readonly [number, number]): [number, number, number, number, number, number] {
+  const rot = (angle * Math.PI) / 180;
+  const sx = (shear[0] * Math.PI) / 180;
+  const sy = (shear[1] * Math.PI) / 180;
+  const [cx, cy] = center;
+  const [tx, ty] = translate;
+  const a = Math.cos(rot - sy) / Math.cos(sy);
+  const b = (-Math.cos(rot - sy) * Math.tan(sx)) / Math.cos(sy) - Math.sin(rot);
+  const c = Math.sin(rot - sy) / Math.cos(sy);
+  const d = (-Math.sin(rot - sy) * Math.tan(sx)) / Math.cos(sy) + Math.cos(rot);
+  // The rotation-shear part has determinant 1, so its inverse is the adjugate; then the scale.
+  const m = [d, -b, 0, -c, a, 0].map((x) => x / scale);
+  m[2] = m[2]! + m[0]! * (-cx - tx) + m[1]! * (-cy - ty) + cx;
+  m[5] = m[5]! + m[3]! * (-cx - tx) + m[4]! * (-cy - ty) + cy;
+  return m as [number, number, number, number, number, number];
+}
+
+/** An inverse affine matrix about the centres (torchvision's convention) as a pixel-space Mat3. */
+export function affineWarp(inv: readonly number[], h: number, w: number, oh: number, ow: number): Mat3 {
+  const centred: Mat3 = [inv[0]!, inv[1]!, inv[2]!, inv[3]!, inv[4]!, inv[5]!, 0, 0, 1];
+  return compose(translation(w / 2, h / 2), compose(centred, translation(-ow / 2, -oh / 2)));
+}
+
+/**
+ * The perspective map taking `endpoints` to `startpoints` (torchvision's _get_perspective_coeffs:
+ * output corners to source corners), solved exactly (torchvision solves the same 8x8 system by
+ * float32 least squares).
+ */
+export function perspectiveWarp(startpoints: readonly (readonly number[])[], endpoints: readonly (readonly number[])[]): Mat3 {
+  const A: number[][] = [];
+  const b: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const [x, y] = endpoints[i]!;
+    const [u, v] = startpoints[i]!;
+    A.push([x!, y!, 1, 0, 0, 0, -u! * x!, -u! * y!]);
+    b.push(u!);
+    A.push([0, 0, 0, x!, y!, 1, -v! * x!, -v! * y!]);
+    b.push(v!);
+  }
+  const c = solve(A, b);
+  return [c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!, c[7]!, 1];
+}
+
+/** Gaussian elimination with partial pivoting (8 unknowns). */
+function solve(A: number[][], b: number[]): number[] {
+  const n = b.length;
+  const M = A.map((row, i) => [...row, b[i]!]);
+  for (let col = 0; col < n; col++) {
+    let p = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(M[r]![col]!) > Math.abs(M[p]![col]!)) p = r;
+    [M[col], M[p]] = [M[p]!, M[col]!];
+    const piv = M[col]![col]!;
+    for (let r = col + 1; r < n; r++) {
+      const f = M[r]![col]! / piv;
+      for (let k = col; k <= n; k++) M[r]![k] = M[r]![k]! - f * M[col]![k]!;
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = M[r]![n]!;
+    for (let k = r + 1; k < n; k++) s -= M[r]![k]! * x[k]!;
+    x[r] = s / M[r]![r]!;
+  }
+  return x;
+}
+
+const f = Math.fround;
+
+/**
+ * Warps `img` to oh x ow through `m` (see the file comment), in float32: the source point of
+ * output (y, x) is X / Wd - 0.5, Y / Wd - 0.5 with X = (m0 xc + m1 yc) + m2 and so on,
+ * xc = x + 0.5, yc = y + 0.5, the matrix rounded to float32 first.
+ */
+export function warpImage(img: FloatImage, m: Mat3, oh: number, ow: number, mode: WarpInterpolation, fill: readonly number[]): FloatImage {
+  const { height: H, width: W, channels: C, data } = img;
+  const q = m.map(f);
+  const out = new Float32Array(oh * ow * C);
+  const v = new Float64Array(C);
+  for (let y = 0; y < oh; y++) {
+    const yc = f(y + 0.5);
+    for (let x = 0; x < ow; x++) {
+      const xc = f(x + 0.5);
+      const X = f(f(f(q[0]! * xc) + f(q[1]! * yc)) + q[2]!);
+      const Y = f(f(f(q[3]! * xc) + f(q[4]! * yc)) + q[5]!);
+      const Wd = f(f(f(q[6]! * xc) + f(q[7]! * yc)) + q[8]!);
+      const ix = f(f(X / Wd) - 0.5);
+      const iy = f(f(Y / Wd) - 0.5);
+      const o = (y * ow + x) * C;
+      if (mode === "nearest") {
+        const nx = roundEven(ix);
+        const ny = roundEven(iy);
+        const inside = nx >= 0 && nx < W && ny >= 0 && ny < H;
+        for (let c = 0; c < C; c++) out[o + c] = inside ? data[(ny * W + nx) * C + c]! : f(fill[c]!);
+        continue;
+      }
+      const x0 = Math.floor(ix);
+      const y0 = Math.floor(iy);
+      const fx = f(ix - x0);
+      const fy = f(iy - y0);
+      const gx = f(1 - fx);
+      const gy = f(1 - fy);
+      let mask = 0;
+      for (let c = 0; c < C; c++) v[c] = 0;
+      // Corners in the order top-left, top-right, bottom-left, bottom-right; each adds w * S.
+      for (let k = 0; k < 4; k++) {
+        const sx = x0 + (k & 1);
+        const sy = y0 + (k >> 1);
+        if (sx < 0 || sx >= W || sy < 0 || sy >= H) continue;
+        const w = f((k & 1 ? fx : gx) * (k >> 1 ? fy : gy));
+        mask = f(mask + w);
+        const p = (sy * W + sx) * C;
+        for (let c = 0; c < C; c++) v[c] = f(v[c]! + f(w * data[p + c]!));
+      }
+      const rest = f(1 - mask);
+      for (let c = 0; c < C; c++) out[o + c] = f(f(v[c]! * mask) + f(rest * f(fill[c]!)));
+    }
+  }
+  return { height: oh, width: ow, channels: C, data: out };
+}
+
+/** Rounds half to even, as C's nearbyint (grid_sample's nearest). */
+function roundEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
