@@ -184,3 +184,30 @@ test("wide rows read in order or reversed: crops, pads and flips before toTensor
     }
   }
 });
+
+test("geometry after colour steps: the fused plan matches the step-by-step reference bit for bit", { skip }, async () => {
+  const rng = new RandomStream(9, 0, 0);
+  const img3 = Array.from({ length: 6 }, () => randomImage(rng, 30, 27, 3));
+  const img1 = Array.from({ length: 4 }, () => randomImage(rng, 11, 14, 1));
+  const chains = [
+    // The chain common in PyTorch code: pad-and-crop after toTensor and normalize.
+    [T.compose([T.toTensor(), T.normalize([0.49, 0.48, 0.45], [0.25, 0.24, 0.26]), T.randomCrop(32, { padding: 4 }), T.randomHorizontalFlip()]), img3],
+    [T.compose([T.randomCrop(28, { padding: 2, fill: 9 }), T.toTensor(), T.pad([1, 2, 3, 4], { fill: [0.5, 0.25, 1] }), T.normalize([0.5], [0.2]), T.randomCrop([30, 33], { padding: 3, fill: -1 }), T.randomVerticalFlip(), T.centerCrop(40)]), img3],
+    [T.compose([T.grayscale(), T.toTensor(), T.randomCrop(12, { padding: 5, paddingMode: "reflect" }), T.randomApply([T.randomCrop(12, { padding: 2, fill: 0.75 })], 0.5), T.randomCrop(13, { padding: 1 })]), img1],
+    [T.compose([T.toTensor(), T.randomHorizontalFlip(), T.centerCrop([17, 9]), T.normalize([0.1], [0.3])]), img1],
+  ];
+  for (const [chain, images] of chains) {
+    const plan = new T.Plan(chain);
+    assert.deepEqual(plan.unfused, [], `${chain} is fused`);
+    await compare(chain, images, 3, true, "geometry after colour");
+  }
+  // Orders the fused plan cannot run exactly go step by step, and still run.
+  for (const chain of [
+    T.compose([T.toTensor(), T.resize([9, 8])]),
+    T.compose([T.colorJitter({ contrast: 0.5 }), T.randomCrop(20, { padding: 2 })]),
+    T.compose([T.toTensor(), T.pad(2), T.randomCrop(20, { padding: 3, paddingMode: "reflect" })]),
+  ]) {
+    const plan = new T.Plan(chain);
+    assert.ok(plan.unfused.length > 0, `${chain} runs step by step`);
+  }
+});

@@ -70,6 +70,7 @@ const CHAINS = [
   ["toTensor, normalize", (img) => T.compose([T.toTensor(), T.normalize(img.channels === 3 ? [0.485, 0.456, 0.406] : [0.286], img.channels === 3 ? [0.229, 0.224, 0.225] : [0.353])]), 2e-6, "float32 division: batchlab divides by 255, torchvision too (one rounding each), then (x - m) / s"],
   ["grayscale (3 -> 1 and 3 -> 3)", (img) => T.compose([img.channels === 3 ? T.grayscale(3) : T.randomGrayscale(1), T.toTensor()]), 1e-4 + 2e-6, "PIL's weights (0.299) against the tensor path's (0.2989): at most 0.0001 of full scale"],
   ["colorJitter after toTensor", () => T.compose([T.toTensor(), T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 })]), 3e-4, "contrast and saturation blend with gray: PIL's weights against 0.2989 (up to 1e-4 per blend, three blends)"],
+  ["pad-and-crop after toTensor and normalize (fill in normalized units)", (img) => T.compose([T.toTensor(), T.normalize(img.channels === 3 ? [0.49, 0.48, 0.45] : [0.29], img.channels === 3 ? [0.25, 0.24, 0.26] : [0.35]), T.randomCrop([img.height, img.width], { padding: 4, fill: 0.5 }), T.randomHorizontalFlip()]), 2e-6, "as normalize: the padding holds the fill itself, as torchvision pads after normalizing"],
   ["randomErasing after normalize", () => T.compose([T.toTensor(), T.normalize([0.5], [0.25]), T.randomErasing({ p: 1, value: 0.5 })]), 2e-6, "erasing writes the value; the rest as normalize"],
 ];
 

@@ -112,6 +112,14 @@ export abstract class Transform {
   }
 
   /**
+   * Geometry steps: what the step reads outside its input: nothing, a constant fill, or mirrored
+   * / repeated border pixels (edge, reflect, symmetric).
+   */
+  borderReads(): "none" | "fill" | "mirror" {
+    return "none";
+  }
+
+  /**
    * Runs the reference on one image with the parameters for (seed, epoch, index): the output
    * as float32 CHW, its shape, and the drawn parameters. Handy in notebooks and for views.
    */
@@ -214,7 +222,7 @@ class Normalize extends Transform {
     return this.perChannel(s.channels).op; // shared by every sample, never modified
   }
   override commutesWithIntegerGeometry(): boolean {
-    return this.options.mean.every((m) => m === 0); // zero padding stays zero
+    return true; // per pixel (a later constant fill is rewritten by the plan's ERASE ops)
   }
 }
 
@@ -526,6 +534,9 @@ class RandomCrop extends Geometric {
     const left = rng.int(s.width + l + r - w + 1);
     return { top, left };
   }
+  override borderReads(): "fill" | "mirror" {
+    return this.options.paddingMode === "constant" ? "fill" : "mirror";
+  }
   protected makeTaps(s: Shape, p: Params): StepTaps {
     const [l, t] = this.pads(s);
     const { top, left } = p as { top: number; left: number };
@@ -567,6 +578,9 @@ class Pad extends Geometric {
     fillFor("pad.fill", this.options.fill, s.channels);
     return { height: s.height + t + b, width: s.width + l + r, channels: s.channels };
   }
+  override borderReads(): "fill" | "mirror" {
+    return this.options.mode === "constant" ? "fill" : "mirror";
+  }
   protected makeTaps(s: Shape): StepTaps {
     const [l, t, r, b] = this.options.padding;
     const mode = this.options.mode;
@@ -605,6 +619,9 @@ class CenterCrop extends Geometric {
   }
   override outShape(s: Shape): Shape {
     return { height: this.options.size[0], width: this.options.size[1], channels: s.channels };
+  }
+  override borderReads(): "fill" {
+    return "fill"; // a crop larger than the image pads with zeros
   }
   protected makeTaps(s: Shape): StepTaps {
     const [h, w] = this.options.size;

@@ -74,14 +74,23 @@ export class Plan {
     this.transform = transform ?? new Compose([]);
     this.structure = leaves(this.transform, null, true, []);
     this.flat = this.transform instanceof Compose && this.transform.transforms.every((t) => t.kind !== "container");
-    this.unfused = this.structure.filter((l) => l.t.kind === "warp").map((l) => l.t.name);
+    this.unfused = unfusedSteps(this.structure);
+    this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
   }
 
   /**
-   * Steps the fused plan cannot express yet (warps: rotation, affine, perspective). A chain with
-   * any runs step by step on the reference path, whatever engine was asked for; empty otherwise.
+   * Steps the fused plan cannot run as written (see unfusedSteps): a chain with any runs step by
+   * step on the reference path, whatever engine was asked for; empty otherwise.
    */
   readonly unfused: readonly string[];
+
+  /**
+   * Per leaf: a constant-fill geometric step after a colour step. The engines run geometry
+   * first, so its fill pixels would go through the colour steps before it; the program gets
+   * ERASE ops at its place that write the fill over them in the units of that point (the fill
+   * region of pads, crops and flips is at most two runs of rows and two of columns).
+   */
+  private readonly refills: readonly boolean[];
 
   /** True when one engine call can run the whole chain (see `unfused`). */
   get fused(): boolean {
@@ -98,32 +107,8 @@ export class Plan {
     return [o.channels, o.height, o.width];
   }
 
-  /**
-   * Order rules the folding relies on. The engines run all geometry first, so a geometric step
-   * may follow colour steps only where that reorder is exact: integer geometry (no resampling)
-   * after toTensor, grayscale or a zero-mean normalize.
-   */
+  /** Throws OptionError when the chain cannot run on input shape `s`. */
   private check(s: Shape): void {
-    if (!this.fused) {
-      // Step by step, any order runs as written.
-      this.transform.outShape(s);
-      return;
-    }
-    let blocking: Leaf | undefined;
-    let anyColor: Leaf | undefined;
-    for (const l of this.structure) {
-      if (l.t.kind === "color") {
-        anyColor = anyColor ?? l;
-        if (!l.t.commutesWithIntegerGeometry()) blocking = blocking ?? l;
-      } else if (blocking || (anyColor && l.t.resamples)) {
-        const before = (blocking ?? anyColor)!.t.name;
-        throw new OptionError(
-          "compose(transforms)",
-          this.structure.map((x) => x.t.name),
-          `geometric steps before ${before}: move ${l.t.name} ahead of it (its result would differ once folded)`,
-        );
-      }
-    }
     this.transform.outShape(s);
   }
 
@@ -153,9 +138,19 @@ export class Plan {
       const offsets: number[] = [];
       let bound = 255;
       let P = 0;
-      for (const leaf of this.structure) {
+      for (let k = 0; k < this.structure.length; k++) {
+        const leaf = this.structure[k]!;
         shapes.push(s);
         ctxs.push({ bound });
+        if (this.refills[k]) {
+          // Four ERASE ops (two runs of rows, two of columns) after the step's output shape.
+          const after = leaf.t.outShape(s);
+          for (let r = 0; r < 4; r++) {
+            program.push(OpCode.Erase);
+            offsets.push(P);
+            P += 1 + 4 + after.channels;
+          }
+        }
         if (leaf.t.kind === "color") {
           const op = leaf.t.op!(s, leaf.t.draw(new RandomStream(0, 0, 0), s), { bound });
           program.push(op.code);
@@ -227,21 +222,44 @@ export class Plan {
     const leafEnabled = this.leafEnabled;
     let y: AxisTaps = identityTaps(img.height);
     let x: AxisTaps = identityTaps(img.width);
-    let sawColor = false;
     let op = 0;
+    const refills = this.refills;
+    const marks = this.refillMarks;
+    marks.length = 0;
     this.collect(this.transform, p, true, 0);
     for (let k = 0; k < structure.length; k++) {
       const leaf = structure[k]!.t;
       const q = leafParams[k]!;
       const s = layout.shapes[k]!;
+      if (refills[k]) {
+        // Where this step's fill lands, followed through the later steps (see writeRefills).
+        const t = leafEnabled[k] ? leaf.taps!(s, q) : undefined;
+        for (const m of marks) {
+          if (t) {
+            m.y = composeTaps(m.y, t.y);
+            m.x = composeTaps(m.x, t.x);
+          }
+        }
+        const value = t?.fill ?? [];
+        marks.push({ y: t ? fillMarks(t.y) : identityTaps(leaf.outShape(s).height), x: t ? fillMarks(t.x) : identityTaps(leaf.outShape(s).width), value, at: base + layout.opOffsets[op]!, enabled: !!t && !!t.fill });
+        op += 4;
+        if (t) {
+          y = composeTaps(y, t.y);
+          x = composeTaps(x, t.x);
+        }
+        continue;
+      }
       if (leaf.kind === "geometry") {
         if (!leafEnabled[k]) continue;
         const t = leaf.taps!(s, q);
         y = composeTaps(y, t.y);
         x = composeTaps(x, t.x);
-        if (t.fill && (t.fill !== fill.fill || sawColor)) fill.fill = this.checkFill(leaf, t.fill, fill.fill, sawColor, img.channels);
+        for (const m of marks) {
+          m.y = composeTaps(m.y, t.y);
+          m.x = composeTaps(m.x, t.x);
+        }
+        if (t.fill && t.fill !== fill.fill) fill.fill = this.checkFill(leaf, t.fill, fill.fill);
       } else {
-        sawColor = true;
         const o = leaf.op!(s, q, layout.ctxs[k]!);
         let at = base + layout.opOffsets[op++]!;
         block[at++] = leafEnabled[k] && !o.disabled ? 1 : 0;
@@ -249,19 +267,17 @@ export class Plan {
         for (let j = 0; j < v.length; j++) block[at++] = v[j]!;
       }
     }
+    for (const m of marks) writeRefills(m, block);
     return { y, x };
   }
 
+  /** Scratch of encodeSample: the refill steps of the sample being encoded. */
+  private readonly refillMarks: RefillMark[] = [];
+
   /** The chain's one fill value, after a step that brings `f`; throws where they disagree. */
-  private checkFill(leaf: Transform, f: readonly number[], fill: readonly number[] | undefined, sawColor: boolean, inC: number): readonly number[] {
-    if (sawColor) {
-      if (f.some((z) => z !== 0)) {
-        throw new OptionError(`${leaf.name}.fill`, f, "0 when the step comes after a colour step (or move it before toTensor/normalize)");
-      }
-      f = new Array(inC).fill(0);
-    }
+  private checkFill(leaf: Transform, f: readonly number[], fill: readonly number[] | undefined): readonly number[] {
     if (fill && !sameValues(fill, f)) {
-      throw new OptionError(`${leaf.name}.fill`, f, `the same fill as earlier steps (${JSON.stringify(fill)}): one chain has one fill value`);
+      throw new OptionError(`${leaf.name}.fill`, f, `the same fill as earlier steps (${JSON.stringify(fill)}): one chain has one fill value before its colour steps (after them each step may have its own)`);
     }
     return f;
   }
@@ -271,6 +287,89 @@ function sameValues(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * Why a chain cannot run as one fused plan (the engines run all geometry first, then the colour
+ * program): the names of the steps that must run step by step, or none. Geometry may follow
+ * colour steps only where that reorder is exact: integer geometry after pointwise colour steps
+ * (toTensor, normalize, grayscale), and then mirroring borders (edge, reflect, symmetric) only
+ * before any constant fill of that stretch (a mirror could carry fill pixels inwards, where one
+ * ERASE box per side no longer covers them).
+ */
+function unfusedSteps(structure: readonly Leaf[]): string[] {
+  const out: string[] = [];
+  let blocking = false;
+  let anyColor = false;
+  let filled = false;
+  for (const l of structure) {
+    const t = l.t;
+    if (t.kind === "warp") out.push(t.name);
+    else if (t.kind === "color") {
+      anyColor = true;
+      if (!t.commutesWithIntegerGeometry()) blocking = true;
+    } else if (t.kind === "geometry" && anyColor) {
+      const border = t.borderReads();
+      if (blocking || t.resamples || (border === "mirror" && filled)) out.push(t.name);
+      if (border === "fill") filled = true;
+    }
+  }
+  return out;
+}
+
+/** A refill step of one sample: its fill region, followed to the output, and its ERASE blocks. */
+interface RefillMark {
+  y: AxisTaps;
+  x: AxisTaps;
+  value: readonly number[];
+  /** Offset of the first of its four ERASE blocks in the parameter array. */
+  at: number;
+  enabled: boolean;
+}
+
+const markCache = new WeakMap<AxisTaps, AxisTaps>();
+
+/** Integer taps of a fake 2-pixel source: 0 where the step reads its fill, 1 elsewhere. */
+function fillMarks(t: AxisTaps): AxisTaps {
+  let m = markCache.get(t);
+  if (!m) {
+    const index = new Int32Array(t.size);
+    for (let o = 0; o < t.size; o++) index[o] = t.index[o * t.K]! < 0 ? 0 : 1;
+    m = { size: t.size, K: 1, index, weight: new Float32Array(t.size).fill(1) };
+    markCache.set(t, m);
+  }
+  return m;
+}
+
+/** The runs of output coordinates whose mark is 0 (this step's fill); at most two. */
+function fillRuns(m: AxisTaps, what: string): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let o = 0; o < m.size; o++) {
+    if (m.index[o * m.K] !== 0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === o) last[1]++;
+    else runs.push([o, 1]);
+  }
+  if (runs.length > 2) throw new OptionError("plan", what, "at most two runs of fill per axis (an internal rule of the plan compiler was broken)");
+  return runs;
+}
+
+/** Writes the four ERASE blocks of a refill step: rows runs across, then column runs down. */
+function writeRefills(m: RefillMark, block: Float32Array): void {
+  const rows = m.enabled ? fillRuns(m.y, "rows") : [];
+  const cols = m.enabled ? fillRuns(m.x, "columns") : [];
+  const boxes = [
+    ...rows.map(([y0, h]) => [y0, 0, h, m.x.size]),
+    ...cols.map(([x0, w]) => [0, x0, m.y.size, w]),
+  ];
+  const C = m.value.length;
+  for (let r = 0; r < 4; r++) {
+    let at = m.at + r * (5 + C);
+    const box = boxes.shift();
+    block[at++] = box ? 1 : 0;
+    for (let j = 0; j < 4; j++) block[at++] = box ? box[j]! : 0;
+    for (let c = 0; c < C; c++) block[at++] = m.value[c]!;
+  }
 }
 
 export { OpCode };
