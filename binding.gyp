@@ -11,7 +11,7 @@
   'targets': [
     {
       'target_name': 'batchlab_cpu',
-      'sources': ['native/addon.cc', 'native/plan.cc', 'native/pool.cc'],
+      'sources': ['native/addon.cc', 'native/job_read.cc', 'native/plan.cc', 'native/plan_check.cc', 'native/pool.cc'],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': [
         'NAPI_VERSION=8',

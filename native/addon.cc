@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "job_read.h"
 #include "plan.h"
 #include "pool.h"
 
@@ -53,77 +54,20 @@ struct EnvState {
   int32_t inflight = 0;
 };
 
-// A malformed job: becomes a rejected promise.
-struct BadJob {
-  std::string message;
-  bool typeError;
-};
+using batchlab::describe;
 
-[[noreturn]] void bad(const std::string& message, bool typeError = false) { throw BadJob{message, typeError}; }
-
-std::string describe(const Napi::Value& v) {
-  if (v.IsUndefined()) return "undefined";
-  if (v.IsNull()) return "null";
-  if (v.IsNumber()) {
-    const double d = v.As<Napi::Number>().DoubleValue();
-    if (std::isnan(d)) return "NaN";
-    char b[64];
-    std::snprintf(b, sizeof b, "%.17g", d);
-    return b;
-  }
-  if (v.IsString()) return "a string";
-  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
-  if (v.IsTypedArray()) {
-    static const char* const names[] = {"Int8Array",    "Uint8Array",   "Uint8ClampedArray", "Int16Array",
-                                        "Uint16Array",  "Int32Array",   "Uint32Array",       "Float32Array",
-                                        "Float64Array", "BigInt64Array", "BigUint64Array"};
-    Napi::TypedArray t = v.As<Napi::TypedArray>();
-    const int ty = (int)t.TypedArrayType();
-    return std::string(ty >= 0 && ty < 11 ? names[ty] : "a typed array") + " of length " + std::to_string(t.ElementLength());
-  }
-  if (v.IsArray()) return "an array of length " + std::to_string(v.As<Napi::Array>().Length());
-  if (v.IsFunction()) return "a function";
-  return "an object";
+[[noreturn]] void bad(const std::string& field, const std::string& expected, const Napi::Value& v) {
+  throw batchlab::PlanFailure{batchlab::Problem{field, expected, describe(v)}, true};
 }
 
 int32_t intField(const Napi::Object& o, const char* field, int64_t lo, int64_t hi) {
   Napi::Value v = o.Get(field);
   const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
   if (!(d >= (double)lo && d <= (double)hi) || d != std::floor(d)) {
-    std::string expected = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-    if (d == std::floor(d) && d < (double)lo) expected = "an integer >= " + std::to_string(lo);
-    if (d == std::floor(d) && d > (double)hi) expected = "an integer <= " + std::to_string(hi);
-    bad(std::string(field) + ": expected " + expected + ", received " + describe(v), !v.IsNumber());
+    bad(field, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", v);
   }
   return (int32_t)d;
 }
-
-template <typename T>
-struct TypedInfo;
-template <>
-struct TypedInfo<uint8_t> {
-  static constexpr napi_typedarray_type type = napi_uint8_array;
-  static constexpr const char* name = "Uint8Array";
-};
-template <>
-struct TypedInfo<int32_t> {
-  static constexpr napi_typedarray_type type = napi_int32_array;
-  static constexpr const char* name = "Int32Array";
-};
-template <>
-struct TypedInfo<float> {
-  static constexpr napi_typedarray_type type = napi_float32_array;
-  static constexpr const char* name = "Float32Array";
-};
-
-// A view of a typed array's elements (never null; length 0 for an empty or detached array).
-template <typename T>
-struct View {
-  T* data;
-  size_t length;
-  const uint8_t* begin() const { return reinterpret_cast<const uint8_t*>(data); }
-  const uint8_t* end() const { return reinterpret_cast<const uint8_t*>(data + length); }
-};
 
 // A job writing into a buffer from allocOutput pins it: releaseOutput refuses it until the job
 // has ended (see below). Returns the buffer's id, 0 when `out` is not such a buffer.
@@ -205,26 +149,6 @@ void settle(Napi::Env env, Napi::Function, std::nullptr_t*, NativeJob* job) {
   delete job;  // releases the references, on the JavaScript thread
 }
 
-template <typename T>
-View<T> typedField(NativeJob& nj, const Napi::Object& o, const char* field) {
-  Napi::Value v = o.Get(field);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedInfo<T>::type) {
-    bad(std::string(field) + ": expected a " + TypedInfo<T>::name + ", received " + describe(v), true);
-  }
-  Napi::TypedArray t = v.As<Napi::TypedArray>();
-  static T none{};
-  View<T> view{&none, 0};
-  void* base = t.ArrayBuffer().Data();
-  if (base != nullptr && t.ElementLength() > 0) {
-    view.data = reinterpret_cast<T*>(static_cast<uint8_t*>(base) + t.ByteOffset());
-    view.length = t.ElementLength();
-  }
-  nj.keep.push_back(Napi::Persistent(v));
-  return view;
-}
-
-bool overlaps(const uint8_t* a0, const uint8_t* a1, const uint8_t* b0, const uint8_t* b1) { return a0 < b1 && b0 < a1; }
-
 EnvState* envState(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
 
 Napi::Value RunPlan(const Napi::CallbackInfo& info) {
@@ -232,151 +156,21 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
   Napi::Promise::Deferred early = Napi::Promise::Deferred::New(env);
   std::unique_ptr<NativeJob> nj;
   try {
-    if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray()) bad("runPlan(job): expected a plan job object, received " + describe(info[0]), true);
+    if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray()) bad("runPlan(job)", "a plan job object", info[0]);
     Napi::Object o = info[0].As<Napi::Object>();
-    const int32_t n = intField(o, "n", 0, batchlab::kMaxSamples);
     const int32_t threads = intField(o, "numThreads", 1, 1 << 20);
+    Job parsed;
+    Lengths len;
+    batchlab::JobInputs inputs;
+    std::vector<Napi::Reference<Napi::Value>> keep;
+    batchlab::readJob(env, o, batchlab::Limits{}, true, parsed, len, inputs, [&](napi_value v) { keep.push_back(Napi::Persistent(Napi::Value(env, v))); });
+    const int32_t n = parsed.n;
     nj.reset(new NativeJob(env, n, (int32_t)std::min<size_t>((size_t)threads, Pool::size()), envState(env)));
+    nj->keep = std::move(keep);
     Job& job = nj->job;
+    job = std::move(parsed);
     static std::atomic<uint64_t> jobs{0};
     job.id = ++jobs;
-    job.n = n;
-    job.inC = intField(o, "inC", 1, batchlab::kMaxChannels);
-    job.outC = intField(o, "outC", 1, batchlab::kMaxChannels);
-    job.outH = intField(o, "outH", 1, batchlab::kMaxSide);
-    job.outW = intField(o, "outW", 1, batchlab::kMaxSide);
-    job.K = intField(o, "K", 1, batchlab::kMaxTaps);
-
-    Napi::Value srcs = o.Get("sources");
-    Napi::Value offsetsValue = o.Get("srcOffsets");
-    std::vector<View<uint8_t>> sources;
-    if (srcs.IsTypedArray()) {
-      // One buffer holding every sample (an in-memory data set): sample s starts at
-      // srcOffsets[s]. Its view runs to the end of the buffer; checkJob checks it is long enough.
-      Napi::TypedArray t = srcs.As<Napi::TypedArray>();
-      if (t.TypedArrayType() != napi_uint8_array) bad("sources: expected a Uint8Array (with srcOffsets) or an array of n Uint8Array, received " + describe(srcs), true);
-      if (!offsetsValue.IsTypedArray() || offsetsValue.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-        bad("srcOffsets: expected a Float64Array of n byte offsets when sources is one Uint8Array, received " + describe(offsetsValue), true);
-      }
-      Napi::TypedArray offs = offsetsValue.As<Napi::TypedArray>();
-      if (offs.ElementLength() != (size_t)n) {
-        bad("srcOffsets: expected n = " + std::to_string(n) + " offsets, received " + std::to_string(offs.ElementLength()));
-      }
-      // Element pointers straight from the views: this also works for views of a
-      // SharedArrayBuffer, which napi_get_arraybuffer_info refuses.
-      const auto elements = [&](napi_value v) -> void* {
-        void* d = nullptr;
-        if (napi_get_typedarray_info(env, v, nullptr, nullptr, &d, nullptr, nullptr) != napi_ok) throw Napi::Error::New(env);
-        return d;
-      };
-      const size_t bytes = t.ElementLength();
-      const uint8_t* base = bytes ? static_cast<const uint8_t*>(elements(srcs)) : nullptr;
-      const double* off = n ? static_cast<const double*>(elements(offsetsValue)) : nullptr;
-      sources.reserve((size_t)n);
-      for (int32_t s = 0; s < n; ++s) {
-        const double d = off[s];
-        if (!(d >= 0.0 && d <= (double)bytes) || d != std::floor(d)) {
-          bad("srcOffsets[" + std::to_string(s) + "]: " + describe(Napi::Number::New(env, d)) + ", expected an integer byte offset in [0, " + std::to_string(bytes) + "] (the length of sources)");
-        }
-        const size_t at = (size_t)d;
-        View<uint8_t> view{const_cast<uint8_t*>(base ? base + at : nullptr), base ? bytes - at : 0};
-        sources.push_back(view);
-        job.src.push_back(view.data);
-        job.srcBytes.push_back(view.length);
-      }
-      job.srcOffsets.assign(off, off + n);
-      nj->keep.push_back(Napi::Persistent(srcs));
-    } else {
-      if (!srcs.IsArray()) bad("sources: expected an array of n Uint8Array (or one Uint8Array with srcOffsets), received " + describe(srcs), true);
-      if (!offsetsValue.IsUndefined()) bad("srcOffsets: expected undefined when sources is an array of views, received " + describe(offsetsValue), true);
-      Napi::Array arr = srcs.As<Napi::Array>();
-      const uint32_t count = arr.Length();
-      if (count != (uint32_t)n) bad("sources: expected " + std::to_string(n) + " Uint8Arrays, received " + std::to_string(count) + " (one per sample: n = " + std::to_string(n) + ")");
-      sources.reserve(count);
-      // Raw Node-API here: one batch can hold thousands of sources, and this runs on the
-      // JavaScript thread (napi_get_typedarray_info gives type, length and data in one call).
-      // What keeps a source's bytes alive is its ArrayBuffer, so one reference per distinct
-      // buffer is enough: views of one buffer share a single one. A buffer is recognised by the
-      // start of its memory (data - byteOffset), checked against the buffers already kept.
-      std::vector<const uint8_t*> keptBases;
-      for (uint32_t i = 0; i < count; ++i) {
-        napi_value sv = nullptr;
-        if (napi_get_element(env, arr, i, &sv) != napi_ok) throw Napi::Error::New(env);
-        napi_typedarray_type type = napi_int8_array;
-        size_t length = 0;
-        void* data = nullptr;
-        napi_value buffer = nullptr;
-        size_t byteOffset = 0;
-        bool isTyped = false;
-        if (napi_is_typedarray(env, sv, &isTyped) != napi_ok || !isTyped ||
-            napi_get_typedarray_info(env, sv, &type, &length, &data, &buffer, &byteOffset) != napi_ok || type != napi_uint8_array) {
-          bad("sources[" + std::to_string(i) + "]: expected a Uint8Array, received " + describe(Napi::Value(env, sv)), true);
-        }
-        View<uint8_t> view{static_cast<uint8_t*>(data), data ? length : 0};
-        sources.push_back(view);
-        job.src.push_back(view.data);
-        job.srcBytes.push_back(view.length);
-        const uint8_t* base = data ? static_cast<const uint8_t*>(data) - byteOffset : nullptr;
-        if (std::find(keptBases.begin(), keptBases.end(), base) == keptBases.end()) {
-          keptBases.push_back(base);
-          nj->keep.push_back(Napi::Persistent(Napi::Value(env, buffer)));
-        }
-      }
-    }
-    Lengths len;
-    const View<int32_t> dims = typedField<int32_t>(*nj, o, "srcDims");
-    const View<int32_t> tapIndex = typedField<int32_t>(*nj, o, "tapIndex");
-    const View<float> tapWeight = typedField<float>(*nj, o, "tapWeight");
-    const View<float> fill = typedField<float>(*nj, o, "fill");
-    const View<int32_t> program = typedField<int32_t>(*nj, o, "program");
-    const View<int32_t> opOffsets = typedField<int32_t>(*nj, o, "opOffsets");
-    const View<float> params = typedField<float>(*nj, o, "params");
-    const View<float> out = typedField<float>(*nj, o, "out");
-    len.srcDims = dims.length;
-    len.tapIndex = tapIndex.length;
-    len.tapWeight = tapWeight.length;
-    len.fill = fill.length;
-    len.program = program.length;
-    len.opOffsets = opOffsets.length;
-    len.params = params.length;
-    len.out = out.length;
-    // Small arrays are copied now; the large ones (taps, params) are read in place and each
-    // sample checks its own copy again before using it.
-    if (dims.length == 2 * (size_t)n) job.dims.assign(dims.data, dims.data + dims.length);
-    job.fill.assign(fill.data, fill.data + fill.length);
-    job.program.assign(program.data, program.data + program.length);
-    job.opOffsets.assign(opOffsets.data, opOffsets.data + opOffsets.length);
-    job.tapIndex = tapIndex.data;
-    job.tapWeight = tapWeight.data;
-    job.params = params.data;
-    job.out = out.data;
-    job.P = n > 0 ? params.length / (size_t)n : 0;
-    if (dims.length != 2 * (size_t)n) bad("srcDims: expected length 2n = " + std::to_string(2 * (size_t)n) + ", received " + std::to_string(dims.length));
-    const std::string problem = batchlab::checkJob(job, len);
-    if (!problem.empty()) bad(problem);
-
-    // The output must not share memory with anything the job reads.
-    const size_t outBytes = (size_t)n * job.outPerSample() * sizeof(float);
-    const uint8_t* o0 = out.begin();
-    const uint8_t* o1 = o0 + outBytes;
-    const struct {
-      const char* name;
-      const uint8_t *b, *e;
-    } inputs[] = {{"srcDims", dims.begin(), dims.end()},       {"tapIndex", tapIndex.begin(), tapIndex.end()},
-                  {"tapWeight", tapWeight.begin(), tapWeight.end()}, {"fill", fill.begin(), fill.end()},
-                  {"params", params.begin(), params.end()}};
-    for (const auto& in : inputs) {
-      if (overlaps(o0, o1, in.b, in.e)) bad(std::string("out: shares memory with ") + in.name + ", expected a separate buffer");
-    }
-    for (size_t s = 0; s < sources.size(); ++s) {
-      const uint8_t* b = sources[s].data;
-      const size_t used = std::min(sources[s].length, (size_t)job.dims[2 * s] * (size_t)job.dims[2 * s + 1] * (size_t)job.inC);
-      if (b && overlaps(o0, o1, b, b + used)) {
-        bad(std::string("out: shares memory with ") + (job.srcOffsets.empty() ? "sources[" + std::to_string(s) + "]" : "sample " + std::to_string(s) + " of sources") +
-            ", expected a separate buffer");
-      }
-    }
-
     if (n == 0) {
       early.Resolve(env.Undefined());
       return early.Promise();
@@ -389,17 +183,15 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
       st->completion = made;
     }
     nj->completion = Completion(st->completion);
-    nj->pinnedOutput = pinOutput(out.data);
+    nj->pinnedOutput = pinOutput(job.out);
     Napi::Promise promise = nj->deferred.Promise();
     Pool::instance().submit(nj.get());  // may throw (out of memory): then nothing was queued
     NativeJob* queued = nj.release();  // the pool owns it now; settle() deletes it
     // settle() runs on this thread, so not before this function has returned.
     if (st->inflight++ == 0) queued->completion.Ref(env);
     return promise;
-  } catch (const BadJob& e) {
-    Napi::Error err = e.typeError ? Napi::Error(Napi::TypeError::New(env, e.message)) : Napi::Error(Napi::RangeError::New(env, e.message));
-    err.Set("code", Napi::String::New(env, "ERR_BATCHLAB_PLAN"));
-    early.Reject(err.Value());
+  } catch (const batchlab::PlanFailure& f) {
+    early.Reject(batchlab::planError(env, f).Value());
     return early.Promise();
   } catch (const Napi::Error& e) {  // a getter on the job threw, or Node-API failed
     early.Reject(e.Value());

@@ -17,6 +17,7 @@
 //    share source rows), then acc = sum_i wy_i * row(ty_i, x). This is exactly the ABI's loop
 //    nest (the inner sum depends only on r and x), with the same operations in the same order.
 #include "plan.h"
+#include "plan_check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -28,7 +29,6 @@ namespace batchlab {
 namespace {
 
 constexpr float kGrayR = 0.299f, kGrayG = 0.587f, kGrayB = 0.114f;
-const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE"};
 // JITTER orders: step t of order o, 0 = brightness, 1 = contrast, 2 = saturation.
 constexpr int kJitterOrder[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
 constexpr int64_t kEmpty = std::numeric_limits<int64_t>::min();
@@ -55,141 +55,7 @@ inline float unitGeometry(float s) {
   return acc;
 }
 
-int opParamCount(int32_t code, int32_t C) {
-  switch (code) {
-    case kAffine: return 1 + 2 * C;
-    case kGray: return 2;
-    case kJitter: return 6;
-    case kErase: return 5 + C;
-    default: return -1;
-  }
-}
-
-std::string num(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  char b[64];
-  if (v == std::floor(v) && std::fabs(v) < 1e15) std::snprintf(b, sizeof b, "%.0f", v);
-  else std::snprintf(b, sizeof b, "%.9g", v);
-  return b;
-}
-std::string str(size_t v) { return std::to_string(v); }
-std::string str(int64_t v) { return std::to_string(v); }
-std::string str(int32_t v) { return std::to_string(v); }
-
-bool isNonNegativeInt(float v) { return v >= 0.0f && v <= 2147483647.0f && v == std::floor(v); }
-
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Checking
-
-std::string checkSample(const Job& job, int32_t s, const int32_t* taps, const float* block) {
-  const int64_t h = job.dims[2 * (size_t)s], w = job.dims[2 * (size_t)s + 1];
-  const size_t K = (size_t)job.K;
-  const size_t rowTaps = (size_t)job.outH * K, colTaps = (size_t)job.outW * K;
-  const size_t base = (size_t)s * job.tapsPerSample();
-  for (size_t k = 0; k < rowTaps; ++k) {
-    const int32_t t = taps[k];
-    if (t < -1 || t >= h) {
-      return "tapIndex: sample " + str(s) + " row tap " + str(k) + " is " + str(t) + ", expected -1 or a row in [0, " +
-             str(h - 1) + "] (tapIndex[" + str(base + k) + "], output row " + str(k / K) + ", source height " + str(h) + ")";
-    }
-  }
-  for (size_t k = 0; k < colTaps; ++k) {
-    const int32_t t = taps[rowTaps + k];
-    if (t < -1 || t >= w) {
-      return "tapIndex: sample " + str(s) + " column tap " + str(k) + " is " + str(t) + ", expected -1 or a column in [0, " +
-             str(w - 1) + "] (tapIndex[" + str(base + rowTaps + k) + "], output column " + str(k / K) + ", source width " +
-             str(w) + ")";
-    }
-  }
-  int32_t C = job.inC;
-  const size_t P = job.P;
-  const size_t blockAt = (size_t)s * P;
-  for (size_t k = 0; k < job.program.size(); ++k) {
-    const int32_t code = job.program[k];
-    const int cnt = opParamCount(code, C);
-    if (cnt < 0) return "program[" + str(k) + "]: unknown op code " + str(code) + " (expected 0 AFFINE, 1 GRAY, 2 JITTER or 3 ERASE)";
-    const int64_t off = job.opOffsets[k];
-    if (off < 0 || (size_t)off + (size_t)cnt > P) {
-      return "opOffsets[" + str(k) + "]: " + str(off) + " with " + str((int32_t)cnt) + " parameters does not fit a parameter block of " +
-             str(P) + " (P = params.length / n; op " + str(k) + " is " + kOpNames[code] + " at " + str(C) + " channels)";
-    }
-    const float* p = block + off;
-    if (p[0] == 0.0f) continue;  // disabled for this sample
-    const size_t at = blockAt + (size_t)off;
-    auto where = [&] { return " (op " + str(k) + " " + kOpNames[code] + " of sample " + str(s) + ")"; };
-    if (code == kGray) {
-      if (C != 1 && C != 3) return "program[" + str(k) + "]: GRAY needs 1 or 3 channels, the image has " + str(C) + where();
-      if (p[1] != 1.0f && p[1] != 3.0f) {
-        return "params[" + str(at + 1) + "]: GRAY outChannels of sample " + str(s) + " is " + num(p[1]) + ", expected 1 or 3" + where();
-      }
-      C = (int32_t)p[1];
-    } else if (code == kJitter) {
-      if (!(p[2] >= 0.0f && p[2] <= 5.0f) || p[2] != std::floor(p[2])) {
-        return "params[" + str(at + 2) + "]: JITTER order of sample " + str(s) + " is " + num(p[2]) + ", expected an integer in 0..5" + where();
-      }
-      if ((!std::isnan(p[4]) || !std::isnan(p[5])) && C != 1 && C != 3) {
-        return "program[" + str(k) + "]: JITTER contrast and saturation need 1 or 3 channels, the image has " + str(C) + where();
-      }
-    } else if (code == kErase) {
-      static const char* const names[] = {"y0", "x0", "h", "w"};
-      for (int i = 0; i < 4; ++i) {
-        if (!isNonNegativeInt(p[1 + i])) {
-          return "params[" + str(at + 1 + i) + "]: ERASE " + names[i] + " of sample " + str(s) + " is " + num(p[1 + i]) +
-                 ", expected a non-negative integer" + where();
-        }
-      }
-    }
-  }
-  if (C != job.outC) return "outC: the program ends with " + str(C) + " channels, outC is " + str(job.outC) + " (sample " + str(s) + ")";
-  return "";
-}
-
-std::string checkJob(const Job& job, const Lengths& len) {
-  const size_t n = (size_t)job.n;
-  if (job.src.size() != n) return "sources: expected " + str(n) + " Uint8Arrays, received " + str(job.src.size()) + " (one per sample: n = " + str(n) + ")";
-  if (len.srcDims != 2 * n) return "srcDims: expected length 2n = " + str(2 * n) + ", received " + str(len.srcDims);
-  for (size_t s = 0; s < n; ++s) {
-    const int64_t h = job.dims[2 * s], w = job.dims[2 * s + 1];
-    if (h < 1 || w < 1) {
-      return "srcDims: sample " + str(s) + " has " + str(h) + "x" + str(w) + " (srcDims[" + str(2 * s) + "], srcDims[" + str(2 * s + 1) +
-             "]), expected a height and width >= 1";
-    }
-    if ((int64_t)w * job.inC > std::numeric_limits<int32_t>::max()) {
-      return "srcDims: sample " + str(s) + " has rows of " + str(w) + "x" + str(job.inC) + " bytes, expected at most 2^31-1 bytes per row";
-    }
-    const size_t need = (size_t)h * (size_t)w * (size_t)job.inC;
-    if (job.srcBytes[s] < need) {
-      const std::string what = job.srcOffsets.empty() ? "sources[" + str(s) + "]: " + str(job.srcBytes[s]) + " bytes"
-                                                      : "srcOffsets[" + str(s) + "]: " + num(job.srcOffsets[s]) + " leaves " + str(job.srcBytes[s]) + " bytes of sources";
-      return what + ", expected at least height*width*inC = " + str(need) + " (" + str(h) + "*" + str(w) + "*" + str(job.inC) + ")";
-    }
-  }
-  const size_t taps = n * job.tapsPerSample();
-  if (len.tapIndex != taps) return "tapIndex: expected length n*(outH+outW)*K = " + str(taps) + ", received " + str(len.tapIndex);
-  if (len.tapWeight != len.tapIndex) return "tapWeight: expected the length of tapIndex (" + str(len.tapIndex) + "), received " + str(len.tapWeight);
-  if (len.fill < (size_t)job.inC) return "fill: expected at least inC = " + str(job.inC) + " values, received " + str(len.fill);
-  const size_t outNeed = n * job.outPerSample();
-  if (len.out < outNeed) return "out: expected at least n*outC*outH*outW = " + str(outNeed) + " floats, received " + str(len.out);
-  if (n == 0 ? len.params != 0 : len.params % n != 0) {
-    return "params: length " + str(len.params) + " is not a multiple of n = " + str(n) + " (one block of P floats per sample)";
-  }
-  if (len.opOffsets != len.program) return "opOffsets: expected one offset per op (" + str(len.program) + "), received " + str(len.opOffsets);
-  for (size_t k = 0; k < job.program.size(); ++k) {
-    if (opParamCount(job.program[k], 1) < 0) {
-      return "program[" + str(k) + "]: unknown op code " + str(job.program[k]) + " (expected 0 AFFINE, 1 GRAY, 2 JITTER or 3 ERASE)";
-    }
-    if (job.opOffsets[k] < 0) return "opOffsets[" + str(k) + "]: " + str(job.opOffsets[k]) + ", expected an offset >= 0";
-  }
-  const size_t per = job.tapsPerSample();
-  for (size_t s = 0; s < n; ++s) {
-    std::string bad = checkSample(job, (int32_t)s, job.tapIndex + s * per, job.params + s * job.P);
-    if (!bad.empty()) return bad;
-  }
-  return "";
-}
 
 // ---------------------------------------------------------------------------------------------
 // Row passes. A row is C planes of W floats, plane c at row + c*cs.
@@ -472,8 +338,8 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   std::memcpy(sc.weights.data(), job.tapWeight + (size_t)s * per, per * sizeof(float));
   if (job.P > 0) std::memcpy(sc.block.data(), job.params + (size_t)s * job.P, job.P * sizeof(float));
   {
-    std::string bad = checkSample(job, s, sc.taps.data(), sc.block.data());
-    if (!bad.empty()) return "the job's arrays changed while it ran: " + bad;
+    const Problem bad = checkSample(job, s, sc.taps.data(), sc.block.data());
+    if (!bad.ok()) return "the job's arrays changed while it ran: " + bad.message();
   }
   // Samples of a shuffled epoch lie far apart in memory: ask for the next one's pixels now, so
   // that they are on their way while this one runs (a few KiB for small images; capped).

@@ -1,6 +1,6 @@
 // The CPU plan executor of native/PLAN_ABI.md, independent of Node-API.
 //
-// A job is checked completely (checkJob) before any pixel is touched. The engine then runs it
+// A job is checked completely (checkJob, plan_check.h) before any pixel is touched. The engine then runs it
 // sample by sample (runSample) on pool threads. Each sample first copies its taps and its
 // parameter block out of the caller's memory and checks the copy again: the JavaScript thread
 // stays free while a job runs, so those arrays could change under it, and an index that was
@@ -22,7 +22,7 @@ enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3 };
 
 // Sanity bounds on the job's scalars (checked, with these numbers in the message).
 constexpr int32_t kMaxChannels = 64;
-constexpr int32_t kMaxTaps = 64;              // K
+constexpr int32_t kMaxTaps = 512;             // K (an antialiased 1/250 downscale needs 503)
 constexpr int32_t kMaxSide = 1 << 20;         // outH, outW
 constexpr int32_t kMaxSamples = 1 << 24;      // n
 
@@ -53,15 +53,7 @@ struct Lengths {
   size_t srcDims = 0, tapIndex = 0, tapWeight = 0, fill = 0, program = 0, opOffsets = 0, params = 0, out = 0;
 };
 
-// Checks everything but the scalar fields' types (the caller reads those): lengths, sources,
-// srcDims, every tap index, op codes, every op's parameter block at the channel count of that
-// point, GRAY/JITTER/ERASE parameters of enabled ops, the final channel count. Returns "" or a
-// message naming the field, the value and what was expected. Requires job.P to be set from
-// the params length (after checking it divides by n).
-std::string checkJob(const Job& job, const Lengths& len);
-
-// The per-sample part of checkJob, on given copies of sample s's taps and parameter block.
-std::string checkSample(const Job& job, int32_t s, const int32_t* taps, const float* block);
+// The check of a job (checkJob, checkSample) is in plan_check.h, shared with the CUDA addon.
 
 // A row-pass op decoded from a sample's parameter block (JITTER expands into its steps).
 struct Step {

@@ -485,48 +485,37 @@ test("emulatePlan equals the CPU engine bit for bit on random jobs", { skip: add
   }
 });
 
-test("malformed jobs are rejected by the addon with an error naming the field", { skip: addonSkip }, () => {
-  // The raw addon, so that its own checks are tested (TypeScript checks types and lengths first).
+test("malformed jobs: the CUDA addon gives the CPU engine's refusal, field for field, with no device needed", { skip: addonSkip }, () => {
+  // Both addons read and check a job with the same code (native/job_read.cc, plan_check.cc):
+  // the same table of bad jobs, the same field, value and expectation. Cases about `out` and
+  // `numThreads` concern the CPU engine only (CUDA writes a device buffer).
   const raw = require(cuda.addonPath());
-  const rng = new RandomStream(5, 0, 0);
-  const base = randomJob(rng, { n: 2, inC: 3, ops: 0 });
-  const expectField = (job, field) =>
-    assert.throws(
-      () => raw.emulatePlan(job),
-      (e) => {
-        assert.equal(e.code, "ERR_BATCHLAB_PLAN", String(e));
-        assert.ok(e.message.includes(field), `${e.message} should name ${field}`);
-        return true;
-      },
-    );
-  const tapIndex = Int32Array.from(base.tapIndex);
-  tapIndex[3] = 1000;
-  expectField({ ...base, tapIndex }, "job.tapIndex[3] = 1000");
-  const tapIndex2 = Int32Array.from(base.tapIndex);
-  tapIndex2[tapIndex2.length - 1] = -2;
-  expectField({ ...base, tapIndex: tapIndex2 }, `job.tapIndex[${tapIndex2.length - 1}] = -2`);
-  expectField({ ...base, tapIndex: base.tapIndex.subarray(1) }, "job.tapIndex");
-  expectField({ ...base, tapWeight: new Int32Array(base.tapWeight.length) }, "job.tapWeight");
-  expectField({ ...base, sources: [base.sources[0], base.sources[1].subarray(1)] }, "job.sources[1]");
-  expectField({ ...base, sources: [base.sources[0]] }, "job.sources");
-  expectField({ ...base, srcDims: Int32Array.from([0, 3, 2, 2]) }, "job.srcDims");
-  expectField({ ...base, fill: new Float32Array(2) }, "job.fill");
-  expectField({ ...base, n: 2.5 }, "job.n");
-  expectField({ ...base, inC: 5 }, "job.inC");
-  expectField({ ...base, program: Int32Array.from([7]), opOffsets: Int32Array.from([0]), params: new Float32Array(2 * 8).fill(1) }, "job.program[0]");
-  expectField({ ...base, program: Int32Array.from([0]), opOffsets: Int32Array.from([2]), params: new Float32Array(2 * 7).fill(1) }, "job.opOffsets[0]");
-  expectField({ ...base, program: Int32Array.from([0]), opOffsets: Int32Array.from([-1]), params: new Float32Array(2 * 7).fill(1) }, "job.opOffsets[0]");
-  expectField({ ...base, params: new Float32Array(3) }, "job.params");
-  expectField({ ...base, outC: 1 }, "job.outC");
-  const gray = { ...base, outC: 1, program: Int32Array.from([1]), opOffsets: Int32Array.from([0]), params: Float32Array.from([1, 2, 1, 2]) };
-  expectField(gray, "job.params[1]");
-  const jit = { ...base, program: Int32Array.from([2]), opOffsets: Int32Array.from([0]), params: Float32Array.from([1, 255, 6, 1, 1, 1, 0, 0, 0, 0, 0, 0]) };
-  expectField(jit, "job.params[2]");
-  // A disabled op's parameters are not read, so its values do not matter.
-  jit.params[0] = 0;
-  assert.equal(raw.emulatePlan(jit).length, 2 * 3 * base.outH * base.outW);
-  // Through the cuda module the same failure is a NativeError.
-  assert.throws(() => cuda.emulatePlan({ ...base, tapIndex }), (e) => e instanceof errors.NativeError && e.code === "ERR_BATCHLAB_PLAN");
+  const { validJob, BAD_JOBS, assertRefusal } = require("./helpers/bad-jobs");
+  let checked = 0;
+  for (const c of BAD_JOBS) {
+    if (c[5] !== "both") continue;
+    const job = validJob();
+    delete job.out;
+    delete job.numThreads;
+    c[1](job);
+    assert.throws(() => raw.emulatePlan(job), (e) => (assertRefusal(assert, e, c), true), c[0]);
+    checked++;
+  }
+  assert.ok(checked >= 25, `${checked} cases`);
+  // The kernel's own limits: 4 channels, 32 ops.
+  assert.throws(() => raw.emulatePlan({ ...validJob(), inC: 5 }), (e) => e.field === "inC" && e.expected === "an integer <= 4");
+  const many = validJob();
+  many.program = new Int32Array(33);
+  many.opOffsets = new Int32Array(33);
+  assert.throws(() => raw.emulatePlan(many), (e) => e.field === "program" && /at most 32 ops/.test(e.expected));
+  // A valid job still runs, and one-buffer sources work here too.
+  const ok = validJob();
+  const out = raw.emulatePlan(ok);
+  assert.equal(out.length, 54);
+  const pixels = new Uint8Array(100);
+  pixels.set(ok.sources[0], 2);
+  pixels.set(ok.sources[1], 50);
+  assert.deepEqual(raw.emulatePlan({ ...ok, sources: pixels, srcOffsets: Float64Array.from([2, 50]) }), out);
 });
 
 test("launch shape: one thread per pixel; one block per sample when contrast needs a mean", { skip: addonSkip }, () => {

@@ -12,7 +12,8 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
 const { loadNative } = require("../dist/engines/addon-cpu");
-const { NativeError } = require("../dist/errors");
+const { PlanError } = require("../dist/errors");
+const { validJob, BAD_JOBS, assertRefusal } = require("./helpers/bad-jobs");
 
 const native = loadNative();
 const skipReason = native.ok ? null : `native engine unavailable: ${native.reason}`;
@@ -430,95 +431,21 @@ ntest("the result does not depend on numThreads", async () => {
 // ---------------------------------------------------------------------------------------------
 // Malformed jobs
 
-function validJob() {
-  // 2 samples, 3 channels, 4x4 sources, output 3x3, K = 2; program AFFINE, JITTER, ERASE.
-  const job = randomJob(5, { n: 2, inC: 3, K: 2 });
-  job.srcDims = Int32Array.from([4, 4, 4, 4]);
-  job.sources = [new Uint8Array(48).fill(9), new Uint8Array(48).fill(200)];
-  job.outH = 3;
-  job.outW = 3;
-  job.outC = 3;
-  job.tapIndex = new Int32Array(2 * 6 * 2).fill(1);
-  job.tapWeight = new Float32Array(2 * 6 * 2).fill(0.5);
-  job.program = Int32Array.from([0, 2, 3]);
-  job.opOffsets = Int32Array.from([0, 7, 13]);
-  const block = [1, 0, 0, 0, 255, 255, 255, 1, 1, 0, 1.2, 0.8, 1.1, 1, 0, 0, 1, 1, 0, 0, 0];
-  job.params = Float32Array.from([...block, ...block]);
-  job.out = new Float32Array(2 * 3 * 3 * 3);
-  job.numThreads = 2;
-  return job;
-}
-
-const cases = [
-  ["tap index past the source's last row", (j) => (j.tapIndex[3] = 4), /tapIndex: sample 0 row tap 3 is 4, expected -1 or a row in \[0, 3\]/],
-  ["tap index below -1", (j) => (j.tapIndex[2 * 12 - 1] = -2), /tapIndex: sample 1 column tap 5 is -2, expected -1 or a column in \[0, 3\]/],
-  ["tap index of a smaller source", (j) => ((j.srcDims[3] = 1), (j.sources[1] = new Uint8Array(12))), /tapIndex: sample 1 column tap 0 is 1, expected -1 or a column in \[0, 0\]/],
-  ["short out buffer", (j) => (j.out = new Float32Array(53)), /out: expected at least n\*outC\*outH\*outW = 54 floats, received 53/],
-  ["missing source", (j) => j.sources.pop(), /sources: expected 2 Uint8Arrays, received 1/],
-  ["extra source", (j) => j.sources.push(new Uint8Array(48)), /sources: expected 2 Uint8Arrays, received 3/],
-  ["source shorter than its dims", (j) => (j.sources[1] = new Uint8Array(47)), /sources\[1\]: 47 bytes, expected at least height\*width\*inC = 48/],
-  ["source of the wrong type", (j) => (j.sources[0] = new Float32Array(48)), /sources\[0\]: expected a Uint8Array, received Float32Array/],
-  ["bad op code", (j) => (j.program[1] = 9), /program\[1\]: unknown op code 9/],
-  ["negative op offset", (j) => (j.opOffsets[0] = -1), /opOffsets\[0\]: -1, expected an offset >= 0/],
-  ["op block past the end of P", (j) => (j.opOffsets[2] = 15), /opOffsets\[2\]: 15 with 8 parameters does not fit a parameter block of 21/],
-  ["one offset missing", (j) => (j.opOffsets = Int32Array.from([0, 7])), /opOffsets: expected one offset per op \(3\), received 2/],
-  ["outC not the program's channel count", (j) => ((j.outC = 1), (j.out = new Float32Array(18))), /outC: the program ends with 3 channels, outC is 1/],
-  ["GRAY on 2 channels", (j) => ((j.inC = 2), (j.fill = new Float32Array(2)), (j.program[1] = 1)), /program\[1\]: GRAY needs 1 or 3 channels, the image has 2/],
-  ["JITTER contrast on 4 channels", (j) => ((j.inC = 4), (j.outC = 4), (j.sources = [new Uint8Array(64), new Uint8Array(64)]), (j.fill = new Float32Array(4)), (j.out = new Float32Array(72)), (j.program = Int32Array.from([2])), (j.opOffsets = Int32Array.from([7]))), /program\[0\]: JITTER contrast and saturation need 1 or 3 channels, the image has 4/],
-  ["GRAY to 2 channels", (j) => ((j.program = Int32Array.from([1])), (j.opOffsets = Int32Array.from([7])), (j.params[8] = 2)), /params\[8\]: GRAY outChannels of sample 0 is 2, expected 1 or 3/],
-  ["JITTER order 6", (j) => (j.params[21 + 9] = 6), /params\[30\]: JITTER order of sample 1 is 6, expected an integer in 0..5/],
-  ["JITTER order 1.5", (j) => (j.params[9] = 1.5), /JITTER order of sample 0 is 1.5/],
-  ["ERASE with a negative corner", (j) => (j.params[14] = -1), /params\[14\]: ERASE y0 of sample 0 is -1, expected a non-negative integer/],
-  ["ERASE with a fractional width", (j) => (j.params[21 + 17] = 0.5), /params\[38\]: ERASE w of sample 1 is 0.5/],
-  ["params not a multiple of n", (j) => (j.params = new Float32Array(41)), /params: length 41 is not a multiple of n = 2/],
-  ["srcDims too short", (j) => (j.srcDims = Int32Array.from([4, 4, 4])), /srcDims: expected length 2n = 4, received 3/],
-  ["srcDims with a zero height", (j) => (j.srcDims[2] = 0), /srcDims: sample 1 has 0x4/],
-  ["srcDims of the wrong type", (j) => (j.srcDims = new Float32Array(4)), /srcDims: expected a Int32Array, received Float32Array of length 4/],
-  ["tapIndex of the wrong length", (j) => (j.tapIndex = new Int32Array(23)), /tapIndex: expected length n\*\(outH\+outW\)\*K = 24, received 23/],
-  ["tapWeight of the wrong length", (j) => (j.tapWeight = new Float32Array(3)), /tapWeight: expected the length of tapIndex \(24\), received 3/],
-  ["fill shorter than inC", (j) => (j.fill = new Float32Array(2)), /fill: expected at least inC = 3 values, received 2/],
-  ["program not an Int32Array", (j) => (j.program = [0, 2, 3]), /program: expected a Int32Array, received an array of length 3/],
-  ["params missing", (j) => delete j.params, /params: expected a Float32Array, received undefined/],
-  ["n not an integer", (j) => (j.n = 1.5), /n: expected an integer in \[0, \d+\], received 1.5/],
-  ["K of 0", (j) => (j.K = 0), /K: expected an integer >= 1, received 0/],
-  ["inC too large", (j) => (j.inC = 65), /inC: expected an integer <= 64, received 65/],
-  ["outH a string", (j) => (j.outH = "3"), /outH: expected an integer in \[1, \d+\], received a string/],
-  ["numThreads of 0", (j) => (j.numThreads = 0), /numThreads: expected an integer >= 1, received 0/],
-  [
-    "out sharing memory with params",
-    (j) => {
-      const shared = new ArrayBuffer(4 * 100);
-      j.out = new Float32Array(shared, 0, 54);
-      j.params = new Float32Array(shared, 4 * 50, 42);
-    },
-    /out: shares memory with params, expected a separate buffer/,
-  ],
-  [
-    "out sharing memory with a source",
-    (j) => {
-      j.out = new Float32Array(54);
-      j.sources[1] = new Uint8Array(j.out.buffer, 8, 48);
-    },
-    /out: shares memory with sources\[1\]/,
-  ],
-];
-
-ntest("every malformed field rejects the promise with a NativeError naming it; out is untouched", async () => {
-  for (const [what, mutate, pattern] of cases) {
-    const job = validJob();
-    mutate(job);
+ntest("every malformed field rejects the promise with a PlanError naming it; out is untouched", async () => {
+  for (const c of BAD_JOBS) {
+    const job = { ...validJob(), fill: randomJob(5, { n: 2, inC: 3, K: 2 }).fill };
+    c[1](job);
     const before = job.out ? Float32Array.from(job.out) : null;
     await assert.rejects(native.addon.runPlan(job), (e) => {
-      assert.ok(e instanceof NativeError, `${what}: a NativeError, got ${e && e.constructor && e.constructor.name}`);
-      assert.equal(e.code, "ERR_BATCHLAB_PLAN", what);
-      assert.match(e.message, pattern, what);
+      assert.ok(e instanceof PlanError, `${c[0]}: a PlanError, got ${e && e.constructor && e.constructor.name}`);
+      assertRefusal(assert, e, c);
       return true;
     });
     if (before && job.out instanceof Float32Array && job.out.length === before.length) {
-      assert.deepEqual(job.out, before, `${what}: nothing was written`);
+      assert.deepEqual(job.out, before, `${c[0]}: nothing was written`);
     }
   }
-  await assert.rejects(native.addon.runPlan(undefined), /runPlan\(job\): expected a plan job object, received undefined/);
+  await assert.rejects(native.addon.runPlan(undefined), (e) => e instanceof PlanError && e.option === "runPlan(job)" && e.received === "undefined");
   // The process lives on and the engine still works.
   const ok = validJob();
   await native.addon.runPlan(ok);
@@ -653,7 +580,7 @@ ntest("arrays changed while a job runs never lead outside the sources", async ()
   try {
     await pending;
   } catch (e) {
-    assert.match(e.message, /sample \d+: the job's arrays changed while it ran: tapIndex: sample \d+ row tap 0 is 1073741824/);
+    assert.match(e.message, /sample \d+: the job's arrays changed while it ran: tapIndex\[\d+\]: expected -1 or a row of sample \d+ in \[0, 63\] \(row tap 0 of output row 0\), received 1073741824/);
   }
 });
 
@@ -699,4 +626,97 @@ ntest("worker threads ended in the middle of jobs leave the process and the engi
   const job = randomJob(31337, { n: 8 });
   await native.addon.runPlan(job);
   assertSameBits(job.out, oracle(job), job, "after the workers ended");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Sources in one buffer, and the batch memory allocator
+
+const T = require("../dist/transforms");
+
+/** A job compiled from a transform chain (uniform images i*10+1). */
+function planJob(n = 2, h = 8, w = 8, c = 3, chain = T.compose([T.randomCrop(6, { padding: 1 }), T.toTensor()])) {
+  const plan = new T.Plan(chain);
+  const images = Array.from({ length: n }, (_, i) => ({ data: new Uint8Array(h * w * c).fill(i * 10 + 1), height: h, width: w, channels: c }));
+  const params = images.map((im, i) => plan.draw(im, { seed: 1, epoch: 0, position: i }));
+  const j = require("../dist/engines").encodeJob(plan, images, params);
+  return { ...j, out: new Float32Array(j.n * j.outC * j.outH * j.outW), numThreads: 2 };
+}
+
+ntest("one-buffer sources: offsets are checked by name, and the job reads each sample at its offset", async () => {
+  const chain = T.compose([T.randomCrop(6, { padding: 1 }), T.toTensor()]);
+  const plan = new T.Plan(chain);
+  const shape = { height: 8, width: 8, channels: 3 };
+  const pixels = new Uint8Array(5 * 192);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 31) % 256;
+  const params = [0, 1].map((i) => plan.draw(shape, { seed: 4, epoch: 0, position: i }));
+  const stored = (offsets) => ({ ...require("../dist/engines").encodeJob(plan, require("../dist/engines").pixelsOfStore({ pixels, offsets: Float64Array.from(offsets), shape }), params), out: new Float32Array(2 * 108), numThreads: 2 });
+  const good = stored([4 * 192, 192]);
+  await native.addon.runPlan(good);
+  const views = require("../dist/engines").encodeJob(plan, [4 * 192, 192].map((o) => ({ data: pixels.subarray(o, o + 192), ...shape })), params);
+  const out = new Float32Array(2 * 108);
+  await native.addon.runPlan({ ...views, out, numThreads: 1 });
+  assert.deepEqual(good.out, out);
+
+  const reject = (mut, field, received, expected) => {
+    const j = stored([0, 192]);
+    mut(j);
+    return assert.rejects(native.addon.runPlan(j), (e) => (assertRefusal(assert, e, ["one buffer", null, field, received, expected]), true));
+  };
+  await reject((j) => (j.srcOffsets = Float64Array.from([0])), "srcOffsets", "length 1", /^n = 2 offsets$/);
+  await reject((j) => (j.srcOffsets = Int32Array.from([0, 0])), "srcOffsets", "Int32Array of length 2", /^a Float64Array of n byte offsets when sources is one Uint8Array$/);
+  await reject((j) => delete j.srcOffsets, "srcOffsets", "undefined", /^a Float64Array/);
+  await reject((j) => (j.srcOffsets[1] = -1), "srcOffsets[1]", "-1", /^an integer byte offset in \[0, 960\]/);
+  await reject((j) => (j.srcOffsets[0] = 1.5), "srcOffsets[0]", "1.5", /integer byte offset/);
+  await reject((j) => (j.srcOffsets[0] = NaN), "srcOffsets[0]", "NaN", /integer byte offset/);
+  await reject((j) => (j.srcOffsets[1] = 4 * 192 + 1), "srcOffsets[1]", "769, which leaves 191 bytes of sources", /^at least height\*width\*inC = 8\*8\*3 = 192 bytes$/);
+  await reject((j) => (j.sources = new Int8Array(960)), "sources", "Int8Array of length 960", /^a Uint8Array \(with srcOffsets\) or an array of n Uint8Array$/);
+  await reject((j) => (j.sources = [pixels, pixels]), "srcOffsets", "Float64Array of length 2", /^undefined when sources is an array of views$/);
+  await reject((j) => (j.out = new Float32Array(pixels.buffer, 0, 216)), "out", "a view that overlaps sample 0 of sources", /shares no memory/);
+});
+
+ntest("allocOutput: batch memory of a collected or released buffer is handed out again; bad sizes are refused by name", async () => {
+  const v8 = require("node:v8");
+  const vm = require("node:vm");
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc");
+  const { addon } = native;
+  const bytes = 3 * 1024 * 1024 + 4096; // a size no other test uses
+  const a = addon.allocOutput(bytes);
+  assert.ok(a instanceof ArrayBuffer);
+  assert.equal(a.byteLength, bytes);
+  let reused = false;
+  for (let attempt = 0; attempt < 10 && !reused; attempt++) {
+    // Mark a buffer, drop every reference to it, let the collector free it, ask again.
+    ((marker) => new Float64Array(addon.allocOutput(bytes)).fill(marker))(0x5eed + attempt);
+    gc();
+    await new Promise((r) => setImmediate(r));
+    const b = new Float64Array(addon.allocOutput(bytes));
+    reused = b[0] === 0x5eed + attempt && b[b.length - 1] === 0x5eed + attempt;
+  }
+  assert.ok(reused, "the memory of a collected batch buffer came back");
+
+  // releaseOutput: no collection needed. The buffer is detached at once; its memory comes back.
+  const released = addon.allocOutput(bytes);
+  const view = new Float64Array(released).fill(0xd15);
+  assert.equal(addon.releaseOutput(released), true);
+  assert.equal(view.length, 0);
+  assert.equal(released.byteLength, 0);
+  assert.equal(addon.releaseOutput(released), false, "twice is refused");
+  await new Promise((r) => setImmediate(r));
+  const again = new Float64Array(addon.allocOutput(bytes));
+  assert.ok(again[0] === 0xd15 && again[again.length - 1] === 0xd15, "the released memory is handed out again");
+  assert.equal(addon.releaseOutput(new ArrayBuffer(8)), false, "a buffer allocOutput did not make is left alone");
+
+  // A buffer a queued or running job writes into is refused (the job holds it) until the job ends.
+  const j = planJob(64, 16, 16, 3, T.compose([T.toTensor()]));
+  const busy = addon.allocOutput(j.out.length * 4);
+  const done = addon.runPlan({ ...j, out: new Float32Array(busy) });
+  assert.equal(addon.releaseOutput(busy), false, "refused while the job runs");
+  assert.equal(busy.byteLength, j.out.length * 4, "and left attached");
+  await done;
+  assert.equal(addon.releaseOutput(busy), true, "released once the job has ended");
+  assert.equal(addon.releaseOutput(new Float32Array(4)), false);
+  for (const bad of [0, -1, 1.5, 2 ** 31 + 1, 2 ** 40, "1024", undefined]) {
+    assert.throws(() => addon.allocOutput(bad), (e) => e instanceof RangeError && /^allocOutput\(bytes\): expected an integer from 1 to 2\^31, received/.test(e.message));
+  }
 });

@@ -758,10 +758,10 @@ struct EventSet {
 // runPlan(job, deviceBuffer, stream) -> Promise<{copyMs, kernelMs}>
 Napi::Value RunPlan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  requireDevice(env);
   AddonData* a = env.GetInstanceData<AddonData>();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "job: expected a plan job object");
-  HostJob hj = parseJob(env, info[0].As<Napi::Object>());
+  HostJob hj = parseJob(env, info[0].As<Napi::Object>());  // a bad job is refused with or without a device
+  requireDevice(env);
   DeviceBufferW* out = unwrapAs<DeviceBufferW>(env, info[1], a->bufferCtor, "DeviceBuffer (output)");
   StreamW* st = unwrapAs<StreamW>(env, info[2], a->streamCtor, "Stream");
   const size_t outBytes = hj.outElements * sizeof(float);

@@ -1,6 +1,8 @@
 // Reading, checking and packing a plan job; the CPU emulation of the CUDA kernel.
 #include "job.h"
 
+#include "../job_read.h"
+
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -8,242 +10,60 @@
 namespace blcuda {
 namespace {
 
-const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE"};
-
-std::string num(double d) {
-  if (std::isnan(d)) return "NaN";
-  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  if (d == std::floor(d) && std::fabs(d) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", d);
-  else std::snprintf(buf, sizeof buf, "%.9g", d);
-  return buf;
-}
-
-std::string describe(const Napi::Value& v) {
-  if (v.IsUndefined()) return "undefined";
-  if (v.IsNull()) return "null";
-  if (v.IsNumber()) return num(v.As<Napi::Number>().DoubleValue());
-  if (v.IsString()) return "a string";
-  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
-  if (v.IsTypedArray()) {
-    static const char* const names[] = {"Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array",
-                                        "Uint16Array", "Int32Array", "Uint32Array", "Float32Array",
-                                        "Float64Array", "BigInt64Array", "BigUint64Array"};
-    Napi::TypedArray t = v.As<Napi::TypedArray>();
-    const int ty = (int)t.TypedArrayType();
-    const char* name = ty >= 0 && ty < 11 ? names[ty] : "typed array";
-    return std::string(name) + " of length " + std::to_string(t.ElementLength());
-  }
-  if (v.IsArray()) return "an array of length " + std::to_string(v.As<Napi::Array>().Length());
-  if (v.IsArrayBuffer()) return "an ArrayBuffer";
-  if (v.IsFunction()) return "a function";
-  return "an object";
-}
-
-[[noreturn]] void fail(Napi::Env env, const std::string& msg) {
-  Napi::Error e = Napi::RangeError::New(env, "plan job: " + msg);
-  e.Value().Set("code", Napi::String::New(env, "ERR_BATCHLAB_PLAN"));
-  throw e;
-}
-
-int intField(Napi::Env env, const Napi::Object& job, const char* name, int lo, int hi) {
-  Napi::Value v = job.Get(name);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!v.IsNumber() || !(d >= lo && d <= hi) || d != std::floor(d)) {
-    fail(env, std::string("job.") + name + ": expected an integer in [" + std::to_string(lo) + ", " +
-                  std::to_string(hi) + "], received " + describe(v));
-  }
-  return (int)d;
-}
-
-template <typename T>
-const T* typedField(Napi::Env env, const Napi::Object& job, const char* name, napi_typedarray_type type,
-                    const char* typeName, size_t* length) {
-  Napi::Value v = job.Get(name);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    fail(env, std::string("job.") + name + ": expected " + typeName + ", received " + describe(v));
-  }
-  Napi::TypedArray t = v.As<Napi::TypedArray>();
-  *length = t.ElementLength();
-  uint8_t* base = static_cast<uint8_t*>(t.ArrayBuffer().Data());
-  if (base == nullptr) {
-    if (*length != 0) fail(env, std::string("job.") + name + ": its ArrayBuffer is detached");
-    static const T none{};
-    return &none;
-  }
-  return reinterpret_cast<const T*>(base + t.ByteOffset());
-}
-
 size_t alignUp(size_t x) { return (x + kArenaAlign - 1) / kArenaAlign * kArenaAlign; }
 
 }  // namespace
 
+// What the kernel can run: channels and ops live in fixed arrays of the kernel's registers.
+const batchlab::Limits kCudaLimits = [] {
+  batchlab::Limits l;
+  l.maxChannels = kMaxChannels;
+  l.maxSide = 1 << 15;
+  l.maxOps = kMaxOps;
+  return l;
+}();
+
 HostJob parseJob(Napi::Env env, Napi::Object job) {
   HostJob hj;
+  batchlab::Lengths len;
+  batchlab::JobInputs inputs;
+  // The one reader and check of both addons (native/job_read.h): same fields, same errors.
+  try {
+    batchlab::readJob(env, job, kCudaLimits, false, hj.job, len, inputs, [](napi_value) {});
+  } catch (const batchlab::PlanFailure& f) {
+    throw batchlab::planError(env, f);
+  }
+  const batchlab::Job& j = hj.job;
   DevJob& d = hj.dev;
-  d.n = intField(env, job, "n", 0, 1 << 24);
-  d.inC = intField(env, job, "inC", 1, kMaxChannels);
-  d.outC = intField(env, job, "outC", 1, kMaxChannels);
-  d.outH = intField(env, job, "outH", 1, 1 << 15);
-  d.outW = intField(env, job, "outW", 1, 1 << 15);
-  d.K = intField(env, job, "K", 1, 64);
+  d.n = j.n;
+  d.inC = j.inC;
+  d.outC = j.outC;
+  d.outH = j.outH;
+  d.outW = j.outW;
+  d.K = j.K;
   const size_t n = (size_t)d.n;
-
-  // Sources and their sizes.
-  Napi::Value srcV = job.Get("sources");
-  if (!srcV.IsArray()) fail(env, "job.sources: expected an array of n Uint8Array, received " + describe(srcV));
-  Napi::Array sources = srcV.As<Napi::Array>();
-  if (sources.Length() != n) {
-    fail(env, "job.sources: expected n = " + std::to_string(n) + " Uint8Array, received " + describe(srcV));
-  }
-  size_t dimsLen = 0;
-  hj.srcDims = typedField<int32_t>(env, job, "srcDims", napi_int32_array, "an Int32Array", &dimsLen);
-  if (dimsLen != 2 * n) {
-    fail(env, "job.srcDims: expected length 2n = " + std::to_string(2 * n) + ", received length " +
-                  std::to_string(dimsLen));
-  }
+  hj.srcDims = j.dims.data();
   hj.srcData.resize(n);
   hj.srcBytes.resize(n);
   for (size_t s = 0; s < n; ++s) {
-    const int32_t h = hj.srcDims[2 * s], w = hj.srcDims[2 * s + 1];
-    if (h < 1 || w < 1) {
-      fail(env, "job.srcDims[" + std::to_string(2 * s) + ".." + std::to_string(2 * s + 1) + "] = " +
-                    std::to_string(h) + ", " + std::to_string(w) + ": sample " + std::to_string(s) +
-                    " needs a height and width >= 1");
-    }
-    Napi::Value sv = sources.Get((uint32_t)s);
-    if (!sv.IsTypedArray() || sv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      fail(env, "job.sources[" + std::to_string(s) + "]: expected a Uint8Array, received " + describe(sv));
-    }
-    Napi::TypedArray t = sv.As<Napi::TypedArray>();
-    const size_t need = (size_t)h * (size_t)w * (size_t)d.inC;
-    if (t.ByteLength() < need) {
-      fail(env, "job.sources[" + std::to_string(s) + "]: expected at least height*width*inC = " +
-                    std::to_string(h) + "*" + std::to_string(w) + "*" + std::to_string(d.inC) + " = " +
-                    std::to_string(need) + " bytes, received " + describe(sv));
-    }
-    const uint8_t* base = static_cast<const uint8_t*>(t.ArrayBuffer().Data());
-    if (base == nullptr) fail(env, "job.sources[" + std::to_string(s) + "]: its ArrayBuffer is detached");
-    hj.srcData[s] = base + t.ByteOffset();
-    hj.srcBytes[s] = need;
-    hj.pixelBytes += need;
+    hj.srcData[s] = j.src[s];
+    hj.srcBytes[s] = (size_t)j.dims[2 * s] * (size_t)j.dims[2 * s + 1] * (size_t)d.inC;  // what the sample uses
+    hj.pixelBytes += hj.srcBytes[s];
   }
-
-  // Taps.
-  hj.taps = n * (size_t)(d.outH + d.outW) * (size_t)d.K;
-  size_t len = 0;
-  hj.tapIndex = typedField<int32_t>(env, job, "tapIndex", napi_int32_array, "an Int32Array", &len);
-  if (len != hj.taps) {
-    fail(env, "job.tapIndex: expected length n*(outH+outW)*K = " + std::to_string(hj.taps) +
-                  ", received length " + std::to_string(len));
-  }
-  hj.tapWeight = typedField<float>(env, job, "tapWeight", napi_float32_array, "a Float32Array", &len);
-  if (len != hj.taps) {
-    fail(env, "job.tapWeight: expected length n*(outH+outW)*K = " + std::to_string(hj.taps) +
-                  ", received length " + std::to_string(len));
-  }
-  const size_t perSample = (size_t)(d.outH + d.outW) * (size_t)d.K;
-  for (size_t s = 0; s < n; ++s) {
-    const int32_t h = hj.srcDims[2 * s], w = hj.srcDims[2 * s + 1];
-    const int32_t* t = hj.tapIndex + s * perSample;
-    for (size_t i = 0; i < perSample; ++i) {
-      const bool row = i < (size_t)d.outH * (size_t)d.K;
-      const int32_t lim = row ? h : w;
-      if (t[i] < -1 || t[i] >= lim) {
-        const size_t local = row ? i : i - (size_t)d.outH * (size_t)d.K;
-        fail(env, "job.tapIndex[" + std::to_string(s * perSample + i) + "] = " + std::to_string(t[i]) +
-                      ": " + (row ? "row" : "column") + " tap " + std::to_string(local % (size_t)d.K) +
-                      " of output " + (row ? "row " : "column ") + std::to_string(local / (size_t)d.K) +
-                      " of sample " + std::to_string(s) + " is outside [-1, " + std::to_string(lim - 1) +
-                      "] (source " + (row ? "height " : "width ") + std::to_string(lim) + ")");
-      }
-    }
-  }
-
-  // Fill.
-  const float* fill = typedField<float>(env, job, "fill", napi_float32_array, "a Float32Array", &len);
-  if (len < (size_t)d.inC) {
-    fail(env, "job.fill: expected length inC = " + std::to_string(d.inC) + ", received length " +
-                  std::to_string(len));
-  }
-  for (int c = 0; c < d.inC; ++c) d.fill[c] = fill[c];
-
-  // Program.
-  const int32_t* prog = typedField<int32_t>(env, job, "program", napi_int32_array, "an Int32Array", &len);
-  if (len > (size_t)kMaxOps) {
-    fail(env, "job.program: the CUDA engine runs at most " + std::to_string(kMaxOps) + " ops, received " +
-                  std::to_string(len));
-  }
-  d.nOps = (int)len;
-  const int32_t* offs = typedField<int32_t>(env, job, "opOffsets", napi_int32_array, "an Int32Array", &len);
-  if (len != (size_t)d.nOps) {
-    fail(env, "job.opOffsets: expected one offset per op (" + std::to_string(d.nOps) + "), received length " +
-                  std::to_string(len));
-  }
+  hj.taps = len.tapIndex;
+  hj.tapIndex = j.tapIndex;
+  hj.tapWeight = j.tapWeight;
+  for (int c = 0; c < d.inC; ++c) d.fill[c] = j.fill[(size_t)c];
+  d.nOps = (int)j.program.size();
   for (int k = 0; k < d.nOps; ++k) {
-    if (prog[k] < 0 || prog[k] > 3) {
-      fail(env, "job.program[" + std::to_string(k) + "] = " + std::to_string(prog[k]) +
-                    ": expected an op code 0 (AFFINE), 1 (GRAY), 2 (JITTER) or 3 (ERASE)");
-    }
-    if (offs[k] < 0) {
-      fail(env, "job.opOffsets[" + std::to_string(k) + "] = " + std::to_string(offs[k]) + ": expected >= 0");
-    }
-    d.program[k] = prog[k];
-    d.opOffsets[k] = offs[k];
-    if (prog[k] == kJitter) d.jitterOps[d.nJitter++] = k;
+    d.program[k] = j.program[(size_t)k];
+    d.opOffsets[k] = j.opOffsets[(size_t)k];
+    if (d.program[k] == kJitter) d.jitterOps[d.nJitter++] = k;
   }
-
-  // Parameters.
-  hj.params = typedField<float>(env, job, "params", napi_float32_array, "a Float32Array", &len);
-  if (n == 0 ? len != 0 : len % n != 0) {
-    fail(env, "job.params: expected a length that is a multiple of n = " + std::to_string(n) +
-                  ", received length " + std::to_string(len));
-  }
-  if (n > 0 && len / n > (size_t)0x7fffffff) fail(env, "job.params: blocks of more than 2^31-1 floats");
-  hj.paramCount = len;
-  d.P = n == 0 ? 0 : (int)(len / n);
-  const size_t P = (size_t)d.P;
-  for (size_t s = 0; s < n; ++s) {
-    const float* blk = hj.params + s * P;
-    int C = d.inC;
-    for (int k = 0; k < d.nOps; ++k) {
-      const int code = d.program[k];
-      const size_t off = (size_t)d.opOffsets[k];
-      const size_t size = code == kAffine ? 1 + 2 * (size_t)C : code == kGray ? 2 : code == kJitter ? 6 : 5 + (size_t)C;
-      const std::string where = "op " + std::to_string(k) + " (" + kOpNames[code] + ") of sample " + std::to_string(s);
-      if (off + size > P) {
-        fail(env, "job.opOffsets[" + std::to_string(k) + "] = " + std::to_string(off) + ": " + where + " needs " +
-                      std::to_string(size) + " floats at " + std::to_string(C) +
-                      " channels, past the end of its parameter block of P = params.length / n = " +
-                      std::to_string(P) + " floats");
-      }
-      const float* p = blk + off;
-      if (p[0] == 0.0f) continue;
-      const std::string at = "job.params[" + std::to_string(s * P + off + 1) + "]";
-      if (code == kGray || code == kJitter) {
-        if (C != 1 && C != 3) {
-          fail(env, where + ": gray is defined for 1 or 3 channels, the image has " + std::to_string(C) +
-                        " at that point");
-        }
-      }
-      if (code == kGray) {
-        if (p[1] != 1.0f && p[1] != 3.0f) {
-          fail(env, at + " = " + num(p[1]) + ": " + where + ": outChannels must be 1 or 3");
-        }
-        C = (int)p[1];
-      } else if (code == kJitter) {
-        const float o = p[2];
-        if (!(o >= 0.0f && o <= 5.0f) || o != std::floor(o)) {
-          fail(env, "job.params[" + std::to_string(s * P + off + 2) + "] = " + num(o) + ": " + where +
-                        ": order must be an integer in [0, 5]");
-        }
-      }
-    }
-    if (C != d.outC) {
-      fail(env, "job.outC = " + std::to_string(d.outC) + ": sample " + std::to_string(s) +
-                    " ends its program with " + std::to_string(C) + " channels");
-    }
-  }
+  hj.params = j.params;
+  hj.paramCount = len.params;
+  d.P = (int)j.P;
+  const size_t P = j.P;
 
   // Reductions (one block per sample) only when some sample's contrast actually needs a mean;
   // otherwise JITTER runs pixel-parallel like every other op (means[] is then never read).

@@ -1,6 +1,7 @@
-// Reading, checking and packing a plan job (native/PLAN_ABI.md) for the CUDA engine.
-// Every index is checked here, before anything is copied to the device; a bad job throws a
-// JavaScript error naming the field (code ERR_BATCHLAB_PLAN).
+// Packing a plan job (native/PLAN_ABI.md) for the CUDA engine. It is read and checked by the
+// reader and check both addons share (../job_read.h, ../plan_check.h), under the kernel's
+// limits, before anything is copied to the device; a bad job throws the same JavaScript error
+// as the CPU engine (code ERR_BATCHLAB_PLAN, field, expected, received).
 #pragma once
 
 #include <napi.h>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../plan.h"
 #include "plan_kernel.h"
 
 namespace blcuda {
@@ -19,6 +21,7 @@ namespace blcuda {
 constexpr size_t kArenaAlign = 256;
 
 struct HostJob {
+  batchlab::Job job;                     // as read and checked by the shared reader (../job_read.h)
   DevJob dev{};                          // scalars, program, offsets, fill; pointers unset
   std::vector<const uint8_t*> srcData;   // each source's first byte (JS memory)
   std::vector<size_t> srcBytes;          // height*width*inC of each source

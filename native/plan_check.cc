@@ -1,0 +1,155 @@
+// The plan job check (see plan_check.h and native/PLAN_ABI.md).
+#include "plan_check.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace batchlab {
+namespace {
+
+const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE"};
+const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER or 3 ERASE";
+
+std::string str(size_t v) { return std::to_string(v); }
+std::string str(int64_t v) { return std::to_string(v); }
+std::string str(int32_t v) { return std::to_string(v); }
+
+bool isNonNegativeInt(float v) { return v >= 0.0f && v <= 2147483647.0f && v == std::floor(v); }
+
+Problem bad(std::string field, std::string expected, std::string received) {
+  return Problem{std::move(field), std::move(expected), std::move(received)};
+}
+
+Problem inRange(const char* field, int64_t v, int64_t lo, int64_t hi) {
+  if (v >= lo && v <= hi) return {};
+  return bad(field, v < lo ? "an integer >= " + str(lo) : "an integer <= " + str(hi), str(v));
+}
+
+}  // namespace
+
+std::string num(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char b[64];
+  if (v == std::floor(v) && std::fabs(v) < 1e15) std::snprintf(b, sizeof b, "%.0f", v);
+  else std::snprintf(b, sizeof b, "%.9g", v);
+  return b;
+}
+
+int opParamCount(int32_t code, int32_t C) {
+  switch (code) {
+    case kAffine: return 1 + 2 * C;
+    case kGray: return 2;
+    case kJitter: return 6;
+    case kErase: return 5 + C;
+    default: return -1;
+  }
+}
+
+Problem checkScalars(const Job& job, const Limits& lim) {
+  Problem p;
+  if (!(p = inRange("n", job.n, 0, lim.maxSamples)).ok()) return p;
+  if (!(p = inRange("inC", job.inC, 1, lim.maxChannels)).ok()) return p;
+  if (!(p = inRange("outC", job.outC, 1, lim.maxChannels)).ok()) return p;
+  if (!(p = inRange("outH", job.outH, 1, lim.maxSide)).ok()) return p;
+  if (!(p = inRange("outW", job.outW, 1, lim.maxSide)).ok()) return p;
+  return inRange("K", job.K, 1, lim.maxTaps);
+}
+
+Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float* block) {
+  const int64_t h = job.dims[2 * (size_t)s], w = job.dims[2 * (size_t)s + 1];
+  const size_t K = (size_t)job.K;
+  const size_t rowTaps = (size_t)job.outH * K, colTaps = (size_t)job.outW * K;
+  const size_t base = (size_t)s * job.tapsPerSample();
+  for (size_t k = 0; k < rowTaps; ++k) {
+    const int32_t t = taps[k];
+    if (t < -1 || t >= h) {
+      return bad("tapIndex[" + str(base + k) + "]", "-1 or a row of sample " + str(s) + " in [0, " + str(h - 1) + "] (row tap " + str(k % K) + " of output row " + str(k / K) + ")", str(t));
+    }
+  }
+  for (size_t k = 0; k < colTaps; ++k) {
+    const int32_t t = taps[rowTaps + k];
+    if (t < -1 || t >= w) {
+      return bad("tapIndex[" + str(base + rowTaps + k) + "]", "-1 or a column of sample " + str(s) + " in [0, " + str(w - 1) + "] (column tap " + str(k % K) + " of output column " + str(k / K) + ")", str(t));
+    }
+  }
+  int32_t C = job.inC;
+  const size_t P = job.P;
+  const size_t blockAt = (size_t)s * P;
+  for (size_t k = 0; k < job.program.size(); ++k) {
+    const int32_t code = job.program[k];
+    const int cnt = opParamCount(code, C);
+    if (cnt < 0) return bad("program[" + str(k) + "]", kOpCodes, str(code));
+    const int64_t off = job.opOffsets[k];
+    if (off < 0 || (size_t)off + (size_t)cnt > P) {
+      return bad("opOffsets[" + str(k) + "]", "an offset where op " + str(k) + " (" + kOpNames[code] + ", " + str((int32_t)cnt) + " floats at " + str(C) + " channels) fits the parameter block of P = params.length / n = " + str(P) + " floats", str(off));
+    }
+    const float* p = block + off;
+    if (p[0] == 0.0f) continue;  // disabled for this sample
+    const size_t at = blockAt + (size_t)off;
+    const std::string of = " (op " + str(k) + " " + kOpNames[code] + " of sample " + str(s) + ")";
+    if (code == kGray) {
+      if (C != 1 && C != 3) return bad("program[" + str(k) + "]", "GRAY at 1 or 3 channels" + of, str(C) + " channels");
+      if (p[1] != 1.0f && p[1] != 3.0f) return bad("params[" + str(at + 1) + "]", "GRAY outChannels 1 or 3" + of, num(p[1]));
+      C = (int32_t)p[1];
+    } else if (code == kJitter) {
+      if (!(p[2] >= 0.0f && p[2] <= 5.0f) || p[2] != std::floor(p[2])) {
+        return bad("params[" + str(at + 2) + "]", "a JITTER order, an integer in 0..5" + of, num(p[2]));
+      }
+      if ((!std::isnan(p[4]) || !std::isnan(p[5])) && C != 1 && C != 3) {
+        return bad("program[" + str(k) + "]", "JITTER contrast and saturation at 1 or 3 channels" + of, str(C) + " channels");
+      }
+    } else if (code == kErase) {
+      static const char* const names[] = {"y0", "x0", "h", "w"};
+      for (int i = 0; i < 4; ++i) {
+        if (!isNonNegativeInt(p[1 + i])) return bad("params[" + str(at + 1 + i) + "]", std::string("an ERASE ") + names[i] + ", a non-negative integer" + of, num(p[1 + i]));
+      }
+    }
+  }
+  if (C != job.outC) return bad("outC", "the channels the program ends with for sample " + str(s) + " (" + str(C) + ")", str(job.outC));
+  return {};
+}
+
+Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
+  Problem p = checkScalars(job, lim);
+  if (!p.ok()) return p;
+  const size_t n = (size_t)job.n;
+  if (job.src.size() != n) return bad("sources", "n = " + str(n) + " sources (one per sample)", str(job.src.size()));
+  if (len.srcDims != 2 * n) return bad("srcDims", "an Int32Array of length 2n = " + str(2 * n), "length " + str(len.srcDims));
+  for (size_t s = 0; s < n; ++s) {
+    const int64_t h = job.dims[2 * s], w = job.dims[2 * s + 1];
+    if (h < 1 || w < 1) return bad("srcDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a height and width >= 1 for sample " + str(s), str(h) + "x" + str(w));
+    if ((int64_t)w * job.inC > std::numeric_limits<int32_t>::max()) {
+      return bad("srcDims[" + str(2 * s + 1) + "]", "rows of at most 2^31-1 bytes (width*inC, sample " + str(s) + ")", str(w) + "*" + str(job.inC));
+    }
+    const size_t need = (size_t)h * (size_t)w * (size_t)job.inC;
+    if (job.srcBytes[s] < need) {
+      const std::string what = job.srcOffsets.empty() ? "sources[" + str(s) + "]" : "srcOffsets[" + str(s) + "]";
+      const std::string got = job.srcOffsets.empty() ? str(job.srcBytes[s]) + " bytes" : num(job.srcOffsets[s]) + ", which leaves " + str(job.srcBytes[s]) + " bytes of sources";
+      return bad(what, "at least height*width*inC = " + str(h) + "*" + str(w) + "*" + str(job.inC) + " = " + str(need) + " bytes", got);
+    }
+  }
+  const size_t taps = n * job.tapsPerSample();
+  if (len.tapIndex != taps) return bad("tapIndex", "length n*(outH+outW)*K = " + str(taps), "length " + str(len.tapIndex));
+  if (len.tapWeight != len.tapIndex) return bad("tapWeight", "the length of tapIndex (" + str(len.tapIndex) + ")", "length " + str(len.tapWeight));
+  if (len.fill < (size_t)job.inC) return bad("fill", "at least inC = " + str(job.inC) + " values", "length " + str(len.fill));
+  const size_t outNeed = n * job.outPerSample();
+  if (len.out < outNeed) return bad("out", "at least n*outC*outH*outW = " + str(outNeed) + " floats", "length " + str(len.out));
+  if (n == 0 ? len.params != 0 : len.params % n != 0) return bad("params", "a length that is a multiple of n = " + str(n) + " (one block of P floats per sample)", "length " + str(len.params));
+  if (n > 0 && len.params / n > (size_t)std::numeric_limits<int32_t>::max()) return bad("params", "blocks of at most 2^31-1 floats", str(len.params / n));
+  if (len.program > (size_t)lim.maxOps) return bad("program", "at most " + str(lim.maxOps) + " ops (this engine's limit)", "length " + str(len.program));
+  if (len.opOffsets != len.program) return bad("opOffsets", "one offset per op (" + str(len.program) + ")", "length " + str(len.opOffsets));
+  for (size_t k = 0; k < job.program.size(); ++k) {
+    if (opParamCount(job.program[k], 1) < 0) return bad("program[" + str(k) + "]", kOpCodes, str(job.program[k]));
+    if (job.opOffsets[k] < 0) return bad("opOffsets[" + str(k) + "]", "an offset >= 0", str(job.opOffsets[k]));
+  }
+  const size_t per = job.tapsPerSample();
+  for (size_t s = 0; s < n; ++s) {
+    p = checkSample(job, (int32_t)s, job.tapIndex + s * per, job.params + s * job.P);
+    if (!p.ok()) return p;
+  }
+  return {};
+}
+
+}  // namespace batchlab

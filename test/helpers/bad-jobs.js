@@ -1,0 +1,96 @@
+"use strict";
+// Malformed plan jobs, one per check of native/plan_check.cc, with the field, the received value
+// and what the refusal must say was expected. Both addons read and check a job with the same
+// code (native/job_read.cc), so native-abi.test.js runs the table against the CPU engine and
+// cuda.test.js against the CUDA addon's check (which needs no GPU).
+
+/**
+ * A valid job: 2 samples, 3 channels, 4x4 sources, output 3x3, K = 2; program AFFINE, JITTER,
+ * ERASE. `base` supplies the other fields (e.g. a random job's fill).
+ */
+function validJob() {
+  const block = [1, 0, 0, 0, 255, 255, 255, 1, 1, 0, 1.2, 0.8, 1.1, 1, 0, 0, 1, 1, 0, 0, 0];
+  return {
+    n: 2,
+    inC: 3,
+    outC: 3,
+    outH: 3,
+    outW: 3,
+    K: 2,
+    sources: [new Uint8Array(48).fill(9), new Uint8Array(48).fill(200)],
+    srcDims: Int32Array.from([4, 4, 4, 4]),
+    tapIndex: new Int32Array(2 * 6 * 2).fill(1),
+    tapWeight: new Float32Array(2 * 6 * 2).fill(0.5),
+    fill: Float32Array.from([1, 2, 3]),
+    program: Int32Array.from([0, 2, 3]),
+    opOffsets: Int32Array.from([0, 7, 13]),
+    params: Float32Array.from([...block, ...block]),
+    out: new Float32Array(2 * 3 * 3 * 3),
+    numThreads: 2,
+  };
+}
+
+/** [what, mutate(job), field, received, expected (RegExp), where: "both" | "cpu" (out, numThreads, CPU limits)] */
+const BAD_JOBS = [
+  ["tap index past the source's last row", (j) => (j.tapIndex[3] = 4), "tapIndex[3]", "4", /^-1 or a row of sample 0 in \[0, 3\] \(row tap 1 of output row 1\)$/, "both"],
+  ["tap index below -1", (j) => (j.tapIndex[2 * 12 - 1] = -2), "tapIndex[23]", "-2", /^-1 or a column of sample 1 in \[0, 3\]/, "both"],
+  ["tap index of a smaller source", (j) => ((j.srcDims[3] = 1), (j.sources[1] = new Uint8Array(12))), "tapIndex[18]", "1", /column of sample 1 in \[0, 0\]/, "both"],
+  ["short out buffer", (j) => (j.out = new Float32Array(53)), "out", "length 53", /^at least n\*outC\*outH\*outW = 54 floats$/, "cpu"],
+  ["missing source", (j) => j.sources.pop(), "sources", "an array of length 1", /^n = 2 Uint8Arrays/, "both"],
+  ["extra source", (j) => j.sources.push(new Uint8Array(48)), "sources", "an array of length 3", /^n = 2 Uint8Arrays/, "both"],
+  ["source shorter than its dims", (j) => (j.sources[1] = new Uint8Array(47)), "sources[1]", "47 bytes", /^at least height\*width\*inC = 4\*4\*3 = 48 bytes$/, "both"],
+  ["source of the wrong type", (j) => (j.sources[0] = new Float32Array(48)), "sources[0]", "Float32Array of length 48", /^a Uint8Array$/, "both"],
+  ["bad op code", (j) => (j.program[1] = 9), "program[1]", "9", /^an op code: 0 AFFINE, 1 GRAY, 2 JITTER or 3 ERASE$/, "both"],
+  ["negative op offset", (j) => (j.opOffsets[0] = -1), "opOffsets[0]", "-1", /^an offset >= 0$/, "both"],
+  ["op block past the end of P", (j) => (j.opOffsets[2] = 15), "opOffsets[2]", "15", /op 2 \(ERASE, 8 floats at 3 channels\) fits the parameter block of P = params.length \/ n = 21 floats/, "both"],
+  ["one offset missing", (j) => (j.opOffsets = Int32Array.from([0, 7])), "opOffsets", "length 2", /^one offset per op \(3\)$/, "both"],
+  ["outC not the program's channel count", (j) => ((j.outC = 1), (j.out = new Float32Array(18))), "outC", "1", /program ends with for sample 0 \(3\)/, "both"],
+  ["GRAY on 2 channels", (j) => ((j.inC = 2), (j.fill = new Float32Array(2)), (j.program[1] = 1)), "program[1]", "2 channels", /^GRAY at 1 or 3 channels/, "both"],
+  ["GRAY to 2 channels", (j) => ((j.program = Int32Array.from([1])), (j.opOffsets = Int32Array.from([7])), (j.params[8] = 2)), "params[8]", "2", /^GRAY outChannels 1 or 3 \(op 0 GRAY of sample 0\)$/, "both"],
+  ["JITTER order 6", (j) => (j.params[21 + 9] = 6), "params[30]", "6", /JITTER order, an integer in 0\.\.5 \(op 1 JITTER of sample 1\)/, "both"],
+  ["JITTER order 1.5", (j) => (j.params[9] = 1.5), "params[9]", "1.5", /JITTER order/, "both"],
+  ["ERASE with a negative corner", (j) => (j.params[14] = -1), "params[14]", "-1", /^an ERASE y0, a non-negative integer/, "both"],
+  ["ERASE with a fractional width", (j) => (j.params[21 + 17] = 0.5), "params[38]", "0.5", /^an ERASE w, a non-negative integer \(op 2 ERASE of sample 1\)$/, "both"],
+  ["params not a multiple of n", (j) => (j.params = new Float32Array(41)), "params", "length 41", /^a length that is a multiple of n = 2/, "both"],
+  ["srcDims too short", (j) => (j.srcDims = Int32Array.from([4, 4, 4])), "srcDims", "length 3", /^an Int32Array of length 2n = 4$/, "both"],
+  ["srcDims with a zero height", (j) => (j.srcDims[2] = 0), "srcDims[2..3]", "0x4", /^a height and width >= 1 for sample 1$/, "both"],
+  ["srcDims of the wrong type", (j) => (j.srcDims = new Float32Array(4)), "srcDims", "Float32Array of length 4", /^an Int32Array$/, "both"],
+  ["tapIndex of the wrong length", (j) => (j.tapIndex = new Int32Array(23)), "tapIndex", "length 23", /^length n\*\(outH\+outW\)\*K = 24$/, "both"],
+  ["tapWeight of the wrong length", (j) => (j.tapWeight = new Float32Array(3)), "tapWeight", "length 3", /^the length of tapIndex \(24\)$/, "both"],
+  ["fill shorter than inC", (j) => (j.fill = new Float32Array(2)), "fill", "length 2", /^at least inC = 3 values$/, "both"],
+  ["program not an Int32Array", (j) => (j.program = [0, 2, 3]), "program", "an array of length 3", /^an Int32Array$/, "both"],
+  ["params missing", (j) => delete j.params, "params", "undefined", /^a Float32Array$/, "both"],
+  ["n not an integer", (j) => (j.n = 1.5), "n", "1.5", /^an integer in \[0, \d+\]$/, "both"],
+  ["K of 0", (j) => (j.K = 0), "K", "0", /^an integer >= 1$/, "both"],
+  ["outH a string", (j) => (j.outH = "3"), "outH", "a string", /^an integer in \[1, \d+\]$/, "both"],
+  ["inC too large", (j) => (j.inC = 65), "inC", "65", /^an integer <= 64$/, "cpu"],
+  ["numThreads of 0", (j) => (j.numThreads = 0), "numThreads", "0", /^an integer in \[1, 1048576\]$/, "cpu"],
+  [
+    "out sharing memory with params",
+    (j) => {
+      const shared = new ArrayBuffer(4 * 100);
+      j.out = new Float32Array(shared, 0, 54);
+      j.params = new Float32Array(shared, 4 * 50, 42);
+    },
+    "out", "a view that overlaps params", /^a buffer that shares no memory with the job's inputs$/, "cpu",
+  ],
+  [
+    "out sharing memory with a source",
+    (j) => {
+      j.out = new Float32Array(54);
+      j.sources[1] = new Uint8Array(j.out.buffer, 8, 48);
+    },
+    "out", "a view that overlaps sources[1]", /shares no memory/, "cpu",
+  ],
+];
+
+/** Asserts that `e` is the refusal the case describes (field, received, expected, code, message). */
+function assertRefusal(assert, e, [what, , field, received, expected]) {
+  assert.equal(e.code, "ERR_BATCHLAB_PLAN", `${what}: code`);
+  assert.equal(e.option ?? e.field, field, `${what}: field`);
+  assert.equal(e.received, received, `${what}: received`);
+  assert.match(e.expected, expected, `${what}: expected`);
+  assert.equal(e.message, `plan job: ${field}: expected ${e.expected}, received ${received}`, `${what}: one message format`);
+}
+
+module.exports = { validJob, BAD_JOBS, assertRefusal };
