@@ -15,7 +15,7 @@
             'bl_cuda_root%': '<!(node "<(module_root_dir)/native/cuda/find-cuda.js" root)',
             'bl_nvcc%': '<!(node "<(module_root_dir)/native/cuda/find-cuda.js" nvcc)',
           },
-          'sources': ['addon.cc', 'job.cc', 'plan_kernel.cu', '../job_read.cc', '../plan_check.cc'],
+          'sources': ['addon.cc', 'common.cc', 'memory.cc', 'streams.cc', 'run_plan.cc', 'job.cc', 'plan_kernel.cu', '../job_read.cc', '../plan_check.cc'],
           'include_dirs': [
             "<!(node -p \"require('node-addon-api').include_dir\")",
             '<(bl_cuda_root)/include',
