@@ -98,12 +98,13 @@ export async function serveNotebooks(args: string[], onUrl: (url: string) => voi
       "--ip=127.0.0.1",
       `--port=${o.port}`,
       `--notebook-dir=${o.dir}`,
-      `--NotebookApp.token=${o.token}`,
       "--NotebookApp.open_browser=False",
       // Containers and CI machines often run as root, which Jupyter refuses without this flag.
       ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    // The token travels in the environment, which only this user (and root) can read
+    // (/proc/<pid>/environ is mode 0400), not on the command line, which every local user can.
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, JUPYTER_TOKEN: o.token } },
   );
   let announced = false;
   let log = "";

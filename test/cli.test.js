@@ -50,6 +50,29 @@ test("notebook: serves the notebook folder on 127.0.0.1 with a token, with the k
       ["hello.ipynb"],
     );
     assert.equal((await fetch(`${base}api/contents`)).status, 403, "the token is required");
+    assert.equal((await fetch(`${base}api/contents`, { headers: { Authorization: "token wrong" } })).status, 403, "and a wrong one is refused");
+    // No process started for the server carries the token on its command line, which any local
+    // user can read in /proc/<pid>/cmdline.
+    const children = (pid) =>
+      fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((d) => {
+        try {
+          return fs.readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1].split(" ")[1] === String(pid);
+        } catch {
+          return false;
+        }
+      });
+    const tree = [String(proc.pid)];
+    for (let i = 0; i < tree.length; i++) tree.push(...children(tree[i]));
+    assert.ok(tree.length >= 2, "the Jupyter server runs as a child of batchlab notebook");
+    for (const pid of tree) {
+      let cmdline = "";
+      try {
+        cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      } catch {
+        continue; // exited meanwhile
+      }
+      assert.ok(!cmdline.includes(token), `process ${pid} has the token on its command line: ${cmdline}`);
+    }
     // Bound to loopback only: the machine's other addresses refuse the connection.
     const external = Object.values(os.networkInterfaces())
       .flat()
@@ -61,7 +84,8 @@ test("notebook: serves the notebook folder on 127.0.0.1 with a token, with the k
     proc.kill("SIGTERM");
     const { code, signal } = await exited;
     sb.cleanup();
-    assert.ok(code === 0 || signal === "SIGTERM", `stopped cleanly (code ${code}, signal ${signal})\n${err.slice(-2000)}`);
+    // batchlab notebook handles SIGTERM: it stops the server and exits 0 itself.
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `stopped cleanly\n${err.slice(-2000)}`);
   }
 });
 
