@@ -5,7 +5,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
 const crypto = require("node:crypto");
-const { spawnKernel } = require("./helpers/jupyter");
+const { spawnKernel, within } = require("./helpers/jupyter");
 
 let k;
 
@@ -52,8 +52,10 @@ test("is_complete, history and comm_open are answered", T, async () => {
   assert.equal(open.reply.content.status, "incomplete");
   const done = await k.client.request("shell", "is_complete_request", { code: "const a = 1;" });
   assert.equal(done.reply.content.status, "complete");
-  const hist = await k.client.request("shell", "history_request", { output: false, raw: true, hist_access_type: "tail", n: 10 });
-  assert.deepEqual(hist.reply.content, { status: "ok", history: [] });
+  await k.client.execute("40 + 2");
+  const hist = await k.client.request("shell", "history_request", { output: false, raw: true, hist_access_type: "tail", n: 1 });
+  assert.equal(hist.reply.content.status, "ok");
+  assert.deepEqual(hist.reply.content.history.map((h) => h[2]), ["40 + 2"]);
   // comm_open has no reply, only iopub messages: wait for its idle status
   const commId = crypto.randomUUID();
   const header = k.client.protocol.makeHeader("comm_open", k.client.session);
@@ -118,4 +120,85 @@ test("`batchlab kernel <connection_file>` (the CLI command) runs the same kernel
     await cli.stop();
   }
   assert.equal(cli.proc.exitCode, 0, cli.stderr());
+});
+
+test("is_complete: unterminated at the end is incomplete, a syntax error before the end is invalid", T, async () => {
+  const status = async (code) => (await k.client.request("shell", "is_complete_request", { code })).reply.content.status;
+  for (const code of ["const = ;", "let x = ) 1;", "1 +* 2;", "const a = 1 1;", "}"]) assert.equal(await status(code), "invalid", code);
+  for (const code of ["function f() {", "const a = [1,", "1 +", "const s = `abc", "/* open comment"]) assert.equal(await status(code), "incomplete", code);
+  for (const code of ["const b = 1;", "f(1)", "class A {}", ""]) assert.equal(await status(code), "complete", code);
+});
+
+test("history: tail, range and glob search (with unique and n) over this session's cells, with outputs", T, async () => {
+  const marker = `hist_${Date.now()}`;
+  const codes = [`"${marker}_a"`, `"${marker}_b"`, `"${marker}_a"`];
+  const counts = [];
+  for (const c of codes) counts.push((await k.client.execute(c)).reply.content.execution_count);
+  await k.client.request("shell", "execute_request", { code: `"${marker}_silent"`, silent: true, store_history: false });
+  const hist = async (content) => {
+    const r = await k.client.request("shell", "history_request", { output: false, raw: true, ...content });
+    assert.equal(r.reply.header.msg_type, "history_reply");
+    assert.equal(r.reply.content.status, "ok", JSON.stringify(r.reply.content));
+    return r.reply.content.history;
+  };
+  const tail = await hist({ hist_access_type: "tail", n: 3 });
+  assert.deepEqual(tail.map((h) => h[2]), codes);
+  assert.deepEqual(tail.map((h) => h[1]), counts);
+  const session = tail[0][0];
+  assert.ok(Number.isInteger(session));
+  const withOut = await hist({ hist_access_type: "tail", n: 1, output: true });
+  assert.deepEqual(withOut[0][2], [codes[2], `'${marker}_a'`]);
+  const range = await hist({ hist_access_type: "range", session, start: counts[1], stop: counts[2] });
+  assert.deepEqual(range, [[session, counts[1], codes[1]]]);
+  assert.deepEqual(await hist({ hist_access_type: "range", session: session + 7, start: 1, stop: 1000 }), []);
+  assert.equal((await hist({ hist_access_type: "search", pattern: `"${marker}_*` })).length, 3);
+  assert.deepEqual((await hist({ hist_access_type: "search", pattern: `"${marker}_?"`, unique: true })).map((h) => h[2]), [codes[1], codes[2]]);
+  assert.deepEqual((await hist({ hist_access_type: "search", pattern: `*${marker}_[a]*`, n: 1 })).map((h) => h[1]), [counts[2]]);
+  assert.deepEqual(await hist({ hist_access_type: "search", pattern: `*${marker}_silent*` }), [], "silent cells are not stored");
+});
+
+test("a replayed message (the same signed frames sent again) is refused and logged, and runs once", T, async () => {
+  const header = k.client.protocol.makeHeader("execute_request", k.client.session);
+  const content = { code: "(globalThis as any).replayed = ((globalThis as any).replayed ?? 0) + 1", silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true };
+  const frames = k.client.protocol.encode({ identities: [], header, parent_header: {}, metadata: {}, content, buffers: [] }, k.client.signer);
+  const replies = [];
+  k.client.replies.set(header.msg_id, (m) => replies.push(m));
+  for (let i = 0; i < 3; i++) await k.client.shell.send(frames);
+  // the shell queue is in order: by this reply, all three copies were received
+  const r = await k.client.execute(`(globalThis as any).replayed`);
+  k.client.replies.delete(header.msg_id);
+  assert.equal(r.iopub.find((m) => m.header.msg_type === "execute_result").content.data["text/plain"], "1");
+  assert.equal(replies.length, 1, "one execute_reply, for the first copy only");
+  assert.equal((k.stderr().match(new RegExp(`dropped a replayed message.*${header.msg_id}`, "g")) || []).length, 2, k.stderr());
+});
+
+test("signed but malformed requests each get their *_reply with status error naming the field, value and expectation", T, async () => {
+  const cases = [
+    ["execute_request", { code: 42 }, "execute_reply", /content\.code must be a string \(the cell's source\), got 42 \(number\)/],
+    ["execute_request", { code: { a: 1 } }, "execute_reply", /content\.code must be a string.*, got \{ a: 1 \} \(object\)/],
+    ["execute_request", { code: "1", silent: "no" }, "execute_reply", /content\.silent must be a boolean, got 'no' \(string\)/],
+    ["complete_request", {}, "complete_reply", /complete_request: content\.code is missing; expected a string/],
+    ["complete_request", { code: "ab", cursor_pos: 9 }, "complete_reply", /cursor_pos must be from 0 to 2 .*got 9/],
+    ["is_complete_request", { code: null }, "is_complete_reply", /is_complete_request: content\.code must be a string .*got null \(null\)/],
+    ["inspect_request", { code: "x", cursor_pos: "1" }, "inspect_reply", /inspect_request: content\.cursor_pos must be an integer offset into code, got '1' \(string\)/],
+    ["inspect_request", { code: ["x"], cursor_pos: 0 }, "inspect_reply", /content\.code must be a string .*got \[ 'x' \] \(array\)/],
+    ["history_request", { hist_access_type: "everything" }, "history_reply", /content\.hist_access_type must be "tail", "range" or "search", got 'everything'/],
+    ["history_request", { hist_access_type: "tail", n: "10" }, "history_reply", /content\.n must be a non-negative integer, got '10' \(string\)/],
+    ["history_request", { hist_access_type: "search", pattern: 5 }, "history_reply", /content\.pattern must be a glob pattern string, got 5 \(number\)/],
+  ];
+  const before = (await k.client.execute("1")).reply.content.execution_count;
+  for (const [type, content, replyType, re] of cases) {
+    const r = await within(k.client.request("shell", type, content), 20000, null);
+    assert.ok(r, `no reply to ${type} ${JSON.stringify(content)}`);
+    assert.equal(r.reply.header.msg_type, replyType);
+    assert.equal(r.reply.content.status, "error", JSON.stringify(r.reply.content));
+    assert.equal(r.reply.content.ename, "InvalidRequest");
+    assert.match(r.reply.content.evalue, re);
+    if (type === "execute_request") {
+      assert.equal(r.reply.content.execution_count, before, "nothing ran");
+      assert.ok(r.iopub.some((m) => m.header.msg_type === "error"), "the error is shown too");
+    }
+  }
+  // the kernel still serves, and nothing was counted
+  assert.equal((await k.client.execute("2")).reply.content.execution_count, before + 1);
 });
