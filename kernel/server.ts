@@ -9,6 +9,7 @@ import { format } from "node:util";
 import { randomUUID } from "node:crypto";
 import * as zmq from "zeromq";
 import { decode, encode, makeHeader, PROTOCOL_VERSION, ReplayGuard, Signer, type ConnectionInfo, type Header, type Message } from "./protocol";
+import { guardStdio, isBrokenStdioError, markDead, writeReal } from "./stdio";
 import { checkRequest, History, type HistoryRequest } from "./requests";
 import { Executor, errorInfo } from "./executor";
 import { buildPrelude } from "./prelude";
@@ -110,8 +111,8 @@ export class Kernel {
     this.conn = conn;
     this.signer = new Signer(conn.key, conn.signature_scheme);
     this.cwd = opts.cwd ?? process.cwd();
-    const errWrite = process.stderr.write.bind(process.stderr);
-    this.log = opts.log ?? ((line: string) => void errWrite(`[batchlab kernel] ${line}\n`));
+    guardStdio();
+    this.log = opts.log ?? ((line: string) => writeReal("stderr", `[batchlab kernel] ${line}\n`));
   }
 
   /** Build the executor and prelude, bind the sockets and start serving. */
@@ -474,10 +475,8 @@ export class Kernel {
   private origStderr: ((s: string) => void) | null = null;
 
   private captureOutput(): void {
-    const out = process.stdout.write.bind(process.stdout);
-    const err = process.stderr.write.bind(process.stderr);
-    this.origStdout = (s) => void out(s);
-    this.origStderr = (s) => void err(s);
+    this.origStdout = (s) => writeReal("stdout", s);
+    this.origStderr = (s) => writeReal("stderr", s);
     const make = (name: "stdout" | "stderr") =>
       ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error) => void), cb?: (e?: Error) => void): boolean => {
         const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
@@ -507,26 +506,59 @@ export class Kernel {
     process.on("SIGINT", () => {
       this.executor.interrupt();
     });
+    let inHandler = false;
     process.on("uncaughtException", (e) => {
-      this.writeStream("stderr", `Uncaught ${e instanceof Error ? e.stack ?? e.message : format(e)}\n`);
+      // A write to a closed terminal or pipe: never print it (that write would fail the same way).
+      if (isBrokenStdioError(e)) {
+        markDead("stdout");
+        markDead("stderr");
+        return;
+      }
+      if (inHandler) return; // the report itself failed: do not recurse
+      inHandler = true;
+      try {
+        this.writeStream("stderr", `Uncaught ${e instanceof Error ? e.stack ?? e.message : format(e)}\n`);
+      } catch {
+        /* nowhere left to report it */
+      } finally {
+        inHandler = false;
+      }
     });
     process.on("unhandledRejection", (reason) => {
       this.writeStream("stderr", `Unhandled promise rejection: ${reason instanceof Error ? reason.stack ?? reason.message : format(reason)}\n`);
     });
   }
 
-  /** Exit when the process that started us (JPY_PARENT_PID) is gone. */
+  /**
+   * Exit when the process that started us (JPY_PARENT_PID) is gone, polled every second as
+   * ipykernel's ParentPollerUnix does: the pid no longer exists, or our parent changed (we were
+   * re-parented to init or a subreaper: the launcher died, even if its pid is a zombie or reused).
+   */
   private watchParent(): void {
     const pid = Number(process.env.JPY_PARENT_PID);
     if (!Number.isInteger(pid) || pid <= 1) return;
+    const startPpid = process.ppid;
+    const parentWasLauncher = startPpid === pid;
+    let exiting = false;
     const t = setInterval(() => {
+      if (exiting) return;
+      let gone = false;
       try {
         process.kill(pid, 0);
-      } catch {
-        this.log(`parent process ${pid} is gone; exiting`);
-        void this.close().then(() => process.exit(0));
+      } catch (e) {
+        gone = (e as NodeJS.ErrnoException).code !== "EPERM";
       }
-    }, 2000);
+      if (!gone && parentWasLauncher && process.ppid !== startPpid) gone = true;
+      if (!gone) return;
+      exiting = true;
+      clearInterval(t);
+      this.log(`parent process ${pid} is gone; exiting`);
+      setTimeout(() => process.exit(0), 1000); // even if closing hangs
+      this.close().then(
+        () => process.exit(0),
+        () => process.exit(0),
+      );
+    }, 1000);
     t.unref();
   }
 

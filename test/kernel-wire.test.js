@@ -202,3 +202,39 @@ test("signed but malformed requests each get their *_reply with status error nam
   // the kernel still serves, and nothing was counted
   assert.equal((await k.client.execute("2")).reply.content.execution_count, before + 1);
 });
+
+test("writes to a closed stderr/stdout (EPIPE) are swallowed: the kernel neither loops nor stops serving", T, async () => {
+  const fs = require("node:fs");
+  const other = await spawnKernel();
+  try {
+    await other.client.ready(60000);
+    // close our ends of the kernel's stdout and stderr pipes: its next log line fails with EPIPE
+    other.proc.stderr.destroy();
+    other.proc.stdout.destroy();
+    const cpu = () => {
+      const f = fs.readFileSync(`/proc/${other.proc.pid}/stat`, "utf8");
+      const v = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      return Number(v[11]) + Number(v[12]); // utime + stime, clock ticks
+    };
+    for (let i = 0; i < 3; i++) {
+      // each bad message makes the kernel log "dropped a message" to its (dead) stderr
+      const header = other.client.protocol.makeHeader("execute_request", other.client.session);
+      const frames = other.client.protocol.encode({ identities: [], header, parent_header: {}, metadata: {}, content: { code: "1" }, buffers: [] }, other.client.signer);
+      frames[frames.indexOf("<IDS|MSG>") + 1] = "0".repeat(64);
+      await other.client.shell.send(frames);
+      const r = await within(other.client.execute(`console.error("to iopub"); ${i}`), 20000, null);
+      assert.ok(r, "the kernel still answers");
+      assert.equal(r.reply.content.status, "ok");
+    }
+    // an uncaught error (reported to the cell's stderr), then idle: a write loop would keep a core busy
+    await other.client.execute(`setTimeout(() => { throw new Error("late"); }, 0); 0`);
+    await new Promise((r) => setTimeout(r, 300));
+    const before = cpu();
+    await new Promise((r) => setTimeout(r, 2000));
+    const ticks = cpu() - before;
+    assert.ok(ticks < 100, `the idle kernel used ${ticks} clock ticks of CPU in 2 s (a write loop?)`);
+    assert.equal(other.proc.exitCode, null, "still running");
+  } finally {
+    await other.stop();
+  }
+});
