@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import * as zmq from "zeromq";
 import { decode, encode, makeHeader, PROTOCOL_VERSION, ReplayGuard, Signer, type ConnectionInfo, type Header, type Message } from "./protocol";
 import { guardStdio, isBrokenStdioError, markDead, writeReal } from "./stdio";
+import { watchJupyterParent, type ChildReport } from "./supervisor";
 import { checkRequest, History, type HistoryRequest } from "./requests";
 import { Executor, errorInfo } from "./executor";
 import { buildPrelude } from "./prelude";
@@ -358,7 +359,13 @@ export class Kernel {
     this.replyPayloads = [];
     if (!silent) await this.publish("execute_input", { code, execution_count: count }, msg.header);
 
-    let result = await this.executor.execute(code, `cell[${count}]`);
+    tellLauncher({ type: "cell", count: silent ? null : count });
+    let result: Awaited<ReturnType<Executor["execute"]>>;
+    try {
+      result = await this.executor.execute(code, `cell[${count}]`);
+    } finally {
+      tellLauncher({ type: "idle" });
+    }
     if (result.status === "ok" && result.hasValue && !silent) {
       try {
         const payload = await payloadFor(result.value, true);
@@ -529,37 +536,16 @@ export class Kernel {
     });
   }
 
-  /**
-   * Exit when the process that started us (JPY_PARENT_PID) is gone, polled every second as
-   * ipykernel's ParentPollerUnix does: the pid no longer exists, or our parent changed (we were
-   * re-parented to init or a subreaper: the launcher died, even if its pid is a zombie or reused).
-   */
+  /** Exit when the process that started us (JPY_PARENT_PID) is gone (see watchJupyterParent). */
   private watchParent(): void {
-    const pid = Number(process.env.JPY_PARENT_PID);
-    if (!Number.isInteger(pid) || pid <= 1) return;
-    const startPpid = process.ppid;
-    const parentWasLauncher = startPpid === pid;
-    let exiting = false;
-    const t = setInterval(() => {
-      if (exiting) return;
-      let gone = false;
-      try {
-        process.kill(pid, 0);
-      } catch (e) {
-        gone = (e as NodeJS.ErrnoException).code !== "EPERM";
-      }
-      if (!gone && parentWasLauncher && process.ppid !== startPpid) gone = true;
-      if (!gone) return;
-      exiting = true;
-      clearInterval(t);
-      this.log(`parent process ${pid} is gone; exiting`);
+    watchJupyterParent(() => {
+      this.log(`parent process ${process.env.JPY_PARENT_PID} is gone; exiting`);
       setTimeout(() => process.exit(0), 1000); // even if closing hangs
       this.close().then(
         () => process.exit(0),
         () => process.exit(0),
       );
-    }, 1000);
-    t.unref();
+    });
   }
 
   // ----------------------------------------------------------------------------- shutdown
@@ -589,6 +575,16 @@ export class Kernel {
       }
     }
     this.resolveClosed();
+  }
+}
+
+/** Report to the launcher (supervisor.ts) over IPC, when there is one; never throws. */
+export function tellLauncher(report: ChildReport): void {
+  if (typeof process.send !== "function" || !process.connected) return;
+  try {
+    process.send(report, undefined, {}, () => {});
+  } catch {
+    /* the launcher is gone */
   }
 }
 

@@ -19,8 +19,9 @@ function why() {
 }
 const missing = why();
 
-/** pid of the batchlab kernel whose connection file lies in the sandbox, else null. */
+/** pids of the batchlab kernel (its launcher, main.js, and the kernel proper, child.js) whose connection file lies in the sandbox. */
 function findKernel(sandboxDir) {
+  const pids = [];
   for (const p of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(p)) continue;
     let cmd;
@@ -29,9 +30,9 @@ function findKernel(sandboxDir) {
     } catch {
       continue;
     }
-    if (cmd.includes(path.join("dist-kernel", "main.js")) && cmd.includes(sandboxDir)) return Number(p);
+    if (/dist-kernel\/(main|child)\.js/.test(cmd) && cmd.includes(sandboxDir)) pids.push(Number(p));
   }
-  return null;
+  return pids;
 }
 
 /** "gone", "zombie" (exited, not yet reaped by init) or the /proc state letter. */
@@ -50,12 +51,12 @@ test("closing the terminal of `jupyter console --kernel batchlab` ends the kerne
   const sock = path.join(sb.dir, "tmux.sock");
   const tmux = (...args) => spawnSync("tmux", ["-S", sock, ...args], { env: sb.env, encoding: "utf8" });
   const screen = () => tmux("capture-pane", "-p", "-t", "console").stdout || "";
-  let pid = null;
+  let pids = [];
   try {
     const started = tmux("new-session", "-d", "-s", "console", "-x", "160", "-y", "50", `${PYTHON} -m jupyter_console --kernel batchlab`);
     assert.equal(started.status, 0, started.stderr);
     const deadline = Date.now() + 60000;
-    while (!(pid = findKernel(sb.dir))) {
+    while ((pids = findKernel(sb.dir)).length < 2) {
       assert.ok(Date.now() < deadline, `no batchlab kernel process appeared:\n${screen()}`);
       await sleep(200);
     }
@@ -66,18 +67,16 @@ test("closing the terminal of `jupyter console --kernel batchlab` ends the kerne
       if (sent++ % 25 === 0 && /In \[\d+\]/.test(screen())) tmux("send-keys", "-t", "console", 'console.log("ready-" + 6 * 7)', "Enter");
       await sleep(200);
     }
-    assert.equal(processState(pid) !== "gone", true);
+    pids = findKernel(sb.dir);
+    assert.equal(pids.length, 2, `the launcher and the kernel: ${pids}`);
     tmux("kill-session", "-t", "console"); // the terminal closes: the console dies, the kernel's stdio is a dead tty
     const until = Date.now() + 5000;
-    let state = processState(pid);
-    while (state !== "gone" && state !== "zombie" && Date.now() < until) {
-      await sleep(100);
-      state = processState(pid);
-    }
-    assert.ok(state === "gone" || state === "zombie", `kernel ${pid} still running (state ${state}) 5 s after its terminal closed`);
+    const alive = () => pids.filter((pid) => !["gone", "zombie"].includes(processState(pid)));
+    while (alive().length && Date.now() < until) await sleep(100);
+    assert.deepEqual(alive().map((pid) => `${pid}: ${processState(pid)}`), [], "kernel processes still running 5 s after their terminal closed");
   } finally {
     tmux("kill-server");
-    if (pid && processState(pid) !== "gone") {
+    for (const pid of pids) {
       try {
         process.kill(pid, "SIGKILL");
       } catch {
