@@ -238,3 +238,36 @@ test("writes to a closed stderr/stdout (EPIPE) are swallowed: the kernel neither
     await other.stop();
   }
 });
+
+test("a synchronous loop after a cell's first await: the interrupt cannot stop it, and the reply comes only when the loop ends (as kernel/README.md says)", T, async () => {
+  const fs = require("node:fs");
+  const os = require("node:os");
+  const path = require("node:path");
+  const flag = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "batchlab-loop-")), "stop");
+  let looping;
+  const loopingP = new Promise((r) => (looping = r));
+  let replied = false;
+  const run = k.client
+    .execute(`await null;\nconsole.log("looping");\nconst fs_ = require("node:fs");\nwhile (!fs_.existsSync(${JSON.stringify(flag)})) {}\n"loop ended"`, (m) => {
+      if (m.header.msg_type === "stream" && m.content.text.includes("looping")) looping();
+    })
+    .then((r) => {
+      replied = true;
+      return r;
+    });
+  await loopingP;
+  k.proc.kill("SIGINT"); // Jupyter's interrupt
+  const irq = within(k.client.request("control", "interrupt_request", {}), 60000, null);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(replied, false, "no reply while the loop runs: the JavaScript thread is busy");
+  fs.writeFileSync(flag, "");
+  const r = await within(run, 30000, null);
+  assert.ok(r, "the reply comes once the loop ends");
+  // the interrupt reached a kernel whose cell had already finished: the cell's own result stands
+  assert.equal(r.reply.content.status, "ok", JSON.stringify(r.reply.content));
+  assert.equal(r.iopub.find((m) => m.header.msg_type === "execute_result").content.data["text/plain"], "'loop ended'");
+  assert.ok(await irq, "the interrupt_request is answered after the loop, too");
+  const after = await k.client.execute("1 + 1");
+  assert.equal(after.reply.content.status, "ok");
+  fs.rmSync(path.dirname(flag), { recursive: true, force: true });
+});
