@@ -271,3 +271,16 @@ test("a synchronous loop after a cell's first await: the interrupt cannot stop i
   assert.equal(after.reply.content.status, "ok");
   fs.rmSync(path.dirname(flag), { recursive: true, force: true });
 });
+
+test("interrupt stops a for-await loop whose iterator never leaves the microtask queue", T, async () => {
+  let started;
+  const startedP = new Promise((r) => (started = r));
+  const run = k.client.execute(`async function* spin() { let i = 0; while (true) yield i++; }\nlet spun = 0;\nfor await (const i of spin()) { if (++spun === 1000) console.log("spinning"); }`, (m) => {
+    if (m.header.msg_type === "stream" && m.content.text.includes("spinning")) started();
+  });
+  await startedP;
+  k.proc.kill("SIGINT");
+  const r = await within(run, 30000, null);
+  assert.ok(r, "the interrupt was handled");
+  assert.equal(r.reply.content.ename, "Interrupted");
+});
