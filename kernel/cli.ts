@@ -3,12 +3,13 @@
  * `kernel` here and every other command to the library's CLI (dist/cli.js). The kernel reaches
  * the library only through the package's entry point, and the library never loads this folder.
  *   install(args)             `batchlab install [--user | --sys-prefix | --prefix P] ...`
- *   runKernel(connectionFile) `batchlab kernel <connection_file>`
+ *   runKernel(connectionFile) `batchlab kernel <connection_file>` (the launcher; the kernel runs in its child)
  *   notebook(args)            `batchlab notebook [--port N] [--dir DIR]` (what `npm start` runs)
  */
 import { installKernelSpec, parseInstallArgs } from "./install";
 import { startKernel } from "./server";
 import { serveNotebooks } from "./notebook";
+import { superviseKernel } from "./supervisor";
 
 /** The commands main() runs. */
 export const COMMANDS = ["notebook", "install", "kernel"] as const;
@@ -41,6 +42,12 @@ export async function install(args: string[]): Promise<void> {
  * the process then exits on its own, even if cells left timers or sockets open.
  */
 export async function runKernel(connectionFile: string): Promise<void> {
+  const code = await superviseKernel(connectionFile);
+  process.exit(code);
+}
+
+/** The kernel itself, in this process (what the launcher's child runs). */
+export async function runKernelInProcess(connectionFile: string): Promise<void> {
   const kernel = await startKernel(connectionFile);
   await kernel.closed;
   setTimeout(() => process.exit(0), 200);

@@ -152,9 +152,22 @@ export class Executor {
     return info ? printQuickInfo(info) : null;
   }
 
-  isComplete(src: string): { status: "complete" } | { status: "incomplete"; indent: string } {
+  /**
+   * tslab's check says "incomplete" when the parser stopped at the end of the input expecting
+   * more (an open brace, `1 +`). Otherwise any other syntax error makes the code "invalid"
+   * (`const = ;`): running it more lines later would not fix it.
+   */
+  isComplete(src: string): { status: "complete" } | { status: "invalid" } | { status: "incomplete"; indent: string } {
     const r = isCompleteCode(src);
-    return r.completed ? { status: "complete" } : { status: "incomplete", indent: r.indent ?? "" };
+    if (!r.completed) return { status: "incomplete", indent: r.indent ?? "" };
+    const sf = ts.createSourceFile("cell.tsx", src, ts.ScriptTarget.Latest, false, ts.ScriptKind.TSX);
+    const diags = (sf as unknown as { parseDiagnostics?: Array<{ start?: number; messageText: unknown }> }).parseDiagnostics ?? [];
+    if (diags.length === 0) return { status: "complete" };
+    const end = src.trimEnd().length;
+    // an unterminated template literal or block comment runs to the end of the input: more lines can close it
+    const open = diags.every((d) => (d.start ?? 0) >= end || /^(Unterminated template literal|'\*\/' expected)/.test(String(d.messageText)));
+    if (open && !/\n\s*\n\s*$/.test(src)) return { status: "incomplete", indent: "" };
+    return { status: "invalid" };
   }
 
   close(): void {

@@ -48,6 +48,9 @@ export class CellContext implements CellControl {
     this.rejectInterrupt(new Interrupted());
   }
 
+  /** When a guarded loop last let the event loop run (Date.now()). */
+  lastYield = Date.now();
+
   pass = <T>(v: T): T => {
     if (this.interrupted) throw new Interrupted();
     return v;
@@ -70,6 +73,13 @@ export class CellContext implements CellControl {
         };
         return {
           async next(): Promise<IteratorResult<T>> {
+            // An iterator whose steps resolve through microtasks only (a DataLoader with its batches
+            // ready) never lets the event loop run, so SIGINT's handler and the control channel's
+            // interrupt_request would wait for the loop's end: let a macrotask through every 50 ms.
+            if (Date.now() - ctx.lastYield >= 50) {
+              await new Promise<void>((r) => setImmediate(r));
+              ctx.lastYield = Date.now();
+            }
             if (ctx.interrupted) {
               await close();
               throw new Interrupted();

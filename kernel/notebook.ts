@@ -2,7 +2,14 @@
  * `batchlab notebook`: what `npm start` runs. Registers the kernelspec, then starts a Jupyter
  * Notebook server (Debian's jupyter-notebook) on the tutorial notebooks, bound to 127.0.0.1
  * with a fresh token, and prints the URL to open. Ctrl-C (or SIGTERM) stops the server.
+ *
+ * The token never appears on the server's command line (/proc/<pid>/cmdline is readable by every
+ * user of the machine): it is written to a file only this user can read (mode 0600 in a 0700
+ * directory), named by JUPYTER_TOKEN_FILE in the server's environment, and the file is removed
+ * once the server has read it (when it prints its URL) or exits. The kernels the server starts
+ * inherit only the (by then deleted) file's path, never the token.
  */
+import * as os from "node:os";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -89,6 +96,13 @@ export async function serveNotebooks(args: string[], onUrl: (url: string) => voi
   checkNotebookInstalled(o.python);
   const specDir = installKernelSpec(parseInstallArgs(["--user"]));
   console.log(`batchlab: kernelspec "batchlab" registered in ${specDir}`);
+  const tokenDir = fs.mkdtempSync(path.join(os.tmpdir(), "batchlab-token-"));
+  fs.chmodSync(tokenDir, 0o700);
+  const tokenFile = path.join(tokenDir, "token");
+  fs.writeFileSync(tokenFile, o.token, { mode: 0o600, flag: "wx" });
+  const removeToken = (): void => fs.rmSync(tokenDir, { recursive: true, force: true });
+  const env: NodeJS.ProcessEnv = { ...process.env, JUPYTER_TOKEN_FILE: tokenFile };
+  delete env.JUPYTER_TOKEN; // it would take precedence over the file
   const child = spawn(
     o.python,
     [
@@ -102,9 +116,7 @@ export async function serveNotebooks(args: string[], onUrl: (url: string) => voi
       // Containers and CI machines often run as root, which Jupyter refuses without this flag.
       ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
     ],
-    // The token travels in the environment, which only this user (and root) can read
-    // (/proc/<pid>/environ is mode 0400), not on the command line, which every local user can.
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, JUPYTER_TOKEN: o.token } },
+    { stdio: ["ignore", "pipe", "pipe"], env },
   );
   let announced = false;
   let log = "";
@@ -116,6 +128,7 @@ export async function serveNotebooks(args: string[], onUrl: (url: string) => voi
     const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(log);
     if (m) {
       announced = true;
+      removeToken(); // read at start-up: the server is serving with it
       onUrl(`http://127.0.0.1:${m[1]}/tree?token=${o.token}`);
     }
   };
@@ -136,6 +149,7 @@ export async function serveNotebooks(args: string[], onUrl: (url: string) => voi
       });
     });
   } finally {
+    removeToken();
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
   }

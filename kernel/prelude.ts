@@ -26,6 +26,10 @@ export interface Prelude {
 /** The kernel's own cell functions and their declarations. */
 export const KERNEL_DECL = `/** Show a value or MIME bundle as rich output; with displayId/update, replace an earlier output in place. */
 declare function display(value: unknown, options?: { displayId?: string; update?: boolean; metadata?: Record<string, unknown> }): void;
+/** Clear this cell's output; with wait, only when the next output arrives (no flicker). */
+declare function clearOutput(wait?: boolean): void;
+/** Show text (or a value, inspected) in the front end's pager, as IPython's \`?\` does. */
+declare function page(value: unknown): void;
 `;
 
 const IDENT = /^[A-Za-z_$][\w$]*$/;

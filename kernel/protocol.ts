@@ -38,6 +38,8 @@ export interface Message<C = Record<string, unknown>> {
   metadata: Record<string, unknown>;
   content: C;
   buffers: Buffer[];
+  /** The HMAC signature the message arrived with (set by decode; "" when signing is off). */
+  signature?: string;
 }
 
 export class Signer {
@@ -83,7 +85,31 @@ export function decode(frames: Buffer[], signer: Signer): Message {
     metadata: metadata ?? {},
     content: content ?? {},
     buffers: frames.slice(at + 6),
+    signature,
   };
+}
+
+/**
+ * Signatures already seen in this session, as jupyter_client's Session keeps its digest
+ * history: a signed message sent again (a replay) is recognised and refused. Memory is bounded:
+ * past `capacity` signatures the oldest are forgotten first (FIFO).
+ */
+export class ReplayGuard {
+  private readonly seen = new Set<string>();
+  constructor(readonly capacity = 1 << 16) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`ReplayGuard: capacity must be a positive integer, got ${capacity}`);
+  }
+  /** True the first time a signature is offered, false for a replay. Unsigned ("") messages always pass. */
+  accept(signature: string): boolean {
+    if (!signature) return true;
+    if (this.seen.has(signature)) return false;
+    this.seen.add(signature);
+    if (this.seen.size > this.capacity) this.seen.delete(this.seen.values().next().value!);
+    return true;
+  }
+  get size(): number {
+    return this.seen.size;
+  }
 }
 
 /** Frames for a message, signed. */

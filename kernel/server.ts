@@ -8,7 +8,10 @@ import * as path from "node:path";
 import { format } from "node:util";
 import { randomUUID } from "node:crypto";
 import * as zmq from "zeromq";
-import { decode, encode, makeHeader, PROTOCOL_VERSION, Signer, type ConnectionInfo, type Header, type Message } from "./protocol";
+import { decode, encode, makeHeader, PROTOCOL_VERSION, ReplayGuard, Signer, type ConnectionInfo, type Header, type Message } from "./protocol";
+import { guardStdio, isBrokenStdioError, markDead, writeReal } from "./stdio";
+import { watchJupyterParent, type ChildReport } from "./supervisor";
+import { checkRequest, History, type HistoryRequest } from "./requests";
 import { Executor, errorInfo } from "./executor";
 import { buildPrelude } from "./prelude";
 import { DISPLAY_SINK, needsPlotly, payloadFor, plotlyEmbedPayload, type DisplayOptions, type DisplayPayload } from "./display";
@@ -68,6 +71,12 @@ function packageVersion(): string {
 export class Kernel {
   private readonly conn: ConnectionInfo;
   private readonly signer: Signer;
+  /** Signatures of the messages received in this session: a replayed message is refused. */
+  private readonly replay = new ReplayGuard();
+  /** This session's executed cells, for history_request. */
+  private readonly history = new History();
+  /** Payloads (the pager) for the running cell's execute_reply. */
+  private replyPayloads: Array<Record<string, unknown>> = [];
   private readonly session = randomUUID();
   private readonly log: (line: string) => void;
   private readonly cwd: string;
@@ -103,8 +112,8 @@ export class Kernel {
     this.conn = conn;
     this.signer = new Signer(conn.key, conn.signature_scheme);
     this.cwd = opts.cwd ?? process.cwd();
-    const errWrite = process.stderr.write.bind(process.stderr);
-    this.log = opts.log ?? ((line: string) => void errWrite(`[batchlab kernel] ${line}\n`));
+    guardStdio();
+    this.log = opts.log ?? ((line: string) => writeReal("stderr", `[batchlab kernel] ${line}\n`));
   }
 
   /** Build the executor and prelude, bind the sockets and start serving. */
@@ -112,7 +121,9 @@ export class Kernel {
     hookNodeResolution();
     hookTypeScriptResolution(this.cwd);
     const display = (value: unknown, options?: DisplayOptions): void => this.display(value, options);
-    const prelude = buildPrelude({ display });
+    const clearOutput = (wait?: boolean): void => this.clearOutput(wait);
+    const page = (value: unknown): void => this.page(value);
+    const prelude = buildPrelude({ display, clearOutput, page });
     for (const p of prelude.problems) this.log(p);
     this.executor = new Executor(this.cwd, prelude);
     (globalThis as Record<symbol, unknown>)[DISPLAY_SINK] = display;
@@ -155,6 +166,10 @@ export class Kernel {
           msg = decode(frames, this.signer);
         } catch (e) {
           this.log(`dropped a message: ${(e as Error).message}`);
+          continue;
+        }
+        if (!this.replay.accept(msg.signature ?? "")) {
+          this.log(`dropped a replayed message (a signature already seen in this session): ${msg.header?.msg_type} ${msg.header?.msg_id}`);
           continue;
         }
         handle(msg, sender);
@@ -209,6 +224,18 @@ export class Kernel {
     const type = msg.header.msg_type;
     await this.publish("status", { execution_state: "busy" }, msg.header);
     try {
+      const bad = checkRequest(type, msg.content);
+      if (bad) {
+        this.log(`refused ${type}: ${bad.evalue}`);
+        const replyType = type.replace(/_request$/, "_reply");
+        if (type === "execute_request") {
+          await this.publish("error", bad, msg.header);
+          await this.reply(sock, msg, replyType, { status: "error", execution_count: this.executionCount, ...bad });
+        } else {
+          await this.reply(sock, msg, replyType, { status: "error", ...bad });
+        }
+        return;
+      }
       switch (type) {
         case "execute_request":
           if (seq > this.abortAfterSeq && seq <= this.abortThrough) await this.reply(sock, msg, "execute_reply", { status: "aborted", execution_count: this.executionCount });
@@ -221,14 +248,14 @@ export class Kernel {
           await this.reply(sock, msg, "kernel_info_reply", this.kernelInfo());
           break;
         case "complete_request": {
-          const c = msg.content as { code: string; cursor_pos: number };
-          const r = this.executor.complete(c.code, c.cursor_pos);
+          const c = msg.content as { code: string; cursor_pos?: number | null };
+          const r = this.executor.complete(c.code, c.cursor_pos ?? c.code.length);
           await this.reply(sock, msg, "complete_reply", { status: "ok", matches: r.matches, cursor_start: r.start, cursor_end: r.end, metadata: {} });
           break;
         }
         case "inspect_request": {
-          const c = msg.content as { code: string; cursor_pos: number };
-          const text = this.executor.inspect(c.code, c.cursor_pos);
+          const c = msg.content as { code: string; cursor_pos?: number | null };
+          const text = this.executor.inspect(c.code, c.cursor_pos ?? c.code.length);
           await this.reply(sock, msg, "inspect_reply", { status: "ok", found: text !== null, data: text !== null ? { "text/plain": text } : {}, metadata: {} });
           break;
         }
@@ -249,7 +276,7 @@ export class Kernel {
         case "comm_close":
           break;
         case "history_request":
-          await this.reply(sock, msg, "history_reply", { status: "ok", history: [] });
+          await this.reply(sock, msg, "history_reply", { status: "ok", history: this.history.query(msg.content as unknown as HistoryRequest) });
           break;
         case "shutdown_request":
           await this.shutdown(msg, sock);
@@ -323,18 +350,29 @@ export class Kernel {
     const code = c.code ?? "";
     const silent = !!c.silent;
     const storeHistory = c.store_history ?? !silent;
-    if (!silent && storeHistory) this.executionCount++;
+    if (!silent && storeHistory) {
+      this.executionCount++;
+      this.history.add({ line: this.executionCount, input: code, output: null });
+    }
     const count = this.executionCount;
     this.outputParent = msg.header;
+    this.replyPayloads = [];
     if (!silent) await this.publish("execute_input", { code, execution_count: count }, msg.header);
 
-    let result = await this.executor.execute(code, `cell[${count}]`);
+    tellLauncher({ type: "cell", count: silent ? null : count });
+    let result: Awaited<ReturnType<Executor["execute"]>>;
+    try {
+      result = await this.executor.execute(code, `cell[${count}]`);
+    } finally {
+      tellLauncher({ type: "idle" });
+    }
     if (result.status === "ok" && result.hasValue && !silent) {
       try {
         const payload = await payloadFor(result.value, true);
         if (payload) {
           await this.ensurePlotly(payload, msg.header);
           await this.publish("execute_result", { execution_count: count, data: payload.data, metadata: payload.metadata }, msg.header);
+          if (storeHistory) this.history.setOutput(count, String(payload.data["text/plain"] ?? ""));
         }
       } catch (e) {
         result = { status: "error", error: errorInfo(e) };
@@ -353,7 +391,9 @@ export class Kernel {
       await this.reply(sock, msg, "execute_reply", { status: "error", execution_count: count, ename, evalue, traceback });
       return;
     }
-    await this.reply(sock, msg, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload: [] });
+    const payload = this.replyPayloads;
+    this.replyPayloads = [];
+    await this.reply(sock, msg, "execute_reply", { status: "ok", execution_count: count, user_expressions: {}, payload });
   }
 
   /** The `display` function cells (and library code, through the global sink) call. */
@@ -378,6 +418,20 @@ export class Kernel {
     } else {
       void send(r as DisplayPayload | null);
     }
+  }
+
+  /** The cells' `clearOutput(wait?)`: clear the running cell's output (with `wait`, when the next output arrives). */
+  clearOutput(wait = false): void {
+    const parent = this.outputParent;
+    if (!parent) return;
+    this.flushStream();
+    void this.publish("clear_output", { wait: !!wait }, parent);
+  }
+
+  /** The cells' `page(value)`: show text in the front end's pager (an execute_reply payload, as IPython's `?`). */
+  page(value: unknown): void {
+    const text = typeof value === "string" ? value : plainTextOf(value);
+    this.replyPayloads.push({ source: "page", data: { "text/plain": text }, start: 0 });
   }
 
   /** Before the first output that needs plotly.js, send plotly.js itself (once per kernel session). */
@@ -428,10 +482,8 @@ export class Kernel {
   private origStderr: ((s: string) => void) | null = null;
 
   private captureOutput(): void {
-    const out = process.stdout.write.bind(process.stdout);
-    const err = process.stderr.write.bind(process.stderr);
-    this.origStdout = (s) => void out(s);
-    this.origStderr = (s) => void err(s);
+    this.origStdout = (s) => writeReal("stdout", s);
+    this.origStderr = (s) => writeReal("stderr", s);
     const make = (name: "stdout" | "stderr") =>
       ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error) => void), cb?: (e?: Error) => void): boolean => {
         const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
@@ -461,27 +513,39 @@ export class Kernel {
     process.on("SIGINT", () => {
       this.executor.interrupt();
     });
+    let inHandler = false;
     process.on("uncaughtException", (e) => {
-      this.writeStream("stderr", `Uncaught ${e instanceof Error ? e.stack ?? e.message : format(e)}\n`);
+      // A write to a closed terminal or pipe: never print it (that write would fail the same way).
+      if (isBrokenStdioError(e)) {
+        markDead("stdout");
+        markDead("stderr");
+        return;
+      }
+      if (inHandler) return; // the report itself failed: do not recurse
+      inHandler = true;
+      try {
+        this.writeStream("stderr", `Uncaught ${e instanceof Error ? e.stack ?? e.message : format(e)}\n`);
+      } catch {
+        /* nowhere left to report it */
+      } finally {
+        inHandler = false;
+      }
     });
     process.on("unhandledRejection", (reason) => {
       this.writeStream("stderr", `Unhandled promise rejection: ${reason instanceof Error ? reason.stack ?? reason.message : format(reason)}\n`);
     });
   }
 
-  /** Exit when the process that started us (JPY_PARENT_PID) is gone. */
+  /** Exit when the process that started us (JPY_PARENT_PID) is gone (see watchJupyterParent). */
   private watchParent(): void {
-    const pid = Number(process.env.JPY_PARENT_PID);
-    if (!Number.isInteger(pid) || pid <= 1) return;
-    const t = setInterval(() => {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        this.log(`parent process ${pid} is gone; exiting`);
-        void this.close().then(() => process.exit(0));
-      }
-    }, 2000);
-    t.unref();
+    watchJupyterParent(() => {
+      this.log(`parent process ${process.env.JPY_PARENT_PID} is gone; exiting`);
+      setTimeout(() => process.exit(0), 1000); // even if closing hangs
+      this.close().then(
+        () => process.exit(0),
+        () => process.exit(0),
+      );
+    });
   }
 
   // ----------------------------------------------------------------------------- shutdown
@@ -512,6 +576,20 @@ export class Kernel {
     }
     this.resolveClosed();
   }
+}
+
+/** Report to the launcher (supervisor.ts) over IPC, when there is one; never throws. */
+export function tellLauncher(report: ChildReport): void {
+  if (typeof process.send !== "function" || !process.connected) return;
+  try {
+    process.send(report, undefined, {}, () => {});
+  } catch {
+    /* the launcher is gone */
+  }
+}
+
+function plainTextOf(value: unknown): string {
+  return format("%O", value);
 }
 
 export async function startKernel(connectionFile: string, opts: KernelOptions = {}): Promise<Kernel> {

@@ -18,7 +18,22 @@ function cli(args, opts = {}) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 120000, ...opts });
 }
 
-test("notebook: serves the notebook folder on 127.0.0.1 with a token, with the kernelspec registered; SIGTERM stops it", { timeout: 90000 }, async () => {
+/** pids of the processes whose parent is `ppid` (Linux /proc). */
+function childrenOf(ppid) {
+  const out = [];
+  for (const p of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === ppid) out.push(Number(p));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+test("notebook: serves the notebook folder on 127.0.0.1 with a token kept off the command line, with the kernelspec registered; SIGTERM stops it", { timeout: 90000 }, async () => {
   const sb = makeSandbox();
   // makeSandbox installs the spec itself; remove it so the command's own registration is tested.
   fs.rmSync(sb.kernelDir, { recursive: true, force: true });
@@ -30,6 +45,7 @@ test("notebook: serves the notebook folder on 127.0.0.1 with a token, with the k
   proc.stdout.on("data", (d) => (out += d));
   proc.stderr.on("data", (d) => (err += d));
   const exited = new Promise((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
+  let server = null;
   try {
     const deadline = Date.now() + 60000;
     let m;
@@ -40,6 +56,19 @@ test("notebook: serves the notebook folder on 127.0.0.1 with a token, with the k
     }
     const [, base, p, token] = m;
     assert.equal(Number(p), port);
+    // The Jupyter server's command line (world-readable in /proc) does not hold the token, nor does
+    // its environment (kernels inherit it): it read it from a private file, gone once it was read.
+    const servers = childrenOf(proc.pid).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("notebook"));
+    assert.equal(servers.length, 1, `one Jupyter server child of ${proc.pid}: ${servers}`);
+    server = servers[0];
+    const cmdline = fs.readFileSync(`/proc/${server}/cmdline`, "utf8").split("\0");
+    assert.ok(cmdline.some((a) => a === "notebook"), cmdline.join(" "));
+    assert.ok(!cmdline.join(" ").includes(token), `the token is on the command line: ${cmdline.join(" ")}`);
+    const environ = fs.readFileSync(`/proc/${server}/environ`, "utf8").split("\0");
+    assert.ok(!environ.some((e) => e.includes(token)), "the token is not in the server's environment");
+    const tokenFile = environ.find((e) => e.startsWith("JUPYTER_TOKEN_FILE="));
+    assert.ok(tokenFile, "the server was given JUPYTER_TOKEN_FILE");
+    assert.equal(fs.existsSync(tokenFile.slice("JUPYTER_TOKEN_FILE=".length)), false, "the token file is removed once the server read it");
     assert.match(out, /kernelspec "batchlab" registered in /);
     const auth = { headers: { Authorization: `token ${token}` } };
     const specs = await (await fetch(`${base}api/kernelspecs`, auth)).json();
@@ -50,29 +79,8 @@ test("notebook: serves the notebook folder on 127.0.0.1 with a token, with the k
       ["hello.ipynb"],
     );
     assert.equal((await fetch(`${base}api/contents`)).status, 403, "the token is required");
-    assert.equal((await fetch(`${base}api/contents`, { headers: { Authorization: "token wrong" } })).status, 403, "and a wrong one is refused");
-    // No process started for the server carries the token on its command line, which any local
-    // user can read in /proc/<pid>/cmdline.
-    const children = (pid) =>
-      fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((d) => {
-        try {
-          return fs.readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1].split(" ")[1] === String(pid);
-        } catch {
-          return false;
-        }
-      });
-    const tree = [String(proc.pid)];
-    for (let i = 0; i < tree.length; i++) tree.push(...children(tree[i]));
-    assert.ok(tree.length >= 2, "the Jupyter server runs as a child of batchlab notebook");
-    for (const pid of tree) {
-      let cmdline = "";
-      try {
-        cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-      } catch {
-        continue; // exited meanwhile
-      }
-      assert.ok(!cmdline.includes(token), `process ${pid} has the token on its command line: ${cmdline}`);
-    }
+    assert.equal((await fetch(`${base}api/contents`, { headers: { Authorization: "token wrong-token-123" } })).status, 403, "a wrong token is refused");
+    assert.equal((await fetch(`${base}api/contents?token=${token}`)).status, 200, "the token in the URL is accepted");
     // Bound to loopback only: the machine's other addresses refuse the connection.
     const external = Object.values(os.networkInterfaces())
       .flat()
@@ -84,8 +92,9 @@ test("notebook: serves the notebook folder on 127.0.0.1 with a token, with the k
     proc.kill("SIGTERM");
     const { code, signal } = await exited;
     sb.cleanup();
-    // batchlab notebook handles SIGTERM: it stops the server and exits 0 itself.
-    assert.deepEqual({ code, signal }, { code: 0, signal: null }, `stopped cleanly\n${err.slice(-2000)}`);
+    // batchlab handles SIGTERM: it stops the Jupyter server, waits for it and exits 0
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, err.slice(-2000));
+    if (server) assert.ok(!fs.existsSync(`/proc/${server}`) || /\) [ZX] /.test(fs.readFileSync(`/proc/${server}/stat`, "utf8")), `the Jupyter server ${server} was stopped too`);
   }
 });
 
