@@ -44,3 +44,25 @@ export function checkFileLabels(file: string, labels: Int32Array, classes: numbe
     }
   }
 }
+
+/**
+ * The element count of `dims` times `bytes` when every dimension is a safe integer and that
+ * product is one; otherwise the index of the dimension where the product of the nonzero
+ * dimensions (times `bytes`) first passes 2^53 - 1. Zero dimensions make the count 0, but never
+ * excuse an overflowing product of the others (so the order of the dimensions does not matter).
+ */
+export function checkedByteCount(dims: readonly number[], bytes: number): { bytes: number } | { overflowAt: number } {
+  let product = bytes;
+  let zero = false;
+  for (let k = 0; k < dims.length; k++) {
+    const d = dims[k]!;
+    if (!Number.isSafeInteger(d) || d < 0) return { overflowAt: k };
+    if (d === 0) {
+      zero = true;
+      continue;
+    }
+    product *= d;
+    if (!Number.isSafeInteger(product)) return { overflowAt: k };
+  }
+  return { bytes: zero ? 0 : product };
+}

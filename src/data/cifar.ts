@@ -11,6 +11,7 @@ import * as v from "../options";
 import { existingFolder } from "./check";
 import { knownKeys as checkOptions } from "../options";
 import { ArrayDataset } from "./memory";
+import { readRegularFile } from "./files";
 
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze(["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]);
 
@@ -49,12 +50,13 @@ function recordToHwc(src: Uint8Array, at: number, out: Uint8Array, dst: number):
 
 /** Class names from batches.meta.txt (one per line), when the file is there. */
 async function readMeta(file: string): Promise<readonly string[] | undefined> {
-  let text: string;
   try {
-    text = await fsp.readFile(file, "latin1");
+    await fsp.lstat(file);
   } catch {
-    return undefined;
+    return undefined; // no meta file: the standard class names
   }
+  // A regular file of at most 64 KiB (ten short names); anything else is an error, not a hang.
+  const text = (await readRegularFile(file, { maxBytes: 1 << 16, maxWhy: "batches.meta.txt holds 10 class names" })).toString("latin1");
   const names: string[] = [];
   let offset = 0;
   for (const line of text.split("\n")) {
@@ -110,12 +112,7 @@ export async function cifar10(options: Cifar10Options): Promise<ArrayDataset> {
   let i = 0;
   for (let k = 0; k < files.length; k++) {
     const file = files[k]!;
-    let bytes: Buffer;
-    try {
-      bytes = await fsp.readFile(file);
-    } catch (e) {
-      throw new FileFormatError(file, `cannot read: ${(e as Error).message}`);
-    }
+    const bytes = await readRegularFile(file, { maxBytes: sizes[k]! * RECORD });
     if (bytes.length !== sizes[k]! * RECORD) throw bytes.length % RECORD !== 0 || bytes.length === 0 ? sizeError(file, bytes.length) : new FileFormatError(file, "the file changed while it was being read", 0);
     for (let r = 0, at = 0; r < sizes[k]!; r++, at += RECORD, i++) {
       const label = bytes[at]!;

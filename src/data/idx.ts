@@ -9,7 +9,7 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { FileFormatError, OptionError } from "../errors";
 import * as v from "../options";
-import { checkFileLabels, classNamesOption, existingFolder } from "./check";
+import { checkedByteCount, checkFileLabels, classNamesOption, existingFolder } from "./check";
 import { knownKeys as checkOptions } from "../options";
 import { type FileBytes, offsetNote, readBytes } from "./files";
 import { ArrayDataset } from "./memory";
@@ -35,27 +35,62 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-/** Parses one IDX file's bytes; every structural problem is a FileFormatError with its offset. */
-export function parseIdx(file: string, buf: Uint8Array, note = ""): IdxArray {
+interface IdxHeader {
+  type: { name: string; bytes: number; integer: boolean };
+  dims: number[];
+  headerEnd: number;
+  /** Data bytes the header declares (a safe integer). */
+  need: number;
+}
+
+/**
+ * The IDX header at the start of `buf`; `undefined` when `partial` and more bytes are needed.
+ * Problems are FileFormatErrors with their offsets.
+ */
+function parseIdxHeader(file: string, buf: Uint8Array, note: string, partial: boolean): IdxHeader | undefined {
   const fail = (problem: string, offset: number): never => {
     throw new FileFormatError(file, problem + note, offset);
   };
-  if (buf.length === 0) fail("empty file, expected an IDX header", 0);
+  if (buf.length === 0) return partial ? undefined : fail("empty file, expected an IDX header", 0);
   if (buf[0] !== 0 || (buf.length > 1 && buf[1] !== 0)) {
     fail(`not an IDX file: the magic number starts with bytes ${buf[0]}, ${buf[1] ?? "(end of file)"}, expected 0, 0`, 0);
   }
-  if (buf.length < 4) fail(`the file ends inside the 4-byte IDX magic number (it has ${buf.length} bytes)`, buf.length);
+  if (buf.length < 4) return partial ? undefined : fail(`the file ends inside the 4-byte IDX magic number (it has ${buf.length} bytes)`, buf.length);
   const t = IDX_TYPES[buf[2]!];
   if (!t) fail(`unknown IDX element type 0x${buf[2]!.toString(16).padStart(2, "0")} (known: 0x08 uint8, 0x09 int8, 0x0b int16, 0x0c int32, 0x0d float32, 0x0e float64)`, 2);
   const type = t!;
   const ndim = buf[3]!;
   if (ndim === 0) fail("the IDX magic number declares 0 dimensions", 3);
   const headerEnd = 4 + 4 * ndim;
-  if (buf.length < headerEnd) fail(`the header declares ${ndim} dimensions (${headerEnd} header bytes), the file ends after ${buf.length}`, buf.length);
+  if (buf.length < headerEnd) return partial ? undefined : fail(`the header declares ${ndim} dimensions (${headerEnd} header bytes), the file ends after ${buf.length}`, buf.length);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const dims: number[] = [];
   for (let k = 0; k < ndim; k++) dims.push(view.getUint32(4 + 4 * k, false));
-  const need = dims.reduce((a, b) => a * b, 1) * type.bytes;
+  const count = checkedByteCount(dims, type.bytes);
+  if ("overflowAt" in count) {
+    return fail(`the header declares ${dims.join(" x ")} ${type.name}: more data bytes than 2^53 - 1 (the product overflows at dimension ${count.overflowAt})`, 4 + 4 * count.overflowAt);
+  }
+  return { type, dims, headerEnd, need: count.bytes };
+}
+
+/**
+ * For readBytes: the length of the (gunzipped) IDX data that the header at the start of `head`
+ * declares, or undefined until the header is complete. A bad header throws at once, so a
+ * compressed file is never inflated further than its header allows.
+ */
+export function idxDeclaredLength(file: string, note = " [offset counts bytes of the gunzipped data]"): (head: Uint8Array) => number | undefined {
+  return (head) => {
+    const h = parseIdxHeader(file, head, note, true);
+    return h && h.headerEnd + h.need;
+  };
+}
+
+/** Parses one IDX file's bytes; every structural problem is a FileFormatError with its offset. */
+export function parseIdx(file: string, buf: Uint8Array, note = ""): IdxArray {
+  const { type, dims, headerEnd, need } = parseIdxHeader(file, buf, note, false)!;
+  const fail = (problem: string, offset: number): never => {
+    throw new FileFormatError(file, problem + note, offset);
+  };
   const have = buf.length - headerEnd;
   if (have < need) {
     fail(`truncated: the header declares ${dims.join(" x ")} ${type.name} = ${need} data bytes (the file should be ${headerEnd + need} bytes), the data ends after ${have}`, buf.length);
@@ -82,7 +117,10 @@ interface IdxInternal {
 
 async function loadIdx(imagesPath: unknown, labelsPath: unknown, o: IdxInternal): Promise<ArrayDataset> {
   const fn = o.fn ?? "idx";
-  const [fi, fl] = await Promise.all([readBytes(`${fn}(imagesPath)`, imagesPath), readBytes(`${fn}(labelsPath)`, labelsPath)]);
+  const [fi, fl] = await Promise.all([
+    readBytes(`${fn}(imagesPath)`, imagesPath, typeof imagesPath === "string" ? idxDeclaredLength(imagesPath) : undefined),
+    readBytes(`${fn}(labelsPath)`, labelsPath, typeof labelsPath === "string" ? idxDeclaredLength(labelsPath) : undefined),
+  ]);
   return idxFromBytes(fi, fl, o);
 }
 

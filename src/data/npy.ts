@@ -5,7 +5,7 @@
  * byte where it stops making sense.
  */
 import { FileFormatError } from "../errors";
-import { checkFileLabels, classNamesOption } from "./check";
+import { checkedByteCount, checkFileLabels, classNamesOption } from "./check";
 import { knownKeys as checkOptions } from "../options";
 import { type FileBytes, offsetNote, readBytes } from "./files";
 import { ArrayDataset } from "./memory";
@@ -30,8 +30,9 @@ export interface NpyArray {
 type PyValue = string | boolean | number[];
 
 /** Reads the header dict; `base` is the header's byte offset in the file. */
-function parseHeaderDict(text: string, base: number, fail: (problem: string, offset: number) => never): { values: Record<string, PyValue>; offsets: Record<string, number> } {
+function parseHeaderDict(text: string, base: number, fail: (problem: string, offset: number) => never): { values: Record<string, PyValue>; offsets: Record<string, number>; dimOffsets: number[] } {
   let p = 0;
+  const dimOffsets: number[] = [];
   const ws = (): void => {
     while (p < text.length && /\s/.test(text[p]!)) p++;
   };
@@ -59,6 +60,7 @@ function parseHeaderDict(text: string, base: number, fail: (problem: string, off
     if (ch === "(") {
       p++;
       const dims: number[] = [];
+      dimOffsets.length = 0;
       for (;;) {
         ws();
         if (text[p] === ")") {
@@ -67,6 +69,7 @@ function parseHeaderDict(text: string, base: number, fail: (problem: string, off
         }
         const m = /^\d+L?/.exec(text.slice(p, p + 24));
         if (!m) fail(`malformed .npy header: expected a dimension (a non-negative integer) or ")" at header character ${p}`, base + p);
+        dimOffsets.push(base + p);
         dims.push(Number.parseInt(m![0], 10));
         p += m![0].length;
         ws();
@@ -103,29 +106,42 @@ function parseHeaderDict(text: string, base: number, fail: (problem: string, off
   if (p !== text.length) fail(`malformed .npy header: unexpected ${JSON.stringify(text.slice(p, p + 10))} after the dict`, base + p);
   for (const k of ["descr", "fortran_order", "shape"]) if (!(k in values)) fail(`malformed .npy header: no '${k}' key`, base);
   for (const k of Object.keys(values)) if (!["descr", "fortran_order", "shape"].includes(k)) fail(`malformed .npy header: unknown key '${k}'`, keyOffsets[k]!);
-  return { values, offsets };
+  return { values, offsets, dimOffsets };
 }
 
-/** Parses a .npy file's bytes (versions 1, 2, 3); the data must be C order. */
-export function parseNpy(file: string, buf: Uint8Array, note = ""): NpyArray {
+/** Item sizes numpy writes for each dtype kind. */
+const ITEMSIZES: Record<string, readonly number[]> = { b: [1], i: [1, 2, 4, 8], u: [1, 2, 4, 8], f: [2, 4, 8, 16], c: [8, 16, 32] };
+
+/**
+ * The largest header accepted: numpy (1.24 and later) refuses headers above 10000 bytes unless
+ * told otherwise; this allows ten times that.
+ */
+const MAX_HEADER = 100000;
+
+/**
+ * The .npy header at the start of `buf` (everything but the data-length checks); undefined when
+ * `partial` and more bytes are needed.
+ */
+function parseNpyHeader(file: string, buf: Uint8Array, note: string, partial: boolean): Omit<NpyArray, "data"> & { need: number } | undefined {
   const fail = (problem: string, offset: number): never => {
     throw new FileFormatError(file, problem + note, offset);
   };
   for (let k = 0; k < MAGIC.length; k++) {
-    if (k >= buf.length) fail(`the file ends inside the .npy magic string (it has ${buf.length} bytes)`, buf.length);
+    if (k >= buf.length) return partial ? undefined : fail(`the file ends inside the .npy magic string (it has ${buf.length} bytes)`, buf.length);
     if (buf[k] !== MAGIC[k]) fail(`not a .npy file: byte ${k} is 0x${buf[k]!.toString(16).padStart(2, "0")}, the magic string \\x93NUMPY expects 0x${MAGIC[k]!.toString(16)}`, k);
   }
-  if (buf.length < 8) fail("the file ends before the .npy version bytes", buf.length);
+  if (buf.length < 8) return partial ? undefined : fail("the file ends before the .npy version bytes", buf.length);
   const major = buf[6]!;
   if (major < 1 || major > 3) fail(`unsupported .npy format version ${major}.${buf[7]} (known: 1.0, 2.0, 3.0)`, 6);
   const lenBytes = major === 1 ? 2 : 4;
   const start = 8 + lenBytes;
-  if (buf.length < start) fail("the file ends inside the .npy header length field", buf.length);
+  if (buf.length < start) return partial ? undefined : fail("the file ends inside the .npy header length field", buf.length);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
-  if (buf.length < start + headerLen) fail(`the header length field declares ${headerLen} header bytes (ending at byte ${start + headerLen}), the file ends at byte ${buf.length}`, buf.length);
+  if (headerLen > MAX_HEADER) fail(`the header length field declares ${headerLen} header bytes, above the limit of ${MAX_HEADER} (numpy itself writes short headers)`, 8);
+  if (buf.length < start + headerLen) return partial ? undefined : fail(`the header length field declares ${headerLen} header bytes (ending at byte ${start + headerLen}), the file ends at byte ${buf.length}`, buf.length);
   const text = Buffer.from(buf.buffer, buf.byteOffset + start, headerLen).toString("latin1");
-  const { values, offsets } = parseHeaderDict(text, start, fail);
+  const { values, offsets, dimOffsets } = parseHeaderDict(text, start, fail);
   const descr = values["descr"];
   if (typeof descr !== "string") return fail("malformed .npy header: 'descr' must be a string", offsets["descr"]!);
   const dm = /^([<>|=]?)([biufc])(\d+)$/.exec(descr);
@@ -137,16 +153,39 @@ export function parseNpy(file: string, buf: Uint8Array, note = ""): NpyArray {
   if (!Array.isArray(shape)) return fail("malformed .npy header: 'shape' must be a tuple of integers", offsets["shape"]!);
   const itemsize = Number(dm[3]);
   const kind = dm[2] as NpyArray["kind"];
+  if (!ITEMSIZES[kind]!.includes(itemsize)) return fail(`unsupported dtype '${descr}': no ${itemsize}-byte '${kind}' type (sizes: ${ITEMSIZES[kind]!.join(", ")})`, offsets["descr"]!);
   const littleEndian = dm[1] !== ">";
-  const count = shape.reduce((a, b) => a * b, 1);
-  const need = count * itemsize;
-  const dataOffset = start + headerLen;
+  const count = checkedByteCount(shape, itemsize);
+  if ("overflowAt" in count) {
+    return fail(`shape (${shape.join(", ")}) of ${descr} declares more data bytes than 2^53 - 1 (the product overflows at dimension ${count.overflowAt})`, dimOffsets[count.overflowAt] ?? offsets["shape"]!);
+  }
+  return { dtype: descr, kind, itemsize, littleEndian, shape, dataOffset: start + headerLen, valueOffsets: offsets, need: count.bytes };
+}
+
+/**
+ * For readBytes: the length of the (gunzipped) .npy data that the header at the start of
+ * `head` declares, or undefined until the header is complete; a bad header throws at once.
+ */
+export function npyDeclaredLength(file: string, note = " [offset counts bytes of the gunzipped data]"): (head: Uint8Array) => number | undefined {
+  return (head) => {
+    const h = parseNpyHeader(file, head, note, true);
+    return h && h.dataOffset + h.need;
+  };
+}
+
+/** Parses a .npy file's bytes (versions 1, 2, 3); the data must be C order. */
+export function parseNpy(file: string, buf: Uint8Array, note = ""): NpyArray {
+  const { need, ...h } = parseNpyHeader(file, buf, note, false)!;
+  const fail = (problem: string, offset: number): never => {
+    throw new FileFormatError(file, problem + note, offset);
+  };
+  const { dataOffset, shape, dtype: descr } = h;
   const have = buf.length - dataOffset;
   if (have < need) {
     fail(`truncated: shape (${shape.join(", ")}) of ${descr} needs ${need} data bytes (the file should be ${dataOffset + need} bytes), the data ends after ${have}`, buf.length);
   }
   if (have > need) fail(`${have - need} unexpected bytes after the (${shape.join(", ")}) ${descr} data that the header declares`, dataOffset + need);
-  return { dtype: descr, kind, itemsize, littleEndian, shape, dataOffset, valueOffsets: offsets, data: buf.subarray(dataOffset, dataOffset + need) };
+  return { ...h, data: buf.subarray(dataOffset, dataOffset + need) };
 }
 
 /** Integer labels of any integer dtype as Int32Array; values outside int32 are errors. */
@@ -183,7 +222,10 @@ function npyLabels(f: FileBytes, a: NpyArray): Int32Array {
 export async function npy(imagesPath: string, labelsPath: string, options?: { classNames?: readonly string[] }): Promise<ArrayDataset> {
   const o = checkOptions<{ classNames: readonly string[] }>("npy", options, ["classNames"]);
   const classNames = classNamesOption("npy.classNames", o.classNames);
-  const [fi, fl] = await Promise.all([readBytes("npy(imagesPath)", imagesPath), readBytes("npy(labelsPath)", labelsPath)]);
+  const [fi, fl] = await Promise.all([
+    readBytes("npy(imagesPath)", imagesPath, typeof imagesPath === "string" ? npyDeclaredLength(imagesPath) : undefined),
+    readBytes("npy(labelsPath)", labelsPath, typeof labelsPath === "string" ? npyDeclaredLength(labelsPath) : undefined),
+  ]);
   const im = parseNpy(fi.path, fi.bytes, offsetNote(fi));
   const lab = parseNpy(fl.path, fl.bytes, offsetNote(fl));
   if (im.kind !== "u" || im.itemsize !== 1) throw new FileFormatError(fi.path, `images must be uint8 ('|u1'), found '${im.dtype}'${offsetNote(fi)}`, im.valueOffsets["descr"]);
