@@ -296,3 +296,23 @@ test("a batch handed to TensorFlow.js is never recycled: the tensor keeps its va
   const pool = loader.engineCache.pool;
   assert.equal(pool.spare.get(2 * 90 * 4)?.length ?? 0, 0, "nothing was given back to the pool");
 });
+
+test("stats over 250,000 batches: totals over the whole run, a bounded window of timelines, no spread of long arrays", () => {
+  const { StatsRecorder, STATS_WINDOW } = require("../dist/loader/stats");
+  const r = new StatsRecorder();
+  const N = 250_000;
+  for (let i = 0; i < N; i++) {
+    r.note({ batch: i, epoch: 0, start: i, end: i + 0.5, size: 2, sample: 0.1, fetch: 0.2, transform: 0.3, collate: 0.4 }, i % 1000 === 0 ? [{ index: i, reason: "bad" }] : []);
+  }
+  const s = r.summary("native", "test", 1);
+  assert.equal(s.batches, N);
+  assert.equal(s.samples, 2 * N);
+  assert.equal(s.wallMs, N - 1 + 0.5);
+  assert.ok(Math.abs(s.stages.fetch - 0.2 * N) < 1e-3 * N);
+  assert.equal(s.perBatch.length, STATS_WINDOW, "the timeline is the recent window");
+  assert.deepEqual([s.perBatch[0].batch, s.perBatch.at(-1).batch], [N - STATS_WINDOW, N - 1], "oldest first, ending with the last batch");
+  assert.equal(s.skippedCount, 250);
+  assert.equal(s.skipped.length, 250);
+  r.reset();
+  assert.deepEqual([r.summary("native", "", 1).batches, r.summary("native", "", 1).perBatch.length], [0, 0]);
+});

@@ -69,6 +69,7 @@ export interface LoaderStats {
   /** Why this backend was chosen (e.g. the addon failed to load). */
   backendReason: string;
   seed: number;
+  /** Batches and samples over the whole run (since the last resetStats()). */
   batches: number;
   samples: number;
   /** Wall time from the first request to the last batch delivered (ms). */
@@ -76,6 +77,9 @@ export interface LoaderStats {
   samplesPerSecond: number;
   /** Total ms per stage over all batches. */
   stages: StageTimings;
+  /** The most recent batches' timelines, at most STATS_WINDOW (4096) of them, oldest first. */
   perBatch: BatchTiming[];
+  /** The most recent skipped samples, at most STATS_WINDOW; `skippedCount` counts them all. */
   skipped: SkippedSample[];
+  skippedCount: number;
 }
