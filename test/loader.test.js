@@ -316,3 +316,40 @@ test("stats over 250,000 batches: totals over the whole run, a bounded window of
   r.reset();
   assert.deepEqual([r.summary("native", "", 1).batches, r.summary("native", "", 1).perBatch.length], [0, 0]);
 });
+
+test("a custom dataset's bad samples are SampleErrors naming the index, the field, the value and what was expected", async () => {
+  const { SampleError } = require("../dist/errors");
+  const ok = { data: new Uint8Array(8 * 8 * 3), height: 8, width: 8, channels: 3 };
+  const cases = [
+    ["negative size", { image: { ...ok, height: -8, width: -8 }, label: 0 }, "image.height", -8],
+    ["fractional height", { image: { ...ok, height: 2.5 }, label: 0 }, "image.height", 2.5],
+    ["height as a string", { image: { ...ok, height: "8" }, label: 0 }, "image.height", "8"],
+    ["zero size", { image: { ...ok, height: 0, width: 0 }, label: 0 }, "image.height", 0],
+    ["label 2^32 + 3", { image: ok, label: 2 ** 32 + 3 }, "label", 2 ** 32 + 3],
+    ["label 2^53", { image: ok, label: 2 ** 53 }, "label", 2 ** 53],
+    ["label -1", { image: ok, label: -1 }, "label", -1],
+    ["5 channels of 3 bytes", { image: { ...ok, channels: 5 }, label: 0 }, "image.data", undefined],
+  ];
+  for (const backend of ["reference", "native"]) {
+    for (const [what, sample, field, value] of cases) {
+      const ds = { length: 4, get: (i) => (i === 2 ? sample : { image: ok, label: 1 }) };
+      const loader = new DataLoader(ds, { batchSize: 4, backend });
+      await assert.rejects(collect(loader), (e) => {
+        assert.ok(e instanceof SampleError, `${backend}, ${what}: a SampleError, got ${e && e.constructor.name}: ${e && e.message}`);
+        assert.equal(e.index, 2, what);
+        assert.equal(e.cause.option, `dataset.get(2).${field}`, what);
+        if (value !== undefined) assert.equal(e.cause.received, value, what);
+        assert.match(e.message, /^sample 2 failed: dataset\.get\(2\)\./, what);
+        return true;
+      });
+      // onError "skip" drops it and says why.
+      const skipping = new DataLoader(ds, { batchSize: 4, backend, onError: "skip" });
+      const batches = await collect(skipping);
+      assert.deepEqual(batches.map((b) => Array.from(b.indices)), [[0, 1, 3]], what);
+      assert.equal(skipping.stats().skipped[0].index, 2);
+    }
+  }
+  // A transform whose output cannot be one batch: a typed error naming the shape, not ERR_OUT_OF_RANGE.
+  const tiny = { length: 2, get: () => ({ image: { data: new Uint8Array(1), height: 1, width: 1, channels: 1 }, label: 0 }) };
+  await assert.rejects(collect(new DataLoader(tiny, { batchSize: 2, transform: T.resize([40000, 40000]) })), (e) => e instanceof SampleError && e.cause.option === "shape after transforms" && /at most 2147483648 bytes/.test(e.cause.message));
+});

@@ -100,6 +100,7 @@ export class Fetcher {
       const accept = (sample: Sample, index: number): Sample => {
         checkSample(sample, index);
         const out = r.outShapeOf(sample.image);
+        checkBatchBytes(out, r.batchSize);
         if (shape && (out[0] !== shape[0] || out[1] !== shape[1] || out[2] !== shape[2])) {
           throw new OptionError("shape after transforms", out, `[${shape.join(", ")}] like the rest of the batch (add resize or centerCrop)`);
         }
@@ -179,7 +180,7 @@ function usableStore(r: FetchRules): PixelStore | undefined {
     return undefined;
   }
   try {
-    r.outShapeOf(st);
+    checkBatchBytes(r.outShapeOf(st), r.batchSize);
   } catch {
     return undefined; // the slow path reports it sample by sample, under the onError policy
   }
@@ -191,9 +192,32 @@ function checkSample(s: Sample, index: number): void {
   const img = s?.image;
   const option = `dataset.get(${index})`;
   if (!img || !(img.data instanceof Uint8Array)) throw new OptionError(option, s, "{ image: { data: Uint8Array, height, width, channels }, label }");
-  if (img.data.length < img.height * img.width * img.channels) {
-    throw new OptionError(`${option}.image.data`, img.data, `height*width*channels = ${img.height * img.width * img.channels} bytes`);
+  const dim = (key: "height" | "width" | "channels", max: number): number => {
+    const v = img[key] as unknown;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > max) throw new OptionError(`${option}.image.${key}`, v, `an integer from 1 to ${max}`);
+    return v;
+  };
+  const need = dim("height", MAX_SIDE) * dim("width", MAX_SIDE) * dim("channels", MAX_CHANNELS);
+  if (img.data.length < need) {
+    throw new OptionError(`${option}.image.data`, img.data, `height*width*channels = ${img.height}*${img.width}*${img.channels} = ${need} bytes`);
   }
-  if (!Number.isInteger(s.label)) throw new OptionError(`${option}.label`, s.label, "an integer");
+  const label = s.label as unknown;
+  if (typeof label !== "number" || !Number.isInteger(label) || label < 0 || label > 2 ** 31 - 1) {
+    throw new OptionError(`${option}.label`, label, "an integer class index from 0 to 2^31-1 (labels travel as an Int32Array)");
+  }
 }
 
+/** Bounds on a sample's shape (the native engines' own limits: 2^20 per side, 64 channels). */
+const MAX_SIDE = 1 << 20;
+const MAX_CHANNELS = 64;
+
+/** A batch's output must fit one buffer: throws OptionError naming the transformed shape. */
+export function checkBatchBytes(out: readonly [number, number, number], batchSize: number): void {
+  const bytes = out[0] * out[1] * out[2] * 4 * batchSize;
+  if (!(bytes <= MAX_BATCH_BYTES)) {
+    throw new OptionError("shape after transforms", out, `a batch of at most ${MAX_BATCH_BYTES} bytes (${batchSize} x ${out.join(" x ")} float32 is ${bytes}): resize to less or lower batchSize`);
+  }
+}
+
+/** The largest float32 batch the loader allocates: 2^31 bytes (the CPU engine's allocator limit is the same). */
+const MAX_BATCH_BYTES = 2 ** 31;
