@@ -298,18 +298,35 @@ function formats(fx, datasets) {
       bound: () => FUZZ_MAX_PIXELS * 8,
     },
     {
-      // TODO(issue #11): enable once src/loader checks samples (SampleError for a get() that
-      // returns a bad shape, a non-uint8 buffer or a bad label) -- another engineer is adding
-      // those checks. The case would build a dataset object whose get() returns random shapes
-      // and labels and run one DataLoader epoch over it, expecting a batch or a SampleError.
+      // A dataset object whose get() returns mutated samples (shapes, pixel lengths, labels),
+      // run for one epoch on a random engine and chain: a batch or a SampleError for the index.
       name: "custom dataset (loader)",
-      enabled: false,
-      todo: "waits for the SampleError checks in src/loader",
+      noFile: true,
       seeds: () => ({}),
-      run: async () => {
-        throw new Error("custom dataset fuzzing is not enabled yet");
+      run: async (c) => {
+        const bl = require(path.join(ROOT, "dist"));
+        const T = bl.transforms;
+        const pick = (xs) => xs[c.r.int(xs.length)];
+        const odd = [0, -8, 2.5, "8", NaN, Infinity, 2 ** 31, (1 << 20) + 1, undefined, null, 1];
+        const sample = () => {
+          const h = c.r.next() < 0.7 ? 8 : pick(odd);
+          const w = c.r.next() < 0.7 ? 8 : pick(odd);
+          const ch = c.r.next() < 0.7 ? 3 : pick([1, 4, 5, 0, 65, 2.5, "3"]);
+          const ok = typeof h === "number" && typeof w === "number" && typeof ch === "number" && h * w * ch > 0 && h * w * ch < 1e6;
+          const len = ok && c.r.next() < 0.8 ? h * w * ch : pick([0, 12, 191, 193]);
+          const label = c.r.next() < 0.7 ? c.r.int(10) : pick([-1, 2 ** 32 + 3, 2 ** 53, 1.5, NaN, "1", null]);
+          return { image: { data: c.r.next() < 0.95 ? new Uint8Array(len) : new Float32Array(len), height: h, width: w, channels: ch }, label };
+        };
+        const samples = Array.from({ length: 6 }, sample);
+        const ds = { length: samples.length, get: (i) => samples[i] };
+        const transform = pick([undefined, T.compose([T.toTensor()]), T.compose([T.centerCrop(6), T.toTensor()]), T.compose([T.resize([5, 7]), T.toTensor()])]);
+        const loader = new bl.DataLoader(ds, { batchSize: 4, transform, backend: pick(["reference", "native"]), onError: pick(["raise", "skip"]) });
+        let bytes = 0;
+        c.note(["custom"], undefined, 0);
+        for await (const b of loader) bytes += b.images.byteLength;
+        return { bytes, files: [] };
       },
-      bound: () => 0,
+      bound: () => 1 << 20,
     },
   ];
 }
@@ -376,8 +393,10 @@ async function child(job) {
       if (!typed) out = { outcome: "bad", why: `untyped ${e && e.constructor ? e.constructor.name : typeof e}: ${e && e.message}`.slice(0, 400) };
       else {
         out = { outcome: e.constructor.name };
-        const named = info.file && (e.message.includes(info.file) || e.message.includes(path.dirname(info.file)) || e.path === info.file);
-        if (!named) out = { outcome: "bad", why: `${e.constructor.name} does not name the file ${info.file}: ${e.message}`.slice(0, 400) };
+        const named = format.noFile
+          ? Number.isInteger(e.index) && /^sample \d+ failed: /.test(e.message)
+          : info.file && (e.message.includes(info.file) || e.message.includes(path.dirname(info.file)) || e.path === info.file);
+        if (!named) out = { outcome: "bad", why: `${e.constructor.name} does not name ${format.noFile ? "the sample's index" : `the file ${info.file}`}: ${e.message}`.slice(0, 400) };
         else if (e instanceof FileFormatError && e.offset !== undefined) {
           const limit = Math.max(info.size, format.bound(info.size)) + 16;
           if (!Number.isSafeInteger(e.offset) || e.offset < 0 || e.offset > limit) out = { outcome: "bad", why: `offset ${e.offset} outside [0, ${limit}]: ${e.message}`.slice(0, 400) };

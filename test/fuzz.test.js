@@ -21,17 +21,18 @@ test("fuzz: mutations are a function of (seed, format, case)", () => {
   assert.equal(base.toString(), "0123456789abcdefghijklmnopqrstuvwxyz", "the seed file is not modified");
 });
 
-test(`fuzz: ${CASES} mutated IDX, npy, CIFAR-10, PNG and JPEG files end in a dataset or a typed error naming the file`, { timeout: 15 * 60 * 1000 }, async () => {
+test(`fuzz: ${CASES} mutated IDX, npy, CIFAR-10, PNG and JPEG files and custom-dataset samples end in a dataset or a typed error naming the file or sample`, { timeout: 15 * 60 * 1000 }, async () => {
   const summary = await runFuzz({ cases: CASES, seed: SEED });
   const report = table(summary);
   process.stdout.write(report + "\n");
   assert.ok(summary.cases >= CASES, `ran ${summary.cases} cases`);
   assert.deepEqual(summary.failures, [], report);
-  assert.ok(summary.rows.length >= 7, "every format ran");
+  assert.ok(summary.rows.length >= 8, "every format ran");
   for (const r of summary.rows) {
     assert.ok(r.outcomes.ok > 0, `${r.format}: some mutations still load`);
-    assert.ok(r.outcomes.FileFormatError > 0, `${r.format}: some are refused`);
+    const refusal = r.format.startsWith("custom") ? "SampleError" : "FileFormatError";
+    assert.ok(r.outcomes[refusal] > 0, `${r.format}: some are refused (${refusal})`);
     assert.ok(r.maxRSS > 0, `${r.format}: the children reported their peak RSS`);
   }
-  assert.deepEqual(summary.skipped.map((s) => s.name), ["custom dataset (loader)"], "the custom-dataset format is the one TODO hook");
+  assert.deepEqual(summary.skipped, [], "every format is enabled");
 });
