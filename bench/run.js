@@ -20,13 +20,12 @@ const os = require("node:os");
 const path = require("node:path");
 
 const root = path.join(__dirname, "..");
+const { cifarShaped, cifarChain } = require("./synthetic");
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const nArg = args.indexOf("--n");
 const N = nArg >= 0 ? Number(args[nArg + 1]) : quick ? 10000 : 50000;
 const BATCH = 256;
-const MEAN = [0.4914, 0.4822, 0.4465];
-const STD = [0.247, 0.2435, 0.2616];
 
 // ------------------------------------------------------------------ child: one engine, one epoch
 async function child(kind, n) {
@@ -38,15 +37,8 @@ async function child(kind, n) {
     ds = await bl.datasets.fashionMnist({ split: "train" });
     transform = T.compose([T.randomCrop(28, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.286], [0.353])]);
   } else {
-    const pixels = new Uint8Array(n * 32 * 32 * 3);
-    let x = 12345;
-    for (let i = 0; i < pixels.length; i++) {
-      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-      pixels[i] = x >>> 24;
-    }
-    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
-    ds = bl.datasets.fromArrays(pixels, [n, 32, 32, 3], labels);
-    transform = T.compose([T.randomCrop(32, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize(MEAN, STD)]);
+    ds = cifarShaped(bl, n);
+    transform = cifarChain(T);
   }
   const backend = kind.endsWith("reference") ? "reference" : "native";
   const dispose = !kind.endsWith("-kept");

@@ -15,6 +15,7 @@
 const { spawnSync } = require("node:child_process");
 const path = require("node:path");
 const { parseArgs } = require("node:util");
+const { cifarShaped, cifarChain } = require("./synthetic");
 
 const root = path.join(__dirname, "..");
 const MiB = 1024 * 1024;
@@ -22,18 +23,8 @@ const MiB = 1024 * 1024;
 async function child(mode, epochs, n) {
   const bl = require(path.join(root, "dist"));
   const T = bl.transforms;
-  const pixels = new Uint8Array(n * 32 * 32 * 3);
-  let x = 12345;
-  for (let i = 0; i < pixels.length; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    pixels[i] = x >>> 24;
-  }
-  const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
-  const ds = bl.datasets.fromArrays(pixels, [n, 32, 32, 3], labels);
-  const transform = T.compose([
-    T.randomCrop(32, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(),
-    T.normalize([0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]),
-  ]);
+  const ds = cifarShaped(bl, n);
+  const transform = cifarChain(T);
   const loader = new bl.DataLoader(ds, { batchSize: 256, shuffle: true, seed: 1, transform, prefetch: 2 });
   const rss = [];
   let checksum = 0;

@@ -9,14 +9,7 @@ const datasets = require("../dist/data");
 const { OptionError, FileFormatError } = require("../dist/errors");
 const fx = require("./helpers/fixtures");
 
-function fails(cls, fields, pattern) {
-  return (e) => {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e && e.constructor && e.constructor.name}: ${e && e.message}`);
-    for (const [k, v] of Object.entries(fields)) assert.deepEqual(e[k], v, `${k} of: ${e.message}`);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  };
-}
+const { fails } = require("./helpers/fails");
 
 // ---------------------------------------------------------------------------------- npy
 

@@ -13,14 +13,7 @@ const fx = require("./helpers/fixtures");
 
 const DISPLAY = Symbol.for("Jupyter.display");
 
-function fails(cls, fields, pattern) {
-  return (e) => {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e && e.constructor && e.constructor.name}: ${e && e.message}`);
-    for (const [k, v] of Object.entries(fields)) assert.deepEqual(e[k], v, `${k} of: ${e.message}`);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  };
-}
+const { fails } = require("./helpers/fails");
 
 /** sharp's own first error line for these bytes, to check that our message carries it. */
 async function sharpMessage(buf) {

@@ -14,14 +14,7 @@ const fx = require("./helpers/fixtures");
 const DISPLAY = Symbol.for("Jupyter.display");
 
 /** assert.rejects/throws predicate: an error of `cls` whose fields match and whose message matches. */
-function fails(cls, fields, pattern) {
-  return (e) => {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e && e.constructor && e.constructor.name}: ${e && e.message}`);
-    for (const [k, v] of Object.entries(fields)) assert.deepEqual(e[k], v, `${k} of: ${e.message}`);
-    if (pattern) assert.match(e.message, pattern);
-    return true;
-  };
-}
+const { fails } = require("./helpers/fails");
 
 test("fromArrays: samples are views into the buffer, with labels and class names", () => {
   const [n, h, w, c] = [3, 2, 3, 3];
