@@ -353,3 +353,28 @@ test("a custom dataset's bad samples are SampleErrors naming the index, the fiel
   const tiny = { length: 2, get: () => ({ image: { data: new Uint8Array(1), height: 1, width: 1, channels: 1 }, label: 0 }) };
   await assert.rejects(collect(new DataLoader(tiny, { batchSize: 2, transform: T.resize([40000, 40000]) })), (e) => e instanceof SampleError && e.cause.option === "shape after transforms" && /at most 2147483648 bytes/.test(e.cause.message));
 });
+
+test("a virtual data set of 2^31 samples: the first shuffled batch and a batch deep in the epoch come without building the epoch", { timeout: 120000 }, async () => {
+  const n = 2 ** 31;
+  const virtual = {
+    length: n,
+    get: (i) => ({ image: { data: new Uint8Array(12).fill(i & 255), height: 2, width: 2, channels: 3 }, label: i % 10 }),
+  };
+  const before = process.memoryUsage().arrayBuffers;
+  const loader = new DataLoader(virtual, { batchSize: 256, shuffle: true, seed: 21, transform: T.compose([T.toTensor()]) });
+  assert.equal(loader.length, n / 256);
+  const order = new samplers.RandomSampler(n, { seed: 21 }).order(0);
+  const it = loader.iterate({ epoch: 0 })[Symbol.asyncIterator]();
+  const first = (await it.next()).value;
+  await it.return();
+  assert.deepEqual(first.indices, order.fill(0, new Int32Array(256)));
+  assert.deepEqual(Array.from(first.labels), Array.from(first.indices, (i) => i % 10));
+  // Resume far into the epoch: exactly the batch the full epoch has there.
+  const k = n / 256 - 3;
+  const deep = loader.iterate({ epoch: 0, startBatch: k })[Symbol.asyncIterator]();
+  const b = (await deep.next()).value;
+  await deep.return();
+  assert.deepEqual(b.indices, order.fill(k * 256, new Int32Array(256)));
+  assert.equal(b.images[0], Math.fround((b.indices[0] & 255) / 255));
+  assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 2 ** 20, "no index list of the epoch's size");
+});

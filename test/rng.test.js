@@ -7,7 +7,7 @@
 // shuffles, a broken round function) give p-values far below 1e-20.
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { philox4x32, RandomStream, permutation, Purpose } = require("../dist/sampling/rng");
+const { philox4x32, RandomStream, permutation, Shuffle, Purpose } = require("../dist/sampling/rng");
 const { gammaQ, chiSquare, assertFits, uniform } = require("./helpers/stats");
 
 const SEEDS = [0, 1, 7, 123456789, 2 ** 40 + 3];
@@ -194,5 +194,53 @@ test("permutation is uniform: all 4! orders equally often, every element at ever
     const pos = new Array(10).fill(0);
     for (let e = 0; e < 10000; e++) pos[permutation(10, s, e, 3).indexOf(0)]++;
     assertFits(pos, uniform(10), `seed ${s}: position of element 0 in 10`);
+  }
+});
+
+test("Shuffle is a bijection of [0, n) at every size, including either side of each Feistel domain", () => {
+  const sizes = [...Array.from({ length: 300 }, (_, i) => i + 1), 4095, 4096, 4097, 65535, 65536, 65537, 1000003];
+  for (const n of sizes) {
+    const s = new Shuffle(n, 99, 3);
+    const seen = new Uint8Array(n);
+    for (let k = 0; k < n; k++) {
+      const x = s.at(k);
+      assert.ok(Number.isInteger(x) && x >= 0 && x < n, `n=${n}: at(${k}) = ${x}`);
+      assert.equal(seen[x], 0, `n=${n}: ${x} appears twice`);
+      seen[x] = 1;
+    }
+  }
+});
+
+test("Shuffle answers any position of a 2^31 order on demand: the same as fill, in range, distinct", () => {
+  const n = 2 ** 31;
+  const s = new Shuffle(n, 5, 1);
+  const tail = s.fill(n - 1000, new Int32Array(1000));
+  assert.equal(new Set(tail).size, 1000);
+  for (let j = 0; j < 1000; j += 97) assert.equal(tail[j], s.at(n - 1000 + j));
+  for (const x of tail) assert.ok(x >= 0 && x < n);
+  // The same address gives the same order; another epoch another.
+  assert.deepEqual(new Shuffle(n, 5, 1).fill(12345, new Int32Array(8)), s.fill(12345, new Int32Array(8)));
+  assert.notDeepEqual(new Shuffle(n, 5, 2).fill(12345, new Int32Array(8)), s.fill(12345, new Int32Array(8)));
+});
+
+test("Shuffle mixes: element positions uniform at an odd size, neighbours uncorrelated, a prefix of a large order uniform", () => {
+  for (const s of SEEDS.slice(0, 3)) {
+    // Position of element 5 in an order of 37 (cycle walking over a domain of 64).
+    const pos = new Array(37).fill(0);
+    for (let e = 0; e < 37 * 200; e++) pos[permutation(37, s, e).indexOf(5)]++;
+    assertFits(pos, uniform(37), `seed ${s}: position of element 5 in 37`);
+    // Whether position 0 holds more than position 1: a fair coin across epochs.
+    let greater = 0;
+    const trials = 4000;
+    for (let e = 0; e < trials; e++) {
+      const p = new Shuffle(1000, s, e).fill(0, new Int32Array(2));
+      if (p[0] > p[1]) greater++;
+    }
+    assertFits([greater, trials - greater], uniform(2), `seed ${s}: order of positions 0 and 1`);
+    // The first 20,000 of a 2^24 order, in 16 bins of the value range.
+    const bins = new Array(16).fill(0);
+    const big = new Shuffle(2 ** 24, s, 0).fill(0, new Int32Array(20000));
+    for (const x of big) bins[x >>> 20]++;
+    assertFits(bins, uniform(16), `seed ${s}: prefix of a 2^24 order`);
   }
 });

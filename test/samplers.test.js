@@ -477,3 +477,75 @@ test("every sampler shows a text summary and an HTML table in Jupyter", () => {
   assert.ok(r[DISPLAY]()["text/html"].includes(`<td style="text-align:left;font-family:monospace">${first}</td>`));
   assert.match(new S.BatchSampler(new S.SequentialSampler(10), 4, false)[DISPLAY]()["text/html"], /last batch<\/th><td[^>]*>2 indices/);
 });
+
+test("order(epoch) answers any range on demand, equal to indices(epoch), for every sampler", () => {
+  const labels = Int32Array.from({ length: 57 }, (_, i) => (i * 7) % 5);
+  const make = [
+    () => new S.SequentialSampler(57),
+    () => new S.RandomSampler(57, { seed: 4 }),
+    () => new S.RandomSampler(57, { seed: 4, numSamples: 200 }),
+    () => new S.RandomSampler(57, { seed: 4, replacement: true, numSamples: 90 }),
+    () => new S.SubsetRandomSampler([3, 9, 27, 40, 41, 56], { seed: 2 }),
+    () => new S.WeightedRandomSampler(Float64Array.from(labels, (l) => l + 0.5), 70, { seed: 8 }),
+    () => new S.WeightedRandomSampler(Float64Array.from(labels, (l) => l + 0.5), 30, { seed: 8, replacement: false }),
+    () => new S.ClassBalancedSampler(labels, { seed: 1 }),
+    () => new S.DistributedSampler(57, { rank: 2, worldSize: 4, seed: 6 }),
+    () => new S.DistributedSampler(57, { rank: 3, worldSize: 4, seed: 6, dropLast: true, shuffle: false }),
+  ];
+  for (const mk of make) {
+    const s = mk();
+    for (const epoch of [0, 5]) {
+      const all = s.indices(epoch);
+      assert.equal(all.length, s.length, String(s));
+      const o = s.order(epoch);
+      assert.equal(o.length, s.length);
+      for (const [start, len] of [[0, all.length], [1, Math.min(7, all.length - 1)], [all.length - 3, 3], [Math.min(13, all.length), 0]]) {
+        assert.deepEqual(o.fill(start, new Int32Array(len)), all.subarray(start, start + len), `${s} epoch ${epoch} [${start}, +${len})`);
+      }
+      // A fresh order object for the same epoch agrees (resume from anywhere is exact).
+      assert.deepEqual(mk().order(epoch).fill(all.length - 5, new Int32Array(5)), all.subarray(all.length - 5));
+      assert.deepEqual([...s].slice(0, 5), Array.from(s.indices(s.epoch).subarray(0, 5)));
+    }
+    assert.throws(() => s.order(0).fill(s.length - 2, new Int32Array(5)), (e) => e instanceof OptionError && /order\.fill\(start\)/.test(e.message));
+  }
+});
+
+test("samplers over 2^31 indices cost nothing before the first index: the tail of an epoch is read directly", () => {
+  const n = 2 ** 31;
+  const before = process.memoryUsage().arrayBuffers;
+  const shuffled = new S.RandomSampler(n, { seed: 3 }).order(7);
+  const tail = shuffled.fill(n - 4096, new Int32Array(4096));
+  assert.equal(new Set(tail).size, 4096);
+  for (const i of tail) assert.ok(i >= 0 && i < n);
+  const drawn = new S.RandomSampler(n, { seed: 3, replacement: true }).order(7).fill(n - 10, new Int32Array(10));
+  for (const i of drawn) assert.ok(i >= 0 && i < n);
+  // Two ranks of a 2^31 epoch: disjoint, both from the one shuffle.
+  const [r0, r1] = [0, 1].map((rank) => new S.DistributedSampler(n, { rank, worldSize: 2, seed: 9 }));
+  const a = r0.order(1).fill(2 ** 30 - 100, new Int32Array(100));
+  const b = r1.order(1).fill(2 ** 30 - 100, new Int32Array(100));
+  const g = r0.globalOrder(1).fill(n - 200, new Int32Array(200));
+  for (let k = 0; k < 100; k++) {
+    assert.equal(a[k], g[2 * k]);
+    assert.equal(b[k], g[2 * k + 1]);
+  }
+  const bs = new S.BatchSampler(new S.RandomSampler(n, { seed: 3 }), 1000, true);
+  const e = bs.epochBatches(7);
+  assert.equal(e.count, Math.floor(n / 1000));
+  assert.deepEqual(e.order.fill(e.start(e.count - 1), new Int32Array(1000)), shuffled.fill((e.count - 1) * 1000, new Int32Array(1000)));
+  // Nothing of size n was allocated (an index list of 2^31 would be 8 GiB).
+  assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 2 ** 20);
+});
+
+test("a user's sampler with only indices(), and a user's batch sampler with only batches(), still drive a BatchSampler; bad indices are named", () => {
+  const user = { length: 5, epoch: 0, indices: (e) => Int32Array.from([4, 3, 2, 1, 0].map((i) => (i + e) % 5)), setEpoch() {} };
+  assert.deepEqual(new S.BatchSampler(user, 2).batches(1).map((b) => Array.from(b)), [[0, 4], [3, 2], [1]]);
+  assert.deepEqual(Array.from(S.orderOf(user, 1).fill(1, new Int32Array(3))), [4, 3, 2]);
+  const bad = { ...user, indices: () => [0, 1, 2 ** 32 + 3] };
+  assert.throws(() => new S.BatchSampler(bad, 2).batches(0), (e) => e instanceof OptionError && /indices\(0\)\)?\[2\]/.test(e.message) && /4294967299/.test(e.message));
+  const custom = { sampler: user, batchSize: 2, dropLast: false, length: 2, batches: () => [Int32Array.from([1, 2]), Int32Array.from([3])] };
+  const eb = S.batchesOf(custom, 0);
+  assert.equal(eb.count, 2);
+  assert.deepEqual([eb.start(0), eb.start(1), eb.start(2)], [0, 2, 3]);
+  assert.deepEqual(Array.from(eb.order.fill(0, new Int32Array(3))), [1, 2, 3]);
+  assert.throws(() => S.batchesOf({ ...custom, batches: () => [[0, -1]] }, 0), (e) => e instanceof OptionError && /batches\(0\)\[0\]\[1\]/.test(e.message));
+});

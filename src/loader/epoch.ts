@@ -10,7 +10,8 @@ import type { Dataset } from "../data/types";
 import type { Engine } from "../engines/index";
 import { OptionError, TimeoutError } from "../errors";
 import { Purpose, RandomStream } from "../sampling/rng";
-import type { BatchSamplerLike } from "../sampling/types";
+import { batchesOf } from "../sampling/samplers";
+import type { BatchSamplerLike, EpochBatches } from "../sampling/types";
 import type { BatchTransform, Params, Plan, Shape } from "../transforms/index";
 import { makeBatch } from "./batch";
 import { Fetcher, type Fetched } from "./fetch";
@@ -39,9 +40,8 @@ function now(): number {
 }
 
 export class EpochRun {
-  private readonly stream: Int32Array;
-  /** Where each batch starts in `stream` when nothing is skipped. */
-  private readonly bounds: number[];
+  /** The epoch's batches, computed on demand (nothing of size n is built before batch 0). */
+  private readonly batches: EpochBatches;
   private batchNo: number;
   private fetchChain: Promise<unknown> = Promise.resolve();
   private readonly rank: number;
@@ -55,34 +55,24 @@ export class EpochRun {
     startBatch: number,
   ) {
     const bs = d.batchSampler;
-    const batches = bs.batches(epoch);
-    if (startBatch > batches.length) throw new OptionError("iterate.startBatch", startBatch, `at most ${batches.length} (batches in epoch ${epoch})`);
-    const total = batches.reduce((s, b) => s + b.length, 0);
-    this.stream = new Int32Array(total);
-    this.bounds = [];
-    let k = 0;
-    for (const b of batches) {
-      this.bounds.push(k);
-      this.stream.set(b, k);
-      k += b.length;
-    }
-    this.bounds.push(k);
+    const batches = (this.batches = batchesOf(bs, epoch));
+    if (startBatch > batches.count) throw new OptionError("iterate.startBatch", startBatch, `at most ${batches.count} (batches in epoch ${epoch})`);
     this.batchNo = startBatch;
     const s = bs.sampler as { rank?: number; worldSize?: number };
     this.rank = s.rank ?? 0;
     this.worldSize = s.worldSize ?? 1;
     const rules = { dataset: d.dataset, batchSize: bs.batchSize, dropLast: bs.dropLast, onError: d.onError, bad: d.bad, outShapeOf: (sh: Shape) => this.outShapeOf(sh) };
-    this.fetcher = new Fetcher(rules, this.stream, this.bounds[startBatch]!);
+    this.fetcher = new Fetcher(rules, batches.order, batches.start(startBatch));
   }
 
   hasMore(): boolean {
-    return this.batchNo < this.bounds.length - 1;
+    return this.batchNo < this.batches.count;
   }
 
   /** Schedules the next batch: fetch (in order with other batches), then transform. */
   next(): Promise<Batch | null> {
     const batchIndex = this.batchNo++;
-    const want = this.bounds[batchIndex + 1]! - this.bounds[batchIndex]!;
+    const want = this.batches.start(batchIndex + 1) - this.batches.start(batchIndex);
     const fetched = this.fetchChain.then(async () => {
       const t0 = now();
       return { f: await this.fetcher.next(want), t0, ms: now() - t0 };
@@ -159,8 +149,7 @@ export class EpochRun {
       if (pixels.buffer !== out!.buffer) engine.pool.give(out!.buffer as ArrayBuffer);
     }
     const t3 = now();
-    const indices = new Int32Array(n);
-    for (let j = 0; j < n; j++) indices[j] = this.stream[f.positions[j]!]!;
+    const indices = f.indices;
     const timings: StageTimings = { sample: t2 - t1, fetch: fetchMs, transform: t3 - t2, collate: 0 };
     if (result.copy !== undefined) timings.copy = result.copy;
     if (result.kernel !== undefined) timings.kernel = result.kernel;

@@ -4,6 +4,7 @@
  * per sample), or sample by sample through dataset.get() (files, combinators, bad samples).
  */
 import type { Dataset, PixelStore, Sample } from "../data/types";
+import type { EpochOrder } from "../sampling/types";
 import { pixelsOfImages, pixelsOfStore, type BatchPixels } from "../engines/index";
 import { OptionError, SampleError } from "../errors";
 import type { Shape } from "../transforms/index";
@@ -14,6 +15,8 @@ export interface Fetched {
   n: number;
   /** Position of each sample in the epoch's index stream. */
   positions: Int32Array;
+  /** Each sample's dataset index. */
+  indices: Int32Array;
   labels: Int32Array;
   pixels: BatchPixels;
   /** Input shape of the first sample. */
@@ -40,10 +43,16 @@ export class Fetcher {
 
   constructor(
     private readonly rules: FetchRules,
-    private readonly stream: Int32Array,
+    /** The epoch's indices, read on demand a batch at a time. */
+    private readonly stream: EpochOrder,
     public cursor: number,
   ) {
     this.store = usableStore(rules);
+  }
+
+  /** The indices at positions [start, start + n). */
+  private read(start: number, n: number): Int32Array {
+    return this.stream.fill(start, new Int32Array(n));
   }
 
   /** The next `want` samples (fewer at the end, or after skips); null when none is left to yield. */
@@ -66,11 +75,11 @@ export class Fetcher {
     const offsets = new Float64Array(n);
     const labels = new Int32Array(n);
     const positions = new Int32Array(n);
-    const stream = this.stream;
+    const indices = this.read(start, n);
     const map = st.index;
     const skip = r.onError === "skip";
     for (let j = 0; j < n; j++) {
-      const index = stream[start + j]!;
+      const index = indices[j]!;
       if (!(index >= 0 && index < length) || (skip && r.bad.has(index))) return undefined;
       offsets[j] = (map ? map[index]! : index) * size;
       labels[j] = st.labels[index]!;
@@ -79,7 +88,7 @@ export class Fetcher {
     this.cursor = start + n;
     if (n === 0 || (r.dropLast && n < r.batchSize)) return null;
     const shape = { height: st.height, width: st.width, channels: st.channels };
-    return { n, positions, labels, pixels: pixelsOfStore({ pixels: st.pixels, offsets, shape }), shape, skipped: [] };
+    return { n, positions, indices, labels, pixels: pixelsOfStore({ pixels: st.pixels, offsets, shape }), shape, skipped: [] };
   }
 
   /** Sample by sample through dataset.get(). Skipped samples are reported even for an empty batch. */
@@ -88,12 +97,14 @@ export class Fetcher {
     const ds = r.dataset;
     const samples: Sample[] = [];
     const positions: number[] = [];
+    const indices: number[] = [];
     const skipped: SkippedSample[] = [];
     let shape: [number, number, number] | undefined;
     const skip = r.onError === "skip";
     while (samples.length < want && this.cursor < this.stream.length) {
       const take = Math.min(want - samples.length, this.stream.length - this.cursor);
       const pos = Array.from({ length: take }, (_, j) => this.cursor + j);
+      const idx = this.read(this.cursor, take);
       this.cursor += take;
       // Samples of in-memory datasets arrive synchronously: settle those without promises and
       // await only the ones that are still loading (files being decoded).
@@ -111,7 +122,7 @@ export class Fetcher {
       const got: ({ ok: true; value: Sample } | { ok: false; error: SampleError })[] = new Array(take);
       const pending: Promise<void>[] = [];
       for (let j = 0; j < take; j++) {
-        const index = this.stream[pos[j]!]!;
+        const index = idx[j]!;
         if (skip && r.bad.has(index)) {
           got[j] = { ok: false, error: new SampleError(index, ds.pathOf?.(index), new Error("skipped earlier in this run")) };
           continue;
@@ -144,21 +155,22 @@ export class Fetcher {
         if (g.ok) {
           samples.push(g.value);
           positions.push(pos[j]!);
+          indices.push(idx[j]!);
           continue;
         }
         const err = g.error;
         if (!skip) throw err;
-        const index = this.stream[pos[j]!]!;
+        const index = idx[j]!;
         r.bad.add(index);
         skipped.push({ index, path: err.path, reason: err.cause instanceof Error ? err.cause.message : err.message });
       }
     }
     if (samples.length === 0 || (r.dropLast && samples.length < r.batchSize)) {
-      return skipped.length ? { n: 0, positions: new Int32Array(0), labels: new Int32Array(0), pixels: pixelsOfImages([]), shape: { height: 0, width: 0, channels: 0 }, skipped } : null;
+      return skipped.length ? { n: 0, positions: new Int32Array(0), indices: new Int32Array(0), labels: new Int32Array(0), pixels: pixelsOfImages([]), shape: { height: 0, width: 0, channels: 0 }, skipped } : null;
     }
     const images = samples.map((x) => x.image);
     const labels = Int32Array.from(samples, (x) => x.label);
-    return { n: samples.length, positions: Int32Array.from(positions), labels, pixels: pixelsOfImages(images), shape: images[0]!, skipped };
+    return { n: samples.length, positions: Int32Array.from(positions), indices: Int32Array.from(indices), labels, pixels: pixelsOfImages(images), shape: images[0]!, skipped };
   }
 }
 

@@ -7,6 +7,8 @@ export {
   ClassBalancedSampler,
   DistributedSampler,
   BatchSampler,
+  orderOf,
+  batchesOf,
   distributedEnv,
 } from "./samplers";
 export type {
@@ -16,5 +18,5 @@ export type {
   ClassBalancedSamplerOptions,
   DistributedSamplerOptions,
 } from "./samplers";
-export type { Sampler, BatchSamplerLike } from "./types";
-export { RandomStream, Purpose, permutation, philox4x32, randomSeed, checkSeed } from "./rng";
+export type { Sampler, BatchSamplerLike, EpochOrder, EpochBatches } from "./types";
+export { RandomStream, Purpose, Shuffle, permutation, philox4x32, randomSeed, checkSeed } from "./rng";

@@ -154,16 +154,75 @@ export class RandomStream {
   }
 }
 
-/** A uniformly random permutation of 0..n-1 for (seed, epoch), by Fisher-Yates. */
-export function permutation(n: number, seed: number, epoch: number, salt = 0): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = i;
-  const rng = new RandomStream(seed, epoch, salt, Purpose.sampler);
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    const t = out[i]!;
-    out[i] = out[j]!;
-    out[j] = t;
+/** Rounds of the shuffle's Feistel network. */
+const ROUNDS = 8;
+
+/** A 32-bit integer mix (an xorshift-multiply finaliser): the Feistel round function. */
+function mix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/**
+ * A shuffled order of 0..n-1 for (seed, epoch, salt), with random access: `at(k)` is the k-th
+ * element, computed in O(1) time and memory, so an epoch of 2^31 indices costs nothing before
+ * its first batch and any position can be resumed exactly.
+ *
+ * It is a keyed bijection: a balanced Feistel network of ROUNDS rounds on the smallest even
+ * number of bits b with 2^b >= n (so at most 4n), with round keys drawn from the Philox stream
+ * at (seed, epoch, salt, Purpose.sampler), and cycle walking (re-encrypting while the result is
+ * >= n) to stay in [0, n). Every element appears once per epoch; the order is pseudo-random,
+ * not a uniform draw over all n! orders (which no 53-bit seed can give anyway for n > 18).
+ */
+export class Shuffle {
+  readonly n: number;
+  private readonly half: number;
+  private readonly mask: number;
+  private readonly keys = new Uint32Array(ROUNDS);
+
+  constructor(n: number, seed: number, epoch: number, salt = 0) {
+    this.n = n;
+    let bits = 2;
+    while (2 ** bits < n) bits += 2;
+    this.half = bits / 2;
+    this.mask = 2 ** this.half - 1;
+    const rng = new RandomStream(seed, epoch, salt, Purpose.sampler);
+    for (let r = 0; r < ROUNDS; r++) this.keys[r] = rng.nextUint32();
   }
-  return out;
+
+  /** The element at position k (0 <= k < n). */
+  at(k: number): number {
+    let x = k;
+    do x = this.encrypt(x);
+    while (x >= this.n);
+    return x;
+  }
+
+  /** Positions [start, start + out.length) into out. */
+  fill(start: number, out: Int32Array): Int32Array {
+    for (let j = 0; j < out.length; j++) out[j] = this.at(start + j);
+    return out;
+  }
+
+  private encrypt(x: number): number {
+    const { half, mask, keys } = this;
+    // x < 2^32: uint32 shifts are exact.
+    let l = x >>> half;
+    let r = x & mask;
+    for (let i = 0; i < ROUNDS; i++) {
+      const t = (l ^ mix32(r ^ keys[i]!)) & mask;
+      l = r;
+      r = t;
+    }
+    return ((l << half) | r) >>> 0;
+  }
+}
+
+/** The whole of Shuffle(n, seed, epoch, salt) as an array: a permutation of 0..n-1. */
+export function permutation(n: number, seed: number, epoch: number, salt = 0): Int32Array {
+  return new Shuffle(n, seed, epoch, salt).fill(0, new Int32Array(n));
 }

@@ -3,12 +3,17 @@
  * of (seed, epoch), drawn from the counter-based generator (rng.ts) with Purpose.sampler, so any
  * epoch can be recomputed and any batch resumed. Semantics follow torch.utils.data where PyTorch
  * has the same sampler.
+ *
+ * Orders are lazy: `order(epoch)` answers any position on demand, in O(1) memory (a shuffle is a
+ * keyed bijection, rng.ts Shuffle; a draw with replacement reads the Philox stream at the
+ * position's own address). Only WeightedRandomSampler without replacement holds an array (its
+ * keys need every weight anyway). `indices(epoch)` is the same order as one array.
  */
 import { DISPLAY, summaryBundle, type MimeData } from "../display/index";
 import { OptionError } from "../errors";
 import * as v from "../options";
-import { Purpose, RandomStream, checkSeed, permutation, randomSeed } from "./rng";
-import type { BatchSamplerLike, Sampler } from "./types";
+import { Purpose, RandomStream, Shuffle, checkSeed, randomSeed } from "./rng";
+import type { BatchSamplerLike, EpochBatches, EpochOrder, Sampler } from "./types";
 
 /** Epochs address the generator's 32-bit counter word. */
 const MAX_EPOCH = 0xffffffff;
@@ -34,28 +39,64 @@ function arrayLike(x: unknown): ArrayLike<unknown> | undefined {
   return undefined;
 }
 
+/** An epoch order from a function that fills a range; the range is checked here, once. */
+class Order implements EpochOrder {
+  constructor(
+    readonly length: number,
+    private readonly fillRange: (start: number, out: Int32Array) => void,
+  ) {}
+  fill(start: number, out: Int32Array): Int32Array {
+    if (!(out instanceof Int32Array)) throw new OptionError("order.fill(start, out)", out, "an Int32Array");
+    v.int("order.fill(start)", start, 0, Math.max(0, this.length - out.length));
+    if (out.length > this.length) throw new OptionError("order.fill(out).length", out.length, `at most ${this.length} (indices in the epoch)`);
+    this.fillRange(start, out);
+    return out;
+  }
+}
+
+function arrayOrder(a: Int32Array): Order {
+  return new Order(a.length, (start, out) => out.set(a.subarray(start, start + out.length)));
+}
+
+/** How many indices an iterator or a preview reads at a time. */
+const CHUNK = 4096;
+
+/** The indices of `order`, chunk by chunk. */
+function* eachIndex(order: EpochOrder): Generator<number, void, undefined> {
+  const buf = new Int32Array(Math.min(CHUNK, order.length));
+  for (let k = 0; k < order.length; k += buf.length) {
+    const part = order.fill(k, buf.subarray(0, Math.min(buf.length, order.length - k)));
+    for (let j = 0; j < part.length; j++) yield part[j]!;
+  }
+}
+
 abstract class BaseSampler implements Sampler {
   abstract readonly length: number;
   private current = 0;
   get epoch(): number {
     return this.current;
   }
-  abstract indices(epoch: number): Int32Array;
+  /** The epoch's indices on demand. */
+  order(epoch = 0): EpochOrder {
+    return this.makeOrder(epochOf(`${this.constructor.name}.order(epoch)`, epoch));
+  }
+  protected abstract makeOrder(epoch: number): EpochOrder;
+  indices(epoch = 0): Int32Array {
+    const o = this.makeOrder(epochOf(`${this.constructor.name}.indices(epoch)`, epoch));
+    return o.fill(0, new Int32Array(o.length));
+  }
   setEpoch(epoch: number): void {
     this.current = epochOf(`${this.constructor.name}.setEpoch(epoch)`, epoch);
   }
   [Symbol.iterator](): Iterator<number> {
-    return this.indices(this.current)[Symbol.iterator]();
-  }
-  protected checkEpoch(epoch: unknown): number {
-    return epochOf(`${this.constructor.name}.indices(epoch)`, epoch);
+    return eachIndex(this.makeOrder(this.current));
   }
   protected abstract describe(): string;
   toString(): string {
     return `${this.constructor.name}(${this.describe()}): ${this.length} indices per epoch, epoch ${this.current}`;
   }
   [DISPLAY](): MimeData {
-    const first = Array.from(this.indices(this.current).subarray(0, PREVIEW));
+    const first = Array.from(this.makeOrder(this.current).fill(0, new Int32Array(Math.min(PREVIEW, this.length))));
     const rows: [string, string][] = [
       ["options", this.describe()],
       ["indices per epoch", String(this.length)],
@@ -76,11 +117,10 @@ export class SequentialSampler extends BaseSampler {
     super();
     this.length = v.int("SequentialSampler(n)", n, 0, MAX_INDEX + 1);
   }
-  indices(epoch = 0): Int32Array {
-    this.checkEpoch(epoch);
-    const out = new Int32Array(this.length);
-    for (let i = 0; i < out.length; i++) out[i] = i;
-    return out;
+  protected makeOrder(): EpochOrder {
+    return new Order(this.length, (start, out) => {
+      for (let j = 0; j < out.length; j++) out[j] = start + j;
+    });
   }
   protected describe(): string {
     return `n=${this.length}`;
@@ -111,22 +151,27 @@ export class RandomSampler extends BaseSampler {
     this.length = o.numSamples === undefined ? this.n : v.int("RandomSampler.numSamples", o.numSamples, 1, MAX_INDEX + 1);
     if (this.n === 0 && this.length > 0) throw new OptionError("RandomSampler(n)", n, "at least 1 when numSamples > 0");
   }
-  indices(epoch = 0): Int32Array {
-    this.checkEpoch(epoch);
-    const out = new Int32Array(this.length);
+  protected makeOrder(epoch: number): EpochOrder {
+    const { n, seed } = this;
     if (this.replacement) {
-      const rng = new RandomStream(this.seed, epoch, 0, Purpose.sampler);
-      for (let i = 0; i < out.length; i++) out[i] = rng.int(this.n);
-      return out;
+      // Position k draws from its own stream: any position is one Philox block away.
+      const rng = new RandomStream(seed, epoch, 0, Purpose.sampler);
+      return new Order(this.length, (start, out) => {
+        for (let j = 0; j < out.length; j++) out[j] = rng.reset(seed, epoch, start + j, Purpose.sampler).int(n);
+      });
     }
-    // Round r uses permutation(n, seed, epoch, r): round 0 is exactly permutation(n, seed, epoch).
-    for (let k = 0, round = 0; k < out.length; round++) {
-      const p = permutation(this.n, this.seed, epoch, round);
-      const take = Math.min(this.n, out.length - k);
-      out.set(take === this.n ? p : p.subarray(0, take), k);
-      k += take;
-    }
-    return out;
+    // Position k is element k % n of round floor(k / n), Shuffle(n, seed, epoch, round): round 0
+    // is exactly permutation(n, seed, epoch).
+    let round = -1;
+    let shuffle: Shuffle | undefined;
+    return new Order(this.length, (start, out) => {
+      for (let j = 0; j < out.length; j++) {
+        const k = start + j;
+        const r = Math.floor(k / n);
+        if (r !== round) (shuffle = new Shuffle(n, seed, epoch, r)), (round = r);
+        out[j] = shuffle!.at(k - r * n);
+      }
+    });
   }
   protected describe(): string {
     const more = this.length !== this.n ? `, numSamples=${this.length}` : "";
@@ -161,11 +206,12 @@ export class SubsetRandomSampler extends BaseSampler {
   get length(): number {
     return this.subset.length;
   }
-  indices(epoch = 0): Int32Array {
-    this.checkEpoch(epoch);
-    const p = permutation(this.subset.length, this.seed, epoch);
-    for (let k = 0; k < p.length; k++) p[k] = this.subset[p[k]!]!;
-    return p;
+  protected makeOrder(epoch: number): EpochOrder {
+    const subset = this.subset;
+    const shuffle = new Shuffle(subset.length, this.seed, epoch);
+    return new Order(subset.length, (start, out) => {
+      for (let j = 0; j < out.length; j++) out[j] = subset[shuffle.at(start + j)]!;
+    });
   }
   protected describe(): string {
     return `${this.subset.length} indices, seed=${this.seed}`;
@@ -224,18 +270,18 @@ export class WeightedRandomSampler extends BaseSampler {
     let acc = 0;
     for (let i = 0; i < this.weights.length; i++) this.cumulative[i] = acc += this.weights[i]!;
   }
-  indices(epoch = 0): Int32Array {
-    this.checkEpoch(epoch);
+  protected makeOrder(epoch: number): EpochOrder {
     const rng = new RandomStream(this.seed, epoch, 0, Purpose.sampler);
-    const out = new Int32Array(this.length);
-    return this.replacement ? this.withReplacement(rng, out) : this.withoutReplacement(rng, out);
+    if (!this.replacement) return arrayOrder(this.withoutReplacement(rng, new Int32Array(this.length)));
+    return new Order(this.length, (start, out) => this.withReplacement(rng, epoch, start, out));
   }
-  private withReplacement(rng: RandomStream, out: Int32Array): Int32Array {
+  /** Position start + k draws from its own stream (seed, epoch, position). */
+  private withReplacement(rng: RandomStream, epoch: number, start: number, out: Int32Array): void {
     const c = this.cumulative;
     const last = c.length - 1;
     const total = c[last]!;
     for (let k = 0; k < out.length; k++) {
-      const u = rng.random() * total;
+      const u = rng.reset(this.seed, epoch, start + k, Purpose.sampler).random() * total;
       // The first i with cumulative[i] > u; zero weights repeat the previous sum and so never win.
       let lo = 0;
       let hi = last;
@@ -248,7 +294,6 @@ export class WeightedRandomSampler extends BaseSampler {
       while (this.weights[lo] === 0) lo--;
       out[k] = lo;
     }
-    return out;
   }
   private withoutReplacement(rng: RandomStream, out: Int32Array): Int32Array {
     // Efraimidis-Spirakis: key_i = u_i^(1/w_i), kept as log(u_i) / w_i; the largest keys win, in
@@ -447,21 +492,34 @@ export class DistributedSampler extends BaseSampler {
     this.length = (this.dropLast && this.n % ws !== 0 ? Math.ceil((this.n - ws) / ws) : Math.ceil(this.n / ws)) || 0;
     this.totalSize = this.length * ws;
   }
-  /** The whole epoch before the split: identical on every rank. */
-  globalIndices(epoch = 0): Int32Array {
-    this.checkEpoch(epoch);
-    const base = this.shuffle ? permutation(this.n, this.seed, epoch) : new SequentialSampler(this.n).indices(0);
-    if (this.totalSize <= this.n) return base.slice(0, this.totalSize);
-    // Pad by repeating the list from its start, as many times as it takes.
-    const out = new Int32Array(this.totalSize);
-    for (let k = 0; k < out.length; k++) out[k] = base[k % this.n]!;
-    return out;
+  /** The whole epoch before the split, on demand: identical on every rank. */
+  globalOrder(epoch = 0): EpochOrder {
+    const at = this.globalAt(epochOf("DistributedSampler.globalOrder(epoch)", epoch));
+    return new Order(this.totalSize, (start, out) => {
+      for (let j = 0; j < out.length; j++) out[j] = at(start + j);
+    });
   }
-  indices(epoch = 0): Int32Array {
-    const all = this.globalIndices(epoch);
-    const out = new Int32Array(this.length);
-    for (let k = 0; k < out.length; k++) out[k] = all[this.rank + k * this.worldSize]!;
-    return out;
+  /** globalOrder as one array. */
+  globalIndices(epoch = 0): Int32Array {
+    const o = this.globalOrder(epoch);
+    return o.fill(0, new Int32Array(o.length));
+  }
+  /**
+   * Global position g: the epoch's shuffle (or 0..n-1) at g, padded past n by repeating the list
+   * from its start as often as it takes (PyTorch's padding), or cut at totalSize with dropLast.
+   */
+  private globalAt(epoch: number): (g: number) => number {
+    const n = this.n;
+    if (!this.shuffle) return (g) => g % n;
+    const shuffle = new Shuffle(n, this.seed, epoch);
+    return (g) => shuffle.at(g % n);
+  }
+  protected makeOrder(epoch: number): EpochOrder {
+    const at = this.globalAt(epoch);
+    const { rank, worldSize } = this;
+    return new Order(this.length, (start, out) => {
+      for (let j = 0; j < out.length; j++) out[j] = at(rank + (start + j) * worldSize);
+    });
   }
   protected describe(): string {
     const diff = this.totalSize - this.n;
@@ -496,32 +554,63 @@ export class BatchSampler implements BatchSamplerLike {
   setEpoch(epoch: number): void {
     this.sampler.setEpoch(epoch);
   }
-  batches(epoch = 0): Int32Array[] {
-    const all = this.sampler.indices(epoch);
-    const out: Int32Array[] = [];
-    for (let k = 0; k < all.length; k += this.batchSize) {
-      const end = k + this.batchSize;
-      if (end > all.length && this.dropLast) break;
-      out.push(all.slice(k, Math.min(end, all.length)));
-    }
-    return out;
+  /** The epoch's batches on demand: consecutive runs of batchSize positions of the sampler's order. */
+  epochBatches(epoch = 0): EpochBatches {
+    const all = orderOf(this.sampler, epoch);
+    const bs = this.batchSize;
+    const count = this.dropLast ? Math.floor(all.length / bs) : Math.ceil(all.length / bs);
+    const total = this.dropLast ? count * bs : all.length;
+    const order = total === all.length ? all : new Order(total, (start, out) => all.fill(start, out));
+    return { count, order, start: (b) => Math.min(b * bs, total) };
   }
-  [Symbol.iterator](): Iterator<Int32Array> {
-    return this.batches(this.sampler.epoch)[Symbol.iterator]();
+  batches(epoch = 0): Int32Array[] {
+    const e = this.epochBatches(epoch);
+    return Array.from({ length: e.count }, (_, b) => batchAt(e, b));
+  }
+  *[Symbol.iterator](): Iterator<Int32Array> {
+    const e = this.epochBatches(this.sampler.epoch);
+    for (let b = 0; b < e.count; b++) yield batchAt(e, b);
   }
   toString(): string {
     return `BatchSampler(batchSize=${this.batchSize}, dropLast=${this.dropLast}): ${this.length} batches per epoch over ${String(this.sampler)}`;
   }
   [DISPLAY](): MimeData {
-    const epoch = this.sampler.epoch;
-    const sizes = this.batches(epoch).map((b) => b.length);
+    const e = this.epochBatches(this.sampler.epoch);
     const rows: [string, string][] = [
       ["batch size", String(this.batchSize)],
       ["drop last", String(this.dropLast)],
       ["batches per epoch", String(this.length)],
-      ["last batch", sizes.length ? `${sizes[sizes.length - 1]} indices` : "none"],
+      ["last batch", e.count ? `${e.start(e.count) - e.start(e.count - 1)} indices` : "none"],
       ["sampler", String(this.sampler)],
     ];
     return summaryBundle("batchlab-sampler", "BatchSampler", this.toString(), rows).data;
   }
+}
+
+function batchAt(e: EpochBatches, b: number): Int32Array {
+  const start = e.start(b);
+  return e.order.fill(start, new Int32Array(e.start(b + 1) - start));
+}
+
+/**
+ * A sampler's order for `epoch`: its own order() when it has one, else its indices() (a sampler
+ * written by a user), checked once.
+ */
+export function orderOf(sampler: Sampler, epoch: number): EpochOrder {
+  if (typeof sampler.order === "function") return sampler.order(epoch);
+  return arrayOrder(indexList(`${sampler.constructor?.name ?? "sampler"}.indices(${epoch})`, sampler.indices(epoch)));
+}
+
+/**
+ * A batch sampler's batches for `epoch`: its own epochBatches() when it has one (BatchSampler,
+ * lazily), else its batches() (one written by a user), joined into one checked order.
+ */
+export function batchesOf(bs: BatchSamplerLike, epoch: number): EpochBatches {
+  if (typeof bs.epochBatches === "function") return bs.epochBatches(epoch);
+  const list = bs.batches(epoch);
+  const bounds = new Float64Array(list.length + 1);
+  for (let b = 0; b < list.length; b++) bounds[b + 1] = bounds[b]! + list[b]!.length;
+  const flat = new Int32Array(bounds[list.length]!);
+  for (let b = 0; b < list.length; b++) flat.set(indexList(`batchSampler.batches(${epoch})[${b}]`, list[b]), bounds[b]!);
+  return { count: list.length, order: arrayOrder(flat), start: (b) => bounds[b]! };
 }
