@@ -9,7 +9,9 @@
  *   (d) the one-pass limit: a plain C loop converting uint8 HWC to normalized float32 CHW
  *
  * on a CIFAR-shaped set (50,000 x 32 x 32 x 3 uint8, batch 256, shuffled; RandomCrop(32,
- * padding 4), RandomHorizontalFlip, ToTensor, Normalize), then Fashion-MNIST end to end.
+ * padding 4), RandomHorizontalFlip, ToTensor, Normalize), then the same data through a geometry
+ * chain (RandomRotation, RandomAffine, flip, ToTensor, Normalize; bench/synthetic.js) against
+ * the same chain in torchvision, then Fashion-MNIST end to end.
  * Each engine runs in its own process so its peak RSS is its own. Prints ratios, not just times.
  *
  * Options: --n N (default 50000)  --quick (n = 10000, one PyTorch config)
@@ -20,7 +22,7 @@ const os = require("node:os");
 const path = require("node:path");
 
 const root = path.join(__dirname, "..");
-const { cifarShaped, cifarChain } = require("./synthetic");
+const { cifarShaped, cifarChain, cifarGeometry } = require("./synthetic");
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const nArg = args.indexOf("--n");
@@ -38,7 +40,7 @@ async function child(kind, n) {
     transform = T.compose([T.randomCrop(28, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.286], [0.353])]);
   } else {
     ds = cifarShaped(bl, n);
-    transform = cifarChain(T);
+    transform = kind.startsWith("geometry") ? cifarGeometry(T) : cifarChain(T);
   }
   const backend = kind.endsWith("reference") ? "reference" : "native";
   const dispose = !kind.endsWith("-kept");
@@ -73,7 +75,7 @@ function runChild(kind, n) {
   return JSON.parse(r.stdout.trim().split("\n").pop());
 }
 
-function torchPeer(n) {
+function torchPeer(n, chain = "crop") {
   const py = "/usr/bin/python3";
   const check = () => spawnSync(py, ["-c", "import torch, torchvision, PIL"], { encoding: "utf8" }).status === 0;
   if (!fs.existsSync(py) || !check()) {
@@ -81,7 +83,7 @@ function torchPeer(n) {
     if (s.status !== 0 || !check()) return { skipped: "PyTorch/torchvision not installed (Debian's python3-torch, python3-torchvision) and could not be installed here" };
   }
   const workers = quick ? "0" : "0,2";
-  const r = spawnSync(py, [path.join(__dirname, "torch_loader.py"), String(n), "32", "32", "3", workers], { encoding: "utf8", env: { ...process.env, PYTHONWARNINGS: "ignore" } });
+  const r = spawnSync(py, [path.join(__dirname, "torch_loader.py"), String(n), "32", "32", "3", workers, chain], { encoding: "utf8", env: { ...process.env, PYTHONWARNINGS: "ignore" } });
   if (r.status !== 0) return { skipped: `PyTorch run failed: ${r.stderr.trim().split("\n").pop()}` };
   const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
   const best = rows.reduce((a, b) => (b.images_per_s > a.images_per_s ? b : a));
@@ -133,6 +135,16 @@ async function parent() {
     const budget = a.datasetBytes + 4 * a.batchBytes + 150 * 2 ** 20;
     console.log(`memory: peak RSS ${mb(a.maxRssBytes)} MiB vs budget dataset + 4 x batch + 150 MiB = ${mb(budget)} MiB (${a.maxRssBytes <= budget ? "within" : "OVER"})`);
   }
+  console.log("");
+  console.log("Geometry: RandomRotation(15), RandomAffine(translate 0.1, scale 0.9-1.1, shear 5), flip, ToTensor, Normalize (bilinear)");
+  const g = runChild("geometry-native", N);
+  const gr = runChild("geometry-reference", N);
+  const gt = torchPeer(N, "geometry");
+  line(`(g) batchlab, loader's engine: ${g.engine ?? "?"}`, g);
+  line("    batchlab reference (TypeScript)", gr);
+  if (gt.best) for (const row of gt.rows) console.log(`${("    PyTorch + torchvision, num_workers=" + row.num_workers).padEnd(44)} ${fmt(row.images_per_s)} images/s`);
+  else line("    PyTorch + torchvision", gt);
+  ratio(g.imagesPerSec, gt.best && gt.best.images_per_s, "geometry: batchlab vs PyTorch (best of workers)");
   console.log("");
   const f = runChild("fashion-native", 0);
   line("Fashion-MNIST end to end, native (60,000 x 28 x 28)", f);

@@ -20,4 +20,19 @@ function cifarChain(T) {
   return T.compose([T.randomCrop(32, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize(MEAN, STD)]);
 }
 
-module.exports = { cifarShaped, cifarChain, MEAN, STD };
+/**
+ * The geometry chain: RandomRotation(15), RandomAffine(translate 0.1, scale 0.9-1.1, shear 5),
+ * RandomHorizontalFlip, ToTensor, Normalize; bilinear warps, fill 0. bench/torch_loader.py
+ * "geometry" is the same chain in torchvision.
+ */
+function cifarGeometry(T) {
+  return T.compose([
+    T.randomRotation(15, { interpolation: "bilinear" }),
+    T.randomAffine({ degrees: 0, translate: [0.1, 0.1], scale: [0.9, 1.1], shear: 5, interpolation: "bilinear" }),
+    T.randomHorizontalFlip(),
+    T.toTensor(),
+    T.normalize(MEAN, STD),
+  ]);
+}
+
+module.exports = { cifarShaped, cifarChain, cifarGeometry, MEAN, STD };

@@ -1,7 +1,10 @@
 """The peer: PyTorch's DataLoader with torchvision transforms on the same CIFAR-shaped data.
 
 Mirrors torchvision.datasets.CIFAR10 (uint8 HWC array, PIL image per sample) with the standard
-augmentation. Prints one JSON line per configuration: images/second over one shuffled epoch.
+augmentation ("crop", the default) or the geometry chain of bench/synthetic.js ("geometry").
+Prints one JSON line per configuration: images/second over one shuffled epoch.
+
+Arguments: n h w c workers[,workers...] [crop|geometry]
 """
 import json
 import sys
@@ -33,7 +36,20 @@ def main():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(n, h, w, c), dtype=np.uint8)
     y = rng.integers(0, 10, size=n)
-    tf = T.Compose([T.RandomCrop(h, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+    chain = sys.argv[6] if len(sys.argv) > 6 else "crop"
+    if chain == "crop":
+        tf = T.Compose([T.RandomCrop(h, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+    elif chain == "geometry":
+        bilinear = T.InterpolationMode.BILINEAR
+        tf = T.Compose([
+            T.RandomRotation(15, interpolation=bilinear),
+            T.RandomAffine(degrees=0, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=5, interpolation=bilinear),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ])
+    else:
+        sys.exit(f"torch_loader.py: chain: expected crop or geometry, received {chain!r}")
     ds = ArrayImages(x, y, tf)
     torch.set_num_threads(1)
     for nw in workers:

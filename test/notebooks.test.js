@@ -108,10 +108,17 @@ test("01: the data set summary, a seeded order and three sampler figures", () =>
 test("02: the augmentation strip and the batch grid have the grid's pixel sizes", () => {
   const r = results("02-augmentation-preview.ipynb");
   const pngs = r.filter((d) => d && d["image/png"]).map((d) => decode(Buffer.from(join(d["image/png"]), "base64")));
-  assert.equal(pngs.length, 2);
+  assert.equal(pngs.length, 4);
   assert.ok(pngs[0].width > 4 * pngs[0].height, "one original and eight variants side by side");
   assert.match(join(r[2]["text/plain"]), /64 x 1 x 28 x 28/);
   assert.match(join(r[3]["text/html"]), /<table class="batchlab-loader">/);
+  // Real photos: the wallpaper folder, a strip of warps with torchvision's parameter names, a batch.
+  assert.match(join(r[4]["text/plain"]), /wallpapers/);
+  const strip = join(r[5]["text/plain"]);
+  assert.match(strip, /-> 3x224x224 float32/);
+  assert.match(strip, /rotate angle=-?[\d.]+; affine angle=0 translate=\[-?\d+,-?\d+\] scale=[\d.]+ shear=/);
+  assert.ok(pngs[2].width > 3 * pngs[2].height, "the photo and six warps side by side");
+  assert.match(join(r[6]["text/plain"]), /8 x 3 x 224 x 224/);
 });
 
 test("03: a full epoch counted through the progress bar, and the timings figure", () => {
