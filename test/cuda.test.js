@@ -259,7 +259,7 @@ function randomChain(rng, c, h, w) {
   let H = h;
   let W = w;
   for (let k = rng.int(3); k > 0; k--) {
-    const kind = pick(["crop", "flip", "center", "resize", "rrc"]);
+    const kind = pick(["crop", "flip", "center", "resize", "rrc", "blur"]);
     if (kind === "crop") {
       const pad = rng.int(4);
       const size = [1 + rng.int(H + 2 * pad), 1 + rng.int(W + 2 * pad)];
@@ -271,6 +271,9 @@ function randomChain(rng, c, h, w) {
       const size = [1 + rng.int(H + 2), 1 + rng.int(W + 2)];
       steps.push(T.centerCrop(size));
       [H, W] = size;
+    } else if (kind === "blur") {
+      steps.push(T.gaussianBlur([1 + 2 * rng.int(3), 1 + 2 * rng.int(3)]));
+      resamples++;
     } else {
       const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
       steps.push(kind === "resize" ? T.resize(size) : T.randomResizedCrop(size));

@@ -72,6 +72,12 @@ const CHAINS = [
   ["colorJitter after toTensor", () => T.compose([T.toTensor(), T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 })]), 3e-4, "contrast and saturation blend with gray: PIL's weights against 0.2989 (up to 1e-4 per blend, three blends)"],
   ["pad-and-crop after toTensor and normalize (fill in normalized units)", (img) => T.compose([T.toTensor(), T.normalize(img.channels === 3 ? [0.49, 0.48, 0.45] : [0.29], img.channels === 3 ? [0.25, 0.24, 0.26] : [0.35]), T.randomCrop([img.height, img.width], { padding: 4, fill: 0.5 }), T.randomHorizontalFlip()]), 2e-6, "as normalize: the padding holds the fill itself, as torchvision pads after normalizing"],
   ["randomErasing after normalize", () => T.compose([T.toTensor(), T.normalize([0.5], [0.25]), T.randomErasing({ p: 1, value: 0.5 })]), 2e-6, "erasing writes the value; the rest as normalize"],
+  ["posterize and equalize on uint8 levels, before and after toTensor", (img) => T.compose([T.randomCrop([img.height - 1, img.width - 2], { padding: 1 }), T.randomPosterize(3, { p: 0.7 }), T.randomEqualize({ p: 0.7 }), T.toTensor(), T.randomPosterize(5, { p: 0.8 }), T.randomEqualize({ p: 0.9 })]), 0, "both quantise to the same uint8 levels (round half to even), then torchvision's uint8 ops: the same levels"],
+  ["invert and solarize, thresholds in the units in force", () => T.compose([T.randomInvert(), T.randomSolarize(127.5, { p: 0.7 }), T.toTensor(), T.randomSolarize(0.3, { p: 0.8 }), T.randomInvert({ p: 0.3 })]), 2e-7, "bound - x against torchvision's 1 - x on x / 255: one rounding apart (thresholds between levels: the replay's x / 255 * 255 may land either side of a threshold equal to a level)"],
+  ["autocontrast, before and after toTensor", () => T.compose([T.randomAutocontrast({ p: 0.8 }), T.toTensor(), T.randomAutocontrast({ p: 0.9 })]), 2e-6, "(x - min) * bound / (max - min) in float32 against the same on x / 255: a few roundings apart"],
+  ["adjustSharpness up and down, before and after toTensor", () => T.compose([T.randomAdjustSharpness(2, { p: 0.8 }), T.toTensor(), T.randomAdjustSharpness(0.3, { p: 1 })]), 2e-6, "the same 3 x 3 kernel in float32; torch's convolution sums in another order"],
+  ["gaussianBlur: a drawn sigma, two kernels folded into one tap table", (img) => T.compose([T.gaussianBlur([5, 3]), T.gaussianBlur(Math.min(img.height, img.width) > 12 ? 9 : 3, { sigma: 1.5 })]), 1e-3, "separable, reflect borders, torch's float32 kernel; torch convolves once with the 2-D outer product, per blur, and rounds its intermediate"],
+  ["channel permutation", () => T.compose([T.randomChannelPermutation(), T.toTensor()]), 0, "the same channels moved"],
 ];
 
 /** Against PIL's uint8 resampling: [label, chain factory, bound in uint8 levels, why]. */
@@ -169,11 +175,12 @@ test("parameter distributions match torchvision's get_params over 20,000 draws (
   }
   for (const p of draws(T.randomPerspective({ p: 1, distortionScale: 0.6 }), N)) p.endpoints.flat().forEach((v, k) => put(`perspective.${k}`, v));
   for (const p of draws(T.randomResizedCrop(8), N)) for (const k of ["top", "left", "height", "width"]) put(`rrc.${k}`, p[k]);
-  // One family of tests at level 0.01 (Bonferroni): 19 separate tests at 0.01 would fail about one
+  for (const p of draws(T.gaussianBlur(5), N)) put("blur.sigma", p.sigma);
+  // One family of tests at level 0.01 (Bonferroni): 20 separate tests at 0.01 would fail about one
   // seed in five with identical distributions.
   const keys = Object.keys(theirs);
   const level = 0.01 / keys.length;
-  assert.equal(keys.length, 19, "every parameter is compared");
+  assert.equal(keys.length, 20, "every parameter is compared");
   for (const key of keys) {
     assert.equal(ours[key]?.length, N, `${key}: batchlab drew ${ours[key]?.length}`);
     const { d, p } = ks(ours[key], theirs[key]);

@@ -332,3 +332,44 @@ test("a chain with a warp runs step by step on every CPU engine, with the same p
   assert.deepEqual(outs[1], outs[0]);
   assert.ok(outs[0].some((v) => v !== 0));
 });
+
+test("photometric ops on hand-computed cases, in the units in force, and their option errors", () => {
+  const img = { data: Uint8Array.from([0, 10, 127, 128, 200, 255]), height: 2, width: 3, channels: 1 };
+  const on = { apply: true };
+  assert.deepEqual(run(T.randomInvert(), img, on).data, [255, 245, 128, 127, 55, 0]);
+  assert.deepEqual(run(T.randomInvert(), img, { apply: false }).data, [0, 10, 127, 128, 200, 255]);
+  assert.deepEqual(run(T.randomSolarize(128), img, on).data, [0, 10, 127, 127, 55, 0], "at or above the threshold");
+  assert.deepEqual(run(T.randomPosterize(2), img, on).data, [0, 0, 64, 128, 192, 192], "the top two bits of each level");
+  // After toTensor the same levels, in 0..1: 127.5/255 rounds half to even to level 128.
+  const unit = { data: new Float32Array([0, 127.5 / 255, 1]), height: 1, width: 3, channels: 1 };
+  const ref = require("../dist/transforms/reference");
+  const post = T.randomPosterize(1).reference(unit, on, { bound: 1 });
+  assert.deepEqual(Array.from(post.data), [0, Math.fround(128 / 255), Math.fround(128 / 255)]);
+  assert.deepEqual(run(T.randomAutocontrast(), { data: Uint8Array.from([50, 100, 150]), height: 1, width: 3, channels: 1 }, on).data, [0, 127.5, 255]);
+  assert.deepEqual(run(T.randomAutocontrast(), { data: Uint8Array.from([7, 7]), height: 1, width: 2, channels: 1 }, on).data, [7, 7], "a flat channel is left alone");
+  // Equalize: 4 pixels at levels 0, 0, 1, 2: step = floor((4 - 1) / 255) = 0, so no change;
+  // 510 pixels at level 10 and 255 at level 20: step = floor(510 / 255) = 2; lut[10] = floor((0 + 1) / 2) = 0, lut[20] = floor((510 + 1) / 2) = 255.
+  assert.deepEqual(run(T.randomEqualize(), { data: Uint8Array.from([0, 0, 1, 2]), height: 2, width: 2, channels: 1 }, on).data, [0, 0, 1, 2]);
+  const many = { data: new Uint8Array(765).fill(10).fill(20, 510), height: 1, width: 765, channels: 1 };
+  const eq = run(T.randomEqualize(), many, on).data;
+  assert.deepEqual([eq[0], eq[764]], [0, 255]);
+  // Sharpness factor 0 is the smoothed image: the centre of a 3 x 3 with one bright pixel is 5/13 of it.
+  const dot = { data: Uint8Array.from([0, 0, 0, 0, 130, 0, 0, 0, 0]), height: 3, width: 3, channels: 1 };
+  assert.deepEqual(run(T.randomAdjustSharpness(0), dot, on).data, [0, 0, 0, 0, 50, 0, 0, 0, 0]);
+  assert.deepEqual(run(T.randomChannelPermutation(), grid(1, 2, 3), { permutation: [2, 0, 1] }).data, [200, 0, 100, 201, 1, 101]);
+  // Gaussian kernel: symmetric, sums to one, torchvision's float32 values for k = 3, sigma = 1.
+  const k = Array.from(T.gaussianKernel(3, 1));
+  assert.equal(k[0], k[2]);
+  assert.ok(Math.abs(k[0] - 0.27406862) < 1e-7 && Math.abs(k[1] - 0.45186275) < 1e-7, `kernel ${k}`);
+  const flat = run(T.gaussianBlur(5, { sigma: 1.2 }), { data: new Uint8Array(7 * 6).fill(90), height: 7, width: 6, channels: 1 }, { sigma: 1.2 }).data;
+  assert.ok(flat.every((x) => Math.abs(x - 90) < 1e-4), "a flat image stays flat (reflect borders)");
+  assert.deepEqual(ref.fromImage(img).data.length, 6);
+  assert.throws(() => T.randomPosterize(9), (e) => e.option === "randomPosterize(bits)" && /8/.test(e.message));
+  assert.throws(() => T.randomSolarize("128"), (e) => e.option === "randomSolarize(threshold)");
+  assert.throws(() => T.randomInvert({ p: 2 }), (e) => e.option === "randomInvert.p");
+  assert.throws(() => T.randomEqualize({ q: 1 }), (e) => /randomEqualize/.test(e.message) && /q/.test(e.message));
+  assert.throws(() => T.randomAdjustSharpness(-1), (e) => e.option === "randomAdjustSharpness(sharpnessFactor)");
+  assert.throws(() => T.gaussianBlur(4), (e) => e.option === "gaussianBlur(kernelSize)[0]" && /odd/.test(e.message));
+  assert.throws(() => T.gaussianBlur([3, 3], { sigma: [2, 1] }), (e) => e.option === "gaussianBlur.sigma");
+  assert.throws(() => T.gaussianBlur([3]), (e) => e.option === "gaussianBlur(kernelSize)" && /kx, ky/.test(e.message));
+});

@@ -1,4 +1,4 @@
-/** Transforms: one declaration each (library.ts), compiled into a batch plan (plan.ts). */
+/** Transforms: one declaration each (library.ts; photometric.ts), compiled into a batch plan (plan.ts). */
 export {
   Transform,
   Compose,
@@ -23,6 +23,18 @@ export {
   randomApply,
 } from "./library";
 export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, Interpolation } from "./library";
+export {
+  randomInvert,
+  randomPosterize,
+  randomSolarize,
+  randomAutocontrast,
+  randomEqualize,
+  randomAdjustSharpness,
+  randomChannelPermutation,
+  gaussianBlur,
+  gaussianKernel,
+} from "./photometric";
+export type { GaussianBlurOptions } from "./photometric";
 export { Plan } from "./plan";
 export type { DrawAddress, Layout, SampleTaps, FillState } from "./plan";
 export type { BorderMode, AxisTaps } from "./geometry";

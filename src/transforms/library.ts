@@ -416,7 +416,8 @@ export function randomErasing(options: RandomErasingOptions = {}): Transform {
 
 // ---------------------------------------------------------------------------------- geometry
 
-abstract class Geometric extends Transform {
+/** Geometry as per-axis taps (cached per shape and parameters); photometric.ts's blur is one too. */
+export abstract class Geometric extends Transform {
   readonly kind = "geometry";
   /** Tap tables for a shape and parameters; computed once per distinct pair (see cachedTaps). */
   protected abstract makeTaps(s: Shape, p: Params): StepTaps;

@@ -306,6 +306,7 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
     const t = l.t;
     if (t.kind === "warp") out.push(t.name);
     else if (t.kind === "color") {
+      if (!t.op) out.push(t.name); // no op in the plan program (yet): the reference runs it
       anyColor = true;
       if (!t.commutesWithIntegerGeometry()) blocking = true;
     } else if (t.kind === "geometry" && anyColor) {

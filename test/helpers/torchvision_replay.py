@@ -57,6 +57,43 @@ def pad(x, padding, fill, mode):
     return F.pad(x, padding, fill=float(f), padding_mode=mode)
 
 
+def level(x, bound):
+    """batchlab's uint8 level of a value in the units in force (photometric.ts)."""
+    y = x if bound == 255.0 else x * 255.0
+    return torch.round(y).clamp(0, 255).to(torch.uint8)
+
+
+def unlevel(q, bound):
+    return q.to(torch.float32) if bound == 255.0 else q.to(torch.float32) / 255.0
+
+
+def photometric(name, o, p, x, bound):
+    """The photometric ops of photometric.ts through torchvision's functional ops (None: not one of them)."""
+    if name == "RandomChannelPermutation":
+        return x[list(p["permutation"])]  # torchvision v2's permute_channels
+    if name == "GaussianBlur":
+        return F.gaussian_blur(x, list(o["kernelSize"]), [p["sigma"], p["sigma"]])
+    if name not in ("RandomInvert", "RandomPosterize", "RandomSolarize", "RandomAutocontrast", "RandomEqualize", "RandomAdjustSharpness"):
+        return None
+    if not p["apply"]:
+        return x
+    if name == "RandomPosterize":
+        return unlevel(F.posterize(level(x, bound), o["bits"]), bound)
+    if name == "RandomEqualize":
+        return unlevel(F.equalize(level(x, bound)), bound)
+    # The float ops, on 0..1 (torchvision's float range), then back to the units in force.
+    y = x / bound
+    if name == "RandomInvert":
+        y = F.invert(y)
+    elif name == "RandomSolarize":
+        y = F.solarize(y, o["threshold"] / bound)
+    elif name == "RandomAutocontrast":
+        y = F.autocontrast(y)
+    else:
+        y = F.adjust_sharpness(y, o["sharpnessFactor"])
+    return y * bound
+
+
 def apply(step, x, state):
     name, o, p = step["name"], step.get("options", {}), step.get("params")
     if name == "Compose":
@@ -119,6 +156,9 @@ def apply(step, x, state):
         v = o["value"]
         v = torch.tensor(v if isinstance(v, list) else [v], dtype=torch.float32).view(-1, 1, 1)
         return F.erase(x, p["y"], p["x"], p["h"], p["w"], v)
+    y = photometric(name, o, p, x, state["bound"])
+    if y is not None:
+        return y
     raise ValueError(f"no torchvision replay for {name}")
 
 

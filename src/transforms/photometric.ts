@@ -1,0 +1,357 @@
+/**
+ * Photometric transforms beyond colorJitter, with torchvision's names, defaults and maths:
+ * invert, posterize, solarize, autocontrast, equalize, sharpness, Gaussian blur and channel
+ * permutation. Each is declared once here: options (checked when built), the parameter draw,
+ * and the reference maths in float32 (one rounding per operation, as the plan's arithmetic
+ * contract asks).
+ *
+ * Units. Values are in the units in force at the step (ctx.bound: 0..255 before toTensor, 0..1
+ * after), and so are thresholds (solarize's threshold is 128 before toTensor, 0.5 after), as
+ * torchvision's are in the image dtype's units. Posterize and equalize are defined by torchvision
+ * on uint8 levels only: here each value is first quantised to the level a uint8 image would hold,
+ * q = clamp(roundHalfEven(x * 255 / bound), 0, 255), and the result is that level back in the
+ * units in force, so a replay through torchvision's uint8 op on the same levels matches exactly.
+ *
+ * Where they run. Gaussian blur is separable resampling (per-axis taps, reflect borders, as
+ * torchvision pads), so the fused plan runs it with the rest of the geometry. The others have
+ * no op in the fused plan yet: a chain holding one runs step by step on the reference path
+ * (Plan.unfused names them), on every engine, with the same pixels.
+ */
+import { OptionError } from "../errors";
+import * as v from "../options";
+import type { RandomStream } from "../sampling/rng";
+import { type AxisTaps, borderIndex } from "./geometry";
+import { Geometric, Transform, type Params, type Shape, type StepTaps, type ValueContext } from "./library";
+import type { FloatImage } from "./reference";
+
+const f = Math.fround;
+
+/** The uint8 level of a value in the units in force. */
+function level(x: number, bound: number): number {
+  const y = bound === 255 ? x : f(x * 255);
+  const r = Math.round(y);
+  const q = Math.abs(y - Math.trunc(y)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return q < 0 ? 0 : q > 255 ? 255 : q;
+}
+
+/** A uint8 level back in the units in force. */
+function fromLevel(q: number, bound: number): number {
+  return bound === 255 ? q : f(q / 255);
+}
+
+function mapValues(img: FloatImage, fn: (x: number) => number): FloatImage {
+  const out = new Float32Array(img.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = fn(img.data[i]!);
+  return { ...img, data: out };
+}
+
+/** Colour transforms applied with probability p (torchvision's RandomX(p) form). */
+abstract class RandomColour extends Transform {
+  readonly kind = "color";
+  abstract override readonly options: { p: number } & Record<string, unknown>;
+  override draw(rng: RandomStream, _s: Shape): Params {
+    return { apply: rng.random() < this.options.p };
+  }
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    return (p as { apply: boolean }).apply ? this.apply(img, p, ctx.bound) : img;
+  }
+  /** The transform itself, when the coin says so. */
+  protected abstract apply(img: FloatImage, p: Params, bound: number): FloatImage;
+}
+
+function probOf(fn: string, o: { p?: unknown }, dflt = 0.5): number {
+  return v.prob(`${fn}.p`, o.p ?? dflt);
+}
+
+// ------------------------------------------------------------------------------ pointwise
+
+class RandomInvert extends RandomColour {
+  readonly name = "RandomInvert";
+  readonly options: { p: number };
+  constructor(o: { p?: number }) {
+    super();
+    v.knownKeys("randomInvert", o, ["p"]);
+    this.options = { p: probOf("randomInvert", o) };
+  }
+  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
+    return mapValues(img, (x) => f(bound - x));
+  }
+}
+
+/** bound - x with probability p (torchvision's RandomInvert). */
+export function randomInvert(options: { p?: number } = {}): Transform {
+  return new RandomInvert(options);
+}
+
+class RandomPosterize extends RandomColour {
+  readonly name = "RandomPosterize";
+  readonly options: { bits: number; p: number };
+  constructor(bits: number, o: { p?: number }) {
+    super();
+    v.knownKeys("randomPosterize", o, ["p"]);
+    this.options = { bits: v.int("randomPosterize(bits)", bits, 0, 8), p: probOf("randomPosterize", o) };
+  }
+  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
+    const mask = (0xff << (8 - this.options.bits)) & 0xff;
+    return mapValues(img, (x) => fromLevel(level(x, bound) & mask, bound));
+  }
+}
+
+/** Keeps the top `bits` bits of each uint8 level, with probability p (torchvision's RandomPosterize). */
+export function randomPosterize(bits: number, options: { p?: number } = {}): Transform {
+  return new RandomPosterize(bits, options);
+}
+
+class RandomSolarize extends RandomColour {
+  readonly name = "RandomSolarize";
+  readonly options: { threshold: number; p: number };
+  constructor(threshold: number, o: { p?: number }) {
+    super();
+    v.knownKeys("randomSolarize", o, ["p"]);
+    this.options = { threshold: v.num("randomSolarize(threshold)", threshold), p: probOf("randomSolarize", o) };
+  }
+  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
+    const t = this.options.threshold;
+    return mapValues(img, (x) => (x >= t ? f(bound - x) : x));
+  }
+}
+
+/** Inverts values at or above `threshold` (in the units in force), with probability p (torchvision's RandomSolarize). */
+export function randomSolarize(threshold: number, options: { p?: number } = {}): Transform {
+  return new RandomSolarize(threshold, options);
+}
+
+// ------------------------------------------------------------------ per-sample reductions
+
+class RandomAutocontrast extends RandomColour {
+  readonly name = "RandomAutocontrast";
+  readonly options: { p: number };
+  constructor(o: { p?: number }) {
+    super();
+    v.knownKeys("randomAutocontrast", o, ["p"]);
+    this.options = { p: probOf("randomAutocontrast", o) };
+  }
+  /** Per channel: (x - min) * (bound / (max - min)), clamped; a flat channel is left as it is. */
+  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
+    const { channels: C, data } = img;
+    const out = new Float32Array(data.length);
+    for (let c = 0; c < C; c++) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let i = c; i < data.length; i += C) {
+        const x = data[i]!;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+      const flat = !(hi > lo);
+      const min = flat ? 0 : lo;
+      const scale = flat ? 1 : f(bound / f(hi - lo));
+      for (let i = c; i < data.length; i += C) {
+        const y = f(f(data[i]! - min) * scale);
+        out[i] = y < 0 ? 0 : y > bound ? bound : y;
+      }
+    }
+    return { ...img, data: out };
+  }
+}
+
+/** Stretches each channel to the full range, with probability p (torchvision's RandomAutocontrast). */
+export function randomAutocontrast(options: { p?: number } = {}): Transform {
+  return new RandomAutocontrast(options);
+}
+
+class RandomEqualize extends RandomColour {
+  readonly name = "RandomEqualize";
+  readonly options: { p: number };
+  constructor(o: { p?: number }) {
+    super();
+    v.knownKeys("randomEqualize", o, ["p"]);
+    this.options = { p: probOf("randomEqualize", o) };
+  }
+  /**
+   * Per channel, on uint8 levels, torchvision's table: step = floor((count - count of the
+   * highest level present) / 255); none when step is 0; else level q maps to
+   * floor((cumulative count below q + floor(step / 2)) / step), clamped to 255.
+   */
+  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
+    const { channels: C, data } = img;
+    const out = new Float32Array(data.length);
+    const levels = new Uint8Array(data.length);
+    for (let i = 0; i < data.length; i++) levels[i] = level(data[i]!, bound);
+    const hist = new Float64Array(256);
+    const lut = new Float64Array(256);
+    for (let c = 0; c < C; c++) {
+      hist.fill(0);
+      for (let i = c; i < data.length; i += C) hist[levels[i]!]!++;
+      let top = 255;
+      while (top > 0 && hist[top] === 0) top--;
+      const count = data.length / C;
+      const step = Math.floor((count - hist[top]!) / 255);
+      let below = 0;
+      for (let q = 0; q < 256; q++) {
+        lut[q] = step === 0 ? q : Math.min(255, Math.floor((below + Math.floor(step / 2)) / step));
+        below += hist[q]!;
+      }
+      for (let i = c; i < data.length; i += C) out[i] = fromLevel(lut[levels[i]!]!, bound);
+    }
+    return { ...img, data: out };
+  }
+}
+
+/** Equalizes each channel's histogram of uint8 levels, with probability p (torchvision's RandomEqualize). */
+export function randomEqualize(options: { p?: number } = {}): Transform {
+  return new RandomEqualize(options);
+}
+
+class RandomAdjustSharpness extends RandomColour {
+  readonly name = "RandomAdjustSharpness";
+  readonly options: { sharpnessFactor: number; p: number };
+  constructor(factor: number, o: { p?: number }) {
+    super();
+    v.knownKeys("randomAdjustSharpness", o, ["p"]);
+    this.options = { sharpnessFactor: v.num("randomAdjustSharpness(sharpnessFactor)", factor, 0), p: probOf("randomAdjustSharpness", o) };
+  }
+  /**
+   * torchvision's adjust_sharpness: blend with a smoothed copy (3 x 3 kernel 1 1 1 / 1 5 1 /
+   * 1 1 1, over 13, on interior pixels; the border row and column keep their values), by
+   * factor * x + (1 - factor) * smoothed, clamped. Images of 2 pixels or fewer on a side pass.
+   */
+  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
+    const { height: H, width: W, channels: C, data } = img;
+    if (H <= 2 || W <= 2) return img;
+    const k = this.options.sharpnessFactor;
+    const rest = f(1 - k);
+    const side = f(1 / 13);
+    const centre = f(5 / 13);
+    const out = new Float32Array(data.length);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        for (let c = 0; c < C; c++) {
+          const i = (y * W + x) * C + c;
+          let s = data[i]!;
+          if (y > 0 && y < H - 1 && x > 0 && x < W - 1) {
+            s = 0;
+            for (let dy = -1; dy <= 1; dy++) {
+              for (let dx = -1; dx <= 1; dx++) s = f(s + f((dy === 0 && dx === 0 ? centre : side) * data[i + (dy * W + dx) * C]!));
+            }
+          }
+          const b = f(f(k * data[i]!) + f(rest * s));
+          out[i] = b < 0 ? 0 : b > bound ? bound : b;
+        }
+      }
+    }
+    return { ...img, data: out };
+  }
+}
+
+/** Sharpens (factor > 1) or softens (factor < 1), with probability p (torchvision's RandomAdjustSharpness). */
+export function randomAdjustSharpness(sharpnessFactor: number, options: { p?: number } = {}): Transform {
+  return new RandomAdjustSharpness(sharpnessFactor, options);
+}
+
+// --------------------------------------------------------------------------- channel order
+
+class RandomChannelPermutation extends Transform {
+  readonly name = "RandomChannelPermutation";
+  readonly kind = "color";
+  readonly options = {};
+  override draw(rng: RandomStream, s: Shape): Params {
+    const permutation = Array.from({ length: s.channels }, (_, c) => c);
+    for (let i = permutation.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [permutation[i], permutation[j]] = [permutation[j]!, permutation[i]!];
+    }
+    return { permutation };
+  }
+  /** Output channel c is input channel permutation[c]. */
+  reference(img: FloatImage, p: Params): FloatImage {
+    const perm = (p as { permutation: readonly number[] }).permutation;
+    const C = img.channels;
+    const out = new Float32Array(img.data.length);
+    for (let i = 0; i < out.length; i += C) for (let c = 0; c < C; c++) out[i + c] = img.data[i + perm[c]!]!;
+    return { ...img, data: out };
+  }
+}
+
+/** Shuffles the channels of each sample (torchvision v2's RandomChannelPermutation). */
+export function randomChannelPermutation(): Transform {
+  return new RandomChannelPermutation();
+}
+
+// ------------------------------------------------------------------------------ Gaussian blur
+
+export interface GaussianBlurOptions {
+  /** The standard deviation, or the range [min, max] it is drawn from per sample (default [0.1, 2]). */
+  sigma?: number | [number, number];
+}
+
+/**
+ * torchvision's Gaussian kernel in float32: x = linspace(-(k - 1) / 2, (k - 1) / 2, k),
+ * pdf = exp(-(x / sigma)^2 / 2), divided by its sum.
+ */
+export function gaussianKernel(k: number, sigma: number): Float32Array {
+  const half = f((k - 1) * 0.5);
+  const pdf = new Float32Array(k);
+  let sum = 0;
+  for (let i = 0; i < k; i++) {
+    // torch.linspace: start + i * step, step = (end - start) / (steps - 1).
+    const x = k === 1 ? -half : f(-half + f(i * f(f(2 * half) / (k - 1))));
+    const z = f(x / f(sigma));
+    pdf[i] = f(Math.exp(f(f(-0.5) * f(z * z))));
+    sum = f(sum + pdf[i]!);
+  }
+  for (let i = 0; i < k; i++) pdf[i] = f(pdf[i]! / sum);
+  return pdf;
+}
+
+/** A 1-D convolution along an axis of length n, reflect-padded (torch's "reflect": the edge is not repeated). */
+function blurTaps(n: number, kernel: Float32Array): AxisTaps {
+  const K = kernel.length;
+  const half = (K - 1) / 2;
+  const index = new Int32Array(n * K);
+  const weight = new Float32Array(n * K);
+  for (let o = 0; o < n; o++) {
+    for (let j = 0; j < K; j++) {
+      index[o * K + j] = borderIndex(o + j - half, n, "reflect");
+      weight[o * K + j] = kernel[j]!;
+    }
+  }
+  return { size: n, K, index, weight };
+}
+
+class GaussianBlur extends Geometric {
+  readonly name = "GaussianBlur";
+  readonly options: { kernelSize: [number, number]; sigma: [number, number] };
+  override readonly resamples = true;
+  constructor(kernelSize: number | [number, number], o: GaussianBlurOptions) {
+    super();
+    v.knownKeys("gaussianBlur", o, ["sigma"]);
+    const odd = (option: string, k: unknown): number => {
+      const n = v.int(option, k, 1, 511);
+      if (n % 2 !== 1) throw new OptionError(option, k, "an odd integer from 1 to 511");
+      return n;
+    };
+    const ks = typeof kernelSize === "number" ? [kernelSize, kernelSize] : kernelSize;
+    if (!Array.isArray(ks) || ks.length !== 2) throw new OptionError("gaussianBlur(kernelSize)", kernelSize, "an odd integer or [kx, ky] (width first, as torchvision)");
+    const sigma = o.sigma ?? [0.1, 2];
+    const range: [number, number] = typeof sigma === "number" ? [v.num("gaussianBlur.sigma", sigma, Number.MIN_VALUE), sigma] : v.pair("gaussianBlur.sigma", sigma, Number.MIN_VALUE);
+    this.options = { kernelSize: [odd("gaussianBlur(kernelSize)[0]", ks[0]), odd("gaussianBlur(kernelSize)[1]", ks[1])], sigma: range };
+  }
+  override borderReads(): "mirror" {
+    return "mirror";
+  }
+  override draw(rng: RandomStream): Params {
+    const [lo, hi] = this.options.sigma;
+    return { sigma: lo === hi ? lo : f(rng.uniform(lo, hi)) };
+  }
+  protected makeTaps(s: Shape, p: Params): StepTaps {
+    const sigma = (p as { sigma: number }).sigma;
+    const [kx, ky] = this.options.kernelSize;
+    return { y: blurTaps(s.height, gaussianKernel(ky, sigma)), x: blurTaps(s.width, gaussianKernel(kx, sigma)) };
+  }
+}
+
+/** Blurs with a Gaussian of a per-sample sigma (torchvision's GaussianBlur; kernelSize is [kx, ky] or one odd size). */
+export function gaussianBlur(kernelSize: number | [number, number], options: GaussianBlurOptions = {}): Transform {
+  return new GaussianBlur(kernelSize, options);
+}
