@@ -78,6 +78,19 @@ const CHAINS = [
   ["adjustSharpness up and down, before and after toTensor", () => T.compose([T.randomAdjustSharpness(2, { p: 0.8 }), T.toTensor(), T.randomAdjustSharpness(0.3, { p: 1 })]), 2e-6, "the same 3 x 3 kernel in float32; torch's convolution sums in another order"],
   ["gaussianBlur: a drawn sigma, two kernels folded into one tap table", (img) => T.compose([T.gaussianBlur([5, 3]), T.gaussianBlur(Math.min(img.height, img.width) > 12 ? 9 : 3, { sigma: 1.5 })]), 1e-3, "separable, reflect borders, torch's float32 kernel; torch convolves once with the 2-D outer product, per blur, and rounds its intermediate"],
   ["channel permutation", () => T.compose([T.randomChannelPermutation(), T.toTensor()]), 0, "the same channels moved"],
+  ["randomChoice and randomOrder", () => T.compose([T.randomChoice([T.randomHorizontalFlip(1), T.randomInvert({ p: 1 }), T.randomPosterize(2, { p: 1 })], { p: [1, 2, 1] }), T.randomOrder([T.randomVerticalFlip(), T.randomSolarize(127.5, { p: 1 }), T.randomEqualize({ p: 1 })]), T.toTensor()]), 2e-7, "which step and which order are replayed as drawn; the steps as above"],
+];
+
+/**
+ * The policies: each drawn recipe replayed through torchvision's _apply_op. [label, factory,
+ * bound on max, bound on the fraction of values more than 1e-3 of full scale off, why].
+ */
+const POLICY_CHAINS = [
+  ["RandAugment (bilinear), on 0..255", () => T.randAugment({ numOps: 3, magnitude: 12, interpolation: "bilinear" }), 255, 0.005, "each op as above; a rounding that moves a value across a level boundary is then posterized or equalized a whole level step apart, so the max is not bounded, the share of such values is"],
+  ["RandAugment (nearest), on 0..255", () => T.randAugment({ numOps: 2 }), 255, 0.01, "as above, and nearest shears put source points exactly half-way between pixels (shear 0.2 at row 2: x + 0.5), where torch's normalised grid rounds either side: a neighbour's pixel"],
+  ["TrivialAugmentWide (bilinear), after toTensor", () => T.compose([T.toTensor(), T.trivialAugmentWide({ interpolation: "bilinear" })]), 1, 0.005, "as RandAugment"],
+  ["AutoAugment, ImageNet, CIFAR-10 and SVHN policies (bilinear)", () => T.compose([T.autoAugment({ interpolation: "bilinear" }), T.autoAugment({ policy: "cifar10", interpolation: "bilinear" }), T.autoAugment({ policy: "svhn", fill: 128, interpolation: "bilinear" })]), 255, 0.005, "as RandAugment"],
+  ["AugMix (bilinear), after toTensor", () => T.compose([T.toTensor(), T.augMix({ interpolation: "bilinear" })]), 1, 0.005, "the same weights and chains, summed in the same order; bilinear warps as randomAffine"],
 ];
 
 /** Against PIL's uint8 resampling: [label, chain factory, bound in uint8 levels, why]. */
@@ -90,8 +103,13 @@ const PIL_CHAINS = [
 test("batchlab's drawn parameters replayed through torchvision 0.14 stay within each chain's bound", { skip, timeout: 120_000 }, async (t) => {
   const imgs = images();
   const cases = [];
-  const all = [...CHAINS.map((c) => [...c, false]), ...PIL_CHAINS.map((c) => [...c, true])];
-  all.forEach(([label, make, bound, why, pil], ci) => {
+  const all = [
+    ...CHAINS.map(([label, make, bound, why]) => ({ label, make, bound, why, pil: false })),
+    ...PIL_CHAINS.map(([label, make, bound, why]) => ({ label, make, bound, why, pil: true })),
+    // Policies: full scale is the max bound; "off" means more than 1e-3 of it.
+    ...POLICY_CHAINS.map(([label, make, bound, frac, why]) => ({ label, make, bound, frac, tol: bound * 1e-3, why, pil: false })),
+  ];
+  all.forEach(({ label, make, bound, why, pil, frac, tol }, ci) => {
     imgs.forEach((img, ii) => {
       let tf;
       try {
@@ -100,11 +118,11 @@ test("batchlab's drawn parameters replayed through torchvision 0.14 stay within 
       } catch {
         return; // a chain that does not apply to this shape (e.g. a crop larger than it)
       }
-      for (let seed = 0; seed < 3; seed++) {
+      for (let seed = 0; seed < (frac === undefined ? 3 : 12); seed++) {
         const { output, shape, params } = tf.sample(img, { seed, index: ii });
         const chain = tf instanceof T.Compose ? tf.transforms.map(describe) : [describe(tf)];
         const steps = tf instanceof T.Compose ? params.steps : [params];
-        cases.push({ id: cases.length, label, bound, why, ci, caseJson: { id: cases.length, pil, image: b64(img.data), shape: [img.height, img.width, img.channels], chain, params: steps, out: b64(output), outShape: shape } });
+        cases.push({ id: cases.length, label, bound, frac, why, ci, caseJson: { id: cases.length, pil, tol, image: b64(img.data), shape: [img.height, img.width, img.channels], chain, params: steps, out: b64(output), outShape: shape } });
       }
     });
   });
@@ -122,16 +140,22 @@ test("batchlab's drawn parameters replayed through torchvision 0.14 stay within 
     const c = cases[r.id];
     assert.equal(r.error, undefined, `${c.label}: torchvision replay failed: ${r.error}`);
     assert.deepEqual(r.shape, c.caseJson.outShape, `${c.label}: output shape`);
-    const w = worst.get(c.label) ?? { max: 0, mean: 0, n: 0, bound: c.bound, why: c.why };
+    const w = worst.get(c.label) ?? { max: 0, mean: 0, n: 0, off: 0, values: 0, bound: c.bound, frac: c.frac, why: c.why };
     w.max = Math.max(w.max, r.max);
     w.mean += r.mean;
     w.n++;
+    if (c.frac !== undefined) {
+      w.off += r.off;
+      w.values += r.values;
+    }
     worst.set(c.label, w);
   }
-  for (const [label] of all) assert.ok(worst.has(label), `${label}: no case ran`);
+  for (const { label } of all) assert.ok(worst.has(label), `${label}: no case ran`);
   for (const [label, w] of worst) {
-    t.diagnostic(`${label}: max ${w.max.toExponential(2)}, mean ${(w.mean / w.n).toExponential(2)} over ${w.n} cases (bound ${w.bound}: ${w.why})`);
+    const share = w.frac === undefined ? "" : `, ${((100 * w.off) / w.values).toFixed(3)}% of values off by more than 1e-3 of full scale (bound ${100 * w.frac}%)`;
+    t.diagnostic(`${label}: max ${w.max.toExponential(2)}, mean ${(w.mean / w.n).toExponential(2)} over ${w.n} cases${share} (bound ${w.bound}: ${w.why})`);
     assert.ok(w.max <= w.bound, `${label}: max difference ${w.max} exceeds ${w.bound} (${w.why})`);
+    if (w.frac !== undefined) assert.ok(w.off <= w.frac * w.values, `${label}: ${w.off} of ${w.values} values off (${w.why})`);
   }
 });
 

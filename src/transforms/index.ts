@@ -1,8 +1,10 @@
-/** Transforms: one declaration each (library.ts; photometric.ts), compiled into a batch plan (plan.ts). */
+/** Transforms: one declaration each (library.ts; photometric.ts; policies.ts), compiled into a batch plan (plan.ts). */
 export {
   Transform,
   Compose,
   RandomApply,
+  RandomChoice,
+  RandomOrder,
   toTensor,
   normalize,
   grayscale,
@@ -21,6 +23,8 @@ export {
   randomPerspective,
   compose,
   randomApply,
+  randomChoice,
+  randomOrder,
 } from "./library";
 export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, Interpolation } from "./library";
 export {
@@ -35,6 +39,8 @@ export {
   gaussianKernel,
 } from "./photometric";
 export type { GaussianBlurOptions } from "./photometric";
+export { autoAugment, randAugment, trivialAugmentWide, augMix, applyOp } from "./policies";
+export type { AutoAugmentOptions, RandAugmentOptions, TrivialAugmentWideOptions, AugMixOptions, PolicyOptions, PolicyOp, OpName } from "./policies";
 export { Plan } from "./plan";
 export type { DrawAddress, Layout, SampleTaps, FillState } from "./plan";
 export type { BorderMode, AxisTaps } from "./geometry";

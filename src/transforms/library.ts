@@ -1112,6 +1112,106 @@ export function randomApply(transforms: readonly Transform[], p = 0.5): RandomAp
   return new RandomApply(transforms, v.prob("randomApply(p)", p));
 }
 
+/** Transforms whose input and output share shape and value range (randomChoice, randomOrder). */
+function checkKeepsShape(option: string, ts: readonly Transform[], s: Shape): void {
+  for (const t of ts) {
+    const o = t.outShape(s);
+    if (o.height !== s.height || o.width !== s.width || o.channels !== s.channels) {
+      throw new OptionError(option, t.name, `transforms that keep the shape (${t.name} makes ${s.height}x${s.width}x${s.channels} ${o.height}x${o.width}x${o.channels}); which one runs is drawn per sample, and samples of a batch share one shape`);
+    }
+    if (t.boundAfter(255) !== 255 || t.boundAfter(1) !== 1) throw new OptionError(option, t.name, "no toTensor inside (the value range must not depend on chance)");
+  }
+}
+
+export class RandomChoice extends Transform {
+  readonly name = "RandomChoice";
+  readonly kind = "container";
+  readonly options: { p?: number[] };
+  private readonly cumulative: number[];
+  constructor(
+    readonly transforms: readonly Transform[],
+    p: number[] | undefined,
+  ) {
+    super();
+    this.options = p ? { p } : {};
+    const w = p ?? transforms.map(() => 1);
+    let acc = 0;
+    this.cumulative = w.map((x) => (acc += x));
+  }
+  override outShape(s: Shape): Shape {
+    checkKeepsShape("randomChoice(transforms)", this.transforms, s);
+    return s;
+  }
+  /** torchvision's random.choices(transforms, weights=p): one index, then only its parameters. */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const total = this.cumulative[this.cumulative.length - 1]!;
+    const u = rng.random() * total;
+    let choice = this.cumulative.findIndex((c) => u < c);
+    if (choice < 0) choice = this.cumulative.length - 1;
+    return { choice, inner: this.transforms[choice]!.draw(rng, s) } as Params;
+  }
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const q = p as { choice: number; inner: Params };
+    return this.transforms[q.choice]!.reference(img, q.inner, ctx);
+  }
+  override toString(): string {
+    return `RandomChoice(${this.options.p ? `p=${JSON.stringify(this.options.p)}, ` : ""}[${this.transforms.map(String).join(", ")}])`;
+  }
+}
+
+/** One of the transforms per sample (weights p, default equal), as torchvision's RandomChoice. */
+export function randomChoice(transforms: readonly Transform[], options: { p?: readonly number[] } = {}): RandomChoice {
+  checkTransformList("randomChoice(transforms)", transforms);
+  if (transforms.length === 0) throw new OptionError("randomChoice(transforms)", transforms, "at least one transform");
+  v.knownKeys("randomChoice", options, ["p"]);
+  let p: number[] | undefined;
+  if (options.p !== undefined) {
+    p = numberList("randomChoice.p", options.p);
+    if (p.length !== transforms.length || p.some((x) => x < 0) || !p.some((x) => x > 0)) {
+      throw new OptionError("randomChoice.p", options.p, `${transforms.length} non-negative weights, one per transform, not all 0`);
+    }
+  }
+  return new RandomChoice(transforms, p);
+}
+
+export class RandomOrder extends Transform {
+  readonly name = "RandomOrder";
+  readonly kind = "container";
+  readonly options = {};
+  constructor(readonly transforms: readonly Transform[]) {
+    super();
+  }
+  override outShape(s: Shape): Shape {
+    checkKeepsShape("randomOrder(transforms)", this.transforms, s);
+    return s;
+  }
+  /** A shuffled order (Fisher-Yates from the last index, as Python's random.shuffle), then each step's parameters in that order. */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const order = this.transforms.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const steps: Params[] = new Array(order.length);
+    for (const k of order) steps[k] = this.transforms[k]!.draw(rng, s);
+    return { order, steps } as Params;
+  }
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const q = p as { order: number[]; steps: Params[] };
+    for (const k of q.order) img = this.transforms[k]!.reference(img, q.steps[k]!, ctx);
+    return img;
+  }
+  override toString(): string {
+    return `RandomOrder([${this.transforms.map(String).join(", ")}])`;
+  }
+}
+
+/** The transforms in a random order per sample, as torchvision's RandomOrder. */
+export function randomOrder(transforms: readonly Transform[]): RandomOrder {
+  checkTransformList("randomOrder(transforms)", transforms);
+  return new RandomOrder(transforms);
+}
+
 // ---------------------------------------------------------------------------------- helpers
 
 /** An op shared by every sample (its parameters do not depend on the draw): frozen, params too. */

@@ -74,8 +74,13 @@ class RandomInvert extends RandomColour {
     this.options = { p: probOf("randomInvert", o) };
   }
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    return mapValues(img, (x) => f(bound - x));
+    return invert(img, bound);
   }
+}
+
+/** bound - x. */
+export function invert(img: FloatImage, bound: number): FloatImage {
+  return mapValues(img, (x) => f(bound - x));
 }
 
 /** bound - x with probability p (torchvision's RandomInvert). */
@@ -92,9 +97,14 @@ class RandomPosterize extends RandomColour {
     this.options = { bits: v.int("randomPosterize(bits)", bits, 0, 8), p: probOf("randomPosterize", o) };
   }
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    const mask = (0xff << (8 - this.options.bits)) & 0xff;
-    return mapValues(img, (x) => fromLevel(level(x, bound) & mask, bound));
+    return posterize(img, this.options.bits, bound);
   }
+}
+
+/** The top `bits` bits of each value's uint8 level. */
+export function posterize(img: FloatImage, bits: number, bound: number): FloatImage {
+  const mask = (0xff << (8 - bits)) & 0xff;
+  return mapValues(img, (x) => fromLevel(level(x, bound) & mask, bound));
 }
 
 /** Keeps the top `bits` bits of each uint8 level, with probability p (torchvision's RandomPosterize). */
@@ -111,9 +121,13 @@ class RandomSolarize extends RandomColour {
     this.options = { threshold: v.num("randomSolarize(threshold)", threshold), p: probOf("randomSolarize", o) };
   }
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    const t = this.options.threshold;
-    return mapValues(img, (x) => (x >= t ? f(bound - x) : x));
+    return solarize(img, this.options.threshold, bound);
   }
+}
+
+/** bound - x where x >= threshold (in the units in force). */
+export function solarize(img: FloatImage, threshold: number, bound: number): FloatImage {
+  return mapValues(img, (x) => (x >= threshold ? f(bound - x) : x));
 }
 
 /** Inverts values at or above `threshold` (in the units in force), with probability p (torchvision's RandomSolarize). */
@@ -131,28 +145,32 @@ class RandomAutocontrast extends RandomColour {
     v.knownKeys("randomAutocontrast", o, ["p"]);
     this.options = { p: probOf("randomAutocontrast", o) };
   }
-  /** Per channel: (x - min) * (bound / (max - min)), clamped; a flat channel is left as it is. */
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    const { channels: C, data } = img;
-    const out = new Float32Array(data.length);
-    for (let c = 0; c < C; c++) {
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (let i = c; i < data.length; i += C) {
-        const x = data[i]!;
-        if (x < lo) lo = x;
-        if (x > hi) hi = x;
-      }
-      const flat = !(hi > lo);
-      const min = flat ? 0 : lo;
-      const scale = flat ? 1 : f(bound / f(hi - lo));
-      for (let i = c; i < data.length; i += C) {
-        const y = f(f(data[i]! - min) * scale);
-        out[i] = y < 0 ? 0 : y > bound ? bound : y;
-      }
-    }
-    return { ...img, data: out };
+    return autocontrast(img, bound);
   }
+}
+
+/** Per channel: (x - min) * (bound / (max - min)), clamped; a flat channel is left as it is. */
+export function autocontrast(img: FloatImage, bound: number): FloatImage {
+  const { channels: C, data } = img;
+  const out = new Float32Array(data.length);
+  for (let c = 0; c < C; c++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = c; i < data.length; i += C) {
+      const x = data[i]!;
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+    const flat = !(hi > lo);
+    const min = flat ? 0 : lo;
+    const scale = flat ? 1 : f(bound / f(hi - lo));
+    for (let i = c; i < data.length; i += C) {
+      const y = f(f(data[i]! - min) * scale);
+      out[i] = y < 0 ? 0 : y > bound ? bound : y;
+    }
+  }
+  return { ...img, data: out };
 }
 
 /** Stretches each channel to the full range, with probability p (torchvision's RandomAutocontrast). */
@@ -168,34 +186,38 @@ class RandomEqualize extends RandomColour {
     v.knownKeys("randomEqualize", o, ["p"]);
     this.options = { p: probOf("randomEqualize", o) };
   }
-  /**
-   * Per channel, on uint8 levels, torchvision's table: step = floor((count - count of the
-   * highest level present) / 255); none when step is 0; else level q maps to
-   * floor((cumulative count below q + floor(step / 2)) / step), clamped to 255.
-   */
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    const { channels: C, data } = img;
-    const out = new Float32Array(data.length);
-    const levels = new Uint8Array(data.length);
-    for (let i = 0; i < data.length; i++) levels[i] = level(data[i]!, bound);
-    const hist = new Float64Array(256);
-    const lut = new Float64Array(256);
-    for (let c = 0; c < C; c++) {
-      hist.fill(0);
-      for (let i = c; i < data.length; i += C) hist[levels[i]!]!++;
-      let top = 255;
-      while (top > 0 && hist[top] === 0) top--;
-      const count = data.length / C;
-      const step = Math.floor((count - hist[top]!) / 255);
-      let below = 0;
-      for (let q = 0; q < 256; q++) {
-        lut[q] = step === 0 ? q : Math.min(255, Math.floor((below + Math.floor(step / 2)) / step));
-        below += hist[q]!;
-      }
-      for (let i = c; i < data.length; i += C) out[i] = fromLevel(lut[levels[i]!]!, bound);
-    }
-    return { ...img, data: out };
+    return equalize(img, bound);
   }
+}
+
+/**
+ * Per channel, on uint8 levels, torchvision's table: step = floor((count - count of the
+ * highest level present) / 255); none when step is 0; else level q maps to
+ * floor((cumulative count below q + floor(step / 2)) / step), clamped to 255.
+ */
+export function equalize(img: FloatImage, bound: number): FloatImage {
+  const { channels: C, data } = img;
+  const out = new Float32Array(data.length);
+  const levels = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) levels[i] = level(data[i]!, bound);
+  const hist = new Float64Array(256);
+  const lut = new Float64Array(256);
+  for (let c = 0; c < C; c++) {
+    hist.fill(0);
+    for (let i = c; i < data.length; i += C) hist[levels[i]!]!++;
+    let top = 255;
+    while (top > 0 && hist[top] === 0) top--;
+    const count = data.length / C;
+    const step = Math.floor((count - hist[top]!) / 255);
+    let below = 0;
+    for (let q = 0; q < 256; q++) {
+      lut[q] = step === 0 ? q : Math.min(255, Math.floor((below + Math.floor(step / 2)) / step));
+      below += hist[q]!;
+    }
+    for (let i = c; i < data.length; i += C) out[i] = fromLevel(lut[levels[i]!]!, bound);
+  }
+  return { ...img, data: out };
 }
 
 /** Equalizes each channel's histogram of uint8 levels, with probability p (torchvision's RandomEqualize). */
@@ -211,37 +233,41 @@ class RandomAdjustSharpness extends RandomColour {
     v.knownKeys("randomAdjustSharpness", o, ["p"]);
     this.options = { sharpnessFactor: v.num("randomAdjustSharpness(sharpnessFactor)", factor, 0), p: probOf("randomAdjustSharpness", o) };
   }
-  /**
-   * torchvision's adjust_sharpness: blend with a smoothed copy (3 x 3 kernel 1 1 1 / 1 5 1 /
-   * 1 1 1, over 13, on interior pixels; the border row and column keep their values), by
-   * factor * x + (1 - factor) * smoothed, clamped. Images of 2 pixels or fewer on a side pass.
-   */
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    const { height: H, width: W, channels: C, data } = img;
-    if (H <= 2 || W <= 2) return img;
-    const k = this.options.sharpnessFactor;
-    const rest = f(1 - k);
-    const side = f(1 / 13);
-    const centre = f(5 / 13);
-    const out = new Float32Array(data.length);
-    for (let y = 0; y < H; y++) {
-      for (let x = 0; x < W; x++) {
-        for (let c = 0; c < C; c++) {
-          const i = (y * W + x) * C + c;
-          let s = data[i]!;
-          if (y > 0 && y < H - 1 && x > 0 && x < W - 1) {
-            s = 0;
-            for (let dy = -1; dy <= 1; dy++) {
-              for (let dx = -1; dx <= 1; dx++) s = f(s + f((dy === 0 && dx === 0 ? centre : side) * data[i + (dy * W + dx) * C]!));
-            }
+    return sharpness(img, this.options.sharpnessFactor, bound);
+  }
+}
+
+/**
+ * torchvision's adjust_sharpness: blend with a smoothed copy (3 x 3 kernel 1 1 1 / 1 5 1 /
+ * 1 1 1, over 13, on interior pixels; the border row and column keep their values), by
+ * factor * x + (1 - factor) * smoothed, clamped. Images of 2 pixels or fewer on a side pass.
+ */
+export function sharpness(img: FloatImage, factor: number, bound: number): FloatImage {
+  const { height: H, width: W, channels: C, data } = img;
+  if (H <= 2 || W <= 2) return img;
+  const k = factor;
+  const rest = f(1 - k);
+  const side = f(1 / 13);
+  const centre = f(5 / 13);
+  const out = new Float32Array(data.length);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      for (let c = 0; c < C; c++) {
+        const i = (y * W + x) * C + c;
+        let s = data[i]!;
+        if (y > 0 && y < H - 1 && x > 0 && x < W - 1) {
+          s = 0;
+          for (let dy = -1; dy <= 1; dy++) {
+            for (let dx = -1; dx <= 1; dx++) s = f(s + f((dy === 0 && dx === 0 ? centre : side) * data[i + (dy * W + dx) * C]!));
           }
-          const b = f(f(k * data[i]!) + f(rest * s));
-          out[i] = b < 0 ? 0 : b > bound ? bound : b;
         }
+        const b = f(f(k * data[i]!) + f(rest * s));
+        out[i] = b < 0 ? 0 : b > bound ? bound : b;
       }
     }
-    return { ...img, data: out };
   }
+  return { ...img, data: out };
 }
 
 /** Sharpens (factor > 1) or softens (factor < 1), with probability p (torchvision's RandomAdjustSharpness). */

@@ -304,7 +304,7 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
   let filled = false;
   for (const l of structure) {
     const t = l.t;
-    if (t.kind === "warp") out.push(t.name);
+    if (t.kind === "warp" || t.kind === "container") out.push(t.name); // a container here is a policy or a choice: step by step
     else if (t.kind === "color") {
       if (!t.op) out.push(t.name); // no op in the plan program (yet): the reference runs it
       anyColor = true;

@@ -9,6 +9,7 @@ Writes one JSON line per case: {"id", "shape", "max", "mean"} (absolute differen
 values do, so the comparison sees the maths, not uint8 rounding.
 """
 import base64
+import functools
 import json
 import sys
 
@@ -94,6 +95,37 @@ def photometric(name, o, p, x, bound):
     return y * bound
 
 
+POLICY_WARPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+
+
+def policy_op(x, op, bound, interp, fill):
+    """One op a policy chose, through torchvision's _apply_op, in batchlab's units (policies.ts)."""
+    from torchvision.transforms.autoaugment import _apply_op
+    name, m = op["name"], op["magnitude"]
+    if name in POLICY_WARPS:
+        return _apply_op(x, name, m, interp, fill)
+    if name in ("Posterize", "Equalize"):
+        return unlevel(_apply_op(level(x, bound), name, m, interp, None), bound)
+    if name == "Solarize":  # the magnitude is a level: the threshold m / 255 on 0..1
+        return _apply_op(x / bound, name, m / 255.0, interp, None) * bound
+    return _apply_op(x / bound, name, m, interp, None) * bound
+
+
+def policy(name, o, p, x, bound):
+    if name not in ("AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix"):
+        return None
+    interp = INTERP[o["interpolation"]]
+    fill = o["fill"] if isinstance(o["fill"], list) else [o["fill"]]
+    fill = [float(f) for f in (fill * x.shape[0] if len(fill) == 1 else fill)]
+    run = lambda y, ops: functools.reduce(lambda a, op: policy_op(a, op, bound, interp, fill), ops, y)
+    if name != "AugMix":
+        return run(x, p["ops"])
+    mix = torch.tensor(p["original"], dtype=torch.float32) * x
+    for w, chain in zip(p["weights"], p["chains"]):
+        mix = mix + torch.tensor(w, dtype=torch.float32) * run(x, chain)
+    return mix
+
+
 def apply(step, x, state):
     name, o, p = step["name"], step.get("options", {}), step.get("params")
     if name == "Compose":
@@ -156,7 +188,15 @@ def apply(step, x, state):
         v = o["value"]
         v = torch.tensor(v if isinstance(v, list) else [v], dtype=torch.float32).view(-1, 1, 1)
         return F.erase(x, p["y"], p["x"], p["h"], p["w"], v)
+    if name == "RandomChoice":
+        return apply({**step["transforms"][p["choice"]], "params": p["inner"]}, x, state)
+    if name == "RandomOrder":
+        for k in p["order"]:
+            x = apply({**step["transforms"][k], "params": p["steps"][k]}, x, state)
+        return x
     y = photometric(name, o, p, x, state["bound"])
+    if y is None:
+        y = policy(name, o, p, x, state["bound"])
     if y is not None:
         return y
     raise ValueError(f"no torchvision replay for {name}")
@@ -197,7 +237,10 @@ def main():
                 print(json.dumps({"id": case["id"], "shape": list(theirs.shape)}), flush=True)
                 continue
             d = np.abs(theirs.astype(np.float64) - ours.astype(np.float64))
-            print(json.dumps({"id": case["id"], "shape": list(theirs.shape), "max": float(d.max()) if d.size else 0.0, "mean": float(d.mean()) if d.size else 0.0}), flush=True)
+            res = {"id": case["id"], "shape": list(theirs.shape), "max": float(d.max()) if d.size else 0.0, "mean": float(d.mean()) if d.size else 0.0}
+            if case.get("tol") is not None:
+                res.update(off=int((d > case["tol"]).sum()), values=int(d.size))
+            print(json.dumps(res), flush=True)
         except Exception as e:  # reported per case, so one bad case names itself
             print(json.dumps({"id": case["id"], "error": f"{type(e).__name__}: {e}"}), flush=True)
 

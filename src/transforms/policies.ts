@@ -1,0 +1,524 @@
+/**
+ * Automatic augmentation policies, with torchvision's names, op tables, magnitude bins and order
+ * of draws: AutoAugment (Cubuk et al. 2019; the ImageNet, CIFAR-10 and SVHN policies),
+ * RandAugment (Cubuk et al. 2020), TrivialAugmentWide (Müller and Hutter 2021) and AugMix
+ * (Hendrycks et al. 2020). What a sample got is drawn as plain data, in torchvision's terms
+ * (`ops: [{ name: "Solarize", magnitude: 128 }, ...]`), so showAugmentations reads like a recipe
+ * and any sample replays through torchvision's `_apply_op`.
+ *
+ * `applyOp` is torchvision's `_apply_op` on batchlab's values, in the units in force: the warps
+ * (ShearX/Y, TranslateX/Y, Rotate) are warp.ts maps sampled with the policy's interpolation and
+ * fill; Brightness, Color and Contrast are colorJitter's maths with factor 1 + magnitude;
+ * Sharpness, Posterize, Solarize, AutoContrast, Equalize and Invert are photometric.ts's.
+ * Solarize's magnitude is a level in 0..255 (torchvision's table), applied as the threshold
+ * magnitude * bound / 255 (torchvision 0.14 compares a float image in 0..1 with the 0..255
+ * number, so on float images its Solarize never fires; batchlab's fires as it does on uint8).
+ *
+ * The policies have no op in the fused plan yet: a chain holding one runs step by step on the
+ * reference path (Plan.unfused names it).
+ */
+import { OptionError } from "../errors";
+import * as v from "../options";
+import type { RandomStream } from "../sampling/rng";
+import { Transform, type Params, type Shape, type ValueContext } from "./library";
+import { autocontrast, equalize, invert, posterize, sharpness, solarize } from "./photometric";
+import * as ref from "./reference";
+import type { FloatImage } from "./reference";
+import { affineWarp, inverseAffine, warpImage, type WarpInterpolation } from "./warp";
+
+const f = Math.fround;
+
+export type OpName =
+  | "Identity"
+  | "ShearX"
+  | "ShearY"
+  | "TranslateX"
+  | "TranslateY"
+  | "Rotate"
+  | "Brightness"
+  | "Color"
+  | "Contrast"
+  | "Sharpness"
+  | "Posterize"
+  | "Solarize"
+  | "AutoContrast"
+  | "Equalize"
+  | "Invert";
+
+/** One op as a policy chose it. */
+export interface PolicyOp {
+  name: OpName;
+  magnitude: number;
+}
+
+/** An op space: names in torchvision's order (a draw picks by index), their magnitude bins, and whether a coin flips the sign. */
+type Space = readonly (readonly [OpName, readonly number[] | null, boolean])[];
+
+/** torch.linspace in float32: start + i * step for the first half, end - (steps - 1 - i) * step for the rest. */
+export function linspace(start: number, end: number, steps: number): number[] {
+  if (steps === 1) return [f(start)];
+  const step = f(f(f(end) - f(start)) / (steps - 1));
+  const half = Math.floor(steps / 2);
+  return Array.from({ length: steps }, (_, i) => (i < half ? f(f(start) + f(step * i)) : f(f(end) - f(step * (steps - 1 - i)))));
+}
+
+/** top - round(arange(n) / ((n - 1) / div)), in float32 with round half to even (torchvision's Posterize bins). */
+function posterizeBins(top: number, n: number, div: number): number[] {
+  const d = f((n - 1) / div);
+  return Array.from({ length: n }, (_, i) => {
+    const x = f(i / d);
+    const r = Math.round(x);
+    return top - (Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r);
+  });
+}
+
+/** AutoAugment's and RandAugment's space (RandAugment adds Identity first; AutoAugment has Invert). */
+function augmentSpace(bins: number, s: Shape, identity: boolean, invertOp: boolean): Space {
+  const lin = (hi: number) => linspace(0, hi, bins);
+  return [
+    ...(identity ? [["Identity", null, false] as const] : []),
+    ["ShearX", lin(0.3), true],
+    ["ShearY", lin(0.3), true],
+    ["TranslateX", lin((150 / 331) * s.width), true],
+    ["TranslateY", lin((150 / 331) * s.height), true],
+    ["Rotate", lin(30), true],
+    ["Brightness", lin(0.9), true],
+    ["Color", lin(0.9), true],
+    ["Contrast", lin(0.9), true],
+    ["Sharpness", lin(0.9), true],
+    ["Posterize", posterizeBins(8, bins, 4), false],
+    ["Solarize", linspace(255, 0, bins), false],
+    ["AutoContrast", null, false],
+    ["Equalize", null, false],
+    ...(invertOp ? [["Invert", null, false] as const] : []),
+  ];
+}
+
+function trivialSpace(bins: number): Space {
+  const lin = (hi: number) => linspace(0, hi, bins);
+  return [
+    ["Identity", null, false],
+    ["ShearX", lin(0.99), true],
+    ["ShearY", lin(0.99), true],
+    ["TranslateX", lin(32), true],
+    ["TranslateY", lin(32), true],
+    ["Rotate", lin(135), true],
+    ["Brightness", lin(0.99), true],
+    ["Color", lin(0.99), true],
+    ["Contrast", lin(0.99), true],
+    ["Sharpness", lin(0.99), true],
+    ["Posterize", posterizeBins(8, bins, 6), false],
+    ["Solarize", linspace(255, 0, bins), false],
+    ["AutoContrast", null, false],
+    ["Equalize", null, false],
+  ];
+}
+
+function augMixSpace(s: Shape, allOps: boolean): Space {
+  const bins = 10;
+  const lin = (hi: number) => linspace(0, hi, bins);
+  return [
+    ["ShearX", lin(0.3), true],
+    ["ShearY", lin(0.3), true],
+    ["TranslateX", lin(s.width / 3), true],
+    ["TranslateY", lin(s.height / 3), true],
+    ["Rotate", lin(30), true],
+    ["Posterize", posterizeBins(4, bins, 4), false],
+    ["Solarize", linspace(255, 0, bins), false],
+    ["AutoContrast", null, false],
+    ["Equalize", null, false],
+    ...(allOps
+      ? ([
+          ["Brightness", lin(0.9), true],
+          ["Color", lin(0.9), true],
+          ["Contrast", lin(0.9), true],
+          ["Sharpness", lin(0.9), true],
+        ] as const)
+      : []),
+  ];
+}
+
+/** The op at `index` of a space with the magnitude at `bin` (0 where the op has none) and the sign coin. */
+function chosen(space: Space, index: number, bin: (bins: number) => number, rng: RandomStream): PolicyOp {
+  const [name, mags, signed] = space[index]!;
+  let magnitude = mags ? mags[bin(mags.length)]! : 0;
+  if (signed && rng.int(2) === 1) magnitude = -magnitude;
+  return { name, magnitude };
+}
+
+export interface PolicyOptions {
+  /** How the warps sample: "nearest" (torchvision's default) or "bilinear". */
+  interpolation?: WarpInterpolation;
+  /** Value outside the image after a warp, in the units in force: one value or one per channel (default 0). */
+  fill?: number | readonly number[];
+}
+
+/** torchvision's _apply_op on one image, in the units in force. */
+export function applyOp(img: FloatImage, op: PolicyOp, bound: number, interpolation: WarpInterpolation, fill: readonly number[]): FloatImage {
+  const m = op.magnitude;
+  const warp = (center: [number, number], angle: number, translate: [number, number], shear: [number, number]): FloatImage => {
+    const inv = inverseAffine(center, angle, translate, 1, shear);
+    return warpImage(img, affineWarp(inv, img.height, img.width, img.height, img.width), img.height, img.width, interpolation, fill);
+  };
+  // Shears turn about the top left corner (torchvision's center=[0, 0]), relative to the image centre here.
+  const corner: [number, number] = [-img.width * 0.5, -img.height * 0.5];
+  const degrees = (x: number) => (Math.atan(x) * 180) / Math.PI;
+  switch (op.name) {
+    case "Identity":
+      return img;
+    case "ShearX":
+      return warp(corner, 0, [0, 0], [degrees(m), 0]);
+    case "ShearY":
+      return warp(corner, 0, [0, 0], [0, degrees(m)]);
+    case "TranslateX":
+      return warp([0, 0], 0, [Math.trunc(m), 0], [0, 0]);
+    case "TranslateY":
+      return warp([0, 0], 0, [0, Math.trunc(m)], [0, 0]);
+    case "Rotate":
+      return warp([0, 0], -m, [0, 0], [0, 0]); // F.rotate: counter-clockwise, the inverse takes -angle
+    case "Brightness":
+      return ref.brightness(img, 1 + m, bound);
+    case "Color":
+      return ref.saturation(img, 1 + m, bound);
+    case "Contrast":
+      return ref.contrast(img, 1 + m, bound);
+    case "Sharpness":
+      return sharpness(img, 1 + m, bound);
+    case "Posterize":
+      return posterize(img, Math.trunc(m), bound);
+    case "Solarize":
+      return solarize(img, bound === 255 ? m : f(m / 255), bound);
+    case "AutoContrast":
+      return autocontrast(img, bound);
+    case "Equalize":
+      return equalize(img, bound);
+    case "Invert":
+      return invert(img, bound);
+  }
+}
+
+abstract class Policy extends Transform {
+  readonly kind = "container";
+  protected readonly interpolation: WarpInterpolation;
+  protected readonly fill: number | number[];
+  constructor(fn: string, o: PolicyOptions) {
+    super();
+    this.interpolation = v.oneOf(`${fn}.interpolation`, o.interpolation ?? "nearest", ["nearest", "bilinear"] as const);
+    const fill = o.fill ?? 0;
+    if (typeof fill === "number") this.fill = v.num(`${fn}.fill`, fill);
+    else if (Array.isArray(fill) && fill.length > 0 && fill.every((x) => typeof x === "number" && Number.isFinite(x))) this.fill = fill.slice();
+    else throw new OptionError(`${fn}.fill`, fill, "a number or one number per channel");
+    this.fn = fn;
+  }
+  private readonly fn: string;
+  protected fillFor(C: number): number[] {
+    const fill = this.fill;
+    if (typeof fill === "number") return new Array(C).fill(fill);
+    if (fill.length === 1) return new Array(C).fill(fill[0]);
+    if (fill.length !== C) throw new OptionError(`${this.fn}.fill`, fill, `1 or ${C} values for a ${C}-channel image`);
+    return fill;
+  }
+  override outShape(s: Shape): Shape {
+    if (s.channels !== 1 && s.channels !== 3) throw new OptionError(`${this.fn}: input channels`, s.channels, "1 or 3 (torchvision's policies take grayscale or RGB images)");
+    this.fillFor(s.channels);
+    return s;
+  }
+  /** Applies a list of ops in order. */
+  protected run(img: FloatImage, ops: readonly PolicyOp[], bound: number): FloatImage {
+    const fill = this.fillFor(img.channels);
+    for (const op of ops) img = applyOp(img, op, bound, this.interpolation, fill);
+    return img;
+  }
+}
+
+// --------------------------------------------------------------------------------- AutoAugment
+
+type Sub = readonly [OpName, number, number | null];
+/** The learned policies (AutoAugment's paper, as torchvision 0.14 tabulates them): pairs of (op, probability, magnitude bin). */
+const AUTO_POLICIES: Record<"imagenet" | "cifar10" | "svhn", readonly (readonly [Sub, Sub])[]> = {
+  imagenet: [
+    [["Posterize", 0.4, 8], ["Rotate", 0.6, 9]],
+    [["Solarize", 0.6, 5], ["AutoContrast", 0.6, null]],
+    [["Equalize", 0.8, null], ["Equalize", 0.6, null]],
+    [["Posterize", 0.6, 7], ["Posterize", 0.6, 6]],
+    [["Equalize", 0.4, null], ["Solarize", 0.2, 4]],
+    [["Equalize", 0.4, null], ["Rotate", 0.8, 8]],
+    [["Solarize", 0.6, 3], ["Equalize", 0.6, null]],
+    [["Posterize", 0.8, 5], ["Equalize", 1.0, null]],
+    [["Rotate", 0.2, 3], ["Solarize", 0.6, 8]],
+    [["Equalize", 0.6, null], ["Posterize", 0.4, 6]],
+    [["Rotate", 0.8, 8], ["Color", 0.4, 0]],
+    [["Rotate", 0.4, 9], ["Equalize", 0.6, null]],
+    [["Equalize", 0.0, null], ["Equalize", 0.8, null]],
+    [["Invert", 0.6, null], ["Equalize", 1.0, null]],
+    [["Color", 0.6, 4], ["Contrast", 1.0, 8]],
+    [["Rotate", 0.8, 8], ["Color", 1.0, 2]],
+    [["Color", 0.8, 8], ["Solarize", 0.8, 7]],
+    [["Sharpness", 0.4, 7], ["Invert", 0.6, null]],
+    [["ShearX", 0.6, 5], ["Equalize", 1.0, null]],
+    [["Color", 0.4, 0], ["Equalize", 0.6, null]],
+    [["Equalize", 0.4, null], ["Solarize", 0.2, 4]],
+    [["Solarize", 0.6, 5], ["AutoContrast", 0.6, null]],
+    [["Invert", 0.6, null], ["Equalize", 1.0, null]],
+    [["Color", 0.6, 4], ["Contrast", 1.0, 8]],
+    [["Equalize", 0.8, null], ["Equalize", 0.6, null]],
+  ],
+  cifar10: [
+    [["Invert", 0.1, null], ["Contrast", 0.2, 6]],
+    [["Rotate", 0.7, 2], ["TranslateX", 0.3, 9]],
+    [["Sharpness", 0.8, 1], ["Sharpness", 0.9, 3]],
+    [["ShearY", 0.5, 8], ["TranslateY", 0.7, 9]],
+    [["AutoContrast", 0.5, null], ["Equalize", 0.9, null]],
+    [["ShearY", 0.2, 7], ["Posterize", 0.3, 7]],
+    [["Color", 0.4, 3], ["Brightness", 0.6, 7]],
+    [["Sharpness", 0.3, 9], ["Brightness", 0.7, 9]],
+    [["Equalize", 0.6, null], ["Equalize", 0.5, null]],
+    [["Contrast", 0.6, 7], ["Sharpness", 0.6, 5]],
+    [["Color", 0.7, 7], ["TranslateX", 0.5, 8]],
+    [["Equalize", 0.3, null], ["AutoContrast", 0.4, null]],
+    [["TranslateY", 0.4, 3], ["Sharpness", 0.2, 6]],
+    [["Brightness", 0.9, 6], ["Color", 0.2, 8]],
+    [["Solarize", 0.5, 2], ["Invert", 0.0, null]],
+    [["Equalize", 0.2, null], ["AutoContrast", 0.6, null]],
+    [["Equalize", 0.2, null], ["Equalize", 0.6, null]],
+    [["Color", 0.9, 9], ["Equalize", 0.6, null]],
+    [["AutoContrast", 0.8, null], ["Solarize", 0.2, 8]],
+    [["Brightness", 0.1, 3], ["Color", 0.7, 0]],
+    [["Solarize", 0.4, 5], ["AutoContrast", 0.9, null]],
+    [["TranslateY", 0.9, 9], ["TranslateY", 0.7, 9]],
+    [["AutoContrast", 0.9, null], ["Solarize", 0.8, 3]],
+    [["Equalize", 0.8, null], ["Invert", 0.1, null]],
+    [["TranslateY", 0.7, 9], ["AutoContrast", 0.9, null]],
+  ],
+  svhn: [
+    [["ShearX", 0.9, 4], ["Invert", 0.2, null]],
+    [["ShearY", 0.9, 8], ["Invert", 0.7, null]],
+    [["Equalize", 0.6, null], ["Solarize", 0.6, 6]],
+    [["Invert", 0.9, null], ["Equalize", 0.6, null]],
+    [["Equalize", 0.6, null], ["Rotate", 0.9, 3]],
+    [["ShearX", 0.9, 4], ["AutoContrast", 0.8, null]],
+    [["ShearY", 0.9, 8], ["Invert", 0.4, null]],
+    [["ShearY", 0.9, 5], ["Solarize", 0.2, 6]],
+    [["Invert", 0.9, null], ["AutoContrast", 0.8, null]],
+    [["Equalize", 0.6, null], ["Rotate", 0.9, 3]],
+    [["ShearX", 0.9, 4], ["Solarize", 0.3, 3]],
+    [["ShearY", 0.8, 8], ["Invert", 0.7, null]],
+    [["Equalize", 0.9, null], ["TranslateY", 0.6, 6]],
+    [["Invert", 0.9, null], ["Equalize", 0.6, null]],
+    [["Contrast", 0.3, 3], ["Rotate", 0.8, 4]],
+    [["Invert", 0.8, null], ["TranslateY", 0.0, 2]],
+    [["ShearY", 0.7, 6], ["Solarize", 0.4, 8]],
+    [["Invert", 0.6, null], ["Rotate", 0.8, 4]],
+    [["ShearY", 0.3, 7], ["TranslateX", 0.9, 3]],
+    [["ShearX", 0.1, 6], ["Invert", 0.6, null]],
+    [["Solarize", 0.7, 2], ["TranslateY", 0.6, 7]],
+    [["ShearY", 0.8, 4], ["Invert", 0.8, null]],
+    [["ShearX", 0.7, 9], ["TranslateY", 0.8, 3]],
+    [["ShearY", 0.8, 5], ["AutoContrast", 0.7, null]],
+    [["ShearX", 0.7, 2], ["Invert", 0.1, null]],
+  ],
+};
+
+export interface AutoAugmentOptions extends PolicyOptions {
+  /** Which learned policy (default "imagenet"). */
+  policy?: "imagenet" | "cifar10" | "svhn";
+}
+
+class AutoAugment extends Policy {
+  readonly name = "AutoAugment";
+  readonly options: { policy: "imagenet" | "cifar10" | "svhn"; interpolation: WarpInterpolation; fill: number | number[] };
+  constructor(o: AutoAugmentOptions) {
+    super("autoAugment", o);
+    v.knownKeys("autoAugment", o, ["policy", "interpolation", "fill"]);
+    this.options = { policy: v.oneOf("autoAugment.policy", o.policy ?? "imagenet", ["imagenet", "cifar10", "svhn"] as const), interpolation: this.interpolation, fill: this.fill };
+  }
+  /** torchvision's order: the sub-policy, two probabilities, two signs; then each op whose probability came up. */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const policies = AUTO_POLICIES[this.options.policy];
+    const policy = rng.int(policies.length);
+    const probs = [rng.random(), rng.random()];
+    const signs = [rng.int(2), rng.int(2)];
+    const space = new Map(augmentSpace(10, s, false, true).map(([name, mags, signed]) => [name, { mags, signed }]));
+    const ops: PolicyOp[] = [];
+    policies[policy]!.forEach(([name, p, bin], i) => {
+      if (!(probs[i]! <= p)) return;
+      const { mags, signed } = space.get(name)!;
+      let magnitude = bin !== null && mags ? mags[bin]! : 0;
+      if (signed && signs[i] === 0) magnitude = -magnitude;
+      ops.push({ name, magnitude });
+    });
+    return { policy, ops } as unknown as Params;
+  }
+  override reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    return this.run(img, (p as unknown as { ops: PolicyOp[] }).ops, ctx.bound);
+  }
+}
+
+/** One of the learned sub-policies per sample, as torchvision's AutoAugment. */
+export function autoAugment(options: AutoAugmentOptions = {}): Transform {
+  return new AutoAugment(options);
+}
+
+// --------------------------------------------------------------------------------- RandAugment
+
+export interface RandAugmentOptions extends PolicyOptions {
+  /** Ops per sample (default 2). */
+  numOps?: number;
+  /** The magnitude bin every op uses (default 9). */
+  magnitude?: number;
+  /** Bins of each op's range (default 31). */
+  numMagnitudeBins?: number;
+}
+
+class RandAugment extends Policy {
+  readonly name = "RandAugment";
+  readonly options: { numOps: number; magnitude: number; numMagnitudeBins: number; interpolation: WarpInterpolation; fill: number | number[] };
+  constructor(o: RandAugmentOptions) {
+    super("randAugment", o);
+    v.knownKeys("randAugment", o, ["numOps", "magnitude", "numMagnitudeBins", "interpolation", "fill"]);
+    const bins = v.int("randAugment.numMagnitudeBins", o.numMagnitudeBins ?? 31, 2, 1000);
+    this.options = {
+      numOps: v.int("randAugment.numOps", o.numOps ?? 2, 0, 100),
+      magnitude: v.int("randAugment.magnitude", o.magnitude ?? 9, 0, bins - 1),
+      numMagnitudeBins: bins,
+      interpolation: this.interpolation,
+      fill: this.fill,
+    };
+  }
+  override draw(rng: RandomStream, s: Shape): Params {
+    const space = augmentSpace(this.options.numMagnitudeBins, s, true, false);
+    const ops = Array.from({ length: this.options.numOps }, () => chosen(space, rng.int(space.length), () => this.options.magnitude, rng));
+    return { ops } as unknown as Params;
+  }
+  override reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    return this.run(img, (p as unknown as { ops: PolicyOp[] }).ops, ctx.bound);
+  }
+}
+
+/** numOps ops drawn uniformly, each at one fixed magnitude, as torchvision's RandAugment. */
+export function randAugment(options: RandAugmentOptions = {}): Transform {
+  return new RandAugment(options);
+}
+
+// -------------------------------------------------------------------------- TrivialAugmentWide
+
+export interface TrivialAugmentWideOptions extends PolicyOptions {
+  /** Bins of each op's range (default 31). */
+  numMagnitudeBins?: number;
+}
+
+class TrivialAugmentWide extends Policy {
+  readonly name = "TrivialAugmentWide";
+  readonly options: { numMagnitudeBins: number; interpolation: WarpInterpolation; fill: number | number[] };
+  constructor(o: TrivialAugmentWideOptions) {
+    super("trivialAugmentWide", o);
+    v.knownKeys("trivialAugmentWide", o, ["numMagnitudeBins", "interpolation", "fill"]);
+    this.options = { numMagnitudeBins: v.int("trivialAugmentWide.numMagnitudeBins", o.numMagnitudeBins ?? 31, 2, 1000), interpolation: this.interpolation, fill: this.fill };
+  }
+  override draw(rng: RandomStream): Params {
+    const space = trivialSpace(this.options.numMagnitudeBins);
+    return { ops: [chosen(space, rng.int(space.length), (n) => rng.int(n), rng)] } as unknown as Params;
+  }
+  override reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    return this.run(img, (p as unknown as { ops: PolicyOp[] }).ops, ctx.bound);
+  }
+}
+
+/** One op and one magnitude drawn uniformly per sample, as torchvision's TrivialAugmentWide. */
+export function trivialAugmentWide(options: TrivialAugmentWideOptions = {}): Transform {
+  return new TrivialAugmentWide(options);
+}
+
+// ------------------------------------------------------------------------------------- AugMix
+
+/** A Gamma(a, 1) draw (Marsaglia and Tsang 2000; a < 1 boosted through Gamma(a + 1)). */
+function gamma(rng: RandomStream, a: number): number {
+  if (a < 1) {
+    let u = rng.random();
+    while (u === 0) u = rng.random();
+    return gamma(rng, a + 1) * Math.pow(u, 1 / a);
+  }
+  const d = a - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    const x = rng.normal();
+    const t = 1 + c * x;
+    if (t <= 0) continue;
+    const v3 = t * t * t;
+    const u = rng.random();
+    if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v3 + Math.log(v3))) return d * v3;
+  }
+}
+
+/** A Dirichlet(alphas) draw, as float32 weights summing to 1 (up to rounding). */
+function dirichlet(rng: RandomStream, alphas: readonly number[]): number[] {
+  const g = alphas.map((a) => gamma(rng, a));
+  const sum = g.reduce((s, x) => s + x, 0);
+  return g.map((x) => f(x / sum));
+}
+
+export interface AugMixOptions extends PolicyOptions {
+  /** Magnitude bins the ops draw from: the first `severity` of 10 (default 3). */
+  severity?: number;
+  /** Chains mixed per sample (default 3). */
+  mixtureWidth?: number;
+  /** Ops per chain; -1 (default): 1 to 3 drawn per chain. */
+  chainDepth?: number;
+  /** Dirichlet and Beta concentration (default 1). */
+  alpha?: number;
+  /** With the colour ops (Brightness, Color, Contrast, Sharpness) too (default true). */
+  allOps?: boolean;
+}
+
+class AugMix extends Policy {
+  readonly name = "AugMix";
+  readonly options: { severity: number; mixtureWidth: number; chainDepth: number; alpha: number; allOps: boolean; interpolation: WarpInterpolation; fill: number | number[] };
+  constructor(o: AugMixOptions) {
+    super("augMix", o);
+    v.knownKeys("augMix", o, ["severity", "mixtureWidth", "chainDepth", "alpha", "allOps", "interpolation", "fill"]);
+    const depth = v.int("augMix.chainDepth", o.chainDepth ?? -1, -1, 100);
+    if (depth === 0) throw new OptionError("augMix.chainDepth", 0, "-1 (1 to 3 ops per chain, drawn) or a positive number of ops");
+    this.options = {
+      severity: v.int("augMix.severity", o.severity ?? 3, 1, 10),
+      mixtureWidth: v.int("augMix.mixtureWidth", o.mixtureWidth ?? 3, 1, 100),
+      chainDepth: depth,
+      alpha: v.num("augMix.alpha", o.alpha ?? 1, Number.MIN_VALUE),
+      allOps: v.bool("augMix.allOps", o.allOps ?? true),
+      interpolation: this.interpolation,
+      fill: this.fill,
+    };
+  }
+  /**
+   * torchvision's order: m ~ Dirichlet(alpha, alpha) (the original's weight is m[0]), chain
+   * weights ~ Dirichlet(alpha x width) times m[1], then each chain's depth and ops.
+   */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const o = this.options;
+    const space = augMixSpace(s, o.allOps);
+    const m = dirichlet(rng, [o.alpha, o.alpha]);
+    const weights = dirichlet(rng, new Array(o.mixtureWidth).fill(o.alpha)).map((w) => f(w * m[1]!));
+    const chains = Array.from({ length: o.mixtureWidth }, () => {
+      const depth = o.chainDepth > 0 ? o.chainDepth : 1 + rng.int(3);
+      return Array.from({ length: depth }, () => chosen(space, rng.int(space.length), () => rng.int(o.severity), rng));
+    });
+    return { original: m[0]!, weights, chains } as unknown as Params;
+  }
+  /** original * x + sum_i weights[i] * chain_i(x), accumulated in float32 in that order. */
+  override reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const q = p as unknown as { original: number; weights: number[]; chains: PolicyOp[][] };
+    const mix = new Float32Array(img.data.length);
+    const m0 = q.original;
+    for (let i = 0; i < mix.length; i++) mix[i] = f(m0 * img.data[i]!);
+    q.chains.forEach((chain, k) => {
+      const aug = this.run(img, chain, ctx.bound).data;
+      const w = q.weights[k]!;
+      for (let i = 0; i < mix.length; i++) mix[i] = f(mix[i]! + f(w * aug[i]!));
+    });
+    return { ...img, data: mix };
+  }
+}
+
+/** Mixes the sample with several random op chains of itself, as torchvision's AugMix. */
+export function augMix(options: AugMixOptions = {}): Transform {
+  return new AugMix(options);
+}
