@@ -4,6 +4,7 @@
 // IEEE float32 operation in the order the ABI writes it; nothing here may be "simplified".
 #pragma once
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,12 +25,15 @@ constexpr int kMaxChannels = 4;
 constexpr int kMaxOps = 32;
 
 enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3 };
+enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
 
 // The job as the kernel sees it. Small fields travel by value; arrays are pointers into one
 // device arena (see README.md, "Device-side job layout"). The CPU emulation uses the same
 // struct with host pointers into a host copy of that arena.
 struct DevJob {
   int n, inC, outC, outH, outW, K, P, nOps;
+  int warp;                    // the warp pass: 0 none, 1 nearest, 2 bilinear
+  int warpOffset;              // offset of the warp block inside a sample's P floats
   int nJitter;                 // JITTER ops in the program (0 when no sample needs a contrast mean)
   int program[kMaxOps];        // op codes
   int opOffsets[kMaxOps];      // offset of each op's block inside a sample's P floats
@@ -40,6 +44,7 @@ struct DevJob {
   const int32_t* tapIndex;     // [n*(outH+outW)*K]
   const float* tapWeight;      // same layout
   const float* params;         // [n*P]
+  const int32_t* warpDims;     // [2n]  height, width of sample s's warped image (with a warp)
   const uint8_t* pixels;       // packed HWC uint8 sources
   float* out;                  // NCHW float32 output, n*outC*outH*outW
 };
@@ -74,6 +79,89 @@ BL_HD int jitterStep(int order, int t) {
   return (int)((table >> (order * 6 + t * 2)) & 3u);
 }
 
+// A window [x0, y0, x1, y1] of the warp block holds pixel (sx, sy) when x0 < sx + 0.5 < x1 and
+// y0 < sy + 0.5 < y1.
+BL_HD bool inWindow(const float* win, int sx, int sy) {
+  const float cx = (float)sx + 0.5f;
+  const float cy = (float)sy + 0.5f;
+  return win[0] < cx && cx < win[2] && win[1] < cy && cy < win[3];
+}
+
+// The warp pass at pixel (y, x) of sample s's warped image: px[c] for c < inC (PLAN_ABI.md,
+// "Warp pass"). The real window was checked to lie inside the source.
+BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* px) {
+  const int C = j.inC;
+  const float* blk = j.params + (size_t)s * (size_t)j.P + j.warpOffset;
+  const float* m = blk + 1;
+  const float* dom = blk + 10;
+  const float* real = blk + 14;
+  const size_t srcW = (size_t)j.srcDims[2 * s + 1];
+  const uint8_t* src = j.pixels + j.srcOffsets[s];
+  const float yc = (float)y + 0.5f;
+  const float xc = (float)x + 0.5f;
+  const float X = (m[0] * xc + m[1] * yc) + m[2];
+  const float Y = (m[3] * xc + m[4] * yc) + m[5];
+  const float Wd = (m[6] * xc + m[7] * yc) + m[8];
+  const float ix = X / Wd - 0.5f;
+  const float iy = Y / Wd - 0.5f;
+  const bool inRange = fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f;  // false for NaN
+  if (j.warp == kWarpNearest) {
+    const int nx = inRange ? (int)rintf(ix) : 0;
+    const int ny = inRange ? (int)rintf(iy) : 0;
+    if (inRange && inWindow(real, nx, ny)) {
+      const uint8_t* p = src + ((size_t)ny * srcW + (size_t)nx) * (size_t)C;
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c)
+        if (c < C) px[c] = (float)p[c];
+    } else {
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c)
+        if (c < C) px[c] = j.fill[c];
+    }
+    return;
+  }
+  float v[kMaxChannels];
+  BL_UNROLL
+  for (int c = 0; c < kMaxChannels; ++c) v[c] = 0.0f;
+  float mask = 0.0f;
+  if (inRange) {
+    const float x0f = floorf(ix);
+    const float y0f = floorf(iy);
+    const int x0 = (int)x0f;
+    const int y0 = (int)y0f;
+    const float fx = ix - x0f;
+    const float fy = iy - y0f;
+    const float gx = 1.0f - fx;
+    const float gy = 1.0f - fy;
+    for (int k = 0; k < 4; ++k) {
+      const int sx = x0 + (k & 1);
+      const int sy = y0 + (k >> 1);
+      if (!inWindow(dom, sx, sy)) continue;
+      const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
+      mask = mask + w;
+      if (inWindow(real, sx, sy)) {
+        const uint8_t* p = src + ((size_t)sy * srcW + (size_t)sx) * (size_t)C;
+        BL_UNROLL
+        for (int c = 0; c < kMaxChannels; ++c)
+          if (c < C) v[c] = v[c] + w * (float)p[c];
+      } else {
+        BL_UNROLL
+        for (int c = 0; c < kMaxChannels; ++c)
+          if (c < C) v[c] = v[c] + w * j.fill[c];
+      }
+    }
+  }
+  const float rest = 1.0f - mask;
+  BL_UNROLL
+  for (int c = 0; c < kMaxChannels; ++c)
+    if (c < C) px[c] = v[c] * mask + rest * j.fill[c];
+}
+
+// Does sample s read the warp pass's image? (Else its taps read the source.)
+BL_HD bool warpsSample(const DevJob& j, int s) {
+  return j.warp != kWarpNone && j.params[(size_t)s * (size_t)j.P + j.warpOffset] != 0.0f;
+}
+
 // The geometry pass for one output pixel: v[c] for c < inC.
 BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
   const int K = j.K;
@@ -85,6 +173,7 @@ BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
   const float* wx = j.tapWeight + base + (size_t)j.outH * K + (size_t)x * K;
   const size_t srcW = (size_t)j.srcDims[2 * s + 1];
   const uint8_t* src = j.pixels + j.srcOffsets[s];
+  const bool warped = warpsSample(j, s);
 
   float acc[kMaxChannels];
   BL_UNROLL
@@ -102,6 +191,12 @@ BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
         BL_UNROLL
         for (int c = 0; c < kMaxChannels; ++c)
           if (c < C) row[c] = row[c] + wxq * j.fill[c];
+      } else if (warped) {
+        float px[kMaxChannels];
+        warpPixel(j, s, r, col, px);
+        BL_UNROLL
+        for (int c = 0; c < kMaxChannels; ++c)
+          if (c < C) row[c] = row[c] + wxq * px[c];
       } else {
         const uint8_t* px = src + ((size_t)r * srcW + (size_t)col) * (size_t)C;
         BL_UNROLL

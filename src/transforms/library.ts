@@ -22,7 +22,7 @@ import {
 } from "./geometry";
 import * as ref from "./reference";
 import type { FloatImage } from "./reference";
-import { affineWarp, inverseAffine, perspectiveWarp, warpImage, type Mat3, type WarpInterpolation } from "./warp";
+import { affineWarp, inverseAffine, perspectiveWarp, translation, warpImage, type Mat3, type WarpInterpolation } from "./warp";
 
 export interface Shape {
   readonly height: number;
@@ -69,7 +69,7 @@ export const OP_NAMES = ["affine", "gray", "jitter", "erase"] as const;
 
 export abstract class Transform {
   abstract readonly name: string;
-  /** "warp": geometry through a per-sample projective map (warp.ts); not in the fused plan yet. */
+  /** "warp": geometry through a per-sample projective map (warp.ts): the plan's warp pass. */
   abstract readonly kind: "geometry" | "warp" | "color" | "container";
   /** The options as given (after defaults), for display and debugging. */
   abstract readonly options: Readonly<Record<string, unknown>>;
@@ -119,6 +119,34 @@ export abstract class Transform {
     return "none";
   }
 
+  // Facts for folding geometry into a warp (plan.ts): consecutive projective steps become one
+  // per-sample matrix, so the chain resamples once.
+
+  /**
+   * Geometry and warps: the step for one sample as a projective map from a point of its output
+   * to a point of its input (pixel units, pixel centres at +0.5), or null where it is the
+   * identity for this sample.
+   */
+  foldMatrix?(s: Shape, p: Params): Mat3 | null;
+
+  /** True when the step folds into a later warp's matrix, whatever the input shape. */
+  foldsBeforeWarp(): boolean {
+    return false;
+  }
+
+  /** True when the step folds into an earlier warp's matrix at input shape s (it stays inside the warped image). */
+  foldsAfterWarp(_s: Shape): boolean {
+    return false;
+  }
+
+  /** Colour steps: true when the step is a per-channel (x - sub) / div (the AFFINE op), which a warp may run before. */
+  readonly pointwiseAffine: boolean = false;
+
+  /** Geometry and warps: the constant fill the step reads outside its input, as given (none: undefined). */
+  fillOption(): number | readonly number[] | undefined {
+    return undefined;
+  }
+
   /**
    * Runs the reference on one image with the parameters for (seed, epoch, index): the output
    * as float32 CHW, its shape, and the drawn parameters. Handy in notebooks and for views.
@@ -158,6 +186,7 @@ export abstract class Transform {
 class ToTensor extends Transform {
   readonly name = "ToTensor";
   readonly kind = "color";
+  override readonly pointwiseAffine = true;
   readonly options = {};
   reference(img: FloatImage): FloatImage {
     return ref.affine(img, new Array(img.channels).fill(0), new Array(img.channels).fill(255));
@@ -188,6 +217,7 @@ export function toTensor(): Transform {
 class Normalize extends Transform {
   readonly name = "Normalize";
   readonly kind = "color";
+  override readonly pointwiseAffine = true;
   readonly options: { mean: number[]; std: number[] };
   constructor(mean: unknown, std: unknown) {
     super();
@@ -466,6 +496,16 @@ class RandomFlip extends Geometric {
     const x = flip && this.axis === "x" ? flipTaps(s.width) : identityTaps(s.width);
     return { y, x };
   }
+  override foldMatrix(s: Shape, p: Params): Mat3 | null {
+    if (!(p as { flip: boolean }).flip) return null;
+    return this.axis === "x" ? [-1, 0, s.width, 0, 1, 0, 0, 0, 1] : [1, 0, 0, 0, -1, s.height, 0, 0, 1];
+  }
+  override foldsBeforeWarp(): boolean {
+    return true;
+  }
+  override foldsAfterWarp(): boolean {
+    return true;
+  }
 }
 
 export function randomHorizontalFlip(p = 0.5): Transform {
@@ -537,6 +577,20 @@ class RandomCrop extends Geometric {
   override borderReads(): "fill" | "mirror" {
     return this.options.paddingMode === "constant" ? "fill" : "mirror";
   }
+  override fillOption(): number | readonly number[] | undefined {
+    return this.options.paddingMode === "constant" ? this.options.fill : undefined;
+  }
+  override foldMatrix(s: Shape, p: Params): Mat3 {
+    const [l, t] = this.pads(s);
+    const { top, left } = p as { top: number; left: number };
+    return translation(left - l, top - t);
+  }
+  override foldsBeforeWarp(): boolean {
+    return this.options.paddingMode === "constant"; // the padding is outside the source: the warp's fill
+  }
+  override foldsAfterWarp(s: Shape): boolean {
+    return this.pads(s).every((x) => x === 0); // a window of the warped image
+  }
   protected makeTaps(s: Shape, p: Params): StepTaps {
     const [l, t] = this.pads(s);
     const { top, left } = p as { top: number; left: number };
@@ -581,6 +635,16 @@ class Pad extends Geometric {
   override borderReads(): "fill" | "mirror" {
     return this.options.mode === "constant" ? "fill" : "mirror";
   }
+  override fillOption(): number | readonly number[] | undefined {
+    return this.options.mode === "constant" ? this.options.fill : undefined;
+  }
+  override foldMatrix(): Mat3 {
+    const [l, t] = this.options.padding;
+    return translation(-l, -t);
+  }
+  override foldsBeforeWarp(): boolean {
+    return this.options.mode === "constant";
+  }
   protected makeTaps(s: Shape): StepTaps {
     const [l, t, r, b] = this.options.padding;
     const mode = this.options.mode;
@@ -623,6 +687,18 @@ class CenterCrop extends Geometric {
   override borderReads(): "fill" {
     return "fill"; // a crop larger than the image pads with zeros
   }
+  override fillOption(): number {
+    return 0;
+  }
+  override foldMatrix(s: Shape): Mat3 {
+    return translation(centerOffset(s.width, this.options.size[1]), centerOffset(s.height, this.options.size[0]));
+  }
+  override foldsBeforeWarp(): boolean {
+    return true;
+  }
+  override foldsAfterWarp(s: Shape): boolean {
+    return this.options.size[0] <= s.height && this.options.size[1] <= s.width;
+  }
   protected makeTaps(s: Shape): StepTaps {
     const [h, w] = this.options.size;
     const top = centerOffset(s.height, h);
@@ -660,6 +736,16 @@ function resampling(fn: string, o: { interpolation?: unknown; antialias?: unknow
   };
 }
 
+/**
+ * True when a resampling step is a plain scale of the image that a warp's sampling can take
+ * over: bilinear without antialiasing (or upscaling, where antialiasing changes nothing), or
+ * nearest-exact (pixel centres). Antialiased downscaling, bicubic and torch's legacy nearest
+ * stay separable taps.
+ */
+function isPureScale(o: { interpolation: Interpolation; antialias: boolean }, upscale: boolean): boolean {
+  return o.interpolation === "nearest-exact" || (o.interpolation === "bilinear" && (!o.antialias || upscale));
+}
+
 class Resize extends Geometric {
   readonly name = "Resize";
   override readonly resamples = true;
@@ -692,6 +778,17 @@ class Resize extends Geometric {
     return s.height <= s.width
       ? { height: newShort, width: newLong, channels: s.channels }
       : { height: newLong, width: newShort, channels: s.channels };
+  }
+  override foldMatrix(s: Shape): Mat3 {
+    const o = this.outShape(s);
+    return [s.width / o.width, 0, 0, 0, s.height / o.height, 0, 0, 0, 1];
+  }
+  override foldsBeforeWarp(): boolean {
+    return isPureScale(this.options, false);
+  }
+  override foldsAfterWarp(s: Shape): boolean {
+    const o = this.outShape(s);
+    return isPureScale(this.options, o.height >= s.height && o.width >= s.width);
   }
   protected makeTaps(s: Shape): StepTaps {
     const o = this.outShape(s);
@@ -746,6 +843,17 @@ class RandomResizedCrop extends Geometric {
     else if (inRatio > r1) w = roundHalfEven(h * r1);
     return { top: Math.floor((H - h) / 2), left: Math.floor((W - w) / 2), height: h, width: w };
   }
+  override foldMatrix(_s: Shape, p: Params): Mat3 {
+    const { top, left, height: h, width: w } = p as { top: number; left: number; height: number; width: number };
+    const [oh, ow] = this.options.size;
+    return [w / ow, 0, left, 0, h / oh, top, 0, 0, 1];
+  }
+  override foldsBeforeWarp(): boolean {
+    return isPureScale(this.options, false);
+  }
+  override foldsAfterWarp(): boolean {
+    return isPureScale(this.options, false);
+  }
   protected makeTaps(s: Shape, p: Params): StepTaps {
     // torchvision's get_params names, so a sample replays through F.resized_crop.
     const { top, left, height: h, width: w } = p as { top: number; left: number; height: number; width: number };
@@ -780,8 +888,8 @@ interface WarpOptions {
 }
 
 /**
- * A warp: the same output size, each pixel read through the sample's matrix (warp.ts). Runs on
- * the reference path (step by step); engines/ sends a chain with a warp there.
+ * A warp: the same output size, each pixel read through the sample's matrix (warp.ts). In the
+ * plan it becomes the warp pass, with the projective steps around it folded into its matrix.
  */
 abstract class Warping extends Transform {
   readonly kind = "warp";
@@ -789,6 +897,16 @@ abstract class Warping extends Transform {
   protected abstract readonly warpOptions: { interpolation: WarpInterpolation; fill: number | number[] };
   /** The sample's map (output pixel centre to source point), or null where it does nothing. */
   abstract matrix(s: Shape, p: Params): Mat3 | null;
+  override foldMatrix(s: Shape, p: Params): Mat3 | null {
+    return this.matrix(s, p);
+  }
+  /** nearest or bilinear: how the plan's warp pass samples the source. */
+  get interpolation(): WarpInterpolation {
+    return this.warpOptions.interpolation;
+  }
+  override fillOption(): number | readonly number[] {
+    return this.warpOptions.fill;
+  }
   override outShape(s: Shape): Shape {
     fillFor(`${lower(this.name)}.fill`, this.warpOptions.fill, s.channels);
     return s;
@@ -1166,7 +1284,7 @@ function parseFill(option: string, x: unknown): number | number[] {
   return numberList(option, x);
 }
 
-function fillFor(option: string, fill: number | number[], C: number): number[] {
+export function fillFor(option: string, fill: number | number[], C: number): number[] {
   if (typeof fill === "number") return new Array(C).fill(fill);
   if (fill.length === 1) return new Array(C).fill(fill[0]);
   if (fill.length !== C) throw new OptionError(option, fill, `1 or ${C} values for a ${C}-channel image`);

@@ -109,16 +109,46 @@ function solve(A: number[][], b: number[]): number[] {
 
 const f = Math.fround;
 
+/** Source points beyond this many pixels (or NaN, from a point at infinity) read only the fill. */
+export const WARP_RANGE = 4194304; // 2^22: floor and the fractions below stay exact in float32
+
+/** An image the warp reads: HWC values (uint8 sources or float32 intermediates). */
+export interface WarpSource {
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly data: ArrayLike<number>;
+}
+
 /**
- * Warps `img` to oh x ow through `m` (see the file comment), in float32: the source point of
- * output (y, x) is X / Wd - 0.5, Y / Wd - 0.5 with X = (m0 xc + m1 yc) + m2 and so on,
- * xc = x + 0.5, yc = y + 0.5, the matrix rounded to float32 first.
+ * Warps `img` to oh x ow through `m`: the maths of native/PLAN_ABI.md's warp pass, in float32
+ * (the matrix and the window rounded to float32 first). The source point of output (y, x) is
+ * ix = X / Wd - 0.5, iy = Y / Wd - 0.5 with X = (m0 xc + m1 yc) + m2 and so on, xc = x + 0.5,
+ * yc = y + 0.5. Windows [x0, y0, x1, y1] hold pixel (sx, sy) when x0 < sx + 0.5 < x1 and
+ * y0 < sy + 0.5 < y1. A pixel in `real` (default the whole image) reads the source; a pixel in
+ * `domain` (default `real`) but not in `real` reads the fill as a pixel value (padding folded
+ * into the map); other pixels read 0, and the fill is blended by the weight of the pixels in the
+ * domain. The step-by-step reference (a warp on its own) and the plan's TypeScript executor
+ * both call this one function.
  */
-export function warpImage(img: FloatImage, m: Mat3, oh: number, ow: number, mode: WarpInterpolation, fill: readonly number[]): FloatImage {
-  const { height: H, width: W, channels: C, data } = img;
+export function warpImage(img: WarpSource, m: Mat3, oh: number, ow: number, mode: WarpInterpolation, fill: readonly number[], domain?: readonly number[], real?: readonly number[]): FloatImage {
+  const { width: W, channels: C, data } = img;
   const q = m.map(f);
+  const [x0r, y0r, x1r, y1r] = (real ?? [0, 0, W, img.height]).map(f) as [number, number, number, number];
+  const [x0d, y0d, x1d, y1d] = (domain ?? real ?? [0, 0, W, img.height]).map(f) as [number, number, number, number];
+  const inside = (sx: number, sy: number): boolean => {
+    const cx = f(sx + 0.5);
+    const cy = f(sy + 0.5);
+    return x0r < cx && cx < x1r && y0r < cy && cy < y1r;
+  };
+  const inDomain = (sx: number, sy: number): boolean => {
+    const cx = f(sx + 0.5);
+    const cy = f(sy + 0.5);
+    return x0d < cx && cx < x1d && y0d < cy && cy < y1d;
+  };
   const out = new Float32Array(oh * ow * C);
   const v = new Float64Array(C);
+  const fl = fill.map(f);
   for (let y = 0; y < oh; y++) {
     const yc = f(y + 0.5);
     for (let x = 0; x < ow; x++) {
@@ -129,40 +159,47 @@ export function warpImage(img: FloatImage, m: Mat3, oh: number, ow: number, mode
       const ix = f(f(X / Wd) - 0.5);
       const iy = f(f(Y / Wd) - 0.5);
       const o = (y * ow + x) * C;
+      const inRange = Math.abs(ix) <= WARP_RANGE && Math.abs(iy) <= WARP_RANGE; // false for NaN
       if (mode === "nearest") {
-        const nx = roundEven(ix);
-        const ny = roundEven(iy);
-        const inside = nx >= 0 && nx < W && ny >= 0 && ny < H;
-        for (let c = 0; c < C; c++) out[o + c] = inside ? data[(ny * W + nx) * C + c]! : f(fill[c]!);
+        const nx = inRange ? roundEven(ix) : 0;
+        const ny = inRange ? roundEven(iy) : 0;
+        const hit = inRange && inside(nx, ny);
+        for (let c = 0; c < C; c++) out[o + c] = hit ? data[(ny * W + nx) * C + c]! : fl[c]!;
         continue;
       }
-      const x0 = Math.floor(ix);
-      const y0 = Math.floor(iy);
-      const fx = f(ix - x0);
-      const fy = f(iy - y0);
-      const gx = f(1 - fx);
-      const gy = f(1 - fy);
       let mask = 0;
       for (let c = 0; c < C; c++) v[c] = 0;
-      // Corners in the order top-left, top-right, bottom-left, bottom-right; each adds w * S.
-      for (let k = 0; k < 4; k++) {
-        const sx = x0 + (k & 1);
-        const sy = y0 + (k >> 1);
-        if (sx < 0 || sx >= W || sy < 0 || sy >= H) continue;
-        const w = f((k & 1 ? fx : gx) * (k >> 1 ? fy : gy));
-        mask = f(mask + w);
-        const p = (sy * W + sx) * C;
-        for (let c = 0; c < C; c++) v[c] = f(v[c]! + f(w * data[p + c]!));
+      if (inRange) {
+        const x0 = Math.floor(ix);
+        const y0 = Math.floor(iy);
+        const fx = f(ix - x0);
+        const fy = f(iy - y0);
+        const gx = f(1 - fx);
+        const gy = f(1 - fy);
+        // Corners in the order top-left, top-right, bottom-left, bottom-right; each adds w * S.
+        for (let k = 0; k < 4; k++) {
+          const sx = x0 + (k & 1);
+          const sy = y0 + (k >> 1);
+          if (!inDomain(sx, sy)) continue;
+          const w = f((k & 1 ? fx : gx) * (k >> 1 ? fy : gy));
+          mask = f(mask + w);
+          if (inside(sx, sy)) {
+            const p = (sy * W + sx) * C;
+            for (let c = 0; c < C; c++) v[c] = f(v[c]! + f(w * data[p + c]!));
+          } else {
+            for (let c = 0; c < C; c++) v[c] = f(v[c]! + f(w * fl[c]!));
+          }
+        }
       }
       const rest = f(1 - mask);
-      for (let c = 0; c < C; c++) out[o + c] = f(f(v[c]! * mask) + f(rest * f(fill[c]!)));
+      for (let c = 0; c < C; c++) out[o + c] = f(f(v[c]! * mask) + f(rest * fl[c]!));
     }
   }
   return { height: oh, width: ow, channels: C, data: out };
 }
 
 /** Rounds half to even, as C's nearbyint (grid_sample's nearest). */
-function roundEven(x: number): number {
+export function roundEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
