@@ -148,6 +148,14 @@ export abstract class Transform {
   }
 
   /**
+   * Geometry steps whose borderReads() is "fill": false when, at input shape s, the step reads
+   * no fill whatever its parameters (a centre crop no larger than the image).
+   */
+  readsFillAt(_s: Shape): boolean {
+    return this.borderReads() === "fill";
+  }
+
+  /**
    * Runs the reference on one image with the parameters for (seed, epoch, index): the output
    * as float32 CHW, its shape, and the drawn parameters. Handy in notebooks and for views.
    */
@@ -689,6 +697,9 @@ class CenterCrop extends Geometric {
   }
   override fillOption(): number {
     return 0;
+  }
+  override readsFillAt(s: Shape): boolean {
+    return this.options.size[0] > s.height || this.options.size[1] > s.width;
   }
   override foldMatrix(s: Shape): Mat3 {
     return translation(centerOffset(s.width, this.options.size[1]), centerOffset(s.height, this.options.size[0]));

@@ -195,6 +195,17 @@ export class Plan {
       }
       let warp: WarpLayout | undefined;
       if (this.warpAt >= 0) {
+        // Steps that read fill only at some shapes (a centre crop larger than its input) were
+        // let through by warpUnfused: at this shape they must agree with the warp's fill.
+        const wt = this.structure[this.warpAt]!.t;
+        const colourBefore = this.structure.slice(0, this.warpAt).some((e) => e.t.kind === "color");
+        this.structure.forEach((e, k) => {
+          const t = e.t;
+          if (t.kind !== "geometry" || t.borderReads() !== "fill" || t.readsFillAt(WIDE) || !t.readsFillAt(shapes[k]!)) return;
+          if (colourBefore || !sameFill(t.fillOption()!, wt.fillOption()!)) {
+            throw new OptionError(`${t.name} at input ${shapes[k]!.height}x${shapes[k]!.width}`, t.fillOption(), `no padding in a chain whose warp fills with ${JSON.stringify(wt.fillOption())}${colourBefore ? " after colour steps" : ""} (one fill per plan): crop within the image, or pad with the warp's fill`);
+          }
+        });
         // Geometry right after the warp that stays inside the warped image folds in too.
         let end = this.warpAt + 1;
         while (end < this.structure.length && this.structure[end]!.t.kind === "geometry" && this.structure[end]!.t.foldsAfterWarp(shapes[end]!)) end++;
@@ -286,6 +297,15 @@ export class Plan {
           this.writeOp(leaf, s, q, layout.ctxs[k]!, leafEnabled[k]!, block, base + layout.opOffsets[op++]!);
           continue;
         }
+        if (refills[k]) {
+          // A centre crop within the image after toTensor / normalize: it reads no fill, so its
+          // four ERASE ops stay off.
+          for (let r = 0; r < 4; r++) {
+            let at = base + layout.opOffsets[op++]!;
+            block[at++] = 0;
+            for (let j = 0; j < 4 + leaf.outShape(s).channels; j++) block[at++] = 0;
+          }
+        }
         if (!leafEnabled[k]) continue;
         const a = leaf.foldMatrix!(s, q);
         if (a) m = composeMaps(m, a);
@@ -297,6 +317,8 @@ export class Plan {
       fill.fill = this.checkFill(structure[this.warpAt]!.t, this.warpFill(layout, block, base), fill.fill);
       const at = base + w.offset;
       const full = [0, 0, img.width, img.height];
+      // Inside the source, as the engines check (an empty window, x1 <= x0, holds nothing).
+      real = real.map((v, i) => Math.min(Math.max(v, 0), full[i % 2 === 0 ? 2 : 3]!));
       const identity = sameValues(domain, full) && sameValues(real, full) && sameValues(m, IDENTITY) && w.shape.height === img.height && w.shape.width === img.width;
       block[at] = identity ? 0 : 1; // 0: the warped image is the source itself (the same values)
       for (let i = 0; i < 9; i++) block[at + 1 + i] = m[i]!;
@@ -428,6 +450,9 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
   let blocking = false;
   let anyColor = false;
   let filled = false;
+  // With a warp, the plan's pixels are its own (not the step-by-step ones): geometry may also
+  // run before toTensor / normalize steps written ahead of it (the same within a rounding).
+  let onlyAffine = true;
   const at = structure.findIndex((l) => l.t.kind === "warp");
   if (at >= 0) out.push(...warpUnfused(structure, at));
   for (const l of structure) {
@@ -435,8 +460,9 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
     if (t.kind === "warp") continue; // warpUnfused
     else if (t.kind === "color") {
       anyColor = true;
+      if (!t.pointwiseAffine) onlyAffine = false;
       if (!t.commutesWithIntegerGeometry()) blocking = true;
-    } else if (t.kind === "geometry" && anyColor) {
+    } else if (t.kind === "geometry" && anyColor && !(at >= 0 && onlyAffine)) {
       const border = t.borderReads();
       if (blocking || t.resamples || (border === "mirror" && filled)) out.push(t.name);
       if (border === "fill") filled = true;
@@ -453,6 +479,9 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
  * warp together with any constant-fill geometry (the fills would be in two units); a fill that
  * differs from the warp's (one fill per plan).
  */
+/** A shape larger than any crop: readsFillAt(WIDE) is false for steps that read fill only past the image. */
+const WIDE: Shape = { height: Number.MAX_SAFE_INTEGER, width: Number.MAX_SAFE_INTEGER, channels: 1 };
+
 function warpUnfused(structure: readonly Leaf[], at: number): string[] {
   const out: string[] = [];
   const warp = structure[at]!.t;
@@ -463,7 +492,7 @@ function warpUnfused(structure: readonly Leaf[], at: number): string[] {
     if (t.kind === "warp" && k !== at) out.push(t.name);
     else if (k < at && t.kind === "color" && !t.pointwiseAffine) out.push(t.name);
     else if (k < at && t.kind === "geometry" && !t.foldsBeforeWarp()) out.push(t.name);
-    else if (t.kind === "geometry" && t.borderReads() === "fill" && (colourBefore || !sameFill(t.fillOption()!, fill))) out.push(t.name);
+    else if (t.kind === "geometry" && t.borderReads() === "fill" && t.readsFillAt(WIDE) && (colourBefore || !sameFill(t.fillOption()!, fill))) out.push(t.name);
   });
   return out;
 }
