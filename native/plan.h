@@ -28,7 +28,9 @@ constexpr int32_t kMaxSamples = 1 << 24;      // n
 
 // The warp pass (PLAN_ABI.md, "Warp pass"): job.warp and the layout of a sample's warp block.
 enum WarpMode : int32_t { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
-constexpr int32_t kWarpBlock = 19;            // enabled, m[9], domain[4], real[4], G
+constexpr int32_t kWarpBlock = 42;            // enabled, m[9], domain[4], real[4], F, 2 frames of 11, G
+constexpr int32_t kWarpFrames = 2;            // earlier warps' input images checked as domains
+constexpr int32_t kWarpMaxGrid = 64;          // G: displacement control points per side
 constexpr float kWarpRange = 4194304.0f;      // 2^22: source points beyond read only the fill
 
 // A job as the engine reads it. Pointers are views of the caller's typed arrays, which the

@@ -85,7 +85,28 @@ Problem checkWarpBlock(const Job& job, int32_t s, const float* block) {
       return bad("params[" + str(at + 14 + (size_t)i) + "]", std::string("a real-window ") + names[i] + " in [0, " + num(hi) + "] (inside the source)" + of, num(v));
     }
   }
-  if (b[18] != 0.0f) return bad("params[" + str(at + 18) + "]", "a displacement grid size G of 0 (none)" + of, num(b[18]));
+  const float F = b[18];
+  if (!(F >= 0.0f && F <= (float)kWarpFrames) || F != std::floor(F)) {
+    return bad("params[" + str(at + 18) + "]", "a frame count F, an integer in 0.." + str(kWarpFrames) + of, num(F));
+  }
+  for (int32_t f = 0; f < (int32_t)F; ++f) {
+    for (int i = 0; i < 2; ++i) {
+      const size_t k = 19 + 11 * (size_t)f + 9 + (size_t)i;
+      const float v = b[k];
+      if (!(v >= 1.0f && v <= (float)kMaxSide) || v != std::floor(v)) {
+        return bad("params[" + str(at + k) + "]", std::string("a frame ") + (i == 0 ? "height" : "width") + ", an integer in [1, " + str(kMaxSide) + "] (frame " + str(f) + ")" + of, num(v));
+      }
+    }
+  }
+  const float G = b[kWarpBlock - 1];
+  const size_t gAt = at + (size_t)kWarpBlock - 1;
+  if (!(G == 0.0f || (G >= 2.0f && G <= (float)kWarpMaxGrid)) || G != std::floor(G)) {
+    return bad("params[" + str(gAt) + "]", "a displacement grid size G: 0 (none) or an integer in [2, " + str(kWarpMaxGrid) + "]" + of, num(G));
+  }
+  const size_t gridFloats = 2 * (size_t)G * (size_t)G;
+  if (job.warpOffset + (size_t)kWarpBlock + gridFloats > P) {
+    return bad("params[" + str(gAt) + "]", "a grid of G x G (dx, dy) pairs that fits the parameter block of P = " + str(P) + " floats after the warp block at " + str(job.warpOffset) + of, num(G));
+  }
   return {};
 }
 

@@ -356,9 +356,44 @@ test("warps: a chain of flip, crop, rotate and resize folds into one matrix and 
   for (const pre of [T.pad(2, { mode: "reflect" }), T.resize(20), T.randomResizedCrop(9)]) {
     assert.deepEqual(new T.Plan(T.compose([pre, T.randomRotation(10)])).unfused, [pre.name], `${pre} before a warp`);
   }
-  assert.deepEqual(new T.Plan(T.compose([T.randomRotation(10), T.randomRotation(10)])).unfused, ["RandomRotation"], "one warp pass per plan");
+  const four = T.compose([T.randomRotation(10), T.randomRotation(10), T.randomRotation(10), T.randomRotation(10)]);
+  assert.deepEqual(new T.Plan(four).unfused, ["RandomRotation"], "at most three warps in one pass");
+  assert.deepEqual(new T.Plan(T.compose([T.randomRotation(10), T.randomRotation(10, { interpolation: "bilinear" })])).unfused, ["RandomRotation"], "one interpolation per pass");
+  assert.deepEqual(new T.Plan(T.compose([T.randomRotation(10), T.toTensor(), T.randomRotation(10)])).unfused, ["ToTensor"], "nothing but geometry between warps");
+  assert.deepEqual(new T.Plan(T.compose([T.elasticTransform(), T.randomRotation(10, { interpolation: "bilinear" })])).unfused, ["ElasticTransform"], "a displacement only in the last warp");
   assert.deepEqual(new T.Plan(T.compose([T.colorJitter({ brightness: 0.2 }), T.randomRotation(10)])).unfused, ["ColorJitter"]);
   assert.deepEqual(new T.Plan(T.compose([T.randomCrop(8, { padding: 2, fill: 5 }), T.randomRotation(10)])).unfused, ["RandomCrop"], "one fill per plan");
+});
+
+test("warps: two and three warps and an elastic displacement fold into one pass, bit for bit", { skip }, async () => {
+  const rng = new RandomStream(35, 0, 0);
+  for (const c of [1, 3, 4]) {
+    const images = Array.from({ length: 3 }, () => randomImage(rng, 17, 22, c));
+    for (const interpolation of ["nearest", "bilinear"]) {
+      const fill = c === 1 ? 70 : Array.from({ length: c }, (_, k) => 20 + 50 * k);
+      const chains = [
+        [T.randomRotation(40, { interpolation, fill }), T.randomAffine({ degrees: 20, translate: [0.1, 0.1], scale: [0.7, 1.2], interpolation, fill })],
+        [T.randomHorizontalFlip(), T.randomRotation(30, { interpolation, fill }), T.randomVerticalFlip(), T.centerCrop([15, 19]), T.randomPerspective({ p: 0.8, interpolation, fill }), T.resize([30, 40], { antialias: false })],
+        [T.randomCrop(18, { padding: 3, fill }), T.randomRotation(25, { interpolation, fill }), T.randomRotation(25, { interpolation, fill }), T.randomPerspective({ p: 1, interpolation, fill })],
+        [T.elasticTransform({ interpolation, fill, grid: 5 + rng.int(12) })],
+        [T.randomHorizontalFlip(), T.resize([20, 25], { antialias: false }), T.randomRotation(20, { interpolation, fill }), T.elasticTransform({ interpolation, fill, alpha: [20, 80], sigma: 3 }), T.toTensor()],
+        [T.elasticTransform({ interpolation, fill }), T.resize([9, 11]), T.colorJitter({ brightness: 0.4 })], // an antialiased downscale after the displacement: taps
+      ];
+      for (const steps of chains) {
+        const chain = T.compose(steps);
+        const { job } = await compareWarp(chain, images, 7, `${c} channels, ${interpolation}`);
+        const frames = Array.from({ length: job.n }, (_, i) => job.params[i * (job.params.length / job.n) + job.warpOffset + 18]);
+        const warps = steps.filter((t) => t.kind === "warp").length;
+        assert.ok(frames.every((f) => f <= warps - 1), `frames ${frames} for ${warps} warps`);
+      }
+      // An elastic warp alone is the step-by-step one.
+      const chain = T.compose([T.elasticTransform({ interpolation, fill })]);
+      const { params, out } = await compareWarp(chain, images, 9, "elastic alone");
+      const expected = new Float32Array(out.length);
+      images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, i * (out.length / images.length)));
+      assert.ok(sameBits(out, expected), "elastic: plan equals the step-by-step warp");
+    }
+  }
 });
 
 test("warps: random chains (1 to 4 channels, odd sizes, fills per channel, nearest and bilinear, batch of 1) bit for bit", { skip }, async () => {

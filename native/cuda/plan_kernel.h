@@ -87,74 +87,138 @@ BL_HD bool inWindow(const float* win, int sx, int sy) {
   return win[0] < cx && cx < win[2] && win[1] < cy && cy < win[3];
 }
 
+// Weight of the bilinear corners of a point inside a w x h frame (nearest: 1 or 0).
+BL_HD float frameMask(const float* q, int fh, int fw, float px, float py, bool nearest) {
+  const float X = (q[0] * px + q[1] * py) + q[2];
+  const float Y = (q[3] * px + q[4] * py) + q[5];
+  const float Wd = (q[6] * px + q[7] * py) + q[8];
+  const float ix = X / Wd - 0.5f;
+  const float iy = Y / Wd - 0.5f;
+  if (!(fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f)) return 0.0f;
+  if (nearest) {
+    const int nx = (int)rintf(ix);
+    const int ny = (int)rintf(iy);
+    return (nx >= 0 && nx < fw && ny >= 0 && ny < fh) ? 1.0f : 0.0f;
+  }
+  const float x0f = floorf(ix);
+  const float y0f = floorf(iy);
+  const int x0 = (int)x0f;
+  const int y0 = (int)y0f;
+  const float fx = ix - x0f;
+  const float fy = iy - y0f;
+  const float gx = 1.0f - fx;
+  const float gy = 1.0f - fy;
+  float mask = 0.0f;
+  for (int k = 0; k < 4; ++k) {
+    const int sx = x0 + (k & 1);
+    const int sy = y0 + (k >> 1);
+    if (sx >= 0 && sx < fw && sy >= 0 && sy < fh) mask = mask + ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
+  }
+  return mask;
+}
+
 // The warp pass at pixel (y, x) of sample s's warped image: px[c] for c < inC (PLAN_ABI.md,
 // "Warp pass"). The real window was checked to lie inside the source.
-BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* px) {
+BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
   const int C = j.inC;
   const float* blk = j.params + (size_t)s * (size_t)j.P + j.warpOffset;
   const float* m = blk + 1;
   const float* dom = blk + 10;
   const float* real = blk + 14;
+  const int F = (int)blk[18];
+  const int G = (int)blk[41];
   const size_t srcW = (size_t)j.srcDims[2 * s + 1];
   const uint8_t* src = j.pixels + j.srcOffsets[s];
+  const bool nearest = j.warp == kWarpNearest;
   const float yc = (float)y + 0.5f;
   const float xc = (float)x + 0.5f;
-  const float X = (m[0] * xc + m[1] * yc) + m[2];
-  const float Y = (m[3] * xc + m[4] * yc) + m[5];
-  const float Wd = (m[6] * xc + m[7] * yc) + m[8];
+  float px = xc;
+  float py = yc;
+  if (G > 0) {
+    const float* grid = blk + 42;
+    const float gm1 = (float)(G - 1);
+    const float u = (xc * gm1) / (float)j.warpDims[2 * s + 1];
+    const float t = (yc * gm1) / (float)j.warpDims[2 * s];
+    int j0 = (int)floorf(u);
+    int i0 = (int)floorf(t);
+    j0 = j0 < G - 2 ? j0 : G - 2;
+    i0 = i0 < G - 2 ? i0 : G - 2;
+    const float a = u - (float)j0;
+    const float b = t - (float)i0;
+    const float ra = 1.0f - a;
+    const float rb = 1.0f - b;
+    const float* g0 = grid + ((size_t)i0 * (size_t)G + (size_t)j0) * 2;
+    const float* g1 = g0 + (size_t)G * 2;
+    const float dx = (ra * g0[0] + a * g0[2]) * rb + (ra * g1[0] + a * g1[2]) * b;
+    const float dy = (ra * g0[1] + a * g0[3]) * rb + (ra * g1[1] + a * g1[3]) * b;
+    px = xc + dx;
+    py = yc + dy;
+  }
+  const float X = (m[0] * px + m[1] * py) + m[2];
+  const float Y = (m[3] * px + m[4] * py) + m[5];
+  const float Wd = (m[6] * px + m[7] * py) + m[8];
   const float ix = X / Wd - 0.5f;
   const float iy = Y / Wd - 0.5f;
   const bool inRange = fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f;  // false for NaN
-  if (j.warp == kWarpNearest) {
+  float v[kMaxChannels];
+  if (nearest) {
     const int nx = inRange ? (int)rintf(ix) : 0;
     const int ny = inRange ? (int)rintf(iy) : 0;
     if (inRange && inWindow(real, nx, ny)) {
       const uint8_t* p = src + ((size_t)ny * srcW + (size_t)nx) * (size_t)C;
       BL_UNROLL
-      for (int c = 0; c < kMaxChannels; ++c)
-        if (c < C) px[c] = (float)p[c];
+      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? (float)p[c] : 0.0f;
     } else {
       BL_UNROLL
-      for (int c = 0; c < kMaxChannels; ++c)
-        if (c < C) px[c] = j.fill[c];
+      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? j.fill[c] : 0.0f;
     }
-    return;
-  }
-  float v[kMaxChannels];
-  BL_UNROLL
-  for (int c = 0; c < kMaxChannels; ++c) v[c] = 0.0f;
-  float mask = 0.0f;
-  if (inRange) {
-    const float x0f = floorf(ix);
-    const float y0f = floorf(iy);
-    const int x0 = (int)x0f;
-    const int y0 = (int)y0f;
-    const float fx = ix - x0f;
-    const float fy = iy - y0f;
-    const float gx = 1.0f - fx;
-    const float gy = 1.0f - fy;
-    for (int k = 0; k < 4; ++k) {
-      const int sx = x0 + (k & 1);
-      const int sy = y0 + (k >> 1);
-      if (!inWindow(dom, sx, sy)) continue;
-      const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
-      mask = mask + w;
-      if (inWindow(real, sx, sy)) {
-        const uint8_t* p = src + ((size_t)sy * srcW + (size_t)sx) * (size_t)C;
-        BL_UNROLL
-        for (int c = 0; c < kMaxChannels; ++c)
-          if (c < C) v[c] = v[c] + w * (float)p[c];
-      } else {
-        BL_UNROLL
-        for (int c = 0; c < kMaxChannels; ++c)
-          if (c < C) v[c] = v[c] + w * j.fill[c];
+  } else {
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c) v[c] = 0.0f;
+    float mask = 0.0f;
+    if (inRange) {
+      const float x0f = floorf(ix);
+      const float y0f = floorf(iy);
+      const int x0 = (int)x0f;
+      const int y0 = (int)y0f;
+      const float fx = ix - x0f;
+      const float fy = iy - y0f;
+      const float gx = 1.0f - fx;
+      const float gy = 1.0f - fy;
+      for (int k = 0; k < 4; ++k) {
+        const int sx = x0 + (k & 1);
+        const int sy = y0 + (k >> 1);
+        if (!inWindow(dom, sx, sy)) continue;
+        const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
+        mask = mask + w;
+        if (inWindow(real, sx, sy)) {
+          const uint8_t* p = src + ((size_t)sy * srcW + (size_t)sx) * (size_t)C;
+          BL_UNROLL
+          for (int c = 0; c < kMaxChannels; ++c)
+            if (c < C) v[c] = v[c] + w * (float)p[c];
+        } else {
+          BL_UNROLL
+          for (int c = 0; c < kMaxChannels; ++c)
+            if (c < C) v[c] = v[c] + w * j.fill[c];
+        }
       }
     }
+    const float rest = 1.0f - mask;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c)
+      if (c < C) v[c] = v[c] * mask + rest * j.fill[c];
   }
-  const float rest = 1.0f - mask;
+  for (int f = 0; f < F; ++f) {
+    const float* fr = blk + 19 + 11 * f;
+    const float mk = frameMask(fr, (int)fr[9], (int)fr[10], px, py, nearest);
+    const float rest = 1.0f - mk;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c)
+      if (c < C) v[c] = (v[c] * mk) * mk + rest * j.fill[c];
+  }
   BL_UNROLL
   for (int c = 0; c < kMaxChannels; ++c)
-    if (c < C) px[c] = v[c] * mask + rest * j.fill[c];
+    if (c < C) out[c] = v[c];
 }
 
 // Does sample s read the warp pass's image? (Else its taps read the source.)

@@ -8,6 +8,7 @@
 import * as ref from "../transforms/reference";
 import type { FloatImage } from "../transforms/reference";
 import { warpImage, type Mat3 } from "../transforms/warp";
+import { WARP_BLOCK } from "../transforms/plan";
 import type { PlanJob } from "./job";
 
 const f = Math.fround;
@@ -45,8 +46,14 @@ export function warpedImage(job: PlanJob, s: number): { height: number; width: n
   const m = Array.from(b.subarray(at + 1, at + 10)) as unknown as Mat3;
   const domain = Array.from(b.subarray(at + 10, at + 14));
   const real = Array.from(b.subarray(at + 14, at + 18));
+  const frames = Array.from({ length: b[at + 18]! }, (_, f) => {
+    const fr = b.subarray(at + 19 + 11 * f, at + 30 + 11 * f);
+    return { m: Array.from(fr.subarray(0, 9)) as unknown as Mat3, height: fr[9]!, width: fr[10]! };
+  });
+  const G = b[at + WARP_BLOCK - 1]!;
+  const grid = G > 0 ? { G, d: b.subarray(at + WARP_BLOCK, at + WARP_BLOCK + 2 * G * G) } : undefined;
   const fill = Array.from(job.fill.subarray(0, job.inC));
-  return warpImage(image, m, job.warpDims![2 * s]!, job.warpDims![2 * s + 1]!, job.warp === 1 ? "nearest" : "bilinear", fill, domain, real);
+  return warpImage(image, m, job.warpDims![2 * s]!, job.warpDims![2 * s + 1]!, job.warp === 1 ? "nearest" : "bilinear", fill, { domain, real, frames, ...(grid ? { grid } : {}) });
 }
 
 /** Runs `job` into `out` (NCHW, n * outC * outH * outW floats). */

@@ -19,10 +19,11 @@ export {
   randomRotation,
   randomAffine,
   randomPerspective,
+  elasticTransform,
   compose,
   randomApply,
 } from "./library";
-export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, Interpolation } from "./library";
+export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, ElasticTransformOptions, Interpolation } from "./library";
 export { Plan } from "./plan";
 export type { DrawAddress, Layout, SampleTaps, FillState } from "./plan";
 export type { BorderMode, AxisTaps } from "./geometry";

@@ -129,6 +129,14 @@ export abstract class Transform {
    */
   foldMatrix?(s: Shape, p: Params): Mat3 | null;
 
+  /** Warps: the displacement grid's points per side (0: none; the same for every sample). */
+  displacementGrid(): number {
+    return 0;
+  }
+
+  /** Warps with a displacement grid: G x G (dx, dy) pairs in output pixels, row-major; null where none. */
+  displacement?(s: Shape, p: Params): ArrayLike<number> | null;
+
   /** True when the step folds into a later warp's matrix, whatever the input shape. */
   foldsBeforeWarp(): boolean {
     return false;
@@ -1135,6 +1143,144 @@ class RandomPerspective extends Warping {
 /** Moves the four corners at random, as torchvision's RandomPerspective. */
 export function randomPerspective(options: RandomPerspectiveOptions = {}): Transform {
   return new RandomPerspective(options);
+}
+
+export interface ElasticTransformOptions extends WarpOptions {
+  /** Magnitude of the displacement (torchvision's alpha, default 50): one value, or [for x, for y]. */
+  alpha?: number | [number, number];
+  /** Smoothness: the standard deviation of the Gaussian that blurs the noise, in pixels (default 5). */
+  sigma?: number | [number, number];
+  /**
+   * Control points per side of the displacement grid (2..64, default 17): the field is drawn
+   * on this grid, spanning the image, and interpolated bilinearly at the pixel centres.
+   */
+  grid?: number;
+}
+
+/** Uniform noise in [-1, 1) on an n x m grid, blurred along both axes (reflected edges). */
+function blurredNoise(rng: RandomStream, n: number, m: number, sy: number, sx: number): Float64Array {
+  const a = new Float64Array(n * m);
+  for (let i = 0; i < a.length; i++) a[i] = rng.random() * 2 - 1;
+  const blur = (src: Float64Array, along: "x" | "y", sigma: number): Float64Array => {
+    if (!(sigma > 0)) return src;
+    const r = Math.max(1, Math.ceil(3 * sigma));
+    const k = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
+    const total = k.reduce((x, y) => x + y, 0);
+    const out = new Float64Array(src.length);
+    const len = along === "x" ? m : n;
+    const reflect = (i: number) => {
+      if (len === 1) return 0;
+      const period = 2 * (len - 1);
+      let q = ((i % period) + period) % period;
+      if (q >= len) q = period - q;
+      return q;
+    };
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        let acc = 0;
+        for (let t = -r; t <= r; t++) acc += k[t + r]! * (along === "x" ? src[i * m + reflect(j + t)]! : src[reflect(i + t) * m + j]!);
+        out[i * m + j] = acc / total;
+      }
+    }
+    return out;
+  };
+  return blur(blur(a, "x", sx), "y", sy);
+}
+
+/** Sum of the squared weights of torchvision's normalised Gaussian kernel (size int(8 sigma + 1), odd). */
+function kernelEnergy(sigma: number): number {
+  if (!(sigma > 0)) return 1;
+  let size = Math.floor(8 * sigma + 1);
+  if (size % 2 === 0) size++;
+  const h = (size - 1) / 2;
+  const k = Array.from({ length: size }, (_, i) => Math.exp(-0.5 * ((i - h) / sigma) ** 2));
+  const t = k.reduce((x, y) => x + y, 0);
+  return k.reduce((x, y) => x + (y / t) ** 2, 0);
+}
+
+/** Sum of the squared weights of the coarse blur (radius ceil(3 sigma)), as blurredNoise uses it. */
+function coarseEnergy(sigma: number): number {
+  if (!(sigma > 0)) return 1;
+  const r = Math.max(1, Math.ceil(3 * sigma));
+  const k = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
+  const t = k.reduce((x, y) => x + y, 0);
+  return k.reduce((x, y) => x + (y / t) ** 2, 0);
+}
+
+class ElasticTransform extends Warping {
+  readonly name = "ElasticTransform";
+  readonly options: { alpha: [number, number]; sigma: [number, number]; interpolation: WarpInterpolation; fill: number | number[]; grid: number };
+  protected get warpOptions() {
+    return this.options;
+  }
+  constructor(o: ElasticTransformOptions) {
+    super();
+    v.knownKeys("elasticTransform", o, ["alpha", "sigma", "interpolation", "fill", "grid"]);
+    const pairOf = (name: string, x: unknown, dflt: number): [number, number] => {
+      if (x === undefined) return [dflt, dflt];
+      if (typeof x === "number") return [v.num(`elasticTransform.${name}`, x, 0), x];
+      const p = v.pair(`elasticTransform.${name}`, x, 0);
+      return [p[0], p[1]];
+    };
+    this.options = {
+      alpha: pairOf("alpha", o.alpha, 50),
+      sigma: pairOf("sigma", o.sigma, 5),
+      interpolation: warpInterpolation("elasticTransform", o.interpolation, "bilinear"),
+      fill: parseFill("elasticTransform.fill", o.fill ?? 0),
+      grid: o.grid === undefined ? 17 : v.int("elasticTransform.grid", o.grid, 2, 64),
+    };
+  }
+  override displacementGrid(): number {
+    return this.options.grid;
+  }
+  /**
+   * The displacement on the control grid, in pixels: (dx, dy) per point, row-major. As
+   * torchvision's get_params: uniform noise in [-1, 1) blurred with sigma, times alpha / height
+   * (x) or alpha / width (y) in normalised units (then W / 2 or H / 2 pixels per unit). The noise
+   * is drawn and blurred on the grid (sigma in grid spacings) and rescaled to the standard
+   * deviation that torchvision's full-resolution field has.
+   */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const G = this.options.grid;
+    const [ax, ay] = this.options.alpha;
+    const [sx, sy] = this.options.sigma;
+    const spaceX = s.width / (G - 1);
+    const spaceY = s.height / (G - 1);
+    const field = (sigma: number, alpha: number, unit: number): Float64Array => {
+      const gx = sigma / spaceX;
+      const gy = sigma / spaceY;
+      const noise = blurredNoise(rng, G, G, gy, gx);
+      const scale = Math.sqrt(kernelEnergy(sigma) ** 2 / (coarseEnergy(gx) * coarseEnergy(gy)));
+      return noise.map((x) => x * scale * alpha * unit);
+    };
+    const dx = field(sx, ax, s.width / (2 * s.height));
+    const dy = field(sy, ay, s.height / (2 * s.width));
+    const displacement = new Array<number>(2 * G * G);
+    for (let i = 0; i < G * G; i++) {
+      displacement[2 * i] = dx[i]!;
+      displacement[2 * i + 1] = dy[i]!;
+    }
+    return { displacement };
+  }
+  matrix(): null {
+    return null;
+  }
+  override displacement(_s: Shape, p: Params): readonly number[] {
+    return (p as { displacement: number[] }).displacement;
+  }
+  override reference(img: FloatImage, p: Params): FloatImage {
+    const fill = fillFor("elasticTransform.fill", this.options.fill, img.channels);
+    return warpImage(img, [1, 0, 0, 0, 1, 0, 0, 0, 1], img.height, img.width, this.options.interpolation, fill, { grid: { G: this.options.grid, d: this.displacement(img, p) } });
+  }
+}
+
+/**
+ * Elastic distortion, as torchvision's ElasticTransform (alpha, sigma, interpolation, fill): a
+ * smooth random displacement of every pixel. The field is drawn on a coarse grid of control
+ * points and interpolated (see README, "Semantics").
+ */
+export function elasticTransform(options: ElasticTransformOptions = {}): Transform {
+  return new ElasticTransform(options);
 }
 
 // ---------------------------------------------------------------------------------- containers

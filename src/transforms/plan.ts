@@ -14,7 +14,9 @@ import { Compose, RandomApply, Transform, fillFor, type Params, type Shape, OpCo
 import { compose as composeMaps, type Mat3, type WarpInterpolation } from "./warp";
 
 /** Floats of a warp block before its displacement grid (native/PLAN_ABI.md, "Warp pass"). */
-export const WARP_BLOCK = 19;
+export const WARP_BLOCK = 42;
+/** Earlier warps' input images a warp block can check (its F). */
+export const WARP_FRAMES = 2;
 const IDENTITY: Mat3 = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
 /** Where a plan's warp pass sits (see Layout.warp). */
@@ -95,6 +97,7 @@ export class Plan {
     this.flat = this.transform instanceof Compose && this.transform.transforms.every((t) => t.kind !== "container");
     this.unfused = unfusedSteps(this.structure);
     this.warpAt = this.structure.findIndex((l) => l.t.kind === "warp");
+    this.warpLast = this.structure.map((l) => l.t.kind).lastIndexOf("warp");
     this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
   }
 
@@ -114,6 +117,8 @@ export class Plan {
 
   /** The leaf of the chain's warp (-1: none); the steps around it fold into its matrix. */
   private readonly warpAt: number;
+  /** The leaf of its last warp (the same when it has one). */
+  private readonly warpLast: number;
 
   /** True when the plan has a warp pass (its engines resample through one matrix per sample). */
   get warps(): boolean {
@@ -172,8 +177,10 @@ export class Plan {
         shapes.push(s);
         ctxs.push({ bound });
         if (k === this.warpAt) {
+          // The block, and room for the chain's displacement grid (an elastic warp's, if any).
+          const G = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
           warpOffset = P;
-          P += WARP_BLOCK;
+          P += WARP_BLOCK + 2 * G * G;
         }
         if (this.refills[k]) {
           // Four ERASE ops (two runs of rows, two of columns) after the step's output shape.
@@ -202,13 +209,18 @@ export class Plan {
         this.structure.forEach((e, k) => {
           const t = e.t;
           if (t.kind !== "geometry" || t.borderReads() !== "fill" || t.readsFillAt(WIDE) || !t.readsFillAt(shapes[k]!)) return;
+          if (k > this.warpAt && k < this.warpLast) {
+            throw new OptionError(`${t.name} at input ${shapes[k]!.height}x${shapes[k]!.width}`, t.options, "a crop within the image between two warps (the plan folds them into one resampling, which has no padding between them)");
+          }
           if (colourBefore || !sameFill(t.fillOption()!, wt.fillOption()!)) {
             throw new OptionError(`${t.name} at input ${shapes[k]!.height}x${shapes[k]!.width}`, t.fillOption(), `no padding in a chain whose warp fills with ${JSON.stringify(wt.fillOption())}${colourBefore ? " after colour steps" : ""} (one fill per plan): crop within the image, or pad with the warp's fill`);
           }
         });
         // Geometry right after the warp that stays inside the warped image folds in too.
-        let end = this.warpAt + 1;
-        while (end < this.structure.length && this.structure[end]!.t.kind === "geometry" && this.structure[end]!.t.foldsAfterWarp(shapes[end]!)) end++;
+        let end = this.warpLast + 1;
+        // A displacement is added at the output of the folded steps: nothing folds after it.
+        const displaces = this.structure[this.warpLast]!.t.displacementGrid() > 0;
+        while (!displaces && end < this.structure.length && this.structure[end]!.t.kind === "geometry" && this.structure[end]!.t.foldsAfterWarp(shapes[end]!)) end++;
         const interpolation = (this.structure[this.warpAt]!.t as unknown as { interpolation: WarpInterpolation }).interpolation;
         warp = { mode: interpolation === "nearest" ? 1 : 2, offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s };
       }
@@ -289,6 +301,9 @@ export class Plan {
       let m = IDENTITY;
       let domain = [0, 0, img.width, img.height];
       let real = domain;
+      // Each later warp's input image, as a map from the output point to it, checked as a domain.
+      const frames: { m: Mat3; height: number; width: number }[] = [];
+      let grid: ArrayLike<number> | null = null;
       for (let k = 0; k < w.end; k++) {
         const leaf = structure[k]!.t;
         const q = leafParams[k]!;
@@ -308,7 +323,13 @@ export class Plan {
         }
         if (!leafEnabled[k]) continue;
         const a = leaf.foldMatrix!(s, q);
-        if (a) m = composeMaps(m, a);
+        const d = leaf.displacement ? leaf.displacement(s, q) : null;
+        if (k > this.warpAt && leaf.kind === "warp" && (a || d)) frames.push({ m: IDENTITY, height: s.height, width: s.width });
+        if (a) {
+          m = composeMaps(m, a);
+          for (const fr of frames) fr.m = composeMaps(fr.m, a);
+        }
+        if (d) grid = d; // the last folded step (see layoutOf)
         if (k < this.warpAt) {
           domain = extent(m, leaf.outShape(s));
           real = intersect(real, domain);
@@ -319,12 +340,21 @@ export class Plan {
       const full = [0, 0, img.width, img.height];
       // Inside the source, as the engines check (an empty window, x1 <= x0, holds nothing).
       real = real.map((v, i) => Math.min(Math.max(v, 0), full[i % 2 === 0 ? 2 : 3]!));
-      const identity = sameValues(domain, full) && sameValues(real, full) && sameValues(m, IDENTITY) && w.shape.height === img.height && w.shape.width === img.width;
+      const identity = !grid && frames.length === 0 && sameValues(domain, full) && sameValues(real, full) && sameValues(m, IDENTITY) && w.shape.height === img.height && w.shape.width === img.width;
       block[at] = identity ? 0 : 1; // 0: the warped image is the source itself (the same values)
       for (let i = 0; i < 9; i++) block[at + 1 + i] = m[i]!;
       for (let i = 0; i < 4; i++) block[at + 10 + i] = domain[i]!;
       for (let i = 0; i < 4; i++) block[at + 14 + i] = real[i]!;
-      block[at + 18] = 0; // no displacement grid
+      block[at + 18] = frames.length;
+      for (let f = 0; f < WARP_FRAMES; f++) {
+        const fr = frames[f];
+        for (let i = 0; i < 9; i++) block[at + 19 + 11 * f + i] = fr ? fr.m[i]! : 0;
+        block[at + 19 + 11 * f + 9] = fr ? fr.height : 0;
+        block[at + 19 + 11 * f + 10] = fr ? fr.width : 0;
+      }
+      const G = grid ? Math.round(Math.sqrt(grid.length / 2)) : 0;
+      block[at + WARP_BLOCK - 1] = G;
+      for (let i = 0; i < 2 * G * G; i++) block[at + WARP_BLOCK + i] = grid![i]!;
       y = identityTaps(w.shape.height);
       x = identityTaps(w.shape.width);
       from = w.end;
@@ -472,8 +502,10 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
 }
 
 /**
- * What keeps a chain with a warp (the first, at `at`) from the fused plan: a second warp (one
- * warp pass per plan for now); before the warp, a colour step other than toTensor / normalize
+ * What keeps a chain with a warp (the first, at `at`) from the fused plan: more than three
+ * warps, warps with different interpolations or fills, a displacement before the last warp,
+ * between warps anything but flips, plain scales and centre crops within the image (the frames
+ * a warp block checks have no padding); before the first warp, a colour step other than toTensor / normalize
  * or a geometric step that does not fold into a matrix (mirror padding, antialiased or bicubic
  * resizing: put those after the warp, where they stay separable taps); a colour step before the
  * warp together with any constant-fill geometry (the fills would be in two units); a fill that
@@ -487,10 +519,20 @@ function warpUnfused(structure: readonly Leaf[], at: number): string[] {
   const warp = structure[at]!.t;
   const fill = warp.fillOption()!;
   const colourBefore = structure.slice(0, at).some((l) => l.t.kind === "color");
+  const last = structure.map((l) => l.t.kind).lastIndexOf("warp");
+  const mode = (t: Transform) => (t as unknown as { interpolation: WarpInterpolation }).interpolation;
+  let warps = 0;
   structure.forEach((l, k) => {
     const t = l.t;
-    if (t.kind === "warp" && k !== at) out.push(t.name);
-    else if (k < at && t.kind === "color" && !t.pointwiseAffine) out.push(t.name);
+    if (t.kind === "warp") {
+      warps++;
+      // Up to 1 + WARP_FRAMES warps fold, with one interpolation and one fill; a displacement
+      // only in the last one.
+      if (k !== at && (warps > 1 + WARP_FRAMES || mode(t) !== mode(warp) || !sameFill(t.fillOption()!, fill))) out.push(t.name);
+      else if (k !== last && t.displacementGrid() > 0) out.push(t.name);
+    } else if (k > at && k < last && (t.kind === "color" || !(t.foldsBeforeWarp() && t.borderReads() === "none" || (t.borderReads() === "fill" && !t.readsFillAt(WIDE))))) {
+      out.push(t.name); // between warps: only steps that keep every pixel (flips, scales, centre crops)
+    } else if (k < at && t.kind === "color" && !t.pointwiseAffine) out.push(t.name);
     else if (k < at && t.kind === "geometry" && !t.foldsBeforeWarp()) out.push(t.name);
     else if (t.kind === "geometry" && t.borderReads() === "fill" && t.readsFillAt(WIDE) && (colourBefore || !sameFill(t.fillOption()!, fill))) out.push(t.name);
   });
