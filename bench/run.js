@@ -9,9 +9,10 @@
  *   (d) the one-pass limit: a plain C loop converting uint8 HWC to normalized float32 CHW
  *
  * on a CIFAR-shaped set (50,000 x 32 x 32 x 3 uint8, batch 256, shuffled; RandomCrop(32,
- * padding 4), RandomHorizontalFlip, ToTensor, Normalize), then the same data through a geometry
- * chain (RandomRotation, RandomAffine, flip, ToTensor, Normalize; bench/synthetic.js) against
- * the same chain in torchvision, then Fashion-MNIST end to end.
+ * padding 4), RandomHorizontalFlip, ToTensor, Normalize); then a geometry chain (RandomRotation,
+ * RandomAffine, flip, ToTensor, Normalize; bench/synthetic.js) at 32 x 32 and at 224 x 224
+ * against the same chain in torchvision; an antialiased Resize(224) of 1024 x 768 images on one
+ * thread against PIL's resize on one core; then Fashion-MNIST end to end.
  * Each engine runs in its own process so its peak RSS is its own. Prints ratios, not just times.
  *
  * Options: --n N (default 50000)  --quick (n = 10000, one PyTorch config)
@@ -22,7 +23,7 @@ const os = require("node:os");
 const path = require("node:path");
 
 const root = path.join(__dirname, "..");
-const { cifarShaped, cifarChain, cifarGeometry } = require("./synthetic");
+const { synthetic, cifarShaped, cifarChain, cifarGeometry } = require("./synthetic");
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const nArg = args.indexOf("--n");
@@ -35,16 +36,26 @@ async function child(kind, n) {
   const T = bl.transforms;
   let ds;
   let transform;
+  let numThreads;
   if (kind.startsWith("fashion")) {
     ds = await bl.datasets.fashionMnist({ split: "train" });
     transform = T.compose([T.randomCrop(28, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.286], [0.353])]);
+  } else if (kind.startsWith("geometry")) {
+    const side = kind.startsWith("geometry224") ? 224 : 32;
+    ds = synthetic(bl, n, side, side);
+    transform = cifarGeometry(T);
+  } else if (kind.startsWith("resize")) {
+    // One thread: the comparison is per core with PIL, which resizes on one.
+    ds = synthetic(bl, n, 768, 1024);
+    transform = T.compose([T.resize(224), T.toTensor()]);
+    numThreads = 1;
   } else {
     ds = cifarShaped(bl, n);
-    transform = kind.startsWith("geometry") ? cifarGeometry(T) : cifarChain(T);
+    transform = cifarChain(T);
   }
   const backend = kind.endsWith("reference") ? "reference" : "native";
   const dispose = !kind.endsWith("-kept");
-  const loader = new bl.DataLoader(ds, { batchSize: BATCH, shuffle: true, seed: 1, transform, backend, prefetch: 2 });
+  const loader = new bl.DataLoader(ds, { batchSize: kind.startsWith("resize") ? 16 : BATCH, shuffle: true, seed: 1, transform, backend, prefetch: 2, numThreads });
   let best = 0;
   const epochs = backend === "reference" ? 1 : 3;
   for (let e = 0; e < epochs; e++) {
@@ -75,19 +86,40 @@ function runChild(kind, n) {
   return JSON.parse(r.stdout.trim().split("\n").pop());
 }
 
-function torchPeer(n, chain = "crop") {
+function torchPeer(n, chain = "crop", side = 32) {
   const py = "/usr/bin/python3";
   const check = () => spawnSync(py, ["-c", "import torch, torchvision, PIL"], { encoding: "utf8" }).status === 0;
   if (!fs.existsSync(py) || !check()) {
     const s = spawnSync("bash", [path.join(root, "scripts", "setup-system.sh"), "bench"], { stdio: "inherit" });
     if (s.status !== 0 || !check()) return { skipped: "PyTorch/torchvision not installed (Debian's python3-torch, python3-torchvision) and could not be installed here" };
   }
-  const workers = quick ? "0" : "0,2";
-  const r = spawnSync(py, [path.join(__dirname, "torch_loader.py"), String(n), "32", "32", "3", workers, chain], { encoding: "utf8", env: { ...process.env, PYTHONWARNINGS: "ignore" } });
+  const workers = quick && chain === "crop" ? "0" : "0,2";
+  const r = spawnSync(py, [path.join(__dirname, "torch_loader.py"), String(n), String(side), String(side), "3", workers, chain], { encoding: "utf8", env: { ...process.env, PYTHONWARNINGS: "ignore" } });
   if (r.status !== 0) return { skipped: `PyTorch run failed: ${r.stderr.trim().split("\n").pop()}` };
   const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
   const best = rows.reduce((a, b) => (b.images_per_s > a.images_per_s ? b : a));
   return { rows, best };
+}
+
+/** PIL's antialiased bilinear resize of 1024 x 768 RGB images to 298 x 224 (Resize(224)), one core. */
+function pilResize(n) {
+  const code = `
+import sys, time, numpy as np
+from PIL import Image
+n = int(sys.argv[1])
+rng = np.random.default_rng(0)
+imgs = [Image.fromarray(rng.integers(0, 256, size=(768, 1024, 3), dtype=np.uint8)) for _ in range(n)]
+best = 0
+for _ in range(3):
+    t0 = time.perf_counter()
+    for im in imgs:
+        im.resize((298, 224), Image.BILINEAR)
+    best = max(best, n / (time.perf_counter() - t0))
+print(best)
+`;
+  const r = spawnSync("/usr/bin/python3", ["-c", code, String(n)], { encoding: "utf8" });
+  if (r.status !== 0) return { skipped: `PIL run failed: ${(r.stderr || "").trim().split("\n").pop()}` };
+  return { imagesPerSec: Number(r.stdout.trim()) };
 }
 
 function onePass(n, threads) {
@@ -137,14 +169,22 @@ async function parent() {
   }
   console.log("");
   console.log("Geometry: RandomRotation(15), RandomAffine(translate 0.1, scale 0.9-1.1, shear 5), flip, ToTensor, Normalize (bilinear)");
-  const g = runChild("geometry-native", N);
-  const gr = runChild("geometry-reference", N);
-  const gt = torchPeer(N, "geometry");
-  line(`(g) batchlab, loader's engine: ${g.engine ?? "?"}`, g);
-  line("    batchlab reference (TypeScript)", gr);
-  if (gt.best) for (const row of gt.rows) console.log(`${("    PyTorch + torchvision, num_workers=" + row.num_workers).padEnd(44)} ${fmt(row.images_per_s)} images/s`);
-  else line("    PyTorch + torchvision", gt);
-  ratio(g.imagesPerSec, gt.best && gt.best.images_per_s, "geometry: batchlab vs PyTorch (best of workers)");
+  for (const [side, n, target] of [[32, N, 10], [224, quick ? 500 : 2000, 5]]) {
+    const g = runChild(`geometry${side}-native`, n);
+    const gr = runChild(`geometry${side}-reference`, Math.min(n, side === 224 ? 300 : n));
+    const gt = torchPeer(n, "geometry", side);
+    line(`(g) ${side} x ${side}, batchlab (engine: ${g.engine ?? "?"})`, g);
+    line("    batchlab reference (TypeScript)", gr);
+    if (gt.best) for (const row of gt.rows) console.log(`${("    PyTorch + torchvision, num_workers=" + row.num_workers).padEnd(44)} ${fmt(row.images_per_s)} images/s`);
+    else line("    PyTorch + torchvision", gt);
+    ratio(g.imagesPerSec, gt.best && gt.best.images_per_s, `geometry ${side} x ${side}: batchlab vs PyTorch (best of workers)`, target);
+  }
+  console.log("");
+  const rz = runChild("resize-native", 64);
+  const pil = pilResize(64);
+  line("(r) Resize(224) of 1024 x 768, batchlab, 1 thread", rz);
+  line("    PIL Image.resize (bilinear, antialiased), 1 core", pil);
+  ratio(rz.imagesPerSec, pil.imagesPerSec, "resize: batchlab vs PIL per core", 3);
   console.log("");
   const f = runChild("fashion-native", 0);
   line("Fashion-MNIST end to end, native (60,000 x 28 x 28)", f);

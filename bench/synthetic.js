@@ -1,18 +1,22 @@
 "use strict";
-// The benchmarks' CIFAR-shaped data set: n x 32 x 32 x 3 uint8 from a fixed LCG (the same bytes
-// in every run and every process), labels i % 10, and the CIFAR training chain.
+// The benchmarks' synthetic data sets: n x h x w x 3 uint8 from a fixed LCG (the same bytes in
+// every run and every process), labels i % 10, and the chains run over them.
 const MEAN = [0.4914, 0.4822, 0.4465];
 const STD = [0.247, 0.2435, 0.2616];
 
 function cifarShaped(bl, n) {
-  const pixels = new Uint8Array(n * 32 * 32 * 3);
+  return synthetic(bl, n, 32, 32);
+}
+
+function synthetic(bl, n, h, w) {
+  const pixels = new Uint8Array(n * h * w * 3);
   let x = 12345;
   for (let i = 0; i < pixels.length; i++) {
     x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
     pixels[i] = x >>> 24;
   }
   const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
-  return bl.datasets.fromArrays(pixels, [n, 32, 32, 3], labels);
+  return bl.datasets.fromArrays(pixels, [n, h, w, 3], labels);
 }
 
 /** RandomCrop(32, padding 4), RandomHorizontalFlip, ToTensor, Normalize(CIFAR mean, std). */
@@ -35,4 +39,4 @@ function cifarGeometry(T) {
   ]);
 }
 
-module.exports = { cifarShaped, cifarChain, cifarGeometry, MEAN, STD };
+module.exports = { synthetic, cifarShaped, cifarChain, cifarGeometry, MEAN, STD };

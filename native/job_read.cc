@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace batchlab {
 namespace {
@@ -88,6 +89,9 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   job.outH = intField(o, "outH", 1, lim.maxSide);
   job.outW = intField(o, "outW", 1, lim.maxSide);
   job.K = intField(o, "K", 1, lim.maxTaps);
+  // The warp pass is optional: a job without the field has none.
+  job.warp = o.Get("warp").IsUndefined() ? kWarpNone : intField(o, "warp", kWarpNone, kWarpBilinear);
+  if (job.warp != kWarpNone) job.warpOffset = (size_t)intField(o, "warpOffset", 0, std::numeric_limits<int32_t>::max());
 
   Napi::Value srcs = o.Get("sources");
   Napi::Value offsetsValue = o.Get("srcOffsets");
@@ -158,6 +162,9 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   const int32_t* program = typedField<int32_t>(env, o, "program", &progLen, keep);
   const int32_t* opOffsets = typedField<int32_t>(env, o, "opOffsets", &offLen, keep);
   job.params = typedField<float>(env, o, "params", &paramLen, keep);
+  size_t warpDimsLen = 0;
+  const int32_t* warpDims = job.warp != kWarpNone ? typedField<int32_t>(env, o, "warpDims", &warpDimsLen, keep) : nullptr;
+  if (warpDims) job.warpDims.assign(warpDims, warpDims + warpDimsLen);
   if (withOut) {
     job.out = typedField<float>(env, o, "out", &outLen, keep);
   } else {
@@ -171,6 +178,7 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   len.opOffsets = offLen;
   len.params = paramLen;
   len.out = outLen;
+  len.warpDims = warpDimsLen;
   // Small arrays are copied; the large ones (taps, params) are read in place (the CPU engine
   // checks each sample's private copy again before using it).
   if (dimsLen != 2 * (size_t)n) fail("srcDims", "an Int32Array of length 2n = " + std::to_string(2 * (size_t)n), "length " + std::to_string(dimsLen));
@@ -192,6 +200,7 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   add("tapWeight", bytesOf(job.tapWeight, weightLen, sizeof(float)));
   add("fill", bytesOf(fill, fillLen, sizeof(float)));
   add("params", bytesOf(job.params, paramLen, sizeof(float)));
+  if (warpDims) add("warpDims", bytesOf(warpDims, warpDimsLen, sizeof(int32_t)));
   for (size_t s = 0; s < job.src.size(); ++s) {
     if (!job.src[s]) continue;
     const size_t used = (size_t)job.dims[2 * s] * (size_t)job.dims[2 * s + 1] * (size_t)job.inC;

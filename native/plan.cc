@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <new>
 
 namespace batchlab {
 namespace {
@@ -323,7 +324,116 @@ void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
   }
 }
 
+// A window [x0, y0, x1, y1] of the warp block holds pixel (sx, sy) when x0 < sx + 0.5 < x1 and
+// y0 < sy + 0.5 < y1 (float32; exact for the integers the pass tests).
+inline bool inWindow(const float* win, int32_t sx, int32_t sy) {
+  const float cx = (float)sx + 0.5f, cy = (float)sy + 0.5f;
+  return win[0] < cx && cx < win[2] && win[1] < cy && cy < win[3];
+}
+
 }  // namespace
+
+// Weight of the bilinear corners of a point inside a w x h frame (nearest: 1 or 0).
+static float frameMask(const float* q, int32_t fh, int32_t fw, float px, float py, bool nearest) {
+  const float X = (q[0] * px + q[1] * py) + q[2];
+  const float Y = (q[3] * px + q[4] * py) + q[5];
+  const float Wd = (q[6] * px + q[7] * py) + q[8];
+  const float ix = X / Wd - 0.5f;
+  const float iy = Y / Wd - 0.5f;
+  if (!(std::fabs(ix) <= kWarpRange && std::fabs(iy) <= kWarpRange)) return 0.0f;
+  const auto inside = [&](int32_t sx, int32_t sy) { return sx >= 0 && sx < fw && sy >= 0 && sy < fh; };
+  if (nearest) return inside((int32_t)std::nearbyint(ix), (int32_t)std::nearbyint(iy)) ? 1.0f : 0.0f;
+  const float x0f = std::floor(ix), y0f = std::floor(iy);
+  const int32_t x0 = (int32_t)x0f, y0 = (int32_t)y0f;
+  const float fx = ix - x0f, fy = iy - y0f;
+  const float gx = 1.0f - fx, gy = 1.0f - fy;
+  float mask = 0.0f;
+  for (int k = 0; k < 4; ++k)
+    if (inside(x0 + (k & 1), y0 + (k >> 1))) mask = mask + ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
+  return mask;
+}
+
+void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
+                int32_t oh, int32_t ow, float* out) {
+  (void)sh;  // the real window (checked against sh, sw) bounds every read
+  const float* m = blk + 1;
+  const float* dom = blk + 10;
+  const float* real = blk + 14;
+  const int32_t F = (int32_t)blk[18];
+  const int32_t G = (int32_t)blk[kWarpBlock - 1];
+  const float* grid = blk + kWarpBlock;
+  const float gm1 = (float)(G - 1), fow = (float)ow, foh = (float)oh;
+  const bool nearest = mode == kWarpNearest;
+  float v[kMaxChannels];
+  for (int32_t y = 0; y < oh; ++y) {
+    const float yc = (float)y + 0.5f;
+    for (int32_t x = 0; x < ow; ++x) {
+      const float xc = (float)x + 0.5f;
+      float px = xc, py = yc;
+      if (G > 0) {
+        const float u = (xc * gm1) / fow;
+        const float t = (yc * gm1) / foh;
+        const int32_t j0 = std::min((int32_t)std::floor(u), G - 2);
+        const int32_t i0 = std::min((int32_t)std::floor(t), G - 2);
+        const float a = u - (float)j0, b = t - (float)i0;
+        const float ra = 1.0f - a, rb = 1.0f - b;
+        const float* g0 = grid + ((size_t)i0 * (size_t)G + (size_t)j0) * 2;
+        const float* g1 = g0 + (size_t)G * 2;
+        const float dx = (ra * g0[0] + a * g0[2]) * rb + (ra * g1[0] + a * g1[2]) * b;
+        const float dy = (ra * g0[1] + a * g0[3]) * rb + (ra * g1[1] + a * g1[3]) * b;
+        px = xc + dx;
+        py = yc + dy;
+      }
+      const float X = (m[0] * px + m[1] * py) + m[2];
+      const float Y = (m[3] * px + m[4] * py) + m[5];
+      const float Wd = (m[6] * px + m[7] * py) + m[8];
+      const float ix = X / Wd - 0.5f;
+      const float iy = Y / Wd - 0.5f;
+      float* o = out + ((size_t)y * (size_t)ow + (size_t)x) * (size_t)C;
+      const bool inRange = std::fabs(ix) <= kWarpRange && std::fabs(iy) <= kWarpRange;  // false for NaN
+      if (nearest) {
+        const int32_t nx = inRange ? (int32_t)std::nearbyint(ix) : 0;
+        const int32_t ny = inRange ? (int32_t)std::nearbyint(iy) : 0;
+        if (inRange && inWindow(real, nx, ny)) {
+          const uint8_t* p = src + ((size_t)ny * (size_t)sw + (size_t)nx) * (size_t)C;
+          for (int32_t c = 0; c < C; ++c) v[c] = (float)p[c];
+        } else {
+          for (int32_t c = 0; c < C; ++c) v[c] = fill[c];
+        }
+      } else {
+        float mask = 0.0f;
+        for (int32_t c = 0; c < C; ++c) v[c] = 0.0f;
+        if (inRange) {
+          const float x0f = std::floor(ix), y0f = std::floor(iy);
+          const int32_t x0 = (int32_t)x0f, y0 = (int32_t)y0f;
+          const float fx = ix - x0f, fy = iy - y0f;
+          const float gx = 1.0f - fx, gy = 1.0f - fy;
+          for (int k = 0; k < 4; ++k) {
+            const int32_t sx = x0 + (k & 1), sy = y0 + (k >> 1);
+            if (!inWindow(dom, sx, sy)) continue;
+            const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
+            mask = mask + w;
+            if (inWindow(real, sx, sy)) {
+              const uint8_t* p = src + ((size_t)sy * (size_t)sw + (size_t)sx) * (size_t)C;
+              for (int32_t c = 0; c < C; ++c) v[c] = v[c] + w * (float)p[c];
+            } else {
+              for (int32_t c = 0; c < C; ++c) v[c] = v[c] + w * fill[c];
+            }
+          }
+        }
+        const float rest = 1.0f - mask;
+        for (int32_t c = 0; c < C; ++c) v[c] = v[c] * mask + rest * fill[c];
+      }
+      for (int32_t f = 0; f < F; ++f) {
+        const float* fr = blk + 19 + 11 * f;
+        const float mk = frameMask(fr, (int32_t)fr[9], (int32_t)fr[10], px, py, nearest);
+        const float rest = 1.0f - mk;
+        for (int32_t c = 0; c < C; ++c) v[c] = (v[c] * mk) * mk + rest * fill[c];
+      }
+      for (int32_t c = 0; c < C; ++c) o[c] = v[c];
+    }
+  }
+}
 
 std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   const int32_t H = job.outH, W = job.outW, K = job.K, inC = job.inC;
@@ -368,10 +478,26 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   const float* wy = sc.weights.data();
   const float* wx = wy + (size_t)H * K;
   const uint8_t* src = job.src[s];
-  const int32_t srcW = job.dims[2 * (size_t)s + 1];
+  int32_t srcH = job.dims[2 * (size_t)s];
+  int32_t srcW = job.dims[2 * (size_t)s + 1];
+
+  // The warp pass: the taps then read its float image instead of the source bytes.
+  const float* warped = nullptr;
+  if (job.warp != kWarpNone && sc.block[job.warpOffset] != 0.0f) {
+    const int32_t wh = job.warpDims[2 * (size_t)s], ww = job.warpDims[2 * (size_t)s + 1];
+    try {
+      sc.warped.resize((size_t)wh * (size_t)ww * (size_t)inC);
+    } catch (const std::bad_alloc&) {
+      return "out of memory for the warped image of sample " + std::to_string(s);
+    }
+    warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data());
+    warped = sc.warped.data();
+    srcH = wh;
+    srcW = ww;
+  }
   const size_t srcRowBytes = (size_t)srcW * (size_t)inC;
 
-  bool unit = K == 1;
+  bool unit = K == 1 && !warped;  // the gather form reads bytes
   for (size_t i = 0; unit && i < per; ++i) unit = sc.weights[i] == 1.0f;
 
   // Steps before the first contrast run in the geometry pass; with the gather form, its leading
@@ -478,9 +604,12 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
           for (size_t k = 1; k < slots; ++k)
             if (sc.rowUse[k] < sc.rowUse[slot]) slot = k;
           float* sr = sc.srcRow.data();
-          if (r >= 0) {
+          if (r >= 0 && warped) {
+            const float* b = warped + (size_t)r * srcRowBytes + (size_t)q0 * inC;
+            std::memcpy(sr, b, sizeof(float) * (size_t)used * inC);
+          } else if (r >= 0) {
             const uint8_t* b = src + (size_t)r * srcRowBytes + (size_t)q0 * inC;
-            if (r + 1 < job.dims[2 * (size_t)s]) prefetchBytes(b + srcRowBytes, (size_t)used * inC);
+            if (r + 1 < srcH) prefetchBytes(b + srcRowBytes, (size_t)used * inC);
             for (size_t k = 0; k < (size_t)used * inC; ++k) sr[k] = (float)b[k];
           } else {
             for (int32_t q = 0; q < used; ++q)

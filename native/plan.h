@@ -26,6 +26,13 @@ constexpr int32_t kMaxTaps = 512;             // K (an antialiased 1/250 downsca
 constexpr int32_t kMaxSide = 1 << 20;         // outH, outW
 constexpr int32_t kMaxSamples = 1 << 24;      // n
 
+// The warp pass (PLAN_ABI.md, "Warp pass"): job.warp and the layout of a sample's warp block.
+enum WarpMode : int32_t { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
+constexpr int32_t kWarpBlock = 42;            // enabled, m[9], domain[4], real[4], F, 2 frames of 11, G
+constexpr int32_t kWarpFrames = 2;            // earlier warps' input images checked as domains
+constexpr int32_t kWarpMaxGrid = 64;          // G: displacement control points per side
+constexpr float kWarpRange = 4194304.0f;      // 2^22: source points beyond read only the fill
+
 // A job as the engine reads it. Pointers are views of the caller's typed arrays, which the
 // caller keeps alive until the job has finished; the vectors are copies made at submit time.
 struct Job {
@@ -43,6 +50,9 @@ struct Job {
   const float* params = nullptr;         // n*P
   float* out = nullptr;                  // n*outC*outH*outW
   uint64_t id = 0;                       // unique per job (0: none), keys per-thread caches
+  int32_t warp = kWarpNone;              // the warp pass: 0 none, 1 nearest, 2 bilinear
+  size_t warpOffset = 0;                 // offset of the warp block in a parameter block
+  std::vector<int32_t> warpDims;         // height, width of each sample's warped image, copied
 
   size_t tapsPerSample() const { return (size_t)(outH + outW) * (size_t)K; }
   size_t outPerSample() const { return (size_t)outC * (size_t)outH * (size_t)outW; }
@@ -50,7 +60,7 @@ struct Job {
 
 // Lengths of the arrays the job was built from (elements).
 struct Lengths {
-  size_t srcDims = 0, tapIndex = 0, tapWeight = 0, fill = 0, program = 0, opOffsets = 0, params = 0, out = 0;
+  size_t srcDims = 0, tapIndex = 0, tapWeight = 0, fill = 0, program = 0, opOffsets = 0, params = 0, out = 0, warpDims = 0;
 };
 
 // The check of a job (checkJob, checkSample) is in plan_check.h, shared with the CUDA addon.
@@ -81,7 +91,14 @@ struct Scratch {
   uint64_t lutJob = 0;           // the job and parameter block `lut` was built for
   std::vector<float> lutBlock;
   std::vector<float> image;      // when some point of the program has more channels than outC
+  std::vector<float> warped;     // the warp pass's output (HWC floats), which the taps read
 };
+
+// The warp pass of one sample: writes oh x ow x C floats (HWC) into `out` from the HWC uint8
+// source `src` (sh x sw x C) through the warp block `blk` (PLAN_ABI.md, "Warp pass"). The block
+// was checked (its real window lies inside the source), so every read is in bounds.
+void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
+                int32_t oh, int32_t ow, float* out);
 
 // Runs sample s: writes its outC*outH*outW floats. Returns "" or why it could not (the arrays
 // changed while the job ran, or memory ran out); then the sample's output is unspecified.

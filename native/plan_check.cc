@@ -57,21 +57,81 @@ Problem checkScalars(const Job& job, const Limits& lim) {
   return inRange("K", job.K, 1, lim.maxTaps);
 }
 
+// The warp block of sample s (a copy in `block`): the block fits P, `enabled` is 0 or 1 (0: the
+// warped image is the source, so warpDims must equal srcDims), the real window lies inside the
+// source, no displacement grid.
+Problem checkWarpBlock(const Job& job, int32_t s, const float* block) {
+  const size_t P = job.P;
+  if (job.warpOffset + (size_t)kWarpBlock > P) {
+    return bad("warpOffset", "an offset where the warp block (" + str((int32_t)kWarpBlock) + " floats) fits the parameter block of P = params.length / n = " + str(P) + " floats", str(job.warpOffset));
+  }
+  const float* b = block + job.warpOffset;
+  const size_t at = (size_t)s * P + job.warpOffset;
+  const int64_t sh = job.dims[2 * (size_t)s], sw = job.dims[2 * (size_t)s + 1];
+  const int64_t wh = job.warpDims[2 * (size_t)s], ww = job.warpDims[2 * (size_t)s + 1];
+  const std::string of = " (warp block of sample " + str(s) + ")";
+  if (b[0] != 0.0f && b[0] != 1.0f) return bad("params[" + str(at) + "]", "a warp enabled flag, 0 or 1" + of, num(b[0]));
+  if (b[0] == 0.0f) {
+    if (wh != sh || ww != sw) {
+      return bad("warpDims[" + str(2 * (size_t)s) + ".." + str(2 * (size_t)s + 1) + "]", "the source's size " + str(sh) + "x" + str(sw) + " for sample " + str(s) + ", whose warp is off (params[" + str(at) + "] = 0)", str(wh) + "x" + str(ww));
+    }
+    return {};
+  }
+  static const char* const names[] = {"x0", "y0", "x1", "y1"};
+  for (int i = 0; i < 4; ++i) {
+    const float v = b[14 + i];
+    const double hi = (double)(i % 2 == 0 ? sw : sh);
+    if (!(v >= 0.0f && (double)v <= hi)) {
+      return bad("params[" + str(at + 14 + (size_t)i) + "]", std::string("a real-window ") + names[i] + " in [0, " + num(hi) + "] (inside the source)" + of, num(v));
+    }
+  }
+  const float F = b[18];
+  if (!(F >= 0.0f && F <= (float)kWarpFrames) || F != std::floor(F)) {
+    return bad("params[" + str(at + 18) + "]", "a frame count F, an integer in 0.." + str(kWarpFrames) + of, num(F));
+  }
+  for (int32_t f = 0; f < (int32_t)F; ++f) {
+    for (int i = 0; i < 2; ++i) {
+      const size_t k = 19 + 11 * (size_t)f + 9 + (size_t)i;
+      const float v = b[k];
+      if (!(v >= 1.0f && v <= (float)kMaxSide) || v != std::floor(v)) {
+        return bad("params[" + str(at + k) + "]", std::string("a frame ") + (i == 0 ? "height" : "width") + ", an integer in [1, " + str(kMaxSide) + "] (frame " + str(f) + ")" + of, num(v));
+      }
+    }
+  }
+  const float G = b[kWarpBlock - 1];
+  const size_t gAt = at + (size_t)kWarpBlock - 1;
+  if (!(G == 0.0f || (G >= 2.0f && G <= (float)kWarpMaxGrid)) || G != std::floor(G)) {
+    return bad("params[" + str(gAt) + "]", "a displacement grid size G: 0 (none) or an integer in [2, " + str(kWarpMaxGrid) + "]" + of, num(G));
+  }
+  const size_t gridFloats = 2 * (size_t)G * (size_t)G;
+  if (job.warpOffset + (size_t)kWarpBlock + gridFloats > P) {
+    return bad("params[" + str(gAt) + "]", "a grid of G x G (dx, dy) pairs that fits the parameter block of P = " + str(P) + " floats after the warp block at " + str(job.warpOffset) + of, num(G));
+  }
+  return {};
+}
+
 Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float* block) {
-  const int64_t h = job.dims[2 * (size_t)s], w = job.dims[2 * (size_t)s + 1];
+  if (job.warp != kWarpNone) {
+    const Problem p = checkWarpBlock(job, s, block);
+    if (!p.ok()) return p;
+  }
+  // The taps read the warped image when there is a warp pass, else the source.
+  const std::vector<int32_t>& read = job.warp != kWarpNone ? job.warpDims : job.dims;
+  const std::string image = job.warp != kWarpNone ? "warped image" : "sample";
+  const int64_t h = read[2 * (size_t)s], w = read[2 * (size_t)s + 1];
   const size_t K = (size_t)job.K;
   const size_t rowTaps = (size_t)job.outH * K, colTaps = (size_t)job.outW * K;
   const size_t base = (size_t)s * job.tapsPerSample();
   for (size_t k = 0; k < rowTaps; ++k) {
     const int32_t t = taps[k];
     if (t < -1 || t >= h) {
-      return bad("tapIndex[" + str(base + k) + "]", "-1 or a row of sample " + str(s) + " in [0, " + str(h - 1) + "] (row tap " + str(k % K) + " of output row " + str(k / K) + ")", str(t));
+      return bad("tapIndex[" + str(base + k) + "]", "-1 or a row of " + image + " " + str(s) + " in [0, " + str(h - 1) + "] (row tap " + str(k % K) + " of output row " + str(k / K) + ")", str(t));
     }
   }
   for (size_t k = 0; k < colTaps; ++k) {
     const int32_t t = taps[rowTaps + k];
     if (t < -1 || t >= w) {
-      return bad("tapIndex[" + str(base + rowTaps + k) + "]", "-1 or a column of sample " + str(s) + " in [0, " + str(w - 1) + "] (column tap " + str(k % K) + " of output column " + str(k / K) + ")", str(t));
+      return bad("tapIndex[" + str(base + rowTaps + k) + "]", "-1 or a column of " + image + " " + str(s) + " in [0, " + str(w - 1) + "] (column tap " + str(k % K) + " of output column " + str(k / K) + ")", str(t));
     }
   }
   int32_t C = job.inC;
@@ -128,6 +188,18 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
       const std::string what = job.srcOffsets.empty() ? "sources[" + str(s) + "]" : "srcOffsets[" + str(s) + "]";
       const std::string got = job.srcOffsets.empty() ? str(job.srcBytes[s]) + " bytes" : num(job.srcOffsets[s]) + ", which leaves " + str(job.srcBytes[s]) + " bytes of sources";
       return bad(what, "at least height*width*inC = " + str(h) + "*" + str(w) + "*" + str(job.inC) + " = " + str(need) + " bytes", got);
+    }
+  }
+  if (job.warp != kWarpNone) {
+    if (len.warpDims != 2 * n) return bad("warpDims", "an Int32Array of length 2n = " + str(2 * n) + " (the job has a warp pass)", "length " + str(len.warpDims));
+    for (size_t s = 0; s < n; ++s) {
+      const int64_t h = job.warpDims[2 * s], w = job.warpDims[2 * s + 1];
+      if (h < 1 || w < 1 || h > lim.maxSide || w > lim.maxSide) {
+        return bad("warpDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a height and width in [1, " + str(lim.maxSide) + "] for sample " + str(s), str(h) + "x" + str(w));
+      }
+      if ((uint64_t)h * (uint64_t)w * (uint64_t)job.inC > ((uint64_t)1 << 31)) {
+        return bad("warpDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a warped image of at most 2^31 values (height*width*inC, sample " + str(s) + ")", str(h) + "x" + str(w));
+      }
     }
   }
   const size_t taps = n * job.tapsPerSample();

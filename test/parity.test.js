@@ -250,3 +250,214 @@ test("steps without a fused op (the photometric ones but blur) run step by step:
     assert.deepEqual(first.images.subarray(2 * per, 3 * per), chw);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// The warp pass. A chain with a warp folds the projective steps around it into one matrix per
+// sample (native/PLAN_ABI.md, "Warp pass"), so its pixels are defined by the plan, not by the
+// step-by-step reference: the plan's TypeScript executor, the C++ engine and the CUDA kernel's
+// CPU emulation must agree bit for bit on the same drawn parameters.
+
+const { executePlan } = require("../dist/engines");
+const cudaLoad = require("../dist/engines/addon-cuda").load();
+const emulate = cudaLoad.addon ? (job) => cudaLoad.addon.emulatePlan(job) : undefined;
+if (!emulate) console.log(`# CUDA emulation comparisons skipped: ${cudaLoad.reason}`);
+
+const sameBits = (a, b) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/** Runs one warp chain on the three executors of the plan; returns the job and the output. */
+async function compareWarp(chain, images, seed, label) {
+  const plan = new T.Plan(chain);
+  assert.deepEqual(plan.unfused, [], `${label}: fused\n${chain}`);
+  const params = images.map((im, i) => plan.draw(im, { seed, epoch: 0, position: i }));
+  const job = encodeJob(plan, images, params);
+  assert.ok(job.warp === 1 || job.warp === 2, `${label}: the job has a warp pass`);
+  const expected = new Float32Array(job.n * job.outC * job.outH * job.outW).fill(NaN);
+  executePlan(job, expected);
+  const out = new Float32Array(expected.length).fill(NaN);
+  await native.addon.runPlan({ ...job, out, numThreads: 2 });
+  for (let i = 0; i < out.length; i++) {
+    if (!Object.is(out[i], expected[i])) assert.fail(`${label}: element ${i} native ${out[i]} != plan reference ${expected[i]}\n${chain}`);
+  }
+  if (emulate) assert.ok(sameBits(emulate(job), expected), `${label}: CUDA emulation differs from the plan reference\n${chain}`);
+  return { job, plan, params, out: expected };
+}
+
+/** A random chain with one warp: folding geometry before and after, taps after, colour steps. */
+function randomWarpChain(rng, c, h, w) {
+  const pick = (arr) => arr[rng.int(arr.length)];
+  const fill = rng.random() < 0.5 ? 0 : rng.random() < 0.5 ? 1 + rng.int(255) : Array.from({ length: c }, () => rng.int(256));
+  const interpolation = rng.random() < 0.5 ? "nearest" : "bilinear";
+  const steps = [];
+  let H = h;
+  let W = w;
+  const colourFirst = rng.random() < 0.25; // toTensor (and normalize) before the warp: the fill maps back
+  if (colourFirst) {
+    steps.push(T.toTensor());
+    if (rng.random() < 0.5) steps.push(T.normalize(Array.from({ length: c }, () => rng.random()), Array.from({ length: c }, () => 0.1 + rng.random())));
+  }
+  for (let k = rng.int(3); k > 0; k--) {
+    const kind = pick(colourFirst ? ["flipx", "flipy", "center"] : ["flipx", "flipy", "crop", "pad", "center", "resize", "rrc"]);
+    if (kind === "flipx") steps.push(T.randomHorizontalFlip(rng.random()));
+    else if (kind === "flipy") steps.push(T.randomVerticalFlip(rng.random()));
+    else if (kind === "crop") {
+      const pad = rng.int(5);
+      const size = [1 + rng.int(H + 2 * pad), 1 + rng.int(W + 2 * pad)];
+      steps.push(T.randomCrop(size, { padding: pad, fill }));
+      [H, W] = size;
+    } else if (kind === "pad") {
+      const p = [rng.int(4), rng.int(4), rng.int(4), rng.int(4)];
+      steps.push(T.pad(p, { fill }));
+      H += p[1] + p[3];
+      W += p[0] + p[2];
+    } else if (kind === "center") {
+      const size = [1 + rng.int(H), 1 + rng.int(W)]; // within the image: no padding
+      steps.push(T.centerCrop(size));
+      [H, W] = size;
+    } else if (kind === "resize") {
+      const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
+      steps.push(T.resize(size, { antialias: false, interpolation: rng.random() < 0.8 ? "bilinear" : "nearest-exact" }));
+      [H, W] = size;
+    } else {
+      const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
+      steps.push(T.randomResizedCrop(size, { antialias: false }));
+      [H, W] = size;
+    }
+  }
+  const warp = pick(["rotation", "affine", "perspective"]);
+  if (warp === "rotation") steps.push(T.randomRotation(rng.random() < 0.2 ? [90, 90] : 180 * rng.random(), { interpolation, fill: colourFirst ? rng.random() : fill, ...(rng.random() < 0.3 ? { center: [rng.int(W), rng.int(H)] } : {}) }));
+  else if (warp === "affine") steps.push(T.randomAffine({ degrees: 45 * rng.random(), translate: [0.3 * rng.random(), 0.3 * rng.random()], scale: [0.5, 1.5], shear: [-20, 20, -10, 10], interpolation, fill: colourFirst ? rng.random() : fill }));
+  else steps.push(T.randomPerspective({ p: rng.random(), distortionScale: rng.random(), interpolation, fill: colourFirst ? rng.random() : fill }));
+  for (let k = rng.int(3); k > 0; k--) {
+    const kind = pick(colourFirst ? ["flipx", "center", "resize", "resizeaa"] : ["flipx", "crop", "center", "resize", "resizeaa", "pad"]);
+    if (kind === "flipx") steps.push(T.randomHorizontalFlip(rng.random()));
+    else if (kind === "crop") {
+      const pad = colourFirst ? 0 : rng.int(3);
+      const size = [1 + rng.int(H + 2 * pad), 1 + rng.int(W + 2 * pad)];
+      steps.push(T.randomCrop(size, { padding: pad, fill }));
+      [H, W] = size;
+    } else if (kind === "center") {
+      const size = [1 + rng.int(H), 1 + rng.int(W)]; // within the image: no padding
+      steps.push(T.centerCrop(size));
+      [H, W] = size;
+    } else if (kind === "resize" || kind === "resizeaa") {
+      // Upscales fold into the matrix; an antialiased downscale stays separable taps after the warp.
+      const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
+      steps.push(T.resize(size, kind === "resize" ? { antialias: false } : { interpolation: rng.random() < 0.5 ? "bilinear" : "bicubic" }));
+      [H, W] = size;
+    } else if (!colourFirst) {
+      steps.push(T.pad([rng.int(3), rng.int(3)], { mode: pick(["constant", "edge", "reflect"]), fill }));
+    }
+  }
+  const gray = c === 1 || c === 3;
+  if (!colourFirst && rng.random() < 0.5) steps.push(T.toTensor());
+  if (gray && rng.random() < 0.3) steps.push(T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 }));
+  if (rng.random() < 0.3) steps.push(T.randomErasing({ p: 0.5 }));
+  return T.compose(steps);
+}
+
+test("warps: rotation, affine and perspective alone equal the step-by-step reference and run bit for bit on every engine", { skip }, async () => {
+  const rng = new RandomStream(31, 0, 0);
+  for (const c of [1, 3, 4]) {
+    const images = Array.from({ length: 4 }, () => randomImage(rng, 13, 18, c));
+    const fill = c === 1 ? 40 : Array.from({ length: c }, (_, k) => 10 + 60 * k);
+    for (const interpolation of ["nearest", "bilinear"]) {
+      for (const warp of [
+        T.randomRotation(180, { interpolation, fill }),
+        T.randomRotation([-30, 60], { interpolation, fill, center: [3, 11] }),
+        T.randomAffine({ degrees: 30, translate: [0.2, 0.3], scale: [0.6, 1.4], shear: [-15, 15, -5, 5], interpolation, fill }),
+        T.randomPerspective({ p: 0.75, distortionScale: 0.7, interpolation, fill }),
+      ]) {
+        const chain = T.compose([warp]);
+        const { params, out } = await compareWarp(chain, images, 11, `${warp} on ${c} channels`);
+        // One warp and nothing folded: the plan's pass is the step-by-step warp itself.
+        const expected = new Float32Array(out.length);
+        const per = out.length / images.length;
+        images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, i * per));
+        assert.ok(sameBits(out, expected), `${warp}: plan equals the step-by-step warp`);
+      }
+    }
+  }
+});
+
+test("warps: a chain of flip, crop, rotate and resize folds into one matrix and one resampling", { skip }, async () => {
+  const rng = new RandomStream(32, 0, 0);
+  const images = Array.from({ length: 5 }, () => randomImage(rng, 27, 31, 3));
+  const chain = T.compose([T.randomHorizontalFlip(), T.randomCrop(24, { padding: 4 }), T.randomRotation(25, { interpolation: "bilinear" }), T.resize([16, 20], { antialias: false }), T.toTensor(), T.normalize([0.5], [0.25])]);
+  const { job } = await compareWarp(chain, images, 5, "flip + crop + rotate + resize");
+  assert.equal(job.K, 1, "every geometric step is in the matrix: the taps are the identity");
+  assert.deepEqual(Array.from(job.warpDims), Array.from({ length: 10 }, (_, i) => (i % 2 ? 20 : 16)), "the warp writes the output size directly");
+  // An antialiased downscale after the warp stays a separable pass on the warped image.
+  const down = T.compose([T.randomRotation(25, { interpolation: "bilinear" }), T.resize([9, 7])]);
+  const d = await compareWarp(down, images, 6, "rotate + antialiased downscale");
+  assert.ok(d.job.K > 2, `wide taps after the warp (K = ${d.job.K})`);
+  assert.deepEqual(Array.from(d.job.warpDims.subarray(0, 2)), [27, 31]);
+  // Before a warp, steps that do not fold (mirror padding, antialiased resizing) run step by step.
+  for (const pre of [T.pad(2, { mode: "reflect" }), T.resize(20), T.randomResizedCrop(9)]) {
+    assert.deepEqual(new T.Plan(T.compose([pre, T.randomRotation(10)])).unfused, [pre.name], `${pre} before a warp`);
+  }
+  const four = T.compose([T.randomRotation(10), T.randomRotation(10), T.randomRotation(10), T.randomRotation(10)]);
+  assert.deepEqual(new T.Plan(four).unfused, ["RandomRotation"], "at most three warps in one pass");
+  assert.deepEqual(new T.Plan(T.compose([T.randomRotation(10), T.randomRotation(10, { interpolation: "bilinear" })])).unfused, ["RandomRotation"], "one interpolation per pass");
+  assert.deepEqual(new T.Plan(T.compose([T.randomRotation(10), T.toTensor(), T.randomRotation(10)])).unfused, ["ToTensor"], "nothing but geometry between warps");
+  assert.deepEqual(new T.Plan(T.compose([T.elasticTransform(), T.randomRotation(10, { interpolation: "bilinear" })])).unfused, ["ElasticTransform"], "a displacement only in the last warp");
+  assert.deepEqual(new T.Plan(T.compose([T.colorJitter({ brightness: 0.2 }), T.randomRotation(10)])).unfused, ["ColorJitter"]);
+  assert.deepEqual(new T.Plan(T.compose([T.randomCrop(8, { padding: 2, fill: 5 }), T.randomRotation(10)])).unfused, ["RandomCrop"], "one fill per plan");
+});
+
+test("warps: two and three warps and an elastic displacement fold into one pass, bit for bit", { skip }, async () => {
+  const rng = new RandomStream(35, 0, 0);
+  for (const c of [1, 3, 4]) {
+    const images = Array.from({ length: 3 }, () => randomImage(rng, 17, 22, c));
+    for (const interpolation of ["nearest", "bilinear"]) {
+      const fill = c === 1 ? 70 : Array.from({ length: c }, (_, k) => 20 + 50 * k);
+      const chains = [
+        [T.randomRotation(40, { interpolation, fill }), T.randomAffine({ degrees: 20, translate: [0.1, 0.1], scale: [0.7, 1.2], interpolation, fill })],
+        [T.randomHorizontalFlip(), T.randomRotation(30, { interpolation, fill }), T.randomVerticalFlip(), T.centerCrop([15, 19]), T.randomPerspective({ p: 0.8, interpolation, fill }), T.resize([30, 40], { antialias: false })],
+        [T.randomCrop(18, { padding: 3, fill }), T.randomRotation(25, { interpolation, fill }), T.randomRotation(25, { interpolation, fill }), T.randomPerspective({ p: 1, interpolation, fill })],
+        [T.elasticTransform({ interpolation, fill, grid: 5 + rng.int(12) })],
+        [T.randomHorizontalFlip(), T.resize([20, 25], { antialias: false }), T.randomRotation(20, { interpolation, fill }), T.elasticTransform({ interpolation, fill, alpha: [20, 80], sigma: 3 }), T.toTensor()],
+        [T.elasticTransform({ interpolation, fill }), T.resize([9, 11]), T.colorJitter({ brightness: 0.4 })], // an antialiased downscale after the displacement: taps
+      ];
+      for (const steps of chains) {
+        const chain = T.compose(steps);
+        const { job } = await compareWarp(chain, images, 7, `${c} channels, ${interpolation}`);
+        const frames = Array.from({ length: job.n }, (_, i) => job.params[i * (job.params.length / job.n) + job.warpOffset + 18]);
+        const warps = steps.filter((t) => t.kind === "warp").length;
+        assert.ok(frames.every((f) => f <= warps - 1), `frames ${frames} for ${warps} warps`);
+      }
+      // An elastic warp alone is the step-by-step one.
+      const chain = T.compose([T.elasticTransform({ interpolation, fill })]);
+      const { params, out } = await compareWarp(chain, images, 9, "elastic alone");
+      const expected = new Float32Array(out.length);
+      images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, i * (out.length / images.length)));
+      assert.ok(sameBits(out, expected), "elastic: plan equals the step-by-step warp");
+    }
+  }
+});
+
+test("warps: random chains (1 to 4 channels, odd sizes, fills per channel, nearest and bilinear, batch of 1) bit for bit", { skip }, async () => {
+  const rng = new RandomStream(33, 0, 0);
+  const trials = Number(process.env.BATCHLAB_PARITY_TRIALS || 150);
+  for (let trial = 0; trial < trials; trial++) {
+    const c = 1 + rng.int(4);
+    const h = 1 + rng.int(23);
+    const w = 1 + rng.int(23);
+    const n = trial % 10 === 0 ? 1 : 1 + rng.int(6);
+    const chain = randomWarpChain(rng, c, h, w);
+    const images = Array.from({ length: n }, () => randomImage(rng, h, w, c));
+    try {
+      chain.outputShape([h, w, c]);
+    } catch {
+      continue; // a crop larger than the image it gets
+    }
+    await compareWarp(chain, images, trial, `trial ${trial} (${n} x ${h}x${w}x${c})`);
+  }
+});
+
+test("warps: images of different sizes in one batch (each sample its own warped size)", { skip }, async () => {
+  const rng = new RandomStream(34, 0, 0);
+  const images = [randomImage(rng, 40, 30, 3), randomImage(rng, 17, 50, 3), randomImage(rng, 33, 33, 3)];
+  const { job } = await compareWarp(T.compose([T.randomRotation(20, { interpolation: "bilinear" }), T.resize([12, 12]), T.toTensor()]), images, 3, "mixed sizes");
+  assert.deepEqual(Array.from(job.warpDims), [40, 30, 17, 50, 33, 33], "the antialiased downscale reads each sample's warped image");
+  await compareWarp(T.compose([T.randomAffine({ degrees: 10, scale: [0.9, 1.1] }), T.resize([15, 13], { antialias: false })]), images, 4, "mixed sizes, folded resize");
+});

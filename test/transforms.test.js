@@ -315,22 +315,27 @@ test("warps: a rotated pixel lands where mapPoint's inverse says, options are ch
   assert.throws(() => T.randomRotation(5, { center: [1] }), (e) => e.option === "randomRotation.center");
 });
 
-test("a chain with a warp runs step by step on every CPU engine, with the same pixels", async () => {
+test("a chain with a warp runs as one fused plan on every CPU engine, with the same pixels", async () => {
   const { DataLoader, datasets } = require("../dist");
   const n = 6;
   const pixels = new Uint8Array(n * 12 * 10 * 3).map((_, i) => (i * 37) % 251);
   const ds = datasets.fromArrays(pixels, [n, 12, 10, 3], Int32Array.from({ length: n }, (_, i) => i % 3));
   const transform = T.compose([T.randomCrop(10, { padding: 2 }), T.randomRotation(30, { interpolation: "bilinear" }), T.toTensor(), T.randomPerspective({ p: 1 })]);
-  const outs = [];
-  for (const backend of ["reference", "native"]) {
-    const loader = new DataLoader(ds, { batchSize: 3, seed: 4, transform, backend });
-    const got = [];
-    for await (const b of loader) got.push(Array.from(b.images));
-    outs.push(got.flat());
+  // A colour step between two warps: this one still runs step by step.
+  assert.deepEqual(new T.Plan(transform).unfused, ["ToTensor"]);
+  assert.deepEqual(new T.Plan(T.compose(transform.transforms.slice(0, 3))).unfused, [], "crop, rotation and toTensor: one plan");
+  for (const chain of [transform, T.compose(transform.transforms.slice(0, 3))]) {
+    const outs = [];
+    for (const backend of ["reference", "native"]) {
+      const loader = new DataLoader(ds, { batchSize: 4, seed: 4, transform: chain, backend });
+      const got = [];
+      for await (const b of loader) got.push(Array.from(b.images));
+      outs.push(got.flat());
+    }
+    assert.equal(outs[0].length, n * 3 * 10 * 10);
+    assert.deepEqual(outs[1], outs[0], `${chain}`);
+    assert.ok(outs[0].some((v) => v !== 0));
   }
-  assert.equal(outs[0].length, n * 3 * 10 * 10);
-  assert.deepEqual(outs[1], outs[0]);
-  assert.ok(outs[0].some((v) => v !== 0));
 });
 
 test("photometric ops on hand-computed cases, in the units in force, and their option errors", () => {

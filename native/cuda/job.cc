@@ -41,6 +41,9 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   d.outH = j.outH;
   d.outW = j.outW;
   d.K = j.K;
+  d.warp = j.warp;
+  d.warpOffset = (int)j.warpOffset;
+  hj.warpDims = j.warp != kWarpNone ? j.warpDims.data() : nullptr;
   const size_t n = (size_t)d.n;
   hj.srcDims = j.dims.data();
   hj.srcData.resize(n);
@@ -90,6 +93,7 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   hj.offTapIndex = section(4 * hj.taps);
   hj.offTapWeight = section(4 * hj.taps);
   hj.offParams = section(4 * hj.paramCount);
+  hj.offWarpDims = section(hj.warpDims ? 8 * n : 0);
   hj.metaBytes = off;
   return hj;
 }
@@ -101,6 +105,7 @@ void packMeta(const HostJob& hj, uint8_t* arena, const std::vector<int64_t>& pix
   if (hj.taps > 0) std::memcpy(arena + hj.offTapIndex, hj.tapIndex, 4 * hj.taps);
   if (hj.taps > 0) std::memcpy(arena + hj.offTapWeight, hj.tapWeight, 4 * hj.taps);
   if (hj.paramCount > 0) std::memcpy(arena + hj.offParams, hj.params, 4 * hj.paramCount);
+  if (hj.warpDims && n > 0) std::memcpy(arena + hj.offWarpDims, hj.warpDims, 8 * n);
 }
 
 std::vector<int64_t> packedOffsets(const HostJob& hj) {
@@ -126,6 +131,7 @@ DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out) {
   d.tapIndex = reinterpret_cast<const int32_t*>(arena + hj.offTapIndex);
   d.tapWeight = reinterpret_cast<const float*>(arena + hj.offTapWeight);
   d.params = reinterpret_cast<const float*>(arena + hj.offParams);
+  d.warpDims = reinterpret_cast<const int32_t*>(arena + hj.offWarpDims);
   d.pixels = arena + hj.metaBytes;
   d.out = out;
   return d;

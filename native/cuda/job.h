@@ -17,7 +17,7 @@ namespace blcuda {
 
 // Sections of the arena (device or host), each starting on a 256-byte boundary:
 //   srcOffsets int64[n] | srcDims int32[2n] | tapIndex int32[T] | tapWeight float[T] |
-//   params float[n*P] | pixels uint8[...]
+//   params float[n*P] | warpDims int32[2n] (with a warp pass) | pixels uint8[...]
 constexpr size_t kArenaAlign = 256;
 
 struct HostJob {
@@ -29,12 +29,13 @@ struct HostJob {
   const int32_t* tapIndex = nullptr;
   const float* tapWeight = nullptr;
   const float* params = nullptr;
+  const int32_t* warpDims = nullptr;     // with a warp pass: [2n]
   size_t taps = 0;                       // n*(outH+outW)*K
   size_t paramCount = 0;                 // n*P
   size_t outElements = 0;                // n*outC*outH*outW
   size_t pixelBytes = 0;                 // sum of srcBytes
   // Arena layout.
-  size_t offSrcOffsets = 0, offSrcDims = 0, offTapIndex = 0, offTapWeight = 0, offParams = 0;
+  size_t offSrcOffsets = 0, offSrcDims = 0, offTapIndex = 0, offTapWeight = 0, offParams = 0, offWarpDims = 0;
   size_t metaBytes = 0;                  // where the pixel section starts
 };
 

@@ -4,6 +4,7 @@
 // IEEE float32 operation in the order the ABI writes it; nothing here may be "simplified".
 #pragma once
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,12 +25,15 @@ constexpr int kMaxChannels = 4;
 constexpr int kMaxOps = 32;
 
 enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3 };
+enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
 
 // The job as the kernel sees it. Small fields travel by value; arrays are pointers into one
 // device arena (see README.md, "Device-side job layout"). The CPU emulation uses the same
 // struct with host pointers into a host copy of that arena.
 struct DevJob {
   int n, inC, outC, outH, outW, K, P, nOps;
+  int warp;                    // the warp pass: 0 none, 1 nearest, 2 bilinear
+  int warpOffset;              // offset of the warp block inside a sample's P floats
   int nJitter;                 // JITTER ops in the program (0 when no sample needs a contrast mean)
   int program[kMaxOps];        // op codes
   int opOffsets[kMaxOps];      // offset of each op's block inside a sample's P floats
@@ -40,6 +44,7 @@ struct DevJob {
   const int32_t* tapIndex;     // [n*(outH+outW)*K]
   const float* tapWeight;      // same layout
   const float* params;         // [n*P]
+  const int32_t* warpDims;     // [2n]  height, width of sample s's warped image (with a warp)
   const uint8_t* pixels;       // packed HWC uint8 sources
   float* out;                  // NCHW float32 output, n*outC*outH*outW
 };
@@ -74,6 +79,153 @@ BL_HD int jitterStep(int order, int t) {
   return (int)((table >> (order * 6 + t * 2)) & 3u);
 }
 
+// A window [x0, y0, x1, y1] of the warp block holds pixel (sx, sy) when x0 < sx + 0.5 < x1 and
+// y0 < sy + 0.5 < y1.
+BL_HD bool inWindow(const float* win, int sx, int sy) {
+  const float cx = (float)sx + 0.5f;
+  const float cy = (float)sy + 0.5f;
+  return win[0] < cx && cx < win[2] && win[1] < cy && cy < win[3];
+}
+
+// Weight of the bilinear corners of a point inside a w x h frame (nearest: 1 or 0).
+BL_HD float frameMask(const float* q, int fh, int fw, float px, float py, bool nearest) {
+  const float X = (q[0] * px + q[1] * py) + q[2];
+  const float Y = (q[3] * px + q[4] * py) + q[5];
+  const float Wd = (q[6] * px + q[7] * py) + q[8];
+  const float ix = X / Wd - 0.5f;
+  const float iy = Y / Wd - 0.5f;
+  if (!(fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f)) return 0.0f;
+  if (nearest) {
+    const int nx = (int)rintf(ix);
+    const int ny = (int)rintf(iy);
+    return (nx >= 0 && nx < fw && ny >= 0 && ny < fh) ? 1.0f : 0.0f;
+  }
+  const float x0f = floorf(ix);
+  const float y0f = floorf(iy);
+  const int x0 = (int)x0f;
+  const int y0 = (int)y0f;
+  const float fx = ix - x0f;
+  const float fy = iy - y0f;
+  const float gx = 1.0f - fx;
+  const float gy = 1.0f - fy;
+  float mask = 0.0f;
+  for (int k = 0; k < 4; ++k) {
+    const int sx = x0 + (k & 1);
+    const int sy = y0 + (k >> 1);
+    if (sx >= 0 && sx < fw && sy >= 0 && sy < fh) mask = mask + ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
+  }
+  return mask;
+}
+
+// The warp pass at pixel (y, x) of sample s's warped image: px[c] for c < inC (PLAN_ABI.md,
+// "Warp pass"). The real window was checked to lie inside the source.
+BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
+  const int C = j.inC;
+  const float* blk = j.params + (size_t)s * (size_t)j.P + j.warpOffset;
+  const float* m = blk + 1;
+  const float* dom = blk + 10;
+  const float* real = blk + 14;
+  const int F = (int)blk[18];
+  const int G = (int)blk[41];
+  const size_t srcW = (size_t)j.srcDims[2 * s + 1];
+  const uint8_t* src = j.pixels + j.srcOffsets[s];
+  const bool nearest = j.warp == kWarpNearest;
+  const float yc = (float)y + 0.5f;
+  const float xc = (float)x + 0.5f;
+  float px = xc;
+  float py = yc;
+  if (G > 0) {
+    const float* grid = blk + 42;
+    const float gm1 = (float)(G - 1);
+    const float u = (xc * gm1) / (float)j.warpDims[2 * s + 1];
+    const float t = (yc * gm1) / (float)j.warpDims[2 * s];
+    int j0 = (int)floorf(u);
+    int i0 = (int)floorf(t);
+    j0 = j0 < G - 2 ? j0 : G - 2;
+    i0 = i0 < G - 2 ? i0 : G - 2;
+    const float a = u - (float)j0;
+    const float b = t - (float)i0;
+    const float ra = 1.0f - a;
+    const float rb = 1.0f - b;
+    const float* g0 = grid + ((size_t)i0 * (size_t)G + (size_t)j0) * 2;
+    const float* g1 = g0 + (size_t)G * 2;
+    const float dx = (ra * g0[0] + a * g0[2]) * rb + (ra * g1[0] + a * g1[2]) * b;
+    const float dy = (ra * g0[1] + a * g0[3]) * rb + (ra * g1[1] + a * g1[3]) * b;
+    px = xc + dx;
+    py = yc + dy;
+  }
+  const float X = (m[0] * px + m[1] * py) + m[2];
+  const float Y = (m[3] * px + m[4] * py) + m[5];
+  const float Wd = (m[6] * px + m[7] * py) + m[8];
+  const float ix = X / Wd - 0.5f;
+  const float iy = Y / Wd - 0.5f;
+  const bool inRange = fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f;  // false for NaN
+  float v[kMaxChannels];
+  if (nearest) {
+    const int nx = inRange ? (int)rintf(ix) : 0;
+    const int ny = inRange ? (int)rintf(iy) : 0;
+    if (inRange && inWindow(real, nx, ny)) {
+      const uint8_t* p = src + ((size_t)ny * srcW + (size_t)nx) * (size_t)C;
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? (float)p[c] : 0.0f;
+    } else {
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? j.fill[c] : 0.0f;
+    }
+  } else {
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c) v[c] = 0.0f;
+    float mask = 0.0f;
+    if (inRange) {
+      const float x0f = floorf(ix);
+      const float y0f = floorf(iy);
+      const int x0 = (int)x0f;
+      const int y0 = (int)y0f;
+      const float fx = ix - x0f;
+      const float fy = iy - y0f;
+      const float gx = 1.0f - fx;
+      const float gy = 1.0f - fy;
+      for (int k = 0; k < 4; ++k) {
+        const int sx = x0 + (k & 1);
+        const int sy = y0 + (k >> 1);
+        if (!inWindow(dom, sx, sy)) continue;
+        const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
+        mask = mask + w;
+        if (inWindow(real, sx, sy)) {
+          const uint8_t* p = src + ((size_t)sy * srcW + (size_t)sx) * (size_t)C;
+          BL_UNROLL
+          for (int c = 0; c < kMaxChannels; ++c)
+            if (c < C) v[c] = v[c] + w * (float)p[c];
+        } else {
+          BL_UNROLL
+          for (int c = 0; c < kMaxChannels; ++c)
+            if (c < C) v[c] = v[c] + w * j.fill[c];
+        }
+      }
+    }
+    const float rest = 1.0f - mask;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c)
+      if (c < C) v[c] = v[c] * mask + rest * j.fill[c];
+  }
+  for (int f = 0; f < F; ++f) {
+    const float* fr = blk + 19 + 11 * f;
+    const float mk = frameMask(fr, (int)fr[9], (int)fr[10], px, py, nearest);
+    const float rest = 1.0f - mk;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c)
+      if (c < C) v[c] = (v[c] * mk) * mk + rest * j.fill[c];
+  }
+  BL_UNROLL
+  for (int c = 0; c < kMaxChannels; ++c)
+    if (c < C) out[c] = v[c];
+}
+
+// Does sample s read the warp pass's image? (Else its taps read the source.)
+BL_HD bool warpsSample(const DevJob& j, int s) {
+  return j.warp != kWarpNone && j.params[(size_t)s * (size_t)j.P + j.warpOffset] != 0.0f;
+}
+
 // The geometry pass for one output pixel: v[c] for c < inC.
 BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
   const int K = j.K;
@@ -85,6 +237,7 @@ BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
   const float* wx = j.tapWeight + base + (size_t)j.outH * K + (size_t)x * K;
   const size_t srcW = (size_t)j.srcDims[2 * s + 1];
   const uint8_t* src = j.pixels + j.srcOffsets[s];
+  const bool warped = warpsSample(j, s);
 
   float acc[kMaxChannels];
   BL_UNROLL
@@ -102,6 +255,12 @@ BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
         BL_UNROLL
         for (int c = 0; c < kMaxChannels; ++c)
           if (c < C) row[c] = row[c] + wxq * j.fill[c];
+      } else if (warped) {
+        float px[kMaxChannels];
+        warpPixel(j, s, r, col, px);
+        BL_UNROLL
+        for (int c = 0; c < kMaxChannels; ++c)
+          if (c < C) row[c] = row[c] + wxq * px[c];
       } else {
         const uint8_t* px = src + ((size_t)r * srcW + (size_t)col) * (size_t)C;
         BL_UNROLL

@@ -27,7 +27,7 @@ export function cpuEngine(addon: NativeAddon, pinned?: EngineMemory): Engine {
     async run(plan, pixels, params, out, numThreads) {
       if (!out) throw new NativeError("the native engine needs an output buffer");
       if (!plan.fused) {
-        runReference(plan, pixels, params, out); // warp steps: not in the native plan yet
+        runReference(plan, pixels, params, out); // orders the fused plan cannot run (Plan.unfused)
         return {};
       }
       const job = encodeJob(plan, pixels, params, pool);

@@ -48,6 +48,7 @@ export function engineReport(): { backend: EngineName; reason: string } {
 }
 
 export { encodeJob, pixelsOfImages, pixelsOfStore } from "./job";
+export { executePlan } from "./plan-reference";
 export type { PlanJob, HostJob, Engine, EngineName, EngineResult, BatchPixels, StoredPixels, DeviceTensor } from "./job";
 export { BufferPool } from "./buffers";
 export { loadNative, addonPath } from "./addon-cpu";

@@ -41,6 +41,12 @@ export interface PlanJob {
   opOffsets: Int32Array;
   /** Per-sample parameter blocks. */
   params: Float32Array;
+  /** The warp pass: 0 or absent none, 1 nearest, 2 bilinear (the taps then read the warped image). */
+  warp?: number;
+  /** With a warp: offset of the warp block inside each sample's parameter block. */
+  warpOffset?: number;
+  /** With a warp: height, width of each sample's warped image (length 2n). */
+  warpDims?: Int32Array;
 }
 
 /** What the CPU engine adds to a job: where to write, and how many pool threads may work on it. */
@@ -200,5 +206,17 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
     params: block,
   };
   if (stored) job.srcOffsets = stored.offsets;
+  const w = layout0.warp;
+  if (w) {
+    job.warp = w.mode;
+    job.warpOffset = w.offset;
+    const dims = new Int32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      const shape = plan.layout(shapeOf(i)).warp!.shape;
+      dims[2 * i] = shape.height;
+      dims[2 * i + 1] = shape.width;
+    }
+    job.warpDims = dims;
+  }
   return job;
 }

@@ -1,9 +1,15 @@
-/** The reference engine: the transforms' readable TypeScript implementations, sample by sample. */
+/**
+ * The reference engine: the transforms' readable TypeScript implementations, sample by sample.
+ * A plan with a warp pass runs through the plan's own TypeScript executor (plan-reference.ts)
+ * instead: its geometry is folded into one resampling, which the native engines reproduce bit
+ * for bit, and which differs from resampling step by step.
+ */
 import { NativeError } from "../errors";
 import * as ref from "../transforms/reference";
 import { BufferPool, type EngineMemory } from "./buffers";
 import type { Params, Plan } from "../transforms/index";
-import type { BatchPixels, Engine } from "./job";
+import { encodeJob, type BatchPixels, type Engine } from "./job";
+import { executePlan } from "./plan-reference";
 
 /** `pinned`: batches in pinned host memory (DataLoader's pinMemory). */
 export function referenceEngine(reason: string, pinned?: EngineMemory): Engine {
@@ -14,13 +20,14 @@ export function referenceEngine(reason: string, pinned?: EngineMemory): Engine {
     pool: pinned ? new BufferPool(pinned, false) : new BufferPool(),
     async run(plan, pixels, params, out) {
       if (!out) throw new NativeError("the reference engine needs an output buffer");
-      runReference(plan, pixels, params, out);
+      if (plan.fused && plan.warps) executePlan(encodeJob(plan, pixels, params), out);
+      else runReference(plan, pixels, params, out);
       return {};
     },
   };
 }
 
-/** The chain step by step on every sample, into `out` (NCHW): also the path of unfused chains. */
+/** The chain step by step on every sample, into `out` (NCHW): also the path of unfused chains on the native engine. */
 export function runReference(plan: Plan, pixels: BatchPixels, params: readonly Params[], out: Float32Array): void {
   let offset = 0;
   pixels.images().forEach((image, i) => {

@@ -21,12 +21,13 @@ export {
   randomRotation,
   randomAffine,
   randomPerspective,
+  elasticTransform,
   compose,
   randomApply,
   randomChoice,
   randomOrder,
 } from "./library";
-export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, Interpolation } from "./library";
+export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, ElasticTransformOptions, Interpolation } from "./library";
 export {
   randomInvert,
   randomPosterize,

@@ -22,7 +22,7 @@ import {
 } from "./geometry";
 import * as ref from "./reference";
 import type { FloatImage } from "./reference";
-import { affineWarp, inverseAffine, perspectiveWarp, warpImage, type Mat3, type WarpInterpolation } from "./warp";
+import { affineWarp, inverseAffine, perspectiveWarp, translation, warpImage, type Mat3, type WarpInterpolation } from "./warp";
 
 export interface Shape {
   readonly height: number;
@@ -69,7 +69,7 @@ export const OP_NAMES = ["affine", "gray", "jitter", "erase"] as const;
 
 export abstract class Transform {
   abstract readonly name: string;
-  /** "warp": geometry through a per-sample projective map (warp.ts); not in the fused plan yet. */
+  /** "warp": geometry through a per-sample projective map (warp.ts): the plan's warp pass. */
   abstract readonly kind: "geometry" | "warp" | "color" | "container";
   /** The options as given (after defaults), for display and debugging. */
   abstract readonly options: Readonly<Record<string, unknown>>;
@@ -119,6 +119,50 @@ export abstract class Transform {
     return "none";
   }
 
+  // Facts for folding geometry into a warp (plan.ts): consecutive projective steps become one
+  // per-sample matrix, so the chain resamples once.
+
+  /**
+   * Geometry and warps: the step for one sample as a projective map from a point of its output
+   * to a point of its input (pixel units, pixel centres at +0.5), or null where it is the
+   * identity for this sample.
+   */
+  foldMatrix?(s: Shape, p: Params): Mat3 | null;
+
+  /** Warps: the displacement grid's points per side (0: none; the same for every sample). */
+  displacementGrid(): number {
+    return 0;
+  }
+
+  /** Warps with a displacement grid: G x G (dx, dy) pairs in output pixels, row-major; null where none. */
+  displacement?(s: Shape, p: Params): ArrayLike<number> | null;
+
+  /** True when the step folds into a later warp's matrix, whatever the input shape. */
+  foldsBeforeWarp(): boolean {
+    return false;
+  }
+
+  /** True when the step folds into an earlier warp's matrix at input shape s (it stays inside the warped image). */
+  foldsAfterWarp(_s: Shape): boolean {
+    return false;
+  }
+
+  /** Colour steps: true when the step is a per-channel (x - sub) / div (the AFFINE op), which a warp may run before. */
+  readonly pointwiseAffine: boolean = false;
+
+  /** Geometry and warps: the constant fill the step reads outside its input, as given (none: undefined). */
+  fillOption(): number | readonly number[] | undefined {
+    return undefined;
+  }
+
+  /**
+   * Geometry steps whose borderReads() is "fill": false when, at input shape s, the step reads
+   * no fill whatever its parameters (a centre crop no larger than the image).
+   */
+  readsFillAt(_s: Shape): boolean {
+    return this.borderReads() === "fill";
+  }
+
   /**
    * Runs the reference on one image with the parameters for (seed, epoch, index): the output
    * as float32 CHW, its shape, and the drawn parameters. Handy in notebooks and for views.
@@ -158,6 +202,7 @@ export abstract class Transform {
 class ToTensor extends Transform {
   readonly name = "ToTensor";
   readonly kind = "color";
+  override readonly pointwiseAffine = true;
   readonly options = {};
   reference(img: FloatImage): FloatImage {
     return ref.affine(img, new Array(img.channels).fill(0), new Array(img.channels).fill(255));
@@ -188,6 +233,7 @@ export function toTensor(): Transform {
 class Normalize extends Transform {
   readonly name = "Normalize";
   readonly kind = "color";
+  override readonly pointwiseAffine = true;
   readonly options: { mean: number[]; std: number[] };
   constructor(mean: unknown, std: unknown) {
     super();
@@ -467,6 +513,16 @@ class RandomFlip extends Geometric {
     const x = flip && this.axis === "x" ? flipTaps(s.width) : identityTaps(s.width);
     return { y, x };
   }
+  override foldMatrix(s: Shape, p: Params): Mat3 | null {
+    if (!(p as { flip: boolean }).flip) return null;
+    return this.axis === "x" ? [-1, 0, s.width, 0, 1, 0, 0, 0, 1] : [1, 0, 0, 0, -1, s.height, 0, 0, 1];
+  }
+  override foldsBeforeWarp(): boolean {
+    return true;
+  }
+  override foldsAfterWarp(): boolean {
+    return true;
+  }
 }
 
 export function randomHorizontalFlip(p = 0.5): Transform {
@@ -538,6 +594,20 @@ class RandomCrop extends Geometric {
   override borderReads(): "fill" | "mirror" {
     return this.options.paddingMode === "constant" ? "fill" : "mirror";
   }
+  override fillOption(): number | readonly number[] | undefined {
+    return this.options.paddingMode === "constant" ? this.options.fill : undefined;
+  }
+  override foldMatrix(s: Shape, p: Params): Mat3 {
+    const [l, t] = this.pads(s);
+    const { top, left } = p as { top: number; left: number };
+    return translation(left - l, top - t);
+  }
+  override foldsBeforeWarp(): boolean {
+    return this.options.paddingMode === "constant"; // the padding is outside the source: the warp's fill
+  }
+  override foldsAfterWarp(s: Shape): boolean {
+    return this.pads(s).every((x) => x === 0); // a window of the warped image
+  }
   protected makeTaps(s: Shape, p: Params): StepTaps {
     const [l, t] = this.pads(s);
     const { top, left } = p as { top: number; left: number };
@@ -582,6 +652,16 @@ class Pad extends Geometric {
   override borderReads(): "fill" | "mirror" {
     return this.options.mode === "constant" ? "fill" : "mirror";
   }
+  override fillOption(): number | readonly number[] | undefined {
+    return this.options.mode === "constant" ? this.options.fill : undefined;
+  }
+  override foldMatrix(): Mat3 {
+    const [l, t] = this.options.padding;
+    return translation(-l, -t);
+  }
+  override foldsBeforeWarp(): boolean {
+    return this.options.mode === "constant";
+  }
   protected makeTaps(s: Shape): StepTaps {
     const [l, t, r, b] = this.options.padding;
     const mode = this.options.mode;
@@ -624,6 +704,21 @@ class CenterCrop extends Geometric {
   override borderReads(): "fill" {
     return "fill"; // a crop larger than the image pads with zeros
   }
+  override fillOption(): number {
+    return 0;
+  }
+  override readsFillAt(s: Shape): boolean {
+    return this.options.size[0] > s.height || this.options.size[1] > s.width;
+  }
+  override foldMatrix(s: Shape): Mat3 {
+    return translation(centerOffset(s.width, this.options.size[1]), centerOffset(s.height, this.options.size[0]));
+  }
+  override foldsBeforeWarp(): boolean {
+    return true;
+  }
+  override foldsAfterWarp(s: Shape): boolean {
+    return this.options.size[0] <= s.height && this.options.size[1] <= s.width;
+  }
   protected makeTaps(s: Shape): StepTaps {
     const [h, w] = this.options.size;
     const top = centerOffset(s.height, h);
@@ -661,6 +756,16 @@ function resampling(fn: string, o: { interpolation?: unknown; antialias?: unknow
   };
 }
 
+/**
+ * True when a resampling step is a plain scale of the image that a warp's sampling can take
+ * over: bilinear without antialiasing (or upscaling, where antialiasing changes nothing), or
+ * nearest-exact (pixel centres). Antialiased downscaling, bicubic and torch's legacy nearest
+ * stay separable taps.
+ */
+function isPureScale(o: { interpolation: Interpolation; antialias: boolean }, upscale: boolean): boolean {
+  return o.interpolation === "nearest-exact" || (o.interpolation === "bilinear" && (!o.antialias || upscale));
+}
+
 class Resize extends Geometric {
   readonly name = "Resize";
   override readonly resamples = true;
@@ -693,6 +798,17 @@ class Resize extends Geometric {
     return s.height <= s.width
       ? { height: newShort, width: newLong, channels: s.channels }
       : { height: newLong, width: newShort, channels: s.channels };
+  }
+  override foldMatrix(s: Shape): Mat3 {
+    const o = this.outShape(s);
+    return [s.width / o.width, 0, 0, 0, s.height / o.height, 0, 0, 0, 1];
+  }
+  override foldsBeforeWarp(): boolean {
+    return isPureScale(this.options, false);
+  }
+  override foldsAfterWarp(s: Shape): boolean {
+    const o = this.outShape(s);
+    return isPureScale(this.options, o.height >= s.height && o.width >= s.width);
   }
   protected makeTaps(s: Shape): StepTaps {
     const o = this.outShape(s);
@@ -747,6 +863,17 @@ class RandomResizedCrop extends Geometric {
     else if (inRatio > r1) w = roundHalfEven(h * r1);
     return { top: Math.floor((H - h) / 2), left: Math.floor((W - w) / 2), height: h, width: w };
   }
+  override foldMatrix(_s: Shape, p: Params): Mat3 {
+    const { top, left, height: h, width: w } = p as { top: number; left: number; height: number; width: number };
+    const [oh, ow] = this.options.size;
+    return [w / ow, 0, left, 0, h / oh, top, 0, 0, 1];
+  }
+  override foldsBeforeWarp(): boolean {
+    return isPureScale(this.options, false);
+  }
+  override foldsAfterWarp(): boolean {
+    return isPureScale(this.options, false);
+  }
   protected makeTaps(s: Shape, p: Params): StepTaps {
     // torchvision's get_params names, so a sample replays through F.resized_crop.
     const { top, left, height: h, width: w } = p as { top: number; left: number; height: number; width: number };
@@ -781,8 +908,8 @@ interface WarpOptions {
 }
 
 /**
- * A warp: the same output size, each pixel read through the sample's matrix (warp.ts). Runs on
- * the reference path (step by step); engines/ sends a chain with a warp there.
+ * A warp: the same output size, each pixel read through the sample's matrix (warp.ts). In the
+ * plan it becomes the warp pass, with the projective steps around it folded into its matrix.
  */
 abstract class Warping extends Transform {
   readonly kind = "warp";
@@ -790,6 +917,16 @@ abstract class Warping extends Transform {
   protected abstract readonly warpOptions: { interpolation: WarpInterpolation; fill: number | number[] };
   /** The sample's map (output pixel centre to source point), or null where it does nothing. */
   abstract matrix(s: Shape, p: Params): Mat3 | null;
+  override foldMatrix(s: Shape, p: Params): Mat3 | null {
+    return this.matrix(s, p);
+  }
+  /** nearest or bilinear: how the plan's warp pass samples the source. */
+  get interpolation(): WarpInterpolation {
+    return this.warpOptions.interpolation;
+  }
+  override fillOption(): number | readonly number[] {
+    return this.warpOptions.fill;
+  }
   override outShape(s: Shape): Shape {
     fillFor(`${lower(this.name)}.fill`, this.warpOptions.fill, s.channels);
     return s;
@@ -1007,6 +1144,144 @@ class RandomPerspective extends Warping {
 /** Moves the four corners at random, as torchvision's RandomPerspective. */
 export function randomPerspective(options: RandomPerspectiveOptions = {}): Transform {
   return new RandomPerspective(options);
+}
+
+export interface ElasticTransformOptions extends WarpOptions {
+  /** Magnitude of the displacement (torchvision's alpha, default 50): one value, or [for x, for y]. */
+  alpha?: number | [number, number];
+  /** Smoothness: the standard deviation of the Gaussian that blurs the noise, in pixels (default 5). */
+  sigma?: number | [number, number];
+  /**
+   * Control points per side of the displacement grid (2..64, default 17): the field is drawn
+   * on this grid, spanning the image, and interpolated bilinearly at the pixel centres.
+   */
+  grid?: number;
+}
+
+/** Uniform noise in [-1, 1) on an n x m grid, blurred along both axes (reflected edges). */
+function blurredNoise(rng: RandomStream, n: number, m: number, sy: number, sx: number): Float64Array {
+  const a = new Float64Array(n * m);
+  for (let i = 0; i < a.length; i++) a[i] = rng.random() * 2 - 1;
+  const blur = (src: Float64Array, along: "x" | "y", sigma: number): Float64Array => {
+    if (!(sigma > 0)) return src;
+    const r = Math.max(1, Math.ceil(3 * sigma));
+    const k = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
+    const total = k.reduce((x, y) => x + y, 0);
+    const out = new Float64Array(src.length);
+    const len = along === "x" ? m : n;
+    const reflect = (i: number) => {
+      if (len === 1) return 0;
+      const period = 2 * (len - 1);
+      let q = ((i % period) + period) % period;
+      if (q >= len) q = period - q;
+      return q;
+    };
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        let acc = 0;
+        for (let t = -r; t <= r; t++) acc += k[t + r]! * (along === "x" ? src[i * m + reflect(j + t)]! : src[reflect(i + t) * m + j]!);
+        out[i * m + j] = acc / total;
+      }
+    }
+    return out;
+  };
+  return blur(blur(a, "x", sx), "y", sy);
+}
+
+/** Sum of the squared weights of torchvision's normalised Gaussian kernel (size int(8 sigma + 1), odd). */
+function kernelEnergy(sigma: number): number {
+  if (!(sigma > 0)) return 1;
+  let size = Math.floor(8 * sigma + 1);
+  if (size % 2 === 0) size++;
+  const h = (size - 1) / 2;
+  const k = Array.from({ length: size }, (_, i) => Math.exp(-0.5 * ((i - h) / sigma) ** 2));
+  const t = k.reduce((x, y) => x + y, 0);
+  return k.reduce((x, y) => x + (y / t) ** 2, 0);
+}
+
+/** Sum of the squared weights of the coarse blur (radius ceil(3 sigma)), as blurredNoise uses it. */
+function coarseEnergy(sigma: number): number {
+  if (!(sigma > 0)) return 1;
+  const r = Math.max(1, Math.ceil(3 * sigma));
+  const k = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
+  const t = k.reduce((x, y) => x + y, 0);
+  return k.reduce((x, y) => x + (y / t) ** 2, 0);
+}
+
+class ElasticTransform extends Warping {
+  readonly name = "ElasticTransform";
+  readonly options: { alpha: [number, number]; sigma: [number, number]; interpolation: WarpInterpolation; fill: number | number[]; grid: number };
+  protected get warpOptions() {
+    return this.options;
+  }
+  constructor(o: ElasticTransformOptions) {
+    super();
+    v.knownKeys("elasticTransform", o, ["alpha", "sigma", "interpolation", "fill", "grid"]);
+    const pairOf = (name: string, x: unknown, dflt: number): [number, number] => {
+      if (x === undefined) return [dflt, dflt];
+      if (typeof x === "number") return [v.num(`elasticTransform.${name}`, x, 0), x];
+      const p = v.pair(`elasticTransform.${name}`, x, 0);
+      return [p[0], p[1]];
+    };
+    this.options = {
+      alpha: pairOf("alpha", o.alpha, 50),
+      sigma: pairOf("sigma", o.sigma, 5),
+      interpolation: warpInterpolation("elasticTransform", o.interpolation, "bilinear"),
+      fill: parseFill("elasticTransform.fill", o.fill ?? 0),
+      grid: o.grid === undefined ? 17 : v.int("elasticTransform.grid", o.grid, 2, 64),
+    };
+  }
+  override displacementGrid(): number {
+    return this.options.grid;
+  }
+  /**
+   * The displacement on the control grid, in pixels: (dx, dy) per point, row-major. As
+   * torchvision's get_params: uniform noise in [-1, 1) blurred with sigma, times alpha / height
+   * (x) or alpha / width (y) in normalised units (then W / 2 or H / 2 pixels per unit). The noise
+   * is drawn and blurred on the grid (sigma in grid spacings) and rescaled to the standard
+   * deviation that torchvision's full-resolution field has.
+   */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const G = this.options.grid;
+    const [ax, ay] = this.options.alpha;
+    const [sx, sy] = this.options.sigma;
+    const spaceX = s.width / (G - 1);
+    const spaceY = s.height / (G - 1);
+    const field = (sigma: number, alpha: number, unit: number): Float64Array => {
+      const gx = sigma / spaceX;
+      const gy = sigma / spaceY;
+      const noise = blurredNoise(rng, G, G, gy, gx);
+      const scale = Math.sqrt(kernelEnergy(sigma) ** 2 / (coarseEnergy(gx) * coarseEnergy(gy)));
+      return noise.map((x) => x * scale * alpha * unit);
+    };
+    const dx = field(sx, ax, s.width / (2 * s.height));
+    const dy = field(sy, ay, s.height / (2 * s.width));
+    const displacement = new Array<number>(2 * G * G);
+    for (let i = 0; i < G * G; i++) {
+      displacement[2 * i] = dx[i]!;
+      displacement[2 * i + 1] = dy[i]!;
+    }
+    return { displacement };
+  }
+  matrix(): null {
+    return null;
+  }
+  override displacement(_s: Shape, p: Params): readonly number[] {
+    return (p as { displacement: number[] }).displacement;
+  }
+  override reference(img: FloatImage, p: Params): FloatImage {
+    const fill = fillFor("elasticTransform.fill", this.options.fill, img.channels);
+    return warpImage(img, [1, 0, 0, 0, 1, 0, 0, 0, 1], img.height, img.width, this.options.interpolation, fill, { grid: { G: this.options.grid, d: this.displacement(img, p) } });
+  }
+}
+
+/**
+ * Elastic distortion, as torchvision's ElasticTransform (alpha, sigma, interpolation, fill): a
+ * smooth random displacement of every pixel. The field is drawn on a coarse grid of control
+ * points and interpolated (see README, "Semantics").
+ */
+export function elasticTransform(options: ElasticTransformOptions = {}): Transform {
+  return new ElasticTransform(options);
 }
 
 // ---------------------------------------------------------------------------------- containers
@@ -1267,7 +1542,7 @@ function parseFill(option: string, x: unknown): number | number[] {
   return numberList(option, x);
 }
 
-function fillFor(option: string, fill: number | number[], C: number): number[] {
+export function fillFor(option: string, fill: number | number[], C: number): number[] {
   if (typeof fill === "number") return new Array(C).fill(fill);
   if (fill.length === 1) return new Array(C).fill(fill[0]);
   if (fill.length !== C) throw new OptionError(option, fill, `1 or ${C} values for a ${C}-channel image`);

@@ -10,7 +10,26 @@
 import { OptionError } from "../errors";
 import { RandomStream, Purpose } from "../sampling/rng";
 import { type AxisTaps, composeTaps, identityTaps } from "./geometry";
-import { Compose, RandomApply, Transform, type Params, type Shape, OpCode } from "./library";
+import { Compose, RandomApply, Transform, fillFor, type Params, type Shape, OpCode } from "./library";
+import { compose as composeMaps, type Mat3, type WarpInterpolation } from "./warp";
+
+/** Floats of a warp block before its displacement grid (native/PLAN_ABI.md, "Warp pass"). */
+export const WARP_BLOCK = 42;
+/** Earlier warps' input images a warp block can check (its F). */
+export const WARP_FRAMES = 2;
+const IDENTITY: Mat3 = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+
+/** Where a plan's warp pass sits (see Layout.warp). */
+export interface WarpLayout {
+  /** The job's `warp`: 1 nearest, 2 bilinear. */
+  readonly mode: 1 | 2;
+  /** Offset of the warp block in a sample's parameter block. */
+  readonly offset: number;
+  /** Leaves [0, end) fold into the warp's one matrix; later geometry is taps on the warped image. */
+  readonly end: number;
+  /** The warped image (what the taps read): the shape after leaf end - 1. */
+  readonly shape: Shape;
+}
 
 /** A leaf transform with its drawn parameters and whether its randomApply coins said yes. */
 interface Leaf {
@@ -52,6 +71,8 @@ export interface Layout {
   /** Floats per sample's parameter block. */
   readonly P: number;
   readonly out: Shape;
+  /** The warp pass, when the chain has a warp. */
+  readonly warp?: WarpLayout;
 }
 
 /** Per-sample tap tables, before they are widened to the batch's taps per coordinate. */
@@ -75,6 +96,8 @@ export class Plan {
     this.structure = leaves(this.transform, null, true, []);
     this.flat = this.transform instanceof Compose && this.transform.transforms.every((t) => t.kind !== "container");
     this.unfused = unfusedSteps(this.structure);
+    this.warpAt = this.structure.findIndex((l) => l.t.kind === "warp");
+    this.warpLast = this.structure.map((l) => l.t.kind).lastIndexOf("warp");
     this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
   }
 
@@ -91,6 +114,16 @@ export class Plan {
    * region of pads, crops and flips is at most two runs of rows and two of columns).
    */
   private readonly refills: readonly boolean[];
+
+  /** The leaf of the chain's warp (-1: none); the steps around it fold into its matrix. */
+  private readonly warpAt: number;
+  /** The leaf of its last warp (the same when it has one). */
+  private readonly warpLast: number;
+
+  /** True when the plan has a warp pass (its engines resample through one matrix per sample). */
+  get warps(): boolean {
+    return this.warpAt >= 0;
+  }
 
   /** True when one engine call can run the whole chain (see `unfused`). */
   get fused(): boolean {
@@ -127,7 +160,7 @@ export class Plan {
   }
 
   private layoutOf(s: Shape): Layout {
-    if (!this.fused) throw new OptionError("plan", this.unfused, "a chain without warp steps: this one runs on the reference path (Plan.fused is false)");
+    if (!this.fused) throw new OptionError("plan", this.unfused, "a chain the fused plan runs: this one runs step by step on the reference path (Plan.fused is false)");
     const key = `${s.height}x${s.width}x${s.channels}`;
     let l = this.layouts.get(key);
     if (!l) {
@@ -138,10 +171,17 @@ export class Plan {
       const offsets: number[] = [];
       let bound = 255;
       let P = 0;
+      let warpOffset = -1;
       for (let k = 0; k < this.structure.length; k++) {
         const leaf = this.structure[k]!;
         shapes.push(s);
         ctxs.push({ bound });
+        if (k === this.warpAt) {
+          // The block, and room for the chain's displacement grid (an elastic warp's, if any).
+          const G = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
+          warpOffset = P;
+          P += WARP_BLOCK + 2 * G * G;
+        }
         if (this.refills[k]) {
           // Four ERASE ops (two runs of rows, two of columns) after the step's output shape.
           const after = leaf.t.outShape(s);
@@ -160,7 +200,31 @@ export class Plan {
         }
         s = leaf.t.outShape(s);
       }
-      l = { shapes, ctxs, program: Int32Array.from(program), opOffsets: Int32Array.from(offsets), P, out: s };
+      let warp: WarpLayout | undefined;
+      if (this.warpAt >= 0) {
+        // Steps that read fill only at some shapes (a centre crop larger than its input) were
+        // let through by warpUnfused: at this shape they must agree with the warp's fill.
+        const wt = this.structure[this.warpAt]!.t;
+        const colourBefore = this.structure.slice(0, this.warpAt).some((e) => e.t.kind === "color");
+        this.structure.forEach((e, k) => {
+          const t = e.t;
+          if (t.kind !== "geometry" || t.borderReads() !== "fill" || t.readsFillAt(WIDE) || !t.readsFillAt(shapes[k]!)) return;
+          if (k > this.warpAt && k < this.warpLast) {
+            throw new OptionError(`${t.name} at input ${shapes[k]!.height}x${shapes[k]!.width}`, t.options, "a crop within the image between two warps (the plan folds them into one resampling, which has no padding between them)");
+          }
+          if (colourBefore || !sameFill(t.fillOption()!, wt.fillOption()!)) {
+            throw new OptionError(`${t.name} at input ${shapes[k]!.height}x${shapes[k]!.width}`, t.fillOption(), `no padding in a chain whose warp fills with ${JSON.stringify(wt.fillOption())}${colourBefore ? " after colour steps" : ""} (one fill per plan): crop within the image, or pad with the warp's fill`);
+          }
+        });
+        // Geometry right after the warp that stays inside the warped image folds in too.
+        let end = this.warpLast + 1;
+        // A displacement is added at the output of the folded steps: nothing folds after it.
+        const displaces = this.structure[this.warpLast]!.t.displacementGrid() > 0;
+        while (!displaces && end < this.structure.length && this.structure[end]!.t.kind === "geometry" && this.structure[end]!.t.foldsAfterWarp(shapes[end]!)) end++;
+        const interpolation = (this.structure[this.warpAt]!.t as unknown as { interpolation: WarpInterpolation }).interpolation;
+        warp = { mode: interpolation === "nearest" ? 1 : 2, offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s };
+      }
+      l = { shapes, ctxs, program: Int32Array.from(program), opOffsets: Int32Array.from(offsets), P, out: s, ...(warp ? { warp } : {}) };
       if (this.layouts.size > 256) this.layouts.clear();
       this.layouts.set(key, l);
     }
@@ -227,7 +291,75 @@ export class Plan {
     const marks = this.refillMarks;
     marks.length = 0;
     this.collect(this.transform, p, true, 0);
-    for (let k = 0; k < structure.length; k++) {
+    let from = 0;
+    const w = layout.warp;
+    if (w) {
+      // Leaves before w.end fold into one matrix (output point -> source point). The steps
+      // before the warp give two windows in source coordinates: the extent of the image the
+      // warp reads (domain) and where its pixels come from the source (real: the rest of the
+      // domain is padding, read as the fill).
+      let m = IDENTITY;
+      let domain = [0, 0, img.width, img.height];
+      let real = domain;
+      // Each later warp's input image, as a map from the output point to it, checked as a domain.
+      const frames: { m: Mat3; height: number; width: number }[] = [];
+      let grid: ArrayLike<number> | null = null;
+      for (let k = 0; k < w.end; k++) {
+        const leaf = structure[k]!.t;
+        const q = leafParams[k]!;
+        const s = layout.shapes[k]!;
+        if (leaf.kind === "color") {
+          this.writeOp(leaf, s, q, layout.ctxs[k]!, leafEnabled[k]!, block, base + layout.opOffsets[op++]!);
+          continue;
+        }
+        if (refills[k]) {
+          // A centre crop within the image after toTensor / normalize: it reads no fill, so its
+          // four ERASE ops stay off.
+          for (let r = 0; r < 4; r++) {
+            let at = base + layout.opOffsets[op++]!;
+            block[at++] = 0;
+            for (let j = 0; j < 4 + leaf.outShape(s).channels; j++) block[at++] = 0;
+          }
+        }
+        if (!leafEnabled[k]) continue;
+        const a = leaf.foldMatrix!(s, q);
+        const d = leaf.displacement ? leaf.displacement(s, q) : null;
+        if (k > this.warpAt && leaf.kind === "warp" && (a || d)) frames.push({ m: IDENTITY, height: s.height, width: s.width });
+        if (a) {
+          m = composeMaps(m, a);
+          for (const fr of frames) fr.m = composeMaps(fr.m, a);
+        }
+        if (d) grid = d; // the last folded step (see layoutOf)
+        if (k < this.warpAt) {
+          domain = extent(m, leaf.outShape(s));
+          real = intersect(real, domain);
+        }
+      }
+      fill.fill = this.checkFill(structure[this.warpAt]!.t, this.warpFill(layout, block, base), fill.fill);
+      const at = base + w.offset;
+      const full = [0, 0, img.width, img.height];
+      // Inside the source, as the engines check (an empty window, x1 <= x0, holds nothing).
+      real = real.map((v, i) => Math.min(Math.max(v, 0), full[i % 2 === 0 ? 2 : 3]!));
+      const identity = !grid && frames.length === 0 && sameValues(domain, full) && sameValues(real, full) && sameValues(m, IDENTITY) && w.shape.height === img.height && w.shape.width === img.width;
+      block[at] = identity ? 0 : 1; // 0: the warped image is the source itself (the same values)
+      for (let i = 0; i < 9; i++) block[at + 1 + i] = m[i]!;
+      for (let i = 0; i < 4; i++) block[at + 10 + i] = domain[i]!;
+      for (let i = 0; i < 4; i++) block[at + 14 + i] = real[i]!;
+      block[at + 18] = frames.length;
+      for (let f = 0; f < WARP_FRAMES; f++) {
+        const fr = frames[f];
+        for (let i = 0; i < 9; i++) block[at + 19 + 11 * f + i] = fr ? fr.m[i]! : 0;
+        block[at + 19 + 11 * f + 9] = fr ? fr.height : 0;
+        block[at + 19 + 11 * f + 10] = fr ? fr.width : 0;
+      }
+      const G = grid ? Math.round(Math.sqrt(grid.length / 2)) : 0;
+      block[at + WARP_BLOCK - 1] = G;
+      for (let i = 0; i < 2 * G * G; i++) block[at + WARP_BLOCK + i] = grid![i]!;
+      y = identityTaps(w.shape.height);
+      x = identityTaps(w.shape.width);
+      from = w.end;
+    }
+    for (let k = from; k < structure.length; k++) {
       const leaf = structure[k]!.t;
       const q = leafParams[k]!;
       const s = layout.shapes[k]!;
@@ -260,15 +392,40 @@ export class Plan {
         }
         if (t.fill && t.fill !== fill.fill) fill.fill = this.checkFill(leaf, t.fill, fill.fill);
       } else {
-        const o = leaf.op!(s, q, layout.ctxs[k]!);
-        let at = base + layout.opOffsets[op++]!;
-        block[at++] = leafEnabled[k] && !o.disabled ? 1 : 0;
-        const v = o.params;
-        for (let j = 0; j < v.length; j++) block[at++] = v[j]!;
+        this.writeOp(leaf, s, q, layout.ctxs[k]!, leafEnabled[k]!, block, base + layout.opOffsets[op++]!);
       }
     }
     for (const m of marks) writeRefills(m, block);
     return { y, x };
+  }
+
+  /** A colour leaf's op block: `enabled`, then its parameters. */
+  private writeOp(leaf: Transform, s: Shape, q: Params, ctx: { bound: number }, enabled: boolean, block: Float32Array, at: number): void {
+    const o = leaf.op!(s, q, ctx);
+    block[at++] = enabled && !o.disabled ? 1 : 0;
+    const v = o.params;
+    for (let j = 0; j < v.length; j++) block[at++] = v[j]!;
+  }
+
+  /**
+   * The warp's fill in source units: its option at the warp, taken back through the colour
+   * steps before it (AFFINE ops only: x * div + sub, in double, then float32 in the job), so
+   * that those ops, run after the warp pass, give back the fill within a rounding.
+   */
+  private warpFill(layout: Layout, block: Float32Array, base: number): readonly number[] {
+    const k0 = this.warpAt;
+    const leaf = this.structure[k0]!.t;
+    const C = layout.shapes[k0]!.channels;
+    const v = fillFor(`${leaf.name[0]!.toLowerCase()}${leaf.name.slice(1)}.fill`, leaf.fillOption() as number | number[], C).slice();
+    let op = 0;
+    const ops: number[] = [];
+    for (let k = 0; k < k0; k++) if (this.structure[k]!.t.kind === "color") ops.push(op++);
+    for (let j = ops.length - 1; j >= 0; j--) {
+      const at = base + layout.opOffsets[ops[j]!]!;
+      if (block[at] === 0) continue;
+      for (let c = 0; c < C; c++) v[c] = v[c]! * block[at + 1 + C + c]! + block[at + 1 + c]!;
+    }
+    return v;
   }
 
   /** Scratch of encodeSample: the refill steps of the sample being encoded. */
@@ -281,6 +438,27 @@ export class Plan {
     }
     return f;
   }
+}
+
+/** The extent [x0, y0, x1, y1] of an image of shape `o` mapped by m (an axis-aligned map). */
+function extent(m: Mat3, o: Shape): number[] {
+  const xs = [m[2], m[0] * o.width + m[2]];
+  const ys = [m[5], m[4] * o.height + m[5]];
+  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+}
+
+function intersect(a: readonly number[], b: readonly number[]): number[] {
+  return [Math.max(a[0]!, b[0]!), Math.max(a[1]!, b[1]!), Math.min(a[2]!, b[2]!), Math.min(a[3]!, b[3]!)];
+}
+
+/** Two fill options give the same value for every channel (a number broadcasts). */
+function sameFill(a: number | readonly number[], b: number | readonly number[]): boolean {
+  const as = typeof a === "number" ? [a] : a;
+  const bs = typeof b === "number" ? [b] : b;
+  if (as.length === bs.length) return sameValues(as, bs);
+  if (as.length === 1) return bs.every((x) => x === as[0]);
+  if (bs.length === 1) return as.every((x) => x === bs[0]);
+  return false;
 }
 
 function sameValues(a: readonly number[], b: readonly number[]): boolean {
@@ -302,19 +480,64 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
   let blocking = false;
   let anyColor = false;
   let filled = false;
+  // With a warp, the plan's pixels are its own (not the step-by-step ones): geometry may also
+  // run before toTensor / normalize steps written ahead of it (the same within a rounding).
+  let onlyAffine = true;
+  const at = structure.findIndex((l) => l.t.kind === "warp");
+  if (at >= 0) out.push(...warpUnfused(structure, at));
   for (const l of structure) {
     const t = l.t;
-    if (t.kind === "warp" || t.kind === "container") out.push(t.name); // a container here is a policy or a choice: step by step
+    if (t.kind === "warp") continue; // warpUnfused
+    else if (t.kind === "container") out.push(t.name); // a policy or a choice: step by step
     else if (t.kind === "color") {
       if (!t.op) out.push(t.name); // no op in the plan program (yet): the reference runs it
       anyColor = true;
+      if (!t.pointwiseAffine) onlyAffine = false;
       if (!t.commutesWithIntegerGeometry()) blocking = true;
-    } else if (t.kind === "geometry" && anyColor) {
+    } else if (t.kind === "geometry" && anyColor && !(at >= 0 && onlyAffine)) {
       const border = t.borderReads();
       if (blocking || t.resamples || (border === "mirror" && filled)) out.push(t.name);
       if (border === "fill") filled = true;
     }
   }
+  return out;
+}
+
+/**
+ * What keeps a chain with a warp (the first, at `at`) from the fused plan: more than three
+ * warps, warps with different interpolations or fills, a displacement before the last warp,
+ * between warps anything but flips, plain scales and centre crops within the image (the frames
+ * a warp block checks have no padding); before the first warp, a colour step other than toTensor / normalize
+ * or a geometric step that does not fold into a matrix (mirror padding, antialiased or bicubic
+ * resizing: put those after the warp, where they stay separable taps); a colour step before the
+ * warp together with any constant-fill geometry (the fills would be in two units); a fill that
+ * differs from the warp's (one fill per plan).
+ */
+/** A shape larger than any crop: readsFillAt(WIDE) is false for steps that read fill only past the image. */
+const WIDE: Shape = { height: Number.MAX_SAFE_INTEGER, width: Number.MAX_SAFE_INTEGER, channels: 1 };
+
+function warpUnfused(structure: readonly Leaf[], at: number): string[] {
+  const out: string[] = [];
+  const warp = structure[at]!.t;
+  const fill = warp.fillOption()!;
+  const colourBefore = structure.slice(0, at).some((l) => l.t.kind === "color");
+  const last = structure.map((l) => l.t.kind).lastIndexOf("warp");
+  const mode = (t: Transform) => (t as unknown as { interpolation: WarpInterpolation }).interpolation;
+  let warps = 0;
+  structure.forEach((l, k) => {
+    const t = l.t;
+    if (t.kind === "warp") {
+      warps++;
+      // Up to 1 + WARP_FRAMES warps fold, with one interpolation and one fill; a displacement
+      // only in the last one.
+      if (k !== at && (warps > 1 + WARP_FRAMES || mode(t) !== mode(warp) || !sameFill(t.fillOption()!, fill))) out.push(t.name);
+      else if (k !== last && t.displacementGrid() > 0) out.push(t.name);
+    } else if (k > at && k < last && (t.kind === "color" || !(t.foldsBeforeWarp() && t.borderReads() === "none" || (t.borderReads() === "fill" && !t.readsFillAt(WIDE))))) {
+      out.push(t.name); // between warps: only steps that keep every pixel (flips, scales, centre crops)
+    } else if (k < at && t.kind === "color" && !t.pointwiseAffine) out.push(t.name);
+    else if (k < at && t.kind === "geometry" && !t.foldsBeforeWarp()) out.push(t.name);
+    else if (t.kind === "geometry" && t.borderReads() === "fill" && t.readsFillAt(WIDE) && (colourBefore || !sameFill(t.fillOption()!, fill))) out.push(t.name);
+  });
   return out;
 }
 

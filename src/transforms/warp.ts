@@ -109,60 +109,174 @@ function solve(A: number[][], b: number[]): number[] {
 
 const f = Math.fround;
 
+/** Source points beyond this many pixels (or NaN, from a point at infinity) read only the fill. */
+export const WARP_RANGE = 4194304; // 2^22: floor and the fractions below stay exact in float32
+
+/** An image the warp reads: HWC values (uint8 sources or float32 intermediates). */
+export interface WarpSource {
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly data: ArrayLike<number>;
+}
+
+/** An earlier warp's input image, checked as a domain (see warpImage). */
+export interface WarpFrame {
+  /** Map from the (displaced) output point to a point of that image. */
+  readonly m: Mat3;
+  readonly height: number;
+  readonly width: number;
+}
+
+/** Where the warp may read and what it adds (see warpImage); every field optional. */
+export interface WarpExtras {
+  /** [x0, y0, x1, y1]: the extent of the image the (first) warp reads, in source coordinates. */
+  domain?: readonly number[];
+  /** [x0, y0, x1, y1]: where that image's pixels come from the source (the rest is padding). */
+  real?: readonly number[];
+  /** Earlier warps' input images, earliest first: fill beyond each, blended as the warp blends. */
+  frames?: readonly WarpFrame[];
+  /** A displacement grid: G x G points of (dx, dy) in pixels, row-major, over the output. */
+  grid?: { readonly G: number; readonly d: ArrayLike<number> };
+}
+
+/** Bilinear weight of a point's corners inside a w x h image (nearest: 1 or 0), in float32. */
+function frameMask(fr: WarpFrame, q: readonly number[], px: number, py: number, nearest: boolean): number {
+  const X = f(f(f(q[0]! * px) + f(q[1]! * py)) + q[2]!);
+  const Y = f(f(f(q[3]! * px) + f(q[4]! * py)) + q[5]!);
+  const Wd = f(f(f(q[6]! * px) + f(q[7]! * py)) + q[8]!);
+  const ix = f(f(X / Wd) - 0.5);
+  const iy = f(f(Y / Wd) - 0.5);
+  if (!(Math.abs(ix) <= WARP_RANGE && Math.abs(iy) <= WARP_RANGE)) return 0;
+  const inside = (sx: number, sy: number) => sx >= 0 && sx < fr.width && sy >= 0 && sy < fr.height;
+  if (nearest) return inside(roundEven(ix), roundEven(iy)) ? 1 : 0;
+  const x0 = Math.floor(ix);
+  const y0 = Math.floor(iy);
+  const fx = f(ix - x0);
+  const fy = f(iy - y0);
+  const gx = f(1 - fx);
+  const gy = f(1 - fy);
+  let mask = 0;
+  for (let k = 0; k < 4; k++) {
+    if (inside(x0 + (k & 1), y0 + (k >> 1))) mask = f(mask + f((k & 1 ? fx : gx) * (k >> 1 ? fy : gy)));
+  }
+  return mask;
+}
+
 /**
- * Warps `img` to oh x ow through `m` (see the file comment), in float32: the source point of
- * output (y, x) is X / Wd - 0.5, Y / Wd - 0.5 with X = (m0 xc + m1 yc) + m2 and so on,
- * xc = x + 0.5, yc = y + 0.5, the matrix rounded to float32 first.
+ * Warps `img` to oh x ow through `m`: the maths of native/PLAN_ABI.md's warp pass, in float32
+ * (every matrix, window and displacement rounded to float32 first). For output (y, x) with
+ * centre xc = x + 0.5, yc = y + 0.5: the point p = (xc, yc) plus the grid's displacement there,
+ * then the source point ix = X / Wd - 0.5, iy = Y / Wd - 0.5 with X = (m0 px + m1 py) + m2 and
+ * so on. Windows [x0, y0, x1, y1] hold pixel (sx, sy) when x0 < sx + 0.5 < x1 and
+ * y0 < sy + 0.5 < y1. A pixel in `real` (default the whole image) reads the source; a pixel in
+ * `domain` (default `real`) but not in `real` reads the fill as a pixel value (padding folded
+ * into the map); other pixels read 0, and the fill is blended by the weight of the pixels in the
+ * domain: out = v * m + (1 - m) * fill, as torchvision. Each frame then blends again with the
+ * weight of the point's corners inside that frame. The step-by-step reference (a warp on its
+ * own) and the plan's TypeScript executor both call this one function.
  */
-export function warpImage(img: FloatImage, m: Mat3, oh: number, ow: number, mode: WarpInterpolation, fill: readonly number[]): FloatImage {
-  const { height: H, width: W, channels: C, data } = img;
+export function warpImage(img: WarpSource, m: Mat3, oh: number, ow: number, mode: WarpInterpolation, fill: readonly number[], extras: WarpExtras = {}): FloatImage {
+  const { width: W, channels: C, data } = img;
   const q = m.map(f);
+  const real = extras.real ?? [0, 0, W, img.height];
+  const [x0r, y0r, x1r, y1r] = real.map(f) as [number, number, number, number];
+  const [x0d, y0d, x1d, y1d] = (extras.domain ?? real).map(f) as [number, number, number, number];
+  const frames = (extras.frames ?? []).map((fr) => ({ fr, q: fr.m.map(f) }));
+  const G = extras.grid?.G ?? 0;
+  const grid = extras.grid ? Float32Array.from(extras.grid.d) : new Float32Array(0);
+  const gm1 = f(G - 1);
+  const fow = f(ow);
+  const foh = f(oh);
+  const inside = (sx: number, sy: number): boolean => {
+    const cx = f(sx + 0.5);
+    const cy = f(sy + 0.5);
+    return x0r < cx && cx < x1r && y0r < cy && cy < y1r;
+  };
+  const inDomain = (sx: number, sy: number): boolean => {
+    const cx = f(sx + 0.5);
+    const cy = f(sy + 0.5);
+    return x0d < cx && cx < x1d && y0d < cy && cy < y1d;
+  };
   const out = new Float32Array(oh * ow * C);
   const v = new Float64Array(C);
+  const fl = fill.map(f);
+  const nearest = mode === "nearest";
   for (let y = 0; y < oh; y++) {
     const yc = f(y + 0.5);
     for (let x = 0; x < ow; x++) {
       const xc = f(x + 0.5);
-      const X = f(f(f(q[0]! * xc) + f(q[1]! * yc)) + q[2]!);
-      const Y = f(f(f(q[3]! * xc) + f(q[4]! * yc)) + q[5]!);
-      const Wd = f(f(f(q[6]! * xc) + f(q[7]! * yc)) + q[8]!);
+      let px = xc;
+      let py = yc;
+      if (G > 0) {
+        // The grid spans the output: point (i, j) at (j * ow / (G - 1), i * oh / (G - 1)).
+        const u = f(f(xc * gm1) / fow);
+        const t = f(f(yc * gm1) / foh);
+        const j0 = Math.min(Math.floor(u), G - 2);
+        const i0 = Math.min(Math.floor(t), G - 2);
+        const a = f(u - j0);
+        const b = f(t - i0);
+        const ra = f(1 - a);
+        const rb = f(1 - b);
+        const g = (i: number, j: number, k: number) => grid[((i0 + i) * G + j0 + j) * 2 + k]!;
+        const dx = f(f(f(f(ra * g(0, 0, 0)) + f(a * g(0, 1, 0))) * rb) + f(f(f(ra * g(1, 0, 0)) + f(a * g(1, 1, 0))) * b));
+        const dy = f(f(f(f(ra * g(0, 0, 1)) + f(a * g(0, 1, 1))) * rb) + f(f(f(ra * g(1, 0, 1)) + f(a * g(1, 1, 1))) * b));
+        px = f(xc + dx);
+        py = f(yc + dy);
+      }
+      const X = f(f(f(q[0]! * px) + f(q[1]! * py)) + q[2]!);
+      const Y = f(f(f(q[3]! * px) + f(q[4]! * py)) + q[5]!);
+      const Wd = f(f(f(q[6]! * px) + f(q[7]! * py)) + q[8]!);
       const ix = f(f(X / Wd) - 0.5);
       const iy = f(f(Y / Wd) - 0.5);
       const o = (y * ow + x) * C;
-      if (mode === "nearest") {
-        const nx = roundEven(ix);
-        const ny = roundEven(iy);
-        const inside = nx >= 0 && nx < W && ny >= 0 && ny < H;
-        for (let c = 0; c < C; c++) out[o + c] = inside ? data[(ny * W + nx) * C + c]! : f(fill[c]!);
-        continue;
+      const inRange = Math.abs(ix) <= WARP_RANGE && Math.abs(iy) <= WARP_RANGE; // false for NaN
+      if (nearest) {
+        const nx = inRange ? roundEven(ix) : 0;
+        const ny = inRange ? roundEven(iy) : 0;
+        const hit = inRange && inside(nx, ny);
+        for (let c = 0; c < C; c++) v[c] = hit ? data[(ny * W + nx) * C + c]! : fl[c]!;
+      } else {
+        let mask = 0;
+        for (let c = 0; c < C; c++) v[c] = 0;
+        if (inRange) {
+          const x0 = Math.floor(ix);
+          const y0 = Math.floor(iy);
+          const fx = f(ix - x0);
+          const fy = f(iy - y0);
+          const gx = f(1 - fx);
+          const gy = f(1 - fy);
+          // Corners in the order top-left, top-right, bottom-left, bottom-right; each adds w * S.
+          for (let k = 0; k < 4; k++) {
+            const sx = x0 + (k & 1);
+            const sy = y0 + (k >> 1);
+            if (!inDomain(sx, sy)) continue;
+            const w = f((k & 1 ? fx : gx) * (k >> 1 ? fy : gy));
+            mask = f(mask + w);
+            if (inside(sx, sy)) {
+              const p = (sy * W + sx) * C;
+              for (let c = 0; c < C; c++) v[c] = f(v[c]! + f(w * data[p + c]!));
+            } else {
+              for (let c = 0; c < C; c++) v[c] = f(v[c]! + f(w * fl[c]!));
+            }
+          }
+        }
+        const rest = f(1 - mask);
+        for (let c = 0; c < C; c++) v[c] = f(f(v[c]! * mask) + f(rest * fl[c]!));
       }
-      const x0 = Math.floor(ix);
-      const y0 = Math.floor(iy);
-      const fx = f(ix - x0);
-      const fy = f(iy - y0);
-      const gx = f(1 - fx);
-      const gy = f(1 - fy);
-      let mask = 0;
-      for (let c = 0; c < C; c++) v[c] = 0;
-      // Corners in the order top-left, top-right, bottom-left, bottom-right; each adds w * S.
-      for (let k = 0; k < 4; k++) {
-        const sx = x0 + (k & 1);
-        const sy = y0 + (k >> 1);
-        if (sx < 0 || sx >= W || sy < 0 || sy >= H) continue;
-        const w = f((k & 1 ? fx : gx) * (k >> 1 ? fy : gy));
-        mask = f(mask + w);
-        const p = (sy * W + sx) * C;
-        for (let c = 0; c < C; c++) v[c] = f(v[c]! + f(w * data[p + c]!));
+      for (const { fr, q: fq } of frames) {
+        const mk = frameMask(fr, fq, px, py, nearest);
+        const rest = f(1 - mk);
+        for (let c = 0; c < C; c++) v[c] = f(f(f(v[c]! * mk) * mk) + f(rest * fl[c]!));
       }
-      const rest = f(1 - mask);
-      for (let c = 0; c < C; c++) out[o + c] = f(f(v[c]! * mask) + f(rest * f(fill[c]!)));
+      for (let c = 0; c < C; c++) out[o + c] = v[c]!;
     }
   }
   return { height: oh, width: ow, channels: C, data: out };
 }
 
 /** Rounds half to even, as C's nearbyint (grid_sample's nearest). */
-function roundEven(x: number): number {
+export function roundEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

@@ -30,6 +30,21 @@ function validJob() {
   };
 }
 
+/**
+ * The valid job with a bilinear warp pass: each sample's block gains a 42-float warp block at
+ * offset 21 (enabled, the identity matrix, domain and real windows of the whole 4x4 source, no
+ * frames, G = 0), so P = 63, and the taps read a 4x4 warped image. Returns the job (mutated).
+ */
+function withWarp(j) {
+  const block = [1, 0, 0, 0, 255, 255, 255, 1, 1, 0, 1.2, 0.8, 1.1, 1, 0, 0, 1, 1, 0, 0, 0];
+  const warp = [1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 4, 4, 0, 0, 4, 4, 0, ...new Array(22).fill(0), 0];
+  j.warp = 2;
+  j.warpOffset = 21;
+  j.warpDims = Int32Array.from([4, 4, 4, 4]);
+  j.params = Float32Array.from([...block, ...warp, ...block, ...warp]);
+  return j;
+}
+
 /** [what, mutate(job), field, received, expected (RegExp), where: "both" | "cpu" (out, numThreads, CPU limits)] */
 const BAD_JOBS = [
   ["tap index past the source's last row", (j) => (j.tapIndex[3] = 4), "tapIndex[3]", "4", /^-1 or a row of sample 0 in \[0, 3\] \(row tap 1 of output row 1\)$/, "both"],
@@ -64,6 +79,23 @@ const BAD_JOBS = [
   ["K of 0", (j) => (j.K = 0), "K", "0", /^an integer >= 1$/, "both"],
   ["outH a string", (j) => (j.outH = "3"), "outH", "a string", /^an integer in \[1, \d+\]$/, "both"],
   ["inC too large", (j) => (j.inC = 65), "inC", "65", /^an integer <= 64$/, "cpu"],
+  // The warp pass (PLAN_ABI.md, "Warp pass").
+  ["warp mode 3", (j) => (withWarp(j).warp = 3), "warp", "3", /^an integer <= 2$/, "both"],
+  ["warp mode a string", (j) => (withWarp(j).warp = "bilinear"), "warp", "a string", /^an integer in \[0, 2\]$/, "both"],
+  ["warpOffset missing", (j) => delete withWarp(j).warpOffset, "warpOffset", "undefined", /^an integer in \[0, 2147483647\]$/, "both"],
+  ["warp block past the end of P", (j) => (withWarp(j).warpOffset = 22), "warpOffset", "22", /^an offset where the warp block \(42 floats\) fits the parameter block of P = params.length \/ n = 63 floats$/, "both"],
+  ["warpDims missing", (j) => delete withWarp(j).warpDims, "warpDims", "undefined", /^an Int32Array$/, "both"],
+  ["warpDims too short", (j) => (withWarp(j).warpDims = Int32Array.from([4, 4])), "warpDims", "length 2", /^an Int32Array of length 2n = 4 \(the job has a warp pass\)$/, "both"],
+  ["warpDims with a zero width", (j) => (withWarp(j).warpDims[3] = 0), "warpDims[2..3]", "4x0", /^a height and width in \[1, \d+\] for sample 1$/, "both"],
+  ["tap past the warped image", (j) => (withWarp(j).warpDims[0] = 1), "tapIndex[0]", "1", /^-1 or a row of warped image 0 in \[0, 0\] \(row tap 0 of output row 0\)$/, "both"],
+  ["warp enabled flag 0.5", (j) => (withWarp(j).params[21] = 0.5), "params[21]", "0.5", /^a warp enabled flag, 0 or 1 \(warp block of sample 0\)$/, "both"],
+  ["warp off with a warped size unlike the source", (j) => ((withWarp(j).params[63 + 21] = 0), (j.warpDims[2] = 3), (j.tapIndex.fill(0))), "warpDims[2..3]", "3x4", /^the source's size 4x4 for sample 1, whose warp is off \(params\[84\] = 0\)$/, "both"],
+  ["real window past the source", (j) => (withWarp(j).params[21 + 16] = 4.5), "params[37]", "4.5", /^a real-window x1 in \[0, 4\] \(inside the source\) \(warp block of sample 0\)$/, "both"],
+  ["real window NaN", (j) => (withWarp(j).params[63 + 21 + 15] = NaN), "params[99]", "NaN", /^a real-window y0 in \[0, 4\]/, "both"],
+  ["frame count 3", (j) => (withWarp(j).params[21 + 18] = 3), "params[39]", "3", /^a frame count F, an integer in 0\.\.2 \(warp block of sample 0\)$/, "both"],
+  ["frame of height 0", (j) => ((withWarp(j).params[21 + 18] = 1), (j.params[21 + 19 + 10] = 4)), "params[49]", "0", /^a frame height, an integer in \[1, \d+\] \(frame 0\)/, "both"],
+  ["displacement grid of 1 point", (j) => (withWarp(j).params[21 + 41] = 1), "params[62]", "1", /^a displacement grid size G: 0 \(none\) or an integer in \[2, 64\]/, "both"],
+  ["displacement grid past the block", (j) => (withWarp(j).params[63 + 21 + 41] = 3), "params[125]", "3", /^a grid of G x G \(dx, dy\) pairs that fits the parameter block of P = 63 floats after the warp block at 21 \(warp block of sample 1\)$/, "both"],
   ["numThreads of 0", (j) => (j.numThreads = 0), "numThreads", "0", /^an integer in \[1, 1048576\]$/, "cpu"],
   [
     "out sharing memory with params",
@@ -93,4 +125,4 @@ function assertRefusal(assert, e, [what, , field, received, expected]) {
   assert.equal(e.message, `plan job: ${field}: expected ${e.expected}, received ${received}`, `${what}: one message format`);
 }
 
-module.exports = { validJob, BAD_JOBS, assertRefusal };
+module.exports = { validJob, withWarp, BAD_JOBS, assertRefusal };

@@ -167,6 +167,26 @@ def apply(step, x, state):
         if name == "RandomAffine":
             return F.affine(x, p["angle"], list(p["translate"]), p["scale"], list(p["shear"]), interp, fill=fill, center=o.get("center"))
         return F.perspective(x, p["startpoints"], p["endpoints"], interp, fill=fill) if p["apply"] else x
+    if name == "ElasticTransform":
+        # batchlab's control grid, interpolated at the pixel centres as its warp pass does (in
+        # double here), handed to torchvision in its normalised units (a pixel is 2 / W in x).
+        fill = o["fill"] if isinstance(o["fill"], list) else [o["fill"]]
+        fill = [float(f) for f in (fill * x.shape[0] if len(fill) == 1 else fill)]
+        g = o["grid"]
+        d = np.asarray(p["displacement"], dtype=np.float64).reshape(g, g, 2)
+        hh, ww = x.shape[1], x.shape[2]
+        u = (np.arange(ww) + 0.5) * (g - 1) / ww
+        t = (np.arange(hh) + 0.5) * (g - 1) / hh
+        j0 = np.minimum(np.floor(u).astype(int), g - 2)
+        i0 = np.minimum(np.floor(t).astype(int), g - 2)
+        a = (u - j0)[None, :, None]
+        b = (t - i0)[:, None, None]
+        top = d[i0][:, j0] * (1 - a) + d[i0][:, j0 + 1] * a
+        bottom = d[i0 + 1][:, j0] * (1 - a) + d[i0 + 1][:, j0 + 1] * a
+        pix = top * (1 - b) + bottom * b
+        norm = np.stack([pix[..., 0] * 2 / ww, pix[..., 1] * 2 / hh], -1)
+        disp = torch.from_numpy(norm.astype(np.float32))[None]
+        return F.elastic_transform(x, disp, INTERP[o["interpolation"]], fill=fill)
     if name == "CenterCrop":
         return F.center_crop(x, o["size"])
     if name == "Resize":

@@ -1,0 +1,123 @@
+/**
+ * The TypeScript executor of a plan job: native/PLAN_ABI.md written out in float32 (Math.fround
+ * after every operation), sample by sample. The C++ engine and the CUDA kernel give these
+ * pixels bit for bit. The reference engine runs it for chains with a warp, whose plan folds the
+ * geometry around the warp into one resampling (so it differs from the step-by-step reference
+ * by design: see README, "Semantics").
+ */
+import * as ref from "../transforms/reference";
+import type { FloatImage } from "../transforms/reference";
+import { warpImage, type Mat3 } from "../transforms/warp";
+import { WARP_BLOCK } from "../transforms/plan";
+import type { PlanJob } from "./job";
+
+const f = Math.fround;
+const ORDERS = [
+  [0, 1, 2],
+  [0, 2, 1],
+  [1, 0, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [2, 1, 0],
+] as const;
+
+/** The source pixels of sample s (a view of its HWC bytes). */
+function sourceOf(job: PlanJob, s: number): Uint8Array {
+  const bytes = job.srcDims[2 * s]! * job.srcDims[2 * s + 1]! * job.inC;
+  if (Array.isArray(job.sources)) return (job.sources as readonly Uint8Array[])[s]!;
+  const at = job.srcOffsets![s]!;
+  return (job.sources as Uint8Array).subarray(at, at + bytes);
+}
+
+/**
+ * The image the taps of sample s read: the source, or the warp pass's output when the job has
+ * a warp and the sample's block enables it.
+ */
+export function warpedImage(job: PlanJob, s: number): { height: number; width: number; channels: number; data: ArrayLike<number> } {
+  const src = sourceOf(job, s);
+  const h = job.srcDims[2 * s]!;
+  const w = job.srcDims[2 * s + 1]!;
+  const image = { height: h, width: w, channels: job.inC, data: src };
+  if (!job.warp) return image;
+  const P = job.params.length / job.n;
+  const at = s * P + job.warpOffset!;
+  const b = job.params;
+  if (b[at] === 0) return image;
+  const m = Array.from(b.subarray(at + 1, at + 10)) as unknown as Mat3;
+  const domain = Array.from(b.subarray(at + 10, at + 14));
+  const real = Array.from(b.subarray(at + 14, at + 18));
+  const frames = Array.from({ length: b[at + 18]! }, (_, f) => {
+    const fr = b.subarray(at + 19 + 11 * f, at + 30 + 11 * f);
+    return { m: Array.from(fr.subarray(0, 9)) as unknown as Mat3, height: fr[9]!, width: fr[10]! };
+  });
+  const G = b[at + WARP_BLOCK - 1]!;
+  const grid = G > 0 ? { G, d: b.subarray(at + WARP_BLOCK, at + WARP_BLOCK + 2 * G * G) } : undefined;
+  const fill = Array.from(job.fill.subarray(0, job.inC));
+  return warpImage(image, m, job.warpDims![2 * s]!, job.warpDims![2 * s + 1]!, job.warp === 1 ? "nearest" : "bilinear", fill, { domain, real, frames, ...(grid ? { grid } : {}) });
+}
+
+/** Runs `job` into `out` (NCHW, n * outC * outH * outW floats). */
+export function executePlan(job: PlanJob, out: Float32Array): void {
+  const { n, inC, outH: H, outW: W, K } = job;
+  const P = n > 0 ? job.params.length / n : 0;
+  const per = (H + W) * K;
+  for (let s = 0; s < n; s++) {
+    const src = warpedImage(job, s);
+    const sw = src.width;
+    const data = src.data;
+    const taps = job.tapIndex.subarray(s * per, (s + 1) * per);
+    const wts = job.tapWeight.subarray(s * per, (s + 1) * per);
+    const geo = new Float32Array(H * W * inC);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        for (let c = 0; c < inC; c++) {
+          let acc = 0;
+          for (let i = 0; i < K; i++) {
+            const r = taps[y * K + i]!;
+            let row = 0;
+            for (let j = 0; j < K; j++) {
+              const q = taps[H * K + x * K + j]!;
+              const v = r < 0 || q < 0 ? job.fill[c]! : data[(r * sw + q) * inC + c]!;
+              row = f(row + f(wts[H * K + x * K + j]! * v));
+            }
+            acc = f(acc + f(wts[y * K + i]! * row));
+          }
+          geo[(y * W + x) * inC + c] = acc;
+        }
+      }
+    }
+    let img: FloatImage = { data: geo, height: H, width: W, channels: inC };
+    const block = job.params.subarray(s * P, (s + 1) * P);
+    for (let k = 0; k < job.program.length; k++) {
+      const p = block.subarray(job.opOffsets[k]!);
+      if (p[0] === 0) continue;
+      const C = img.channels;
+      switch (job.program[k]) {
+        case 0:
+          img = ref.affine(img, p.subarray(1, 1 + C), p.subarray(1 + C, 1 + 2 * C));
+          break;
+        case 1:
+          img = ref.grayscale(img, p[1]!);
+          break;
+        case 2:
+          for (const which of ORDERS[p[2]!]!) {
+            const factor = p[3 + which]!;
+            if (Number.isNaN(factor)) continue;
+            if (which === 0) img = ref.brightness(img, factor, p[1]!);
+            else if (which === 1) img = ref.contrast(img, factor, p[1]!);
+            else img = ref.saturation(img, factor, p[1]!);
+          }
+          break;
+        case 3: {
+          const d = img.data.slice();
+          const y1 = Math.min(H, p[1]! + p[3]!);
+          const x1 = Math.min(W, p[2]! + p[4]!);
+          for (let y = p[1]!; y < y1; y++) for (let x = p[2]!; x < x1; x++) for (let c = 0; c < C; c++) d[(y * W + x) * C + c] = p[5 + c]!;
+          img = { ...img, data: d };
+          break;
+        }
+      }
+    }
+    ref.writeCHW(img, out, s * job.outC * H * W);
+  }
+}
