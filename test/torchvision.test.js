@@ -103,6 +103,8 @@ const CHAINS = [
   ["adjustSharpness up and down, before and after toTensor", () => T.compose([T.randomAdjustSharpness(2, { p: 0.8 }), T.toTensor(), T.randomAdjustSharpness(0.3, { p: 1 })]), 2e-6, "the same 3 x 3 kernel in float32; torch's convolution sums in another order"],
   ["gaussianBlur: a drawn sigma, two kernels folded into one tap table", (img) => T.compose([T.gaussianBlur([5, 3]), T.gaussianBlur(Math.min(img.height, img.width) > 12 ? 9 : 3, { sigma: 1.5 })]), 1e-3, "separable, reflect borders, torch's float32 kernel; torch convolves once with the 2-D outer product, per blur, and rounds its intermediate"],
   ["channel permutation", () => T.compose([T.randomChannelPermutation(), T.toTensor()]), 0, "the same channels moved"],
+  ["colorJitter with hue, after toTensor", () => T.compose([T.toTensor(), T.colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.3 })]), 5e-4, "RGB -> HSV -> RGB in float32 as torchvision's tensor path; contrast and saturation blend with PIL's gray as above"],
+  ["colorJitter hue only, on 0..255", () => T.colorJitter({ hue: [-0.5, 0.5] }), 1e-3, "the same HSV maths in the units in force against torchvision's on x / 255 (a few roundings of 255)"],
   ["randomChoice and randomOrder", () => T.compose([T.randomChoice([T.randomHorizontalFlip(1), T.randomInvert({ p: 1 }), T.randomPosterize(2, { p: 1 })], { p: [1, 2, 1] }), T.randomOrder([T.randomVerticalFlip(), T.randomSolarize(127.5, { p: 1 }), T.randomEqualize({ p: 1 })]), T.toTensor()]), 2e-7, "which step and which order are replayed as drawn; the steps as above"],
 ];
 
@@ -227,11 +229,12 @@ test("parameter distributions match torchvision's get_params over 20,000 draws (
   for (const p of draws(T.randomPerspective({ p: 1, distortionScale: 0.6 }), N)) p.endpoints.flat().forEach((v, k) => put(`perspective.${k}`, v));
   for (const p of draws(T.randomResizedCrop(8), N)) for (const k of ["top", "left", "height", "width"]) put(`rrc.${k}`, p[k]);
   for (const p of draws(T.gaussianBlur(5), N)) put("blur.sigma", p.sigma);
-  // One family of tests at level 0.01 (Bonferroni): 20 separate tests at 0.01 would fail about one
+  for (const p of draws(T.colorJitter({ hue: 0.3 }), N)) put("jitter.hue", p.hue);
+  // One family of tests at level 0.01 (Bonferroni): 21 separate tests at 0.01 would fail about one
   // seed in five with identical distributions.
   const keys = Object.keys(theirs);
   const level = 0.01 / keys.length;
-  assert.equal(keys.length, 20, "every parameter is compared");
+  assert.equal(keys.length, 21, "every parameter is compared");
   for (const key of keys) {
     assert.equal(ours[key]?.length, N, `${key}: batchlab drew ${ours[key]?.length}`);
     const { d, p } = ks(ours[key], theirs[key]);

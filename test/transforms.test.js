@@ -149,7 +149,14 @@ test("colorJitter: brightness scales and clamps, contrast blends with the mean, 
   const rgb = { data: Uint8Array.from([255, 0, 0]), height: 1, width: 1, channels: 3 };
   const s0 = run(t, rgb, { order: 0, brightness: NaN, contrast: NaN, saturation: 0 }).data;
   assert.ok(s0.every((x) => Math.abs(x - s0[0]) < 1e-4), "saturation 0 is gray");
-  assert.throws(() => T.colorJitter({ hue: 0.1 }), /colorJitter\.hue.*not supported/);
+  assert.throws(() => T.colorJitter({ hue: 0.6 }), (e) => e.option === "colorJitter.hue" && /0\.5/.test(e.message));
+  assert.throws(() => T.colorJitter({ hue: [-0.6, 0.1] }), (e) => e.option === "colorJitter.hue");
+  // Hue: a pure red turned by a third of the circle is pure green; gray stays gray; one channel passes.
+  const hue = (rgb, factor) => run(T.colorJitter({ hue: 0.5 }), { data: Uint8Array.from(rgb), height: 1, width: 1, channels: 3 }, { order: 3, brightness: NaN, contrast: NaN, saturation: NaN, hue: factor }).data;
+  assert.deepEqual(hue([255, 0, 0], 1 / 3).map(Math.round), [0, 255, 0]);
+  assert.deepEqual(hue([90, 90, 90], 0.25), [90, 90, 90]);
+  assert.ok(hue([200, 100, 50], 0).every((x, i) => Math.abs(x - [200, 100, 50][i]) < 1e-4), "factor 0 returns the pixel (the float32 HSV round trip, as torchvision's, is within a rounding)");
+  assert.equal(new T.Plan(T.compose([T.colorJitter({ hue: 0.1 })])).fused, false, "hue has no fused op yet: step by step");
   assert.throws(() => T.colorJitter({ brightness: -1 }), /colorJitter\.brightness: expected a finite number >= 0, received -1/);
   assert.throws(() => T.colorJitter({ brightnes: 1 }), /colorJitter\.brightnes.*no such option/);
   const draws = new Set();

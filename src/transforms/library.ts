@@ -93,6 +93,11 @@ export abstract class Transform {
   /** Colour steps: the op for one sample (parameters may vary per sample, the code may not). */
   op?(s: Shape, p: Params, ctx: ValueContext): PlanOp;
 
+  /** Colour steps: whether the plan program has an op for this step as configured (if not, the chain runs step by step). */
+  hasOp(): boolean {
+    return typeof this.op === "function";
+  }
+
   /** Colour steps: the value bound after this step. */
   boundAfter(bound: number): number {
     return bound;
@@ -327,8 +332,8 @@ export interface ColorJitterOptions {
   brightness?: number | [number, number];
   contrast?: number | [number, number];
   saturation?: number | [number, number];
-  /** Not supported: hue needs an HSV round trip the plan does not have yet. */
-  hue?: number;
+  /** Hue shift range [-h, h] (0 <= h <= 0.5), or [lo, hi] within [-0.5, 0.5]; on the reference path (no fused op yet). */
+  hue?: number | [number, number];
 }
 
 const JITTER_ORDERS = [
@@ -340,17 +345,31 @@ const JITTER_ORDERS = [
   [2, 1, 0],
 ] as const;
 
+/** With hue: the 24 orders of (brightness, contrast, saturation, hue), as torch.randperm(4) gives them (lexicographic). */
+const HUE_ORDERS: readonly (readonly number[])[] = (() => {
+  const out: number[][] = [];
+  const rec = (prefix: number[], rest: number[]) => {
+    if (!rest.length) out.push(prefix);
+    rest.forEach((x, i) => rec([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+  };
+  rec([], [0, 1, 2, 3]);
+  return out;
+})();
+
 class ColorJitter extends Transform {
   readonly name = "ColorJitter";
   readonly kind = "color";
-  readonly options: { brightness?: [number, number]; contrast?: [number, number]; saturation?: [number, number] };
+  readonly options: { brightness?: [number, number]; contrast?: [number, number]; saturation?: [number, number]; hue?: [number, number] };
   private readonly ranges: ([number, number] | undefined)[];
+  private readonly hue: [number, number] | undefined;
   constructor(o: ColorJitterOptions) {
     super();
     v.knownKeys("colorJitter", o, ["brightness", "contrast", "saturation", "hue"]);
-    if (o.hue !== undefined && o.hue !== 0) {
-      throw new OptionError("colorJitter.hue", o.hue, "0 or undefined (hue jitter is not supported; brightness, contrast and saturation are)");
-    }
+    if (o.hue === undefined || o.hue === 0) this.hue = undefined;
+    else if (typeof o.hue === "number") {
+      const h = v.num("colorJitter.hue", o.hue, 0, 0.5);
+      this.hue = [-h, h];
+    } else this.hue = v.pair("colorJitter.hue", o.hue, -0.5, 0.5);
     const range = (name: string, x: unknown): [number, number] | undefined => {
       if (x === undefined || x === 0) return undefined;
       if (typeof x === "number") {
@@ -360,25 +379,31 @@ class ColorJitter extends Transform {
       return v.pair(`colorJitter.${name}`, x, 0);
     };
     this.ranges = [range("brightness", o.brightness), range("contrast", o.contrast), range("saturation", o.saturation)];
-    this.options = { brightness: this.ranges[0], contrast: this.ranges[1], saturation: this.ranges[2] };
+    this.options = { brightness: this.ranges[0], contrast: this.ranges[1], saturation: this.ranges[2], ...(this.hue ? { hue: this.hue } : {}) };
   }
   override outShape(s: Shape): Shape {
-    if (this.ranges[1] || this.ranges[2]) needGrayChannels("colorJitter: input channels (contrast and saturation)", s.channels);
+    if (this.ranges[1] || this.ranges[2] || this.hue) needGrayChannels("colorJitter: input channels (contrast, saturation and hue)", s.channels);
     return s;
   }
+  /** Without hue: an order of three (the fused op's form); with hue: torchvision's randperm(4), then the factors. */
   override draw(rng: RandomStream): Params {
-    const order = rng.int(6);
+    const order = rng.int(this.hue ? 24 : 6);
     const factors = this.ranges.map((r) => (r ? rng.uniform(r[0], r[1]) : NaN));
-    return { order, brightness: factors[0]!, contrast: factors[1]!, saturation: factors[2]! };
+    const base = { order, brightness: factors[0]!, contrast: factors[1]!, saturation: factors[2]! };
+    return this.hue ? { ...base, hue: rng.uniform(this.hue[0], this.hue[1]) } : base;
   }
   reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
-    const q = p as { order: number; brightness: number; contrast: number; saturation: number };
-    for (const which of JITTER_ORDERS[q.order]!) {
+    const q = p as { order: number; brightness: number; contrast: number; saturation: number; hue?: number };
+    for (const which of q.hue === undefined ? JITTER_ORDERS[q.order]! : HUE_ORDERS[q.order]!) {
       if (which === 0 && !Number.isNaN(q.brightness)) img = ref.brightness(img, q.brightness, ctx.bound);
       if (which === 1 && !Number.isNaN(q.contrast)) img = ref.contrast(img, q.contrast, ctx.bound);
       if (which === 2 && !Number.isNaN(q.saturation)) img = ref.saturation(img, q.saturation, ctx.bound);
+      if (which === 3) img = ref.hue(img, q.hue!, ctx.bound);
     }
     return img;
+  }
+  override hasOp(): boolean {
+    return !this.hue;
   }
   override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
     const q = p as { order: number; brightness: number; contrast: number; saturation: number };
@@ -386,7 +411,7 @@ class ColorJitter extends Transform {
   }
 }
 
-/** Random brightness, contrast and saturation in a random order, as torchvision's ColorJitter. */
+/** Random brightness, contrast, saturation and hue in a random order, as torchvision's ColorJitter. */
 export function colorJitter(options: ColorJitterOptions): Transform {
   return new ColorJitter(options);
 }

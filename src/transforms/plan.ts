@@ -490,7 +490,7 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
     if (t.kind === "warp") continue; // warpUnfused
     else if (t.kind === "container") out.push(t.name); // a policy or a choice: step by step
     else if (t.kind === "color") {
-      if (!t.op) out.push(t.name); // no op in the plan program (yet): the reference runs it
+      if (!t.hasOp()) out.push(t.name); // no op in the plan program (yet): the reference runs it
       anyColor = true;
       if (!t.pointwiseAffine) onlyAffine = false;
       if (!t.commutesWithIntegerGeometry()) blocking = true;

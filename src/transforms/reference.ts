@@ -136,3 +136,49 @@ export function writeCHW(img: FloatImage, out: Float32Array, offset: number): vo
     for (let p = 0; p < H * W; p++) out[offset + c * H * W + p] = img.data[p * C + c]!;
   }
 }
+
+/**
+ * torchvision's adjust_hue (its tensor path, _rgb2hsv and _hsv2rgb) in float32, in the units in
+ * force: hue and saturation do not depend on the scale, value is clamped to [0, bound] as
+ * torchvision clamps to [0, 1]. One channel is left as it is (as PIL and torchvision do).
+ */
+export function hue(img: FloatImage, factor: number, bound: number): FloatImage {
+  if (img.channels === 1) return img;
+  const d = img.data;
+  const out = new Float32Array(d.length);
+  const hf = f(factor);
+  const cl = (x: number) => clamp(x, bound);
+  for (let i = 0; i < d.length; i += 3) {
+    const r = d[i]!;
+    const g = d[i + 1]!;
+    const b = d[i + 2]!;
+    const maxc = Math.max(r, g, b);
+    const minc = Math.min(r, g, b);
+    const eqc = maxc === minc;
+    const cr = f(maxc - minc);
+    const s = f(cr / (eqc ? 1 : maxc));
+    const div = eqc ? 1 : cr;
+    const rc = f(f(maxc - r) / div);
+    const gc = f(f(maxc - g) / div);
+    const bc = f(f(maxc - b) / div);
+    const hr = maxc === r ? f(bc - gc) : 0;
+    const hg = maxc === g && maxc !== r ? f(f(2 + rc) - bc) : 0;
+    const hb = maxc !== g && maxc !== r ? f(f(4 + gc) - rc) : 0;
+    let h = f(f(f(hr + hg) + hb) / 6);
+    h = f(h + 1) % 1; // torch.fmod: exact
+    h = f(h + hf);
+    h = f(h - Math.floor(h)); // (h + factor) % 1.0, Python's sign convention
+    const h6 = f(h * 6);
+    const k = Math.floor(h6);
+    const fr = f(h6 - k);
+    const v = maxc;
+    const p = cl(f(v * f(1 - s)));
+    const q = cl(f(v * f(1 - f(s * fr))));
+    const t = cl(f(v * f(1 - f(s * f(1 - fr)))));
+    const [R, G, B] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][((k % 6) + 6) % 6]!;
+    out[i] = R!;
+    out[i + 1] = G!;
+    out[i + 2] = B!;
+  }
+  return { ...img, data: out };
+}

@@ -12,7 +12,7 @@ n, h, w = (int(a) for a in sys.argv[1:4])
 torch.manual_seed(12345)
 img = torch.zeros(1, h, w)
 out = {"rotation.angle": [], "affine.angle": [], "affine.tx": [], "affine.ty": [], "affine.scale": [],
-       "affine.shearX": [], "affine.shearY": [], "rrc.top": [], "rrc.left": [], "rrc.height": [], "rrc.width": [], "blur.sigma": []}
+       "affine.shearX": [], "affine.shearY": [], "rrc.top": [], "rrc.left": [], "rrc.height": [], "rrc.width": [], "blur.sigma": [], "jitter.hue": []}
 for k in range(8):
     out[f"perspective.{k}"] = []
 rot = T.RandomRotation(30)
@@ -28,4 +28,5 @@ for _ in range(n):
     for key, val in (("top", top), ("left", left), ("height", hh), ("width", ww)):
         out[f"rrc.{key}"].append(val)
     out["blur.sigma"].append(T.GaussianBlur.get_params(0.1, 2.0))
+    out["jitter.hue"].append(T.ColorJitter.get_params(None, None, None, [-0.3, 0.3])[4])
 print(json.dumps(out))

@@ -10,6 +10,7 @@ values do, so the comparison sees the maths, not uint8 rounding.
 """
 import base64
 import functools
+import itertools
 import json
 import sys
 
@@ -39,14 +40,19 @@ def resize(x, size, o):
 JITTER_ORDERS = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
 
 
+# With hue: torch.randperm(4)'s orders, lexicographic.
+HUE_ORDERS = list(itertools.permutations(range(4)))
+
+
 def jitter(x, p, bound):
     # torchvision's float path clamps to [0, 1]; on 0..255 values scale there and back.
     y = x / bound
-    for which in JITTER_ORDERS[p["order"]]:
-        f = [p["brightness"], p["contrast"], p["saturation"]][which]
+    hue = p.get("hue")
+    for which in (JITTER_ORDERS if hue is None else HUE_ORDERS)[p["order"]]:
+        f = [p["brightness"], p["contrast"], p["saturation"], hue][which]
         if f is None:
             continue
-        y = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation][which](y, f)
+        y = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue][which](y, f)
     return y * bound
 
 
