@@ -461,3 +461,65 @@ test("warps: images of different sizes in one batch (each sample its own warped 
   assert.deepEqual(Array.from(job.warpDims), [40, 30, 17, 50, 33, 33], "the antialiased downscale reads each sample's warped image");
   await compareWarp(T.compose([T.randomAffine({ degrees: 10, scale: [0.9, 1.1] }), T.resize([15, 13], { antialias: false })]), images, 4, "mixed sizes, folded resize");
 });
+
+test("a chain split at a step the plan cannot fuse: the fused head, then the rest step by step, the same on every CPU engine; stats say where each step ran", { skip }, async () => {
+  const bl = require("../dist");
+  // A transform a user writes: a subclass with draw and reference only.
+  class AddNoise extends T.Transform {
+    name = "AddNoise";
+    kind = "color";
+    options = { amount: 3 };
+    draw(rng) {
+      return { offset: rng.uniform(-3, 3) };
+    }
+    reference(img, p) {
+      return { ...img, data: img.data.map((x) => Math.fround(x + p.offset)) };
+    }
+  }
+  const rng = new RandomStream(12, 0, 0);
+  const n = 7;
+  const pixels = new Uint8Array(n * 20 * 18 * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = rng.int(256);
+  const ds = bl.datasets.fromArrays(pixels, [n, 20, 18, 3], new Int32Array(n));
+  for (const chain of [
+    T.compose([T.randomResizedCrop(12), T.randomHorizontalFlip(), new AddNoise(), T.toTensor(), T.normalize([0.5], [0.25])]),
+    T.compose([T.randomCrop(16, { padding: 2 }), T.randomRotation(15, { interpolation: "bilinear" }), T.randAugment(), T.toTensor()]),
+    T.compose([T.resize(14), T.toTensor(), T.trivialAugmentWide(), T.randomErasing({ p: 1 })]),
+  ]) {
+    const plan = new T.Plan(chain);
+    assert.ok(plan.split && plan.split.steps >= 1 && plan.split.head.fused, `${chain} splits after a fused head`);
+    const batches = async (backend) => {
+      const out = [];
+      for await (const b of new bl.DataLoader(ds, { batchSize: 3, shuffle: true, seed: 9, transform: chain, backend })) out.push(Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength));
+      return Buffer.concat(out);
+    };
+    assert.ok((await batches("native")).equals(await batches("reference")), `${chain}: native and reference differ`);
+    // The batch is the head plan's pixels with the rest applied step by step.
+    const loader = new bl.DataLoader(ds, { batchSize: n, transform: chain, seed: 9 });
+    const b = (await loader.iterate().next()).value;
+    const k = plan.split.steps;
+    const headParams = b.params.map((p) => ({ steps: p.steps.slice(0, k) }));
+    const [C, H, W] = plan.split.head.outputShape({ height: 20, width: 18, channels: 3 });
+    const headOut = new Float32Array(n * C * H * W);
+    const images = Array.from(b.indices, (i) => ds.get(i).image);
+    executePlan(encodeJob(plan.split.head, require("../dist/engines").pixelsOfImages(images), headParams), headOut);
+    const j = 4;
+    const per = C * H * W;
+    const hwc = new Float32Array(per);
+    for (let c = 0; c < C; c++) for (let q = 0; q < H * W; q++) hwc[q * C + c] = headOut[j * per + c * H * W + q];
+    let img = { height: H, width: W, channels: C, data: hwc };
+    const ctx = { bound: plan.split.head.transform.boundAfter(255) };
+    chain.transforms.slice(k).forEach((t, i) => {
+      img = t.reference(img, b.params[j].steps[k + i], ctx);
+      ctx.bound = t.boundAfter(ctx.bound);
+    });
+    const expected = new Float32Array(img.data.length);
+    ref.writeCHW(img, expected, 0);
+    const outPer = b.images.length / n;
+    assert.deepEqual(b.images.subarray(j * outPer, (j + 1) * outPer), expected);
+    const steps = loader.stats().steps;
+    assert.equal(steps.length, chain.transforms.length);
+    steps.forEach((s, i) => assert.equal(s.runs.startsWith("fused"), i < k, `${s.step}: ${s.runs}`));
+    assert.ok(steps[k].why && steps[k].why.length > 10, `the first step-by-step step says why: ${JSON.stringify(steps[k])}`);
+  }
+});

@@ -7,6 +7,7 @@ import type { NativeAddon } from "./addon-cpu";
 import { BufferPool, type EngineMemory } from "./buffers";
 import { encodeJob, type Engine } from "./job";
 import { runReference } from "./reference";
+import { runSplit, type HeadRunner } from "./split";
 
 /** Batches up to this size come from the addon's allocator (its limit); larger ones are plain buffers. */
 const ADDON_ALLOC_LIMIT = 2 ** 31;
@@ -27,7 +28,13 @@ export function cpuEngine(addon: NativeAddon, pinned?: EngineMemory): Engine {
     async run(plan, pixels, params, out, numThreads) {
       if (!out) throw new NativeError("the native engine needs an output buffer");
       if (!plan.fused) {
-        runReference(plan, pixels, params, out); // orders the fused plan cannot run (Plan.unfused)
+        // Steps the fused plan cannot run (Plan.unfused): the fused head here, the rest step by step.
+        const head: HeadRunner = async (h, px, ps, o) => {
+          const job = encodeJob(h, px, ps, pool);
+          await addon.runPlan({ ...job, out: o, numThreads });
+          pool.giveJob(job);
+        };
+        if (!(await runSplit(plan, pixels, params, out, head))) runReference(plan, pixels, params, out);
         return {};
       }
       const job = encodeJob(plan, pixels, params, pool);

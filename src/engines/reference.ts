@@ -10,6 +10,7 @@ import { BufferPool, type EngineMemory } from "./buffers";
 import type { Params, Plan } from "../transforms/index";
 import { encodeJob, type BatchPixels, type Engine } from "./job";
 import { executePlan } from "./plan-reference";
+import { runSplit } from "./split";
 
 /** `pinned`: batches in pinned host memory (DataLoader's pinMemory). */
 export function referenceEngine(reason: string, pinned?: EngineMemory): Engine {
@@ -21,7 +22,11 @@ export function referenceEngine(reason: string, pinned?: EngineMemory): Engine {
     async run(plan, pixels, params, out) {
       if (!out) throw new NativeError("the reference engine needs an output buffer");
       if (plan.fused && plan.warps) executePlan(encodeJob(plan, pixels, params), out);
-      else runReference(plan, pixels, params, out);
+      else if (!plan.fused) {
+        // As the native engine: the fused head (through the plan's executor), the rest step by step.
+        const head = async (h: Plan, px: BatchPixels, ps: Params[], o: Float32Array) => executePlan(encodeJob(h, px, ps), o);
+        if (!(await runSplit(plan, pixels, params, out, head))) runReference(plan, pixels, params, out);
+      } else runReference(plan, pixels, params, out);
       return {};
     },
   };

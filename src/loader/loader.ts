@@ -16,7 +16,7 @@ import { Plan, type BatchTransform } from "../transforms/index";
 import { EpochRun } from "./epoch";
 import { LOADER_OPTIONS, type LoaderOptions } from "./options";
 import { StatsRecorder } from "./stats";
-import type { Batch, LoaderStats } from "./types";
+import type { Batch, LoaderStats, StepPlacement } from "./types";
 
 export type { LoaderOptions };
 
@@ -171,7 +171,14 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
   /** Per-stage times, throughput and skipped samples, over every batch so far. */
   stats(): LoaderStats {
     const e = this.getEngine();
-    return this.record.summary(e.name, e.reason, this.seed);
+    return { ...this.record.summary(e.name, e.reason, this.seed), steps: this.placement() };
+  }
+
+  /** Where each top-level transform step runs, and why where it is not in the fused plan (Plan.placement). */
+  placement(): StepPlacement[] {
+    const e = this.getEngine();
+    const where = e.name === "reference" ? "the reference engine's plan executor" : e.name === "cuda" ? "the CUDA kernel" : "the native engine";
+    return this.plan.placement().map((p) => (p.fused ? { step: p.step, runs: `fused: ${where}` } : { step: p.step, runs: "step by step: the TypeScript reference", why: p.why! }));
   }
 
   /** Forgets the statistics gathered so far. */
@@ -191,6 +198,7 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
       ["sampler", String(this.batchSampler)],
       ["transform", this.plan.transform.toString().replace(/\s*\n\s*/g, " ")],
       ["engine", `${engine.name} (${engine.reason}), ${this.numThreads} threads, prefetch ${this.prefetch}`],
+      ...(this.plan.fused ? [] : this.placement().map((p): [string, string] => [`step ${p.step}`, p.why ? `${p.runs} (${p.why})` : p.runs])),
       ["device", this.device + (this.pinMemory ? ", pinned host memory" : "")],
       ["epoch", String(this.epoch)],
     ];

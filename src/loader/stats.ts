@@ -65,7 +65,7 @@ export class StatsRecorder {
     this.stages.sample = this.stages.fetch = this.stages.transform = this.stages.collate = 0;
   }
 
-  summary(backend: EngineName, backendReason: string, seed: number): LoaderStats {
+  summary(backend: EngineName, backendReason: string, seed: number): Omit<LoaderStats, "steps"> {
     const wall = this.batches ? this.last - this.first : 0;
     return {
       backend,

@@ -82,4 +82,13 @@ export interface LoaderStats {
   /** The most recent skipped samples, at most STATS_WINDOW; `skippedCount` counts them all. */
   skipped: SkippedSample[];
   skippedCount: number;
+  /** Where each top-level transform step runs (fused in one engine call, or step by step) and why. */
+  steps: StepPlacement[];
+}
+
+export interface StepPlacement {
+  step: string;
+  runs: string;
+  /** Why a step is not in the fused plan. */
+  why?: string;
 }

@@ -125,6 +125,47 @@ export class Plan {
     return this.warpAt >= 0;
   }
 
+  /**
+   * For a chain the fused plan cannot run whole, written as one compose: the longest run of its
+   * first steps that it can (`head`, a fused plan of those `steps`). The engines run the head
+   * fused and the remaining steps one by one on the reference path, on the head's output, so a
+   * user's own step or a policy costs only itself. Undefined where no first step fuses.
+   */
+  get split(): { head: Plan; steps: number } | undefined {
+    if (this.splitCache === undefined) {
+      this.splitCache = null;
+      if (!this.fused && this.transform instanceof Compose) {
+        const ts = this.transform.transforms;
+        for (let k = ts.length - 1; k >= 1; k--) {
+          const head = new Plan(new Compose(ts.slice(0, k)));
+          if (head.fused) {
+            this.splitCache = { head, steps: k };
+            break;
+          }
+        }
+      }
+    }
+    return this.splitCache ?? undefined;
+  }
+  private splitCache: { head: Plan; steps: number } | null | undefined;
+
+  /**
+   * Where each top-level step runs and why: in the fused plan (one engine call for the batch),
+   * or step by step on the reference path (after the fused head, when there is one).
+   */
+  placement(): { step: string; fused: boolean; why?: string }[] {
+    const ts = this.transform instanceof Compose ? this.transform.transforms : [this.transform];
+    if (this.fused) return ts.map((t) => ({ step: t.name, fused: true }));
+    const k = this.split?.steps ?? 0;
+    const blocked = new Set(this.unfused);
+    return ts.map((t, i) => {
+      if (i < k) return { step: t.name, fused: true };
+      const names = leaves(t, null, true, []).map((l) => l.t.name);
+      const own = names.some((n) => blocked.has(n));
+      return { step: t.name, fused: false, why: own ? whyUnfused(t) : `after ${ts[k]!.name}, which runs step by step (the fused plan runs only a chain's first steps)` };
+    });
+  }
+
   /** True when one engine call can run the whole chain (see `unfused`). */
   get fused(): boolean {
     return this.unfused.length === 0;
@@ -465,6 +506,14 @@ function sameValues(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** A sentence for placement(): why a step is not in the fused plan. */
+function whyUnfused(t: Transform): string {
+  if (t.kind === "container") return "its steps are chosen per sample (a policy or a random choice): no fused form yet";
+  if (t.kind === "color") return t.hasOp() ? "a colour step before geometry it cannot be moved past" : "no op for it in the fused plan's program yet";
+  if (t.kind === "warp") return "a warp the fused plan cannot fold here (see Plan.unfused's rules in plan.ts)";
+  return "geometry after a colour step it cannot be moved past, or a resampling the plan cannot fold here";
 }
 
 /**
