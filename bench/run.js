@@ -23,7 +23,7 @@ const os = require("node:os");
 const path = require("node:path");
 
 const root = path.join(__dirname, "..");
-const { synthetic, cifarShaped, cifarChain, cifarGeometry } = require("./synthetic");
+const { synthetic, cifarShaped, cifarChain, cifarGeometry, policyChain } = require("./synthetic");
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const nArg = args.indexOf("--n");
@@ -44,6 +44,10 @@ async function child(kind, n) {
     const side = kind.startsWith("geometry224") ? 224 : 32;
     ds = synthetic(bl, n, side, side);
     transform = cifarGeometry(T);
+  } else if (kind.startsWith("randaugment") || kind.startsWith("trivialaugment")) {
+    const side = kind.includes("224") ? 224 : 32;
+    ds = synthetic(bl, n, side, side);
+    transform = policyChain(T, kind.startsWith("randaugment") ? "randaugment" : "trivialaugment", side);
   } else if (kind.startsWith("resize")) {
     // One thread: the comparison is per core with PIL, which resizes on one.
     ds = synthetic(bl, n, 768, 1024);
@@ -178,6 +182,18 @@ async function parent() {
     if (gt.best) for (const row of gt.rows) console.log(`${("    PyTorch + torchvision, num_workers=" + row.num_workers).padEnd(44)} ${fmt(row.images_per_s)} images/s`);
     else line("    PyTorch + torchvision", gt);
     ratio(g.imagesPerSec, gt.best && gt.best.images_per_s, `geometry ${side} x ${side}: batchlab vs PyTorch (best of workers)`, target);
+  }
+  console.log("");
+  console.log("Policies: RandomCrop(32, padding 4) or RandomResizedCrop(224), flip, RandAugment() or TrivialAugmentWide(), ToTensor, Normalize");
+  for (const policy of ["randaugment", "trivialaugment"]) {
+    for (const [side, n, target] of [[32, quick ? 2000 : 10000, 10], [224, quick ? 200 : 500, 5]]) {
+      const g = runChild(`${policy}${side}-native`, n);
+      const gt = torchPeer(n, policy, side);
+      line(`(p) ${policy} ${side} x ${side}, batchlab`, g);
+      if (gt.best) for (const row of gt.rows) console.log(`${("    PyTorch + torchvision, num_workers=" + row.num_workers).padEnd(44)} ${fmt(row.images_per_s)} images/s`);
+      else line("    PyTorch + torchvision", gt);
+      ratio(g.imagesPerSec, gt.best && gt.best.images_per_s, `${policy} ${side} x ${side}: batchlab vs PyTorch (best of workers)`, target);
+    }
   }
   console.log("");
   const rz = runChild("resize-native", 64);

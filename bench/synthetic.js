@@ -39,4 +39,14 @@ function cifarGeometry(T) {
   ]);
 }
 
-module.exports = { synthetic, cifarShaped, cifarChain, cifarGeometry, MEAN, STD };
+/**
+ * A policy chain as PyTorch code writes it: at 32, RandomCrop(32, padding 4) and a flip; at 224,
+ * RandomResizedCrop(224) and a flip; then RandAugment() or TrivialAugmentWide(), ToTensor,
+ * Normalize. bench/torch_loader.py "randaugment" / "trivialaugment" are the same in torchvision.
+ */
+function policyChain(T, policy, side) {
+  const crop = side === 32 ? T.randomCrop(32, { padding: 4 }) : T.randomResizedCrop(side);
+  return T.compose([crop, T.randomHorizontalFlip(), policy === "randaugment" ? T.randAugment() : T.trivialAugmentWide(), T.toTensor(), T.normalize(MEAN, STD)]);
+}
+
+module.exports = { synthetic, cifarShaped, cifarChain, cifarGeometry, policyChain, MEAN, STD };
