@@ -9,6 +9,7 @@ const { spawn, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
 const T = require("../dist/transforms");
+const { gammaQ } = require("./helpers/stats");
 const { encodeJob, executePlan } = require("../dist/engines");
 
 const PY = "/usr/bin/python3";
@@ -241,4 +242,68 @@ test("parameter distributions match torchvision's get_params over 20,000 draws (
     t.diagnostic(`${key}: D = ${d.toFixed(4)}, p = ${p.toFixed(3)}`);
     assert.ok(p > level, `${key}: batchlab's and torchvision's draws differ (KS D = ${d.toFixed(4)}, p = ${p.toExponential(2)} < ${level.toExponential(2)})`);
   }
+});
+
+/** Pearson's chi-square test that two samples of categories come from one distribution; cells expected below 5 are pooled. */
+function homogeneity(a, b) {
+  const count = (xs) => xs.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map());
+  const ca = count(a);
+  const cb = count(b);
+  const keys = [...new Set([...ca.keys(), ...cb.keys()])];
+  const na = a.length;
+  const nb = b.length;
+  const cells = [];
+  let pooled = [0, 0];
+  for (const k of keys) {
+    const [x, y] = [ca.get(k) ?? 0, cb.get(k) ?? 0];
+    if (((x + y) * Math.min(na, nb)) / (na + nb) < 5) pooled = [pooled[0] + x, pooled[1] + y];
+    else cells.push([x, y]);
+  }
+  if (pooled[0] + pooled[1] > 0) cells.push(pooled);
+  let stat = 0;
+  for (const [x, y] of cells) {
+    const ex = ((x + y) * na) / (na + nb);
+    const ey = ((x + y) * nb) / (na + nb);
+    stat += (x - ex) ** 2 / ex + (y - ey) ** 2 / ey;
+  }
+  const dof = cells.length - 1;
+  return { stat, dof, p: dof > 0 ? gammaQ(dof / 2, stat / 2) : 1 };
+}
+
+test("policies choose ops and magnitudes as torchvision's do over 20,000 draws (chi-square homogeneity and KS, family-wise p > 0.01)", { skip, timeout: 180_000 }, (t) => {
+  const N = 20000;
+  const [H, W] = [32, 40];
+  const r = spawnSync(PY, [path.join(__dirname, "helpers", "torchvision_policies.py"), String(N), String(H), String(W)], { encoding: "utf8", maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, r.stderr);
+  const theirs = JSON.parse(r.stdout);
+  const key = (name, m) => `${name}:${Math.abs(m) < 1e-9 ? "0" : m.toFixed(4)}`;
+  const draws = (tf) => {
+    const plan = new T.Plan(T.compose([tf]));
+    return Array.from({ length: N }, (_, i) => plan.draw({ height: H, width: W, channels: 3 }, { seed: 31, epoch: 0, position: i }).steps[0]);
+  };
+  const ours = {
+    RandAugment: draws(T.randAugment()).map((p) => p.ops),
+    TrivialAugmentWide: draws(T.trivialAugmentWide()).map((p) => p.ops),
+    "AutoAugment.imagenet": draws(T.autoAugment()).map((p) => p.ops),
+    "AutoAugment.svhn": draws(T.autoAugment({ policy: "svhn" })).map((p) => p.ops),
+  };
+  const mix = draws(T.augMix());
+  ours.AugMix = mix.map((p) => p.chains.flat());
+  const tests = [];
+  for (const [name, samples] of Object.entries(ours)) {
+    const theirsSamples = theirs[name].map((ops) => ops.map(([n, m]) => ({ name: n, magnitude: m })));
+    // Each op chosen (name and magnitude with its sign), and how many ops a sample gets.
+    tests.push([`${name}: ops`, homogeneity(samples.flat().map((o) => key(o.name, o.magnitude)), theirsSamples.flat().map((o) => key(o.name, o.magnitude)))]);
+    tests.push([`${name}: ops per sample`, homogeneity(samples.map((s) => s.length), theirsSamples.map((s) => s.length))]);
+  }
+  // AutoAugment: the whole recipe of a sample (which sub-policy, which of its ops fired).
+  tests.push(["AutoAugment.imagenet: recipes", homogeneity(ours["AutoAugment.imagenet"].map((s) => s.map((o) => key(o.name, o.magnitude)).join(" ")), theirs["AutoAugment.imagenet"].map((s) => s.map(([n, m]) => key(n, m)).join(" ")))]);
+  const level = 0.01 / (tests.length + 1);
+  for (const [label, { stat, dof, p }] of tests) {
+    t.diagnostic(`${label}: chi-square ${stat.toFixed(1)} on ${dof} dof, p = ${p.toFixed(3)}`);
+    assert.ok(p > level, `${label}: batchlab's and torchvision's choices differ (chi-square ${stat.toFixed(1)} on ${dof} dof, p = ${p.toExponential(2)} < ${level.toExponential(2)})`);
+  }
+  const { d, p } = ks(mix.map((q) => q.original), theirs["augmix.original"]);
+  t.diagnostic(`AugMix: weight of the original, KS D = ${d.toFixed(4)}, p = ${p.toFixed(3)}`);
+  assert.ok(p > level, `AugMix original weight: KS D = ${d}, p = ${p}`);
 });
