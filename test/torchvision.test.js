@@ -106,6 +106,7 @@ const CHAINS = [
   ["channel permutation", () => T.compose([T.randomChannelPermutation(), T.toTensor()]), 0, "the same channels moved"],
   ["colorJitter with hue, after toTensor", () => T.compose([T.toTensor(), T.colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.3 })]), 5e-4, "RGB -> HSV -> RGB in float32 as torchvision's tensor path; contrast and saturation blend with PIL's gray as above"],
   ["colorJitter hue only, on 0..255", () => T.colorJitter({ hue: [-0.5, 0.5] }), 1e-3, "the same HSV maths in the units in force against torchvision's on x / 255 (a few roundings of 255)"],
+  ["randomPhotometricDistort (torchvision v2's order), after toTensor", () => T.compose([T.toTensor(), T.randomPhotometricDistort({ p: 0.7 })]), 5e-4, "colorJitter's maths in v2's order; contrast and saturation blend with PIL's gray (1e-4 per blend)"],
   ["randomChoice and randomOrder", () => T.compose([T.randomChoice([T.randomHorizontalFlip(1), T.randomInvert({ p: 1 }), T.randomPosterize(2, { p: 1 })], { p: [1, 2, 1] }), T.randomOrder([T.randomVerticalFlip(), T.randomSolarize(127.5, { p: 1 }), T.randomEqualize({ p: 1 })]), T.toTensor()]), 2e-7, "which step and which order are replayed as drawn; the steps as above"],
 ];
 

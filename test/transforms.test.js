@@ -385,3 +385,26 @@ test("photometric ops on hand-computed cases, in the units in force, and their o
   assert.throws(() => T.gaussianBlur([3, 3], { sigma: [2, 1] }), (e) => e.option === "gaussianBlur.sigma");
   assert.throws(() => T.gaussianBlur([3]), (e) => e.option === "gaussianBlur(kernelSize)" && /kx, ky/.test(e.message));
 });
+
+test("gaussianNoise adds mean + sigma * N(0, 1) per value from the sample's own field: reproducible, new per sample, clipped", () => {
+  const img = { height: 60, width: 50, channels: 3, data: new Float32Array(9000).fill(0.5) };
+  const t = T.gaussianNoise({ mean: 0.01, sigma: 0.1 });
+  const { RandomStream, Purpose } = require("../dist/sampling/rng");
+  const p = t.draw(new RandomStream(1, 0, 0, Purpose.transform), img);
+  const a = t.reference(img, p, { bound: 1 }).data;
+  assert.deepEqual(t.reference(img, p, { bound: 1 }).data, a, "the same parameters, the same noise");
+  const q = t.draw(new RandomStream(1, 0, 1, Purpose.transform), img);
+  assert.notDeepEqual(t.reference(img, q, { bound: 1 }).data, a, "another sample, another field");
+  const d = Array.from(a, (x) => x - 0.5);
+  const mean = d.reduce((s, x) => s + x, 0) / d.length;
+  const sd = Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / d.length);
+  assert.ok(Math.abs(mean - 0.01) < 4 * (0.1 / Math.sqrt(d.length)), `mean ${mean}`);
+  assert.ok(Math.abs(sd - 0.1) < 0.006, `sd ${sd}`);
+  // Within one sigma about 68.3% of the values.
+  const within = d.filter((x) => Math.abs(x - 0.01) < 0.1).length / d.length;
+  assert.ok(Math.abs(within - 0.6827) < 0.02, `within one sigma ${within}`);
+  const hot = t.reference({ ...img, data: new Float32Array(9000).fill(0.98) }, p, { bound: 1 }).data;
+  assert.ok(Math.max(...hot) === 1 && Math.min(...hot) >= 0, "clipped to [0, bound]");
+  assert.throws(() => T.gaussianNoise({ sigma: -1 }), (e) => e.option === "gaussianNoise.sigma");
+  assert.throws(() => T.randomPhotometricDistort({ hue: [-0.7, 0] }), (e) => e.option === "randomPhotometricDistort.hue");
+});

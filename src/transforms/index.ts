@@ -38,8 +38,10 @@ export {
   randomChannelPermutation,
   gaussianBlur,
   gaussianKernel,
+  randomPhotometricDistort,
+  gaussianNoise,
 } from "./photometric";
-export type { GaussianBlurOptions } from "./photometric";
+export type { GaussianBlurOptions, RandomPhotometricDistortOptions, GaussianNoiseOptions } from "./photometric";
 export { autoAugment, randAugment, trivialAugmentWide, augMix, applyOp } from "./policies";
 export type { AutoAugmentOptions, RandAugmentOptions, TrivialAugmentWideOptions, AugMixOptions, PolicyOptions, PolicyOp, OpName } from "./policies";
 export { Plan } from "./plan";

@@ -1,7 +1,7 @@
 /**
  * Photometric transforms beyond colorJitter, with torchvision's names, defaults and maths:
- * invert, posterize, solarize, autocontrast, equalize, sharpness, Gaussian blur and channel
- * permutation. Each is declared once here: options (checked when built), the parameter draw,
+ * invert, posterize, solarize, autocontrast, equalize, sharpness, Gaussian blur, channel
+ * permutation, SSD's photometric distort and Gaussian noise. Each is declared once here: options (checked when built), the parameter draw,
  * and the reference maths in float32 (one rounding per operation, as the plan's arithmetic
  * contract asks).
  *
@@ -19,9 +19,10 @@
  */
 import { OptionError } from "../errors";
 import * as v from "../options";
-import type { RandomStream } from "../sampling/rng";
+import { Purpose, RandomStream } from "../sampling/rng";
 import { type AxisTaps, borderIndex } from "./geometry";
 import { Geometric, Transform, type Params, type Shape, type StepTaps, type ValueContext } from "./library";
+import * as ref from "./reference";
 import type { FloatImage } from "./reference";
 
 const f = Math.fround;
@@ -289,14 +290,17 @@ class RandomChannelPermutation extends Transform {
     }
     return { permutation };
   }
-  /** Output channel c is input channel permutation[c]. */
   reference(img: FloatImage, p: Params): FloatImage {
-    const perm = (p as { permutation: readonly number[] }).permutation;
-    const C = img.channels;
-    const out = new Float32Array(img.data.length);
-    for (let i = 0; i < out.length; i += C) for (let c = 0; c < C; c++) out[i + c] = img.data[i + perm[c]!]!;
-    return { ...img, data: out };
+    return permuteChannels(img, (p as { permutation: readonly number[] }).permutation);
   }
+}
+
+/** Output channel c is input channel permutation[c]. */
+export function permuteChannels(img: FloatImage, perm: readonly number[]): FloatImage {
+  const C = img.channels;
+  const out = new Float32Array(img.data.length);
+  for (let i = 0; i < out.length; i += C) for (let c = 0; c < C; c++) out[i + c] = img.data[i + perm[c]!]!;
+  return { ...img, data: out };
 }
 
 /** Shuffles the channels of each sample (torchvision v2's RandomChannelPermutation). */
@@ -380,4 +384,117 @@ class GaussianBlur extends Geometric {
 /** Blurs with a Gaussian of a per-sample sigma (torchvision's GaussianBlur; kernelSize is [kx, ky] or one odd size). */
 export function gaussianBlur(kernelSize: number | [number, number], options: GaussianBlurOptions = {}): Transform {
   return new GaussianBlur(kernelSize, options);
+}
+
+// ------------------------------------------------------------------- SSD's photometric distort
+
+export interface RandomPhotometricDistortOptions {
+  brightness?: [number, number];
+  contrast?: [number, number];
+  saturation?: [number, number];
+  hue?: [number, number];
+  /** Probability of each of the five distortions (default 0.5). */
+  p?: number;
+}
+
+class RandomPhotometricDistort extends Transform {
+  readonly name = "RandomPhotometricDistort";
+  readonly kind = "color";
+  readonly options: { brightness: [number, number]; contrast: [number, number]; saturation: [number, number]; hue: [number, number]; p: number };
+  constructor(o: RandomPhotometricDistortOptions) {
+    super();
+    v.knownKeys("randomPhotometricDistort", o, ["brightness", "contrast", "saturation", "hue", "p"]);
+    const range = (k: "brightness" | "contrast" | "saturation", d: [number, number]) => v.pair(`randomPhotometricDistort.${k}`, o[k] ?? d, 0);
+    this.options = {
+      brightness: range("brightness", [0.875, 1.125]),
+      contrast: range("contrast", [0.5, 1.5]),
+      saturation: range("saturation", [0.5, 1.5]),
+      hue: v.pair("randomPhotometricDistort.hue", o.hue ?? [-0.05, 0.05], -0.5, 0.5),
+      p: probOf("randomPhotometricDistort", o),
+    };
+  }
+  override outShape(s: Shape): Shape {
+    if (s.channels !== 1 && s.channels !== 3) throw new OptionError("randomPhotometricDistort: input channels", s.channels, "1 or 3");
+    return s;
+  }
+  /**
+   * torchvision v2's order of draws: for brightness, contrast, saturation and hue a coin (p),
+   * then the factor; whether contrast comes before saturation and hue; a coin, then the channel
+   * permutation. A factor not drawn is NaN, a permutation not drawn is empty.
+   */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const o = this.options;
+    const maybe = (r: [number, number]) => (rng.random() < o.p ? rng.uniform(r[0], r[1]) : NaN);
+    const brightness = maybe(o.brightness);
+    const contrast = maybe(o.contrast);
+    const saturation = maybe(o.saturation);
+    const hue = maybe(o.hue);
+    const contrastBefore = rng.random() < 0.5;
+    let permutation: number[] = [];
+    if (rng.random() < o.p) {
+      permutation = Array.from({ length: s.channels }, (_, c) => c);
+      for (let i = permutation.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [permutation[i], permutation[j]] = [permutation[j]!, permutation[i]!];
+      }
+    }
+    return { brightness, contrast, saturation, hue, contrastBefore, permutation };
+  }
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const q = p as { brightness: number; contrast: number; saturation: number; hue: number; contrastBefore: boolean; permutation: number[] };
+    const b = ctx.bound;
+    if (!Number.isNaN(q.brightness)) img = ref.brightness(img, q.brightness, b);
+    if (!Number.isNaN(q.contrast) && q.contrastBefore) img = ref.contrast(img, q.contrast, b);
+    if (!Number.isNaN(q.saturation)) img = ref.saturation(img, q.saturation, b);
+    if (!Number.isNaN(q.hue)) img = ref.hue(img, q.hue, b);
+    if (!Number.isNaN(q.contrast) && !q.contrastBefore) img = ref.contrast(img, q.contrast, b);
+    if (q.permutation.length) img = permuteChannels(img, q.permutation);
+    return img;
+  }
+}
+
+/** SSD's photometric distortions (torchvision v2's RandomPhotometricDistort). */
+export function randomPhotometricDistort(options: RandomPhotometricDistortOptions = {}): Transform {
+  return new RandomPhotometricDistort(options);
+}
+
+// ------------------------------------------------------------------------------ Gaussian noise
+
+export interface GaussianNoiseOptions {
+  mean?: number;
+  /** Standard deviation, in the units in force (default 0.1: meant after toTensor, as torchvision v2's). */
+  sigma?: number;
+  /** Clamp to [0, bound] afterwards (default true). */
+  clip?: boolean;
+}
+
+class GaussianNoise extends Transform {
+  readonly name = "GaussianNoise";
+  readonly kind = "color";
+  readonly options: { mean: number; sigma: number; clip: boolean };
+  constructor(o: GaussianNoiseOptions) {
+    super();
+    v.knownKeys("gaussianNoise", o, ["mean", "sigma", "clip"]);
+    this.options = { mean: v.num("gaussianNoise.mean", o.mean ?? 0), sigma: v.num("gaussianNoise.sigma", o.sigma ?? 0.1, 0), clip: v.bool("gaussianNoise.clip", o.clip ?? true) };
+  }
+  /** The noise field's key: a 53-bit seed of its own counter-based stream (the field is never stored). */
+  override draw(rng: RandomStream): Params {
+    return { noiseSeed: Math.floor(rng.random() * 2 ** 53) };
+  }
+  /** x + mean + sigma * z, z standard normal from the stream at (noiseSeed, 0, 0), one per value in HWC order; clamped if clip. */
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const { mean, sigma, clip } = this.options;
+    const z = new RandomStream((p as { noiseSeed: number }).noiseSeed, 0, 0, Purpose.transform);
+    const out = new Float32Array(img.data.length);
+    for (let i = 0; i < out.length; i++) {
+      const y = f(img.data[i]! + f(f(mean) + f(f(sigma) * f(z.normal()))));
+      out[i] = clip ? (y < 0 ? 0 : y > ctx.bound ? ctx.bound : y) : y;
+    }
+    return { ...img, data: out };
+  }
+}
+
+/** Adds Gaussian noise per value (torchvision v2's GaussianNoise). */
+export function gaussianNoise(options: GaussianNoiseOptions = {}): Transform {
+  return new GaussianNoise(options);
 }

@@ -80,6 +80,22 @@ def photometric(name, o, p, x, bound):
         return x[list(p["permutation"])]  # torchvision v2's permute_channels
     if name == "GaussianBlur":
         return F.gaussian_blur(x, list(o["kernelSize"]), [p["sigma"], p["sigma"]])
+    if name == "RandomPhotometricDistort":  # torchvision v2's order, on 0..1
+        y = x / bound
+        has = lambda k: p[k] is not None
+        if has("brightness"):
+            y = F.adjust_brightness(y, p["brightness"])
+        if has("contrast") and p["contrastBefore"]:
+            y = F.adjust_contrast(y, p["contrast"])
+        if has("saturation"):
+            y = F.adjust_saturation(y, p["saturation"])
+        if has("hue"):
+            y = F.adjust_hue(y, p["hue"])
+        if has("contrast") and not p["contrastBefore"]:
+            y = F.adjust_contrast(y, p["contrast"])
+        if p["permutation"]:
+            y = y[list(p["permutation"])]
+        return y * bound
     if name not in ("RandomInvert", "RandomPosterize", "RandomSolarize", "RandomAutocontrast", "RandomEqualize", "RandomAdjustSharpness"):
         return None
     if not p["apply"]:
