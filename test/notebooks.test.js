@@ -50,10 +50,10 @@ function checkFigure(fig, where) {
   }
 }
 
-test("the notebooks folder has the four tutorials", () => {
+test("the notebooks folder has the five tutorials", () => {
   assert.deepEqual(
     files.map((f) => f.slice(0, 2)),
-    ["01", "02", "03", "04"],
+    ["01", "02", "03", "04", "05"],
   );
   for (const f of files) {
     const nb = JSON.parse(fs.readFileSync(path.join(DIR, f), "utf8"));
@@ -140,4 +140,21 @@ test("04: says plainly whether a GPU was used", () => {
   const { cuda } = require("../dist");
   if (cuda.available()) assert.doesNotMatch(first, /No GPU here/);
   else assert.match(first, /No GPU here: .+\. The loader runs on the CPU\./);
+});
+
+test("05: each policy's strip with its recipes, a RandAugment batch with each image's recipe, where each step ran, a magnitude sweep", () => {
+  const r = results("05-augmentation-policies.ipynb");
+  assert.match(join(r[0]["text/plain"]), /\d+ photos; the first is \d+ x \d+/);
+  const strips = r.slice(1, 5).map((d) => join(d["text/plain"]));
+  for (const [k, name] of ["AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix"].entries()) {
+    assert.match(strips[k], new RegExp(`draw 0: .*${name}`), `${name} strip lists its draws`);
+    assert.match(strips[k], /name=\w+ magnitude=-?[\d.]+/, `${name} strip names ops and magnitudes`);
+  }
+  assert.match(join(r[5]["text/plain"]), /8 x 3 x 96 x 96/);
+  const recipes = join(r[6]["text/plain"]).match(/image \d: \w+\(-?[\d.]+\), \w+\(-?[\d.]+\)/g);
+  assert.equal(recipes?.length, 8, "a recipe of two ops for each of the 8 images");
+  const steps = join(r[7]["text/plain"]);
+  for (const re of [/RandomResizedCrop: fused/, /RandomHorizontalFlip: fused/, /RandAugment: step by step: the TypeScript reference \(its steps are chosen per sample/, /ToTensor: step by step/]) assert.match(steps, re);
+  const sweep = decode(Buffer.from(join(r[8]["image/png"]), "base64"));
+  assert.ok(sweep.width > 6 * sweep.height, "seven magnitudes side by side");
 });
