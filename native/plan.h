@@ -67,7 +67,7 @@ struct Lengths {
 
 // A row-pass op decoded from a sample's parameter block (JITTER expands into its steps).
 struct Step {
-  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Erase } kind;
+  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase } kind;
   int32_t C;      // channels entering the step
   int32_t Cout;   // channels leaving it (differs only for Gray)
   float f = 0, bound = 0;    // factor and bound (jitter steps)

@@ -41,7 +41,7 @@ int opParamCount(int32_t code, int32_t C) {
   switch (code) {
     case kAffine: return 1 + 2 * C;
     case kGray: return 2;
-    case kJitter: return 6;
+    case kJitter: return 7;
     case kErase: return 5 + C;
     default: return -1;
   }
@@ -154,11 +154,11 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
       if (p[1] != 1.0f && p[1] != 3.0f) return bad("params[" + str(at + 1) + "]", "GRAY outChannels 1 or 3" + of, num(p[1]));
       C = (int32_t)p[1];
     } else if (code == kJitter) {
-      if (!(p[2] >= 0.0f && p[2] <= 5.0f) || p[2] != std::floor(p[2])) {
-        return bad("params[" + str(at + 2) + "]", "a JITTER order, an integer in 0..5" + of, num(p[2]));
+      if (!(p[2] >= 0.0f && p[2] <= 23.0f) || p[2] != std::floor(p[2])) {
+        return bad("params[" + str(at + 2) + "]", "a JITTER order, an integer in 0..23" + of, num(p[2]));
       }
-      if ((!std::isnan(p[4]) || !std::isnan(p[5])) && C != 1 && C != 3) {
-        return bad("program[" + str(k) + "]", "JITTER contrast and saturation at 1 or 3 channels" + of, str(C) + " channels");
+      if ((!std::isnan(p[4]) || !std::isnan(p[5]) || !std::isnan(p[6])) && C != 1 && C != 3) {
+        return bad("program[" + str(k) + "]", "JITTER contrast, saturation and hue at 1 or 3 channels" + of, str(C) + " channels");
       }
     } else if (code == kErase) {
       static const char* const names[] = {"y0", "x0", "h", "w"};

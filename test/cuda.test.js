@@ -53,14 +53,42 @@ const clamp = (x, bound) => {
   const m = x < 0 ? 0 : x;
   return bound < m ? bound : m;
 };
-const ORDERS = [
-  [0, 1, 2],
-  [0, 2, 1],
-  [1, 0, 2],
-  [1, 2, 0],
-  [2, 0, 1],
-  [2, 1, 0],
-];
+/** JITTER orders: the permutations of (brightness, contrast, saturation, hue), lexicographic. */
+const ORDERS = [];
+(function permute(prefix, rest) {
+  if (!rest.length) ORDERS.push(prefix);
+  rest.forEach((x, i) => permute([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+})([], [0, 1, 2, 3]);
+
+/** The ABI's max and min of three: NaN if any is NaN, else the first largest (smallest). */
+function max3(a, b, c) {
+  if ([a, b, c].some(Number.isNaN)) return NaN;
+  return b > a ? (c > b ? c : b) : c > a ? c : a;
+}
+function min3(a, b, c) {
+  if ([a, b, c].some(Number.isNaN)) return NaN;
+  return b < a ? (c < b ? c : b) : c < a ? c : a;
+}
+
+/** The ABI's hue step on one pixel: torchvision's RGB -> HSV, shift, HSV -> RGB, in float32. */
+function hueOf(r, g, b, factor, bound) {
+  const mx = max3(r, g, b);
+  const mn = min3(r, g, b);
+  const flat = mx === mn;
+  const s = f(f(mx - mn) / (flat ? 1 : mx));
+  const d = flat ? 1 : f(mx - mn);
+  const [rc, gc, bc] = [r, g, b].map((x) => f(f(mx - x) / d));
+  let h = mx === r ? f(bc - gc) : mx === g ? f(f(2 + rc) - bc) : f(f(4 + gc) - rc);
+  h = f(f(f(h / 6) + 1) % 1);
+  h = f(h + f(factor));
+  h = f(h - Math.floor(h));
+  const k = Math.floor(f(h * 6));
+  const fr = f(f(h * 6) - k);
+  const p = clamp(f(mx * f(1 - s)), bound);
+  const q = clamp(f(mx * f(1 - f(s * fr))), bound);
+  const t = clamp(f(mx * f(1 - f(s * f(1 - fr)))), bound);
+  return [[mx, t, p], [q, mx, p], [p, mx, t], [p, q, mx], [t, p, mx], [mx, p, q]][Number.isFinite(k) ? k % 6 : 4];
+}
 
 function abiReference(job) {
   const { n, inC, outC, outH, outW, K } = job;
@@ -122,12 +150,14 @@ function abiReference(job) {
             const mean = f(sum / HW);
             const km = f(f(1 - factor) * mean);
             for (let c = 0; c < C; c++) for (let i = 0; i < HW; i++) v[c][i] = clamp(f(f(factor * v[c][i]) + km), bound);
-          } else {
+          } else if (step === 2) {
             const k1 = f(1 - factor);
             for (let i = 0; i < HW; i++) {
               const g = gray1(v, C, i);
               for (let c = 0; c < C; c++) v[c][i] = clamp(f(f(factor * v[c][i]) + f(k1 * g)), bound);
             }
+          } else if (C === 3) {
+            for (let i = 0; i < HW; i++) [v[0][i], v[1][i], v[2][i]] = hueOf(v[0][i], v[1][i], v[2][i], factor, bound);
           }
         }
       } else {
@@ -203,7 +233,7 @@ function randomJob(rng, options = {}) {
       } else if (op.code === 1) {
         b.push(op.outCh);
       } else if (op.code === 2) {
-        b.push(rng.random() < 0.5 ? 255 : 100, rng.int(6), maybe(rng.uniform(0, 2)), maybe(rng.uniform(0, 2)), maybe(rng.uniform(0, 2)));
+        b.push(rng.random() < 0.5 ? 255 : 100, rng.int(24), maybe(rng.uniform(0, 2)), maybe(rng.uniform(0, 2)), maybe(rng.uniform(0, 2)), maybe(rng.uniform(-0.5, 0.5)));
       } else {
         b.push(rng.int(outH), rng.int(outW), rng.int(outH + 1), rng.int(outW + 1));
         for (let c = 0; c < op.C; c++) b.push(rng.uniform(-5, 300));
@@ -283,7 +313,7 @@ function randomChain(rng, c, h, w) {
   }
   const colour = [];
   const grayable = c === 1 || c === 3;
-  if (grayable && rng.random() < 0.6) colour.push(T.colorJitter({ brightness: rng.random(), contrast: rng.random(), saturation: rng.random() }));
+  if (grayable && rng.random() < 0.6) colour.push(T.colorJitter({ brightness: rng.random(), contrast: rng.random(), saturation: rng.random(), hue: resamples <= 1 && rng.random() < 0.5 ? rng.random() / 2 : 0 } /* hue amplifies the rounding of two folded resamplings */));
   if (grayable && rng.random() < 0.3) colour.push(T.randomGrayscale(rng.random()));
   if (rng.random() < 0.7) colour.push(T.toTensor());
   if (rng.random() < 0.5) colour.push(T.normalize(Array.from({ length: c }, () => rng.random()), Array.from({ length: c }, () => 0.1 + rng.random())));
@@ -526,14 +556,14 @@ test("launch shape: one thread per pixel; one block per sample when contrast nee
   const flat = randomJob(rng, { n: 3, inC: 3, ops: 0 });
   const big = { ...flat, outH: 40, outW: 30, tapIndex: new Int32Array(3 * 70), tapWeight: new Float32Array(3 * 70).fill(1), K: 1 };
   assert.deepEqual(cuda.launchShape(big), { gridX: Math.ceil(1200 / 256), gridY: 3, block: 256 });
-  const jit = { ...big, program: Int32Array.from([2]), opOffsets: Int32Array.from([0]), params: new Float32Array(18).fill(1) };
-  jit.params.set([1, 255, 0, 1, 1, 1], 0);
+  const jit = { ...big, program: Int32Array.from([2]), opOffsets: Int32Array.from([0]), params: new Float32Array(21).fill(1) };
+  for (let i = 0; i < 3; i++) jit.params.set([1, 255, 0, 1, 1, 1, 0.1], i * 7);
   const s = cuda.launchShape(jit);
   assert.equal(s.gridX, 1);
   assert.equal(s.gridY, 3);
   assert.ok(s.block % 32 === 0 && s.block <= 512 && s.block >= 32, JSON.stringify(s));
   // Brightness and saturation only (contrast NaN everywhere): no reduction, pixel-parallel again.
-  for (let i = 0; i < 3; i++) jit.params[i * 6 + 4] = NaN;
+  for (let i = 0; i < 3; i++) jit.params[i * 7 + 4] = NaN;
   assert.deepEqual(cuda.launchShape(jit), { gridX: Math.ceil(1200 / 256), gridY: 3, block: 256 });
 });
 

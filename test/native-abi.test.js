@@ -37,14 +37,49 @@ const f = Math.fround;
 const GR = f(0.299);
 const GG = f(0.587);
 const GB = f(0.114);
-const ORDERS = [
-  [0, 1, 2],
-  [0, 2, 1],
-  [1, 0, 2],
-  [1, 2, 0],
-  [2, 0, 1],
-  [2, 1, 0],
-];
+/** JITTER orders: the permutations of (brightness, contrast, saturation, hue), lexicographic. */
+const ORDERS = [];
+(function permute(prefix, rest) {
+  if (!rest.length) ORDERS.push(prefix);
+  rest.forEach((x, i) => permute([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+})([], [0, 1, 2, 3]);
+
+/** The ABI's max and min of three: NaN if any is NaN, else the first largest (smallest). */
+function max3(a, b, c) {
+  if ([a, b, c].some(Number.isNaN)) return NaN;
+  return b > a ? (c > b ? c : b) : c > a ? c : a;
+}
+function min3(a, b, c) {
+  if ([a, b, c].some(Number.isNaN)) return NaN;
+  return b < a ? (c < b ? c : b) : c < a ? c : a;
+}
+
+/** The ABI's hue step on one RGB pixel (torchvision's HSV round trip in float32). */
+function hue(px, fac, bound) {
+  const [r, g, b] = px;
+  const mx = max3(r, g, b);
+  const mn = min3(r, g, b);
+  const eq = mx === mn;
+  const cr = f(mx - mn);
+  const sat = f(cr / (eq ? 1 : mx));
+  const d = eq ? 1 : cr;
+  const rc = f(f(mx - r) / d);
+  const gc = f(f(mx - g) / d);
+  const bc = f(f(mx - b) / d);
+  const hr = mx === r ? f(bc - gc) : 0;
+  const hg = mx === g && mx !== r ? f(f(2 + rc) - bc) : 0;
+  const hb = mx !== g && mx !== r ? f(f(4 + gc) - rc) : 0;
+  let h = f(f(f(hr + hg) + hb) / 6);
+  h = f(h + 1) % 1;
+  h = f(h + f(fac));
+  h = f(h - Math.floor(h));
+  const k = Math.floor(f(h * 6));
+  const fr = f(f(h * 6) - k);
+  const P = clamp(f(mx * f(1 - sat)), bound);
+  const Q = clamp(f(mx * f(1 - f(sat * fr))), bound);
+  const T = clamp(f(mx * f(1 - f(sat * f(1 - fr)))), bound);
+  return [[mx, T, P], [Q, mx, P], [P, mx, T], [P, Q, mx], [T, P, mx], [mx, P, Q]][Number.isFinite(k) ? k % 6 : 4];
+}
 
 function grayOf(px, C) {
   return C === 1 ? px[0] : f(f(f(GR * px[0]) + f(GG * px[1])) + f(GB * px[2]));
@@ -110,12 +145,14 @@ function oracleSample(job, s) {
           const mean = f(sum / (H * W));
           const rest = f(f(1 - fac) * mean);
           img = img.map((px) => px.map((v) => clamp(f(f(fac * v) + rest), bound)));
-        } else {
+        } else if (which === 2) {
           const k1 = f(1 - fac);
           img = img.map((px) => {
             const g = f(k1 * grayOf(px, C));
             return px.map((v) => clamp(f(f(fac * v) + g), bound));
           });
+        } else if (C === 3) {
+          img = img.map((px) => hue(px, fac, bound));
         }
       }
     } else if (code === 3) {
@@ -221,7 +258,7 @@ function randomJob(seed, opts = {}) {
       op.optional = op.outChannels === C; // may be disabled only when it keeps C
       C = op.outChannels;
     }
-    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 6 : 5 + op.C;
+    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 7 : 5 + op.C;
     op.grayable = grayable;
     ops.push(op);
   }
@@ -254,11 +291,12 @@ function randomJob(seed, opts = {}) {
         p[1] = op.outChannels;
       } else if (op.code === 2) {
         p[1] = pick([255, 1, 100]);
-        p[2] = int(6);
+        p[2] = int(24);
         const factor = () => (rnd() < 0.25 ? NaN : rnd() < 0.1 ? pick([0, 1, -0]) : rnd() * 2);
         p[3] = factor();
         p[4] = op.grayable ? factor() : NaN;
         p[5] = op.grayable ? factor() : NaN;
+        p[6] = op.grayable && rnd() < 0.75 ? rnd() - 0.5 : NaN;
       } else {
         p[1] = int(outH + 2);
         p[2] = int(outW + 2);
@@ -368,12 +406,12 @@ ntest("fill taps, a horizontal flip and K = 2 weights follow the ABI's sums", as
 ntest("JITTER contrast uses the exact double mean of gray, GRAY changes the channel count", async () => {
   const px = [];
   for (let i = 0; i < 5 * 3 * 3; i++) px.push((i * 37) % 256);
-  // JITTER (bound 255, order 2: c b s) with contrast 0.3 and saturation 1.7, then GRAY to 1.
-  const job = identityJob(5, 3, 3, px, [2, 1], [[1, 255, 2, NaN, 0.3, 1.7], [1, 1]], 1);
+  // JITTER (bound 255, order 6: c b s h) with contrast 0.3 and saturation 1.7, then GRAY to 1.
+  const job = identityJob(5, 3, 3, px, [2, 1], [[1, 255, 6, NaN, 0.3, 1.7, NaN], [1, 1]], 1);
   await native.addon.runPlan(job);
   assertSameBits(job.out, oracle(job), job, "contrast + gray");
   // The mean itself: contrast 0 makes every pixel equal to the mean.
-  const flat = identityJob(5, 3, 3, px, [2, 1], [[1, 255, 0, NaN, 0, NaN], [1, 1]], 1);
+  const flat = identityJob(5, 3, 3, px, [2, 1], [[1, 255, 0, NaN, 0, NaN, NaN], [1, 1]], 1);
   await native.addon.runPlan(flat);
   let sum = 0;
   for (let p = 0; p < 15; p++) sum += grayOf([px[3 * p], px[3 * p + 1], px[3 * p + 2]], 3);
@@ -455,16 +493,16 @@ ntest("every malformed field rejects the promise with a PlanError naming it; out
 ntest("disabled ops are skipped whatever their parameters hold", async () => {
   const job = validJob();
   job.program = Int32Array.from([0, 2, 3, 1]);
-  job.opOffsets = Int32Array.from([0, 7, 13, 19]);
+  job.opOffsets = Int32Array.from([0, 7, 14, 20]);
   const p = job.params;
   for (const s of [0, 1]) {
-    const b = s * 21;
+    const b = s * 22;
     p[b + 7] = 0; // JITTER disabled, order 99
     p[b + 9] = 99;
-    p[b + 13] = 0; // ERASE disabled, negative box
-    p[b + 14] = -5;
-    p[b + 19] = 0; // GRAY disabled, outChannels 7
-    p[b + 20] = 7;
+    p[b + 14] = 0; // ERASE disabled, negative box
+    p[b + 15] = -5;
+    p[b + 20] = 0; // GRAY disabled, outChannels 7
+    p[b + 21] = 7;
   }
   await native.addon.runPlan(job);
   assertSameBits(job.out, oracle(job), job, "disabled ops");
@@ -538,7 +576,7 @@ function checkSomeSamples(job, samples, label) {
 }
 
 ntest("the JavaScript thread stays free while a large batch runs (512 x 256x256x3, K = 2)", async () => {
-  const job = bilinearJob(512, 256, 256, 160, 160, [0, 2], [1, 0, 0, 0, 255, 255, 255, 1, 1, 3, 1.1, 0.9, 1.2]);
+  const job = bilinearJob(512, 256, 256, 160, 160, [0, 2], [1, 0, 0, 0, 255, 255, 255, 1, 1, 3, 1.1, 0.9, 1.2, 0.1]);
   let settled = false;
   let pendingWhenTimerFired;
   const run = native.addon.runPlan(job).then(() => (settled = true));

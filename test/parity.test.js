@@ -62,7 +62,7 @@ function randomChain(rng, c, h, w) {
   const gray = c === 1 || c === 3;
   let C = c;
   const colour = [];
-  if (gray && rng.random() < 0.4) colour.push(T.colorJitter({ brightness: rng.random(), contrast: rng.random(), saturation: rng.random() }));
+  if (gray && rng.random() < 0.4) colour.push(T.colorJitter({ brightness: rng.random(), contrast: rng.random(), saturation: rng.random(), hue: resamples <= 1 && !(fill && resamples) && rng.random() < 0.5 ? rng.random() / 2 : 0 } /* hue amplifies the rounding of two folded resamplings */));
   if (gray && rng.random() < 0.3) colour.push(T.randomGrayscale(rng.random()));
   if (gray && rng.random() < 0.2) {
     const k = rng.random() < 0.5 ? 1 : 3;
@@ -141,6 +141,8 @@ test("every transform alone: native equals the reference bit for bit", { skip },
     T.resize(5, { interpolation: "nearest" }),
     T.randomResizedCrop(8),
     T.colorJitter({ brightness: 0.8, contrast: 0.8, saturation: 0.8 }),
+    T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5, hue: 0.5 }),
+    T.colorJitter({ hue: [-0.1, 0.3] }),
     T.grayscale(),
     T.grayscale(3),
     T.randomGrayscale(0.5),

@@ -156,7 +156,7 @@ test("colorJitter: brightness scales and clamps, contrast blends with the mean, 
   assert.deepEqual(hue([255, 0, 0], 1 / 3).map(Math.round), [0, 255, 0]);
   assert.deepEqual(hue([90, 90, 90], 0.25), [90, 90, 90]);
   assert.ok(hue([200, 100, 50], 0).every((x, i) => Math.abs(x - [200, 100, 50][i]) < 1e-4), "factor 0 returns the pixel (the float32 HSV round trip, as torchvision's, is within a rounding)");
-  assert.equal(new T.Plan(T.compose([T.colorJitter({ hue: 0.1 })])).fused, false, "hue has no fused op yet: step by step");
+  assert.equal(new T.Plan(T.compose([T.colorJitter({ hue: 0.1 })])).fused, true, "hue is a step of the fused JITTER op");
   assert.throws(() => T.colorJitter({ brightness: -1 }), /colorJitter\.brightness: expected a finite number >= 0, received -1/);
   assert.throws(() => T.colorJitter({ brightnes: 1 }), /colorJitter\.brightnes.*no such option/);
   const draws = new Set();

@@ -12,14 +12,16 @@ import { WARP_BLOCK } from "../transforms/plan";
 import type { PlanJob } from "./job";
 
 const f = Math.fround;
-const ORDERS = [
-  [0, 1, 2],
-  [0, 2, 1],
-  [1, 0, 2],
-  [1, 2, 0],
-  [2, 0, 1],
-  [2, 1, 0],
-] as const;
+/** JITTER orders: the permutations of (brightness, contrast, saturation, hue), lexicographic. */
+const ORDERS: readonly (readonly number[])[] = (() => {
+  const out: number[][] = [];
+  const rec = (prefix: number[], rest: number[]) => {
+    if (!rest.length) out.push(prefix);
+    rest.forEach((x, i) => rec([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+  };
+  rec([], [0, 1, 2, 3]);
+  return out;
+})();
 
 /** The source pixels of sample s (a view of its HWC bytes). */
 function sourceOf(job: PlanJob, s: number): Uint8Array {
@@ -105,7 +107,8 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
             if (Number.isNaN(factor)) continue;
             if (which === 0) img = ref.brightness(img, factor, p[1]!);
             else if (which === 1) img = ref.contrast(img, factor, p[1]!);
-            else img = ref.saturation(img, factor, p[1]!);
+            else if (which === 2) img = ref.saturation(img, factor, p[1]!);
+            else img = ref.hue(img, factor, p[1]!);
           }
           break;
         case 3: {

@@ -177,7 +177,7 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
   /** Where each top-level transform step runs, and why where it is not in the fused plan (Plan.placement). */
   placement(): StepPlacement[] {
     const e = this.getEngine();
-    const where = e.name === "reference" ? "the reference engine's plan executor" : e.name === "cuda" ? "the CUDA kernel" : "the native engine";
+    const where = e.name === "reference" ? "the TypeScript reference engine" : e.name === "cuda" ? "the CUDA kernel" : "the native engine";
     return this.plan.placement().map((p) => (p.fused ? { step: p.step, runs: `fused: ${where}` } : { step: p.step, runs: "step by step: the TypeScript reference", why: p.why! }));
   }
 

@@ -332,20 +332,11 @@ export interface ColorJitterOptions {
   brightness?: number | [number, number];
   contrast?: number | [number, number];
   saturation?: number | [number, number];
-  /** Hue shift range [-h, h] (0 <= h <= 0.5), or [lo, hi] within [-0.5, 0.5]; on the reference path (no fused op yet). */
+  /** Hue shift range [-h, h] (0 <= h <= 0.5), or [lo, hi] within [-0.5, 0.5]. */
   hue?: number | [number, number];
 }
 
-const JITTER_ORDERS = [
-  [0, 1, 2],
-  [0, 2, 1],
-  [1, 0, 2],
-  [1, 2, 0],
-  [2, 0, 1],
-  [2, 1, 0],
-] as const;
-
-/** With hue: the 24 orders of (brightness, contrast, saturation, hue), as torch.randperm(4) gives them (lexicographic). */
+/** The 24 orders of (brightness 0, contrast 1, saturation 2, hue 3), lexicographic (the fused JITTER op's order index). */
 const HUE_ORDERS: readonly (readonly number[])[] = (() => {
   const out: number[][] = [];
   const rec = (prefix: number[], rest: number[]) => {
@@ -355,6 +346,9 @@ const HUE_ORDERS: readonly (readonly number[])[] = (() => {
   rec([], [0, 1, 2, 3]);
   return out;
 })();
+
+/** Without hue: the six orders of (brightness, contrast, saturation) a draw picks from, as indices of HUE_ORDERS (hue last). */
+const JITTER_ORDERS = [0, 2, 6, 8, 12, 14] as const;
 
 class ColorJitter extends Transform {
   readonly name = "ColorJitter";
@@ -394,20 +388,19 @@ class ColorJitter extends Transform {
   }
   reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
     const q = p as { order: number; brightness: number; contrast: number; saturation: number; hue?: number };
-    for (const which of q.hue === undefined ? JITTER_ORDERS[q.order]! : HUE_ORDERS[q.order]!) {
+    for (const which of HUE_ORDERS[q.hue === undefined ? JITTER_ORDERS[q.order]! : q.order]!) {
       if (which === 0 && !Number.isNaN(q.brightness)) img = ref.brightness(img, q.brightness, ctx.bound);
       if (which === 1 && !Number.isNaN(q.contrast)) img = ref.contrast(img, q.contrast, ctx.bound);
       if (which === 2 && !Number.isNaN(q.saturation)) img = ref.saturation(img, q.saturation, ctx.bound);
-      if (which === 3) img = ref.hue(img, q.hue!, ctx.bound);
+      if (which === 3 && q.hue !== undefined) img = ref.hue(img, q.hue, ctx.bound);
     }
     return img;
   }
-  override hasOp(): boolean {
-    return !this.hue;
-  }
+  /** JITTER: [bound, order of the four (0..23), brightness, contrast, saturation, hue], NaN for a step left out. */
   override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
-    const q = p as { order: number; brightness: number; contrast: number; saturation: number };
-    return { code: OpCode.Jitter, params: [ctx.bound, q.order, q.brightness, q.contrast, q.saturation], channelsOut: s.channels };
+    const q = p as { order: number; brightness: number; contrast: number; saturation: number; hue?: number };
+    const order = q.hue === undefined ? JITTER_ORDERS[q.order]! : q.order;
+    return { code: OpCode.Jitter, params: [ctx.bound, order, q.brightness, q.contrast, q.saturation, q.hue ?? NaN], channelsOut: s.channels };
   }
 }
 

@@ -137,6 +137,24 @@ export function writeCHW(img: FloatImage, out: Float32Array, offset: number): vo
   }
 }
 
+/** The largest of three (NaN if any is NaN; of equal values, such as -0 and 0, the first). */
+function max3(a: number, b: number, c: number): number {
+  if (a !== a || b !== b || c !== c) return NaN;
+  let m = a;
+  if (b > m) m = b;
+  if (c > m) m = c;
+  return m;
+}
+
+/** The smallest of three, as max3. */
+function min3(a: number, b: number, c: number): number {
+  if (a !== a || b !== b || c !== c) return NaN;
+  let m = a;
+  if (b < m) m = b;
+  if (c < m) m = c;
+  return m;
+}
+
 /**
  * torchvision's adjust_hue (its tensor path, _rgb2hsv and _hsv2rgb) in float32, in the units in
  * force: hue and saturation do not depend on the scale, value is clamped to [0, bound] as
@@ -152,8 +170,8 @@ export function hue(img: FloatImage, factor: number, bound: number): FloatImage 
     const r = d[i]!;
     const g = d[i + 1]!;
     const b = d[i + 2]!;
-    const maxc = Math.max(r, g, b);
-    const minc = Math.min(r, g, b);
+    const maxc = max3(r, g, b);
+    const minc = min3(r, g, b);
     const eqc = maxc === minc;
     const cr = f(maxc - minc);
     const s = f(cr / (eqc ? 1 : maxc));
@@ -175,7 +193,8 @@ export function hue(img: FloatImage, factor: number, bound: number): FloatImage 
     const p = cl(f(v * f(1 - s)));
     const q = cl(f(v * f(1 - f(s * fr))));
     const t = cl(f(v * f(1 - f(s * f(1 - fr)))));
-    const [R, G, B] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][((k % 6) + 6) % 6]!;
+    // A NaN sector (from NaN input) is 4, as torch's int32 conversion of NaN then % 6 gives.
+    const [R, G, B] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][Number.isFinite(k) ? k % 6 : 4]!;
     out[i] = R!;
     out[i + 1] = G!;
     out[i + 2] = B!;

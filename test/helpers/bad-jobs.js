@@ -9,7 +9,7 @@
  * ERASE. `base` supplies the other fields (e.g. a random job's fill).
  */
 function validJob() {
-  const block = [1, 0, 0, 0, 255, 255, 255, 1, 1, 0, 1.2, 0.8, 1.1, 1, 0, 0, 1, 1, 0, 0, 0];
+  const block = [1, 0, 0, 0, 255, 255, 255, 1, 1, 0, 1.2, 0.8, 1.1, 0.05, 1, 0, 0, 1, 1, 0, 0, 0];
   return {
     n: 2,
     inC: 3,
@@ -23,7 +23,7 @@ function validJob() {
     tapWeight: new Float32Array(2 * 6 * 2).fill(0.5),
     fill: Float32Array.from([1, 2, 3]),
     program: Int32Array.from([0, 2, 3]),
-    opOffsets: Int32Array.from([0, 7, 13]),
+    opOffsets: Int32Array.from([0, 7, 14]),
     params: Float32Array.from([...block, ...block]),
     out: new Float32Array(2 * 3 * 3 * 3),
     numThreads: 2,
@@ -32,14 +32,14 @@ function validJob() {
 
 /**
  * The valid job with a bilinear warp pass: each sample's block gains a 42-float warp block at
- * offset 21 (enabled, the identity matrix, domain and real windows of the whole 4x4 source, no
- * frames, G = 0), so P = 63, and the taps read a 4x4 warped image. Returns the job (mutated).
+ * offset 22 (enabled, the identity matrix, domain and real windows of the whole 4x4 source, no
+ * frames, G = 0), so P = 64, and the taps read a 4x4 warped image. Returns the job (mutated).
  */
 function withWarp(j) {
-  const block = [1, 0, 0, 0, 255, 255, 255, 1, 1, 0, 1.2, 0.8, 1.1, 1, 0, 0, 1, 1, 0, 0, 0];
+  const block = [1, 0, 0, 0, 255, 255, 255, 1, 1, 0, 1.2, 0.8, 1.1, 0.05, 1, 0, 0, 1, 1, 0, 0, 0];
   const warp = [1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 4, 4, 0, 0, 4, 4, 0, ...new Array(22).fill(0), 0];
   j.warp = 2;
-  j.warpOffset = 21;
+  j.warpOffset = 22;
   j.warpDims = Int32Array.from([4, 4, 4, 4]);
   j.params = Float32Array.from([...block, ...warp, ...block, ...warp]);
   return j;
@@ -57,15 +57,15 @@ const BAD_JOBS = [
   ["source of the wrong type", (j) => (j.sources[0] = new Float32Array(48)), "sources[0]", "Float32Array of length 48", /^a Uint8Array$/, "both"],
   ["bad op code", (j) => (j.program[1] = 9), "program[1]", "9", /^an op code: 0 AFFINE, 1 GRAY, 2 JITTER or 3 ERASE$/, "both"],
   ["negative op offset", (j) => (j.opOffsets[0] = -1), "opOffsets[0]", "-1", /^an offset >= 0$/, "both"],
-  ["op block past the end of P", (j) => (j.opOffsets[2] = 15), "opOffsets[2]", "15", /op 2 \(ERASE, 8 floats at 3 channels\) fits the parameter block of P = params.length \/ n = 21 floats/, "both"],
+  ["op block past the end of P", (j) => (j.opOffsets[2] = 15), "opOffsets[2]", "15", /op 2 \(ERASE, 8 floats at 3 channels\) fits the parameter block of P = params.length \/ n = 22 floats/, "both"],
   ["one offset missing", (j) => (j.opOffsets = Int32Array.from([0, 7])), "opOffsets", "length 2", /^one offset per op \(3\)$/, "both"],
   ["outC not the program's channel count", (j) => ((j.outC = 1), (j.out = new Float32Array(18))), "outC", "1", /program ends with for sample 0 \(3\)/, "both"],
   ["GRAY on 2 channels", (j) => ((j.inC = 2), (j.fill = new Float32Array(2)), (j.program[1] = 1)), "program[1]", "2 channels", /^GRAY at 1 or 3 channels/, "both"],
   ["GRAY to 2 channels", (j) => ((j.program = Int32Array.from([1])), (j.opOffsets = Int32Array.from([7])), (j.params[8] = 2)), "params[8]", "2", /^GRAY outChannels 1 or 3 \(op 0 GRAY of sample 0\)$/, "both"],
-  ["JITTER order 6", (j) => (j.params[21 + 9] = 6), "params[30]", "6", /JITTER order, an integer in 0\.\.5 \(op 1 JITTER of sample 1\)/, "both"],
+  ["JITTER order 24", (j) => (j.params[22 + 9] = 24), "params[31]", "24", /JITTER order, an integer in 0\.\.23 \(op 1 JITTER of sample 1\)/, "both"],
   ["JITTER order 1.5", (j) => (j.params[9] = 1.5), "params[9]", "1.5", /JITTER order/, "both"],
-  ["ERASE with a negative corner", (j) => (j.params[14] = -1), "params[14]", "-1", /^an ERASE y0, a non-negative integer/, "both"],
-  ["ERASE with a fractional width", (j) => (j.params[21 + 17] = 0.5), "params[38]", "0.5", /^an ERASE w, a non-negative integer \(op 2 ERASE of sample 1\)$/, "both"],
+  ["ERASE with a negative corner", (j) => (j.params[15] = -1), "params[15]", "-1", /^an ERASE y0, a non-negative integer/, "both"],
+  ["ERASE with a fractional width", (j) => (j.params[22 + 18] = 0.5), "params[40]", "0.5", /^an ERASE w, a non-negative integer \(op 2 ERASE of sample 1\)$/, "both"],
   ["params not a multiple of n", (j) => (j.params = new Float32Array(41)), "params", "length 41", /^a length that is a multiple of n = 2/, "both"],
   ["srcDims too short", (j) => (j.srcDims = Int32Array.from([4, 4, 4])), "srcDims", "length 3", /^an Int32Array of length 2n = 4$/, "both"],
   ["srcDims with a zero height", (j) => (j.srcDims[2] = 0), "srcDims[2..3]", "0x4", /^a height and width >= 1 for sample 1$/, "both"],
@@ -83,26 +83,26 @@ const BAD_JOBS = [
   ["warp mode 3", (j) => (withWarp(j).warp = 3), "warp", "3", /^an integer <= 2$/, "both"],
   ["warp mode a string", (j) => (withWarp(j).warp = "bilinear"), "warp", "a string", /^an integer in \[0, 2\]$/, "both"],
   ["warpOffset missing", (j) => delete withWarp(j).warpOffset, "warpOffset", "undefined", /^an integer in \[0, 2147483647\]$/, "both"],
-  ["warp block past the end of P", (j) => (withWarp(j).warpOffset = 22), "warpOffset", "22", /^an offset where the warp block \(42 floats\) fits the parameter block of P = params.length \/ n = 63 floats$/, "both"],
+  ["warp block past the end of P", (j) => (withWarp(j).warpOffset = 23), "warpOffset", "23", /^an offset where the warp block \(42 floats\) fits the parameter block of P = params.length \/ n = 64 floats$/, "both"],
   ["warpDims missing", (j) => delete withWarp(j).warpDims, "warpDims", "undefined", /^an Int32Array$/, "both"],
   ["warpDims too short", (j) => (withWarp(j).warpDims = Int32Array.from([4, 4])), "warpDims", "length 2", /^an Int32Array of length 2n = 4 \(the job has a warp pass\)$/, "both"],
   ["warpDims with a zero width", (j) => (withWarp(j).warpDims[3] = 0), "warpDims[2..3]", "4x0", /^a height and width in \[1, \d+\] for sample 1$/, "both"],
   ["tap past the warped image", (j) => (withWarp(j).warpDims[0] = 1), "tapIndex[0]", "1", /^-1 or a row of warped image 0 in \[0, 0\] \(row tap 0 of output row 0\)$/, "both"],
-  ["warp enabled flag 0.5", (j) => (withWarp(j).params[21] = 0.5), "params[21]", "0.5", /^a warp enabled flag, 0 or 1 \(warp block of sample 0\)$/, "both"],
-  ["warp off with a warped size unlike the source", (j) => ((withWarp(j).params[63 + 21] = 0), (j.warpDims[2] = 3), (j.tapIndex.fill(0))), "warpDims[2..3]", "3x4", /^the source's size 4x4 for sample 1, whose warp is off \(params\[84\] = 0\)$/, "both"],
-  ["real window past the source", (j) => (withWarp(j).params[21 + 16] = 4.5), "params[37]", "4.5", /^a real-window x1 in \[0, 4\] \(inside the source\) \(warp block of sample 0\)$/, "both"],
-  ["real window NaN", (j) => (withWarp(j).params[63 + 21 + 15] = NaN), "params[99]", "NaN", /^a real-window y0 in \[0, 4\]/, "both"],
-  ["frame count 3", (j) => (withWarp(j).params[21 + 18] = 3), "params[39]", "3", /^a frame count F, an integer in 0\.\.2 \(warp block of sample 0\)$/, "both"],
-  ["frame of height 0", (j) => ((withWarp(j).params[21 + 18] = 1), (j.params[21 + 19 + 10] = 4)), "params[49]", "0", /^a frame height, an integer in \[1, \d+\] \(frame 0\)/, "both"],
-  ["displacement grid of 1 point", (j) => (withWarp(j).params[21 + 41] = 1), "params[62]", "1", /^a displacement grid size G: 0 \(none\) or an integer in \[2, 64\]/, "both"],
-  ["displacement grid past the block", (j) => (withWarp(j).params[63 + 21 + 41] = 3), "params[125]", "3", /^a grid of G x G \(dx, dy\) pairs that fits the parameter block of P = 63 floats after the warp block at 21 \(warp block of sample 1\)$/, "both"],
+  ["warp enabled flag 0.5", (j) => (withWarp(j).params[22] = 0.5), "params[22]", "0.5", /^a warp enabled flag, 0 or 1 \(warp block of sample 0\)$/, "both"],
+  ["warp off with a warped size unlike the source", (j) => ((withWarp(j).params[64 + 22] = 0), (j.warpDims[2] = 3), (j.tapIndex.fill(0))), "warpDims[2..3]", "3x4", /^the source's size 4x4 for sample 1, whose warp is off \(params\[86\] = 0\)$/, "both"],
+  ["real window past the source", (j) => (withWarp(j).params[22 + 16] = 4.5), "params[38]", "4.5", /^a real-window x1 in \[0, 4\] \(inside the source\) \(warp block of sample 0\)$/, "both"],
+  ["real window NaN", (j) => (withWarp(j).params[64 + 22 + 15] = NaN), "params[101]", "NaN", /^a real-window y0 in \[0, 4\]/, "both"],
+  ["frame count 3", (j) => (withWarp(j).params[22 + 18] = 3), "params[40]", "3", /^a frame count F, an integer in 0\.\.2 \(warp block of sample 0\)$/, "both"],
+  ["frame of height 0", (j) => ((withWarp(j).params[22 + 18] = 1), (j.params[22 + 19 + 10] = 4)), "params[50]", "0", /^a frame height, an integer in \[1, \d+\] \(frame 0\)/, "both"],
+  ["displacement grid of 1 point", (j) => (withWarp(j).params[22 + 41] = 1), "params[63]", "1", /^a displacement grid size G: 0 \(none\) or an integer in \[2, 64\]/, "both"],
+  ["displacement grid past the block", (j) => (withWarp(j).params[64 + 22 + 41] = 3), "params[127]", "3", /^a grid of G x G \(dx, dy\) pairs that fits the parameter block of P = 64 floats after the warp block at 22 \(warp block of sample 1\)$/, "both"],
   ["numThreads of 0", (j) => (j.numThreads = 0), "numThreads", "0", /^an integer in \[1, 1048576\]$/, "cpu"],
   [
     "out sharing memory with params",
     (j) => {
       const shared = new ArrayBuffer(4 * 100);
       j.out = new Float32Array(shared, 0, 54);
-      j.params = new Float32Array(shared, 4 * 50, 42);
+      j.params = new Float32Array(shared, 4 * 50, 44);
     },
     "out", "a view that overlaps params", /^a buffer that shares no memory with the job's inputs$/, "cpu",
   ],
