@@ -94,11 +94,12 @@ struct Scratch {
   std::vector<float> warped;     // the warp pass's output (HWC floats), which the taps read
 };
 
-// The warp pass of one sample: writes oh x ow x C floats (HWC) into `out` from the HWC uint8
+// The warp pass of one sample: writes oh x ow x C floats into `out` (pixel (y, x) channel c at
+// y*rowStride + x*pixStride + c*chanStride: HWC or planar rows) from the HWC uint8
 // source `src` (sh x sw x C) through the warp block `blk` (PLAN_ABI.md, "Warp pass"). The block
 // was checked (its real window lies inside the source), so every read is in bounds.
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out);
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride);
 
 // Runs sample s: writes its outC*outH*outW floats. Returns "" or why it could not (the arrays
 // changed while the job ran, or memory ran out); then the sample's output is unspecified.
