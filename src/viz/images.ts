@@ -325,6 +325,8 @@ function shortName(t: unknown): string {
 function paramValue(x: unknown): string {
   if (typeof x === "number") return fmt(x, 2);
   if (typeof x === "boolean") return x ? "yes" : "no";
+  // A long list of numbers (an elastic displacement grid) is summarised, not listed.
+  if (Array.isArray(x) && x.length > 8 && x.every((e) => typeof e === "number")) return `[${x.length} numbers, |max| ${fmt(Math.max(...x.map((e: number) => Math.abs(e))), 2)}]`;
   if (Array.isArray(x)) return `[${x.map(paramValue).join(",")}]`;
   if (isObject(x)) return `{${Object.entries(x).map(([k, y]) => `${k}=${paramValue(y)}`).join(" ")}}`;
   return String(x);
