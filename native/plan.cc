@@ -359,8 +359,8 @@ namespace {
 // order as the ABI; the template only lets the compiler keep a pixel's channels in registers.
 // Interior points (all four corners in both windows) skip the per-corner window tests, and an
 // affine map (m6 = m7 = 0, m8 = 1, at a finite point) skips the division by Wd = 1 (exact).
-template <int CC, bool Nearest>
-void warpRows(const uint8_t* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
+template <int CC, bool Nearest, typename T>
+void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
               size_t pixStride, size_t chanStride, size_t rowStride) {
   const int32_t C = CC > 0 ? CC : Crt;
   const float* m = blk + 1;
@@ -409,7 +409,7 @@ void warpRows(const uint8_t* src, int32_t sw, int32_t Crt, const float* blk, con
         const int32_t nx = inRange ? (int32_t)std::nearbyint(ix) : 0;
         const int32_t ny = inRange ? (int32_t)std::nearbyint(iy) : 0;
         if (inRange && inWindow(real, nx, ny)) {
-          const uint8_t* p = src + (size_t)ny * srcRow + (size_t)nx * (size_t)C;
+          const T* p = src + (size_t)ny * srcRow + (size_t)nx * (size_t)C;
           for (int32_t c = 0; c < C; ++c) v[c] = (float)p[c];
         } else {
           for (int32_t c = 0; c < C; ++c) v[c] = fill[c];
@@ -428,8 +428,8 @@ void warpRows(const uint8_t* src, int32_t sw, int32_t Crt, const float* blk, con
             mask = mask + w1;
             mask = mask + w2;
             mask = mask + w3;
-            const uint8_t* p0 = src + (size_t)y0 * srcRow + (size_t)x0 * (size_t)C;
-            const uint8_t* p2 = p0 + srcRow;
+            const T* p0 = src + (size_t)y0 * srcRow + (size_t)x0 * (size_t)C;
+            const T* p2 = p0 + srcRow;
             for (int32_t c = 0; c < C; ++c) {
               float a = v[c] + w0 * (float)p0[c];
               a = a + w1 * (float)p0[C + c];
@@ -443,7 +443,7 @@ void warpRows(const uint8_t* src, int32_t sw, int32_t Crt, const float* blk, con
               const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
               mask = mask + w;
               if (inWindow(real, sx, sy)) {
-                const uint8_t* p = src + (size_t)sy * srcRow + (size_t)sx * (size_t)C;
+                const T* p = src + (size_t)sy * srcRow + (size_t)sx * (size_t)C;
                 for (int32_t c = 0; c < C; ++c) v[c] = v[c] + w * (float)p[c];
               } else {
                 for (int32_t c = 0; c < C; ++c) v[c] = v[c] + w * fill[c];
@@ -465,14 +465,14 @@ void warpRows(const uint8_t* src, int32_t sw, int32_t Crt, const float* blk, con
   }
 }
 
-template <bool Nearest>
-void warpRowsC(const uint8_t* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
+template <bool Nearest, typename T>
+void warpRowsC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
                size_t pixStride, size_t chanStride, size_t rowStride) {
   switch (C) {
-    case 1: return warpRows<1, Nearest>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    case 3: return warpRows<3, Nearest>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    case 4: return warpRows<4, Nearest>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    default: return warpRows<0, Nearest>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
   }
 }
 
@@ -481,9 +481,61 @@ void warpRowsC(const uint8_t* src, int32_t sw, int32_t C, const float* blk, cons
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
                 int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride) {
   (void)sh;  // the real window (checked against sh, sw) bounds every read
-  if (mode == kWarpNearest) warpRowsC<true>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-  else warpRowsC<false>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
 }
+
+void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride) {
+  (void)sh;
+  if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+}
+
+namespace {
+
+// The pass before the warp (the ABI's geometry formula, into an oh x ow HWC float image): the
+// horizontal sums of each source row are computed once (they depend only on the row and the
+// output column), then combined vertically in tap order, as the ABI's loop nest does them.
+void prePass(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const int32_t* taps, const float* weights, int32_t K, int32_t oh,
+             int32_t ow, const float* fill, std::vector<float>& rows, float* out) {
+  const int32_t* ty = taps;
+  const int32_t* tx = taps + (size_t)oh * K;
+  const float* wy = weights;
+  const float* wx = weights + (size_t)oh * K;
+  const size_t rowFloats = (size_t)ow * (size_t)C;
+  rows.assign((size_t)(sh + 1) * rowFloats, 0.0f);
+  std::vector<bool> used((size_t)sh + 1, false);
+  for (size_t i = 0; i < (size_t)oh * K; ++i) used[ty[i] < 0 ? (size_t)sh : (size_t)ty[i]] = true;
+  for (int32_t r = 0; r <= sh; ++r) {
+    if (!used[(size_t)r]) continue;
+    float* h = rows.data() + (size_t)r * rowFloats;
+    const uint8_t* srow = r < sh ? src + (size_t)r * (size_t)sw * (size_t)C : nullptr;
+    for (int32_t x = 0; x < ow; ++x) {
+      for (int32_t c = 0; c < C; ++c) {
+        float acc = 0.0f;
+        for (int32_t j = 0; j < K; ++j) {
+          const int32_t q = tx[(size_t)x * K + j];
+          const float v = (srow == nullptr || q < 0) ? fill[c] : (float)srow[(size_t)q * C + c];
+          acc = acc + wx[(size_t)x * K + j] * v;
+        }
+        h[(size_t)x * C + c] = acc;
+      }
+    }
+  }
+  for (int32_t y = 0; y < oh; ++y) {
+    float* o = out + (size_t)y * rowFloats;
+    for (size_t k = 0; k < rowFloats; ++k) o[k] = 0.0f;
+    for (int32_t i = 0; i < K; ++i) {
+      const int32_t r = ty[(size_t)y * K + i];
+      const float w = wy[(size_t)y * K + i];
+      const float* h = rows.data() + (size_t)(r < 0 ? sh : r) * rowFloats;
+      for (size_t k = 0; k < rowFloats; ++k) o[k] = o[k] + w * h[k];
+    }
+  }
+}
+
+}  // namespace
 
 // The passes of sample s after its geometry pass (contrast steps, the copy to out).
 std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
@@ -535,9 +587,34 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   int32_t srcH = job.dims[2 * (size_t)s];
   int32_t srcW = job.dims[2 * (size_t)s + 1];
 
+  // The pass before the warp (its taps copied and checked again, as the others).
+  const float* preImage = nullptr;
+  if (job.warp != kWarpNone && job.preK) {
+    const size_t at = job.preTapAt[(size_t)s], count = job.preTapAt[(size_t)s + 1] - at;
+    const int32_t ph = job.preDims[2 * (size_t)s], pw = job.preDims[2 * (size_t)s + 1];
+    try {
+      sc.preTaps.resize(count);
+      sc.preWeights.resize(count);
+      sc.pre.resize((size_t)ph * (size_t)pw * (size_t)inC);
+    } catch (const std::bad_alloc&) {
+      return "out of memory for the pre-pass image of sample " + std::to_string(s);
+    }
+    std::memcpy(sc.preTaps.data(), job.preTapIndex + at, count * sizeof(int32_t));
+    std::memcpy(sc.preWeights.data(), job.preTapWeight + at, count * sizeof(float));
+    const Problem bad = checkPreTaps(job, s, sc.preTaps.data());
+    if (!bad.ok()) return "the job's arrays changed while it ran: " + bad.message();
+    prePass(src, srcH, srcW, inC, sc.preTaps.data(), sc.preWeights.data(), job.preK, ph, pw, job.fill.data(), sc.preRows, sc.pre.data());
+    preImage = sc.pre.data();
+  }
+  const int32_t readH = job.warp != kWarpNone ? job.readH(s) : srcH, readW = job.warp != kWarpNone ? job.readW(s) : srcW;
+
   // The warp pass: the taps then read its float image instead of the source bytes.
   const float* warped = nullptr;
-  if (job.warp != kWarpNone && sc.block[job.warpOffset] != 0.0f) {
+  if (job.warp != kWarpNone && sc.block[job.warpOffset] == 0.0f && preImage) {
+    warped = preImage;  // the warp is off: the taps read the pre-pass image
+    srcH = readH;
+    srcW = readW;
+  } else if (job.warp != kWarpNone && sc.block[job.warpOffset] != 0.0f) {
     const int32_t wh = job.warpDims[2 * (size_t)s], ww = job.warpDims[2 * (size_t)s + 1];
     // Everything folded into the warp: the taps are the identity on the warped image, so the
     // pass writes the output planes directly. The ABI's geometry of one value with K = 1 and
@@ -546,7 +623,8 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     for (int32_t y = 0; direct && y < H; ++y) direct = ty[y] == y && wy[y] == 1.0f;
     for (int32_t x = 0; direct && x < W; ++x) direct = tx[x] == x && wx[x] == 1.0f;
     if (direct) {
-      warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
+      if (preImage) warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
+      else warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
       const size_t segEnd = [&] {
         size_t i = 0;
         while (i < nSteps && steps[i].kind != Step::Contrast) ++i;
@@ -569,8 +647,13 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     } catch (const std::bad_alloc&) {
       return "out of memory for the warped image of sample " + std::to_string(s);
     }
-    warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data(), (size_t)inC, 1,
-               (size_t)ww * (size_t)inC);
+    if (preImage) {
+      warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data(), (size_t)inC, 1,
+                 (size_t)ww * (size_t)inC);
+    } else {
+      warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data(), (size_t)inC, 1,
+                 (size_t)ww * (size_t)inC);
+    }
     warped = sc.warped.data();
     srcH = wh;
     srcW = ww;
