@@ -107,6 +107,7 @@ export class Plan {
     this.unfused = unfusedSteps(this.structure);
     this.warpAt = this.structure.findIndex((l) => l.t.kind === "warp");
     this.warpLast = this.structure.map((l) => l.t.kind).lastIndexOf("warp");
+    this.gridReserve = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
     this.warpPre = this.warpAt >= 0 && this.structure.slice(0, this.warpAt).some((l) => l.t.kind === "geometry" && !l.t.foldsBeforeWarp());
     this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
   }
@@ -131,6 +132,8 @@ export class Plan {
   private readonly warpLast: number;
   /** The steps before the first warp are a separable pass of their own (WarpLayout.pre). */
   private readonly warpPre: boolean;
+  /** Control points per side the warp block reserves room for (the chain's elastic warp's). */
+  private readonly gridReserve: number;
 
   /** True when the plan has a warp pass (its engines resample through one matrix per sample). */
   get warps(): boolean {
@@ -190,9 +193,8 @@ export class Plan {
         ctxs.push({ bound });
         if (k === this.warpAt) {
           // The block, and room for the chain's displacement grid (an elastic warp's, if any).
-          const G = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
           warpOffset = P;
-          P += WARP_BLOCK + 2 * G * G;
+          P += WARP_BLOCK + 2 * this.gridReserve * this.gridReserve;
         }
         if (this.refills[k]) {
           // Four ERASE ops (two runs of rows, two of columns) after the step's output shape.
@@ -380,6 +382,7 @@ export class Plan {
       const G = grid ? Math.round(Math.sqrt(grid.length / 2)) : 0;
       block[at + WARP_BLOCK - 1] = G;
       for (let i = 0; i < 2 * G * G; i++) block[at + WARP_BLOCK + i] = grid![i]!;
+      block.fill(0, at + WARP_BLOCK + 2 * G * G, at + WARP_BLOCK + 2 * this.gridReserve * this.gridReserve); // every element is written
       y = identityTaps(w.shape.height);
       x = identityTaps(w.shape.width);
       from = w.end;
