@@ -394,12 +394,14 @@ test("warps: two and three warps and an elastic displacement fold into one pass,
         [T.elasticTransform({ interpolation, fill, grid: 5 + rng.int(12) })],
         [T.randomHorizontalFlip(), T.resize([20, 25], { antialias: false }), T.randomRotation(20, { interpolation, fill }), T.elasticTransform({ interpolation, fill, alpha: [20, 80], sigma: 3 }), T.toTensor()],
         [T.elasticTransform({ interpolation, fill }), T.resize([9, 11]), T.colorJitter({ brightness: 0.4 })], // an antialiased downscale after the displacement: taps
+        [T.randomApply([T.randomRotation(60, { interpolation, fill })], 0.5), T.randomApply([T.randomHorizontalFlip(1), T.randomPerspective({ p: 1, interpolation, fill })], 0.5)], // warps some samples skip
       ];
       for (const steps of chains) {
         const chain = T.compose(steps);
         const { job } = await compareWarp(chain, images, 7, `${c} channels, ${interpolation}`);
         const frames = Array.from({ length: job.n }, (_, i) => job.params[i * (job.params.length / job.n) + job.warpOffset + 18]);
-        const warps = steps.filter((t) => t.kind === "warp").length;
+        const count = (t) => (t.kind === "warp" ? 1 : t.transforms ? t.transforms.reduce((a, u) => a + count(u), 0) : t.inner ? count(t.inner) : 0);
+        const warps = count(chain);
         assert.ok(frames.every((f) => f <= warps - 1), `frames ${frames} for ${warps} warps`);
       }
       // An elastic warp alone is the step-by-step one.
