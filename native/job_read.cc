@@ -92,6 +92,8 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   // The warp pass is optional: a job without the field has none.
   job.warp = o.Get("warp").IsUndefined() ? kWarpNone : intField(o, "warp", kWarpNone, kWarpBilinear);
   if (job.warp != kWarpNone) job.warpOffset = (size_t)intField(o, "warpOffset", 0, std::numeric_limits<int32_t>::max());
+  // The pass before the warp is optional too.
+  if (job.warp != kWarpNone && !o.Get("preK").IsUndefined()) job.preK = intField(o, "preK", 1, lim.maxTaps);
 
   Napi::Value srcs = o.Get("sources");
   Napi::Value offsetsValue = o.Get("srcOffsets");
@@ -165,6 +167,19 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   size_t warpDimsLen = 0;
   const int32_t* warpDims = job.warp != kWarpNone ? typedField<int32_t>(env, o, "warpDims", &warpDimsLen, keep) : nullptr;
   if (warpDims) job.warpDims.assign(warpDims, warpDims + warpDimsLen);
+  size_t preDimsLen = 0, preTapLen = 0, preWeightLen = 0;
+  const int32_t* preDims = job.preK ? typedField<int32_t>(env, o, "preDims", &preDimsLen, keep) : nullptr;
+  if (job.preK) {
+    job.preTapIndex = typedField<int32_t>(env, o, "preTapIndex", &preTapLen, keep);
+    job.preTapWeight = typedField<float>(env, o, "preTapWeight", &preWeightLen, keep);
+    job.preDims.assign(preDims, preDims + preDimsLen);
+    // Where each sample's pre taps start (checkJob checks the lengths against these).
+    job.preTapAt.assign(1, 0);
+    for (size_t s = 0; s + 1 < preDimsLen && s / 2 < (size_t)n; s += 2) {
+      const int64_t h = std::max<int64_t>(preDims[s], 0), w = std::max<int64_t>(preDims[s + 1], 0);
+      job.preTapAt.push_back(job.preTapAt.back() + (size_t)(h + w) * (size_t)job.preK);
+    }
+  }
   if (withOut) {
     job.out = typedField<float>(env, o, "out", &outLen, keep);
   } else {
@@ -179,6 +194,9 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   len.params = paramLen;
   len.out = outLen;
   len.warpDims = warpDimsLen;
+  len.preDims = preDimsLen;
+  len.preTapIndex = preTapLen;
+  len.preTapWeight = preWeightLen;
   // Small arrays are copied; the large ones (taps, params) are read in place (the CPU engine
   // checks each sample's private copy again before using it).
   if (dimsLen != 2 * (size_t)n) fail("srcDims", "an Int32Array of length 2n = " + std::to_string(2 * (size_t)n), "length " + std::to_string(dimsLen));
@@ -201,6 +219,11 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   add("fill", bytesOf(fill, fillLen, sizeof(float)));
   add("params", bytesOf(job.params, paramLen, sizeof(float)));
   if (warpDims) add("warpDims", bytesOf(warpDims, warpDimsLen, sizeof(int32_t)));
+  if (preDims) {
+    add("preDims", bytesOf(preDims, preDimsLen, sizeof(int32_t)));
+    add("preTapIndex", bytesOf(job.preTapIndex, preTapLen, sizeof(int32_t)));
+    add("preTapWeight", bytesOf(job.preTapWeight, preWeightLen, sizeof(float)));
+  }
   for (size_t s = 0; s < job.src.size(); ++s) {
     if (!job.src[s]) continue;
     const size_t used = (size_t)job.dims[2 * s] * (size_t)job.dims[2 * s + 1] * (size_t)job.inC;

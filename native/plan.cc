@@ -427,9 +427,16 @@ static float frameMask(const float* q, int32_t fh, int32_t fw, float px, float p
   return mask;
 }
 
-void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out) {
-  (void)sh;  // the real window (checked against sh, sw) bounds every read
+namespace {
+
+// warpSample for CC channels (0: any) and one interpolation: the same operations in the same
+// order as the ABI; the template only lets the compiler keep a pixel's channels in registers.
+// Interior points (all four corners in both windows) skip the per-corner window tests, and an
+// affine map (m6 = m7 = 0, m8 = 1, at a finite point) skips the division by Wd = 1 (exact).
+template <int CC, bool Nearest, typename T>
+void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
+              size_t pixStride, size_t chanStride, size_t rowStride) {
+  const int32_t C = CC > 0 ? CC : Crt;
   const float* m = blk + 1;
   const float* dom = blk + 10;
   const float* real = blk + 14;
@@ -437,8 +444,9 @@ void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const flo
   const int32_t G = (int32_t)blk[kWarpBlock - 1];
   const float* grid = blk + kWarpBlock;
   const float gm1 = (float)(G - 1), fow = (float)ow, foh = (float)oh;
-  const bool nearest = mode == kWarpNearest;
-  float v[kMaxChannels];
+  const bool affine = m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
+  const size_t srcRow = (size_t)sw * (size_t)C;
+  float v[CC > 0 ? CC : kMaxChannels];
   for (int32_t y = 0; y < oh; ++y) {
     const float yc = (float)y + 0.5f;
     for (int32_t x = 0; x < ow; ++x) {
@@ -460,16 +468,22 @@ void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const flo
       }
       const float X = (m[0] * px + m[1] * py) + m[2];
       const float Y = (m[3] * px + m[4] * py) + m[5];
-      const float Wd = (m[6] * px + m[7] * py) + m[8];
-      const float ix = X / Wd - 0.5f;
-      const float iy = Y / Wd - 0.5f;
-      float* o = out + ((size_t)y * (size_t)ow + (size_t)x) * (size_t)C;
+      float ix, iy;
+      if (affine && std::isfinite(px) && std::isfinite(py)) {  // Wd = (0*px + 0*py) + 1 = 1 exactly
+        ix = X - 0.5f;
+        iy = Y - 0.5f;
+      } else {
+        const float Wd = (m[6] * px + m[7] * py) + m[8];
+        ix = X / Wd - 0.5f;
+        iy = Y / Wd - 0.5f;
+      }
+      float* o = out + (size_t)y * rowStride + (size_t)x * pixStride;
       const bool inRange = std::fabs(ix) <= kWarpRange && std::fabs(iy) <= kWarpRange;  // false for NaN
-      if (nearest) {
+      if (Nearest) {
         const int32_t nx = inRange ? (int32_t)std::nearbyint(ix) : 0;
         const int32_t ny = inRange ? (int32_t)std::nearbyint(iy) : 0;
         if (inRange && inWindow(real, nx, ny)) {
-          const uint8_t* p = src + ((size_t)ny * (size_t)sw + (size_t)nx) * (size_t)C;
+          const T* p = src + (size_t)ny * srcRow + (size_t)nx * (size_t)C;
           for (int32_t c = 0; c < C; ++c) v[c] = (float)p[c];
         } else {
           for (int32_t c = 0; c < C; ++c) v[c] = fill[c];
@@ -482,16 +496,32 @@ void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const flo
           const int32_t x0 = (int32_t)x0f, y0 = (int32_t)y0f;
           const float fx = ix - x0f, fy = iy - y0f;
           const float gx = 1.0f - fx, gy = 1.0f - fy;
-          for (int k = 0; k < 4; ++k) {
-            const int32_t sx = x0 + (k & 1), sy = y0 + (k >> 1);
-            if (!inWindow(dom, sx, sy)) continue;
-            const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
-            mask = mask + w;
-            if (inWindow(real, sx, sy)) {
-              const uint8_t* p = src + ((size_t)sy * (size_t)sw + (size_t)sx) * (size_t)C;
-              for (int32_t c = 0; c < C; ++c) v[c] = v[c] + w * (float)p[c];
-            } else {
-              for (int32_t c = 0; c < C; ++c) v[c] = v[c] + w * fill[c];
+          if (inWindow(real, x0, y0) && inWindow(real, x0 + 1, y0 + 1) && inWindow(dom, x0, y0) && inWindow(dom, x0 + 1, y0 + 1)) {
+            const float w0 = gx * gy, w1 = fx * gy, w2 = gx * fy, w3 = fx * fy;
+            mask = mask + w0;
+            mask = mask + w1;
+            mask = mask + w2;
+            mask = mask + w3;
+            const T* p0 = src + (size_t)y0 * srcRow + (size_t)x0 * (size_t)C;
+            const T* p2 = p0 + srcRow;
+            for (int32_t c = 0; c < C; ++c) {
+              float a = v[c] + w0 * (float)p0[c];
+              a = a + w1 * (float)p0[C + c];
+              a = a + w2 * (float)p2[c];
+              v[c] = a + w3 * (float)p2[C + c];
+            }
+          } else {
+            for (int k = 0; k < 4; ++k) {
+              const int32_t sx = x0 + (k & 1), sy = y0 + (k >> 1);
+              if (!inWindow(dom, sx, sy)) continue;
+              const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
+              mask = mask + w;
+              if (inWindow(real, sx, sy)) {
+                const T* p = src + (size_t)sy * srcRow + (size_t)sx * (size_t)C;
+                for (int32_t c = 0; c < C; ++c) v[c] = v[c] + w * (float)p[c];
+              } else {
+                for (int32_t c = 0; c < C; ++c) v[c] = v[c] + w * fill[c];
+              }
             }
           }
         }
@@ -500,14 +530,90 @@ void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const flo
       }
       for (int32_t f = 0; f < F; ++f) {
         const float* fr = blk + 19 + 11 * f;
-        const float mk = frameMask(fr, (int32_t)fr[9], (int32_t)fr[10], px, py, nearest);
+        const float mk = frameMask(fr, (int32_t)fr[9], (int32_t)fr[10], px, py, Nearest);
         const float rest = 1.0f - mk;
         for (int32_t c = 0; c < C; ++c) v[c] = (v[c] * mk) * mk + rest * fill[c];
       }
-      for (int32_t c = 0; c < C; ++c) o[c] = v[c];
+      for (int32_t c = 0; c < C; ++c) o[(size_t)c * chanStride] = v[c];
     }
   }
 }
+
+template <bool Nearest, typename T>
+void warpRowsC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
+               size_t pixStride, size_t chanStride, size_t rowStride) {
+  switch (C) {
+    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  }
+}
+
+}  // namespace
+
+void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride) {
+  (void)sh;  // the real window (checked against sh, sw) bounds every read
+  if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+}
+
+void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride) {
+  (void)sh;
+  if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+}
+
+namespace {
+
+// The pass before the warp (the ABI's geometry formula, into an oh x ow HWC float image): the
+// horizontal sums of each source row are computed once (they depend only on the row and the
+// output column), then combined vertically in tap order, as the ABI's loop nest does them.
+void prePass(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const int32_t* taps, const float* weights, int32_t K, int32_t oh,
+             int32_t ow, const float* fill, std::vector<float>& rows, float* out) {
+  const int32_t* ty = taps;
+  const int32_t* tx = taps + (size_t)oh * K;
+  const float* wy = weights;
+  const float* wx = weights + (size_t)oh * K;
+  const size_t rowFloats = (size_t)ow * (size_t)C;
+  rows.assign((size_t)(sh + 1) * rowFloats, 0.0f);
+  std::vector<bool> used((size_t)sh + 1, false);
+  for (size_t i = 0; i < (size_t)oh * K; ++i) used[ty[i] < 0 ? (size_t)sh : (size_t)ty[i]] = true;
+  for (int32_t r = 0; r <= sh; ++r) {
+    if (!used[(size_t)r]) continue;
+    float* h = rows.data() + (size_t)r * rowFloats;
+    const uint8_t* srow = r < sh ? src + (size_t)r * (size_t)sw * (size_t)C : nullptr;
+    for (int32_t x = 0; x < ow; ++x) {
+      for (int32_t c = 0; c < C; ++c) {
+        float acc = 0.0f;
+        for (int32_t j = 0; j < K; ++j) {
+          const int32_t q = tx[(size_t)x * K + j];
+          const float v = (srow == nullptr || q < 0) ? fill[c] : (float)srow[(size_t)q * C + c];
+          acc = acc + wx[(size_t)x * K + j] * v;
+        }
+        h[(size_t)x * C + c] = acc;
+      }
+    }
+  }
+  for (int32_t y = 0; y < oh; ++y) {
+    float* o = out + (size_t)y * rowFloats;
+    for (size_t k = 0; k < rowFloats; ++k) o[k] = 0.0f;
+    for (int32_t i = 0; i < K; ++i) {
+      const int32_t r = ty[(size_t)y * K + i];
+      const float w = wy[(size_t)y * K + i];
+      const float* h = rows.data() + (size_t)(r < 0 ? sh : r) * rowFloats;
+      for (size_t k = 0; k < rowFloats; ++k) o[k] = o[k] + w * h[k];
+    }
+  }
+}
+
+}  // namespace
+
+// The passes of sample s after its geometry pass (contrast steps, the copy to out).
+std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
+                         float* slot);
 
 std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   const int32_t H = job.outH, W = job.outW, K = job.K, inC = job.inC;
@@ -555,16 +661,73 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   int32_t srcH = job.dims[2 * (size_t)s];
   int32_t srcW = job.dims[2 * (size_t)s + 1];
 
+  // The pass before the warp (its taps copied and checked again, as the others).
+  const float* preImage = nullptr;
+  if (job.warp != kWarpNone && job.preK) {
+    const size_t at = job.preTapAt[(size_t)s], count = job.preTapAt[(size_t)s + 1] - at;
+    const int32_t ph = job.preDims[2 * (size_t)s], pw = job.preDims[2 * (size_t)s + 1];
+    try {
+      sc.preTaps.resize(count);
+      sc.preWeights.resize(count);
+      sc.pre.resize((size_t)ph * (size_t)pw * (size_t)inC);
+    } catch (const std::bad_alloc&) {
+      return "out of memory for the pre-pass image of sample " + std::to_string(s);
+    }
+    std::memcpy(sc.preTaps.data(), job.preTapIndex + at, count * sizeof(int32_t));
+    std::memcpy(sc.preWeights.data(), job.preTapWeight + at, count * sizeof(float));
+    const Problem bad = checkPreTaps(job, s, sc.preTaps.data());
+    if (!bad.ok()) return "the job's arrays changed while it ran: " + bad.message();
+    prePass(src, srcH, srcW, inC, sc.preTaps.data(), sc.preWeights.data(), job.preK, ph, pw, job.fill.data(), sc.preRows, sc.pre.data());
+    preImage = sc.pre.data();
+  }
+  const int32_t readH = job.warp != kWarpNone ? job.readH(s) : srcH, readW = job.warp != kWarpNone ? job.readW(s) : srcW;
+
   // The warp pass: the taps then read its float image instead of the source bytes.
   const float* warped = nullptr;
-  if (job.warp != kWarpNone && sc.block[job.warpOffset] != 0.0f) {
+  if (job.warp != kWarpNone && sc.block[job.warpOffset] == 0.0f && preImage) {
+    warped = preImage;  // the warp is off: the taps read the pre-pass image
+    srcH = readH;
+    srcW = readW;
+  } else if (job.warp != kWarpNone && sc.block[job.warpOffset] != 0.0f) {
     const int32_t wh = job.warpDims[2 * (size_t)s], ww = job.warpDims[2 * (size_t)s + 1];
+    // Everything folded into the warp: the taps are the identity on the warped image, so the
+    // pass writes the output planes directly. The ABI's geometry of one value with K = 1 and
+    // weight 1 is 0 + v (it turns -0 into +0), applied row by row below.
+    bool direct = K == 1 && wh == H && ww == W;
+    for (int32_t y = 0; direct && y < H; ++y) direct = ty[y] == y && wy[y] == 1.0f;
+    for (int32_t x = 0; direct && x < W; ++x) direct = tx[x] == x && wx[x] == 1.0f;
+    if (direct) {
+      if (preImage) warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
+      else warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
+      const size_t segEnd = [&] {
+        size_t i = 0;
+        while (i < nSteps && steps[i].kind != Step::Contrast) ++i;
+        return i;
+      }();
+      double sum = 0.0;
+      for (int32_t y = 0; y < H; ++y) {
+        float* row = img + (size_t)y * W;
+        for (int32_t c = 0; c < inC; ++c) {
+          float* v = row + (size_t)c * plane;
+          for (int32_t x = 0; x < W; ++x) v[x] = 0.0f + v[x];
+        }
+        runSteps(steps, steps + segEnd, row, plane, W, y);
+        if (segEnd < nSteps) sum = grayRowSum(row, plane, W, steps[segEnd].C, sum);
+      }
+      return finishSample(job, s, sc, steps, nSteps, segEnd, sum, img, slot);
+    }
     try {
       sc.warped.resize((size_t)wh * (size_t)ww * (size_t)inC);
     } catch (const std::bad_alloc&) {
       return "out of memory for the warped image of sample " + std::to_string(s);
     }
-    warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data());
+    if (preImage) {
+      warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data(), (size_t)inC, 1,
+                 (size_t)ww * (size_t)inC);
+    } else {
+      warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data(), (size_t)inC, 1,
+                 (size_t)ww * (size_t)inC);
+    }
     warped = sc.warped.data();
     srcH = wh;
     srcW = ww;
@@ -702,7 +865,22 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     }
   }
 
-  // Each contrast step starts a pass over the finished rows (and sums for the next one).
+  return finishSample(job, s, sc, steps, nSteps, segEnd, sum, img, slot);
+}
+
+// The passes after geometry: each contrast step starts a pass over the finished rows (and sums
+// for the next one); then the copy to `out` when the image lived in scratch memory.
+std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
+                         float* slot) {
+  (void)s;
+  (void)sc;
+  const int32_t H = job.outH, W = job.outW;
+  const size_t plane = (size_t)H * (size_t)W;
+  auto nextContrast = [&](size_t from) {
+    size_t i = from;
+    while (i < nSteps && steps[i].kind != Step::Contrast) ++i;
+    return i;
+  };
   while (segEnd < nSteps) {
     const Step& ct = steps[segEnd];
     const float mean = (float)(sum / (double)plane);

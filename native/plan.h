@@ -53,6 +53,15 @@ struct Job {
   int32_t warp = kWarpNone;              // the warp pass: 0 none, 1 nearest, 2 bilinear
   size_t warpOffset = 0;                 // offset of the warp block in a parameter block
   std::vector<int32_t> warpDims;         // height, width of each sample's warped image, copied
+  int32_t preK = 0;                      // the pass before the warp (0: none): taps per coordinate
+  std::vector<int32_t> preDims;          // height, width of each sample's pre-pass image, copied
+  std::vector<size_t> preTapAt;          // where sample s's pre taps start (n + 1 prefix sums)
+  const int32_t* preTapIndex = nullptr;  // per sample (preH + preW) * preK, back to back
+  const float* preTapWeight = nullptr;
+
+  // The image the warp reads for sample s: the pre-pass image, or the source.
+  int32_t readH(int32_t s) const { return preK ? preDims[2 * (size_t)s] : dims[2 * (size_t)s]; }
+  int32_t readW(int32_t s) const { return preK ? preDims[2 * (size_t)s + 1] : dims[2 * (size_t)s + 1]; }
 
   size_t tapsPerSample() const { return (size_t)(outH + outW) * (size_t)K; }
   size_t outPerSample() const { return (size_t)outC * (size_t)outH * (size_t)outW; }
@@ -61,6 +70,7 @@ struct Job {
 // Lengths of the arrays the job was built from (elements).
 struct Lengths {
   size_t srcDims = 0, tapIndex = 0, tapWeight = 0, fill = 0, program = 0, opOffsets = 0, params = 0, out = 0, warpDims = 0;
+  size_t preDims = 0, preTapIndex = 0, preTapWeight = 0;
 };
 
 // The check of a job (checkJob, checkSample) is in plan_check.h, shared with the CUDA addon.
@@ -92,13 +102,21 @@ struct Scratch {
   std::vector<float> lutBlock;
   std::vector<float> image;      // when some point of the program has more channels than outC
   std::vector<float> warped;     // the warp pass's output (HWC floats), which the taps read
+  std::vector<int32_t> preTaps;  // copy of the sample's pre-pass taps
+  std::vector<float> preWeights;
+  std::vector<float> preRows;    // pre pass: horizontal sums of every source row, then a fill row
+  std::vector<float> pre;        // the pre-pass image (HWC floats), which the warp reads
 };
 
-// The warp pass of one sample: writes oh x ow x C floats (HWC) into `out` from the HWC uint8
+// The warp pass of one sample: writes oh x ow x C floats into `out` (pixel (y, x) channel c at
+// y*rowStride + x*pixStride + c*chanStride: HWC or planar rows) from the HWC uint8
 // source `src` (sh x sw x C) through the warp block `blk` (PLAN_ABI.md, "Warp pass"). The block
 // was checked (its real window lies inside the source), so every read is in bounds.
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out);
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride);
+// The same from a float image (the pass before the warp).
+void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride);
 
 // Runs sample s: writes its outC*outH*outW floats. Returns "" or why it could not (the arrays
 // changed while the job ran, or memory ran out); then the sample's output is unspecified.

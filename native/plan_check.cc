@@ -67,13 +67,14 @@ Problem checkWarpBlock(const Job& job, int32_t s, const float* block) {
   }
   const float* b = block + job.warpOffset;
   const size_t at = (size_t)s * P + job.warpOffset;
-  const int64_t sh = job.dims[2 * (size_t)s], sw = job.dims[2 * (size_t)s + 1];
+  const int64_t sh = job.readH(s), sw = job.readW(s);
   const int64_t wh = job.warpDims[2 * (size_t)s], ww = job.warpDims[2 * (size_t)s + 1];
   const std::string of = " (warp block of sample " + str(s) + ")";
+  const std::string reads = job.preK ? "pre-pass image" : "source";
   if (b[0] != 0.0f && b[0] != 1.0f) return bad("params[" + str(at) + "]", "a warp enabled flag, 0 or 1" + of, num(b[0]));
   if (b[0] == 0.0f) {
     if (wh != sh || ww != sw) {
-      return bad("warpDims[" + str(2 * (size_t)s) + ".." + str(2 * (size_t)s + 1) + "]", "the source's size " + str(sh) + "x" + str(sw) + " for sample " + str(s) + ", whose warp is off (params[" + str(at) + "] = 0)", str(wh) + "x" + str(ww));
+      return bad("warpDims[" + str(2 * (size_t)s) + ".." + str(2 * (size_t)s + 1) + "]", "the " + reads + "'s size " + str(sh) + "x" + str(sw) + " for sample " + str(s) + ", whose warp is off (params[" + str(at) + "] = 0)", str(wh) + "x" + str(ww));
     }
     return {};
   }
@@ -82,7 +83,7 @@ Problem checkWarpBlock(const Job& job, int32_t s, const float* block) {
     const float v = b[14 + i];
     const double hi = (double)(i % 2 == 0 ? sw : sh);
     if (!(v >= 0.0f && (double)v <= hi)) {
-      return bad("params[" + str(at + 14 + (size_t)i) + "]", std::string("a real-window ") + names[i] + " in [0, " + num(hi) + "] (inside the source)" + of, num(v));
+      return bad("params[" + str(at + 14 + (size_t)i) + "]", std::string("a real-window ") + names[i] + " in [0, " + num(hi) + "] (inside the " + reads + ")" + of, num(v));
     }
   }
   const float F = b[18];
@@ -106,6 +107,23 @@ Problem checkWarpBlock(const Job& job, int32_t s, const float* block) {
   const size_t gridFloats = 2 * (size_t)G * (size_t)G;
   if (job.warpOffset + (size_t)kWarpBlock + gridFloats > P) {
     return bad("params[" + str(gAt) + "]", "a grid of G x G (dx, dy) pairs that fits the parameter block of P = " + str(P) + " floats after the warp block at " + str(job.warpOffset) + of, num(G));
+  }
+  return {};
+}
+
+Problem checkPreTaps(const Job& job, int32_t s, const int32_t* taps) {
+  const int64_t h = job.dims[2 * (size_t)s], w = job.dims[2 * (size_t)s + 1];
+  const size_t K = (size_t)job.preK;
+  const size_t rowTaps = (size_t)job.preDims[2 * (size_t)s] * K, colTaps = (size_t)job.preDims[2 * (size_t)s + 1] * K;
+  const size_t base = job.preTapAt[(size_t)s];
+  for (size_t k = 0; k < rowTaps + colTaps; ++k) {
+    const int32_t t = taps[k];
+    const bool row = k < rowTaps;
+    const int64_t n = row ? h : w;
+    if (t < -1 || t >= n) {
+      const size_t at = row ? k : k - rowTaps;
+      return bad("preTapIndex[" + str(base + k) + "]", std::string("-1 or a ") + (row ? "row" : "column") + " of sample " + str(s) + " in [0, " + str(n - 1) + "] (pre-pass " + (row ? "row" : "column") + " tap " + str(at % K) + " of " + (row ? "row " : "column ") + str(at / K) + ")", str(t));
+    }
   }
   return {};
 }
@@ -200,6 +218,26 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
       if ((uint64_t)h * (uint64_t)w * (uint64_t)job.inC > ((uint64_t)1 << 31)) {
         return bad("warpDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a warped image of at most 2^31 values (height*width*inC, sample " + str(s) + ")", str(h) + "x" + str(w));
       }
+    }
+  }
+  if (job.preK) {
+    if (len.preDims != 2 * n) return bad("preDims", "an Int32Array of length 2n = " + str(2 * n) + " (the job has a pass before its warp)", "length " + str(len.preDims));
+    size_t total = 0;
+    for (size_t s = 0; s < n; ++s) {
+      const int64_t h = job.preDims[2 * s], w = job.preDims[2 * s + 1];
+      if (h < 1 || w < 1 || h > lim.maxSide || w > lim.maxSide) {
+        return bad("preDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a height and width in [1, " + str(lim.maxSide) + "] for sample " + str(s), str(h) + "x" + str(w));
+      }
+      if ((uint64_t)h * (uint64_t)w * (uint64_t)job.inC > ((uint64_t)1 << 31)) {
+        return bad("preDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a pre-pass image of at most 2^31 values (height*width*inC, sample " + str(s) + ")", str(h) + "x" + str(w));
+      }
+      total += (size_t)(h + w) * (size_t)job.preK;
+    }
+    if (len.preTapIndex != total) return bad("preTapIndex", "length sum over samples of (preH+preW)*preK = " + str(total), "length " + str(len.preTapIndex));
+    if (len.preTapWeight != total) return bad("preTapWeight", "the length of preTapIndex (" + str(total) + ")", "length " + str(len.preTapWeight));
+    for (size_t s = 0; s < n; ++s) {
+      p = checkPreTaps(job, (int32_t)s, job.preTapIndex + job.preTapAt[s]);
+      if (!p.ok()) return p;
     }
   }
   const size_t taps = n * job.tapsPerSample();

@@ -44,6 +44,9 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim);
 // (the CPU engine checks its private copies again while the job runs).
 Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float* block);
 
+// Sample s's pre-pass taps (a copy, (preH + preW) * preK of them) against its source.
+Problem checkPreTaps(const Job& job, int32_t s, const int32_t* taps);
+
 // A number as the messages write it: integers without a fraction, NaN, Infinity.
 std::string num(double v);
 

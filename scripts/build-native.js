@@ -142,7 +142,7 @@ function sanitizeBuild() {
     `-I${nodeInclude}`, `-I${path.resolve(root, addonApi)}`,
     "-D_GLIBCXX_SANITIZE_VECTOR", "-D_GLIBCXX_ASSERTIONS",
     "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DNODE_ADDON_API_DISABLE_DEPRECATED", `-DBATCHLAB_VERSION=${JSON.stringify(version)}`,
-    ...["addon.cc", "plan.cc", "pool.cc"].map((f) => path.join(root, "native", f)),
+    ...["addon.cc", "job_read.cc", "plan.cc", "plan_check.cc", "pool.cc"].map((f) => path.join(root, "native", f)),
     "-o", path.join(outDir, "batchlab_cpu.node"),
   ];
   const r = spawnSync(cxx, args, { stdio: "inherit" });

@@ -758,3 +758,17 @@ ntest("allocOutput: batch memory of a collected or released buffer is handed out
     assert.throws(() => addon.allocOutput(bad), (e) => e instanceof RangeError && /^allocOutput\(bytes\): expected an integer from 1 to 2\^31, received/.test(e.message));
   }
 });
+
+ntest("the malformed-job table's warp jobs are valid: the C++ engine, the plan's TypeScript executor and the CUDA emulation agree", async () => {
+  const { withWarp, withPrePass } = require("./helpers/bad-jobs");
+  const { executePlan } = require("../dist/engines");
+  const cuda = require("../dist/engines/addon-cuda").load();
+  for (const make of [withWarp, withPrePass]) {
+    const job = make(validJob());
+    const expected = new Float32Array(job.out.length);
+    executePlan(job, expected);
+    await native.addon.runPlan(job);
+    assertSameBits(job.out, expected, job, make.name);
+    if (cuda.addon) assertSameBits(cuda.addon.emulatePlan(job), expected, job, `${make.name} (CUDA emulation)`);
+  }
+});

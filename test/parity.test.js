@@ -298,7 +298,7 @@ function randomWarpChain(rng, c, h, w) {
     if (rng.random() < 0.5) steps.push(T.normalize(Array.from({ length: c }, () => rng.random()), Array.from({ length: c }, () => 0.1 + rng.random())));
   }
   for (let k = rng.int(3); k > 0; k--) {
-    const kind = pick(colourFirst ? ["flipx", "flipy", "center"] : ["flipx", "flipy", "crop", "pad", "center", "resize", "rrc"]);
+    const kind = pick(colourFirst ? ["flipx", "flipy", "center", "resizeaa"] : ["flipx", "flipy", "crop", "pad", "center", "resize", "rrc", "resizeaa", "mirror"]);
     if (kind === "flipx") steps.push(T.randomHorizontalFlip(rng.random()));
     else if (kind === "flipy") steps.push(T.randomVerticalFlip(rng.random()));
     else if (kind === "crop") {
@@ -319,10 +319,20 @@ function randomWarpChain(rng, c, h, w) {
       const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
       steps.push(T.resize(size, { antialias: false, interpolation: rng.random() < 0.8 ? "bilinear" : "nearest-exact" }));
       [H, W] = size;
-    } else {
+    } else if (kind === "rrc") {
       const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
-      steps.push(T.randomResizedCrop(size, { antialias: false }));
+      steps.push(T.randomResizedCrop(size, { antialias: rng.random() < 0.5 }));
       [H, W] = size;
+    } else if (kind === "resizeaa") {
+      // Does not fold: the steps before the warp become a separable pass of their own.
+      const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
+      steps.push(T.resize(size, { interpolation: pick(["bilinear", "bicubic", "nearest"]) }));
+      [H, W] = size;
+    } else {
+      const p = [rng.int(4), rng.int(4)];
+      steps.push(T.pad(p, { mode: pick(["edge", "reflect", "symmetric"]) }));
+      H += 2 * p[1];
+      W += 2 * p[0];
     }
   }
   const warp = pick(["rotation", "affine", "perspective"]);
@@ -393,9 +403,15 @@ test("warps: a chain of flip, crop, rotate and resize folds into one matrix and 
   const d = await compareWarp(down, images, 6, "rotate + antialiased downscale");
   assert.ok(d.job.K > 2, `wide taps after the warp (K = ${d.job.K})`);
   assert.deepEqual(Array.from(d.job.warpDims.subarray(0, 2)), [27, 31]);
-  // Before a warp, steps that do not fold (mirror padding, antialiased resizing) run step by step.
-  for (const pre of [T.pad(2, { mode: "reflect" }), T.resize(20), T.randomResizedCrop(9)]) {
-    assert.deepEqual(new T.Plan(T.compose([pre, T.randomRotation(10)])).unfused, [pre.name], `${pre} before a warp`);
+  // Before a warp, steps that do not fold (mirror padding, antialiased resizing) are a separable
+  // pass of their own, which the warp reads: then the plan is the step-by-step chain, bit for bit.
+  for (const pre of [T.pad(2, { mode: "reflect" }), T.resize(20), T.randomResizedCrop(9), T.resize([13, 29], { interpolation: "bicubic" })]) {
+    const chain = T.compose([pre, T.randomHorizontalFlip(), T.randomRotation(10, { interpolation: "bilinear" })]);
+    const p = await compareWarp(chain, images, 8, `${pre} before a warp`);
+    assert.ok(p.job.preK >= 1, `${pre}: a pass before the warp`);
+    const expected = new Float32Array(p.out.length);
+    images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), p.params[i], { bound: 255 }), expected, i * (p.out.length / images.length)));
+    assert.ok(sameBits(p.out, expected), `${pre}: the same bits as step by step`);
   }
   const four = T.compose([T.randomRotation(10), T.randomRotation(10), T.randomRotation(10), T.randomRotation(10)]);
   assert.deepEqual(new T.Plan(four).unfused, ["RandomRotation"], "at most three warps in one pass");
@@ -419,12 +435,14 @@ test("warps: two and three warps and an elastic displacement fold into one pass,
         [T.elasticTransform({ interpolation, fill, grid: 5 + rng.int(12) })],
         [T.randomHorizontalFlip(), T.resize([20, 25], { antialias: false }), T.randomRotation(20, { interpolation, fill }), T.elasticTransform({ interpolation, fill, alpha: [20, 80], sigma: 3 }), T.toTensor()],
         [T.elasticTransform({ interpolation, fill }), T.resize([9, 11]), T.colorJitter({ brightness: 0.4 })], // an antialiased downscale after the displacement: taps
+        [T.randomApply([T.randomRotation(60, { interpolation, fill })], 0.5), T.randomApply([T.randomHorizontalFlip(1), T.randomPerspective({ p: 1, interpolation, fill })], 0.5)], // warps some samples skip
       ];
       for (const steps of chains) {
         const chain = T.compose(steps);
         const { job } = await compareWarp(chain, images, 7, `${c} channels, ${interpolation}`);
         const frames = Array.from({ length: job.n }, (_, i) => job.params[i * (job.params.length / job.n) + job.warpOffset + 18]);
-        const warps = steps.filter((t) => t.kind === "warp").length;
+        const count = (t) => (t.kind === "warp" ? 1 : t.transforms ? t.transforms.reduce((a, u) => a + count(u), 0) : t.inner ? count(t.inner) : 0);
+        const warps = count(chain);
         assert.ok(frames.every((f) => f <= warps - 1), `frames ${frames} for ${warps} warps`);
       }
       // An elastic warp alone is the step-by-step one.

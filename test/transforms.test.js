@@ -408,3 +408,20 @@ test("gaussianNoise adds mean + sigma * N(0, 1) per value from the sample's own 
   assert.throws(() => T.gaussianNoise({ sigma: -1 }), (e) => e.option === "gaussianNoise.sigma");
   assert.throws(() => T.randomPhotometricDistort({ hue: [-0.7, 0] }), (e) => e.option === "randomPhotometricDistort.hue");
 });
+
+test("elasticTransform: torchvision's options checked, a control grid of displacements in pixels, alpha 0 is the identity", () => {
+  const { describeParams } = require("../dist/viz/images");
+  const img = grid(12, 15);
+  const t = T.elasticTransform({ alpha: 40, sigma: 3, grid: 5 });
+  const { params, output } = t.sample(img, { seed: 2 });
+  assert.equal(params.displacement.length, 2 * 5 * 5, "(dx, dy) per control point");
+  assert.ok(params.displacement.some((d) => Math.abs(d) > 0.1), "it moves pixels");
+  assert.equal(output.length, 12 * 15);
+  assert.deepEqual(run(T.elasticTransform({ alpha: 0 }), img, T.elasticTransform({ alpha: 0 }).sample(img).params).data, Array.from(img.data), "alpha 0: every displacement is 0");
+  const line = describeParams(T.compose([t]), { steps: [params] })[0];
+  assert.match(line, /displacement=\[50 numbers, \|max\| /, "the view summarises the grid");
+  assert.throws(() => T.elasticTransform({ grid: 1 }), (e) => e.option === "elasticTransform.grid");
+  assert.throws(() => T.elasticTransform({ alpha: -1 }), (e) => e.option === "elasticTransform.alpha");
+  assert.throws(() => T.elasticTransform({ interpolation: "bicubic" }), (e) => e.option === "elasticTransform.interpolation");
+  assert.throws(() => T.elasticTransform({ sigmas: 2 }), (e) => /sigmas/.test(e.message));
+});

@@ -317,6 +317,26 @@ test("showAugmentations: real transforms, a sample or an AugmentFn instead of a 
   assert.match(c.data["text/plain"], /values within \[0, 255\]/);
 });
 
+test("showAugmentations: a chain with a warp shows the fused plan's pixels (what the loader gives), not sample()'s step by step", () => {
+  const T = require("../dist/transforms");
+  const { encodeJob, executePlan } = require("../dist/engines");
+  const image = { data: Uint8Array.from({ length: 12 * 10 * 3 }, (_, i) => (i * 37) & 255), height: 12, width: 10, channels: 3 };
+  const tf = T.compose([T.randomRotation(30, { interpolation: "bilinear" }), T.resize([24, 20], { antialias: false }), T.toTensor()]);
+  const plan = new T.Plan(tf);
+  const viaPlan = (img, at) => {
+    const params = plan.draw(img, { seed: at.seed, epoch: at.epoch, position: at.index });
+    const job = encodeJob(plan, [img], [params]);
+    const output = new Float32Array(job.outC * job.outH * job.outW);
+    executePlan(job, output);
+    return { output, shape: [job.outC, job.outH, job.outW], params };
+  };
+  // Stand-ins with the chain's structure (for the labels) and another sample().
+  const like = (sample) => ({ name: tf.name, kind: tf.kind, options: tf.options, transforms: tf.transforms, sample });
+  const shown = viz.showAugmentations(image, tf, { n: 3, seed: 2 }).data["image/png"];
+  assert.equal(shown, viz.showAugmentations(image, like(viaPlan), { n: 3, seed: 2 }).data["image/png"], "the plan's pixels");
+  assert.notEqual(shown, viz.showAugmentations(image, like((img, at) => tf.sample(img, at)), { n: 3, seed: 2 }).data["image/png"], "folding is sharper than step by step");
+});
+
 test("showAugmentations: asks for the sample when the dataset answers with a promise; checks its inputs", () => {
   const img = halfImage();
   const asyncDs = { length: 2, get: async () => ({ image: img, label: 0, index: 0 }) };

@@ -44,6 +44,14 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   d.warp = j.warp;
   d.warpOffset = (int)j.warpOffset;
   hj.warpDims = j.warp != kWarpNone ? j.warpDims.data() : nullptr;
+  d.preK = j.warp != kWarpNone ? j.preK : 0;
+  if (d.preK) {
+    hj.preDims = j.preDims.data();
+    hj.preTapIndex = j.preTapIndex;
+    hj.preTapWeight = j.preTapWeight;
+    hj.preTaps = j.preTapAt.back();
+    hj.preTapAt.assign(j.preTapAt.begin(), j.preTapAt.end() - 1);
+  }
   const size_t n = (size_t)d.n;
   hj.srcDims = j.dims.data();
   hj.srcData.resize(n);
@@ -94,6 +102,10 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   hj.offTapWeight = section(4 * hj.taps);
   hj.offParams = section(4 * hj.paramCount);
   hj.offWarpDims = section(hj.warpDims ? 8 * n : 0);
+  hj.offPreDims = section(hj.preDims ? 8 * n : 0);
+  hj.offPreTapAt = section(hj.preDims ? 8 * n : 0);
+  hj.offPreTapIndex = section(4 * hj.preTaps);
+  hj.offPreTapWeight = section(4 * hj.preTaps);
   hj.metaBytes = off;
   return hj;
 }
@@ -106,6 +118,14 @@ void packMeta(const HostJob& hj, uint8_t* arena, const std::vector<int64_t>& pix
   if (hj.taps > 0) std::memcpy(arena + hj.offTapWeight, hj.tapWeight, 4 * hj.taps);
   if (hj.paramCount > 0) std::memcpy(arena + hj.offParams, hj.params, 4 * hj.paramCount);
   if (hj.warpDims && n > 0) std::memcpy(arena + hj.offWarpDims, hj.warpDims, 8 * n);
+  if (hj.preDims && n > 0) {
+    std::memcpy(arena + hj.offPreDims, hj.preDims, 8 * n);
+    std::memcpy(arena + hj.offPreTapAt, hj.preTapAt.data(), 8 * n);
+  }
+  if (hj.preTaps > 0) {
+    std::memcpy(arena + hj.offPreTapIndex, hj.preTapIndex, 4 * hj.preTaps);
+    std::memcpy(arena + hj.offPreTapWeight, hj.preTapWeight, 4 * hj.preTaps);
+  }
 }
 
 std::vector<int64_t> packedOffsets(const HostJob& hj) {
@@ -132,6 +152,10 @@ DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out) {
   d.tapWeight = reinterpret_cast<const float*>(arena + hj.offTapWeight);
   d.params = reinterpret_cast<const float*>(arena + hj.offParams);
   d.warpDims = reinterpret_cast<const int32_t*>(arena + hj.offWarpDims);
+  d.preDims = reinterpret_cast<const int32_t*>(arena + hj.offPreDims);
+  d.preTapAt = reinterpret_cast<const int64_t*>(arena + hj.offPreTapAt);
+  d.preTapIndex = reinterpret_cast<const int32_t*>(arena + hj.offPreTapIndex);
+  d.preTapWeight = reinterpret_cast<const float*>(arena + hj.offPreTapWeight);
   d.pixels = arena + hj.metaBytes;
   d.out = out;
   return d;

@@ -17,7 +17,8 @@ namespace blcuda {
 
 // Sections of the arena (device or host), each starting on a 256-byte boundary:
 //   srcOffsets int64[n] | srcDims int32[2n] | tapIndex int32[T] | tapWeight float[T] |
-//   params float[n*P] | warpDims int32[2n] (with a warp pass) | pixels uint8[...]
+//   params float[n*P] | warpDims int32[2n] (with a warp pass) | preDims int32[2n] |
+//   preTapAt int64[n] | preTapIndex int32[..] | preTapWeight float[..] (with a pre pass) | pixels uint8[...]
 constexpr size_t kArenaAlign = 256;
 
 struct HostJob {
@@ -30,12 +31,18 @@ struct HostJob {
   const float* tapWeight = nullptr;
   const float* params = nullptr;
   const int32_t* warpDims = nullptr;     // with a warp pass: [2n]
+  const int32_t* preDims = nullptr;      // with a pass before the warp: [2n]
+  std::vector<int64_t> preTapAt;         // [n]
+  const int32_t* preTapIndex = nullptr;
+  const float* preTapWeight = nullptr;
+  size_t preTaps = 0;
   size_t taps = 0;                       // n*(outH+outW)*K
   size_t paramCount = 0;                 // n*P
   size_t outElements = 0;                // n*outC*outH*outW
   size_t pixelBytes = 0;                 // sum of srcBytes
   // Arena layout.
-  size_t offSrcOffsets = 0, offSrcDims = 0, offTapIndex = 0, offTapWeight = 0, offParams = 0, offWarpDims = 0;
+  size_t offSrcOffsets = 0, offSrcDims = 0, offTapIndex = 0, offTapWeight = 0, offParams = 0, offWarpDims = 0, offPreDims = 0, offPreTapAt = 0,
+         offPreTapIndex = 0, offPreTapWeight = 0;
   size_t metaBytes = 0;                  // where the pixel section starts
 };
 

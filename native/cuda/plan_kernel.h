@@ -34,6 +34,7 @@ struct DevJob {
   int n, inC, outC, outH, outW, K, P, nOps;
   int warp;                    // the warp pass: 0 none, 1 nearest, 2 bilinear
   int warpOffset;              // offset of the warp block inside a sample's P floats
+  int preK;                    // the pass before the warp: taps per coordinate (0: none)
   int nJitter;                 // JITTER ops in the program (0 when no sample needs a contrast mean)
   int program[kMaxOps];        // op codes
   int opOffsets[kMaxOps];      // offset of each op's block inside a sample's P floats
@@ -45,6 +46,10 @@ struct DevJob {
   const float* tapWeight;      // same layout
   const float* params;         // [n*P]
   const int32_t* warpDims;     // [2n]  height, width of sample s's warped image (with a warp)
+  const int32_t* preDims;      // [2n]  height, width of sample s's pre-pass image (with preK)
+  const int64_t* preTapAt;     // [n]   where sample s's pre taps start
+  const int32_t* preTapIndex;  // per sample (preH + preW) * preK
+  const float* preTapWeight;
   const uint8_t* pixels;       // packed HWC uint8 sources
   float* out;                  // NCHW float32 output, n*outC*outH*outW
 };
@@ -171,6 +176,55 @@ BL_HD float frameMask(const float* q, int fh, int fw, float px, float py, bool n
   return mask;
 }
 
+// Pixel (sy, sx) of the image the warp reads, all channels: a source pixel, or (with a pass
+// before the warp) the ABI's geometry formula on the pre-pass taps, computed where it is read.
+BL_HD void warpSource(const DevJob& j, int s, int sy, int sx, float* px) {
+  const int C = j.inC;
+  const size_t srcW = (size_t)j.srcDims[2 * s + 1];
+  const uint8_t* src = j.pixels + j.srcOffsets[s];
+  if (j.preK == 0) {
+    const uint8_t* p = src + ((size_t)sy * srcW + (size_t)sx) * (size_t)C;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c)
+      if (c < C) px[c] = (float)p[c];
+    return;
+  }
+  const int K = j.preK;
+  const int ph = j.preDims[2 * s];
+  const int32_t* ty = j.preTapIndex + j.preTapAt[s] + (size_t)sy * K;
+  const float* wy = j.preTapWeight + j.preTapAt[s] + (size_t)sy * K;
+  const int32_t* tx = j.preTapIndex + j.preTapAt[s] + (size_t)ph * K + (size_t)sx * K;
+  const float* wx = j.preTapWeight + j.preTapAt[s] + (size_t)ph * K + (size_t)sx * K;
+  float acc[kMaxChannels];
+  BL_UNROLL
+  for (int c = 0; c < kMaxChannels; ++c) acc[c] = 0.0f;
+  for (int i = 0; i < K; ++i) {
+    const int r = ty[i];
+    float row[kMaxChannels];
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c) row[c] = 0.0f;
+    for (int q = 0; q < K; ++q) {
+      const int col = tx[q];
+      if (r < 0 || col < 0) {
+        BL_UNROLL
+        for (int c = 0; c < kMaxChannels; ++c)
+          if (c < C) row[c] = row[c] + wx[q] * j.fill[c];
+      } else {
+        const uint8_t* p = src + ((size_t)r * srcW + (size_t)col) * (size_t)C;
+        BL_UNROLL
+        for (int c = 0; c < kMaxChannels; ++c)
+          if (c < C) row[c] = row[c] + wx[q] * (float)p[c];
+      }
+    }
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c)
+      if (c < C) acc[c] = acc[c] + wy[i] * row[c];
+  }
+  BL_UNROLL
+  for (int c = 0; c < kMaxChannels; ++c)
+    if (c < C) px[c] = acc[c];
+}
+
 // The warp pass at pixel (y, x) of sample s's warped image: px[c] for c < inC (PLAN_ABI.md,
 // "Warp pass"). The real window was checked to lie inside the source.
 BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
@@ -181,8 +235,6 @@ BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
   const float* real = blk + 14;
   const int F = (int)blk[18];
   const int G = (int)blk[41];
-  const size_t srcW = (size_t)j.srcDims[2 * s + 1];
-  const uint8_t* src = j.pixels + j.srcOffsets[s];
   const bool nearest = j.warp == kWarpNearest;
   const float yc = (float)y + 0.5f;
   const float xc = (float)x + 0.5f;
@@ -219,9 +271,7 @@ BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
     const int nx = inRange ? (int)rintf(ix) : 0;
     const int ny = inRange ? (int)rintf(iy) : 0;
     if (inRange && inWindow(real, nx, ny)) {
-      const uint8_t* p = src + ((size_t)ny * srcW + (size_t)nx) * (size_t)C;
-      BL_UNROLL
-      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? (float)p[c] : 0.0f;
+      warpSource(j, s, ny, nx, v);
     } else {
       BL_UNROLL
       for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? j.fill[c] : 0.0f;
@@ -246,10 +296,11 @@ BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
         const float w = ((k & 1) ? fx : gx) * ((k >> 1) ? fy : gy);
         mask = mask + w;
         if (inWindow(real, sx, sy)) {
-          const uint8_t* p = src + ((size_t)sy * srcW + (size_t)sx) * (size_t)C;
+          float p[kMaxChannels];
+          warpSource(j, s, sy, sx, p);
           BL_UNROLL
           for (int c = 0; c < kMaxChannels; ++c)
-            if (c < C) v[c] = v[c] + w * (float)p[c];
+            if (c < C) v[c] = v[c] + w * p[c];
         } else {
           BL_UNROLL
           for (int c = 0; c < kMaxChannels; ++c)
@@ -312,6 +363,12 @@ BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
       } else if (warped) {
         float px[kMaxChannels];
         warpPixel(j, s, r, col, px);
+        BL_UNROLL
+        for (int c = 0; c < kMaxChannels; ++c)
+          if (c < C) row[c] = row[c] + wxq * px[c];
+      } else if (j.warp != kWarpNone && j.preK > 0) {
+        float px[kMaxChannels];
+        warpSource(j, s, r, col, px);
         BL_UNROLL
         for (int c = 0; c < kMaxChannels; ++c)
           if (c < C) row[c] = row[c] + wxq * px[c];

@@ -47,6 +47,15 @@ export interface PlanJob {
   warpOffset?: number;
   /** With a warp: height, width of each sample's warped image (length 2n). */
   warpDims?: Int32Array;
+  /**
+   * With a warp whose earlier steps do not fold into its matrix: a separable pass from the
+   * source to an image of preDims (height, width per sample) that the warp reads. Taps per
+   * coordinate, and per sample (preH + preW) * preK row then column taps, back to back.
+   */
+  preK?: number;
+  preDims?: Int32Array;
+  preTapIndex?: Int32Array;
+  preTapWeight?: Float32Array;
 }
 
 /** What the CPU engine adds to a job: where to write, and how many pool threads may work on it. */
@@ -149,6 +158,7 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
   const srcDims = pool ? pool.int32("srcDims", 2 * n) : new Int32Array(2 * n);
   const tapsY: AxisTaps[] = new Array(n);
   const tapsX: AxisTaps[] = new Array(n);
+  const preTaps: ({ y: AxisTaps; x: AxisTaps } | undefined)[] = new Array(n);
   const fill: FillState = { fill: undefined };
   let K = 1;
 
@@ -171,6 +181,7 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
     const t = plan.encodeSample(img, layout, params[i]!, block, i * P, fill);
     tapsY[i] = t.y;
     tapsX[i] = t.x;
+    preTaps[i] = t.pre;
     if (t.y.K > K) K = t.y.K;
     if (t.x.K > K) K = t.x.K;
     srcDims[2 * i] = img.height;
@@ -217,6 +228,34 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
       dims[2 * i + 1] = shape.width;
     }
     job.warpDims = dims;
+    if (w.pre) {
+      let preK = 1;
+      let total = 0;
+      for (const t of preTaps) {
+        preK = Math.max(preK, t!.y.K, t!.x.K);
+        total += t!.y.size + t!.x.size;
+      }
+      const index = new Int32Array(total * preK);
+      const weight = new Float32Array(total * preK);
+      const preDims = new Int32Array(2 * n);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const y = widenTaps(preTaps[i]!.y, preK);
+        const x = widenTaps(preTaps[i]!.x, preK);
+        index.set(y.index, at);
+        weight.set(y.weight, at);
+        at += y.index.length;
+        index.set(x.index, at);
+        weight.set(x.weight, at);
+        at += x.index.length;
+        preDims[2 * i] = y.size;
+        preDims[2 * i + 1] = x.size;
+      }
+      job.preK = preK;
+      job.preDims = preDims;
+      job.preTapIndex = index;
+      job.preTapWeight = weight;
+    }
   }
   return job;
 }

@@ -39,8 +39,18 @@ export function warpedImage(job: PlanJob, s: number): { height: number; width: n
   const src = sourceOf(job, s);
   const h = job.srcDims[2 * s]!;
   const w = job.srcDims[2 * s + 1]!;
-  const image = { height: h, width: w, channels: job.inC, data: src };
+  let image: { height: number; width: number; channels: number; data: ArrayLike<number> } = { height: h, width: w, channels: job.inC, data: src };
   if (!job.warp) return image;
+  if (job.preK) {
+    // The pass before the warp: sample s's pre taps start after the earlier samples' ones.
+    let at = 0;
+    for (let i = 0; i < s; i++) at += (job.preDims![2 * i]! + job.preDims![2 * i + 1]!) * job.preK;
+    const ph = job.preDims![2 * s]!;
+    const pw = job.preDims![2 * s + 1]!;
+    const K = job.preK;
+    const per = (ph + pw) * K;
+    image = separable(image, job.preTapIndex!.subarray(at, at + per), job.preTapWeight!.subarray(at, at + per), ph, pw, K, job.fill);
+  }
   const P = job.params.length / job.n;
   const at = s * P + job.warpOffset!;
   const b = job.params;
@@ -58,6 +68,33 @@ export function warpedImage(job: PlanJob, s: number): { height: number; width: n
   return warpImage(image, m, job.warpDims![2 * s]!, job.warpDims![2 * s + 1]!, job.warp === 1 ? "nearest" : "bilinear", fill, { domain, real, frames, ...(grid ? { grid } : {}) });
 }
 
+/** The geometry pass's formula (PLAN_ABI.md): an H x W float image (HWC) from `img` through taps. */
+function separable(img: { width: number; channels: number; data: ArrayLike<number> }, taps: Int32Array, wts: Float32Array, H: number, W: number, K: number, fill: Float32Array): FloatImage {
+  const C = img.channels;
+  const sw = img.width;
+  const data = img.data;
+  const out = new Float32Array(H * W * C);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      for (let c = 0; c < C; c++) {
+        let acc = 0;
+        for (let i = 0; i < K; i++) {
+          const r = taps[y * K + i]!;
+          let row = 0;
+          for (let j = 0; j < K; j++) {
+            const q = taps[H * K + x * K + j]!;
+            const v = r < 0 || q < 0 ? fill[c]! : data[(r * sw + q) * C + c]!;
+            row = f(row + f(wts[H * K + x * K + j]! * v));
+          }
+          acc = f(acc + f(wts[y * K + i]! * row));
+        }
+        out[(y * W + x) * C + c] = acc;
+      }
+    }
+  }
+  return { data: out, height: H, width: W, channels: C };
+}
+
 /** Runs `job` into `out` (NCHW, n * outC * outH * outW floats). */
 export function executePlan(job: PlanJob, out: Float32Array): void {
   const { n, inC, outH: H, outW: W, K } = job;
@@ -65,30 +102,7 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
   const per = (H + W) * K;
   for (let s = 0; s < n; s++) {
     const src = warpedImage(job, s);
-    const sw = src.width;
-    const data = src.data;
-    const taps = job.tapIndex.subarray(s * per, (s + 1) * per);
-    const wts = job.tapWeight.subarray(s * per, (s + 1) * per);
-    const geo = new Float32Array(H * W * inC);
-    for (let y = 0; y < H; y++) {
-      for (let x = 0; x < W; x++) {
-        for (let c = 0; c < inC; c++) {
-          let acc = 0;
-          for (let i = 0; i < K; i++) {
-            const r = taps[y * K + i]!;
-            let row = 0;
-            for (let j = 0; j < K; j++) {
-              const q = taps[H * K + x * K + j]!;
-              const v = r < 0 || q < 0 ? job.fill[c]! : data[(r * sw + q) * inC + c]!;
-              row = f(row + f(wts[H * K + x * K + j]! * v));
-            }
-            acc = f(acc + f(wts[y * K + i]! * row));
-          }
-          geo[(y * W + x) * inC + c] = acc;
-        }
-      }
-    }
-    let img: FloatImage = { data: geo, height: H, width: W, channels: inC };
+    let img: FloatImage = separable(src, job.tapIndex.subarray(s * per, (s + 1) * per), job.tapWeight.subarray(s * per, (s + 1) * per), H, W, K, job.fill);
     const block = job.params.subarray(s * P, (s + 1) * P);
     for (let k = 0; k < job.program.length; k++) {
       const p = block.subarray(job.opOffsets[k]!);

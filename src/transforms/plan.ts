@@ -29,6 +29,13 @@ export interface WarpLayout {
   readonly end: number;
   /** The warped image (what the taps read): the shape after leaf end - 1. */
   readonly shape: Shape;
+  /**
+   * True when the steps before the first warp run as a separable pass of their own (some of
+   * them do not fold into a matrix: antialiased or bicubic resizing, mirror padding); the warp
+   * then reads that pass's image, of shape preShape.
+   */
+  readonly pre: boolean;
+  readonly preShape: Shape;
 }
 
 /** A leaf transform with its drawn parameters and whether its randomApply coins said yes. */
@@ -79,6 +86,8 @@ export interface Layout {
 export interface SampleTaps {
   y: AxisTaps;
   x: AxisTaps;
+  /** With a warp whose earlier steps do not fold: the taps of the pass before it (see WarpLayout.pre). */
+  pre?: { y: AxisTaps; x: AxisTaps };
 }
 
 /** The one fill value of a batch, as the samples bring it (see Plan.encodeSample). */
@@ -98,6 +107,8 @@ export class Plan {
     this.unfused = unfusedSteps(this.structure);
     this.warpAt = this.structure.findIndex((l) => l.t.kind === "warp");
     this.warpLast = this.structure.map((l) => l.t.kind).lastIndexOf("warp");
+    this.gridReserve = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
+    this.warpPre = this.warpAt >= 0 && this.structure.slice(0, this.warpAt).some((l) => l.t.kind === "geometry" && !l.t.foldsBeforeWarp());
     this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
   }
 
@@ -119,6 +130,10 @@ export class Plan {
   private readonly warpAt: number;
   /** The leaf of its last warp (the same when it has one). */
   private readonly warpLast: number;
+  /** The steps before the first warp are a separable pass of their own (WarpLayout.pre). */
+  private readonly warpPre: boolean;
+  /** Control points per side the warp block reserves room for (the chain's elastic warp's). */
+  private readonly gridReserve: number;
 
   /** True when the plan has a warp pass (its engines resample through one matrix per sample). */
   get warps(): boolean {
@@ -219,9 +234,8 @@ export class Plan {
         ctxs.push({ bound });
         if (k === this.warpAt) {
           // The block, and room for the chain's displacement grid (an elastic warp's, if any).
-          const G = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
           warpOffset = P;
-          P += WARP_BLOCK + 2 * G * G;
+          P += WARP_BLOCK + 2 * this.gridReserve * this.gridReserve;
         }
         if (this.refills[k]) {
           // Four ERASE ops (two runs of rows, two of columns) after the step's output shape.
@@ -263,7 +277,7 @@ export class Plan {
         const displaces = this.structure[this.warpLast]!.t.displacementGrid() > 0;
         while (!displaces && end < this.structure.length && this.structure[end]!.t.kind === "geometry" && this.structure[end]!.t.foldsAfterWarp(shapes[end]!)) end++;
         const interpolation = (this.structure[this.warpAt]!.t as unknown as { interpolation: WarpInterpolation }).interpolation;
-        warp = { mode: interpolation === "nearest" ? 1 : 2, offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s };
+        warp = { mode: interpolation === "nearest" ? 1 : 2, offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s, pre: this.warpPre, preShape: shapes[this.warpAt]! };
       }
       l = { shapes, ctxs, program: Int32Array.from(program), opOffsets: Int32Array.from(offsets), P, out: s, ...(warp ? { warp } : {}) };
       if (this.layouts.size > 256) this.layouts.clear();
@@ -333,6 +347,7 @@ export class Plan {
     marks.length = 0;
     this.collect(this.transform, p, true, 0);
     let from = 0;
+    let pre: { y: AxisTaps; x: AxisTaps } | undefined;
     const w = layout.warp;
     if (w) {
       // Leaves before w.end fold into one matrix (output point -> source point). The steps
@@ -340,8 +355,12 @@ export class Plan {
       // warp reads (domain) and where its pixels come from the source (real: the rest of the
       // domain is padding, read as the fill).
       let m = IDENTITY;
-      let domain = [0, 0, img.width, img.height];
+      const readH = w.pre ? w.preShape.height : img.height;
+      const readW = w.pre ? w.preShape.width : img.width;
+      let domain = [0, 0, readW, readH];
       let real = domain;
+      let preY: AxisTaps = identityTaps(img.height);
+      let preX: AxisTaps = identityTaps(img.width);
       // Each later warp's input image, as a map from the output point to it, checked as a domain.
       const frames: { m: Mat3; height: number; width: number }[] = [];
       let grid: ArrayLike<number> | null = null;
@@ -363,6 +382,14 @@ export class Plan {
           }
         }
         if (!leafEnabled[k]) continue;
+        if (w.pre && k < this.warpAt) {
+          // The pass before the warp: taps, as in a chain without a warp.
+          const t = leaf.taps!(s, q);
+          preY = composeTaps(preY, t.y);
+          preX = composeTaps(preX, t.x);
+          if (t.fill && t.fill !== fill.fill) fill.fill = this.checkFill(leaf, t.fill, fill.fill);
+          continue;
+        }
         const a = leaf.foldMatrix!(s, q);
         const d = leaf.displacement ? leaf.displacement(s, q) : null;
         if (k > this.warpAt && leaf.kind === "warp" && (a || d)) frames.push({ m: IDENTITY, height: s.height, width: s.width });
@@ -378,11 +405,11 @@ export class Plan {
       }
       fill.fill = this.checkFill(structure[this.warpAt]!.t, this.warpFill(layout, block, base), fill.fill);
       const at = base + w.offset;
-      const full = [0, 0, img.width, img.height];
+      const full = [0, 0, readW, readH];
       // Inside the source, as the engines check (an empty window, x1 <= x0, holds nothing).
       real = real.map((v, i) => Math.min(Math.max(v, 0), full[i % 2 === 0 ? 2 : 3]!));
-      const identity = !grid && frames.length === 0 && sameValues(domain, full) && sameValues(real, full) && sameValues(m, IDENTITY) && w.shape.height === img.height && w.shape.width === img.width;
-      block[at] = identity ? 0 : 1; // 0: the warped image is the source itself (the same values)
+      const identity = !grid && frames.length === 0 && sameValues(domain, full) && sameValues(real, full) && sameValues(m, IDENTITY) && w.shape.height === readH && w.shape.width === readW;
+      block[at] = identity ? 0 : 1; // 0: the warped image is the image the warp reads (the same values)
       for (let i = 0; i < 9; i++) block[at + 1 + i] = m[i]!;
       for (let i = 0; i < 4; i++) block[at + 10 + i] = domain[i]!;
       for (let i = 0; i < 4; i++) block[at + 14 + i] = real[i]!;
@@ -396,9 +423,11 @@ export class Plan {
       const G = grid ? Math.round(Math.sqrt(grid.length / 2)) : 0;
       block[at + WARP_BLOCK - 1] = G;
       for (let i = 0; i < 2 * G * G; i++) block[at + WARP_BLOCK + i] = grid![i]!;
+      block.fill(0, at + WARP_BLOCK + 2 * G * G, at + WARP_BLOCK + 2 * this.gridReserve * this.gridReserve); // every element is written
       y = identityTaps(w.shape.height);
       x = identityTaps(w.shape.width);
       from = w.end;
+      if (w.pre) pre = { y: preY, x: preX };
     }
     for (let k = from; k < structure.length; k++) {
       const leaf = structure[k]!.t;
@@ -437,7 +466,7 @@ export class Plan {
       }
     }
     for (const m of marks) writeRefills(m, block);
-    return { y, x };
+    return pre ? { y, x, pre } : { y, x };
   }
 
   /** A colour leaf's op block: `enabled`, then its parameters. */
@@ -584,7 +613,6 @@ function warpUnfused(structure: readonly Leaf[], at: number): string[] {
     } else if (k > at && k < last && (t.kind === "color" || !(t.foldsBeforeWarp() && t.borderReads() === "none" || (t.borderReads() === "fill" && !t.readsFillAt(WIDE))))) {
       out.push(t.name); // between warps: only steps that keep every pixel (flips, scales, centre crops)
     } else if (k < at && t.kind === "color" && !t.pointwiseAffine) out.push(t.name);
-    else if (k < at && t.kind === "geometry" && !t.foldsBeforeWarp()) out.push(t.name);
     else if (t.kind === "geometry" && t.borderReads() === "fill" && t.readsFillAt(WIDE) && (colourBefore || !sameFill(t.fillOption()!, fill))) out.push(t.name);
   });
   return out;

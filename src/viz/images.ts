@@ -6,6 +6,8 @@ import type { Bundle } from "../display/index";
 import { blitNearest, chwToRgb, displayChannels, hwcToRgb, pngBundle, whiteCanvas } from "./canvas";
 import { ADVANCE, GLYPH_HEIGHT, drawText, fitText, textWidth } from "./font";
 import { className, fmt, fmtList } from "./format";
+import { Plan, Transform } from "../transforms/index";
+import { encodeJob, executePlan } from "../engines/index";
 
 /** What showBatch reads from a batch (a loader's Batch fits). */
 export interface BatchLike {
@@ -325,6 +327,8 @@ function shortName(t: unknown): string {
 function paramValue(x: unknown): string {
   if (typeof x === "number") return fmt(x, 2);
   if (typeof x === "boolean") return x ? "yes" : "no";
+  // A long list of numbers (an elastic displacement grid) is summarised, not listed.
+  if (Array.isArray(x) && x.length > 8 && x.every((e) => typeof e === "number")) return `[${x.length} numbers, |max| ${fmt(Math.max(...x.map((e: number) => Math.abs(e))), 2)}]`;
   if (Array.isArray(x)) return `[${x.map(paramValue).join(",")}]`;
   if (isObject(x)) return `{${Object.entries(x).map(([k, y]) => `${k}=${paramValue(y)}`).join(" ")}}`;
   return String(x);
@@ -428,6 +432,27 @@ function checkResult(r: unknown, k: number): { output: ArrayLike<number>; shape:
   return { output: r.output, shape: [c, h, w], params: r.params };
 }
 
+/** True when the transform's plan has a warp pass (its pixels are the folded plan's, not sample()'s). */
+function foldsWarps(t: Transform): boolean {
+  const plan = new Plan(t);
+  return plan.fused && plan.warps;
+}
+
+/**
+ * What the engines compute for one image of a chain with a warp: the plan's executor, with the
+ * draw sample() would make (the same seed, epoch and index), so the view shows the loader's pixels.
+ */
+function planSampler(t: Transform): AugmentFn {
+  const plan = new Plan(t);
+  return (image, at) => {
+    const params = plan.draw(image, { seed: at.seed ?? 0, epoch: at.epoch ?? 0, position: at.index ?? 0 });
+    const job = encodeJob(plan, [image], [params]);
+    const output = new Float32Array(job.outC * job.outH * job.outW);
+    executePlan(job, output);
+    return { output, shape: [job.outC, job.outH, job.outW], params };
+  };
+}
+
 /**
  * One sample, its original and `n` augmented draws side by side, with each draw's parameters
  * printed under it and in text/plain. Draw k uses { seed, epoch: k, index }.
@@ -441,7 +466,9 @@ export function showAugmentations(dataset: Dataset | Sample | Image, transform: 
   const run: AugmentFn =
     typeof transform === "function"
       ? transform
-      : isObject(transform) && typeof (transform as Augmenter).sample === "function"
+      : transform instanceof Transform && foldsWarps(transform)
+        ? planSampler(transform)
+        : isObject(transform) && typeof (transform as Augmenter).sample === "function"
         ? (image, at) => (transform as Augmenter).sample(image, at)
         : (() => {
             throw new OptionError("showAugmentations(transform)", transform, "a transform (with sample(image, { seed, epoch, index })) or a function (image, { seed, epoch, index }) => { output, shape, params }");

@@ -45,6 +45,21 @@ function withWarp(j) {
   return j;
 }
 
+/**
+ * withWarp's job with a pass before the warp: each sample's 4x4 source becomes a 3x2 pre-pass
+ * image (K = 1 taps: rows 0..2, columns 3 and 2), which the (identity) warp reads; its real
+ * window is the pre-pass image and warpDims stay 4x4 (the warp writes 4x4 from 3x2).
+ */
+function withPrePass(j) {
+  withWarp(j);
+  j.preK = 1;
+  j.preDims = Int32Array.from([3, 2, 3, 2]);
+  j.preTapIndex = Int32Array.from([0, 1, 2, 3, 2, 0, 1, 2, 3, 2]);
+  j.preTapWeight = new Float32Array(10).fill(1);
+  for (const at of [22, 64 + 22]) j.params.set([0, 0, 2, 3, 0, 0, 2, 3], at + 10);
+  return j;
+}
+
 /** [what, mutate(job), field, received, expected (RegExp), where: "both" | "cpu" (out, numThreads, CPU limits)] */
 const BAD_JOBS = [
   ["tap index past the source's last row", (j) => (j.tapIndex[3] = 4), "tapIndex[3]", "4", /^-1 or a row of sample 0 in \[0, 3\] \(row tap 1 of output row 1\)$/, "both"],
@@ -94,6 +109,13 @@ const BAD_JOBS = [
   ["real window NaN", (j) => (withWarp(j).params[64 + 22 + 15] = NaN), "params[101]", "NaN", /^a real-window y0 in \[0, 4\]/, "both"],
   ["frame count 3", (j) => (withWarp(j).params[22 + 18] = 3), "params[40]", "3", /^a frame count F, an integer in 0\.\.2 \(warp block of sample 0\)$/, "both"],
   ["frame of height 0", (j) => ((withWarp(j).params[22 + 18] = 1), (j.params[22 + 19 + 10] = 4)), "params[50]", "0", /^a frame height, an integer in \[1, \d+\] \(frame 0\)/, "both"],
+  ["pre pass with preK 0", (j) => (withPrePass(j).preK = 0), "preK", "0", /^an integer >= 1$/, "both"],
+  ["pre pass without preDims", (j) => delete withPrePass(j).preDims, "preDims", "undefined", /^an Int32Array$/, "both"],
+  ["pre pass with a zero height", (j) => (withPrePass(j).preDims[2] = 0), "preDims[2..3]", "0x2", /^a height and width in \[1, \d+\] for sample 1$/, "both"],
+  ["pre taps of the wrong length", (j) => (withPrePass(j).preTapIndex = new Int32Array(9)), "preTapIndex", "length 9", /^length sum over samples of \(preH\+preW\)\*preK = 10$/, "both"],
+  ["pre weights of the wrong length", (j) => (withPrePass(j).preTapWeight = new Float32Array(11)), "preTapWeight", "length 11", /^the length of preTapIndex \(10\)$/, "both"],
+  ["pre tap past the source's last column", (j) => (withPrePass(j).preTapIndex[8] = 4), "preTapIndex[8]", "4", /^-1 or a column of sample 1 in \[0, 3\] \(pre-pass column tap 0 of column 0\)$/, "both"],
+  ["real window past the pre-pass image", (j) => (withPrePass(j).params[22 + 16] = 3), "params[38]", "3", /^a real-window x1 in \[0, 2\] \(inside the pre-pass image\)/, "both"],
   ["displacement grid of 1 point", (j) => (withWarp(j).params[22 + 41] = 1), "params[63]", "1", /^a displacement grid size G: 0 \(none\) or an integer in \[2, 64\]/, "both"],
   ["displacement grid past the block", (j) => (withWarp(j).params[64 + 22 + 41] = 3), "params[127]", "3", /^a grid of G x G \(dx, dy\) pairs that fits the parameter block of P = 64 floats after the warp block at 22 \(warp block of sample 1\)$/, "both"],
   ["numThreads of 0", (j) => (j.numThreads = 0), "numThreads", "0", /^an integer in \[1, 1048576\]$/, "cpu"],
@@ -125,4 +147,4 @@ function assertRefusal(assert, e, [what, , field, received, expected]) {
   assert.equal(e.message, `plan job: ${field}: expected ${e.expected}, received ${received}`, `${what}: one message format`);
 }
 
-module.exports = { validJob, withWarp, BAD_JOBS, assertRefusal };
+module.exports = { validJob, withWarp, withPrePass, BAD_JOBS, assertRefusal };
