@@ -17,6 +17,7 @@
 //    share source rows), then acc = sum_i wy_i * row(ty_i, x). This is exactly the ABI's loop
 //    nest (the inner sum depends only on r and x), with the same operations in the same order.
 #include "plan.h"
+#include "pixel_math.h"
 #include "plan_check.h"
 
 #include <algorithm>
@@ -30,21 +31,7 @@ namespace batchlab {
 namespace {
 
 constexpr float kGrayR = 0.299f, kGrayG = 0.587f, kGrayB = 0.114f;
-// JITTER orders: order o (0..23) is the o-th permutation, in lexicographic order, of the steps
-// 0 = brightness, 1 = contrast, 2 = saturation, 3 = hue; step t of it is jitterStep(o, t).
-inline int jitterStep(int order, int t) {
-  int rest[4] = {0, 1, 2, 3};
-  int n = 4, k = order, f = 6;  // f = (n - 1)!
-  for (int i = 0;; ++i) {
-    const int d = k / f;
-    const int step = rest[d];
-    if (i == t) return step;
-    for (int j = d; j + 1 < n; ++j) rest[j] = rest[j + 1];
-    --n;
-    k %= f;
-    f /= n;  // (n - 1)! for the n left
-  }
-}
+using blpixel::jitterStep;
 constexpr int64_t kEmpty = std::numeric_limits<int64_t>::min();
 
 // ---------------------------------------------------------------------------------------------
@@ -141,64 +128,13 @@ void saturationRow(float* __restrict row, size_t cs, int32_t W, int32_t C, float
   }
 }
 
-// The largest of three: NaN if any is NaN; of equal values (-0 and 0) the first. min3 alike.
-inline float max3(float a, float b, float c) {
-  if (a != a || b != b || c != c) return a + b + c;  // a NaN
-  float m = a;
-  if (b > m) m = b;
-  if (c > m) m = c;
-  return m;
-}
-inline float min3(float a, float b, float c) {
-  if (a != a || b != b || c != c) return a + b + c;
-  float m = a;
-  if (b < m) m = b;
-  if (c < m) m = c;
-  return m;
-}
-
-// torchvision's adjust_hue (RGB -> HSV -> RGB, its tensor path) in float32 on 0..bound values;
-// one channel passes unchanged.
-inline void hue3(float& R, float& G, float& B, float factor, float bound) {
-  const float r = R, g = G, b = B;
-  const float maxc = max3(r, g, b);
-  const float minc = min3(r, g, b);
-  const bool eqc = maxc == minc;
-  const float cr = maxc - minc;
-  const float s = cr / (eqc ? 1.0f : maxc);
-  const float div = eqc ? 1.0f : cr;
-  const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
-  const float hr = maxc == r ? bc - gc : 0.0f;
-  const float hg = (maxc == g && maxc != r) ? (2.0f + rc) - bc : 0.0f;
-  const float hb = (maxc != g && maxc != r) ? (4.0f + gc) - rc : 0.0f;
-  float h = ((hr + hg) + hb) / 6.0f;
-  h = std::fmod(h + 1.0f, 1.0f);
-  h = h + factor;
-  h = h - std::floor(h);
-  const float h6 = h * 6.0f;
-  const float k = std::floor(h6);
-  const float fr = h6 - k;
-  const float v = maxc;
-  const float p = clampTo(v * (1.0f - s), bound);
-  const float q = clampTo(v * (1.0f - s * fr), bound);
-  const float t = clampTo(v * (1.0f - s * (1.0f - fr)), bound);
-  // A NaN sector (NaN input) is 4, as torch's int32 conversion of NaN then % 6 gives.
-  switch (k == k ? (int)k % 6 : 4) {
-    case 0: R = v; G = t; B = p; break;
-    case 1: R = q; G = v; B = p; break;
-    case 2: R = p; G = v; B = t; break;
-    case 3: R = p; G = q; B = v; break;
-    case 4: R = t; G = p; B = v; break;
-    default: R = v; G = p; B = q; break;
-  }
-}
-
+// Hue (JITTER's step 3) on a row; one channel passes unchanged.
 void hueRow(float* __restrict row, size_t cs, int32_t W, int32_t C, float f, float bound) {
   if (C == 1) return;
   float* __restrict v0 = row;
   float* __restrict v1 = row + cs;
   float* __restrict v2 = row + 2 * cs;
-  for (int32_t x = 0; x < W; ++x) hue3(v0[x], v1[x], v2[x], f, bound);
+  for (int32_t x = 0; x < W; ++x) blpixel::hue3(v0[x], v1[x], v2[x], f, bound);
 }
 
 void eraseRow(float* row, size_t cs, int32_t y, const Step& st) {

@@ -37,49 +37,8 @@ const f = Math.fround;
 const GR = f(0.299);
 const GG = f(0.587);
 const GB = f(0.114);
-/** JITTER orders: the permutations of (brightness, contrast, saturation, hue), lexicographic. */
-const ORDERS = [];
-(function permute(prefix, rest) {
-  if (!rest.length) ORDERS.push(prefix);
-  rest.forEach((x, i) => permute([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
-})([], [0, 1, 2, 3]);
+const { ORDERS, hueOf } = require("./helpers/abi-maths");
 
-/** The ABI's max and min of three: NaN if any is NaN, else the first largest (smallest). */
-function max3(a, b, c) {
-  if ([a, b, c].some(Number.isNaN)) return NaN;
-  return b > a ? (c > b ? c : b) : c > a ? c : a;
-}
-function min3(a, b, c) {
-  if ([a, b, c].some(Number.isNaN)) return NaN;
-  return b < a ? (c < b ? c : b) : c < a ? c : a;
-}
-
-/** The ABI's hue step on one RGB pixel (torchvision's HSV round trip in float32). */
-function hue(px, fac, bound) {
-  const [r, g, b] = px;
-  const mx = max3(r, g, b);
-  const mn = min3(r, g, b);
-  const eq = mx === mn;
-  const cr = f(mx - mn);
-  const sat = f(cr / (eq ? 1 : mx));
-  const d = eq ? 1 : cr;
-  const rc = f(f(mx - r) / d);
-  const gc = f(f(mx - g) / d);
-  const bc = f(f(mx - b) / d);
-  const hr = mx === r ? f(bc - gc) : 0;
-  const hg = mx === g && mx !== r ? f(f(2 + rc) - bc) : 0;
-  const hb = mx !== g && mx !== r ? f(f(4 + gc) - rc) : 0;
-  let h = f(f(f(hr + hg) + hb) / 6);
-  h = f(h + 1) % 1;
-  h = f(h + f(fac));
-  h = f(h - Math.floor(h));
-  const k = Math.floor(f(h * 6));
-  const fr = f(f(h * 6) - k);
-  const P = clamp(f(mx * f(1 - sat)), bound);
-  const Q = clamp(f(mx * f(1 - f(sat * fr))), bound);
-  const T = clamp(f(mx * f(1 - f(sat * f(1 - fr)))), bound);
-  return [[mx, T, P], [Q, mx, P], [P, mx, T], [P, Q, mx], [T, P, mx], [mx, P, Q]][Number.isFinite(k) ? k % 6 : 4];
-}
 
 function grayOf(px, C) {
   return C === 1 ? px[0] : f(f(f(GR * px[0]) + f(GG * px[1])) + f(GB * px[2]));
@@ -152,7 +111,7 @@ function oracleSample(job, s) {
             return px.map((v) => clamp(f(f(fac * v) + g), bound));
           });
         } else if (C === 3) {
-          img = img.map((px) => hue(px, fac, bound));
+          img = img.map((px) => hueOf(px[0], px[1], px[2], fac, bound));
         }
       }
     } else if (code === 3) {

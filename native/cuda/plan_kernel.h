@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../pixel_math.h"
+
 #if defined(__CUDACC__)
 #define BL_HD __host__ __device__ __forceinline__
 #define BL_UNROLL _Pragma("unroll")
@@ -71,72 +73,8 @@ BL_HD float grayOf(const float* v, int C) {
   return (r + g) + b;
 }
 
-// Step t (0..3) of jitter order `order` (0..23): the order-th permutation, lexicographic, of
-// 0 = brightness, 1 = contrast, 2 = saturation, 3 = hue (decoded from the factorial digits).
-BL_HD int jitterStep(int order, int t) {
-  int rest[4] = {0, 1, 2, 3};
-  int n = 4, k = order, f = 6;
-  for (int i = 0;; ++i) {
-    const int d = k / f;
-    const int step = rest[d];
-    if (i == t) return step;
-    for (int j = d; j + 1 < n; ++j) rest[j] = rest[j + 1];
-    --n;
-    k %= f;
-    f /= n;
-  }
-}
+using blpixel::jitterStep;
 
-// The largest of three: NaN if any is NaN; of equal values (-0 and 0) the first. min3 alike.
-BL_HD float max3(float a, float b, float c) {
-  if (a != a || b != b || c != c) return a + b + c;  // a NaN
-  float m = a;
-  if (b > m) m = b;
-  if (c > m) m = c;
-  return m;
-}
-BL_HD float min3(float a, float b, float c) {
-  if (a != a || b != b || c != c) return a + b + c;
-  float m = a;
-  if (b < m) m = b;
-  if (c < m) m = c;
-  return m;
-}
-
-// torchvision's adjust_hue (RGB -> HSV -> RGB, its tensor path) in float32 on 0..bound values.
-BL_HD void hue3(float* v, float factor, float bound) {
-  const float r = v[0], g = v[1], b = v[2];
-  const float maxc = max3(r, g, b);
-  const float minc = min3(r, g, b);
-  const bool eqc = maxc == minc;
-  const float cr = maxc - minc;
-  const float s = cr / (eqc ? 1.0f : maxc);
-  const float div = eqc ? 1.0f : cr;
-  const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
-  const float hr = maxc == r ? bc - gc : 0.0f;
-  const float hg = (maxc == g && maxc != r) ? (2.0f + rc) - bc : 0.0f;
-  const float hb = (maxc != g && maxc != r) ? (4.0f + gc) - rc : 0.0f;
-  float h = ((hr + hg) + hb) / 6.0f;
-  h = fmodf(h + 1.0f, 1.0f);
-  h = h + factor;
-  h = h - floorf(h);
-  const float h6 = h * 6.0f;
-  const float k = floorf(h6);
-  const float fr = h6 - k;
-  const float val = maxc;
-  const float p = clampTo(val * (1.0f - s), bound);
-  const float q = clampTo(val * (1.0f - s * fr), bound);
-  const float t = clampTo(val * (1.0f - s * (1.0f - fr)), bound);
-  // A NaN sector (NaN input) is 4, as torch's int32 conversion of NaN then % 6 gives.
-  switch (k == k ? (int)k % 6 : 4) {
-    case 0: v[0] = val; v[1] = t; v[2] = p; break;
-    case 1: v[0] = q; v[1] = val; v[2] = p; break;
-    case 2: v[0] = p; v[1] = val; v[2] = t; break;
-    case 3: v[0] = p; v[1] = q; v[2] = val; break;
-    case 4: v[0] = t; v[1] = p; v[2] = val; break;
-    default: v[0] = val; v[1] = p; v[2] = q; break;
-  }
-}
 
 // A window [x0, y0, x1, y1] of the warp block holds pixel (sx, sy) when x0 < sx + 0.5 < x1 and
 // y0 < sy + 0.5 < y1.
@@ -413,7 +351,7 @@ BL_HD bool jitter(const float* p, float* v, int C, const float* mean, bool stop,
         if (c < C) v[c] = clampTo(fc * v[c] + km, bound);
     } else if (step == 3) {
       if (isNaN(fh) || C == 1) continue;
-      hue3(v, fh, bound);
+      blpixel::hue3(v[0], v[1], v[2], fh, bound);
     } else {
       if (isNaN(fs)) continue;
       const float g = grayOf(v, C);

@@ -5,6 +5,7 @@
  * geometry around the warp into one resampling (so it differs from the step-by-step reference
  * by design: see README, "Semantics").
  */
+import { HUE_ORDERS } from "../transforms/library";
 import * as ref from "../transforms/reference";
 import type { FloatImage } from "../transforms/reference";
 import { warpImage, type Mat3 } from "../transforms/warp";
@@ -13,15 +14,7 @@ import type { PlanJob } from "./job";
 
 const f = Math.fround;
 /** JITTER orders: the permutations of (brightness, contrast, saturation, hue), lexicographic. */
-const ORDERS: readonly (readonly number[])[] = (() => {
-  const out: number[][] = [];
-  const rec = (prefix: number[], rest: number[]) => {
-    if (!rest.length) out.push(prefix);
-    rest.forEach((x, i) => rec([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
-  };
-  rec([], [0, 1, 2, 3]);
-  return out;
-})();
+const ORDERS = HUE_ORDERS;
 
 /** The source pixels of sample s (a view of its HWC bytes). */
 function sourceOf(job: PlanJob, s: number): Uint8Array {

@@ -337,7 +337,7 @@ export interface ColorJitterOptions {
 }
 
 /** The 24 orders of (brightness 0, contrast 1, saturation 2, hue 3), lexicographic (the fused JITTER op's order index). */
-const HUE_ORDERS: readonly (readonly number[])[] = (() => {
+export const HUE_ORDERS: readonly (readonly number[])[] = (() => {
   const out: number[][] = [];
   const rec = (prefix: number[], rest: number[]) => {
     if (!rest.length) out.push(prefix);

@@ -1,0 +1,90 @@
+// Per-pixel maths shared by the C++ engine (plan.cc) and the CUDA kernel and its CPU emulation
+// (cuda/plan_kernel.h), so that the two engines cannot drift apart: the JITTER order table and
+// the hue step of native/PLAN_ABI.md. Every float operation is one IEEE float32 operation in the
+// ABI's order (g++ -ffp-contract=off, nvcc -fmad=false); nothing here may be "simplified".
+#pragma once
+
+#include <math.h>
+
+#if defined(__CUDACC__)
+#define BL_PX __host__ __device__ __forceinline__
+#else
+#define BL_PX inline
+#endif
+
+namespace blpixel {
+
+// Step t (0..3) of JITTER order `order` (0..23): the order-th permutation, in lexicographic order,
+// of 0 = brightness, 1 = contrast, 2 = saturation, 3 = hue (decoded from its factorial digits).
+BL_PX int jitterStep(int order, int t) {
+  int rest[4] = {0, 1, 2, 3};
+  int n = 4, k = order, f = 6;  // f = (n - 1)!
+  for (int i = 0;; ++i) {
+    const int d = k / f;
+    const int step = rest[d];
+    if (i == t) return step;
+    for (int j = d; j + 1 < n; ++j) rest[j] = rest[j + 1];
+    --n;
+    k %= f;
+    f /= n;  // (n - 1)! for the n left
+  }
+}
+
+// The largest of three: NaN if any is NaN; of equal values (-0 and 0) the first. min3 alike.
+BL_PX float max3(float a, float b, float c) {
+  if (a != a || b != b || c != c) return a + b + c;  // a NaN
+  float m = a;
+  if (b > m) m = b;
+  if (c > m) m = c;
+  return m;
+}
+BL_PX float min3(float a, float b, float c) {
+  if (a != a || b != b || c != c) return a + b + c;
+  float m = a;
+  if (b < m) m = b;
+  if (c < m) m = c;
+  return m;
+}
+
+// min(max(x, 0), bound), NaN kept.
+BL_PX float clampBound(float x, float bound) {
+  const float m = (x < 0.0f) ? 0.0f : x;
+  return (bound < m) ? bound : m;
+}
+
+// torchvision's adjust_hue (RGB -> HSV -> RGB, its tensor path) in float32 on 0..bound values.
+BL_PX void hue3(float& R, float& G, float& B, float factor, float bound) {
+  const float r = R, g = G, b = B;
+  const float maxc = max3(r, g, b);
+  const float minc = min3(r, g, b);
+  const bool eqc = maxc == minc;
+  const float cr = maxc - minc;
+  const float s = cr / (eqc ? 1.0f : maxc);
+  const float div = eqc ? 1.0f : cr;
+  const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
+  const float hr = maxc == r ? bc - gc : 0.0f;
+  const float hg = (maxc == g && maxc != r) ? (2.0f + rc) - bc : 0.0f;
+  const float hb = (maxc != g && maxc != r) ? (4.0f + gc) - rc : 0.0f;
+  float h = ((hr + hg) + hb) / 6.0f;
+  h = fmodf(h + 1.0f, 1.0f);
+  h = h + factor;
+  h = h - floorf(h);
+  const float h6 = h * 6.0f;
+  const float k = floorf(h6);
+  const float fr = h6 - k;
+  const float v = maxc;
+  const float p = clampBound(v * (1.0f - s), bound);
+  const float q = clampBound(v * (1.0f - s * fr), bound);
+  const float t = clampBound(v * (1.0f - s * (1.0f - fr)), bound);
+  // A NaN sector (NaN input) is 4, as torch's int32 conversion of NaN then % 6 gives.
+  switch (k == k ? (int)k % 6 : 4) {
+    case 0: R = v; G = t; B = p; break;
+    case 1: R = q; G = v; B = p; break;
+    case 2: R = p; G = v; B = t; break;
+    case 3: R = p; G = q; B = v; break;
+    case 4: R = t; G = p; B = v; break;
+    default: R = v; G = p; B = q; break;
+  }
+}
+
+}  // namespace blpixel

@@ -1,0 +1,49 @@
+"use strict";
+// Pieces of native/PLAN_ABI.md written out independently of the engines, for the two oracles
+// that test them (native-abi.test.js for the C++ engine, cuda.test.js for the CUDA emulation):
+// JITTER's order table and its hue step.
+const f = Math.fround;
+
+/** JITTER orders: the permutations of (0 brightness, 1 contrast, 2 saturation, 3 hue), lexicographic. */
+const ORDERS = [];
+(function permute(prefix, rest) {
+  if (!rest.length) ORDERS.push(prefix);
+  rest.forEach((x, i) => permute([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+})([], [0, 1, 2, 3]);
+
+/** The ABI's max and min of three: NaN if any is NaN, else the first largest (smallest). */
+function max3(a, b, c) {
+  if ([a, b, c].some(Number.isNaN)) return NaN;
+  return b > a ? (c > b ? c : b) : c > a ? c : a;
+}
+function min3(a, b, c) {
+  if ([a, b, c].some(Number.isNaN)) return NaN;
+  return b < a ? (c < b ? c : b) : c < a ? c : a;
+}
+
+const clamp = (x, bound) => {
+  const m = x < 0 ? 0 : x;
+  return m > bound ? bound : m;
+};
+
+/** The hue step on one pixel: torchvision's RGB -> HSV, shift, HSV -> RGB, in float32. */
+function hueOf(r, g, b, factor, bound) {
+  const mx = max3(r, g, b);
+  const mn = min3(r, g, b);
+  const flat = mx === mn;
+  const s = f(f(mx - mn) / (flat ? 1 : mx));
+  const d = flat ? 1 : f(mx - mn);
+  const [rc, gc, bc] = [r, g, b].map((x) => f(f(mx - x) / d));
+  let h = mx === r ? f(bc - gc) : mx === g ? f(f(2 + rc) - bc) : f(f(4 + gc) - rc);
+  h = f(f(f(h / 6) + 1) % 1);
+  h = f(h + f(factor));
+  h = f(h - Math.floor(h));
+  const k = Math.floor(f(h * 6));
+  const fr = f(f(h * 6) - k);
+  const p = clamp(f(mx * f(1 - s)), bound);
+  const q = clamp(f(mx * f(1 - f(s * fr))), bound);
+  const t = clamp(f(mx * f(1 - f(s * f(1 - fr)))), bound);
+  return [[mx, t, p], [q, mx, p], [p, mx, t], [p, q, mx], [t, p, mx], [mx, p, q]][Number.isFinite(k) ? k % 6 : 4];
+}
+
+module.exports = { ORDERS, hueOf };
