@@ -87,4 +87,18 @@ BL_PX void hue3(float& R, float& G, float& B, float factor, float bound) {
   }
 }
 
+// The pointwise level ops (INVERT, SOLARIZE, POSTERIZE) on one value in 0..bound units.
+BL_PX float invert1(float x, float bound) { return bound - x; }
+BL_PX float solarize1(float x, float threshold, float bound) { return x >= threshold ? bound - x : x; }
+// The uint8 level of x: round half to even of x (bound 255) or x * 255 (bound 1), clamped to
+// 0..255 (NaN: 0); POSTERIZE keeps its top `bits` bits and gives the level back in x's units.
+BL_PX float posterize1(float x, int bits, float bound) {
+  const float y = bound == 255.0f ? x : x * 255.0f;
+  float r = rintf(y);  // round half to even (the default rounding mode)
+  r = r >= 0.0f ? r : 0.0f;  // NaN -> 0 too
+  r = r <= 255.0f ? r : 255.0f;
+  const int q = (int)r & ((0xff << (8 - bits)) & 0xff);
+  return bound == 255.0f ? (float)q : (float)q / 255.0f;
+}
+
 }  // namespace blpixel

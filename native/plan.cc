@@ -137,6 +137,19 @@ void hueRow(float* __restrict row, size_t cs, int32_t W, int32_t C, float f, flo
   for (int32_t x = 0; x < W; ++x) blpixel::hue3(v0[x], v1[x], v2[x], f, bound);
 }
 
+// INVERT, SOLARIZE (threshold f), POSTERIZE (bits f) on every value of a row.
+void levelRow(float* __restrict row, size_t cs, int32_t W, const Step& st) {
+  for (int32_t c = 0; c < st.C; ++c) {
+    float* __restrict v = row + (size_t)c * cs;
+    if (st.kind == Step::Invert)
+      for (int32_t x = 0; x < W; ++x) v[x] = blpixel::invert1(v[x], st.bound);
+    else if (st.kind == Step::Solarize)
+      for (int32_t x = 0; x < W; ++x) v[x] = blpixel::solarize1(v[x], st.f, st.bound);
+    else
+      for (int32_t x = 0; x < W; ++x) v[x] = blpixel::posterize1(v[x], (int)st.f, st.bound);
+  }
+}
+
 void eraseRow(float* row, size_t cs, int32_t y, const Step& st) {
   if (y < st.y0 || y >= st.y1) return;
   for (int32_t c = 0; c < st.C; ++c) {
@@ -167,6 +180,9 @@ void runSteps(const Step* first, const Step* last, float* row, size_t cs, int32_
       case Step::Saturation: saturationRow(row, cs, W, st->C, st->f, st->bound); break;
       case Step::Hue: hueRow(row, cs, W, st->C, st->f, st->bound); break;
       case Step::Erase: eraseRow(row, cs, y, *st); break;
+      case Step::Invert:
+      case Step::Solarize:
+      case Step::Posterize: levelRow(row, cs, W, *st); break;
       case Step::Contrast: break;  // never inside a segment
     }
   }
@@ -318,6 +334,14 @@ void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
         }
         break;
       }
+      case kInvert:
+      case kSolarize:
+      case kPosterize:
+        st.kind = job.program[k] == kInvert ? Step::Invert : job.program[k] == kSolarize ? Step::Solarize : Step::Posterize;
+        st.bound = p[1];
+        st.f = job.program[k] == kInvert ? 0.0f : p[2];
+        steps.push_back(st);
+        break;
       case kErase: {
         const int64_t H = job.outH, W = job.outW;
         const int64_t y0 = (int64_t)p[1], x0 = (int64_t)p[2], h = (int64_t)p[3], w = (int64_t)p[4];

@@ -8,8 +8,8 @@
 namespace batchlab {
 namespace {
 
-const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE"};
-const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER or 3 ERASE";
+const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE"};
+const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE or 6 POSTERIZE";
 
 std::string str(size_t v) { return std::to_string(v); }
 std::string str(int64_t v) { return std::to_string(v); }
@@ -43,6 +43,9 @@ int opParamCount(int32_t code, int32_t C) {
     case kGray: return 2;
     case kJitter: return 7;
     case kErase: return 5 + C;
+    case kInvert: return 2;
+    case kSolarize: return 3;
+    case kPosterize: return 3;
     default: return -1;
   }
 }
@@ -177,6 +180,11 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
       }
       if ((!std::isnan(p[4]) || !std::isnan(p[5]) || !std::isnan(p[6])) && C != 1 && C != 3) {
         return bad("program[" + str(k) + "]", "JITTER contrast, saturation and hue at 1 or 3 channels" + of, str(C) + " channels");
+      }
+    } else if (code == kInvert || code == kSolarize || code == kPosterize) {
+      if (p[1] != 1.0f && p[1] != 255.0f) return bad("params[" + str(at + 1) + "]", std::string("a ") + kOpNames[code] + " bound, 1 or 255" + of, num(p[1]));
+      if (code == kPosterize && !(p[2] >= 0.0f && p[2] <= 8.0f && p[2] == std::floor(p[2]))) {
+        return bad("params[" + str(at + 2) + "]", "POSTERIZE bits, an integer in 0..8" + of, num(p[2]));
       }
     } else if (code == kErase) {
       static const char* const names[] = {"y0", "x0", "h", "w"};

@@ -53,7 +53,7 @@ const clamp = (x, bound) => {
   const m = x < 0 ? 0 : x;
   return bound < m ? bound : m;
 };
-const { ORDERS, hueOf } = require("./helpers/abi-maths");
+const { ORDERS, hueOf, levelOp } = require("./helpers/abi-maths");
 
 
 function abiReference(job) {
@@ -126,6 +126,8 @@ function abiReference(job) {
             for (let i = 0; i < HW; i++) [v[0][i], v[1][i], v[2][i]] = hueOf(v[0][i], v[1][i], v[2][i], factor, bound);
           }
         }
+      } else if (code >= 4) {
+        for (let c = 0; c < C; c++) for (let i = 0; i < HW; i++) v[c][i] = levelOp(code, v[c][i], p(1), p(2));
       } else {
         const [y0, x0, hh, ww] = [p(1), p(2), p(3), p(4)];
         for (let y = 0; y < outH; y++) {
@@ -176,7 +178,7 @@ function randomJob(rng, options = {}) {
   const nOps = options.ops ?? rng.int(6);
   for (let k = 0; k < nOps; k++) {
     const grayable = C === 1 || C === 3;
-    const kinds = grayable ? [0, 1, 2, 2, 3] : [0, 3];
+    const kinds = grayable ? [0, 1, 2, 2, 3, 4, 5, 6] : [0, 3, 4, 5, 6];
     const code = kinds[rng.int(kinds.length)];
     const before = C;
     if (code === 1) C = rng.random() < 0.5 ? 1 : 3;
@@ -200,6 +202,10 @@ function randomJob(rng, options = {}) {
         b.push(op.outCh);
       } else if (op.code === 2) {
         b.push(rng.random() < 0.5 ? 255 : 100, rng.int(24), maybe(rng.uniform(0, 2)), maybe(rng.uniform(0, 2)), maybe(rng.uniform(0, 2)), maybe(rng.uniform(-0.5, 0.5)));
+      } else if (op.code >= 4) {
+        b.push(rng.random() < 0.5 ? 255 : 1);
+        if (op.code === 5) b.push(rng.uniform(-10, 280));
+        if (op.code === 6) b.push(rng.int(9));
       } else {
         b.push(rng.int(outH), rng.int(outW), rng.int(outH + 1), rng.int(outW + 1));
         for (let c = 0; c < op.C; c++) b.push(rng.uniform(-5, 300));

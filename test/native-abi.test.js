@@ -37,7 +37,7 @@ const f = Math.fround;
 const GR = f(0.299);
 const GG = f(0.587);
 const GB = f(0.114);
-const { ORDERS, hueOf } = require("./helpers/abi-maths");
+const { ORDERS, hueOf, levelOp } = require("./helpers/abi-maths");
 
 
 function grayOf(px, C) {
@@ -119,6 +119,8 @@ function oracleSample(job, s) {
       for (let y = y0; y < Math.min(H, y0 + h); y++) {
         for (let x = x0; x < Math.min(W, x0 + w); x++) img[y * W + x] = Array.from({ length: C }, (_, c) => p[5 + c]);
       }
+    } else if (code >= 4 && code <= 6) {
+      img = img.map((px) => px.map((v) => levelOp(code, v, p[1], p[2])));
     } else {
       throw new Error(`oracle: op code ${code}`);
     }
@@ -208,7 +210,7 @@ function randomJob(seed, opts = {}) {
   let C = inC;
   const nOps = int(6);
   for (let k = 0; k < nOps; k++) {
-    const code = int(4);
+    const code = int(7);
     const grayable = C === 1 || C === 3;
     if (code === 1 && !grayable) continue;
     const op = { code, C };
@@ -217,7 +219,7 @@ function randomJob(seed, opts = {}) {
       op.optional = op.outChannels === C; // may be disabled only when it keeps C
       C = op.outChannels;
     }
-    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 7 : 5 + op.C;
+    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 7 : code === 3 ? 5 + op.C : code === 4 ? 2 : 3;
     op.grayable = grayable;
     ops.push(op);
   }
@@ -256,6 +258,10 @@ function randomJob(seed, opts = {}) {
         p[4] = op.grayable ? factor() : NaN;
         p[5] = op.grayable ? factor() : NaN;
         p[6] = op.grayable && rnd() < 0.75 ? rnd() - 0.5 : NaN;
+      } else if (op.code >= 4) {
+        p[1] = pick([255, 1]);
+        if (op.code === 5) p[2] = rnd() < 0.1 ? special() : rnd() * 300 - 20;
+        if (op.code === 6) p[2] = int(9);
       } else {
         p[1] = int(outH + 2);
         p[2] = int(outW + 2);
@@ -399,7 +405,7 @@ ntest(`random jobs (${CASES}): every op code, K = 1, 2, 4, fill taps, 1..4 chann
     }
     assertSameBits(job.out, oracle(job), job, `seed ${seed}`);
   }
-  assert.deepEqual([...codes].sort(), [0, 1, 2, 3], "the random programs cover every op code");
+  assert.deepEqual([...codes].sort(), [0, 1, 2, 3, 4, 5, 6], "the random programs cover every op code");
 });
 
 ntest("random jobs with a batch of 1, and with the gather path's integer taps", async () => {

@@ -149,6 +149,10 @@ test("every transform alone: native equals the reference bit for bit", { skip },
     T.randomErasing({ p: 1, value: [1, 2, 3] }),
     T.randomApply([T.randomVerticalFlip(1), T.colorJitter({ contrast: 0.5 })], 0.5),
     T.gaussianBlur([5, 3]),
+    T.randomInvert(),
+    T.randomSolarize(100.5, { p: 0.7 }),
+    T.randomPosterize(3, { p: 0.8 }),
+    T.compose([T.toTensor(), T.randomSolarize(0.4), T.randomPosterize(5, { p: 1 }), T.randomInvert({ p: 0.4 })]),
     T.gaussianBlur(13, { sigma: 3 }), // wider than the image: reflect folds more than once
   ];
   for (const t of all) await compare(T.compose([t]), img3, 7, true, t.toString());

@@ -26,7 +26,7 @@ constexpr int kMaxChannels = 4;
 // Ops in one program (the program and its offsets travel by value in the kernel parameters).
 constexpr int kMaxOps = 32;
 
-enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3 };
+enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6 };
 enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
 
 // The job as the kernel sees it. Small fields travel by value; arrays are pointers into one
@@ -393,6 +393,18 @@ BL_HD bool program(const DevJob& j, int s, int y, int x, float* v, int* C, const
       BL_UNROLL
       for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < oc) ? g : 0.0f;
       *C = oc;
+    } else if (code == kInvert) {
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c)
+        if (c < c0) v[c] = blpixel::invert1(v[c], p[1]);
+    } else if (code == kSolarize) {
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c)
+        if (c < c0) v[c] = blpixel::solarize1(v[c], p[2], p[1]);
+    } else if (code == kPosterize) {
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c)
+        if (c < c0) v[c] = blpixel::posterize1(v[c], (int)p[2], p[1]);
     } else {  // kErase
       if (fy >= p[1] && fy < p[1] + p[3] && fx >= p[2] && fx < p[2] + p[4]) {
         BL_UNROLL

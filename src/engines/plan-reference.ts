@@ -6,6 +6,7 @@
  * by design: see README, "Semantics").
  */
 import { HUE_ORDERS } from "../transforms/library";
+import { invert, posterize, solarize } from "../transforms/photometric";
 import * as ref from "../transforms/reference";
 import type { FloatImage } from "../transforms/reference";
 import { warpImage, type Mat3 } from "../transforms/warp";
@@ -117,6 +118,15 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
             else if (which === 2) img = ref.saturation(img, factor, p[1]!);
             else img = ref.hue(img, factor, p[1]!);
           }
+          break;
+        case 4:
+          img = invert(img, p[1]!);
+          break;
+        case 5:
+          img = solarize(img, p[2]!, p[1]!);
+          break;
+        case 6:
+          img = posterize(img, p[2]!, p[1]!);
           break;
         case 3: {
           const d = img.data.slice();

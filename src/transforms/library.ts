@@ -62,9 +62,12 @@ export const enum OpCode {
   Gray = 1,
   Jitter = 2,
   Erase = 3,
+  Invert = 4,
+  Solarize = 5,
+  Posterize = 6,
 }
 
-export const OP_NAMES = ["affine", "gray", "jitter", "erase"] as const;
+export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize"] as const;
 
 
 export abstract class Transform {

@@ -21,7 +21,7 @@ import { OptionError } from "../errors";
 import * as v from "../options";
 import { Purpose, RandomStream } from "../sampling/rng";
 import { type AxisTaps, borderIndex } from "./geometry";
-import { Geometric, Transform, type Params, type Shape, type StepTaps, type ValueContext } from "./library";
+import { Geometric, OpCode, Transform, type Params, type PlanOp, type Shape, type StepTaps, type ValueContext } from "./library";
 import * as ref from "./reference";
 import type { FloatImage } from "./reference";
 
@@ -77,6 +77,10 @@ class RandomInvert extends RandomColour {
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
     return invert(img, bound);
   }
+  /** INVERT: [bound]; off where the coin said no. */
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    return { code: OpCode.Invert, params: [ctx.bound], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
+  }
 }
 
 /** bound - x. */
@@ -99,6 +103,10 @@ class RandomPosterize extends RandomColour {
   }
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
     return posterize(img, this.options.bits, bound);
+  }
+  /** POSTERIZE: [bound, bits]. */
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    return { code: OpCode.Posterize, params: [ctx.bound, this.options.bits], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
   }
 }
 
@@ -124,11 +132,16 @@ class RandomSolarize extends RandomColour {
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
     return solarize(img, this.options.threshold, bound);
   }
+  /** SOLARIZE: [bound, threshold]. */
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    return { code: OpCode.Solarize, params: [ctx.bound, this.options.threshold], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
+  }
 }
 
-/** bound - x where x >= threshold (in the units in force). */
+/** bound - x where x >= threshold (in the units in force; the threshold as float32, as the plan's op holds it). */
 export function solarize(img: FloatImage, threshold: number, bound: number): FloatImage {
-  return mapValues(img, (x) => (x >= threshold ? f(bound - x) : x));
+  const t = f(threshold);
+  return mapValues(img, (x) => (x >= t ? f(bound - x) : x));
 }
 
 /** Inverts values at or above `threshold` (in the units in force), with probability p (torchvision's RandomSolarize). */

@@ -46,4 +46,17 @@ function hueOf(r, g, b, factor, bound) {
   return [[mx, t, p], [q, mx, p], [p, mx, t], [p, q, mx], [t, p, mx], [mx, p, q]][Number.isFinite(k) ? k % 6 : 4];
 }
 
-module.exports = { ORDERS, hueOf };
+/** INVERT, SOLARIZE, POSTERIZE on one value (code 4, 5, 6; p = the op's parameters after `enabled`). */
+function levelOp(code, x, bound, arg) {
+  if (code === 4) return f(bound - x);
+  if (code === 5) return x >= arg ? f(bound - x) : x;
+  const y = bound === 255 ? x : f(x * 255);
+  let r = Math.round(y);
+  if (Math.abs(y - Math.trunc(y)) === 0.5 && r % 2 !== 0) r -= 1;
+  r = r >= 0 ? r : 0; // NaN -> 0
+  r = r <= 255 ? r : 255;
+  const q = r & ((0xff << (8 - arg)) & 0xff);
+  return bound === 255 ? q : f(q / 255);
+}
+
+module.exports = { ORDERS, hueOf, levelOp };
