@@ -153,6 +153,7 @@ test("every transform alone: native equals the reference bit for bit", { skip },
     T.randomSolarize(100.5, { p: 0.7 }),
     T.randomPosterize(3, { p: 0.8 }),
     T.compose([T.toTensor(), T.randomSolarize(0.4), T.randomPosterize(5, { p: 1 }), T.randomInvert({ p: 0.4 })]),
+    T.randomChoice([T.randomHorizontalFlip(1), T.randomInvert({ p: 1 }), T.randomSolarize(100, { p: 1 }), T.colorJitter({ hue: 0.3 })], { p: [2, 1, 1, 1] }),
     T.gaussianBlur(13, { sigma: 3 }), // wider than the image: reflect folds more than once
   ];
   for (const t of all) await compare(T.compose([t]), img3, 7, true, t.toString());
@@ -546,4 +547,20 @@ test("a chain split at a step the plan cannot fuse: the fused head, then the res
     steps.forEach((s, i) => assert.equal(s.runs.startsWith("fused"), i < k, `${s.step}: ${s.runs}`));
     assert.ok(steps[k].why && steps[k].why.length > 10, `the first step-by-step step says why: ${JSON.stringify(steps[k])}`);
   }
+});
+
+test("randomChoice runs fused: each option is a step only the chosen one enables (warps too), bit for bit on every engine", { skip }, async () => {
+  const rng = new RandomStream(15, 0, 0);
+  const images = Array.from({ length: 7 }, () => randomImage(rng, 17, 15, 3));
+  // Options run in the order given, geometry before colour as in any fused chain.
+  const colour = T.compose([T.randomChoice([T.randomVerticalFlip(1), T.randomInvert({ p: 1 }), T.randomPosterize(2, { p: 1 })]), T.toTensor()]);
+  assert.ok(new T.Plan(colour).fused, "a choice of fusable steps is fused");
+  await compare(colour, images, 5, true, "randomChoice of colour and flip");
+  const warps = T.compose([T.randomChoice([T.randomRotation(25, { interpolation: "bilinear" }), T.randomAffine({ degrees: 0, translate: [0.2, 0.1], interpolation: "bilinear" })]), T.toTensor()]);
+  await compareWarp(warps, images, 6, "randomChoice of two warps");
+  // The chosen option is what the step-by-step reference runs.
+  const plan = new T.Plan(colour);
+  const p = plan.draw(images[0], { seed: 5, epoch: 0, position: 0 });
+  const choice = p.steps[0].choice;
+  assert.ok(choice >= 0 && choice < 3 && p.steps[0].steps.length === 3, "every option drew its parameters");
 });

@@ -1438,17 +1438,22 @@ export class RandomChoice extends Transform {
     checkKeepsShape("randomChoice(transforms)", this.transforms, s);
     return s;
   }
-  /** torchvision's random.choices(transforms, weights=p): one index, then only its parameters. */
+  /**
+   * torchvision's random.choices(transforms, weights=p): one index; then every option's
+   * parameters, in order (the chosen one's are what torchvision draws; the others keep later
+   * draws independent of the choice, and let the plan run every option as a step that only the
+   * chosen one enables, as randomApply's).
+   */
   override draw(rng: RandomStream, s: Shape): Params {
     const total = this.cumulative[this.cumulative.length - 1]!;
     const u = rng.random() * total;
     let choice = this.cumulative.findIndex((c) => u < c);
     if (choice < 0) choice = this.cumulative.length - 1;
-    return { choice, inner: this.transforms[choice]!.draw(rng, s) } as Params;
+    return { choice, steps: this.transforms.map((t) => t.draw(rng, s)) } as Params;
   }
   reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
-    const q = p as { choice: number; inner: Params };
-    return this.transforms[q.choice]!.reference(img, q.inner, ctx);
+    const q = p as { choice: number; steps: Params[] };
+    return this.transforms[q.choice]!.reference(img, q.steps[q.choice]!, ctx);
   }
   override toString(): string {
     return `RandomChoice(${this.options.p ? `p=${JSON.stringify(this.options.p)}, ` : ""}[${this.transforms.map(String).join(", ")}])`;

@@ -10,7 +10,7 @@
 import { OptionError } from "../errors";
 import { RandomStream, Purpose } from "../sampling/rng";
 import { type AxisTaps, composeTaps, identityTaps } from "./geometry";
-import { Compose, RandomApply, Transform, fillFor, type Params, type Shape, OpCode } from "./library";
+import { Compose, RandomApply, RandomChoice, Transform, fillFor, type Params, type Shape, OpCode } from "./library";
 import { compose as composeMaps, type Mat3, type WarpInterpolation } from "./warp";
 
 /** Floats of a warp block before its displacement grid (native/PLAN_ABI.md, "Warp pass"). */
@@ -52,6 +52,10 @@ function leaves(t: Transform, p: Params, enabled: boolean, out: Leaf[]): Leaf[] 
   } else if (t instanceof RandomApply) {
     const q = p as { apply: boolean; inner: Params } | null;
     leaves(t.inner, q ? q.inner : null, enabled && (q ? q.apply : true), out);
+  } else if (t instanceof RandomChoice) {
+    // Every option is a step; the chosen one is enabled.
+    const q = p as { choice: number; steps: Params[] } | null;
+    t.transforms.forEach((c, i) => leaves(c, q ? q.steps[i]! : null, enabled && (q ? q.choice === i : true), out));
   } else {
     out.push({ t, p, enabled });
   }
@@ -324,6 +328,12 @@ export class Plan {
     if (t instanceof RandomApply) {
       const q = p as { apply: boolean; inner: Params } | null;
       return this.collect(t.inner, q ? q.inner : null, enabled && (q ? q.apply : true), k);
+    }
+    if (t instanceof RandomChoice) {
+      const q = p as { choice: number; steps: Params[] } | null;
+      const ts = t.transforms;
+      for (let i = 0; i < ts.length; i++) k = this.collect(ts[i]!, q ? q.steps[i]! : null, enabled && (q ? q.choice === i : true), k);
+      return k;
     }
     this.leafParams[k] = p;
     this.leafEnabled[k] = enabled;

@@ -231,7 +231,7 @@ def apply(step, x, state):
         v = torch.tensor(v if isinstance(v, list) else [v], dtype=torch.float32).view(-1, 1, 1)
         return F.erase(x, p["y"], p["x"], p["h"], p["w"], v)
     if name == "RandomChoice":
-        return apply({**step["transforms"][p["choice"]], "params": p["inner"]}, x, state)
+        return apply({**step["transforms"][p["choice"]], "params": p["steps"][p["choice"]]}, x, state)
     if name == "RandomOrder":
         for k in p["order"]:
             x = apply({**step["transforms"][k], "params": p["steps"][k]}, x, state)
