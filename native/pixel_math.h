@@ -5,6 +5,7 @@
 #pragma once
 
 #include <math.h>
+#include <stdint.h>
 
 #if defined(__CUDACC__)
 #define BL_PX __host__ __device__ __forceinline__
@@ -91,14 +92,47 @@ BL_PX void hue3(float& R, float& G, float& B, float factor, float bound) {
 BL_PX float invert1(float x, float bound) { return bound - x; }
 BL_PX float solarize1(float x, float threshold, float bound) { return x >= threshold ? bound - x : x; }
 // The uint8 level of x: round half to even of x (bound 255) or x * 255 (bound 1), clamped to
-// 0..255 (NaN: 0); POSTERIZE keeps its top `bits` bits and gives the level back in x's units.
-BL_PX float posterize1(float x, int bits, float bound) {
+// 0..255 (NaN: 0). POSTERIZE and EQUALIZE work on it and give a level back in x's units.
+BL_PX int level1(float x, float bound) {
   const float y = bound == 255.0f ? x : x * 255.0f;
   float r = rintf(y);  // round half to even (the default rounding mode)
   r = r >= 0.0f ? r : 0.0f;  // NaN -> 0 too
   r = r <= 255.0f ? r : 255.0f;
-  const int q = (int)r & ((0xff << (8 - bits)) & 0xff);
-  return bound == 255.0f ? (float)q : (float)q / 255.0f;
+  return (int)r;
 }
+BL_PX float fromLevel(int q, float bound) { return bound == 255.0f ? (float)q : (float)q / 255.0f; }
+BL_PX float posterize1(float x, int bits, float bound) {
+  return fromLevel(level1(x, bound) & ((0xff << (8 - bits)) & 0xff), bound);
+}
+
+// EQUALIZE's table for one channel from its histogram of levels (torchvision's): step =
+// floor((count - count at the highest level present) / 255); with step 0 every level maps to
+// itself, else level q to min(255, floor((count below q + floor(step / 2)) / step)).
+BL_PX void equalizeTable(const uint32_t* hist, int* lut) {
+  uint64_t count = 0;
+  for (int q = 0; q < 256; ++q) count += hist[q];
+  int top = 255;
+  while (top > 0 && hist[top] == 0) --top;
+  const uint64_t step = (count - hist[top]) / 255;
+  uint64_t below = 0;
+  for (int q = 0; q < 256; ++q) {
+    if (step == 0) {
+      lut[q] = q;
+    } else {
+      const uint64_t v = (below + step / 2) / step;
+      lut[q] = v < 255 ? (int)v : 255;
+    }
+    below += hist[q];
+  }
+}
+
+// AUTOCONTRAST's (min, scale) for one channel from its smallest and largest values (NaN values
+// are passed over): a flat channel (not hi > lo) gets (0, 1).
+BL_PX void autocontrastScale(float lo, float hi, float bound, float* min, float* scale) {
+  const bool flat = !(hi > lo);
+  *min = flat ? 0.0f : lo;
+  *scale = flat ? 1.0f : bound / (hi - lo);
+}
+BL_PX float autocontrast1(float x, float min, float scale, float bound) { return clampBound((x - min) * scale, bound); }
 
 }  // namespace blpixel

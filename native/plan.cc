@@ -183,7 +183,9 @@ void runSteps(const Step* first, const Step* last, float* row, size_t cs, int32_
       case Step::Invert:
       case Step::Solarize:
       case Step::Posterize: levelRow(row, cs, W, *st); break;
-      case Step::Contrast: break;  // never inside a segment
+      case Step::Contrast:
+      case Step::Autocontrast:
+      case Step::Equalize: break;  // never inside a segment
     }
   }
 }
@@ -334,6 +336,12 @@ void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
         }
         break;
       }
+      case kAutocontrast:
+      case kEqualize:
+        st.kind = job.program[k] == kAutocontrast ? Step::Autocontrast : Step::Equalize;
+        st.bound = p[1];
+        steps.push_back(st);
+        break;
       case kInvert:
       case kSolarize:
       case kPosterize:
@@ -575,6 +583,49 @@ void prePass(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const int32_
 std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
                          float* slot);
 
+// The first step at or after `from` that needs the whole image (a pass of its own), or n.
+size_t nextReduction(const Step* steps, size_t from, size_t n) {
+  size_t i = from;
+  while (i < n && steps[i].kind != Step::Contrast && steps[i].kind != Step::Autocontrast && steps[i].kind != Step::Equalize) ++i;
+  return i;
+}
+
+// Sums gray for the next step when that step is a contrast (the others read the finished image).
+inline double sumFor(const Step* steps, size_t segEnd, size_t nSteps, const float* row, size_t cs, int32_t W, double sum) {
+  return segEnd < nSteps && steps[segEnd].kind == Step::Contrast ? grayRowSum(row, cs, W, steps[segEnd].C, sum) : sum;
+}
+
+// AUTOCONTRAST on the whole image (planes of `plane` floats): per channel min and max (NaN
+// passed over, -0 below 0), then (x - min) * scale, clamped.
+void autocontrastImage(float* img, size_t plane, const Step& st) {
+  for (int32_t c = 0; c < st.C; ++c) {
+    float* v = img + (size_t)c * plane;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < plane; ++i) {
+      const float x = v[i];
+      if (x < lo || (x == 0.0f && lo == 0.0f && std::signbit(x))) lo = x;
+      if (x > hi || (x == 0.0f && hi == 0.0f && std::signbit(hi))) hi = x;
+    }
+    float min, scale;
+    blpixel::autocontrastScale(lo, hi, st.bound, &min, &scale);
+    for (size_t i = 0; i < plane; ++i) v[i] = blpixel::autocontrast1(v[i], min, scale, st.bound);
+  }
+}
+
+// EQUALIZE on the whole image: per channel the histogram of levels, torchvision's table, then
+// each value's level through it.
+void equalizeImage(float* img, size_t plane, const Step& st) {
+  uint32_t hist[256];
+  int lut[256];
+  for (int32_t c = 0; c < st.C; ++c) {
+    float* v = img + (size_t)c * plane;
+    std::fill(hist, hist + 256, 0u);
+    for (size_t i = 0; i < plane; ++i) ++hist[blpixel::level1(v[i], st.bound)];
+    blpixel::equalizeTable(hist, lut);
+    for (size_t i = 0; i < plane; ++i) v[i] = blpixel::fromLevel(lut[blpixel::level1(v[i], st.bound)], st.bound);
+  }
+}
+
 std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   const int32_t H = job.outH, W = job.outW, K = job.K, inC = job.inC;
   const size_t per = job.tapsPerSample();
@@ -659,11 +710,7 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     if (direct) {
       if (preImage) warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
       else warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
-      const size_t segEnd = [&] {
-        size_t i = 0;
-        while (i < nSteps && steps[i].kind != Step::Contrast) ++i;
-        return i;
-      }();
+      const size_t segEnd = nextReduction(steps, 0, nSteps);
       double sum = 0.0;
       for (int32_t y = 0; y < H; ++y) {
         float* row = img + (size_t)y * W;
@@ -672,7 +719,7 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
           for (int32_t x = 0; x < W; ++x) v[x] = 0.0f + v[x];
         }
         runSteps(steps, steps + segEnd, row, plane, W, y);
-        if (segEnd < nSteps) sum = grayRowSum(row, plane, W, steps[segEnd].C, sum);
+        sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
       }
       return finishSample(job, s, sc, steps, nSteps, segEnd, sum, img, slot);
     }
@@ -701,11 +748,7 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   // per-channel pointwise steps are folded into the table.
   size_t first = 0;
   size_t segEnd = 0;
-  auto nextContrast = [&](size_t from) {
-    size_t i = from;
-    while (i < nSteps && steps[i].kind != Step::Contrast) ++i;
-    return i;
-  };
+  auto nextContrast = [&](size_t from) { return nextReduction(steps, from, nSteps); };
 
   double sum = 0.0;
   if (unit) {
@@ -760,7 +803,7 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
           for (int32_t c = 0; c < inC; ++c) row[(size_t)c * plane + x] = lut[(size_t)c * 257 + 256];
       }
       runSteps(steps + first, steps + segEnd, row, plane, W, y);
-      if (segEnd < nSteps) sum = grayRowSum(row, plane, W, steps[segEnd].C, sum);
+      sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
     }
   } else {
     segEnd = nextContrast(0);
@@ -821,7 +864,7 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
       float* row = img + (size_t)y * W;
       combineRows(h, wy + (size_t)y * K, K, inC, W, row, plane);
       runSteps(steps, steps + segEnd, row, plane, W, y);
-      if (segEnd < nSteps) sum = grayRowSum(row, plane, W, steps[segEnd].C, sum);
+      sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
     }
   }
 
@@ -836,22 +879,20 @@ std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* ste
   (void)sc;
   const int32_t H = job.outH, W = job.outW;
   const size_t plane = (size_t)H * (size_t)W;
-  auto nextContrast = [&](size_t from) {
-    size_t i = from;
-    while (i < nSteps && steps[i].kind != Step::Contrast) ++i;
-    return i;
-  };
+  auto nextContrast = [&](size_t from) { return nextReduction(steps, from, nSteps); };
   while (segEnd < nSteps) {
     const Step& ct = steps[segEnd];
     const float mean = (float)(sum / (double)plane);
     const size_t from = segEnd + 1;
     segEnd = nextContrast(from);
     sum = 0.0;
+    if (ct.kind == Step::Autocontrast) autocontrastImage(img, plane, ct);
+    else if (ct.kind == Step::Equalize) equalizeImage(img, plane, ct);
     for (int32_t y = 0; y < H; ++y) {
       float* row = img + (size_t)y * W;
-      contrastRow(row, plane, W, ct.C, ct.f, ct.bound, mean);
+      if (ct.kind == Step::Contrast) contrastRow(row, plane, W, ct.C, ct.f, ct.bound, mean);
       runSteps(steps + from, steps + segEnd, row, plane, W, y);
-      if (segEnd < nSteps) sum = grayRowSum(row, plane, W, steps[segEnd].C, sum);
+      sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
     }
   }
 

@@ -8,8 +8,8 @@
 namespace batchlab {
 namespace {
 
-const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE"};
-const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE or 6 POSTERIZE";
+const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE"};
+const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST or 8 EQUALIZE";
 
 std::string str(size_t v) { return std::to_string(v); }
 std::string str(int64_t v) { return std::to_string(v); }
@@ -46,6 +46,8 @@ int opParamCount(int32_t code, int32_t C) {
     case kInvert: return 2;
     case kSolarize: return 3;
     case kPosterize: return 3;
+    case kAutocontrast: return 2;
+    case kEqualize: return 2;
     default: return -1;
   }
 }
@@ -181,7 +183,7 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
       if ((!std::isnan(p[4]) || !std::isnan(p[5]) || !std::isnan(p[6])) && C != 1 && C != 3) {
         return bad("program[" + str(k) + "]", "JITTER contrast, saturation and hue at 1 or 3 channels" + of, str(C) + " channels");
       }
-    } else if (code == kInvert || code == kSolarize || code == kPosterize) {
+    } else if (code == kInvert || code == kSolarize || code == kPosterize || code == kAutocontrast || code == kEqualize) {
       if (p[1] != 1.0f && p[1] != 255.0f) return bad("params[" + str(at + 1) + "]", std::string("a ") + kOpNames[code] + " bound, 1 or 255" + of, num(p[1]));
       if (code == kPosterize && !(p[2] >= 0.0f && p[2] <= 8.0f && p[2] == std::floor(p[2]))) {
         return bad("params[" + str(at + 2) + "]", "POSTERIZE bits, an integer in 0..8" + of, num(p[2]));
@@ -257,6 +259,11 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
   if (n == 0 ? len.params != 0 : len.params % n != 0) return bad("params", "a length that is a multiple of n = " + str(n) + " (one block of P floats per sample)", "length " + str(len.params));
   if (n > 0 && len.params / n > (size_t)std::numeric_limits<int32_t>::max()) return bad("params", "blocks of at most 2^31-1 floats", str(len.params / n));
   if (len.program > (size_t)lim.maxOps) return bad("program", "at most " + str(lim.maxOps) + " ops (this engine's limit)", "length " + str(len.program));
+  {
+    int32_t whole = 0;
+    for (size_t k = 0; k < len.program; ++k) whole += job.program[k] == kAutocontrast || job.program[k] == kEqualize;
+    if (whole > lim.maxWholeImageOps) return bad("program", "at most " + str(lim.maxWholeImageOps) + " AUTOCONTRAST and EQUALIZE ops (this engine's limit)", str(whole));
+  }
   if (len.opOffsets != len.program) return bad("opOffsets", "one offset per op (" + str(len.program) + ")", "length " + str(len.opOffsets));
   for (size_t k = 0; k < job.program.size(); ++k) {
     if (opParamCount(job.program[k], 1) < 0) return bad("program[" + str(k) + "]", kOpCodes, str(job.program[k]));

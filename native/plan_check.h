@@ -27,6 +27,8 @@ struct Limits {
   int32_t maxSide = kMaxSide;
   int32_t maxSamples = kMaxSamples;
   int32_t maxOps = 1 << 20;
+  // AUTOCONTRAST and EQUALIZE ops (each keeps per-channel tables while a sample runs).
+  int32_t maxWholeImageOps = 1 << 20;
 };
 
 // Floats in an op's parameter block at C channels (with its `enabled` flag); -1 for an unknown code.

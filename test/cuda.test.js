@@ -53,7 +53,7 @@ const clamp = (x, bound) => {
   const m = x < 0 ? 0 : x;
   return bound < m ? bound : m;
 };
-const { ORDERS, hueOf, levelOp } = require("./helpers/abi-maths");
+const { ORDERS, hueOf, levelOp, planeOp } = require("./helpers/abi-maths");
 
 
 function abiReference(job) {
@@ -126,6 +126,8 @@ function abiReference(job) {
             for (let i = 0; i < HW; i++) [v[0][i], v[1][i], v[2][i]] = hueOf(v[0][i], v[1][i], v[2][i], factor, bound);
           }
         }
+      } else if (code === 7 || code === 8) {
+        for (let c = 0; c < C; c++) v[c] = Float64Array.from(planeOp(code, Array.from(v[c]), p(1)));
       } else if (code >= 4) {
         for (let c = 0; c < C; c++) for (let i = 0; i < HW; i++) v[c][i] = levelOp(code, v[c][i], p(1), p(2));
       } else {
@@ -178,7 +180,7 @@ function randomJob(rng, options = {}) {
   const nOps = options.ops ?? rng.int(6);
   for (let k = 0; k < nOps; k++) {
     const grayable = C === 1 || C === 3;
-    const kinds = grayable ? [0, 1, 2, 2, 3, 4, 5, 6] : [0, 3, 4, 5, 6];
+    const kinds = grayable ? [0, 1, 2, 2, 3, 4, 5, 6, 7, 8] : [0, 3, 4, 5, 6, 7, 8];
     const code = kinds[rng.int(kinds.length)];
     const before = C;
     if (code === 1) C = rng.random() < 0.5 ? 1 : 3;
@@ -287,7 +289,10 @@ function randomChain(rng, c, h, w) {
   const grayable = c === 1 || c === 3;
   if (grayable && rng.random() < 0.6) colour.push(T.colorJitter({ brightness: rng.random(), contrast: rng.random(), saturation: rng.random(), hue: resamples <= 1 && rng.random() < 0.5 ? rng.random() / 2 : 0 } /* hue amplifies the rounding of two folded resamplings */));
   if (grayable && rng.random() < 0.3) colour.push(T.randomGrayscale(rng.random()));
+  // Equalize and autocontrast turn the rounding of two folded resamplings into level steps: exact chains only.
+  if (resamples <= 1 && rng.random() < 0.2) colour.push(T.randomEqualize({ p: 0.8 }));
   if (rng.random() < 0.7) colour.push(T.toTensor());
+  if (resamples <= 1 && rng.random() < 0.2) colour.push(T.randomAutocontrast({ p: 0.8 }));
   if (rng.random() < 0.5) colour.push(T.normalize(Array.from({ length: c }, () => rng.random()), Array.from({ length: c }, () => 0.1 + rng.random())));
   if (rng.random() < 0.4) colour.push(T.randomErasing({ p: rng.random(), value: rng.random() }));
   return { chain: T.compose([...steps, ...colour]), exact: resamples <= 1 };

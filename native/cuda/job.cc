@@ -20,6 +20,7 @@ const batchlab::Limits kCudaLimits = [] {
   l.maxChannels = kMaxChannels;
   l.maxSide = 1 << 15;
   l.maxOps = kMaxOps;
+  l.maxWholeImageOps = kMaxWhole;
   return l;
 }();
 
@@ -70,6 +71,7 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
     d.program[k] = j.program[(size_t)k];
     d.opOffsets[k] = j.opOffsets[(size_t)k];
     if (d.program[k] == kJitter) d.jitterOps[d.nJitter++] = k;
+    if (d.program[k] == kAutocontrast || d.program[k] == kEqualize) d.wholeOps[d.nWhole++] = k;
   }
   hj.params = j.params;
   hj.paramCount = len.params;
@@ -86,6 +88,11 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
     }
   }
   if (!anyMean) d.nJitter = 0;
+  // AUTOCONTRAST and EQUALIZE tables likewise only when some sample enables one of them.
+  bool anyWhole = false;
+  for (size_t s = 0; s < n && !anyWhole; ++s)
+    for (int w = 0; w < d.nWhole && !anyWhole; ++w) anyWhole = hj.params[s * P + d.opOffsets[d.wholeOps[w]]] != 0.0f;
+  if (!anyWhole) d.nWhole = 0;
 
   const size_t hw = (size_t)d.outH * (size_t)d.outW;
   hj.outElements = n * (size_t)d.outC * hw;
@@ -161,24 +168,62 @@ DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out) {
   return d;
 }
 
+// The w-th whole-image op's tables for sample s, from every pixel in row-major order.
+void wholeStats(const DevJob& j, int s, int w, Reductions* red) {
+  const int H = j.outH, W = j.outW;
+  const float bound = j.params[(size_t)s * (size_t)j.P + j.opOffsets[j.wholeOps[w]] + 1];
+  float v[kMaxChannels];
+  float lo[kMaxChannels], hi[kMaxChannels];
+  static thread_local uint32_t hist[kMaxChannels][256];
+  for (int c = 0; c < kMaxChannels; ++c) {
+    lo[c] = INFINITY;
+    hi[c] = -INFINITY;
+    for (int q = 0; q < 256; ++q) hist[c][q] = 0;
+  }
+  int C = j.inC;
+  for (int y = 0; y < H; ++y) {
+    for (int x = 0; x < W; ++x) {
+      C = valuesBeforeWhole(j, s, y, x, red, w, v);
+      for (int c = 0; c < C; ++c) {
+        minMaxInto(v[c], &lo[c], &hi[c]);
+        ++hist[c][blpixel::level1(v[c], bound)];
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    blpixel::autocontrastScale(lo[c], hi[c], bound, &red->min[w][c], &red->scale[w][c]);
+    int lut[256];
+    blpixel::equalizeTable(hist[c], lut);
+    for (int q = 0; q < 256; ++q) red->lut[w][c][q] = (short)lut[q];
+  }
+}
+
 void emulatePlan(const DevJob& j) {
   const int H = j.outH, W = j.outW;
   const double hw = (double)H * (double)W;
-  float means[kMaxOps] = {};
+  static thread_local Reductions red;
   for (int s = 0; s < j.n; ++s) {
-    for (int r = 0; r < j.nJitter; ++r) {
-      float mean = 0.0f;
-      if (needsMean(j, s, r)) {
-        double sum = 0.0;
-        for (int y = 0; y < H; ++y)
-          for (int x = 0; x < W; ++x) sum += (double)grayBeforeContrast(j, s, y, x, means, r);
-        mean = (float)(sum / hw);
+    // The reductions in program order: each sees the image as the steps before it left it.
+    int r = 0, w = 0;
+    for (int k = 0; k < j.nOps; ++k) {
+      if (j.program[k] == kJitter && r < j.nJitter && j.jitterOps[r] == k) {
+        float mean = 0.0f;
+        if (needsMean(j, s, r)) {
+          double sum = 0.0;
+          for (int y = 0; y < H; ++y)
+            for (int x = 0; x < W; ++x) sum += (double)grayBeforeContrast(j, s, y, x, &red, r);
+          mean = (float)(sum / hw);
+        }
+        red.means[r++] = mean;
+      } else if (w < j.nWhole && j.wholeOps[w] == k) {
+        if (wholeEnabled(j, s, w)) wholeStats(j, s, w, &red);
+        ++w;
       }
-      means[r] = mean;
     }
     for (int y = 0; y < H; ++y)
-      for (int x = 0; x < W; ++x) writePixel(j, s, y, x, means);
+      for (int x = 0; x < W; ++x) writePixel(j, s, y, x, &red);
   }
 }
+
 
 }  // namespace blcuda

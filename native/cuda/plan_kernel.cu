@@ -7,6 +7,10 @@
 //   the program up to that op's contrast step over its pixels, sums gray in double, reduces
 //   in the block, and only then writes the final pixels. Work is recomputed from the uint8
 //   source for each pass (cheaper than holding an intermediate image anywhere).
+// - AUTOCONTRAST and EQUALIZE ops are reductions too, in the same one-block-per-sample form:
+//   per-channel min and max (integer atomics on order-preserving bits, so the result does not
+//   depend on the order of the threads) and per-channel histograms of levels (atomicAdd), then
+//   one thread turns them into the op's tables, in shared memory.
 // Samples beyond 65535 loop over gridDim.y.
 #include "launch.h"
 
@@ -33,29 +37,81 @@ __device__ double blockSum(double x, double* scratch) {
   return scratch[32];
 }
 
+// A float's bits as an int that orders as the floats do, with -0 below 0 (NaN is never stored).
+__device__ int orderedBits(float x) {
+  const int i = __float_as_int(x);
+  return i >= 0 ? i : i ^ 0x7fffffff;
+}
+__device__ float fromOrderedBits(int i) { return __int_as_float(i >= 0 ? i : i ^ 0x7fffffff); }
+
+// The w-th whole-image op's tables for sample s (every thread of the block calls this).
+__device__ void wholeStats(const DevJob& j, int s, int w, Reductions* red, int* lo, int* hi, uint32_t* hist) {
+  const int W = j.outW;
+  const int HW = j.outH * j.outW;
+  const float bound = j.params[(size_t)s * (size_t)j.P + j.opOffsets[j.wholeOps[w]] + 1];
+  for (int i = threadIdx.x; i < kMaxChannels * 256; i += blockDim.x) hist[i] = 0;
+  if (threadIdx.x < kMaxChannels) {
+    lo[threadIdx.x] = orderedBits(INFINITY);
+    hi[threadIdx.x] = orderedBits(-INFINITY);
+  }
+  __syncthreads();
+  int C = j.inC;
+  for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+    float v[kMaxChannels];
+    C = valuesBeforeWhole(j, s, p / W, p % W, red, w, v);
+    for (int c = 0; c < C; ++c) {
+      if (v[c] == v[c]) {
+        atomicMin(&lo[c], orderedBits(v[c]));
+        atomicMax(&hi[c], orderedBits(v[c]));
+      }
+      atomicAdd(&hist[c * 256 + blpixel::level1(v[c], bound)], 1u);
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int c = 0; c < kMaxChannels; ++c) {
+      blpixel::autocontrastScale(fromOrderedBits(lo[c]), fromOrderedBits(hi[c]), bound, &red->min[w][c], &red->scale[w][c]);
+      int lut[256];
+      blpixel::equalizeTable(hist + c * 256, lut);
+      for (int q = 0; q < 256; ++q) red->lut[w][c][q] = (short)lut[q];
+    }
+  }
+  __syncthreads();
+}
+
 __global__ void __launch_bounds__(kSampleThreads) planKernel(DevJob j) {
   __shared__ double scratch[33];
-  __shared__ float means[kMaxOps];
+  __shared__ Reductions red;
+  __shared__ int lo[kMaxChannels], hi[kMaxChannels];
+  __shared__ uint32_t hist[kMaxChannels * 256];
   const int W = j.outW;
   const int HW = j.outH * j.outW;
   for (int s = blockIdx.y; s < j.n; s += gridDim.y) {
-    // Contrast means (only launched with one block per sample when nJitter > 0).
-    for (int r = 0; r < j.nJitter; ++r) {
-      float mean = 0.0f;
-      if (needsMean(j, s, r)) {  // uniform over the block: depends on s only
-        double part = 0.0;
-        for (int p = threadIdx.x; p < HW; p += blockDim.x)
-          part += (double)grayBeforeContrast(j, s, p / W, p % W, means, r);
-        const double total = blockSum(part, scratch);
-        mean = (float)(total / (double)HW);
+    // The reductions in program order (only launched with one block per sample when there
+    // are any): contrast means, AUTOCONTRAST and EQUALIZE tables.
+    int r = 0, w = 0;
+    for (int k = 0; k < j.nOps; ++k) {
+      if (j.program[k] == kJitter && r < j.nJitter && j.jitterOps[r] == k) {
+        float mean = 0.0f;
+        if (needsMean(j, s, r)) {  // uniform over the block: depends on s only
+          double part = 0.0;
+          for (int p = threadIdx.x; p < HW; p += blockDim.x)
+            part += (double)grayBeforeContrast(j, s, p / W, p % W, &red, r);
+          const double total = blockSum(part, scratch);
+          mean = (float)(total / (double)HW);
+        }
+        if (threadIdx.x == 0) red.means[r] = mean;
+        __syncthreads();
+        ++r;
+      } else if (w < j.nWhole && j.wholeOps[w] == k) {
+        if (wholeEnabled(j, s, w)) wholeStats(j, s, w, &red, lo, hi, hist);
+        ++w;
       }
-      if (threadIdx.x == 0) means[r] = mean;
-      __syncthreads();
     }
     const int stride = gridDim.x * blockDim.x;
     for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < HW; p += stride)
-      writePixel(j, s, p / W, p % W, means);
-    __syncthreads();  // means[] is rewritten for the next sample
+      writePixel(j, s, p / W, p % W, &red);
+    __syncthreads();  // red is rewritten for the next sample
   }
 }
 
@@ -64,7 +120,7 @@ __global__ void __launch_bounds__(kSampleThreads) planKernel(DevJob j) {
 LaunchShape planLaunchShape(const DevJob& j) {
   const unsigned hw = (unsigned)j.outH * (unsigned)j.outW;
   const unsigned gy = (unsigned)(j.n < 65535 ? j.n : 65535);
-  if (j.nJitter > 0) {
+  if (j.nJitter > 0 || j.nWhole > 0) {
     unsigned t = (hw + 31u) / 32u * 32u;
     if (t > kSampleThreads) t = kSampleThreads;
     return {1u, gy, t};

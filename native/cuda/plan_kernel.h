@@ -26,7 +26,9 @@ constexpr int kMaxChannels = 4;
 // Ops in one program (the program and its offsets travel by value in the kernel parameters).
 constexpr int kMaxOps = 32;
 
-enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6 };
+enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8 };
+// AUTOCONTRAST and EQUALIZE ops one program may hold (their tables live in shared memory).
+constexpr int kMaxWhole = 4;
 enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
 
 // The job as the kernel sees it. Small fields travel by value; arrays are pointers into one
@@ -41,6 +43,8 @@ struct DevJob {
   int program[kMaxOps];        // op codes
   int opOffsets[kMaxOps];      // offset of each op's block inside a sample's P floats
   int jitterOps[kMaxOps];      // program index of the r-th JITTER op
+  int nWhole;                  // AUTOCONTRAST and EQUALIZE ops in the program
+  int wholeOps[kMaxWhole];     // program index of the w-th of them
   float fill[kMaxChannels];    // value of a -1 tap, per source channel
   const int64_t* srcOffsets;   // [n]   byte offset of sample s inside `pixels`
   const int32_t* srcDims;      // [2n]  height, width of sample s
@@ -365,20 +369,42 @@ BL_HD bool jitter(const float* p, float* v, int C, const float* mean, bool stop,
   return false;
 }
 
-// Runs the program on one pixel (after geometry). means[r] is the contrast mean of the r-th
-// JITTER op for this sample. With stopAt >= 0, stops just before the contrast step of the
-// stopAt-th JITTER op and returns true with *gray set (the reduction pass). *C is updated.
-BL_HD bool program(const DevJob& j, int s, int y, int x, float* v, int* C, const float* means,
-                   int stopAt, float* gray) {
+// What a sample's whole-image steps need, computed before its pixels are written (in program
+// order: each reduction sees the image as the steps before it left it).
+struct Reductions {
+  float means[kMaxOps];                     // contrast mean of the r-th JITTER op
+  float min[kMaxWhole][kMaxChannels];       // AUTOCONTRAST of the w-th whole-image op
+  float scale[kMaxWhole][kMaxChannels];
+  short lut[kMaxWhole][kMaxChannels][256];  // EQUALIZE of the w-th whole-image op
+};
+
+// Runs the program on one pixel (after geometry), with the sample's reductions. With stopAt >= 0,
+// stops just before the contrast step of the stopAt-th JITTER op and returns true with *gray set;
+// with stopOp >= 0, stops just before op stopOp (an AUTOCONTRAST or EQUALIZE) and returns true
+// with v as that op sees it (the reduction passes). *C is updated.
+BL_HD bool program(const DevJob& j, int s, int y, int x, float* v, int* C, const Reductions* red,
+                   int stopAt, float* gray, int stopOp = -1) {
   const float* block = j.params + (size_t)s * (size_t)j.P;
   const float fy = (float)y, fx = (float)x;
-  int jit = 0;
+  int jit = 0, whole = 0;
   for (int k = 0; k < j.nOps; ++k) {
     const float* p = block + j.opOffsets[k];
     const int code = j.program[k];
     if (code == kJitter) {
       const int r = jit++;
-      if (p[0] != 0.0f && jitter(p, v, *C, means + r, r == stopAt, gray)) return true;
+      if (p[0] != 0.0f && jitter(p, v, *C, red->means + r, r == stopAt, gray)) return true;
+      continue;
+    }
+    if (code == kAutocontrast || code == kEqualize) {
+      const int w = whole++;
+      if (k == stopOp) return true;
+      if (p[0] == 0.0f) continue;
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c) {
+        if (c >= *C) continue;
+        v[c] = code == kAutocontrast ? blpixel::autocontrast1(v[c], red->min[w][c], red->scale[w][c], p[1])
+                                     : blpixel::fromLevel(red->lut[w][c][blpixel::level1(v[c], p[1])], p[1]);
+      }
       continue;
     }
     if (p[0] == 0.0f) continue;
@@ -423,22 +449,43 @@ BL_HD bool needsMean(const DevJob& j, int s, int r) {
 }
 
 // The gray value that the r-th contrast mean sums, for one pixel.
-BL_HD float grayBeforeContrast(const DevJob& j, int s, int y, int x, const float* means, int r) {
+BL_HD float grayBeforeContrast(const DevJob& j, int s, int y, int x, const Reductions* red, int r) {
   float v[kMaxChannels];
   geometry(j, s, y, x, v);
   int C = j.inC;
   float g = 0.0f;
-  program(j, s, y, x, v, &C, means, r, &g);
+  program(j, s, y, x, v, &C, red, r, &g);
   return g;
 }
 
+// One pixel's values as the w-th whole-image op sees them; returns the channel count there.
+BL_HD int valuesBeforeWhole(const DevJob& j, int s, int y, int x, const Reductions* red, int w, float* v) {
+  geometry(j, s, y, x, v);
+  int C = j.inC;
+  float unused = 0.0f;
+  program(j, s, y, x, v, &C, red, -1, &unused, j.wholeOps[w]);
+  return C;
+}
+
+// Is the w-th whole-image op enabled for sample s?
+BL_HD bool wholeEnabled(const DevJob& j, int s, int w) {
+  return j.params[(size_t)s * (size_t)j.P + j.opOffsets[j.wholeOps[w]]] != 0.0f;
+}
+
+// Min and max with NaN passed over and -0 below 0 (AUTOCONTRAST's order; the kernel reaches the
+// same by integer atomics on orderedBits).
+BL_HD void minMaxInto(float x, float* lo, float* hi) {
+  if (x < *lo || (x == 0.0f && *lo == 0.0f && signbit(x))) *lo = x;
+  if (x > *hi || (x == 0.0f && *hi == 0.0f && signbit(*hi))) *hi = x;
+}
+
 // The final value of one output pixel, written to j.out.
-BL_HD void writePixel(const DevJob& j, int s, int y, int x, const float* means) {
+BL_HD void writePixel(const DevJob& j, int s, int y, int x, const Reductions* red) {
   float v[kMaxChannels];
   geometry(j, s, y, x, v);
   int C = j.inC;
   float unused = 0.0f;
-  program(j, s, y, x, v, &C, means, -1, &unused);
+  program(j, s, y, x, v, &C, red, -1, &unused);
   const size_t plane = (size_t)j.outH * (size_t)j.outW;
   float* o = j.out + (size_t)s * (size_t)j.outC * plane + (size_t)y * (size_t)j.outW + (size_t)x;
   BL_UNROLL

@@ -6,7 +6,7 @@
  * by design: see README, "Semantics").
  */
 import { HUE_ORDERS } from "../transforms/library";
-import { invert, posterize, solarize } from "../transforms/photometric";
+import { autocontrast, equalize, invert, posterize, solarize } from "../transforms/photometric";
 import * as ref from "../transforms/reference";
 import type { FloatImage } from "../transforms/reference";
 import { warpImage, type Mat3 } from "../transforms/warp";
@@ -127,6 +127,12 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
           break;
         case 6:
           img = posterize(img, p[2]!, p[1]!);
+          break;
+        case 7:
+          img = autocontrast(img, p[1]!);
+          break;
+        case 8:
+          img = equalize(img, p[1]!);
           break;
         case 3: {
           const d = img.data.slice();

@@ -65,9 +65,11 @@ export const enum OpCode {
   Invert = 4,
   Solarize = 5,
   Posterize = 6,
+  Autocontrast = 7,
+  Equalize = 8,
 }
 
-export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize"] as const;
+export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize", "autocontrast", "equalize"] as const;
 
 
 export abstract class Transform {

@@ -162,9 +162,16 @@ class RandomAutocontrast extends RandomColour {
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
     return autocontrast(img, bound);
   }
+  /** AUTOCONTRAST: [bound]; a pass of its own (per-channel min and max of the whole image). */
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    return { code: OpCode.Autocontrast, params: [ctx.bound], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
+  }
 }
 
-/** Per channel: (x - min) * (bound / (max - min)), clamped; a flat channel is left as it is. */
+/**
+ * Per channel: (x - min) * (bound / (max - min)), clamped; a flat channel is left as it is. Min
+ * and max pass over NaN and order -0 below 0 (so they do not depend on the order of the scan).
+ */
 export function autocontrast(img: FloatImage, bound: number): FloatImage {
   const { channels: C, data } = img;
   const out = new Float32Array(data.length);
@@ -173,8 +180,8 @@ export function autocontrast(img: FloatImage, bound: number): FloatImage {
     let hi = -Infinity;
     for (let i = c; i < data.length; i += C) {
       const x = data[i]!;
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
+      if (x < lo || (x === 0 && lo === 0 && Object.is(x, -0))) lo = x;
+      if (x > hi || (x === 0 && hi === 0 && Object.is(hi, -0))) hi = x;
     }
     const flat = !(hi > lo);
     const min = flat ? 0 : lo;
@@ -202,6 +209,10 @@ class RandomEqualize extends RandomColour {
   }
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
     return equalize(img, bound);
+  }
+  /** EQUALIZE: [bound]; a pass of its own (per-channel histograms of the whole image). */
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    return { code: OpCode.Equalize, params: [ctx.bound], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
   }
 }
 

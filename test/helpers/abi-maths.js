@@ -59,4 +59,44 @@ function levelOp(code, x, bound, arg) {
   return bound === 255 ? q : f(q / 255);
 }
 
-module.exports = { ORDERS, hueOf, levelOp };
+/** The uint8 level of a value (POSTERIZE's and EQUALIZE's). */
+function levelOf(x, bound) {
+  const y = bound === 255 ? x : f(x * 255);
+  let r = Math.round(y);
+  if (Math.abs(y - Math.trunc(y)) === 0.5 && r % 2 !== 0) r -= 1;
+  r = r >= 0 ? r : 0;
+  return r <= 255 ? r : 255;
+}
+
+/** AUTOCONTRAST (code 7) and EQUALIZE (code 8) on one channel's values, in row-major order. */
+function planeOp(code, values, bound) {
+  if (code === 7) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const x of values) {
+      if (x < lo || (x === 0 && lo === 0 && Object.is(x, -0))) lo = x;
+      if (x > hi || (x === 0 && hi === 0 && Object.is(hi, -0))) hi = x;
+    }
+    const flat = !(hi > lo);
+    const min = flat ? 0 : lo;
+    const scale = flat ? 1 : f(bound / f(hi - lo));
+    return values.map((x) => clamp(f(f(x - min) * scale), bound));
+  }
+  const hist = new Array(256).fill(0);
+  for (const x of values) hist[levelOf(x, bound)]++;
+  let top = 255;
+  while (top > 0 && hist[top] === 0) top--;
+  const step = Math.floor((values.length - hist[top]) / 255);
+  const lut = [];
+  let below = 0;
+  for (let q = 0; q < 256; q++) {
+    lut.push(step === 0 ? q : Math.min(255, Math.floor((below + Math.floor(step / 2)) / step)));
+    below += hist[q];
+  }
+  return values.map((x) => {
+    const q = lut[levelOf(x, bound)];
+    return bound === 255 ? q : f(q / 255);
+  });
+}
+
+module.exports = { ORDERS, hueOf, levelOp, planeOp };
