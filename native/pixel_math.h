@@ -135,4 +135,18 @@ BL_PX void autocontrastScale(float lo, float hi, float bound, float* min, float*
 }
 BL_PX float autocontrast1(float x, float min, float scale, float bound) { return clampBound((x - min) * scale, bound); }
 
+// SHARPNESS's smoothed value of an interior pixel: the 3 x 3 kernel (1 1 1 / 1 5 1 / 1 1 1) / 13
+// over its neighbourhood n[0..8] (row-major), summed from 0 in that order; then the blend with
+// the pixel's own value x: clamp(factor * x + (1 - factor) * smoothed). A border pixel blends
+// with itself; an image 2 pixels or fewer on a side passes unchanged.
+BL_PX float sharpSmoothed(const float* n) {
+  const float side = 1.0f / 13.0f, centre = 5.0f / 13.0f;
+  float s = 0.0f;
+  for (int i = 0; i < 9; ++i) s = s + (i == 4 ? centre : side) * n[i];
+  return s;
+}
+BL_PX float sharpBlend(float x, float smoothed, float factor, float bound) {
+  return clampBound(factor * x + (1.0f - factor) * smoothed, bound);
+}
+
 }  // namespace blpixel

@@ -185,7 +185,8 @@ void runSteps(const Step* first, const Step* last, float* row, size_t cs, int32_
       case Step::Posterize: levelRow(row, cs, W, *st); break;
       case Step::Contrast:
       case Step::Autocontrast:
-      case Step::Equalize: break;  // never inside a segment
+      case Step::Equalize:
+      case Step::Sharpness: break;  // never inside a segment
     }
   }
 }
@@ -340,6 +341,12 @@ void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
       case kEqualize:
         st.kind = job.program[k] == kAutocontrast ? Step::Autocontrast : Step::Equalize;
         st.bound = p[1];
+        steps.push_back(st);
+        break;
+      case kSharpness:
+        st.kind = Step::Sharpness;
+        st.bound = p[1];
+        st.f = p[2];
         steps.push_back(st);
         break;
       case kInvert:
@@ -586,7 +593,9 @@ std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* ste
 // The first step at or after `from` that needs the whole image (a pass of its own), or n.
 size_t nextReduction(const Step* steps, size_t from, size_t n) {
   size_t i = from;
-  while (i < n && steps[i].kind != Step::Contrast && steps[i].kind != Step::Autocontrast && steps[i].kind != Step::Equalize) ++i;
+  while (i < n && steps[i].kind != Step::Contrast && steps[i].kind != Step::Autocontrast && steps[i].kind != Step::Equalize &&
+         steps[i].kind != Step::Sharpness)
+    ++i;
   return i;
 }
 
@@ -609,6 +618,29 @@ void autocontrastImage(float* img, size_t plane, const Step& st) {
     float min, scale;
     blpixel::autocontrastScale(lo, hi, st.bound, &min, &scale);
     for (size_t i = 0; i < plane; ++i) v[i] = blpixel::autocontrast1(v[i], min, scale, st.bound);
+  }
+}
+
+// SHARPNESS on the whole image (H x W planes), from a copy of each plane.
+void sharpnessImage(float* img, int32_t H, int32_t W, const Step& st, std::vector<float>& copy) {
+  if (H <= 2 || W <= 2) return;  // as torchvision: such an image passes unchanged
+  const size_t plane = (size_t)H * (size_t)W;
+  copy.resize(plane);
+  for (int32_t c = 0; c < st.C; ++c) {
+    float* v = img + (size_t)c * plane;
+    std::memcpy(copy.data(), v, plane * sizeof(float));
+    const float* u = copy.data();
+    for (int32_t y = 0; y < H; ++y) {
+      for (int32_t x = 0; x < W; ++x) {
+        const size_t i = (size_t)y * W + x;
+        float smoothed = u[i];
+        if (y > 0 && y < H - 1 && x > 0 && x < W - 1) {
+          const float n[9] = {u[i - W - 1], u[i - W], u[i - W + 1], u[i - 1], u[i], u[i + 1], u[i + W - 1], u[i + W], u[i + W + 1]};
+          smoothed = blpixel::sharpSmoothed(n);
+        }
+        v[i] = blpixel::sharpBlend(u[i], smoothed, st.f, st.bound);
+      }
+    }
   }
 }
 
@@ -876,7 +908,6 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
 std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
                          float* slot) {
   (void)s;
-  (void)sc;
   const int32_t H = job.outH, W = job.outW;
   const size_t plane = (size_t)H * (size_t)W;
   auto nextContrast = [&](size_t from) { return nextReduction(steps, from, nSteps); };
@@ -888,6 +919,7 @@ std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* ste
     sum = 0.0;
     if (ct.kind == Step::Autocontrast) autocontrastImage(img, plane, ct);
     else if (ct.kind == Step::Equalize) equalizeImage(img, plane, ct);
+    else if (ct.kind == Step::Sharpness) sharpnessImage(img, H, W, ct, sc.sharpCopy);
     for (int32_t y = 0; y < H; ++y) {
       float* row = img + (size_t)y * W;
       if (ct.kind == Step::Contrast) contrastRow(row, plane, W, ct.C, ct.f, ct.bound, mean);

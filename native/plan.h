@@ -18,7 +18,7 @@
 
 namespace batchlab {
 
-enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8 };
+enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9 };
 
 // Sanity bounds on the job's scalars (checked, with these numbers in the message).
 constexpr int32_t kMaxChannels = 64;
@@ -77,9 +77,9 @@ struct Lengths {
 
 // A row-pass op decoded from a sample's parameter block (JITTER expands into its steps).
 struct Step {
-  // Contrast, Autocontrast and Equalize need the whole image first (a mean, per-channel min and
-  // max, per-channel histograms): each starts a pass of its own.
-  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase, Invert, Solarize, Posterize, Autocontrast, Equalize } kind;
+  // Contrast, Autocontrast, Equalize and Sharpness need the whole image first (a mean,
+  // per-channel min and max, per-channel histograms, neighbours): each starts a pass of its own.
+  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase, Invert, Solarize, Posterize, Autocontrast, Equalize, Sharpness } kind;
   int32_t C;      // channels entering the step
   int32_t Cout;   // channels leaving it (differs only for Gray)
   float f = 0, bound = 0;    // factor and bound (jitter steps)
@@ -100,6 +100,7 @@ struct Scratch {
   std::vector<int64_t> rowKey;   // source row held by each slot (kEmpty: none)
   std::vector<int64_t> rowUse;   // when each slot was last used
   std::vector<float> lut;        // gather path: C x 257 (256 byte values, then the fill)
+  std::vector<float> sharpCopy;  // SHARPNESS: one plane as it was before the step
   uint64_t lutJob = 0;           // the job and parameter block `lut` was built for
   std::vector<float> lutBlock;
   std::vector<float> image;      // when some point of the program has more channels than outC

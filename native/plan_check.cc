@@ -8,8 +8,8 @@
 namespace batchlab {
 namespace {
 
-const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE"};
-const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST or 8 EQUALIZE";
+const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE", "SHARPNESS"};
+const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE or 9 SHARPNESS";
 
 std::string str(size_t v) { return std::to_string(v); }
 std::string str(int64_t v) { return std::to_string(v); }
@@ -48,6 +48,7 @@ int opParamCount(int32_t code, int32_t C) {
     case kPosterize: return 3;
     case kAutocontrast: return 2;
     case kEqualize: return 2;
+    case kSharpness: return 3;
     default: return -1;
   }
 }
@@ -183,7 +184,7 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
       if ((!std::isnan(p[4]) || !std::isnan(p[5]) || !std::isnan(p[6])) && C != 1 && C != 3) {
         return bad("program[" + str(k) + "]", "JITTER contrast, saturation and hue at 1 or 3 channels" + of, str(C) + " channels");
       }
-    } else if (code == kInvert || code == kSolarize || code == kPosterize || code == kAutocontrast || code == kEqualize) {
+    } else if (code == kInvert || code == kSolarize || code == kPosterize || code == kAutocontrast || code == kEqualize || code == kSharpness) {
       if (p[1] != 1.0f && p[1] != 255.0f) return bad("params[" + str(at + 1) + "]", std::string("a ") + kOpNames[code] + " bound, 1 or 255" + of, num(p[1]));
       if (code == kPosterize && !(p[2] >= 0.0f && p[2] <= 8.0f && p[2] == std::floor(p[2]))) {
         return bad("params[" + str(at + 2) + "]", "POSTERIZE bits, an integer in 0..8" + of, num(p[2]));
@@ -263,6 +264,15 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
     int32_t whole = 0;
     for (size_t k = 0; k < len.program; ++k) whole += job.program[k] == kAutocontrast || job.program[k] == kEqualize;
     if (whole > lim.maxWholeImageOps) return bad("program", "at most " + str(lim.maxWholeImageOps) + " AUTOCONTRAST and EQUALIZE ops (this engine's limit)", str(whole));
+    int32_t sharp = 0;
+    for (size_t k = 0; k < len.program; ++k) {
+      const int32_t code = job.program[k];
+      if (sharp > 0 && !lim.reductionsAfterSharpness && (code == kJitter || code == kAutocontrast || code == kEqualize)) {
+        return bad("program[" + str(k) + "]", "no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op (this engine's limit)", str(code));
+      }
+      sharp += code == kSharpness;
+    }
+    if (sharp > lim.maxSharpnessOps) return bad("program", "at most " + str(lim.maxSharpnessOps) + " SHARPNESS op (this engine's limit)", str(sharp));
   }
   if (len.opOffsets != len.program) return bad("opOffsets", "one offset per op (" + str(len.program) + ")", "length " + str(len.opOffsets));
   for (size_t k = 0; k < job.program.size(); ++k) {

@@ -29,6 +29,10 @@ struct Limits {
   int32_t maxOps = 1 << 20;
   // AUTOCONTRAST and EQUALIZE ops (each keeps per-channel tables while a sample runs).
   int32_t maxWholeImageOps = 1 << 20;
+  // SHARPNESS ops, and whether JITTER, AUTOCONTRAST or EQUALIZE may follow one (the CUDA kernel
+  // recomputes a SHARPNESS neighbourhood per pixel and allows neither).
+  int32_t maxSharpnessOps = 1 << 20;
+  bool reductionsAfterSharpness = true;
 };
 
 // Floats in an op's parameter block at C channels (with its `enabled` flag); -1 for an unknown code.

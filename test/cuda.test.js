@@ -53,7 +53,7 @@ const clamp = (x, bound) => {
   const m = x < 0 ? 0 : x;
   return bound < m ? bound : m;
 };
-const { ORDERS, hueOf, levelOp, planeOp } = require("./helpers/abi-maths");
+const { ORDERS, hueOf, levelOp, planeOp, sharpPlane } = require("./helpers/abi-maths");
 
 
 function abiReference(job) {
@@ -126,6 +126,8 @@ function abiReference(job) {
             for (let i = 0; i < HW; i++) [v[0][i], v[1][i], v[2][i]] = hueOf(v[0][i], v[1][i], v[2][i], factor, bound);
           }
         }
+      } else if (code === 9) {
+        for (let c = 0; c < C; c++) v[c] = Float64Array.from(sharpPlane(Array.from(v[c]), outH, outW, p(2), p(1)));
       } else if (code === 7 || code === 8) {
         for (let c = 0; c < C; c++) v[c] = Float64Array.from(planeOp(code, Array.from(v[c]), p(1)));
       } else if (code >= 4) {
@@ -181,7 +183,11 @@ function randomJob(rng, options = {}) {
   for (let k = 0; k < nOps; k++) {
     const grayable = C === 1 || C === 3;
     const kinds = grayable ? [0, 1, 2, 2, 3, 4, 5, 6, 7, 8] : [0, 3, 4, 5, 6, 7, 8];
-    const code = kinds[rng.int(kinds.length)];
+    // SHARPNESS at most once, and no JITTER, AUTOCONTRAST or EQUALIZE after it (the kernel's limits).
+    const sharpened = ops.some((o) => o.code === 9);
+    let code = kinds[rng.int(kinds.length)];
+    if (!sharpened && rng.random() < 0.1) code = 9;
+    if (sharpened && (code === 2 || code === 7 || code === 8)) code = 0;
     const before = C;
     if (code === 1) C = rng.random() < 0.5 ? 1 : 3;
     ops.push({ code, C: before, outCh: C });
@@ -208,6 +214,7 @@ function randomJob(rng, options = {}) {
         b.push(rng.random() < 0.5 ? 255 : 1);
         if (op.code === 5) b.push(rng.uniform(-10, 280));
         if (op.code === 6) b.push(rng.int(9));
+        if (op.code === 9) b.push(rng.uniform(0, 3));
       } else {
         b.push(rng.int(outH), rng.int(outW), rng.int(outH + 1), rng.int(outW + 1));
         for (let c = 0; c < op.C; c++) b.push(rng.uniform(-5, 300));
@@ -518,6 +525,17 @@ test("malformed jobs: the CUDA addon gives the CPU engine's refusal, field for f
   many.program = new Int32Array(33);
   many.opOffsets = new Int32Array(33);
   assert.throws(() => raw.emulatePlan(many), (e) => e.field === "program" && /at most 32 ops/.test(e.expected));
+  // ... at most 4 AUTOCONTRAST/EQUALIZE ops, one SHARPNESS and no reduction after it (the CPU engine takes these jobs).
+  const sharpThenJitter = validJob();
+  sharpThenJitter.program = Int32Array.from([9, 2, 3]);
+  sharpThenJitter.params.set([1, 255, 1.5], 0);
+  sharpThenJitter.params.set([1, 255, 1.5], 22);
+  assert.throws(() => raw.emulatePlan(sharpThenJitter), (e) => e.field === "program[1]" && /no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op/.test(e.expected));
+  const fiveEqualize = validJob();
+  fiveEqualize.program = Int32Array.from([8, 8, 8, 8, 8]);
+  fiveEqualize.opOffsets = Int32Array.from([0, 2, 4, 6, 8]);
+  for (let i = 0; i < 44; i += 2) fiveEqualize.params.set([0, 255], i);
+  assert.throws(() => raw.emulatePlan(fiveEqualize), (e) => e.field === "program" && /at most 4 AUTOCONTRAST and EQUALIZE ops/.test(e.expected));
   // A valid job still runs, and one-buffer sources work here too.
   const ok = validJob();
   const out = raw.emulatePlan(ok);

@@ -37,7 +37,7 @@ const f = Math.fround;
 const GR = f(0.299);
 const GG = f(0.587);
 const GB = f(0.114);
-const { ORDERS, hueOf, levelOp, planeOp } = require("./helpers/abi-maths");
+const { ORDERS, hueOf, levelOp, planeOp, sharpPlane } = require("./helpers/abi-maths");
 
 
 function grayOf(px, C) {
@@ -121,6 +121,9 @@ function oracleSample(job, s) {
       }
     } else if (code >= 4 && code <= 6) {
       img = img.map((px) => px.map((v) => levelOp(code, v, p[1], p[2])));
+    } else if (code === 9) {
+      const planes = Array.from({ length: C }, (_, c) => sharpPlane(img.map((px) => px[c]), H, W, p[2], p[1]));
+      img = img.map((_, q) => planes.map((pl) => pl[q]));
     } else if (code === 7 || code === 8) {
       const planes = Array.from({ length: C }, (_, c) => planeOp(code, img.map((px) => px[c]), p[1]));
       img = img.map((_, q) => planes.map((pl) => pl[q]));
@@ -213,7 +216,7 @@ function randomJob(seed, opts = {}) {
   let C = inC;
   const nOps = int(6);
   for (let k = 0; k < nOps; k++) {
-    const code = int(9);
+    const code = int(10);
     const grayable = C === 1 || C === 3;
     if (code === 1 && !grayable) continue;
     const op = { code, C };
@@ -222,7 +225,7 @@ function randomJob(seed, opts = {}) {
       op.optional = op.outChannels === C; // may be disabled only when it keeps C
       C = op.outChannels;
     }
-    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 7 : code === 3 ? 5 + op.C : code === 4 || code >= 7 ? 2 : 3;
+    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 7 : code === 3 ? 5 + op.C : code === 4 || code === 7 || code === 8 ? 2 : 3;
     op.grayable = grayable;
     ops.push(op);
   }
@@ -265,6 +268,7 @@ function randomJob(seed, opts = {}) {
         p[1] = pick([255, 1]);
         if (op.code === 5) p[2] = rnd() < 0.1 ? special() : rnd() * 300 - 20;
         if (op.code === 6) p[2] = int(9);
+        if (op.code === 9) p[2] = rnd() < 0.1 ? special() : rnd() * 3;
       } else {
         p[1] = int(outH + 2);
         p[2] = int(outW + 2);
@@ -408,7 +412,7 @@ ntest(`random jobs (${CASES}): every op code, K = 1, 2, 4, fill taps, 1..4 chann
     }
     assertSameBits(job.out, oracle(job), job, `seed ${seed}`);
   }
-  assert.deepEqual([...codes].sort(), [0, 1, 2, 3, 4, 5, 6, 7, 8], "the random programs cover every op code");
+  assert.deepEqual([...codes].sort(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "the random programs cover every op code");
 });
 
 ntest("random jobs with a batch of 1, and with the gather path's integer taps", async () => {

@@ -21,6 +21,8 @@ const batchlab::Limits kCudaLimits = [] {
   l.maxSide = 1 << 15;
   l.maxOps = kMaxOps;
   l.maxWholeImageOps = kMaxWhole;
+  l.maxSharpnessOps = 1;
+  l.reductionsAfterSharpness = false;
   return l;
 }();
 
@@ -67,11 +69,13 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   hj.tapWeight = j.tapWeight;
   for (int c = 0; c < d.inC; ++c) d.fill[c] = j.fill[(size_t)c];
   d.nOps = (int)j.program.size();
+  d.sharpOp = -1;
   for (int k = 0; k < d.nOps; ++k) {
     d.program[k] = j.program[(size_t)k];
     d.opOffsets[k] = j.opOffsets[(size_t)k];
     if (d.program[k] == kJitter) d.jitterOps[d.nJitter++] = k;
     if (d.program[k] == kAutocontrast || d.program[k] == kEqualize) d.wholeOps[d.nWhole++] = k;
+    if (d.program[k] == kSharpness) d.sharpOp = k;
   }
   hj.params = j.params;
   hj.paramCount = len.params;

@@ -26,7 +26,7 @@ constexpr int kMaxChannels = 4;
 // Ops in one program (the program and its offsets travel by value in the kernel parameters).
 constexpr int kMaxOps = 32;
 
-enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8 };
+enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9 };
 // AUTOCONTRAST and EQUALIZE ops one program may hold (their tables live in shared memory).
 constexpr int kMaxWhole = 4;
 enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
@@ -45,6 +45,7 @@ struct DevJob {
   int jitterOps[kMaxOps];      // program index of the r-th JITTER op
   int nWhole;                  // AUTOCONTRAST and EQUALIZE ops in the program
   int wholeOps[kMaxWhole];     // program index of the w-th of them
+  int sharpOp;                 // program index of the one SHARPNESS op, -1 for none
   float fill[kMaxChannels];    // value of a -1 tap, per source channel
   const int64_t* srcOffsets;   // [n]   byte offset of sample s inside `pixels`
   const int32_t* srcDims;      // [2n]  height, width of sample s
@@ -382,14 +383,24 @@ struct Reductions {
 // stops just before the contrast step of the stopAt-th JITTER op and returns true with *gray set;
 // with stopOp >= 0, stops just before op stopOp (an AUTOCONTRAST or EQUALIZE) and returns true
 // with v as that op sees it (the reduction passes). *C is updated.
+// With from > 0, starts at op `from` (writePixel resumes after SHARPNESS, whose neighbourhood
+// it computed itself).
 BL_HD bool program(const DevJob& j, int s, int y, int x, float* v, int* C, const Reductions* red,
-                   int stopAt, float* gray, int stopOp = -1) {
+                   int stopAt, float* gray, int stopOp = -1, int from = 0) {
   const float* block = j.params + (size_t)s * (size_t)j.P;
   const float fy = (float)y, fx = (float)x;
   int jit = 0, whole = 0;
-  for (int k = 0; k < j.nOps; ++k) {
+  for (int k = 0; k < from; ++k) {
+    jit += j.program[k] == kJitter;
+    whole += j.program[k] == kAutocontrast || j.program[k] == kEqualize;
+  }
+  for (int k = from; k < j.nOps; ++k) {
     const float* p = block + j.opOffsets[k];
     const int code = j.program[k];
+    if (code == kSharpness) {
+      if (k == stopOp) return true;
+      continue;  // enabled: writePixel ran it (the CUDA check allows no reduction after it)
+    }
     if (code == kJitter) {
       const int r = jit++;
       if (p[0] != 0.0f && jitter(p, v, *C, red->means + r, r == stopAt, gray)) return true;
@@ -458,13 +469,18 @@ BL_HD float grayBeforeContrast(const DevJob& j, int s, int y, int x, const Reduc
   return g;
 }
 
-// One pixel's values as the w-th whole-image op sees them; returns the channel count there.
-BL_HD int valuesBeforeWhole(const DevJob& j, int s, int y, int x, const Reductions* red, int w, float* v) {
+// One pixel's values as op k sees them; returns the channel count there.
+BL_HD int valuesBeforeOp(const DevJob& j, int s, int y, int x, const Reductions* red, int k, float* v) {
   geometry(j, s, y, x, v);
   int C = j.inC;
   float unused = 0.0f;
-  program(j, s, y, x, v, &C, red, -1, &unused, j.wholeOps[w]);
+  program(j, s, y, x, v, &C, red, -1, &unused, k);
   return C;
+}
+
+// One pixel's values as the w-th whole-image op sees them; returns the channel count there.
+BL_HD int valuesBeforeWhole(const DevJob& j, int s, int y, int x, const Reductions* red, int w, float* v) {
+  return valuesBeforeOp(j, s, y, x, red, j.wholeOps[w], v);
 }
 
 // Is the w-th whole-image op enabled for sample s?
@@ -479,13 +495,40 @@ BL_HD void minMaxInto(float x, float* lo, float* hi) {
   if (x > *hi || (x == 0.0f && *hi == 0.0f && signbit(*hi))) *hi = x;
 }
 
-// The final value of one output pixel, written to j.out.
+// The final value of one output pixel, written to j.out. With an enabled SHARPNESS op, its 3 x 3
+// neighbourhood is recomputed up to that op (nine passes of the program's start), then the rest
+// of the program runs on the blended value.
 BL_HD void writePixel(const DevJob& j, int s, int y, int x, const Reductions* red) {
   float v[kMaxChannels];
-  geometry(j, s, y, x, v);
   int C = j.inC;
   float unused = 0.0f;
-  program(j, s, y, x, v, &C, red, -1, &unused);
+  const float* sp = j.sharpOp >= 0 ? j.params + (size_t)s * (size_t)j.P + j.opOffsets[j.sharpOp] : nullptr;
+  if (sp && sp[0] != 0.0f) {
+    C = valuesBeforeOp(j, s, y, x, red, j.sharpOp, v);
+    const int H = j.outH, W = j.outW;
+    if (H > 2 && W > 2) {
+      float sm[kMaxChannels];
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c) sm[c] = v[c];
+      if (y > 0 && y < H - 1 && x > 0 && x < W - 1) {
+        float n[9][kMaxChannels];
+        for (int i = 0; i < 9; ++i) valuesBeforeOp(j, s, y + i / 3 - 1, x + i % 3 - 1, red, j.sharpOp, n[i]);
+        BL_UNROLL
+        for (int c = 0; c < kMaxChannels; ++c) {
+          float col[9];
+          for (int i = 0; i < 9; ++i) col[i] = n[i][c];
+          sm[c] = blpixel::sharpSmoothed(col);
+        }
+      }
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c)
+        if (c < C) v[c] = blpixel::sharpBlend(v[c], sm[c], sp[2], sp[1]);
+    }
+    program(j, s, y, x, v, &C, red, -1, &unused, -1, j.sharpOp + 1);
+  } else {
+    geometry(j, s, y, x, v);
+    program(j, s, y, x, v, &C, red, -1, &unused);
+  }
   const size_t plane = (size_t)j.outH * (size_t)j.outW;
   float* o = j.out + (size_t)s * (size_t)j.outC * plane + (size_t)y * (size_t)j.outW + (size_t)x;
   BL_UNROLL

@@ -6,7 +6,7 @@
  * by design: see README, "Semantics").
  */
 import { HUE_ORDERS } from "../transforms/library";
-import { autocontrast, equalize, invert, posterize, solarize } from "../transforms/photometric";
+import { autocontrast, equalize, invert, posterize, sharpness, solarize } from "../transforms/photometric";
 import * as ref from "../transforms/reference";
 import type { FloatImage } from "../transforms/reference";
 import { warpImage, type Mat3 } from "../transforms/warp";
@@ -133,6 +133,9 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
           break;
         case 8:
           img = equalize(img, p[1]!);
+          break;
+        case 9:
+          img = sharpness(img, p[2]!, p[1]!);
           break;
         case 3: {
           const d = img.data.slice();

@@ -67,9 +67,10 @@ export const enum OpCode {
   Posterize = 6,
   Autocontrast = 7,
   Equalize = 8,
+  Sharpness = 9,
 }
 
-export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize", "autocontrast", "equalize"] as const;
+export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize", "autocontrast", "equalize", "sharpness"] as const;
 
 
 export abstract class Transform {

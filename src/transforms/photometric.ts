@@ -261,6 +261,10 @@ class RandomAdjustSharpness extends RandomColour {
   protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
     return sharpness(img, this.options.sharpnessFactor, bound);
   }
+  /** SHARPNESS: [bound, factor]; a pass of its own (each pixel's 3 x 3 neighbourhood). */
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    return { code: OpCode.Sharpness, params: [ctx.bound, this.options.sharpnessFactor], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
+  }
 }
 
 /**

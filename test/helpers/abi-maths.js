@@ -99,4 +99,22 @@ function planeOp(code, values, bound) {
   });
 }
 
-module.exports = { ORDERS, hueOf, levelOp, planeOp };
+/** SHARPNESS (code 9) on one channel's H x W values (row-major): interior pixels blend with the 3 x 3 kernel's sum. */
+function sharpPlane(values, H, W, factor, bound) {
+  if (H <= 2 || W <= 2) return values.slice();
+  const side = f(1 / 13);
+  const centre = f(5 / 13);
+  const k1 = f(1 - factor);
+  return values.map((x, i) => {
+    const y = Math.floor(i / W);
+    const q = i % W;
+    let s = x;
+    if (y > 0 && y < H - 1 && q > 0 && q < W - 1) {
+      s = 0;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) s = f(s + f((dy || dx ? side : centre) * values[i + dy * W + dx]));
+    }
+    return clamp(f(f(factor * x) + f(k1 * s)), bound);
+  });
+}
+
+module.exports = { ORDERS, hueOf, levelOp, planeOp, sharpPlane };
