@@ -569,3 +569,29 @@ test("randomChoice runs fused: each option is a step only the chosen one enables
   const choice = p.steps[0].choice;
   assert.ok(choice >= 0 && choice < 3 && p.steps[0].steps.length === 3, "every option drew its parameters");
 });
+
+test("trivialAugmentWide runs fused (one op per sample: steps only the drawn op enables), bit for bit on every engine and equal to its step-by-step reference", { skip }, async () => {
+  const bl = require("../dist");
+  const rng = new RandomStream(17, 0, 0);
+  const n = 60;
+  const pixels = new Uint8Array(n * 21 * 19 * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = rng.int(256);
+  const ds = bl.datasets.fromArrays(pixels, [n, 21, 19, 3], new Int32Array(n));
+  for (const interpolation of ["nearest", "bilinear"]) {
+    // Nothing folded into the warp: the plan's pixels are the policy's own, sample by sample.
+    const alone = T.compose([T.trivialAugmentWide({ interpolation, fill: 7 }), T.toTensor()]);
+    assert.ok(new T.Plan(alone).fused, `${alone} is fused`);
+    const b = (await new bl.DataLoader(ds, { batchSize: n, transform: alone, seed: 3 }).iterate().next()).value;
+    const per = b.images.length / n;
+    const names = new Set();
+    for (let j = 0; j < n; j++) {
+      const { output } = alone.sample(ds.get(b.indices[j]).image, { seed: 3, epoch: 0, index: j });
+      names.add(b.params[j].steps[0].ops[0].name);
+      assert.deepEqual(b.images.subarray(j * per, (j + 1) * per), output, `sample ${j}: ${JSON.stringify(b.params[j].steps[0].ops)}`);
+    }
+    assert.ok(names.size >= 10, `the batch drew most ops (${[...names]})`);
+  }
+  // With a crop and flip folded into the warp: the plan's pixels, bit for bit on every engine.
+  const images = Array.from({ length: 24 }, () => randomImage(rng, 20, 17, 3));
+  await compareWarp(T.compose([T.randomCrop(16, { padding: 2 }), T.randomHorizontalFlip(), T.trivialAugmentWide({ interpolation: "bilinear" }), T.toTensor(), T.normalize([0.5], [0.25])]), images, 8, "trivialAugmentWide after crop and flip");
+});

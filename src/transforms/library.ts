@@ -99,6 +99,13 @@ export abstract class Transform {
   /** Colour steps: the op for one sample (parameters may vary per sample, the code may not). */
   op?(s: Shape, p: Params, ctx: ValueContext): PlanOp;
 
+  /**
+   * Containers the plan runs as fused steps (a policy with one op per sample): the steps, each
+   * with its parameters and whether this sample runs it; with p null, only the structure (every
+   * step, enabled). Undefined: not such a container.
+   */
+  planSteps?(p: Params): { t: Transform; p: Params; enabled: boolean }[];
+
   /** Colour steps: whether the plan program has an op for this step as configured (if not, the chain runs step by step). */
   hasOp(): boolean {
     return typeof this.op === "function";
@@ -935,7 +942,7 @@ interface WarpOptions {
  * A warp: the same output size, each pixel read through the sample's matrix (warp.ts). In the
  * plan it becomes the warp pass, with the projective steps around it folded into its matrix.
  */
-abstract class Warping extends Transform {
+export abstract class Warping extends Transform {
   readonly kind = "warp";
   override readonly resamples = true;
   protected abstract readonly warpOptions: { interpolation: WarpInterpolation; fill: number | number[] };

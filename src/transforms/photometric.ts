@@ -275,7 +275,7 @@ class RandomAdjustSharpness extends RandomColour {
 export function sharpness(img: FloatImage, factor: number, bound: number): FloatImage {
   const { height: H, width: W, channels: C, data } = img;
   if (H <= 2 || W <= 2) return img;
-  const k = factor;
+  const k = f(factor); // float32, as the plan's SHARPNESS op holds it
   const rest = f(1 - k);
   const side = f(1 / 13);
   const centre = f(5 / 13);

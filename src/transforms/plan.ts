@@ -56,6 +56,8 @@ function leaves(t: Transform, p: Params, enabled: boolean, out: Leaf[]): Leaf[] 
     // Every option is a step; the chosen one is enabled.
     const q = p as { choice: number; steps: Params[] } | null;
     t.transforms.forEach((c, i) => leaves(c, q ? q.steps[i]! : null, enabled && (q ? q.choice === i : true), out));
+  } else if (t.planSteps) {
+    for (const st of t.planSteps(p)) leaves(st.t, st.p, enabled && st.enabled, out);
   } else {
     out.push({ t, p, enabled });
   }
@@ -333,6 +335,10 @@ export class Plan {
       const q = p as { choice: number; steps: Params[] } | null;
       const ts = t.transforms;
       for (let i = 0; i < ts.length; i++) k = this.collect(ts[i]!, q ? q.steps[i]! : null, enabled && (q ? q.choice === i : true), k);
+      return k;
+    }
+    if (t.planSteps) {
+      for (const st of t.planSteps(p)) k = this.collect(st.t, st.p, enabled && st.enabled, k);
       return k;
     }
     this.leafParams[k] = p;

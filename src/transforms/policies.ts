@@ -20,11 +20,11 @@
 import { OptionError } from "../errors";
 import * as v from "../options";
 import type { RandomStream } from "../sampling/rng";
-import { Transform, type Params, type Shape, type ValueContext } from "./library";
+import { OpCode, Transform, Warping, type Params, type PlanOp, type Shape, type ValueContext } from "./library";
 import { autocontrast, equalize, invert, posterize, sharpness, solarize } from "./photometric";
 import * as ref from "./reference";
 import type { FloatImage } from "./reference";
-import { affineWarp, inverseAffine, warpImage, type WarpInterpolation } from "./warp";
+import { affineWarp, inverseAffine, warpImage, type Mat3, type WarpInterpolation } from "./warp";
 
 const f = Math.fround;
 
@@ -153,29 +153,46 @@ export interface PolicyOptions {
   fill?: number | readonly number[];
 }
 
+/** The ops that are warps. */
+const WARP_OPS: ReadonlySet<OpName> = new Set(["ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"]);
+
+/** A warp op's map on an image of shape s (torchvision's F.affine / F.rotate inverse matrix), null for the others. */
+export function opMatrix(op: PolicyOp, s: Shape): Mat3 | null {
+  const m = op.magnitude;
+  const affine = (center: [number, number], angle: number, translate: [number, number], shear: [number, number]): Mat3 =>
+    affineWarp(inverseAffine(center, angle, translate, 1, shear), s.height, s.width, s.height, s.width);
+  // Shears turn about the top left corner (torchvision's center=[0, 0]), relative to the image centre here.
+  const corner: [number, number] = [-s.width * 0.5, -s.height * 0.5];
+  const degrees = (x: number) => (Math.atan(x) * 180) / Math.PI;
+  switch (op.name) {
+    case "ShearX":
+      return affine(corner, 0, [0, 0], [degrees(m), 0]);
+    case "ShearY":
+      return affine(corner, 0, [0, 0], [0, degrees(m)]);
+    case "TranslateX":
+      return affine([0, 0], 0, [Math.trunc(m), 0], [0, 0]);
+    case "TranslateY":
+      return affine([0, 0], 0, [0, Math.trunc(m)], [0, 0]);
+    case "Rotate":
+      return affine([0, 0], -m, [0, 0], [0, 0]); // F.rotate: counter-clockwise, the inverse takes -angle
+    default:
+      return null;
+  }
+}
+
 /** torchvision's _apply_op on one image, in the units in force. */
 export function applyOp(img: FloatImage, op: PolicyOp, bound: number, interpolation: WarpInterpolation, fill: readonly number[]): FloatImage {
   const m = op.magnitude;
-  const warp = (center: [number, number], angle: number, translate: [number, number], shear: [number, number]): FloatImage => {
-    const inv = inverseAffine(center, angle, translate, 1, shear);
-    return warpImage(img, affineWarp(inv, img.height, img.width, img.height, img.width), img.height, img.width, interpolation, fill);
-  };
-  // Shears turn about the top left corner (torchvision's center=[0, 0]), relative to the image centre here.
-  const corner: [number, number] = [-img.width * 0.5, -img.height * 0.5];
-  const degrees = (x: number) => (Math.atan(x) * 180) / Math.PI;
+  const warp = opMatrix(op, img);
+  if (warp) return warpImage(img, warp, img.height, img.width, interpolation, fill);
   switch (op.name) {
     case "Identity":
-      return img;
     case "ShearX":
-      return warp(corner, 0, [0, 0], [degrees(m), 0]);
     case "ShearY":
-      return warp(corner, 0, [0, 0], [0, degrees(m)]);
     case "TranslateX":
-      return warp([0, 0], 0, [Math.trunc(m), 0], [0, 0]);
     case "TranslateY":
-      return warp([0, 0], 0, [0, Math.trunc(m)], [0, 0]);
     case "Rotate":
-      return warp([0, 0], -m, [0, 0], [0, 0]); // F.rotate: counter-clockwise, the inverse takes -angle
+      return img;
     case "Brightness":
       return ref.brightness(img, 1 + m, bound);
     case "Color":
@@ -400,6 +417,70 @@ export function randAugment(options: RandAugmentOptions = {}): Transform {
   return new RandAugment(options);
 }
 
+// --------------------------------------------------- a one-op policy as steps of the fused plan
+
+/** The parameters of a one-op policy's steps: the sample's op (null when only the structure is asked for). */
+type OneOp = { op: PolicyOp | null };
+
+/** The warp ops of a one-op policy as one warp step of the plan (identity for the others). */
+class OpWarp extends Warping {
+  readonly name = "PolicyWarp";
+  readonly options = {};
+  constructor(protected readonly warpOptions: { interpolation: WarpInterpolation; fill: number | number[] }) {
+    super();
+  }
+  matrix(s: Shape, p: Params): Mat3 | null {
+    const op = (p as unknown as OneOp | null)?.op;
+    return op ? opMatrix(op, s) : null;
+  }
+}
+
+/** The colour ops of a one-op policy, one step each: op() is its plan op, reference() applyOp. */
+class OpColour extends Transform {
+  readonly kind = "color";
+  readonly options = {};
+  constructor(
+    readonly name: string,
+    private readonly make: (op: PolicyOp, bound: number) => { code: OpCode; params: number[] },
+  ) {
+    super();
+  }
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    const op = (p as unknown as OneOp | null)?.op ?? { name: "Identity" as OpName, magnitude: 0 };
+    return { ...this.make(op, ctx.bound), channelsOut: s.channels };
+  }
+  reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
+    const op = (p as unknown as OneOp | null)?.op;
+    return op ? applyOp(img, op, ctx.bound, "nearest", []) : img;
+  }
+}
+
+const NaN4 = [NaN, NaN, NaN, NaN];
+
+/**
+ * A policy that applies one op per sample, as steps of the fused plan: its warp ops as one warp
+ * step, then one step per colour op, each enabled only for the samples that drew it (so the
+ * order of the steps does not matter: one runs). SHARPNESS last, as the CUDA kernel asks.
+ */
+function oneOpSteps(warp: { interpolation: WarpInterpolation; fill: number | number[] }): { t: Transform; names: readonly OpName[] }[] {
+  const jitter = (factorAt: number) => (op: PolicyOp, bound: number) => {
+    const f4 = NaN4.slice();
+    f4[factorAt] = 1 + op.magnitude;
+    return { code: OpCode.Jitter, params: [bound, 0, ...f4] };
+  };
+  return [
+    { t: new OpWarp(warp), names: [...WARP_OPS] },
+    { t: new OpColour("PolicyBrightness", jitter(0)), names: ["Brightness"] },
+    { t: new OpColour("PolicyContrast", jitter(1)), names: ["Contrast"] },
+    { t: new OpColour("PolicyColor", jitter(2)), names: ["Color"] },
+    { t: new OpColour("PolicyPosterize", (op, bound) => ({ code: OpCode.Posterize, params: [bound, Math.trunc(op.magnitude)] })), names: ["Posterize"] },
+    { t: new OpColour("PolicySolarize", (op, bound) => ({ code: OpCode.Solarize, params: [bound, bound === 255 ? op.magnitude : f(op.magnitude / 255)] })), names: ["Solarize"] },
+    { t: new OpColour("PolicyAutoContrast", (_op, bound) => ({ code: OpCode.Autocontrast, params: [bound] })), names: ["AutoContrast"] },
+    { t: new OpColour("PolicyEqualize", (_op, bound) => ({ code: OpCode.Equalize, params: [bound] })), names: ["Equalize"] },
+    { t: new OpColour("PolicySharpness", (op, bound) => ({ code: OpCode.Sharpness, params: [bound, 1 + op.magnitude] })), names: ["Sharpness"] },
+  ];
+}
+
 // -------------------------------------------------------------------------- TrivialAugmentWide
 
 export interface TrivialAugmentWideOptions extends PolicyOptions {
@@ -410,10 +491,18 @@ export interface TrivialAugmentWideOptions extends PolicyOptions {
 class TrivialAugmentWide extends Policy {
   readonly name = "TrivialAugmentWide";
   readonly options: { numMagnitudeBins: number; interpolation: WarpInterpolation; fill: number | number[] };
+  private readonly steps: { t: Transform; names: readonly OpName[] }[];
   constructor(o: TrivialAugmentWideOptions) {
     super("trivialAugmentWide", o);
     v.knownKeys("trivialAugmentWide", o, ["numMagnitudeBins", "interpolation", "fill"]);
     this.options = { numMagnitudeBins: v.int("trivialAugmentWide.numMagnitudeBins", o.numMagnitudeBins ?? 31, 2, 1000), interpolation: this.interpolation, fill: this.fill };
+    this.steps = oneOpSteps({ interpolation: this.interpolation, fill: this.fill });
+  }
+  /** One op per sample: the fused plan runs it as steps that only the drawn op enables (oneOpSteps). */
+  override planSteps(p: Params): { t: Transform; p: Params; enabled: boolean }[] {
+    const op = p ? (p as unknown as { ops: PolicyOp[] }).ops[0]! : null;
+    const q = { op } as unknown as Params;
+    return this.steps.map(({ t, names }) => ({ t, p: q, enabled: op === null || names.includes(op.name) }));
   }
   override draw(rng: RandomStream): Params {
     const space = trivialSpace(this.options.numMagnitudeBins);
