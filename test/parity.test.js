@@ -514,7 +514,7 @@ test("a chain split at a step the plan cannot fuse: the fused head, then the res
   for (const chain of [
     T.compose([T.randomResizedCrop(12), T.randomHorizontalFlip(), new AddNoise(), T.toTensor(), T.normalize([0.5], [0.25])]),
     T.compose([T.randomCrop(16, { padding: 2 }), T.randomRotation(15, { interpolation: "bilinear" }), T.randAugment(), T.toTensor()]),
-    T.compose([T.resize(14), T.toTensor(), T.trivialAugmentWide(), T.randomErasing({ p: 1 })]),
+    T.compose([T.resize(14), T.toTensor(), T.augMix(), T.randomErasing({ p: 1 })]),
   ]) {
     const plan = new T.Plan(chain);
     assert.ok(plan.split && plan.split.steps >= 1 && plan.split.head.fused, `${chain} splits after a fused head`);
