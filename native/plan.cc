@@ -150,6 +150,15 @@ void levelRow(float* __restrict row, size_t cs, int32_t W, const Step& st) {
   }
 }
 
+// PERMUTE: output channel c is input channel a[c] (the row's planes moved, through a copy).
+void permuteRow(float* row, size_t cs, int32_t W, const Step& st) {
+  float tmp[kMaxChannels];
+  for (int32_t x = 0; x < W; ++x) {
+    for (int32_t c = 0; c < st.C; ++c) tmp[c] = row[(size_t)c * cs + x];
+    for (int32_t c = 0; c < st.C; ++c) row[(size_t)c * cs + x] = tmp[(int32_t)st.a[c]];
+  }
+}
+
 void eraseRow(float* row, size_t cs, int32_t y, const Step& st) {
   if (y < st.y0 || y >= st.y1) return;
   for (int32_t c = 0; c < st.C; ++c) {
@@ -183,6 +192,7 @@ void runSteps(const Step* first, const Step* last, float* row, size_t cs, int32_
       case Step::Invert:
       case Step::Solarize:
       case Step::Posterize: levelRow(row, cs, W, *st); break;
+      case Step::Permute: permuteRow(row, cs, W, *st); break;
       case Step::Contrast:
       case Step::Autocontrast:
       case Step::Equalize:
@@ -341,6 +351,11 @@ void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
       case kEqualize:
         st.kind = job.program[k] == kAutocontrast ? Step::Autocontrast : Step::Equalize;
         st.bound = p[1];
+        steps.push_back(st);
+        break;
+      case kPermute:
+        st.kind = Step::Permute;
+        st.a = p + 1;
         steps.push_back(st);
         break;
       case kSharpness:

@@ -18,7 +18,7 @@
 
 namespace batchlab {
 
-enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9 };
+enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10 };
 
 // Sanity bounds on the job's scalars (checked, with these numbers in the message).
 constexpr int32_t kMaxChannels = 64;
@@ -79,7 +79,7 @@ struct Lengths {
 struct Step {
   // Contrast, Autocontrast, Equalize and Sharpness need the whole image first (a mean,
   // per-channel min and max, per-channel histograms, neighbours): each starts a pass of its own.
-  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase, Invert, Solarize, Posterize, Autocontrast, Equalize, Sharpness } kind;
+  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase, Invert, Solarize, Posterize, Autocontrast, Equalize, Sharpness, Permute } kind;
   int32_t C;      // channels entering the step
   int32_t Cout;   // channels leaving it (differs only for Gray)
   float f = 0, bound = 0;    // factor and bound (jitter steps)

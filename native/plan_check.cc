@@ -8,8 +8,8 @@
 namespace batchlab {
 namespace {
 
-const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE", "SHARPNESS"};
-const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE or 9 SHARPNESS";
+const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE", "SHARPNESS", "PERMUTE"};
+const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE, 9 SHARPNESS or 10 PERMUTE";
 
 std::string str(size_t v) { return std::to_string(v); }
 std::string str(int64_t v) { return std::to_string(v); }
@@ -49,6 +49,7 @@ int opParamCount(int32_t code, int32_t C) {
     case kAutocontrast: return 2;
     case kEqualize: return 2;
     case kSharpness: return 3;
+    case kPermute: return 1 + C;
     default: return -1;
   }
 }
@@ -188,6 +189,15 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
       if (p[1] != 1.0f && p[1] != 255.0f) return bad("params[" + str(at + 1) + "]", std::string("a ") + kOpNames[code] + " bound, 1 or 255" + of, num(p[1]));
       if (code == kPosterize && !(p[2] >= 0.0f && p[2] <= 8.0f && p[2] == std::floor(p[2]))) {
         return bad("params[" + str(at + 2) + "]", "POSTERIZE bits, an integer in 0..8" + of, num(p[2]));
+      }
+    } else if (code == kPermute) {
+      bool seen[kMaxChannels] = {};
+      for (int32_t c = 0; c < C; ++c) {
+        const float q = p[1 + c];
+        if (!(q >= 0.0f && q < (float)C && q == std::floor(q)) || seen[(int)q]) {
+          return bad("params[" + str(at + 1 + c) + "]", "a PERMUTE entry: a channel in 0.." + str(C - 1) + ", each once" + of, num(q));
+        }
+        seen[(int)q] = true;
       }
     } else if (code == kErase) {
       static const char* const names[] = {"y0", "x0", "h", "w"};

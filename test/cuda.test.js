@@ -126,6 +126,9 @@ function abiReference(job) {
             for (let i = 0; i < HW; i++) [v[0][i], v[1][i], v[2][i]] = hueOf(v[0][i], v[1][i], v[2][i], factor, bound);
           }
         }
+      } else if (code === 10) {
+        const old = v.slice();
+        for (let c = 0; c < C; c++) v[c] = Float64Array.from(old[p(1 + c)]);
       } else if (code === 9) {
         for (let c = 0; c < C; c++) v[c] = Float64Array.from(sharpPlane(Array.from(v[c]), outH, outW, p(2), p(1)));
       } else if (code === 7 || code === 8) {
@@ -182,7 +185,7 @@ function randomJob(rng, options = {}) {
   const nOps = options.ops ?? rng.int(6);
   for (let k = 0; k < nOps; k++) {
     const grayable = C === 1 || C === 3;
-    const kinds = grayable ? [0, 1, 2, 2, 3, 4, 5, 6, 7, 8] : [0, 3, 4, 5, 6, 7, 8];
+    const kinds = grayable ? [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 10] : [0, 3, 4, 5, 6, 7, 8, 10];
     // SHARPNESS at most once, and no JITTER, AUTOCONTRAST or EQUALIZE after it (the kernel's limits).
     const sharpened = ops.some((o) => o.code === 9);
     let code = kinds[rng.int(kinds.length)];
@@ -215,6 +218,15 @@ function randomJob(rng, options = {}) {
         if (op.code === 5) b.push(rng.uniform(-10, 280));
         if (op.code === 6) b.push(rng.int(9));
         if (op.code === 9) b.push(rng.uniform(0, 3));
+        if (op.code === 10) {
+          const perm = Array.from({ length: op.C }, (_, c) => c);
+          for (let i = perm.length - 1; i > 0; i--) {
+            const j = rng.int(i + 1);
+            [perm[i], perm[j]] = [perm[j], perm[i]];
+          }
+          b.pop(); // PERMUTE has no bound
+          b.push(...perm);
+        }
       } else {
         b.push(rng.int(outH), rng.int(outW), rng.int(outH + 1), rng.int(outW + 1));
         for (let c = 0; c < op.C; c++) b.push(rng.uniform(-5, 300));

@@ -6,7 +6,7 @@
  * by design: see README, "Semantics").
  */
 import { HUE_ORDERS } from "../transforms/library";
-import { autocontrast, equalize, invert, posterize, sharpness, solarize } from "../transforms/photometric";
+import { autocontrast, equalize, invert, permuteChannels, posterize, sharpness, solarize } from "../transforms/photometric";
 import * as ref from "../transforms/reference";
 import type { FloatImage } from "../transforms/reference";
 import { warpImage, type Mat3 } from "../transforms/warp";
@@ -136,6 +136,9 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
           break;
         case 9:
           img = sharpness(img, p[2]!, p[1]!);
+          break;
+        case 10:
+          img = permuteChannels(img, Array.from(p.subarray(1, 1 + C)));
           break;
         case 3: {
           const d = img.data.slice();

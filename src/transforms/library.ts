@@ -68,9 +68,10 @@ export const enum OpCode {
   Autocontrast = 7,
   Equalize = 8,
   Sharpness = 9,
+  Permute = 10,
 }
 
-export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize", "autocontrast", "equalize", "sharpness"] as const;
+export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize", "autocontrast", "equalize", "sharpness", "permute"] as const;
 
 
 export abstract class Transform {

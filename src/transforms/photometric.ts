@@ -321,6 +321,10 @@ class RandomChannelPermutation extends Transform {
   reference(img: FloatImage, p: Params): FloatImage {
     return permuteChannels(img, (p as { permutation: readonly number[] }).permutation);
   }
+  /** PERMUTE: [permutation[C]]. */
+  override op(s: Shape, p: Params): PlanOp {
+    return { code: OpCode.Permute, params: [...(p as { permutation: readonly number[] }).permutation], channelsOut: s.channels };
+  }
 }
 
 /** Output channel c is input channel permutation[c]. */
@@ -425,9 +429,44 @@ export interface RandomPhotometricDistortOptions {
   p?: number;
 }
 
+/** The fused form of RandomPhotometricDistort's colour part: one JITTER op (contrast before saturation and hue, or after). */
+class DistortJitter extends Transform {
+  readonly name = "PhotometricDistortJitter";
+  readonly kind = "color";
+  readonly options = {};
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    const q = p as { brightness: number; contrast: number; saturation: number; hue: number; contrastBefore: boolean };
+    // Orders of (b, c, s, h): 0 is b c s h, 3 is b s h c (HUE_ORDERS, lexicographic).
+    return { code: OpCode.Jitter, params: [ctx.bound, q.contrastBefore ? 0 : 3, q.brightness, q.contrast, q.saturation, s.channels === 1 ? NaN : q.hue], channelsOut: s.channels };
+  }
+  reference(img: FloatImage): FloatImage {
+    return img; // only the plan runs this step; RandomPhotometricDistort's reference is the chain's
+  }
+}
+
+/** The fused form of its channel permutation: PERMUTE, off where none was drawn. */
+class DistortPermute extends Transform {
+  readonly name = "PhotometricDistortPermute";
+  readonly kind = "color";
+  readonly options = {};
+  override op(s: Shape, p: Params): PlanOp {
+    const perm = (p as { permutation: readonly number[] }).permutation;
+    return { code: OpCode.Permute, params: perm.length ? [...perm] : Array.from({ length: s.channels }, (_, c) => c), channelsOut: s.channels, disabled: perm.length === 0 };
+  }
+  reference(img: FloatImage): FloatImage {
+    return img;
+  }
+}
+
+const DISTORT_STEPS = [new DistortJitter(), new DistortPermute()];
+
 class RandomPhotometricDistort extends Transform {
   readonly name = "RandomPhotometricDistort";
-  readonly kind = "color";
+  readonly kind = "container";
+  /** The fused plan runs it as one JITTER op and one PERMUTE op. */
+  override planSteps(p: Params): { t: Transform; p: Params; enabled: boolean }[] {
+    return DISTORT_STEPS.map((t) => ({ t, p, enabled: true }));
+  }
   readonly options: { brightness: [number, number]; contrast: [number, number]; saturation: [number, number]; hue: [number, number]; p: number };
   constructor(o: RandomPhotometricDistortOptions) {
     super();
