@@ -323,7 +323,8 @@ class RandomChannelPermutation extends Transform {
   }
   /** PERMUTE: [permutation[C]]. */
   override op(s: Shape, p: Params): PlanOp {
-    return { code: OpCode.Permute, params: [...(p as { permutation: readonly number[] }).permutation], channelsOut: s.channels };
+    const perm = p ? (p as { permutation: readonly number[] }).permutation : Array.from({ length: s.channels }, (_, c) => c);
+    return { code: OpCode.Permute, params: [...perm], channelsOut: s.channels };
   }
 }
 
@@ -435,7 +436,7 @@ class DistortJitter extends Transform {
   readonly kind = "color";
   readonly options = {};
   override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
-    const q = p as { brightness: number; contrast: number; saturation: number; hue: number; contrastBefore: boolean };
+    const q = (p ?? { brightness: NaN, contrast: NaN, saturation: NaN, hue: NaN, contrastBefore: true }) as { brightness: number; contrast: number; saturation: number; hue: number; contrastBefore: boolean };
     // Orders of (b, c, s, h): 0 is b c s h, 3 is b s h c (HUE_ORDERS, lexicographic).
     return { code: OpCode.Jitter, params: [ctx.bound, q.contrastBefore ? 0 : 3, q.brightness, q.contrast, q.saturation, s.channels === 1 ? NaN : q.hue], channelsOut: s.channels };
   }
@@ -450,7 +451,7 @@ class DistortPermute extends Transform {
   readonly kind = "color";
   readonly options = {};
   override op(s: Shape, p: Params): PlanOp {
-    const perm = (p as { permutation: readonly number[] }).permutation;
+    const perm = p ? (p as { permutation: readonly number[] }).permutation : [];
     return { code: OpCode.Permute, params: perm.length ? [...perm] : Array.from({ length: s.channels }, (_, c) => c), channelsOut: s.channels, disabled: perm.length === 0 };
   }
   reference(img: FloatImage): FloatImage {
