@@ -113,7 +113,10 @@ class NativeJob final : public batchlab::Task {
     }
   }
 
+  // Called still counted in envState->busy (pool.cc), so the environment's cleanup hook waits
+  // for it: once `closing` is seen, the thread-safe function is not touched at all.
   void finished() override {
+    if (envState->closing.load()) return abandon();
     Completion c = completion;
     if (c.NonBlockingCall(this) != napi_ok) abandon();  // the environment is closing
   }

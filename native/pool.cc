@@ -134,7 +134,7 @@ void Pool::work() {
     lock.unlock();
     if (more) st.cv.notify_one();
     t->run(begin, end, scratch);
-    if (t->busy) t->busy->fetch_sub(1);
+    std::atomic<int32_t>* busy = t->busy;  // t may be gone after finished()
     lock.lock();
     t->active_ -= 1;
     t->done_ += end - begin;
@@ -142,8 +142,13 @@ void Pool::work() {
     // it frees under a task's cap is taken by itself or goes to another task's turn.
     if (t->done_ == t->count_) {
       lock.unlock();
-      t->finished();  // t may be gone after this
+      // Still counted busy while it delivers the result: a waiter (an environment being torn
+      // down) sees a quiet task only once nothing of it runs any more.
+      t->finished();
+      if (busy) busy->fetch_sub(1);
       lock.lock();
+    } else if (busy) {
+      busy->fetch_sub(1);
     }
   }
 }

@@ -25,8 +25,9 @@ class Task {
   // Called once, on the worker that finishes the last chunk, after which the pool no longer
   // touches the task (the callee may hand it to another thread that deletes it).
   virtual void finished() = 0;
-  // When set, counts the worker threads currently inside run() for this task (incremented
-  // under the pool's lock before run(), so that a waiter can tell when memory is quiet).
+  // When set, counts the worker threads currently inside run() or finished() for this task
+  // (incremented under the pool's lock before run(), so that a waiter can tell when memory is
+  // quiet and no result is being delivered).
   std::atomic<int32_t>* busy = nullptr;
 
  private:
