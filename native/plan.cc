@@ -321,7 +321,29 @@ void filterQuad(const float* __restrict q, const int32_t* __restrict idx, const 
   const int32_t C = CC > 0 ? CC : Crt;
   const int32_t K = KK > 0 ? KK : Krt;
   int32_t x = 0;
-  if (CC > 0) {
+  if (CC > 0 && CC <= 3) {
+    // Up to three channels: the four columns' sums in registers together (4 x CC), each weight
+    // broadcast once for all channels.
+    for (; x + 4 <= W; x += 4) {
+      const int32_t* ix = idx + (size_t)x * K;
+      const float* wx = w + (size_t)x * K;
+      __m128 a[CC > 0 ? CC : 1][4];
+      for (int c = 0; c < CC; ++c)
+        for (int t = 0; t < 4; ++t) a[c][t] = _mm_setzero_ps();
+      for (int32_t j = 0; j < K; ++j) {
+        for (int t = 0; t < 4; ++t) {
+          const __m128 wv = _mm_set1_ps(wx[(size_t)t * K + j]);
+          const float* qp = q + (size_t)ix[(size_t)t * K + j] * 4;
+          for (int c = 0; c < CC; ++c) a[c][t] = _mm_add_ps(a[c][t], _mm_mul_ps(wv, _mm_loadu_ps(qp + c * 4)));
+        }
+      }
+      for (int c = 0; c < CC; ++c) {
+        _MM_TRANSPOSE4_PS(a[c][0], a[c][1], a[c][2], a[c][3]);
+        const size_t at = (size_t)c * W + x;
+        for (int32_t l = 0; l < nOut; ++l) _mm_storeu_ps(out[l] + at, a[c][l]);
+      }
+    }
+  } else if (CC > 0) {
     // A few channels: each weight is broadcast once for all of them.
     for (; x + 4 <= W; x += 4) {
       __m128 a[CC > 0 ? CC : 1][4];
