@@ -600,13 +600,20 @@ inline bool inWindow(const float* win, int32_t sx, int32_t sy) {
 
 }  // namespace
 
-// Weight of the bilinear corners of a point inside a w x h frame (nearest: 1 or 0).
-static float frameMask(const float* q, int32_t fh, int32_t fw, float px, float py, bool nearest) {
+// Weight of the bilinear corners of a point inside a w x h frame (nearest: 1 or 0). An affine
+// map at a finite point skips the division by Wd = 1 (exact), as warpRows does.
+static inline float frameMask(const float* q, int32_t fh, int32_t fw, float px, float py, bool nearest) {
   const float X = (q[0] * px + q[1] * py) + q[2];
   const float Y = (q[3] * px + q[4] * py) + q[5];
-  const float Wd = (q[6] * px + q[7] * py) + q[8];
-  const float ix = X / Wd - 0.5f;
-  const float iy = Y / Wd - 0.5f;
+  float ix, iy;
+  if (q[6] == 0.0f && q[7] == 0.0f && q[8] == 1.0f && std::isfinite(px) && std::isfinite(py)) {
+    ix = X - 0.5f;
+    iy = Y - 0.5f;
+  } else {
+    const float Wd = (q[6] * px + q[7] * py) + q[8];
+    ix = X / Wd - 0.5f;
+    iy = Y / Wd - 0.5f;
+  }
   if (!(std::fabs(ix) <= kWarpRange && std::fabs(iy) <= kWarpRange)) return 0.0f;
   const auto inside = [&](int32_t sx, int32_t sy) { return sx >= 0 && sx < fw && sy >= 0 && sy < fh; };
   if (nearest) return inside((int32_t)std::nearbyint(ix), (int32_t)std::nearbyint(iy)) ? 1.0f : 0.0f;
