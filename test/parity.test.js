@@ -598,3 +598,129 @@ test("trivialAugmentWide runs fused (one op per sample: steps only the drawn op 
   const images = Array.from({ length: 24 }, () => randomImage(rng, 20, 17, 3));
   await compareWarp(T.compose([T.randomCrop(16, { padding: 2 }), T.randomHorizontalFlip(), T.trivialAugmentWide({ interpolation: "bilinear" }), T.toTensor(), T.normalize([0.5], [0.25])]), images, 8, "trivialAugmentWide after crop and flip");
 });
+
+// ---------------------------------------------------------------------------------------------
+// Sizes drawn per sample: randomZoomOut and randomRotation with expand. Each sample's image has
+// its own size until a fixed-size step; the plan carries it in the taps (no warp) or folds it
+// into the warp block and warpDims, so every engine sees one job.
+
+/** The three executors of the plan on one job (the plan's TypeScript executor, C++, CUDA emulation); returns the output. */
+async function compareAll(chain, images, seed, label) {
+  const plan = new T.Plan(chain);
+  assert.deepEqual(plan.unfused, [], `${label}: fused\n${chain}`);
+  const params = images.map((im, i) => plan.draw(im, { seed, epoch: 0, position: i }));
+  const job = encodeJob(plan, images, params);
+  const expected = new Float32Array(job.n * job.outC * job.outH * job.outW).fill(NaN);
+  executePlan(job, expected);
+  const out = new Float32Array(expected.length).fill(NaN);
+  await native.addon.runPlan({ ...job, out, numThreads: 3 });
+  for (let i = 0; i < out.length; i++) {
+    if (!Object.is(out[i], expected[i])) assert.fail(`${label}: element ${i} native ${out[i]} != plan reference ${expected[i]}\n${chain}`);
+  }
+  if (emulate) assert.ok(sameBits(emulate(job), expected), `${label}: CUDA emulation differs from the plan reference\n${chain}`);
+  return { job, plan, params, out: expected };
+}
+
+/** The step-by-step reference of a chain on each image, NCHW. */
+function stepByStep(chain, images, params, per) {
+  const expected = new Float32Array(images.length * per);
+  images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, i * per));
+  return expected;
+}
+
+test("randomZoomOut and rotation with expand: per-sample sizes, bit for bit on every engine; integer steps equal step by step", { skip }, async () => {
+  const rng = new RandomStream(41, 0, 0);
+  for (const c of [1, 2, 3, 4]) {
+    const images = Array.from({ length: 5 }, () => randomImage(rng, 11 + 2 * c, 16 - c, c));
+    const fill = c === 1 ? 70 : Array.from({ length: c }, (_, k) => 15 + 60 * k);
+    // No warp: the canvas and the fixed-size step are one tap table per sample.
+    // A centre crop larger than some canvases pads those with 0: one fill per plan, so with
+    // another zoom-out fill it runs step by step (a fused plan would fail at some samples only).
+    const padded = T.compose([T.randomZoomOut({ fill: 9, sideRange: [1, 2.5] }), T.centerCrop([25, 33])]);
+    assert.deepEqual(new T.Plan(padded).unfused, ["CenterCrop"]);
+    for (const tail of [T.resize([19, 14]), T.resize([9, 7], { interpolation: "bicubic" }), T.centerCrop([25, 33]), T.randomResizedCrop([12, 10], { scale: [0.3, 1] })]) {
+      const chain = T.compose([T.randomZoomOut({ fill: tail.name === "CenterCrop" ? 0 : fill, sideRange: [1, 2.5], p: 0.7 }), T.randomHorizontalFlip(), tail, T.toTensor()]);
+      const r = await compareAll(chain, images, 3, `${tail} after a zoom out (${c} channels)`);
+      assert.equal(r.job.warp, undefined, "no warp pass");
+      assert.ok(sameBits(r.out, stepByStep(chain, images, r.params, r.out.length / images.length)), `${chain}: the plan is the step-by-step chain`);
+      assert.ok(r.params.some((p) => p.steps[0].apply) && r.params.some((p) => !p.steps[0].apply), "some samples zoomed out, some not");
+    }
+    for (const interpolation of ["nearest", "bilinear"]) {
+      // Rotation with expand, then a crop: the warp writes each sample's own size, integer taps crop it.
+      const crop = T.compose([T.randomRotation(60, { expand: true, interpolation }), T.centerCrop([12, 15])]);
+      const a = await compareAll(crop, images, 5, `expand + centerCrop, ${interpolation}, ${c} channels`);
+      const sizes = new Set(Array.from({ length: images.length }, (_, i) => `${a.job.warpDims[2 * i]}x${a.job.warpDims[2 * i + 1]}`));
+      assert.ok(sizes.size > 1, `warped sizes differ per sample: ${[...sizes]}`);
+      assert.ok(sameBits(a.out, stepByStep(crop, images, a.params, a.out.length / images.length)), "expand + crop: the step-by-step chain");
+      // A zoom out before the rotation folds into its matrix (the canvas is the warp's domain).
+      const chains = [
+        T.compose([T.randomZoomOut({ fill, p: 0.8 }), T.randomRotation(40, { expand: true, interpolation, fill }), T.resize([17, 13], { antialias: false })]),
+        T.compose([T.randomZoomOut({ fill, sideRange: [1.2, 2] , p: 1 }), T.randomHorizontalFlip(), T.randomAffine({ degrees: 20, scale: [0.8, 1.2], interpolation, fill }), T.randomResizedCrop([10, 14], { antialias: false })]),
+        T.compose([T.randomRotation(90, { expand: true, interpolation, fill, center: [2, 5] }), T.randomVerticalFlip(), T.resize([15, 11])]),
+        T.compose([T.randomRotation(30, { expand: true, interpolation, fill }), T.resize([20, 20], { antialias: false }), T.randomRotation(15, { interpolation, fill }), T.toTensor(), T.normalize([0.5], [0.2])]),
+      ];
+      for (const chain of chains) {
+        const r = await compareAll(chain, images, 7, `${c} channels, ${interpolation}`);
+        assert.ok(r.job.warp === 1 || r.job.warp === 2, "a warp pass");
+      }
+      // The zoom out is a translation in the matrix, and a fixed-size resize that folds is a scale:
+      // one resampling per sample (K = 1 after the warp).
+      const folded = await compareAll(chains[0], images, 8, "zoom out + expand + resize folded");
+      assert.equal(folded.job.K, 1, "every step in the matrix");
+      assert.deepEqual(Array.from(folded.job.warpDims), Array.from({ length: 10 }, (_, i) => (i % 2 ? 13 : 17)));
+    }
+  }
+});
+
+test("random chains with sizes drawn per sample, 1 to 4 channels, odd sizes: bit for bit on every engine, and the loader's last partial batch", { skip }, async () => {
+  const rng = new RandomStream(43, 0, 0);
+  const pick = (arr) => arr[rng.int(arr.length)];
+  let ran = 0;
+  for (let trial = 0; trial < 30; trial++) {
+    const c = 1 + rng.int(4);
+    const h = 5 + rng.int(20);
+    const w = 5 + rng.int(20);
+    const images = Array.from({ length: 1 + rng.int(4) }, () => randomImage(rng, h, w, c));
+    const fill = rng.random() < 0.5 ? 0 : c === 1 || rng.random() < 0.5 ? rng.int(256) : Array.from({ length: c }, () => rng.int(256));
+    const interpolation = pick(["nearest", "bilinear"]);
+    const steps = [];
+    const zoom = rng.random() < 0.6;
+    if (zoom) steps.push(T.randomZoomOut({ fill, sideRange: [1, 1 + 3 * rng.random()], p: rng.random() }));
+    if (rng.random() < 0.5) steps.push(T.randomHorizontalFlip());
+    if (!zoom || rng.random() < 0.6) {
+      steps.push(rng.random() < 0.5 ? T.randomRotation(180 * rng.random(), { expand: rng.random() < 0.7, interpolation, fill }) : T.randomAffine({ degrees: 30, translate: [0.2, 0.2], interpolation, fill }));
+    }
+    const size = [1 + rng.int(2 * h), 1 + rng.int(2 * w)];
+    const tail = pick(["resize", "resizeaa", "center", "rrc"]);
+    if (tail === "resize") steps.push(T.resize(size, { antialias: false }));
+    else if (tail === "resizeaa") steps.push(T.resize(size, { interpolation: pick(["bilinear", "bicubic"]) }));
+    else if (tail === "center") steps.push(T.centerCrop(fill === 0 ? size : [1 + rng.int(h), 1 + rng.int(w)]));
+    else steps.push(T.randomResizedCrop(size, { antialias: rng.random() < 0.5 }));
+    if (rng.random() < 0.5) steps.push(T.toTensor());
+    if ((c === 1 || c === 3) && rng.random() < 0.3) steps.push(T.colorJitter({ brightness: 0.4, contrast: 0.4 }));
+    const chain = T.compose(steps);
+    const plan = new T.Plan(chain);
+    if (plan.unfused.length) continue; // e.g. a zoom out whose fill differs from the warp's (one fill per plan)
+    await compareAll(chain, images, trial, `random chain ${trial}`);
+    ran++;
+  }
+  assert.ok(ran >= 15, `${ran} of 30 random chains fused`);
+  // Through the loader: 7 samples in batches of 3 (the last has 1), the native engine against the reference engine.
+  const n = 7;
+  const pixels = new Uint8Array(n * 13 * 9 * 3).map((_, i) => (i * 53) % 251);
+  const ds = require("../dist").datasets.fromArrays(pixels, [n, 13, 9, 3], Int32Array.from({ length: n }, (_, i) => i % 2));
+  for (const chain of [
+    T.compose([T.randomZoomOut({ fill: [10, 20, 30], p: 0.6 }), T.resize([12, 12]), T.toTensor()]),
+    T.compose([T.randomRotation(45, { expand: true }), T.centerCrop([11, 11]), T.toTensor()]),
+    T.compose([T.randomZoomOut({ p: 0.6 }), T.randomRotation(45, { expand: true, interpolation: "bilinear" }), T.resize([10, 8], { antialias: false })]),
+  ]) {
+    const outs = {};
+    for (const backend of ["reference", "native"]) {
+      const got = [];
+      for await (const b of new (require("../dist").DataLoader)(ds, { batchSize: 3, seed: 4, transform: chain, backend })) got.push(Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength));
+      assert.equal(got.length, 3);
+      outs[backend] = Buffer.concat(got);
+    }
+    assert.ok(outs.native.equals(outs.reference), `${chain}: the loader's engines differ`);
+  }
+});

@@ -314,12 +314,73 @@ test("warps: a rotated pixel lands where mapPoint's inverse says, options are ch
   assert.deepEqual([ox, oy], [3, 3]);
   assert.deepEqual(run(T.randomRotation(0), img, { angle: 0 }).data, Array.from(img.data), "angle 0 is the identity");
   assert.deepEqual(run(T.randomAffine({ degrees: 0 }), img, { angle: 0, translate: [0, 0], scale: 1, shear: [0, 0] }).data, Array.from(img.data));
-  assert.throws(() => T.randomRotation(10, { expand: true }), (e) => e.option === "randomRotation.expand");
+  assert.throws(() => T.randomRotation(10, { expand: "yes" }), (e) => e.option === "randomRotation.expand");
   assert.throws(() => T.randomRotation(10, { interpolation: "bicubic" }), (e) => e.option === "randomRotation.interpolation" && /nearest/.test(e.message));
   assert.throws(() => T.randomAffine({}), (e) => e.option === "randomAffine.degrees" && /required/.test(e.message));
   assert.throws(() => T.randomAffine({ degrees: 5, translate: [0.5, 2] }), (e) => e.option === "randomAffine.translate");
   assert.throws(() => T.randomPerspective({ distortionScale: 1.5 }), (e) => e.option === "randomPerspective.distortionScale");
   assert.throws(() => T.randomRotation(5, { center: [1] }), (e) => e.option === "randomRotation.center");
+});
+
+test("randomZoomOut: torchvision v2's draw (coin, side ratio, position), the image on its canvas, options checked", () => {
+  const img = { data: Uint8Array.from([1, 2, 3, 4, 5, 6]), height: 2, width: 3, channels: 1 };
+  const t = T.randomZoomOut({ fill: 9, sideRange: [2, 2], p: 1 });
+  const q = { apply: true, left: 1, top: 2, padding: [1, 2, 2, 0], canvas: [4, 6] };
+  const out = run(t, img, q);
+  assert.deepEqual([out.height, out.width], [4, 6]);
+  assert.deepEqual(out.data, [9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 1, 2, 3, 9, 9, 9, 4, 5, 6, 9, 9]);
+  assert.deepEqual(run(t, img, { apply: false, left: 0, top: 0, padding: [0, 0, 0, 0], canvas: [2, 3] }).data, [1, 2, 3, 4, 5, 6], "a coin that says no leaves the image");
+  // Every draw: canvas int(side * r) with r in sideRange, the image inside it, padding adding up.
+  const { RandomStream } = require("../dist/sampling/rng");
+  const z = T.randomZoomOut({ sideRange: [1.5, 3], p: 0.7 });
+  let applied = 0;
+  for (let i = 0; i < 2000; i++) {
+    const p = z.draw(new RandomStream(5, 0, i), { height: 37, width: 53, channels: 3 });
+    const [ch, cw] = p.canvas;
+    const [l, tp, r, b] = p.padding;
+    assert.ok(l === p.left && tp === p.top && l + 53 + r === cw && tp + 37 + b === ch && Math.min(l, tp, r, b) >= 0, JSON.stringify(p));
+    if (p.apply) {
+      applied++;
+      assert.ok(cw >= Math.floor(53 * 1.5) && cw <= 53 * 3 && ch >= Math.floor(37 * 1.5) && ch <= 37 * 3, JSON.stringify(p));
+    } else assert.deepEqual(p.canvas, [37, 53]);
+  }
+  assert.ok(Math.abs(applied / 2000 - 0.7) < 0.05, `applied ${applied} of 2000 at p = 0.7`);
+  assert.throws(() => T.randomZoomOut({ sideRange: [0.5, 2] }), (e) => e.option === "randomZoomOut.sideRange" && />= 1/.test(e.message));
+  assert.throws(() => T.randomZoomOut({ p: 2 }), (e) => e.option === "randomZoomOut.p");
+  assert.throws(() => T.randomZoomOut({ fill: [1, 2] }).outputShape([4, 4, 3]), (e) => e.option === "randomZoomOut.fill");
+  assert.throws(() => T.randomZoomOut({ side: [1, 2] }), (e) => e.option === "randomZoomOut.side");
+});
+
+test("randomRotation with expand: torchvision's output size, the whole image kept; a size drawn per sample needs a fixed-size step", () => {
+  const { expandedSize } = require("../dist/transforms/library");
+  const { inverseAffine } = require("../dist/transforms/warp");
+  const size = (angle, w, h) => expandedSize(inverseAffine([0, 0], -angle, [0, 0], 1, [0, 0]), w, h);
+  assert.deepEqual(size(0, 11, 9), [11, 9]);
+  assert.deepEqual(size(90, 11, 9), [9, 11], "a quarter turn swaps the sides (the 1e-4 cut keeps cos 90 from adding a pixel)");
+  assert.deepEqual(size(45, 10, 10), [16, 16], "corners at +-7.07 about the centre: [-2.07, 12.07] rounded outwards");
+  assert.deepEqual(size(180, 7, 5), [7, 5]);
+  // Every source pixel survives a rotation with expand (nearest: each lands somewhere).
+  const img = { data: Uint8Array.from({ length: 9 * 11 }, (_, i) => 1 + (i % 250)), height: 9, width: 11, channels: 1 };
+  const t = T.randomRotation([30, 30], { expand: true });
+  const out = run(t, img, { angle: 30 });
+  assert.deepEqual([out.height, out.width], [size(30, 11, 9)[1], size(30, 11, 9)[0]]);
+  assert.equal(out.data.filter((v) => v !== 0).length >= 9 * 11 - 4, true, "the rotated image is all inside the canvas");
+  // A chain must end with one size per batch.
+  const chainOut = (steps) => T.compose(steps).outputShape([9, 11, 1]);
+  assert.throws(() => chainOut([t, T.toTensor()]), (e) => e.option === "compose: output size" && e.received === "RandomRotation" && /centerCrop/.test(e.message));
+  assert.throws(() => chainOut([T.randomZoomOut(), T.resize(8)]), (e) => e.received === "RandomZoomOut", "an int resize keeps the aspect ratio: still per sample");
+  assert.throws(() => chainOut([T.randomZoomOut(), T.randomCrop(4)]), (e) => e.option === "randomCrop after RandomZoomOut");
+  assert.throws(() => chainOut([T.randomApply([T.randomZoomOut()]), T.resize([4, 4])]), (e) => e.option === "randomApply(transforms)" && /own p/.test(e.message));
+  assert.throws(() => new T.Plan(T.randomZoomOut()).outputShape({ height: 9, width: 11, channels: 1 }), (e) => e.received === "RandomZoomOut");
+  assert.deepEqual(chainOut([t, T.randomHorizontalFlip(), T.centerCrop([8, 6]), T.toTensor()]), [1, 8, 6]);
+  assert.deepEqual(chainOut([T.randomZoomOut(), T.resize(8), T.randomResizedCrop(5)]), [1, 5, 5]);
+  assert.deepEqual(chainOut([T.randomZoomOut(), T.randomCrop(5, { padIfNeeded: true })]), [1, 5, 5]);
+  // Later steps draw for each sample's own size (a resized crop inside the canvas).
+  const plan = new T.Plan(T.compose([T.randomZoomOut({ p: 1 }), T.randomResizedCrop(5, { scale: [0.9, 1] })]));
+  for (let i = 0; i < 50; i++) {
+    const p = plan.draw({ height: 9, width: 11, channels: 1 }, { seed: 2, epoch: 0, position: i }).steps;
+    assert.ok(p[1].top + p[1].height <= p[0].canvas[0] && p[1].left + p[1].width <= p[0].canvas[1] && p[1].width > 11 * 0.9, JSON.stringify(p));
+  }
 });
 
 test("a chain with a warp runs as one fused plan on every CPU engine, with the same pixels", async () => {

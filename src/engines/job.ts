@@ -159,6 +159,7 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
   const tapsY: AxisTaps[] = new Array(n);
   const tapsX: AxisTaps[] = new Array(n);
   const preTaps: ({ y: AxisTaps; x: AxisTaps } | undefined)[] = new Array(n);
+  const warped: ({ height: number; width: number } | undefined)[] = new Array(n);
   const fill: FillState = { fill: undefined };
   let K = 1;
 
@@ -182,6 +183,7 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
     tapsY[i] = t.y;
     tapsX[i] = t.x;
     preTaps[i] = t.pre;
+    warped[i] = t.warped;
     if (t.y.K > K) K = t.y.K;
     if (t.x.K > K) K = t.x.K;
     srcDims[2 * i] = img.height;
@@ -223,7 +225,8 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
     job.warpOffset = w.offset;
     const dims = new Int32Array(2 * n);
     for (let i = 0; i < n; i++) {
-      const shape = plan.layout(shapeOf(i)).warp!.shape;
+      // Each sample's own (a step before it may draw the size).
+      const shape = warped[i]!;
       dims[2 * i] = shape.height;
       dims[2 * i + 1] = shape.width;
     }

@@ -16,6 +16,7 @@ export {
   randomCrop,
   centerCrop,
   pad,
+  randomZoomOut,
   resize,
   randomResizedCrop,
   randomRotation,
@@ -27,7 +28,7 @@ export {
   randomChoice,
   randomOrder,
 } from "./library";
-export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, ElasticTransformOptions, Interpolation } from "./library";
+export type { Shape, Params, ColorJitterOptions, RandomErasingOptions, RandomCropOptions, PadOptions, RandomZoomOutOptions, ResizeOptions, RandomResizedCropOptions, RandomRotationOptions, RandomAffineOptions, RandomPerspectiveOptions, ElasticTransformOptions, Interpolation } from "./library";
 export {
   randomInvert,
   randomPosterize,

@@ -28,6 +28,12 @@ export interface Shape {
   readonly height: number;
   readonly width: number;
   readonly channels: number;
+  /**
+   * Set by outShape when the size at this point is drawn per sample (randomZoomOut, an expanded
+   * randomRotation: the name of that step); height and width are then nominal, and each
+   * sample's own size is sampleShape's. A later fixed-size step clears it.
+   */
+  readonly varies?: string;
 }
 
 /** Plain-number parameters drawn for one sample; null when a transform draws nothing. */
@@ -89,6 +95,28 @@ export abstract class Transform {
   /** Draws this transform's random parameters for one sample. */
   draw(_rng: RandomStream, _s: Shape): Params {
     return null;
+  }
+
+  /**
+   * One sample's output shape, for its own input shape and drawn parameters: outShape, except
+   * for steps whose size is drawn (randomZoomOut, an expanded randomRotation).
+   */
+  sampleShape(s: Shape, _p: Params): Shape {
+    return this.outShape(s);
+  }
+
+  /** True when the step's output size depends on its drawn parameters (see Shape.varies). */
+  sizesVary(): boolean {
+    return false;
+  }
+
+  /**
+   * What the step does with an input whose size is drawn per sample (Shape.varies): "keep" it
+   * per sample (its output size follows each sample's), "fix" it (a size of its own: resize to
+   * [h, w], centerCrop, randomResizedCrop), or "refuse" it (its maths needs one size per batch).
+   */
+  varyingInput(): "keep" | "fix" | "refuse" {
+    return this.kind === "color" || this.kind === "warp" ? "keep" : "refuse";
   }
 
   /** Applies the transform with drawn parameters: the readable reference. */
@@ -199,7 +227,7 @@ export abstract class Transform {
 
   /** Output shape [C, H, W] for an input [H, W, C]. */
   outputShape(input: readonly [number, number, number]): [number, number, number] {
-    const s = this.outShape({ height: input[0], width: input[1], channels: input[2] });
+    const s = fixedShape(this, this.outShape({ height: input[0], width: input[1], channels: input[2] }));
     return [s.channels, s.height, s.width];
   }
 
@@ -555,6 +583,9 @@ class RandomFlip extends Geometric {
   override foldsAfterWarp(): boolean {
     return true;
   }
+  override varyingInput(): "keep" {
+    return "keep";
+  }
 }
 
 export function randomHorizontalFlip(p = 0.5): Transform {
@@ -640,6 +671,9 @@ class RandomCrop extends Geometric {
   override foldsAfterWarp(s: Shape): boolean {
     return this.pads(s).every((x) => x === 0); // a window of the warped image
   }
+  override varyingInput(): "fix" | "refuse" {
+    return this.options.padIfNeeded ? "fix" : "refuse"; // without it, a small sample could not be cropped
+  }
   protected makeTaps(s: Shape, p: Params): StepTaps {
     const [l, t] = this.pads(s);
     const { top, left } = p as { top: number; left: number };
@@ -694,6 +728,9 @@ class Pad extends Geometric {
   override foldsBeforeWarp(): boolean {
     return this.options.mode === "constant";
   }
+  override varyingInput(): "keep" {
+    return "keep";
+  }
   protected makeTaps(s: Shape): StepTaps {
     const [l, t, r, b] = this.options.padding;
     const mode = this.options.mode;
@@ -711,6 +748,99 @@ class Pad extends Geometric {
  */
 export function pad(padding: number | readonly number[], options: PadOptions = {}): Transform {
   return new Pad(padding, options);
+}
+
+export interface RandomZoomOutOptions {
+  /** Value of the canvas around the image, in the units in force: one value or one per channel (default 0). */
+  fill?: number | readonly number[];
+  /** Range of the canvas side as a multiple of the image's, [lo, hi] with 1 <= lo <= hi (default [1, 4]). */
+  sideRange?: [number, number];
+  /** Probability of zooming out a sample (default 0.5). */
+  p?: number;
+}
+
+/** One sample's zoom out: where the image sits on its canvas (torchvision v2's padding, and the canvas size). */
+interface ZoomOutParams {
+  apply: boolean;
+  /** Columns of canvas left of the image, rows above it. */
+  left: number;
+  top: number;
+  /** torchvision v2's RandomZoomOut padding: [left, top, right, bottom]. */
+  padding: [number, number, number, number];
+  /** The canvas: [height, width]. */
+  canvas: [number, number];
+}
+
+class RandomZoomOut extends Geometric {
+  readonly name = "RandomZoomOut";
+  readonly options: { fill: number | number[]; sideRange: [number, number]; p: number };
+  constructor(o: RandomZoomOutOptions) {
+    super();
+    v.knownKeys("randomZoomOut", o, ["fill", "sideRange", "p"]);
+    const sideRange = v.pair("randomZoomOut.sideRange", o.sideRange ?? [1, 4], 1);
+    this.options = { fill: parseFill("randomZoomOut.fill", o.fill ?? 0), sideRange, p: v.prob("randomZoomOut.p", o.p ?? 0.5) };
+  }
+  override outShape(s: Shape): Shape {
+    fillFor("randomZoomOut.fill", this.options.fill, s.channels);
+    return { height: s.height, width: s.width, channels: s.channels, varies: this.name };
+  }
+  override sizesVary(): boolean {
+    return true;
+  }
+  override varyingInput(): "keep" {
+    return "keep";
+  }
+  /**
+   * torchvision v2's RandomZoomOut: the coin (rand >= p leaves the sample), then r ~ U(sideRange),
+   * a canvas of int(h * r) x int(w * r), and the image at left = int(u1 * (canvas_w - w)),
+   * top = int(u2 * (canvas_h - h)).
+   */
+  override draw(rng: RandomStream, s: Shape): Params {
+    const { height: h, width: w } = s;
+    if (!(rng.random() < this.options.p)) return { apply: false, left: 0, top: 0, padding: [0, 0, 0, 0], canvas: [h, w] };
+    const [lo, hi] = this.options.sideRange;
+    const r = lo + rng.random() * (hi - lo);
+    const cw = Math.floor(w * r);
+    const ch = Math.floor(h * r);
+    const left = Math.floor((cw - w) * rng.random());
+    const top = Math.floor((ch - h) * rng.random());
+    return { apply: true, left, top, padding: [left, top, cw - w - left, ch - h - top], canvas: [ch, cw] };
+  }
+  override sampleShape(s: Shape, p: Params): Shape {
+    const [height, width] = (p as unknown as ZoomOutParams).canvas;
+    return { height, width, channels: s.channels };
+  }
+  override borderReads(): "fill" {
+    return "fill";
+  }
+  override fillOption(): number | readonly number[] {
+    return this.options.fill;
+  }
+  override foldMatrix(_s: Shape, p: Params): Mat3 | null {
+    const q = p as unknown as ZoomOutParams;
+    return q.apply ? translation(-q.left, -q.top) : null;
+  }
+  override foldsBeforeWarp(): boolean {
+    return true; // a constant pad: outside the source, the warp's fill
+  }
+  protected makeTaps(s: Shape, p: Params): StepTaps {
+    const q = p as unknown as ZoomOutParams;
+    return {
+      y: padCropTaps(s.height, q.top, 0, q.canvas[0], "constant"),
+      x: padCropTaps(s.width, q.left, 0, q.canvas[1], "constant"),
+      fill: q.apply ? fillFor("randomZoomOut.fill", this.options.fill, s.channels) : undefined,
+    };
+  }
+}
+
+/**
+ * Places the image on a larger canvas filled with `fill`, with probability p, as torchvision
+ * v2's RandomZoomOut: the canvas side is r times the image's, r drawn from sideRange. The size
+ * is drawn per sample, so a later step must give one size (resize to [height, width],
+ * centerCrop, randomResizedCrop).
+ */
+export function randomZoomOut(options: RandomZoomOutOptions = {}): Transform {
+  return new RandomZoomOut(options);
 }
 
 /**
@@ -750,6 +880,9 @@ class CenterCrop extends Geometric {
   }
   override foldsAfterWarp(s: Shape): boolean {
     return this.options.size[0] <= s.height && this.options.size[1] <= s.width;
+  }
+  override varyingInput(): "fix" {
+    return "fix";
   }
   protected makeTaps(s: Shape): StepTaps {
     const [h, w] = this.options.size;
@@ -842,6 +975,9 @@ class Resize extends Geometric {
     const o = this.outShape(s);
     return isPureScale(this.options, o.height >= s.height && o.width >= s.width);
   }
+  override varyingInput(): "fix" | "keep" {
+    return Array.isArray(this.options.size) ? "fix" : "keep"; // an int size keeps the aspect ratio: still per sample
+  }
   protected makeTaps(s: Shape): StepTaps {
     const o = this.outShape(s);
     const { interpolation, antialias } = this.options;
@@ -906,6 +1042,9 @@ class RandomResizedCrop extends Geometric {
   override foldsAfterWarp(): boolean {
     return isPureScale(this.options, false);
   }
+  override varyingInput(): "fix" {
+    return "fix";
+  }
   protected makeTaps(s: Shape, p: Params): StepTaps {
     // torchvision's get_params names, so a sample replays through F.resized_crop.
     const { top, left, height: h, width: w } = p as { top: number; left: number; height: number; width: number };
@@ -966,7 +1105,8 @@ export abstract class Warping extends Transform {
   reference(img: FloatImage, p: Params): FloatImage {
     const m = this.matrix(img, p);
     if (!m) return img;
-    return warpImage(img, m, img.height, img.width, this.warpOptions.interpolation, fillFor(`${lower(this.name)}.fill`, this.warpOptions.fill, img.channels));
+    const o = this.sampleShape(img, p);
+    return warpImage(img, m, o.height, o.width, this.warpOptions.interpolation, fillFor(`${lower(this.name)}.fill`, this.warpOptions.fill, img.channels));
   }
 }
 
@@ -1007,26 +1147,28 @@ function centred(center: [number, number] | undefined, s: Shape): [number, numbe
 export interface RandomRotationOptions extends WarpOptions {
   /** Rotation centre [x, y] in pixels (default the image centre). */
   center?: [number, number];
-  /** Not supported yet: the output would change size with the angle. */
+  /**
+   * Grow the output to hold the whole rotated image (torchvision's expand; default false). Its
+   * size then changes with each angle, so a later step must give one size (resize to
+   * [height, width], centerCrop, randomResizedCrop).
+   */
   expand?: boolean;
 }
 
 class RandomRotation extends Warping {
   readonly name = "RandomRotation";
-  readonly options: { degrees: [number, number]; interpolation: WarpInterpolation; fill: number | number[]; center?: [number, number] };
+  readonly options: { degrees: [number, number]; interpolation: WarpInterpolation; expand: boolean; fill: number | number[]; center?: [number, number] };
   protected get warpOptions() {
     return this.options;
   }
   constructor(degrees: unknown, o: RandomRotationOptions) {
     super();
     v.knownKeys("randomRotation", o, ["interpolation", "expand", "center", "fill"]);
-    if (o.expand !== undefined && v.bool("randomRotation.expand", o.expand)) {
-      throw new OptionError("randomRotation.expand", true, "false (an expanded output changes size with each angle; resize or crop after a rotation instead)");
-    }
     const center = centerOption("randomRotation.center", o.center);
     this.options = {
       degrees: degreesRange("randomRotation(degrees)", degrees),
       interpolation: warpInterpolation("randomRotation", o.interpolation, "nearest"),
+      expand: o.expand === undefined ? false : v.bool("randomRotation.expand", o.expand),
       fill: parseFill("randomRotation.fill", o.fill ?? 0),
       ...(center ? { center } : {}),
     };
@@ -1034,11 +1176,57 @@ class RandomRotation extends Warping {
   override draw(rng: RandomStream): Params {
     return { angle: rng.uniform(this.options.degrees[0], this.options.degrees[1]) };
   }
-  matrix(s: Shape, p: Params): Mat3 {
+  private inverse(s: Shape, p: Params): [number, number, number, number, number, number] {
     // F.rotate turns counter-clockwise: its inverse affine matrix takes -angle.
-    const inv = inverseAffine(centred(this.options.center, s), -(p as { angle: number }).angle, [0, 0], 1, [0, 0]);
-    return affineWarp(inv, s.height, s.width, s.height, s.width);
+    return inverseAffine(centred(this.options.center, s), -(p as { angle: number }).angle, [0, 0], 1, [0, 0]);
   }
+  override outShape(s: Shape): Shape {
+    const o = super.outShape(s);
+    return this.options.expand ? { ...o, varies: this.name } : o;
+  }
+  override sizesVary(): boolean {
+    return this.options.expand;
+  }
+  override sampleShape(s: Shape, p: Params): Shape {
+    if (!this.options.expand) return this.outShape(s);
+    const [width, height] = expandedSize(this.inverse(s, p), s.width, s.height);
+    return { height, width, channels: s.channels };
+  }
+  matrix(s: Shape, p: Params): Mat3 {
+    const o = this.sampleShape(s, p);
+    return affineWarp(this.inverse(s, p), s.height, s.width, o.height, o.width);
+  }
+}
+
+/**
+ * torchvision's expanded size (functional_tensor._compute_affine_output_size, as F.rotate with
+ * expand=True computes it): the image's corners about its centre through the inverse matrix, in
+ * float32 as torch's matmul, their bounding box shifted back by half the size, its edges cut to
+ * 1e-4 and rounded outwards. Returns [width, height].
+ */
+export function expandedSize(inv: readonly number[], w: number, h: number): [number, number] {
+  const f = Math.fround;
+  const t = inv.map(f);
+  const hw = f(0.5 * w);
+  const hh = f(0.5 * h);
+  const pts = [[-hw, -hh], [-hw, hh], [hw, hh], [hw, -hh]];
+  const lo = [Infinity, Infinity];
+  const hi = [-Infinity, -Infinity];
+  for (const [x, y] of pts) {
+    for (let k = 0; k < 2; k++) {
+      const v = f(f(f(x! * t[3 * k]!) + f(y! * t[3 * k + 1]!)) + t[3 * k + 2]!);
+      lo[k] = Math.min(lo[k]!, v);
+      hi[k] = Math.max(hi[k]!, v);
+    }
+  }
+  const tol = f(1e-4);
+  const half = [hw, hh];
+  const size = [0, 1].map((k) => {
+    const cmax = Math.ceil(f(Math.trunc(f(f(hi[k]! + half[k]!) / tol)) * tol));
+    const cmin = Math.floor(f(Math.trunc(f(f(lo[k]! + half[k]!) / tol)) * tol));
+    return Math.max(1, cmax - cmin);
+  });
+  return [size[0]!, size[1]!];
 }
 
 /** Rotates by an angle drawn from degrees (a number d: [-d, d]), as torchvision's RandomRotation. */
@@ -1327,15 +1515,36 @@ export class Compose extends Transform {
     this.options = {};
   }
   override outShape(s: Shape): Shape {
-    for (const t of this.transforms) s = t.outShape(s);
+    for (const t of this.transforms) s = stepShape(t, s);
     return s;
   }
   override draw(rng: RandomStream, s: Shape): Params {
     const ts = this.transforms;
-    const shapes = this.shapesFrom(s);
     const steps: Params[] = new Array(ts.length);
+    if (this.sizesVary()) {
+      // Some step draws its output size: each later step draws for this sample's own size.
+      let at = s;
+      for (let i = 0; i < ts.length; i++) {
+        steps[i] = ts[i]!.draw(rng, at);
+        at = ts[i]!.sampleShape(at, steps[i]!);
+      }
+      return { steps } as Params;
+    }
+    const shapes = this.shapesFrom(s);
     for (let i = 0; i < ts.length; i++) steps[i] = ts[i]!.draw(rng, shapes[i]!);
     return { steps } as Params;
+  }
+  override sampleShape(s: Shape, p: Params): Shape {
+    const steps = (p as { steps: Params[] }).steps;
+    this.transforms.forEach((t, i) => (s = t.sampleShape(s, steps[i]!)));
+    return s;
+  }
+  private varyCache: boolean | undefined;
+  override sizesVary(): boolean {
+    return (this.varyCache ??= this.transforms.some((t) => t.sizesVary()));
+  }
+  override varyingInput(): "keep" {
+    return "keep"; // each step says for itself (stepShape)
   }
 
   /** The input shape of each step for an input shape (the last one asked for is remembered). */
@@ -1388,11 +1597,13 @@ export class RandomApply extends Transform {
   }
   override outShape(s: Shape): Shape {
     const o = this.inner.outShape(s);
-    if (o.height !== s.height || o.width !== s.width || o.channels !== s.channels) {
+    if (o.height !== s.height || o.width !== s.width || o.channels !== s.channels || o.varies !== s.varies) {
       throw new OptionError(
         "randomApply(transforms)",
         this.inner.transforms.map((t) => t.name),
-        `transforms that keep the shape (${s.height}x${s.width}x${s.channels} became ${o.height}x${o.width}x${o.channels}); samples of a batch must share one shape`,
+        o.varies !== s.varies
+          ? `transforms that keep the shape, not ${o.varies} (its size is drawn per sample; give it its own p instead of randomApply)`
+          : `transforms that keep the shape (${s.height}x${s.width}x${s.channels} became ${o.height}x${o.width}x${o.channels}); samples of a batch must share one shape`,
       );
     }
     if (this.inner.boundAfter(255) !== 255 || this.inner.boundAfter(1) !== 1) {
@@ -1409,6 +1620,12 @@ export class RandomApply extends Transform {
     const q = p as { apply: boolean; inner: Params };
     return q.apply ? this.inner.reference(img, q.inner, ctx) : img;
   }
+  override sampleShape(s: Shape): Shape {
+    return s; // its steps keep the shape (outShape)
+  }
+  override varyingInput(): "keep" {
+    return "keep"; // its steps say for themselves (Compose)
+  }
   override toString(): string {
     return `RandomApply(p=${this.options.p}, ${this.inner.toString()})`;
   }
@@ -1423,7 +1640,7 @@ export function randomApply(transforms: readonly Transform[], p = 0.5): RandomAp
 function checkKeepsShape(option: string, ts: readonly Transform[], s: Shape): void {
   for (const t of ts) {
     const o = t.outShape(s);
-    if (o.height !== s.height || o.width !== s.width || o.channels !== s.channels) {
+    if (o.height !== s.height || o.width !== s.width || o.channels !== s.channels || o.varies) {
       throw new OptionError(option, t.name, `transforms that keep the shape (${t.name} makes ${s.height}x${s.width}x${s.channels} ${o.height}x${o.width}x${o.channels}); which one runs is drawn per sample, and samples of a batch share one shape`);
     }
     if (t.boundAfter(255) !== 255 || t.boundAfter(1) !== 1) throw new OptionError(option, t.name, "no toTensor inside (the value range must not depend on chance)");
@@ -1584,6 +1801,29 @@ export function fillFor(option: string, fill: number | number[], C: number): num
   if (fill.length === 1) return new Array(C).fill(fill[0]);
   if (fill.length !== C) throw new OptionError(option, fill, `1 or ${C} values for a ${C}-channel image`);
   return fill;
+}
+
+/**
+ * The shape after step t on input s, with the facts of Shape.varies: a step that draws its size
+ * marks it, a step that keeps a drawn size carries the mark, a fixed-size step clears it, and a
+ * step that needs one size per batch refuses it.
+ */
+function stepShape(t: Transform, s: Shape): Shape {
+  const what = s.varies ? t.varyingInput() : "keep";
+  if (what === "refuse") {
+    throw new OptionError(`${lower(t.name)} after ${s.varies}`, t.name, `a step that takes a size drawn per sample (flips, warps, colour steps, resize, pad), or a fixed-size step between ${s.varies} and it (resize to [height, width], centerCrop, randomResizedCrop)`);
+  }
+  const o = t.outShape(s);
+  if (what === "fix") return o.varies ? { height: o.height, width: o.width, channels: o.channels } : o;
+  return s.varies && !o.varies ? { ...o, varies: s.varies } : o;
+}
+
+/** A chain's output shape, refused (OptionError) where its size is still drawn per sample. */
+export function fixedShape(t: Transform, s: Shape): Shape {
+  if (s.varies) {
+    throw new OptionError(`${lower(t.name)}: output size`, s.varies, `a fixed-size step after ${s.varies} (add resize to [height, width], centerCrop or randomResizedCrop after it): its output size is drawn per sample, and the samples of a batch share one size`);
+  }
+  return s;
 }
 
 function needGrayChannels(option: string, C: number): void {

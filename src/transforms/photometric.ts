@@ -403,6 +403,9 @@ class GaussianBlur extends Geometric {
   override borderReads(): "mirror" {
     return "mirror";
   }
+  override varyingInput(): "keep" {
+    return "keep"; // per pixel, at any size
+  }
   override draw(rng: RandomStream): Params {
     const [lo, hi] = this.options.sigma;
     return { sigma: lo === hi ? lo : f(rng.uniform(lo, hi)) };

@@ -10,7 +10,7 @@
 import { OptionError } from "../errors";
 import { RandomStream, Purpose } from "../sampling/rng";
 import { type AxisTaps, composeTaps, identityTaps } from "./geometry";
-import { Compose, RandomApply, RandomChoice, Transform, fillFor, type Params, type Shape, OpCode } from "./library";
+import { Compose, RandomApply, RandomChoice, Transform, fillFor, fixedShape, type Params, type Shape, OpCode } from "./library";
 import { compose as composeMaps, type Mat3, type WarpInterpolation } from "./warp";
 
 /** Floats of a warp block before its displacement grid (native/PLAN_ABI.md, "Warp pass"). */
@@ -94,6 +94,8 @@ export interface SampleTaps {
   x: AxisTaps;
   /** With a warp whose earlier steps do not fold: the taps of the pass before it (see WarpLayout.pre). */
   pre?: { y: AxisTaps; x: AxisTaps };
+  /** With a warp: this sample's warped image (the job's warpDims; per sample where a size is drawn). */
+  warped?: { height: number; width: number };
 }
 
 /** The one fill value of a batch, as the samples bring it (see Plan.encodeSample). */
@@ -116,7 +118,14 @@ export class Plan {
     this.gridReserve = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
     this.warpPre = this.warpAt >= 0 && this.structure.slice(0, this.warpAt).some((l) => l.t.kind === "geometry" && !l.t.foldsBeforeWarp());
     this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
+    this.varies = this.structure.some((l) => l.t.sizesVary());
+    this.endsVarying = endsVarying(this.structure);
   }
+
+  /** Some step draws its output size (Shape.varies): each sample's shapes are its own (sampleShapes). */
+  private readonly varies: boolean;
+  /** The chain's last size is still drawn per sample: it cannot make a batch (check refuses it). */
+  private readonly endsVarying: boolean;
 
   /**
    * Steps the fused plan cannot run as written (see unfusedSteps): a chain with any runs step by
@@ -159,7 +168,7 @@ export class Plan {
         const ts = this.transform.transforms;
         for (let k = ts.length - 1; k >= 1; k--) {
           const head = new Plan(new Compose(ts.slice(0, k)));
-          if (head.fused) {
+          if (head.fused && !head.endsVarying) {
             this.splitCache = { head, steps: k };
             break;
           }
@@ -204,7 +213,7 @@ export class Plan {
 
   /** Throws OptionError when the chain cannot run on input shape `s`. */
   private check(s: Shape): void {
-    this.transform.outShape(s);
+    fixedShape(this.transform, this.transform.outShape(s));
   }
 
   private readonly layouts = new Map<string, Layout>();
@@ -269,19 +278,22 @@ export class Plan {
         const colourBefore = this.structure.slice(0, this.warpAt).some((e) => e.t.kind === "color");
         this.structure.forEach((e, k) => {
           const t = e.t;
-          if (t.kind !== "geometry" || t.borderReads() !== "fill" || t.readsFillAt(WIDE) || !t.readsFillAt(shapes[k]!)) return;
+          // With a size drawn per sample, a step may read fill at some samples' sizes: assume it does.
+          if (t.kind !== "geometry" || t.borderReads() !== "fill" || t.readsFillAt(WIDE) || (!shapes[k]!.varies && !t.readsFillAt(shapes[k]!))) return;
           if (k > this.warpAt && k < this.warpLast) {
-            throw new OptionError(`${t.name} at input ${shapes[k]!.height}x${shapes[k]!.width}`, t.options, "a crop within the image between two warps (the plan folds them into one resampling, which has no padding between them)");
+            throw new OptionError(where(t, shapes[k]!), t.options, "a crop within the image between two warps (the plan folds them into one resampling, which has no padding between them)");
           }
           if (colourBefore || !sameFill(t.fillOption()!, wt.fillOption()!)) {
-            throw new OptionError(`${t.name} at input ${shapes[k]!.height}x${shapes[k]!.width}`, t.fillOption(), `no padding in a chain whose warp fills with ${JSON.stringify(wt.fillOption())}${colourBefore ? " after colour steps" : ""} (one fill per plan): crop within the image, or pad with the warp's fill`);
+            throw new OptionError(where(t, shapes[k]!), t.fillOption(), `no padding in a chain whose warp fills with ${JSON.stringify(wt.fillOption())}${colourBefore ? " after colour steps" : ""} (one fill per plan): crop within the image, or pad with the warp's fill`);
           }
         });
         // Geometry right after the warp that stays inside the warped image folds in too.
         let end = this.warpLast + 1;
         // A displacement is added at the output of the folded steps: nothing folds after it.
         const displaces = this.structure[this.warpLast]!.t.displacementGrid() > 0;
-        while (!displaces && end < this.structure.length && this.structure[end]!.t.kind === "geometry" && this.structure[end]!.t.foldsAfterWarp(shapes[end]!)) end++;
+        // With a size drawn per sample, a step folds only where it folds at every size.
+        const folds = (t: Transform, at: Shape) => (at.varies ? t.foldsAfterWarp(WIDE) && t.foldsAfterWarp(TINY) : t.foldsAfterWarp(at));
+        while (!displaces && end < this.structure.length && this.structure[end]!.t.kind === "geometry" && folds(this.structure[end]!.t, shapes[end]!)) end++;
         const interpolation = (this.structure[this.warpAt]!.t as unknown as { interpolation: WarpInterpolation }).interpolation;
         warp = { mode: interpolation === "nearest" ? 1 : 2, offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s, pre: this.warpPre, preShape: shapes[this.warpAt]! };
       }
@@ -362,6 +374,10 @@ export class Plan {
     const marks = this.refillMarks;
     marks.length = 0;
     this.collect(this.transform, p, true, 0);
+    // Each leaf's input shape for this sample (the layout's, unless a step draws its size).
+    const shapes = this.varies ? this.sampleShapes(img) : layout.shapes;
+    const shapeAt = (k: number): Shape => (k < structure.length ? shapes[k]! : this.varies ? shapes[k]! : layout.out);
+    let warped: Shape | undefined;
     let from = 0;
     let pre: { y: AxisTaps; x: AxisTaps } | undefined;
     const w = layout.warp;
@@ -371,8 +387,10 @@ export class Plan {
       // warp reads (domain) and where its pixels come from the source (real: the rest of the
       // domain is padding, read as the fill).
       let m = IDENTITY;
-      const readH = w.pre ? w.preShape.height : img.height;
-      const readW = w.pre ? w.preShape.width : img.width;
+      warped = shapeAt(w.end);
+      const preShape = shapeAt(this.warpAt);
+      const readH = w.pre ? preShape.height : img.height;
+      const readW = w.pre ? preShape.width : img.width;
       let domain = [0, 0, readW, readH];
       let real = domain;
       let preY: AxisTaps = identityTaps(img.height);
@@ -383,7 +401,7 @@ export class Plan {
       for (let k = 0; k < w.end; k++) {
         const leaf = structure[k]!.t;
         const q = leafParams[k]!;
-        const s = layout.shapes[k]!;
+        const s = shapes[k]!;
         if (leaf.kind === "color") {
           this.writeOp(leaf, s, q, layout.ctxs[k]!, leafEnabled[k]!, block, base + layout.opOffsets[op++]!);
           continue;
@@ -394,7 +412,7 @@ export class Plan {
           for (let r = 0; r < 4; r++) {
             let at = base + layout.opOffsets[op++]!;
             block[at++] = 0;
-            for (let j = 0; j < 4 + leaf.outShape(s).channels; j++) block[at++] = 0;
+            for (let j = 0; j < 4 + shapeAt(k + 1).channels; j++) block[at++] = 0;
           }
         }
         if (!leafEnabled[k]) continue;
@@ -415,7 +433,7 @@ export class Plan {
         }
         if (d) grid = d; // the last folded step (see layoutOf)
         if (k < this.warpAt) {
-          domain = extent(m, leaf.outShape(s));
+          domain = extent(m, shapeAt(k + 1));
           real = intersect(real, domain);
         }
       }
@@ -424,7 +442,7 @@ export class Plan {
       const full = [0, 0, readW, readH];
       // Inside the source, as the engines check (an empty window, x1 <= x0, holds nothing).
       real = real.map((v, i) => Math.min(Math.max(v, 0), full[i % 2 === 0 ? 2 : 3]!));
-      const identity = !grid && frames.length === 0 && sameValues(domain, full) && sameValues(real, full) && sameValues(m, IDENTITY) && w.shape.height === readH && w.shape.width === readW;
+      const identity = !grid && frames.length === 0 && sameValues(domain, full) && sameValues(real, full) && sameValues(m, IDENTITY) && warped.height === readH && warped.width === readW;
       block[at] = identity ? 0 : 1; // 0: the warped image is the image the warp reads (the same values)
       for (let i = 0; i < 9; i++) block[at + 1 + i] = m[i]!;
       for (let i = 0; i < 4; i++) block[at + 10 + i] = domain[i]!;
@@ -440,15 +458,15 @@ export class Plan {
       block[at + WARP_BLOCK - 1] = G;
       for (let i = 0; i < 2 * G * G; i++) block[at + WARP_BLOCK + i] = grid![i]!;
       block.fill(0, at + WARP_BLOCK + 2 * G * G, at + WARP_BLOCK + 2 * this.gridReserve * this.gridReserve); // every element is written
-      y = identityTaps(w.shape.height);
-      x = identityTaps(w.shape.width);
+      y = identityTaps(warped.height);
+      x = identityTaps(warped.width);
       from = w.end;
       if (w.pre) pre = { y: preY, x: preX };
     }
     for (let k = from; k < structure.length; k++) {
       const leaf = structure[k]!.t;
       const q = leafParams[k]!;
-      const s = layout.shapes[k]!;
+      const s = shapes[k]!;
       if (refills[k]) {
         // Where this step's fill lands, followed through the later steps (see writeRefills).
         const t = leafEnabled[k] ? leaf.taps!(s, q) : undefined;
@@ -459,7 +477,8 @@ export class Plan {
           }
         }
         const value = t?.fill ?? [];
-        marks.push({ y: t ? fillMarks(t.y) : identityTaps(leaf.outShape(s).height), x: t ? fillMarks(t.x) : identityTaps(leaf.outShape(s).width), value, at: base + layout.opOffsets[op]!, enabled: !!t && !!t.fill });
+        const after = shapeAt(k + 1);
+        marks.push({ y: t ? fillMarks(t.y) : identityTaps(after.height), x: t ? fillMarks(t.x) : identityTaps(after.width), value, at: base + layout.opOffsets[op]!, enabled: !!t && !!t.fill });
         op += 4;
         if (t) {
           y = composeTaps(y, t.y);
@@ -482,7 +501,28 @@ export class Plan {
       }
     }
     for (const m of marks) writeRefills(m, block);
-    return pre ? { y, x, pre } : { y, x };
+    const out: SampleTaps = pre ? { y, x, pre } : { y, x };
+    if (warped) out.warped = { height: warped.height, width: warped.width };
+    return out;
+  }
+
+  /** Scratch of sampleShapes. */
+  private readonly shapeScratch: Shape[] = [];
+
+  /**
+   * Each leaf's input shape for the sample collect() filled in (its parameters), and the output
+   * last: sampleShape through the leaves (a leaf that randomApply skips keeps the shape).
+   */
+  private sampleShapes(img: Shape): readonly Shape[] {
+    const out = this.shapeScratch;
+    out.length = 0;
+    let s: Shape = { height: img.height, width: img.width, channels: img.channels };
+    for (let k = 0; k < this.structure.length; k++) {
+      out.push(s);
+      if (this.leafEnabled[k]) s = this.structure[k]!.t.sampleShape(s, this.leafParams[k]!);
+    }
+    out.push(s);
+    return out;
   }
 
   /** A colour leaf's op block: `enabled`, then its parameters. */
@@ -579,6 +619,7 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
   let onlyAffine = true;
   const at = structure.findIndex((l) => l.t.kind === "warp");
   if (at >= 0) out.push(...warpUnfused(structure, at));
+  out.push(...varyingFillUnfused(structure));
   for (const l of structure) {
     const t = l.t;
     if (t.kind === "warp") continue; // warpUnfused
@@ -609,6 +650,37 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
  */
 /** A shape larger than any crop: readsFillAt(WIDE) is false for steps that read fill only past the image. */
 const WIDE: Shape = { height: Number.MAX_SAFE_INTEGER, width: Number.MAX_SAFE_INTEGER, channels: 1 };
+/** The smallest image: with WIDE, the two ends of the sizes a drawn size may take. */
+const TINY: Shape = { height: 1, width: 1, channels: 1 };
+
+/**
+ * After a step that draws its size, a crop that pads only when the sample is smaller than it
+ * (centerCrop) reads its fill at some samples and not others: where that fill differs from the
+ * chain's other fills (one fill per plan), the step runs step by step rather than fail mid-epoch.
+ */
+function varyingFillUnfused(structure: readonly Leaf[]): string[] {
+  const first = structure.findIndex((l) => l.t.sizesVary());
+  if (first < 0) return [];
+  const fills = structure.filter((l) => l.t.kind === "warp" || (l.t.borderReads() === "fill" && l.t.readsFillAt(WIDE))).map((l) => l.t.fillOption()!);
+  return structure
+    .filter((l, k) => k > first && l.t.kind === "geometry" && l.t.borderReads() === "fill" && !l.t.readsFillAt(WIDE) && fills.some((f) => !sameFill(f, l.t.fillOption()!)))
+    .map((l) => l.t.name);
+}
+
+/** True when the chain's output size is still drawn per sample (no fixed-size step after the last step that draws one). */
+/** A step at its input shape, for messages: "CenterCrop at input 5x7", or after the step that drew the size. */
+function where(t: Transform, s: Shape): string {
+  return s.varies ? `${t.name} after ${s.varies} (a size drawn per sample)` : `${t.name} at input ${s.height}x${s.width}`;
+}
+
+function endsVarying(structure: readonly Leaf[]): boolean {
+  let varying = false;
+  for (const l of structure) {
+    if (l.t.sizesVary()) varying = true;
+    else if (l.t.varyingInput() === "fix") varying = false;
+  }
+  return varying;
+}
 
 function warpUnfused(structure: readonly Leaf[], at: number): string[] {
   const out: string[] = [];

@@ -180,12 +180,15 @@ def apply(step, x, state):
         return F.crop(x, p["top"], p["left"], h, w)
     if name == "Pad":
         return pad(x, o["padding"], o["fill"], o["mode"])
+    if name == "RandomZoomOut":
+        # torchvision v2's RandomZoomOut is F.pad with its drawn padding (0.14 has no v2): the same.
+        return pad(x, list(p["padding"]), o["fill"], "constant") if p["apply"] else x
     if name in ("RandomRotation", "RandomAffine", "RandomPerspective"):
         fill = o["fill"] if isinstance(o["fill"], list) else [o["fill"]]
         fill = [float(f) for f in (fill * x.shape[0] if len(fill) == 1 else fill)]
         interp = INTERP[o["interpolation"]]
         if name == "RandomRotation":
-            return F.rotate(x, p["angle"], interp, expand=False, center=o.get("center"), fill=fill)
+            return F.rotate(x, p["angle"], interp, expand=o.get("expand", False), center=o.get("center"), fill=fill)
         if name == "RandomAffine":
             return F.affine(x, p["angle"], list(p["translate"]), p["scale"], list(p["shear"]), interp, fill=fill, center=o.get("center"))
         return F.perspective(x, p["startpoints"], p["endpoints"], interp, fill=fill) if p["apply"] else x
