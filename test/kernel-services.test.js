@@ -182,26 +182,23 @@ test("progress-style updates: display_id on the first output, update_display_dat
   assert.match(misuse.reply.content.evalue, /update needs options\.displayId/);
 });
 
-test("plotly: the first figure of the session brings plotly.js once; figures carry plotly JSON and HTML", { timeout: 60000 }, async () => {
+test("plotly: no embed from the kernel; figures carry plotly JSON and HTML; the server serves the kernelspec's plotly.min.js", { timeout: 60000 }, async () => {
   const fig = (n) => `({ "application/vnd.plotly.v1+json": { data: [{ type: "bar", x: ["a", "b"], y: [${n}, 2] }], layout: { title: { text: "f${n}" } } } })`;
   const r1 = await ok(fig(1));
-  const embeds = r1.byType("display_data");
-  assert.equal(embeds.length, 1, "one embed before the first figure");
-  const embedHtml = embeds[0].content.data["text/html"];
-  assert.ok(embedHtml.length > 1_000_000, "plotly.js is inlined, not fetched from a CDN");
-  assert.ok(!/<script[^>]*\bsrc=/i.test(embedHtml), "no script loaded from elsewhere");
-  assert.match(embeds[0].content.data["text/plain"], /^plotly\.js \S+ embedded for this session \(offline\)$/);
+  assert.equal(r1.byType("display_data").length, 0, "nothing before the figure");
   const res = r1.byType("execute_result")[0].content.data;
   assert.equal(res["application/vnd.plotly.v1+json"].layout.title.text, "f1");
-  assert.match(res["text/html"], /^<div id="[^"]+" class="batchlab-plot"/);
+  assert.match(res["text/html"], /^<div class="batchlab-plot" data-batchlab-fig="[^"]+"/);
+  assert.match(res["text/html"], /name = "batchlab"/, "the figure names the kernelspec it runs from (kernel.json's env)");
+  assert.ok(res["text/html"].length < 100_000);
   assert.equal(res["text/plain"], '<Plotly figure "f1": 1 trace>');
-  // the embed comes before the figure in the cell's outputs
-  const order = r1.iopub.map((m) => m.header.msg_type).filter((t) => t !== "stream");
-  assert.deepEqual(order, ["display_data", "execute_result"]);
-
   const r2 = await ok(`display(${fig(2)})`);
-  assert.equal(r2.byType("display_data").length, 1, "no second embed");
+  assert.equal(r2.byType("display_data").length, 1);
   assert.ok(r2.byType("display_data")[0].content.data["application/vnd.plotly.v1+json"]);
+  // what each figure's HTML loads where window.Plotly is missing: <base>kernelspecs/batchlab/plotly.min.js
+  const js = await fetch(`${server.baseUrl}kernelspecs/batchlab/plotly.min.js`, { headers: { Authorization: `token ${server.token}` } });
+  assert.equal(js.status, 200);
+  assert.ok(Buffer.from(await js.arrayBuffer()).equals(fs.readFileSync(require.resolve("plotly.js-dist-min"))));
 });
 
 test("comm_info_request gets a comm_info_reply with no comms", { timeout: 60000 }, async () => {
