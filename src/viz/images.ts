@@ -2,7 +2,7 @@
 import { OptionError } from "../errors";
 import type { Dataset, Image, Sample } from "../data/types";
 import * as v from "../options";
-import type { Bundle } from "../display/index";
+import { DISPLAY, type Bundle, type MimeData, type MimeMetadata } from "../display/index";
 import { blitNearest, chwToRgb, displayChannels, hwcToRgb, pngBundle, whiteCanvas } from "./canvas";
 import { ADVANCE, GLYPH_HEIGHT, drawText, fitText, textWidth } from "./font";
 import { className, fmt, fmtList } from "./format";
@@ -95,8 +95,83 @@ function isTypedOrArray(x: unknown): x is ArrayLike<number> {
  * channel is dropped), each label's class name under its image, on white, upscaled nearest
  * neighbour. text/plain: shape, per-channel mean and std, label counts by class.
  */
-export function showBatch(batch: BatchLike, options: ShowBatchOptions = {}): Bundle {
+export function showBatch(batch: BatchLike | readonly Sample[], options?: ShowBatchOptions): Bundle;
+/**
+ * A loader's first batch (`loader.first()`), or a dataset's first samples (`limit`, default 16):
+ * a view that a notebook shows as the last expression of a cell, and that `await` turns into the
+ * bundle (for a script or `standaloneHtml`).
+ */
+export function showBatch(source: BatchSource | Dataset, options?: ShowBatchOptions): PendingView;
+export function showBatch(batch: BatchLike | readonly Sample[] | BatchSource | Dataset, options: ShowBatchOptions = {}): Bundle | PendingView {
   v.knownKeys("showBatch", options, ["nrow", "classNames", "denormalize", "scale", "limit"]);
+  if (Array.isArray(batch)) return gridOf(samplesToBatch("showBatch(samples)", batch as readonly Sample[]), options);
+  if (batch !== null && typeof batch === "object" && !("images" in batch)) {
+    if (typeof (batch as BatchSource).first === "function") {
+      const loader = batch as BatchSource;
+      return pendingView(async () => gridOf(await loader.first(), options));
+    }
+    if (typeof (batch as Dataset).get === "function" && typeof (batch as Dataset).length === "number") {
+      const ds = batch as Dataset;
+      const n = Math.min(ds.length, options.limit === undefined ? 16 : v.int("showBatch(options).limit", options.limit, 1));
+      return pendingView(async () => {
+        const samples: Sample[] = [];
+        for (let i = 0; i < n; i++) samples.push(await ds.get(i));
+        return gridOf({ ...samplesToBatch("showBatch(dataset)", samples), classNames: ds.classNames }, options);
+      });
+    }
+  }
+  return gridOf(batch as BatchLike, options);
+}
+
+/** What showBatch takes as a loader: anything with `first()` resolving to a batch (a DataLoader). */
+export interface BatchSource {
+  first(): Promise<BatchLike>;
+}
+
+/**
+ * A view still being made (it needs a batch first). A notebook shows it as a cell's value
+ * (its display method returns a promise, which the batchlab kernel awaits); `await view` gives
+ * the bundle.
+ */
+export interface PendingView extends PromiseLike<Bundle> {
+  [DISPLAY](): Promise<{ data: MimeData; metadata: MimeMetadata }>;
+}
+
+export function pendingView(make: () => Promise<Bundle>): PendingView {
+  let made: Promise<Bundle> | undefined;
+  const get = (): Promise<Bundle> => (made ??= make());
+  const view = {
+    then<A = Bundle, B = never>(ok?: ((b: Bundle) => A | PromiseLike<A>) | null, bad?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+      return get().then(ok, bad);
+    },
+    toString: () => "<batchlab view: await it for the bundle>",
+  };
+  Object.defineProperty(view, DISPLAY, { value: () => get().then((b) => ({ data: b.data, metadata: b.metadata })), enumerable: false });
+  return view as unknown as PendingView;
+}
+
+/** Samples (HWC uint8, one shape) as a batch of float pixels in [0, 1], as ToTensor makes them. */
+function samplesToBatch(option: string, samples: readonly Sample[]): BatchLike {
+  if (samples.length === 0) throw new OptionError(option, samples, "at least one sample");
+  const first = samples[0]!;
+  if (first === null || typeof first !== "object" || !first.image) throw new OptionError(`${option}[0]`, first, "a sample { image: { data, height, width, channels }, label } (dataset.get(i), dataset.take(n))");
+  const { height: h, width: w, channels: c } = first.image;
+  const plane = h * w;
+  const images = new Float32Array(samples.length * c * plane);
+  const labels = new Int32Array(samples.length);
+  samples.forEach((s, k) => {
+    const im = s?.image;
+    if (!im || im.height !== h || im.width !== w || im.channels !== c) {
+      throw new OptionError(`${option}[${k}].image`, im ? `${im.height}x${im.width}x${im.channels}` : s, `${h}x${w}x${c} like sample 0 (one batch has one shape; resize them, or use a DataLoader with a Resize)`);
+    }
+    const base = k * c * plane;
+    for (let i = 0; i < plane; i++) for (let ch = 0; ch < c; ch++) images[base + ch * plane + i] = im.data[i * c + ch]! / 255;
+    labels[k] = s.label;
+  });
+  return { images, shape: [samples.length, c, h, w], labels };
+}
+
+function gridOf(batch: BatchLike, options: ShowBatchOptions): Bundle {
   if (batch === null || typeof batch !== "object") {
     throw new OptionError("showBatch(batch)", batch, "a batch { images, shape: [N, C, H, W], labels? } (for example from a DataLoader)");
   }

@@ -162,6 +162,11 @@ function classAxis(classes: readonly string[]): Record<string, unknown> {
 }
 
 export interface PlotSamplerOptions {
+  /**
+   * The class number of every dataset index (an Int32Array), or a dataset with labels(); optional
+   * for a loader (its dataset's). Also accepted as plotSampler's second argument (the older form).
+   */
+  labels?: ArrayLike<number> | Dataset;
   /** Epochs to draw (default 3); epochs 0 .. epochs-1. */
   epochs?: number;
   /** Batch size for the per-batch mix when given a plain sampler (default 32). */
@@ -213,8 +218,23 @@ function otherRanks(sampler: Sampler, worldSize: number, ranks: PlotSamplerOptio
  * DistributedSampler (has rank and worldSize), the split per rank in epoch 0.
  * `labels`: one class number per dataset index, or a dataset with labels(); optional for a loader.
  */
-export function plotSampler(source: SamplerSource, labels?: ArrayLike<number> | Dataset, options: PlotSamplerOptions = {}): Bundle {
-  v.knownKeys("plotSampler", options, ["epochs", "batchSize", "classNames", "ranks", "maxBatches"]);
+export function plotSampler(source: SamplerSource, options?: PlotSamplerOptions): Bundle;
+export function plotSampler(source: SamplerSource, labels?: ArrayLike<number> | Dataset, options?: Omit<PlotSamplerOptions, "labels">): Bundle;
+export function plotSampler(source: SamplerSource, second?: ArrayLike<number> | Dataset | PlotSamplerOptions, third?: PlotSamplerOptions): Bundle {
+  let labels: ArrayLike<number> | Dataset | undefined;
+  let options: PlotSamplerOptions;
+  const isOptions = (x: unknown): x is PlotSamplerOptions =>
+    isObject(x) && !Array.isArray(x) && !ArrayBuffer.isView(x) && typeof (x as { get?: unknown }).get !== "function" && typeof (x as { length?: unknown }).length !== "number";
+  if (isOptions(second)) {
+    if (third !== undefined) throw new OptionError("plotSampler(sampler, options, ...)", third, "nothing after the options object (labels go in options.labels)");
+    options = second;
+    labels = second.labels;
+  } else {
+    options = third ?? {};
+    if (typeof options === "object" && options !== null && options.labels !== undefined) throw new OptionError("plotSampler(options).labels", options.labels, "undefined when the labels are the second argument (give them once)");
+    labels = second;
+  }
+  v.knownKeys("plotSampler", options, ["labels", "epochs", "batchSize", "classNames", "ranks", "maxBatches"]);
   let batchSampler: BatchSamplerLike | undefined;
   let sampler: Sampler;
   let dataset: Dataset | undefined;
