@@ -3,7 +3,7 @@ import { OptionError } from "../errors";
 import type { Dataset, Image, Sample } from "../data/types";
 import * as v from "../options";
 import { DISPLAY, type Bundle, type MimeData, type MimeMetadata } from "../display/index";
-import { blitNearest, chwToRgb, displayChannels, hwcToRgb, pngBundle, whiteCanvas } from "./canvas";
+import { blitScaled, chwToRgb, displayChannels, hwcToRgb, pngBundle, whiteCanvas } from "./canvas";
 import { ADVANCE, GLYPH_HEIGHT, drawText, fitText, textWidth } from "./font";
 import { className, fmt, fmtList } from "./format";
 
@@ -49,7 +49,13 @@ const LINE = GLYPH_HEIGHT + 2;
 /** Space between the columns of showAugmentations, so captions do not run together. */
 const GAP = 10;
 
+/**
+ * Display pixels per image pixel: small images are enlarged (whole multiples) to about `target`
+ * px; images over 4x the target are shrunk to about 2.5x it (a photo strip stays a few MB
+ * smaller than its photos, and fits the notebook).
+ */
 function defaultScale(maxDim: number, target: number): number {
+  if (maxDim > 4 * target) return (2.5 * target) / maxDim;
   return maxDim >= target ? 1 : Math.ceil(target / maxDim);
 }
 
@@ -292,7 +298,7 @@ function gridOf(batch: BatchLike, options: ShowBatchOptions): Bundle {
     const x0 = PAD + (i % cols) * cellW;
     const y0 = PAD + Math.floor(i / cols) * cellH;
     chwToRgb(px, i * C * plane, dc, H, W, a, b, tile);
-    blitNearest(canvas, tile, W, H, x0, y0, tileW, tileH);
+    blitScaled(canvas, tile, W, H, x0, y0, tileW, tileH);
     const text = hasText ? caption(i) : undefined;
     if (text !== undefined) {
       const t = fitText(text, maxChars);
@@ -585,8 +591,13 @@ export function showAugmentations(dataset: Dataset | Sample | Image, transform: 
   const described = draws.map((d) => describeParams(transform, d.params));
   const maxH = Math.max(img.height, ...draws.map((d) => d.shape[1]));
   const maxW = Math.max(img.width, ...draws.map((d) => d.shape[2]));
-  const scale = scaleOption("showAugmentations(options).scale", options.scale) ?? defaultScale(Math.max(maxH, maxW), 96);
-  const contentW = Math.max(Math.round(maxW * scale), 16 * ADVANCE);
+  // One scale for all tiles (sizes stay comparable), except that a tile much larger than the
+  // target (a photo next to its 224 px crops) is shrunk on its own to about 240 px.
+  const given = scaleOption("showAugmentations(options).scale", options.scale);
+  const uniform = given ?? defaultScale(Math.max(maxH, maxW), 96);
+  const scaleOf = (h: number, w: number): number => (given === undefined && uniform < 1 ? Math.min(1, 240 / Math.max(h, w)) : uniform);
+  const sizes = [[img.height, img.width], ...draws.map((d) => [d.shape[1], d.shape[2]])].map(([h, w]) => [Math.max(1, Math.round(h! * scaleOf(h!, w!))), Math.max(1, Math.round(w! * scaleOf(h!, w!)))] as const);
+  const contentW = Math.max(Math.max(...sizes.map((z) => z[1])), 16 * ADVANCE);
   const cellW = contentW + GAP;
   const maxChars = Math.floor((contentW + 1) / ADVANCE);
   const captions: string[][] = [["original", `${img.height}x${img.width}x${img.channels}`]];
@@ -598,7 +609,7 @@ export function showAugmentations(dataset: Dataset | Sample | Image, transform: 
   const ncol = options.ncol === undefined ? Math.min(n + 1, 9) : v.int("showAugmentations(options).ncol", options.ncol, 1);
   const cols = Math.min(ncol, n + 1);
   const rows = Math.ceil((n + 1) / cols);
-  const tileBoxH = Math.round(maxH * scale);
+  const tileBoxH = Math.max(...sizes.map((z) => z[0]));
   const rowHeights: number[] = [];
   for (let r = 0; r < rows; r++) {
     const lines = Math.max(...captions.slice(r * cols, (r + 1) * cols).map((c) => c.length));
@@ -614,13 +625,13 @@ export function showAugmentations(dataset: Dataset | Sample | Image, transform: 
       if (t === 0) {
         const rgb = new Uint8Array(img.height * img.width * 3);
         hwcToRgb(img.data, img.height, img.width, img.channels, rgb);
-        blitNearest(canvas, rgb, img.width, img.height, x0, y, Math.round(img.width * scale), Math.round(img.height * scale));
+        blitScaled(canvas, rgb, img.width, img.height, x0, y, sizes[0]![1], sizes[0]![0]);
       } else {
         const d = draws[t - 1]!;
         const [c, h, w] = d.shape;
         const rgb = new Uint8Array(h * w * 3);
         chwToRgb(d.output, 0, displayChannels(c), h, w, a, b, rgb);
-        blitNearest(canvas, rgb, w, h, x0, y, Math.max(1, Math.round(w * scale)), Math.max(1, Math.round(h * scale)));
+        blitScaled(canvas, rgb, w, h, x0, y, sizes[t]![1], sizes[t]![0]);
       }
       captions[t]!.forEach((line, i) => drawText(canvas, x0, y + tileBoxH + 4 + i * LINE, fitText(line, maxChars), i === 0 ? TEXT : MUTED));
     }
