@@ -147,9 +147,16 @@ export class Executor {
     return { start: info.start, end: info.end, matches: info.candidates };
   }
 
+  /**
+   * Shift-Tab: the name at the cursor, or, where the cursor follows no name (`T.randomCrop(`,
+   * `new DataLoader(ds, {`), the callee of the innermost call still open before it, as
+   * IPython's token_at_cursor does. An unresolved name (tslab answers a bare `any`) is not found.
+   */
   inspect(src: string, cursor: number): string | null {
-    const info = this.conv.inspect(this.prevDecl, src, cursor);
-    return info ? printQuickInfo(info) : null;
+    const info = this.conv.inspect(this.prevDecl, src, inspectPosition(src, cursor));
+    if (!info) return null;
+    const text = printQuickInfo(info);
+    return text.trim() === "any" ? null : text;
   }
 
   /**
@@ -317,4 +324,32 @@ function frames(e: Error): string[] {
     }
   }
   return out;
+}
+
+const NAME_CHAR = /[\w$]/;
+
+/**
+ * Where to inspect for a cursor at `cursor`: the cursor itself when it is on or just after a
+ * name, else just before the `(` of the innermost call that is still open at the cursor
+ * (strings and comments are not parsed: a best effort, as IPython's).
+ */
+export function inspectPosition(src: string, cursor: number): number {
+  const at = Math.max(0, Math.min(cursor, src.length));
+  if ((at > 0 && NAME_CHAR.test(src[at - 1]!)) || (at < src.length && NAME_CHAR.test(src[at]!))) return at;
+  let depth = 0;
+  for (let i = at - 1; i >= 0; i--) {
+    const ch = src[i]!;
+    if (ch === ")" || ch === "]" || ch === "}") depth++;
+    else if (ch === "(" || ch === "[" || ch === "{") {
+      if (depth > 0) {
+        depth--;
+        continue;
+      }
+      if (ch !== "(") continue; // an open object or array literal inside the call: keep looking
+      let j = i;
+      while (j > 0 && /\s/.test(src[j - 1]!)) j--;
+      if (j > 0 && NAME_CHAR.test(src[j - 1]!)) return j;
+    }
+  }
+  return at;
 }

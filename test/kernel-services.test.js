@@ -261,6 +261,37 @@ test("completion and inspection see earlier cells' declarations", { timeout: 600
   assert.match(i.content.data["text/plain"], /const trainingSetSize: 60000/);
 });
 
+test("Tab completes the prelude's names and Shift-Tab shows their signatures and doc comments, also with the cursor after '('", { timeout: 60000 }, async () => {
+  const complete = async (code) => (await kernel.requestComplete({ code, cursor_pos: code.length })).content;
+  const inspect = async (code, pos = code.length) => (await kernel.requestInspect({ code, cursor_pos: pos, detail_level: 0 })).content;
+  const c1 = await complete("DataLoa");
+  assert.ok(c1.matches.includes("DataLoader"), JSON.stringify(c1.matches.slice(0, 10)));
+  assert.deepEqual([c1.cursor_start, c1.cursor_end], [0, 7]);
+  const c2 = await complete("T.randomCr");
+  assert.ok(c2.matches.includes("randomCrop") && c2.matches.includes("randomCrop".slice(0)), JSON.stringify(c2.matches));
+  assert.deepEqual([c2.cursor_start, c2.cursor_end], [2, 10]);
+  assert.ok((await complete("datasets.fashionM")).matches.includes("fashionMnist"));
+  assert.ok((await complete("showBa")).matches.includes("showBatch"));
+  // Shift-Tab: Lab's and the classic Notebook's tooltip send the cursor where it is, often after "("
+  const dl = await inspect("DataLoader");
+  assert.equal(dl.found, true);
+  assert.match(dl.data["text/plain"], /class DataLoader<T = Batch>/);
+  assert.match(dl.data["text/plain"], /Loads batches from a dataset\. Iterate with `for await`/);
+  for (const code of ["T.randomCrop(", "const crop = T.randomCrop(24, { padding: 4, ", "T.randomCrop"]) {
+    const r = await inspect(code);
+    assert.equal(r.found, true, code);
+    assert.match(r.data["text/plain"], /randomCrop\(size: number \| \[number, number\], options\?: (transforms\.)?RandomCropOptions\)/, code);
+    assert.match(r.data["text/plain"], /Pads, then crops a random size\[0\] x size\[1\] window, as torchvision's RandomCrop\./, code);
+  }
+  const ctor = await inspect("const loader = new DataLoader(ds, { batchSize: 64, ");
+  assert.match(ctor.data["text/plain"], /new DataLoader<Batch>\(dataset: (datasets\.)?Dataset, options\?: LoaderOptions<Batch>\)/);
+  const ps = await inspect("plotSampler(");
+  assert.match(ps.data["text/plain"], /plotSampler\(source: (viz\.)?SamplerSource, options\?: (viz\.)?PlotSamplerOptions\)/);
+  assert.match(ps.data["text/plain"], /Sampler distributions over `epochs` epochs/);
+  // a name that does not exist (yet) is not found, rather than "any"
+  assert.deepEqual(await inspect("DataLoa"), { status: "ok", found: false, data: {}, metadata: {} });
+});
+
 test("the prelude binds the package's exports in every cell, typed, and import from 'batchlab' works without node_modules", { timeout: 60000 }, async () => {
   assert.ok(!fs.existsSync(path.join(sandbox.notebookDir, "node_modules")));
   const pkg = require(ROOT);
