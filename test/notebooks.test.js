@@ -67,7 +67,7 @@ for (const file of files) {
     const nb = run(file);
     const bytes = fs.statSync(path.join(sandbox.notebookDir, `${path.basename(file, ".ipynb")}.out.ipynb`)).size;
     t.diagnostic(`${file} executed: ${bytes} bytes`);
-    assert.ok(bytes < 1_500_000, `${file} executed is ${bytes} bytes`);
+    assert.ok(bytes < 2_500_000, `${file} executed is ${bytes} bytes (plotly.js inlined, or a photo at full size?)`);
     const outs = outputsOf(nb);
     outs.forEach((cellOuts, i) => {
       assert.ok(cellOuts.length > 0, `${file} cell ${i} has an output`);
