@@ -6,6 +6,7 @@
  * directory (tslab's "side outputs") and makes asynchronous cells interruptible (interrupt.ts).
  */
 import * as path from "node:path";
+import { sourcePosition } from "./positions";
 import * as vm from "node:vm";
 import Module = require("node:module");
 import { createConverter, isCompleteCode, type Converter, type Diagnostic } from "tslab/dist/converter";
@@ -110,7 +111,7 @@ export class Executor {
         (isAsync ? "(async function (exports, require, " : "(function (exports, require, ") +
         `${CELL_PARAM}) { ${body}\n})(${GLOBAL_KEY}.scope, ${GLOBAL_KEY}.require, ${GLOBAL_KEY}.cell)`;
       (globalThis as Record<string, any>)[GLOBAL_KEY].cell = ctx;
-      compiledCells.set(cellName, wrapped.split("\n"));
+      compiledCells.set(cellName, { compiled: wrapped.split("\n"), source: src.split("\n") });
       if (compiledCells.size > 200) compiledCells.delete(compiledCells.keys().next().value!);
       let ret: unknown;
       try {
@@ -298,12 +299,30 @@ export function errorInfo(e: unknown, ctx?: CellContext): ErrorInfo {
   return { ename, evalue: e.message, traceback };
 }
 
-/** Compiled JavaScript of recent cells, by cell name, to quote in tracebacks. */
-const compiledCells = new Map<string, string[]>();
+/** Compiled JavaScript and TypeScript source of recent cells, by cell name, for tracebacks. */
+const compiledCells = new Map<string, { compiled: string[]; source: string[] }>();
+
+/** The kernel's wrapper in front of a cell's first compiled line. */
+const WRAPPER = /^\((?:async )?function \(exports, require, \w+\) \{ /;
 
 /**
- * Stack frames worth showing. Line numbers in cells refer to the compiled JavaScript (tslab
- * compiles without source maps), so the first frame in a cell is followed by that line's code.
+ * Where `cell[N]:line:col` (compiled JavaScript, as V8 reports it) is in the cell's TypeScript,
+ * or null where it cannot be told (see positions.ts).
+ */
+export function cellPosition(cellName: string, line: number, col: number): { line: number; col: number } | null {
+  const cell = compiledCells.get(cellName);
+  if (!cell) return null;
+  const first = cell.compiled[0] ?? "";
+  const prefix = WRAPPER.exec(first)?.[0].length ?? 0;
+  const compiled = [first.slice(prefix), ...cell.compiled.slice(1)];
+  return sourcePosition(cell.source, compiled, line, line === 1 ? Math.max(1, col - prefix) : col);
+}
+
+/**
+ * Stack frames worth showing. A frame in a cell names the position in the cell's TypeScript
+ * (tslab compiles without source maps: positions are mapped back, see positions.ts), and the
+ * first such frame is followed by that source line (`> ...`). A position that cannot be mapped
+ * keeps the compiled one, marked "(compiled JavaScript)", followed by the compiled line.
  */
 function frames(e: Error): string[] {
   const stack = typeof e.stack === "string" ? e.stack.split("\n") : [];
@@ -311,15 +330,21 @@ function frames(e: Error): string[] {
   let quoted = false;
   for (const l of stack) {
     if (!/^\s+at /.test(l) || l.includes(KERNEL_DIR + path.sep) || /\(node:|at node:/.test(l)) continue;
-    out.push(l);
     const m = /(cell\[\d+\]):(\d+):(\d+)/.exec(l);
-    if (m && !quoted) {
-      const line = compiledCells.get(m[1]!)?.[Number(m[2]) - 1];
-      if (line !== undefined) {
-        let text = line.replace(/^\(async function \(exports, require, \w+\) \{ |^\(function \(exports, require, \w+\) \{ /, "").trim();
-        if (text.length > 160) text = text.slice(0, 157) + "...";
-        if (text) out.push(`        > ${text}`);
-      }
+    if (!m) {
+      out.push(l);
+      continue;
+    }
+    const cell = compiledCells.get(m[1]!);
+    // the kernel's call of the wrapped cell (its last line) is not the user's code
+    if (cell && Number(m[2]) === cell.compiled.length && /^\}\)\(/.test(cell.compiled[cell.compiled.length - 1]!)) continue;
+    const at = cellPosition(m[1]!, Number(m[2]), Number(m[3]));
+    out.push(at ? l.replace(m[0], `${m[1]}:${at.line}:${at.col}`) : `${l} (compiled JavaScript)`);
+    if (!quoted && cell) {
+      let text = at ? (cell.source[at.line - 1] ?? "") : (cell.compiled[Number(m[2]) - 1] ?? "").replace(WRAPPER, "");
+      text = text.trim();
+      if (text.length > 160) text = text.slice(0, 157) + "...";
+      if (text) out.push(`        > ${text}`);
       quoted = true;
     }
   }

@@ -96,7 +96,9 @@ test("a runtime error is an iopub error (ename, evalue, traceback) with a matchi
   assert.equal(e.evalue, "n too big: 7");
   assert.equal(e.traceback[0], "RangeError: n too big: 7");
   assert.ok(e.traceback.some((l) => /at boom \(cell\[\d+\]:\d+:\d+\)/.test(l)), e.traceback.join("\n"));
-  assert.ok(e.traceback.some((l) => l.includes('> throw new RangeError("n too big: " + n);')), e.traceback.join("\n"));
+  assert.ok(e.traceback.includes('        > if (n > 2) throw new RangeError("n too big: " + n);'), e.traceback.join("\n"));
+  assert.ok(e.traceback.some((l) => /at boom \(cell\[\d+\]:2:20\)$/.test(l)), `the TypeScript line and column of "new": ${e.traceback.join("\n")}`);
+  assert.ok(!e.traceback.some((l) => /compiled JavaScript/.test(l)), e.traceback.join("\n"));
   assert.ok(!e.traceback.some((l) => l.includes("dist-kernel")), "kernel frames are hidden");
   assert.equal(r.reply.content.status, "error");
   assert.equal(r.reply.content.ename, "RangeError");
@@ -115,6 +117,34 @@ test("a runtime error is an iopub error (ename, evalue, traceback) with a matchi
   const ce = compile.byType("error")[0].content;
   assert.equal(ce.ename, "CompileError");
   assert.match(ce.traceback[0], /^cell\[\d+\]:1:1 - error TS(2304|2552): Cannot find name 'undefinedName'\./);
+});
+
+test("errors point at the cell's TypeScript line and column (types erased, declarations moved), in tracebacks and CompileErrors", { timeout: 60000 }, async () => {
+  const code = [
+    "interface Scaled { values: number[]; k: number }",
+    "function scale(xs: number[], k: number): Scaled {",
+    "  const out: number[] = xs.map((x: number) => x * k);",
+    "  const bad: any = undefined;",
+    "  return { values: bad.missing.call(out), k };",
+    "}",
+    "const factor: number = 3;",
+    "scale([1, 2], factor)",
+  ].join("\n");
+  const r = await execute(kernel, code);
+  const e = r.byType("error")[0].content;
+  assert.equal(e.ename, "TypeError");
+  const cell = /at scale \((cell\[\d+\]):(\d+):(\d+)\)$/.exec(e.traceback.find((l) => /at scale \(/.test(l)) ?? "");
+  assert.ok(cell, e.traceback.join("\n"));
+  // line 5 of the TypeScript (the compiled JavaScript has it on another line), at ".missing"
+  assert.equal(Number(cell[2]), 5, e.traceback.join("\n"));
+  assert.equal(code.split("\n")[4].slice(Number(cell[3]) - 1).startsWith("missing") || code.split("\n")[4].slice(Number(cell[3]) - 1).startsWith(".missing"), true, e.traceback.join("\n"));
+  assert.ok(e.traceback.includes("        > return { values: bad.missing.call(out), k };"), "the TypeScript line is quoted");
+  // the top-level call's frame too
+  assert.ok(e.traceback.some((l) => new RegExp(`${cell[1].replace(/[[\]]/g, "\\$&")}:8:1\\)?$`).test(l)), e.traceback.join("\n"));
+  // CompileErrors name the TypeScript position (tslab's diagnostics)
+  const ce = (await execute(kernel, `const fine = 1;\nconst wrong: string = fine;`)).byType("error")[0].content;
+  assert.equal(ce.ename, "CompileError");
+  assert.match(ce.traceback[0], /^cell\[\d+\]:2:7 - error TS2322: Type 'number' is not assignable to type 'string'\./);
 });
 
 test("after an error, execute requests already queued are aborted; later ones run", { timeout: 60000 }, async () => {

@@ -228,3 +228,18 @@ test("after a failed cell, declarations of names it assigned are kept and unassi
   const kept = executor.keepAssignedDecls(decl, scope);
   assert.equal(kept, "declare const loader: Loader;\ndeclare let a: number;\ninterface Loader { n: number }\ndeclare class C {}\ndeclare function f(): void;\nimport { T } from \"batchlab\";\n");
 });
+
+test("positions: a compiled cell position maps back to the TypeScript line and column; an unmatched one is not mapped", () => {
+  const { sourcePosition } = kernelModule("positions.js");
+  const src = ["interface P { x: number }", "const p: P = { x: 1 };", "function f(a: number): number {", "  const q: string = 's';", "  return (null as any).boom + a;", "}", "f(p.x)"];
+  const js = ['Object.defineProperty(exports, "__esModule", { value: true });', "exports.f = exports.p = void 0;", "const p = { x: 1 };", "exports.p = p;", "function f(a) {", "    const q = 's';", "    return null.boom + a;", "}", "exports.f = f;", "exports.tsLastExpr = f(exports.p.x);"];
+  // ".boom" of compiled line 7, column 17
+  assert.deepEqual(sourcePosition(src, js, 7, 17), { line: 5, col: 24 });
+  assert.equal(src[4].slice(23, 27), "boom");
+  // the last expression, behind the names the compiler adds
+  assert.deepEqual(sourcePosition(src, js, 10, 22), { line: 7, col: 1 });
+  // a line of only added names, or past the end, is not mapped
+  assert.equal(sourcePosition(src, js, 1, 1), null);
+  assert.equal(sourcePosition(src, js, 40, 1), null);
+  assert.equal(sourcePosition(["let a = 1;"], ["totally(different, tokens, here);"], 1, 1), null);
+});
