@@ -10,7 +10,7 @@
  * The page is driven from Node over the DevTools protocol through `window.batchlabLab`.
  */
 import { PageConfig } from "@jupyterlab/coreutils";
-import { ContentsManager, KernelManager, ServerConnection, type Kernel } from "@jupyterlab/services";
+import { ContentsManager, KernelAPI, KernelConnection, ServerConnection, type Kernel } from "@jupyterlab/services";
 import { RenderMimeRegistry, standardRendererFactories, type IRenderMime } from "@jupyterlab/rendermime";
 import { OutputArea, OutputAreaModel } from "@jupyterlab/outputarea";
 import { Widget } from "@lumino/widgets";
@@ -31,7 +31,13 @@ interface CellResult {
 }
 
 const settings = ServerConnection.makeSettings({ baseUrl: PageConfig.getBaseUrl(), token: PageConfig.getToken(), appendToken: true });
-const kernels = new KernelManager({ serverSettings: settings });
+// Kernels through the REST API and one connection each, not a KernelManager: the manager polls
+// GET /api/kernels, which Debian's jupyter-server 1.23 can answer with a 500 while a kernel is
+// shutting down (a server-side race the page would log as an error).
+async function startKernel(name: string): Promise<Kernel.IKernelConnection> {
+  const model = await KernelAPI.startNew({ name }, settings);
+  return new KernelConnection({ model, serverSettings: settings });
+}
 const contents = new ContentsManager({ serverSettings: settings });
 // Lab's own sanitizer, as JupyterLab's app gives its registry (untrusted HTML goes through it)
 const rendermime = new RenderMimeRegistry({ initialFactories: standardRendererFactories, sanitizer: new Sanitizer() });
@@ -79,7 +85,7 @@ const api = {
     clear();
     const nb = await load(path);
     if (kernel) await kernel.shutdown();
-    kernel = await kernels.startNew({ name: "batchlab" });
+    kernel = await startKernel("batchlab");
     const results: CellResult[] = [];
     let k = 0;
     for (const cell of nb.cells) {
