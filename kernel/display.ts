@@ -1,7 +1,7 @@
 /**
  * The display bridge: turns values and MIME bundles into the `data`/`metadata` pair of a
- * display_data / execute_result message. The HTML of plotly figures and the one-time offline
- * embed of plotly.js come from the library's viz module (loaded at run time from the package).
+ * display_data / execute_result message. The HTML of plotly figures comes from the library's viz
+ * module (loaded at run time from the package); each figure's HTML loads plotly.js for itself.
  * The contract for library views is written out in kernel/README.md.
  */
 import { inspect } from "node:util";
@@ -169,7 +169,7 @@ function payloadForRich(rich: unknown, owner: unknown): DisplayPayload | null {
 }
 
 // ---------------------------------------------------------------------------------------------
-// plotly: the HTML and the offline embed are the library's (viz.figureHtml, viz.plotlyScriptHtml)
+// plotly: the HTML is the library's (viz.figureHtml)
 
 export interface PlotlyFigure {
   data?: unknown[];
@@ -181,8 +181,6 @@ export interface PlotlyFigure {
 /** What the display bridge uses of the package's viz module. */
 interface LibraryViz {
   figureHtml(fig: { data: unknown[]; layout: Record<string, unknown>; config?: Record<string, unknown>; frames?: unknown[] }): string;
-  plotlyScriptHtml(): string;
-  plotlyVersion(): string;
 }
 
 let libraryViz: { viz: LibraryViz | null; problem: string } | undefined;
@@ -208,24 +206,4 @@ export function plotlyFigureHtml(fig: PlotlyFigure): string | null {
   const { viz } = vizLibrary();
   if (!viz) return null;
   return viz.figureHtml({ data: fig.data ?? [], layout: fig.layout ?? {}, config: fig.config, frames: fig.frames });
-}
-
-/**
- * The one-time embed: the library's `<script>` with plotly.js inlined (it sets `window.Plotly`
- * even under the classic Notebook's RequireJS and registers the AMD module "plotly"), with a
- * text/plain line and the version in the metadata. Throws when the library cannot be loaded.
- */
-export function plotlyEmbedPayload(): DisplayPayload {
-  const { viz, problem } = vizLibrary();
-  if (!viz) throw new Error(`plotly.js is not embedded: ${problem}`);
-  const version = viz.plotlyVersion();
-  return {
-    data: { "text/html": viz.plotlyScriptHtml(), "text/plain": `plotly.js ${version} embedded for this session (offline)` },
-    metadata: { batchlab: { plotlyEmbed: version } },
-  };
-}
-
-/** True when the payload needs plotly.js on the page. */
-export function needsPlotly(p: DisplayPayload): boolean {
-  return p.data[PLOTLY_MIME] !== undefined;
 }

@@ -6,6 +6,7 @@
  * directory (tslab's "side outputs") and makes asynchronous cells interruptible (interrupt.ts).
  */
 import * as path from "node:path";
+import { sourcePosition } from "./positions";
 import * as vm from "node:vm";
 import Module = require("node:module");
 import { createConverter, isCompleteCode, type Converter, type Diagnostic } from "tslab/dist/converter";
@@ -110,7 +111,7 @@ export class Executor {
         (isAsync ? "(async function (exports, require, " : "(function (exports, require, ") +
         `${CELL_PARAM}) { ${body}\n})(${GLOBAL_KEY}.scope, ${GLOBAL_KEY}.require, ${GLOBAL_KEY}.cell)`;
       (globalThis as Record<string, any>)[GLOBAL_KEY].cell = ctx;
-      compiledCells.set(cellName, wrapped.split("\n"));
+      compiledCells.set(cellName, { compiled: wrapped.split("\n"), source: src.split("\n") });
       if (compiledCells.size > 200) compiledCells.delete(compiledCells.keys().next().value!);
       let ret: unknown;
       try {
@@ -147,9 +148,16 @@ export class Executor {
     return { start: info.start, end: info.end, matches: info.candidates };
   }
 
+  /**
+   * Shift-Tab: the name at the cursor, or, where the cursor follows no name (`T.randomCrop(`,
+   * `new DataLoader(ds, {`), the callee of the innermost call still open before it, as
+   * IPython's token_at_cursor does. An unresolved name (tslab answers a bare `any`) is not found.
+   */
   inspect(src: string, cursor: number): string | null {
-    const info = this.conv.inspect(this.prevDecl, src, cursor);
-    return info ? printQuickInfo(info) : null;
+    const info = this.conv.inspect(this.prevDecl, src, inspectPosition(src, cursor));
+    if (!info) return null;
+    const text = printQuickInfo(info);
+    return text.trim() === "any" ? null : text;
   }
 
   /**
@@ -291,12 +299,30 @@ export function errorInfo(e: unknown, ctx?: CellContext): ErrorInfo {
   return { ename, evalue: e.message, traceback };
 }
 
-/** Compiled JavaScript of recent cells, by cell name, to quote in tracebacks. */
-const compiledCells = new Map<string, string[]>();
+/** Compiled JavaScript and TypeScript source of recent cells, by cell name, for tracebacks. */
+const compiledCells = new Map<string, { compiled: string[]; source: string[] }>();
+
+/** The kernel's wrapper in front of a cell's first compiled line. */
+const WRAPPER = /^\((?:async )?function \(exports, require, \w+\) \{ /;
 
 /**
- * Stack frames worth showing. Line numbers in cells refer to the compiled JavaScript (tslab
- * compiles without source maps), so the first frame in a cell is followed by that line's code.
+ * Where `cell[N]:line:col` (compiled JavaScript, as V8 reports it) is in the cell's TypeScript,
+ * or null where it cannot be told (see positions.ts).
+ */
+export function cellPosition(cellName: string, line: number, col: number): { line: number; col: number } | null {
+  const cell = compiledCells.get(cellName);
+  if (!cell) return null;
+  const first = cell.compiled[0] ?? "";
+  const prefix = WRAPPER.exec(first)?.[0].length ?? 0;
+  const compiled = [first.slice(prefix), ...cell.compiled.slice(1)];
+  return sourcePosition(cell.source, compiled, line, line === 1 ? Math.max(1, col - prefix) : col);
+}
+
+/**
+ * Stack frames worth showing. A frame in a cell names the position in the cell's TypeScript
+ * (tslab compiles without source maps: positions are mapped back, see positions.ts), and the
+ * first such frame is followed by that source line (`> ...`). A position that cannot be mapped
+ * keeps the compiled one, marked "(compiled JavaScript)", followed by the compiled line.
  */
 function frames(e: Error): string[] {
   const stack = typeof e.stack === "string" ? e.stack.split("\n") : [];
@@ -304,17 +330,51 @@ function frames(e: Error): string[] {
   let quoted = false;
   for (const l of stack) {
     if (!/^\s+at /.test(l) || l.includes(KERNEL_DIR + path.sep) || /\(node:|at node:/.test(l)) continue;
-    out.push(l);
     const m = /(cell\[\d+\]):(\d+):(\d+)/.exec(l);
-    if (m && !quoted) {
-      const line = compiledCells.get(m[1]!)?.[Number(m[2]) - 1];
-      if (line !== undefined) {
-        let text = line.replace(/^\(async function \(exports, require, \w+\) \{ |^\(function \(exports, require, \w+\) \{ /, "").trim();
-        if (text.length > 160) text = text.slice(0, 157) + "...";
-        if (text) out.push(`        > ${text}`);
-      }
+    if (!m) {
+      out.push(l);
+      continue;
+    }
+    const cell = compiledCells.get(m[1]!);
+    // the kernel's call of the wrapped cell (its last line) is not the user's code
+    if (cell && Number(m[2]) === cell.compiled.length && /^\}\)\(/.test(cell.compiled[cell.compiled.length - 1]!)) continue;
+    const at = cellPosition(m[1]!, Number(m[2]), Number(m[3]));
+    out.push(at ? l.replace(m[0], `${m[1]}:${at.line}:${at.col}`) : `${l} (compiled JavaScript)`);
+    if (!quoted && cell) {
+      let text = at ? (cell.source[at.line - 1] ?? "") : (cell.compiled[Number(m[2]) - 1] ?? "").replace(WRAPPER, "");
+      text = text.trim();
+      if (text.length > 160) text = text.slice(0, 157) + "...";
+      if (text) out.push(`        > ${text}`);
       quoted = true;
     }
   }
   return out;
+}
+
+const NAME_CHAR = /[\w$]/;
+
+/**
+ * Where to inspect for a cursor at `cursor`: the cursor itself when it is on or just after a
+ * name, else just before the `(` of the innermost call that is still open at the cursor
+ * (strings and comments are not parsed: a best effort, as IPython's).
+ */
+export function inspectPosition(src: string, cursor: number): number {
+  const at = Math.max(0, Math.min(cursor, src.length));
+  if ((at > 0 && NAME_CHAR.test(src[at - 1]!)) || (at < src.length && NAME_CHAR.test(src[at]!))) return at;
+  let depth = 0;
+  for (let i = at - 1; i >= 0; i--) {
+    const ch = src[i]!;
+    if (ch === ")" || ch === "]" || ch === "}") depth++;
+    else if (ch === "(" || ch === "[" || ch === "{") {
+      if (depth > 0) {
+        depth--;
+        continue;
+      }
+      if (ch !== "(") continue; // an open object or array literal inside the call: keep looking
+      let j = i;
+      while (j > 0 && /\s/.test(src[j - 1]!)) j--;
+      if (j > 0 && NAME_CHAR.test(src[j - 1]!)) return j;
+    }
+  }
+  return at;
 }

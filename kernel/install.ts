@@ -122,7 +122,7 @@ export function kernelsDir(o: InstallOptions, env: NodeJS.ProcessEnv = process.e
 }
 
 /** The kernel.json contents: this Node binary running this package's kernel entry. */
-export function kernelSpec(displayName = DISPLAY_NAME): Record<string, unknown> {
+export function kernelSpec(displayName = DISPLAY_NAME, name = KERNEL_NAME): Record<string, unknown> {
   const root = packageRoot();
   let version = "0.0.0";
   try {
@@ -135,7 +135,8 @@ export function kernelSpec(displayName = DISPLAY_NAME): Record<string, unknown> 
     display_name: displayName,
     language: "typescript",
     interrupt_mode: "signal",
-    env: {},
+    // figures load plotly.js from this kernelspec's folder (<base>kernelspecs/<name>/plotly.min.js)
+    env: { BATCHLAB_KERNELSPEC: name },
     metadata: { batchlab: { version, package: root } },
   };
 }
@@ -143,11 +144,49 @@ export function kernelSpec(displayName = DISPLAY_NAME): Record<string, unknown> 
 /** The kernelspec's logos, as Jupyter names them; static files in kernel/logos/. */
 export const LOGOS = ["logo-32x32.png", "logo-64x64.png"] as const;
 
-/** Write the kernelspec and return its directory. */
-export function installKernelSpec(o: InstallOptions, env: NodeJS.ProcessEnv = process.env): string {
-  const dir = path.join(kernelsDir(o, env), o.name);
+/**
+ * plotly.js in the kernelspec's folder: the Jupyter server serves it next to the logos, at
+ * `<base>kernelspecs/<name>/plotly.min.js`, and every figure's HTML loads it from there.
+ */
+export const PLOTLY_FILE = "plotly.min.js";
+
+/** The nbconvert template `batchlab install` writes: nbconvert's lab template with plotly.js inlined once in <head>. */
+export const NBCONVERT_TEMPLATE = "batchlab";
+
+function plotlySource(): string {
+  return require.resolve("plotly.js-dist-min", { paths: [packageRoot()] });
+}
+
+/**
+ * `{data}/nbconvert/templates/batchlab`: `jupyter nbconvert --to html --template batchlab` exports
+ * a notebook whose figures draw with no server (plotly.js inlined once, in the page's head).
+ */
+function installNbconvertTemplate(dataDir: string): string {
+  const dir = path.join(dataDir, "nbconvert", "templates", NBCONVERT_TEMPLATE);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(kernelSpec(o.displayName), null, 2) + "\n");
+  fs.writeFileSync(path.join(dir, "conf.json"), JSON.stringify({ base_template: "lab", mimetypes: { "text/html": true } }, null, 2) + "\n");
+  fs.writeFileSync(
+    path.join(dir, "index.html.j2"),
+    `{%- extends 'lab/index.html.j2' -%}\n{%- block html_head_js -%}\n{{ super() }}\n{% include 'plotly_embed.html.j2' %}\n{%- endblock html_head_js -%}\n`,
+  );
+  const viz = require(packageRoot()).viz as { plotlyScriptHtml(): string };
+  fs.writeFileSync(path.join(dir, "plotly_embed.html.j2"), `{% raw %}${viz.plotlyScriptHtml()}{% endraw %}\n`);
+  return dir;
+}
+
+/** Write the kernelspec (kernel.json, logos, plotly.js) and the nbconvert template; returns the kernelspec's directory. */
+export function installKernelSpec(o: InstallOptions, env: NodeJS.ProcessEnv = process.env): string {
+  const kernels = kernelsDir(o, env);
+  const dir = path.join(kernels, o.name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(kernelSpec(o.displayName, o.name), null, 2) + "\n");
   for (const logo of LOGOS) fs.copyFileSync(path.join(packageRoot(), "kernel", "logos", logo), path.join(dir, logo));
+  fs.copyFileSync(plotlySource(), path.join(dir, PLOTLY_FILE));
+  try {
+    installNbconvertTemplate(path.dirname(kernels));
+  } catch (e) {
+    // the kernelspec works without it; only offline HTML export of figures needs the template
+    process.stderr.write(`batchlab install: nbconvert template not written: ${(e as Error).message.split("\n")[0]}\n`);
+  }
   return dir;
 }

@@ -14,7 +14,7 @@ import { watchJupyterParent, type ChildReport } from "./supervisor";
 import { checkRequest, History, type HistoryRequest } from "./requests";
 import { Executor, errorInfo } from "./executor";
 import { buildPrelude } from "./prelude";
-import { DISPLAY_SINK, needsPlotly, payloadFor, plotlyEmbedPayload, type DisplayOptions, type DisplayPayload } from "./display";
+import { DISPLAY_SINK, payloadFor, type DisplayOptions, type DisplayPayload } from "./display";
 import { hookNodeResolution, hookTypeScriptResolution, packageRoot } from "./resolve";
 
 type Sock = zmq.Router | zmq.Publisher | zmq.Reply;
@@ -97,7 +97,6 @@ export class Kernel {
   private currentSeq = 0;
   /** The request whose cell outputs belong to (the running one, or the last one). */
   private outputParent: Header | null = null;
-  private plotlyEmbedded = false;
   private streamBuf: { name: "stdout" | "stderr"; text: string; parent: Header } | null = null;
   private streamTimer: NodeJS.Immediate | null = null;
   private lastStreamFlush = 0;
@@ -370,7 +369,6 @@ export class Kernel {
       try {
         const payload = await payloadFor(result.value, true);
         if (payload) {
-          await this.ensurePlotly(payload, msg.header);
           await this.publish("execute_result", { execution_count: count, data: payload.data, metadata: payload.metadata }, msg.header);
           if (storeHistory) this.history.setOutput(count, String(payload.data["text/plain"] ?? ""));
         }
@@ -409,8 +407,7 @@ export class Kernel {
       if (options.metadata) payload = { data: payload.data, metadata: { ...payload.metadata, ...JSON.parse(JSON.stringify(options.metadata)) } };
       const transient = options.displayId ? { display_id: options.displayId } : {};
       const content = { data: payload.data, metadata: payload.metadata, transient };
-      const p = payload;
-      return this.ensurePlotly(p, parent).then(() => this.publish(options.update ? "update_display_data" : "display_data", content, parent));
+      return this.publish(options.update ? "update_display_data" : "display_data", content, parent);
     };
     const r = payloadFor(value, true);
     if (r && typeof (r as PromiseLike<unknown>).then === "function") {
@@ -432,20 +429,6 @@ export class Kernel {
   page(value: unknown): void {
     const text = typeof value === "string" ? value : plainTextOf(value);
     this.replyPayloads.push({ source: "page", data: { "text/plain": text }, start: 0 });
-  }
-
-  /** Before the first output that needs plotly.js, send plotly.js itself (once per kernel session). */
-  private async ensurePlotly(payload: DisplayPayload, parent: Header): Promise<void> {
-    if (this.plotlyEmbedded || !needsPlotly(payload)) return;
-    this.plotlyEmbedded = true;
-    let embed: DisplayPayload;
-    try {
-      embed = plotlyEmbedPayload();
-    } catch (e) {
-      this.log((e as Error).message); // the figure is still sent: JupyterLab draws the plotly JSON itself
-      return;
-    }
-    await this.publish("display_data", { data: embed.data, metadata: embed.metadata, transient: {} }, parent);
   }
 
   // ----------------------------------------------------------------------------- output capture

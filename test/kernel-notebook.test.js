@@ -1,9 +1,10 @@
 "use strict";
 // A notebook executed headless by nbconvert/nbclient against the batchlab kernel, its outputs
 // checked; then the executed notebook exported to HTML and opened in headless Chromium, to
-// check that the plotly figures really draw offline: with nbconvert's default template (its
-// RequireJS URL unreachable here) and with the classic template and RequireJS loaded, as in the
-// classic Notebook.
+// check the figures offline: with nbconvert's default template (no server, its RequireJS URL
+// unreachable here) each figure shows its static preview and says why it is not interactive;
+// with the batchlab template (`batchlab install` writes it; plotly.js inlined once) they draw,
+// also with RequireJS loaded, as in the classic Notebook.
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
@@ -20,7 +21,7 @@ const CELLS = [
   `rows.map((r: Row) => r.name.toUpperCase()).join("+")`,
   // 2: several MIME types with metadata
   `display({ data: { "text/html": "<b id='rich'>rich</b>", "text/plain": "rich", "image/png": new Uint8Array([137, 80, 78, 71]) }, metadata: { "image/png": { width: 64, height: 32 } } });`,
-  // 3: a bare plotly bundle (the kernel adds the library's figure HTML), with plotly.js embedded before it
+  // 3: a bare plotly bundle (the kernel adds the library's figure HTML)
   `({ "application/vnd.plotly.v1+json": { data: [{ type: "bar", x: ["a", "b"], y: [2, 3] }], layout: { title: { text: "kernel-built" } } } })`,
   // 4: a figure from the library's view, through the prelude
   `plotTransfer([{ bytes: 1 << 16, pageableGBps: 3, pinnedGBps: 9 }, { bytes: 1 << 22, pageableGBps: 5, pinnedGBps: 12 }])`,
@@ -76,20 +77,20 @@ test("display_data keeps several MIME types and the image metadata in the saved 
   assert.deepEqual(o.metadata, { "image/png": { width: 64, height: 32 } });
 });
 
-test("plotly.js is embedded once, before the first figure; figures have plotly JSON and HTML", () => {
+test("no plotly.js embed in the notebook: figures have plotly JSON and HTML that loads plotly.js for itself", () => {
   const all = executed.cells.flatMap((_, i) => outputs(i));
-  const embeds = all.filter((o) => o.data && typeof o.data["text/plain"] === "string" && /^plotly\.js \S+ embedded/.test(o.data["text/plain"]));
-  assert.equal(embeds.length, 1);
+  assert.equal(all.filter((o) => o.data && /^plotly\.js /.test(o.data["text/plain"] ?? "")).length, 0);
+  assert.ok(fs.statSync(path.join(sandbox.notebookDir, "demo.out.ipynb")).size < 200_000, "the notebook stays small");
   const o3 = outputs(3);
-  assert.deepEqual(o3[0], embeds[0], "the embed is the first output of the first figure's cell");
-  assert.equal(o3[1].output_type, "execute_result");
-  assert.equal(o3[1].data["application/vnd.plotly.v1+json"].layout.title.text, "kernel-built");
+  assert.equal(o3.length, 1);
+  assert.equal(o3[0].output_type, "execute_result");
+  assert.equal(o3[0].data["application/vnd.plotly.v1+json"].layout.title.text, "kernel-built");
   // the kernel gave the bare figure the library's figure HTML (drawn in Chromium below)
-  assert.match(o3[1].data["text/html"], /^<div id="[^"]+" class="batchlab-plot"/);
+  assert.match(o3[0].data["text/html"], /^<div class="batchlab-plot" data-batchlab-fig="[^"]+"/);
   const o4 = outputs(4);
   assert.equal(o4.length, 1);
   assert.ok(o4[0].data["application/vnd.plotly.v1+json"].data.length >= 2);
-  assert.match(o4[0].data["text/html"], /^<div id="[^"]+" class="batchlab-plot"/);
+  assert.match(o4[0].data["text/html"], /^<div class="batchlab-plot" data-batchlab-fig="[^"]+"/);
 });
 
 test("the progress bar is one output, updated in place to its final state", () => {
@@ -123,10 +124,11 @@ function renderedDom(htmlFile) {
   const probe =
     `<script>window.addEventListener("load", function () { setTimeout(function () {` +
     `var figs = document.querySelectorAll(".batchlab-plot");` +
-    `var drawn = 0; figs.forEach(function (f) { if (f.querySelector(".main-svg")) drawn++; });` +
+    `var drawn = 0, previews = 0, notes = []; figs.forEach(function (f) { if (f.querySelector(".main-svg")) drawn++;` +
+    ` var img = f.querySelector(".batchlab-plot-img"); if (img && img.offsetParent !== null && img.naturalWidth > 0) { previews++; notes.push(f.querySelector(".batchlab-plot-note").textContent); } });` +
     `var amd = typeof window.requirejs === "function" && window.requirejs.defined && window.requirejs.defined("plotly");` +
     `var pre = document.createElement("pre"); pre.id = "probe";` +
-    `pre.textContent = JSON.stringify({ figures: figs.length, drawn: drawn, plotly: typeof window.Plotly, amd: !!amd });` +
+    `pre.textContent = JSON.stringify({ figures: figs.length, drawn: drawn, previews: previews, notes: notes, plotly: typeof window.Plotly, amd: !!amd });` +
     `document.body.appendChild(pre); }, 3000); });</script>`;
   const withProbe = htmlFile.replace(/\.html$/, ".probe.html");
   fs.writeFileSync(withProbe, fs.readFileSync(htmlFile, "utf8").replace("</body>", `${probe}</body>`));
@@ -137,25 +139,30 @@ function renderedDom(htmlFile) {
   );
   const m = /<pre id="probe">([^<]*)<\/pre>/.exec(dom);
   assert.ok(m, "the probe ran");
-  return JSON.parse(m[1].replace(/&quot;/g, '"'));
+  return JSON.parse(m[1].replace(/&quot;/g, '"').replace(/&amp;/g, "&"));
 }
 
-test("in nbconvert's HTML with its RequireJS unreachable (upstream's CDN default, offline), both figures draw", { timeout: 180000 }, () => {
+const NO_SERVER = "Static preview: the interactive figure needs plotly.js, which is not available here (no Jupyter server on this page to load plotly.js from).";
+
+test("in nbconvert's default HTML (no server, RequireJS unreachable) each figure shows its static preview and says why", { timeout: 180000 }, () => {
   // Debian's nbconvert points at a local require.js; upstream's points at a CDN. Port 9 on
   // 127.0.0.1 (discard) refuses at once, like a CDN on a machine without internet.
   const html = toHtml(["--HTMLExporter.require_js_url=http://127.0.0.1:9/require.min.js"], "demo-lab");
   const text = fs.readFileSync(html, "utf8");
   assert.ok(!/<script[^>]+src="https?:\/\/[^"]*plotly/i.test(text), "plotly.js is not loaded from the network");
+  assert.ok(text.length < 1_000_000, "no plotly.js in it");
   const probe = renderedDom(html);
-  assert.deepEqual(probe, { figures: 2, drawn: 2, plotly: "object", amd: false });
+  assert.deepEqual(probe, { figures: 2, drawn: 0, previews: 2, notes: [NO_SERVER, NO_SERVER], plotly: "undefined", amd: false });
 });
 
-test("under RequireJS (nbconvert's classic template with require.js loaded), figures draw and 'plotly' is an AMD module", { timeout: 180000 }, () => {
+test("with --template batchlab (plotly.js inlined once) both figures draw, also under RequireJS where 'plotly' is an AMD module", { timeout: 180000 }, () => {
+  const html = toHtml(["--template", "batchlab", "--HTMLExporter.require_js_url=http://127.0.0.1:9/require.min.js"], "demo-batchlab");
+  assert.equal(fs.readFileSync(html, "utf8").match(/data-batchlab-plotly=/g).length, 1, "plotly.js once");
+  assert.deepEqual(renderedDom(html), { figures: 2, drawn: 2, previews: 0, notes: [], plotly: "object", amd: false });
   assert.ok(fs.existsSync(REQUIRE_JS), `${REQUIRE_JS} (Debian's libjs-requirejs, a dependency of jupyter-notebook)`);
-  const html = toHtml(["--template", "classic", `--HTMLExporter.require_js_url=file://${REQUIRE_JS}`], "demo-classic");
-  assert.match(fs.readFileSync(html, "utf8"), /<script src="file:\/\/\/usr\/share\/javascript\/requirejs\/require\.min\.js"><\/script>/);
-  const probe = renderedDom(html);
-  assert.deepEqual(probe, { figures: 2, drawn: 2, plotly: "object", amd: true });
+  const rq = toHtml(["--template", "batchlab", `--HTMLExporter.require_js_url=file://${REQUIRE_JS}`], "demo-batchlab-rq");
+  assert.match(fs.readFileSync(rq, "utf8"), /<script src="file:\/\/\/usr\/share\/javascript\/requirejs\/require\.min\.js"><\/script>/);
+  assert.deepEqual(renderedDom(rq), { figures: 2, drawn: 2, previews: 0, notes: [], plotly: "object", amd: true });
 });
 
 test("plain tslab imports the package too, where it is installed in node_modules as npm would", { timeout: 180000 }, () => {

@@ -96,7 +96,9 @@ test("a runtime error is an iopub error (ename, evalue, traceback) with a matchi
   assert.equal(e.evalue, "n too big: 7");
   assert.equal(e.traceback[0], "RangeError: n too big: 7");
   assert.ok(e.traceback.some((l) => /at boom \(cell\[\d+\]:\d+:\d+\)/.test(l)), e.traceback.join("\n"));
-  assert.ok(e.traceback.some((l) => l.includes('> throw new RangeError("n too big: " + n);')), e.traceback.join("\n"));
+  assert.ok(e.traceback.includes('        > if (n > 2) throw new RangeError("n too big: " + n);'), e.traceback.join("\n"));
+  assert.ok(e.traceback.some((l) => /at boom \(cell\[\d+\]:2:20\)$/.test(l)), `the TypeScript line and column of "new": ${e.traceback.join("\n")}`);
+  assert.ok(!e.traceback.some((l) => /compiled JavaScript/.test(l)), e.traceback.join("\n"));
   assert.ok(!e.traceback.some((l) => l.includes("dist-kernel")), "kernel frames are hidden");
   assert.equal(r.reply.content.status, "error");
   assert.equal(r.reply.content.ename, "RangeError");
@@ -115,6 +117,34 @@ test("a runtime error is an iopub error (ename, evalue, traceback) with a matchi
   const ce = compile.byType("error")[0].content;
   assert.equal(ce.ename, "CompileError");
   assert.match(ce.traceback[0], /^cell\[\d+\]:1:1 - error TS(2304|2552): Cannot find name 'undefinedName'\./);
+});
+
+test("errors point at the cell's TypeScript line and column (types erased, declarations moved), in tracebacks and CompileErrors", { timeout: 60000 }, async () => {
+  const code = [
+    "interface Scaled { values: number[]; k: number }",
+    "function scale(xs: number[], k: number): Scaled {",
+    "  const out: number[] = xs.map((x: number) => x * k);",
+    "  const bad: any = undefined;",
+    "  return { values: bad.missing.call(out), k };",
+    "}",
+    "const factor: number = 3;",
+    "scale([1, 2], factor)",
+  ].join("\n");
+  const r = await execute(kernel, code);
+  const e = r.byType("error")[0].content;
+  assert.equal(e.ename, "TypeError");
+  const cell = /at scale \((cell\[\d+\]):(\d+):(\d+)\)$/.exec(e.traceback.find((l) => /at scale \(/.test(l)) ?? "");
+  assert.ok(cell, e.traceback.join("\n"));
+  // line 5 of the TypeScript (the compiled JavaScript has it on another line), at ".missing"
+  assert.equal(Number(cell[2]), 5, e.traceback.join("\n"));
+  assert.equal(code.split("\n")[4].slice(Number(cell[3]) - 1).startsWith("missing") || code.split("\n")[4].slice(Number(cell[3]) - 1).startsWith(".missing"), true, e.traceback.join("\n"));
+  assert.ok(e.traceback.includes("        > return { values: bad.missing.call(out), k };"), "the TypeScript line is quoted");
+  // the top-level call's frame too
+  assert.ok(e.traceback.some((l) => new RegExp(`${cell[1].replace(/[[\]]/g, "\\$&")}:8:1\\)?$`).test(l)), e.traceback.join("\n"));
+  // CompileErrors name the TypeScript position (tslab's diagnostics)
+  const ce = (await execute(kernel, `const fine = 1;\nconst wrong: string = fine;`)).byType("error")[0].content;
+  assert.equal(ce.ename, "CompileError");
+  assert.match(ce.traceback[0], /^cell\[\d+\]:2:7 - error TS2322: Type 'number' is not assignable to type 'string'\./);
 });
 
 test("after an error, execute requests already queued are aborted; later ones run", { timeout: 60000 }, async () => {
@@ -182,26 +212,23 @@ test("progress-style updates: display_id on the first output, update_display_dat
   assert.match(misuse.reply.content.evalue, /update needs options\.displayId/);
 });
 
-test("plotly: the first figure of the session brings plotly.js once; figures carry plotly JSON and HTML", { timeout: 60000 }, async () => {
+test("plotly: no embed from the kernel; figures carry plotly JSON and HTML; the server serves the kernelspec's plotly.min.js", { timeout: 60000 }, async () => {
   const fig = (n) => `({ "application/vnd.plotly.v1+json": { data: [{ type: "bar", x: ["a", "b"], y: [${n}, 2] }], layout: { title: { text: "f${n}" } } } })`;
   const r1 = await ok(fig(1));
-  const embeds = r1.byType("display_data");
-  assert.equal(embeds.length, 1, "one embed before the first figure");
-  const embedHtml = embeds[0].content.data["text/html"];
-  assert.ok(embedHtml.length > 1_000_000, "plotly.js is inlined, not fetched from a CDN");
-  assert.ok(!/<script[^>]*\bsrc=/i.test(embedHtml), "no script loaded from elsewhere");
-  assert.match(embeds[0].content.data["text/plain"], /^plotly\.js \S+ embedded for this session \(offline\)$/);
+  assert.equal(r1.byType("display_data").length, 0, "nothing before the figure");
   const res = r1.byType("execute_result")[0].content.data;
   assert.equal(res["application/vnd.plotly.v1+json"].layout.title.text, "f1");
-  assert.match(res["text/html"], /^<div id="[^"]+" class="batchlab-plot"/);
+  assert.match(res["text/html"], /^<div class="batchlab-plot" data-batchlab-fig="[^"]+"/);
+  assert.match(res["text/html"], /name = "batchlab"/, "the figure names the kernelspec it runs from (kernel.json's env)");
+  assert.ok(res["text/html"].length < 100_000);
   assert.equal(res["text/plain"], '<Plotly figure "f1": 1 trace>');
-  // the embed comes before the figure in the cell's outputs
-  const order = r1.iopub.map((m) => m.header.msg_type).filter((t) => t !== "stream");
-  assert.deepEqual(order, ["display_data", "execute_result"]);
-
   const r2 = await ok(`display(${fig(2)})`);
-  assert.equal(r2.byType("display_data").length, 1, "no second embed");
+  assert.equal(r2.byType("display_data").length, 1);
   assert.ok(r2.byType("display_data")[0].content.data["application/vnd.plotly.v1+json"]);
+  // what each figure's HTML loads where window.Plotly is missing: <base>kernelspecs/batchlab/plotly.min.js
+  const js = await fetch(`${server.baseUrl}kernelspecs/batchlab/plotly.min.js`, { headers: { Authorization: `token ${server.token}` } });
+  assert.equal(js.status, 200);
+  assert.ok(Buffer.from(await js.arrayBuffer()).equals(fs.readFileSync(require.resolve("plotly.js-dist-min"))));
 });
 
 test("comm_info_request gets a comm_info_reply with no comms", { timeout: 60000 }, async () => {
@@ -262,6 +289,37 @@ test("completion and inspection see earlier cells' declarations", { timeout: 600
   const i = await kernel.requestInspect({ code: "trainingSetSize", cursor_pos: 3, detail_level: 0 });
   assert.equal(i.content.found, true);
   assert.match(i.content.data["text/plain"], /const trainingSetSize: 60000/);
+});
+
+test("Tab completes the prelude's names and Shift-Tab shows their signatures and doc comments, also with the cursor after '('", { timeout: 60000 }, async () => {
+  const complete = async (code) => (await kernel.requestComplete({ code, cursor_pos: code.length })).content;
+  const inspect = async (code, pos = code.length) => (await kernel.requestInspect({ code, cursor_pos: pos, detail_level: 0 })).content;
+  const c1 = await complete("DataLoa");
+  assert.ok(c1.matches.includes("DataLoader"), JSON.stringify(c1.matches.slice(0, 10)));
+  assert.deepEqual([c1.cursor_start, c1.cursor_end], [0, 7]);
+  const c2 = await complete("T.randomCr");
+  assert.ok(c2.matches.includes("randomCrop") && c2.matches.includes("randomCrop".slice(0)), JSON.stringify(c2.matches));
+  assert.deepEqual([c2.cursor_start, c2.cursor_end], [2, 10]);
+  assert.ok((await complete("datasets.fashionM")).matches.includes("fashionMnist"));
+  assert.ok((await complete("showBa")).matches.includes("showBatch"));
+  // Shift-Tab: Lab's and the classic Notebook's tooltip send the cursor where it is, often after "("
+  const dl = await inspect("DataLoader");
+  assert.equal(dl.found, true);
+  assert.match(dl.data["text/plain"], /class DataLoader<T = Batch>/);
+  assert.match(dl.data["text/plain"], /Loads batches from a dataset\. Iterate with `for await`/);
+  for (const code of ["T.randomCrop(", "const crop = T.randomCrop(24, { padding: 4, ", "T.randomCrop"]) {
+    const r = await inspect(code);
+    assert.equal(r.found, true, code);
+    assert.match(r.data["text/plain"], /randomCrop\(size: number \| \[number, number\], options\?: (transforms\.)?RandomCropOptions\)/, code);
+    assert.match(r.data["text/plain"], /Pads, then crops a random size\[0\] x size\[1\] window, as torchvision's RandomCrop\./, code);
+  }
+  const ctor = await inspect("const loader = new DataLoader(ds, { batchSize: 64, ");
+  assert.match(ctor.data["text/plain"], /new DataLoader<Batch>\(dataset: (datasets\.)?Dataset, options\?: LoaderOptions<Batch>\)/);
+  const ps = await inspect("plotSampler(");
+  assert.match(ps.data["text/plain"], /plotSampler\(source: (viz\.)?SamplerSource, options\?: (viz\.)?PlotSamplerOptions\)/);
+  assert.match(ps.data["text/plain"], /Sampler distributions over `epochs` epochs/);
+  // a name that does not exist (yet) is not found, rather than "any"
+  assert.deepEqual(await inspect("DataLoa"), { status: "ok", found: false, data: {}, metadata: {} });
 });
 
 test("the prelude binds the package's exports in every cell, typed, and import from 'batchlab' works without node_modules", { timeout: 60000 }, async () => {

@@ -69,24 +69,16 @@ test("a plotly bundle without HTML gets the library's figure HTML and a summary 
   assert.deepEqual(p.data[display.PLOTLY_MIME], fig);
   assert.equal(p.data["text/plain"], '<Plotly figure "counts": 1 trace>');
   const html = p.data["text/html"];
-  const id = html.match(/<div id="([^"]+)"/)[1];
-  assert.equal(html, viz.figureHtml(fig, id));
+  const key = html.match(/^<div class="batchlab-plot" data-batchlab-fig="([^"]+)"/)[1];
+  assert.equal(html, viz.figureHtml(fig, key));
   // a figure with no traces or layout still gets HTML (of an empty plot)
   const bare = display.normalizeBundle({ [display.PLOTLY_MIME]: {} }).data["text/html"];
-  assert.equal(bare, viz.figureHtml({ data: [], layout: {} }, bare.match(/<div id="([^"]+)"/)[1]));
+  assert.equal(bare, viz.figureHtml({ data: [], layout: {} }, bare.match(/data-batchlab-fig="([^"]+)"/)[1]));
   // a bundle that brings its own HTML keeps it
   const own = display.normalizeBundle({ [display.PLOTLY_MIME]: fig, "text/html": "<p>mine</p>" });
   assert.equal(own.data["text/html"], "<p>mine</p>");
-  assert.equal(display.needsPlotly(own), true);
-  assert.equal(display.needsPlotly(display.normalizeBundle({ "text/plain": "x" })), false);
-});
-
-test("the plotly embed is the library's plotly.js script, with its version in text/plain and metadata", () => {
-  const version = require("plotly.js-dist-min/package.json").version;
-  assert.deepEqual(display.plotlyEmbedPayload(), {
-    data: { "text/html": viz.plotlyScriptHtml(), "text/plain": `plotly.js ${version} embedded for this session (offline)` },
-    metadata: { batchlab: { plotlyEmbed: version } },
-  });
+  // no plotly.js embed from the kernel: each figure's HTML loads it (see viz_plots)
+  assert.equal(display.plotlyEmbedPayload, undefined);
 });
 
 test("instrumentAsync wraps top-level awaits and for-await sources, not code inside functions", () => {
@@ -151,7 +143,7 @@ test("a guarded iteration stops at the next step after interrupt() and closes th
   assert.deepEqual(got, [1, 2]);
 });
 
-test("install: options parse, kernel.json points at this package's kernel, the logos are copied as 32 and 64 px PNGs", () => {
+test("install: options parse, kernel.json points at this package's kernel, the logos are copied as 32 and 64 px PNGs, plotly.js and the nbconvert template", () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "batchlab-install-"));
   try {
     assert.deepEqual(install.parseInstallArgs([]), { scope: "user", name: "batchlab", displayName: "TypeScript (batchlab)" });
@@ -172,7 +164,16 @@ test("install: options parse, kernel.json points at this package's kernel, the l
     assert.equal(spec.argv[2], "{connection_file}");
     // the logos: valid PNGs (every chunk's CRC checked) of the size in their names, RGBA with
     // transparent corners and an opaque centre
-    assert.deepEqual(fs.readdirSync(dir).sort(), ["kernel.json", "logo-32x32.png", "logo-64x64.png"]);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["kernel.json", "logo-32x32.png", "logo-64x64.png", "plotly.min.js"]);
+    // the server serves plotly.js from here, for the figures (which name this kernelspec)
+    assert.deepEqual(spec.env, { BATCHLAB_KERNELSPEC: "batchlab" });
+    assert.ok(fs.readFileSync(path.join(dir, "plotly.min.js")).equals(fs.readFileSync(require.resolve("plotly.js-dist-min"))));
+    const tpl = path.join(tmp, "share", "jupyter", "nbconvert", "templates", "batchlab");
+    assert.deepEqual(fs.readdirSync(tpl).sort(), ["conf.json", "index.html.j2", "plotly_embed.html.j2"]);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(tpl, "conf.json"), "utf8")), { base_template: "lab", mimetypes: { "text/html": true } });
+    assert.equal(fs.readFileSync(path.join(tpl, "plotly_embed.html.j2"), "utf8"), `{% raw %}${viz.plotlyScriptHtml()}{% endraw %}\n`);
+    const named = install.installKernelSpec(install.parseInstallArgs(["--prefix", tmp, "--name", "bl-2"]));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(named, "kernel.json"), "utf8")).env, { BATCHLAB_KERNELSPEC: "bl-2" });
     for (const size of [32, 64]) {
       const img = decode(fs.readFileSync(path.join(dir, `logo-${size}x${size}.png`)), { checkCrc: true });
       assert.deepEqual([img.width, img.height, img.channels, img.depth], [size, size, 4, 8]);
@@ -226,4 +227,19 @@ test("after a failed cell, declarations of names it assigned are kept and unassi
   const scope = { loader: { n: 1 }, a: 1, b: undefined, C: class {}, D: undefined };
   const kept = executor.keepAssignedDecls(decl, scope);
   assert.equal(kept, "declare const loader: Loader;\ndeclare let a: number;\ninterface Loader { n: number }\ndeclare class C {}\ndeclare function f(): void;\nimport { T } from \"batchlab\";\n");
+});
+
+test("positions: a compiled cell position maps back to the TypeScript line and column; an unmatched one is not mapped", () => {
+  const { sourcePosition } = kernelModule("positions.js");
+  const src = ["interface P { x: number }", "const p: P = { x: 1 };", "function f(a: number): number {", "  const q: string = 's';", "  return (null as any).boom + a;", "}", "f(p.x)"];
+  const js = ['Object.defineProperty(exports, "__esModule", { value: true });', "exports.f = exports.p = void 0;", "const p = { x: 1 };", "exports.p = p;", "function f(a) {", "    const q = 's';", "    return null.boom + a;", "}", "exports.f = f;", "exports.tsLastExpr = f(exports.p.x);"];
+  // ".boom" of compiled line 7, column 17
+  assert.deepEqual(sourcePosition(src, js, 7, 17), { line: 5, col: 24 });
+  assert.equal(src[4].slice(23, 27), "boom");
+  // the last expression, behind the names the compiler adds
+  assert.deepEqual(sourcePosition(src, js, 10, 22), { line: 7, col: 1 });
+  // a line of only added names, or past the end, is not mapped
+  assert.equal(sourcePosition(src, js, 1, 1), null);
+  assert.equal(sourcePosition(src, js, 40, 1), null);
+  assert.equal(sourcePosition(["let a = 1;"], ["totally(different, tokens, here);"], 1, 1), null);
 });

@@ -164,7 +164,11 @@ test("classic Notebook in headless Chromium: notebook 02 runs, the grids and a p
       .filter((e) => e.method === "Runtime.exceptionThrown" || (e.method === "Runtime.consoleAPICalled" && e.params.type === "error"))
       .map((e) => JSON.stringify(e.params).slice(0, 400))
       .join("\n");
-  const diagnose = async () => `console errors:\n${consoleErrors()}\nserver log (tail):\n${serverLog.slice(-3000)}`;
+  const diagnose = async () => {
+    const notes = await page.eval(`[...document.querySelectorAll(".batchlab-plot-note")].map((n) => n.textContent).join("\\n")`).catch((e) => e.message);
+    const plotlyRequests = page.events.filter((e) => e.method === "Network.requestWillBeSent" && /plotly/.test(e.params.request.url)).map((e) => e.params.request.url);
+    return `console errors:\n${consoleErrors()}\nfigure notes:\n${notes}\nplotly requests: ${plotlyRequests.join(", ")}\nserver log (tail):\n${serverLog.slice(-3000)}`;
+  };
 
   // The Notebook app is up and its kernel (batchlab) connected.
   await waitFor(

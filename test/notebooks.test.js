@@ -63,8 +63,11 @@ test("the notebooks folder has the five tutorials", () => {
 });
 
 for (const file of files) {
-  test(`${file} runs top to bottom with well-formed outputs`, { timeout: 360000 }, () => {
+  test(`${file} runs top to bottom with well-formed outputs, and stays small (no plotly.js, photos shrunk)`, { timeout: 360000 }, (t) => {
     const nb = run(file);
+    const bytes = fs.statSync(path.join(sandbox.notebookDir, `${path.basename(file, ".ipynb")}.out.ipynb`)).size;
+    t.diagnostic(`${file} executed: ${bytes} bytes`);
+    assert.ok(bytes < 2_500_000, `${file} executed is ${bytes} bytes (plotly.js inlined, or a photo at full size?)`);
     const outs = outputsOf(nb);
     outs.forEach((cellOuts, i) => {
       assert.ok(cellOuts.length > 0, `${file} cell ${i} has an output`);

@@ -167,17 +167,59 @@ test("plotTransfer: bandwidth against size on a log axis, pageable vs pinned (an
  * finds the html's divs, `setTimeout` queues on a fake clock that `advance(ms)` runs, and
  * `window` starts with the given globals (a stub Plotly, a stub RequireJS...).
  */
-function fakePage(html, globals = {}) {
-  const elements = new Map();
-  for (const m of html.matchAll(/<div id="([^"]+)"/g)) {
-    const id = m[1].replace(/&(quot|lt|gt|#39|amp);/g, (_, e) => ({ quot: '"', lt: "<", gt: ">", "#39": "'", amp: "&" })[e]);
-    elements.set(id, { id, textContent: "" });
-  }
+/**
+ * A page just big enough for the figure scripts: the figure elements the HTML holds (found by
+ * their data-batchlab-fig key, as the script finds them), script tags it appends to <head>,
+ * timers on a fake clock, and `page` settings: `{ baseUrl }` as JupyterLab's
+ * #jupyter-config-data, `{ dataBaseUrl }` as the classic Notebook's body, `{ file: true }` for a
+ * file:// page. Calling run(html) again adds that HTML's elements (a second view of an output).
+ */
+function fakePage(html, globals = {}, setup = {}) {
+  const elements = [];
+  const scripts = [];
+  const unescape = (v) => v.replace(/&(quot|lt|gt|#39|amp);/g, (_, e) => ({ quot: '"', lt: "<", gt: ">", "#39": "'", amp: "&" })[e]);
+  const element = (attrs) => {
+    const note = { textContent: "" };
+    const stat = { style: {} };
+    const el = {
+      attrs,
+      children: [],
+      style: {},
+      note,
+      static: stat,
+      getAttribute: (k) => (k in el.attrs ? el.attrs[k] : null),
+      setAttribute: (k, v) => (el.attrs[k] = String(v)),
+      appendChild: (c) => el.children.push(c),
+      querySelector: (sel) => (sel === ".batchlab-plot-note" ? note : sel === ".batchlab-plot-static" ? stat : null),
+    };
+    return el;
+  };
+  const add = (source) => {
+    for (const m of source.matchAll(/<div class="batchlab-plot" data-batchlab-fig="([^"]*)"/g)) elements.push(element({ "data-batchlab-fig": unescape(m[1]) }));
+  };
   let now = 0;
   const timers = [];
+  const config = setup.baseUrl !== undefined ? { textContent: JSON.stringify({ baseUrl: setup.baseUrl }) } : null;
+  const document = {
+    querySelectorAll: (sel) => {
+      assert.equal(sel, "div.batchlab-plot[data-batchlab-fig]");
+      return elements;
+    },
+    querySelector: (sel) => {
+      const m = /^div\.batchlab-plot\[data-batchlab-fig="(.*)"\]$/.exec(sel);
+      assert.ok(m, sel);
+      return elements.find((e) => e.attrs["data-batchlab-fig"] === m[1]) ?? null;
+    },
+    getElementById: (id) => (id === "jupyter-config-data" ? config : null),
+    createElement: (tag) => ({ tag, style: {} }),
+    head: { appendChild: (s) => scripts.push(s) },
+    body: { getAttribute: (k) => (k === "data-base-url" && setup.dataBaseUrl !== undefined ? setup.dataBaseUrl : null) },
+  };
   const window = {
-    document: { getElementById: (id) => elements.get(id) ?? null },
+    document,
+    location: { protocol: setup.file ? "file:" : "http:" },
     setTimeout: (fn, ms) => timers.push({ at: now + (ms || 0), fn }),
+    console,
     ...globals,
   };
   window.window = window;
@@ -185,7 +227,9 @@ function fakePage(html, globals = {}) {
   const page = {
     window,
     elements,
+    scripts,
     run(source) {
+      add(source);
       for (const m of source.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)) vm.runInContext(m[1], context);
       return page;
     },
@@ -225,44 +269,160 @@ function stubPlotly() {
   };
 }
 
-/** A stand-in for RequireJS with the AMD modules it has, and the calls it saw. */
+/** A stand-in for RequireJS with the AMD modules it has, its path config, and the calls it saw. */
 function stubRequire(modules = {}) {
   const calls = [];
-  const rq = (deps, cb) => {
+  const paths = {};
+  const rq = (deps, cb, errback) => {
     calls.push(deps);
-    cb(...deps.map((d) => modules[d]));
+    if (deps.every((d) => d in modules)) cb(...deps.map((d) => modules[d]));
+    else if (errback) errback(new Error("script error"));
   };
   rq.defined = (name) => name in modules;
   rq.specified = (name) => name in modules;
+  rq.config = (c) => Object.assign(paths, c.paths);
   const define = (name, deps, factory) => {
     modules[name] = factory();
   };
   define.amd = {};
-  return { requirejs: rq, define, modules, calls };
+  return { requirejs: rq, define, modules, calls, paths };
 }
 
 const transfer = (options) => viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }], options);
 
-test("figure HTML: its script draws the figure into its own div with window.Plotly", () => {
-  const b = transfer();
+test("figure HTML: a static SVG preview and a note inside the figure's element; no element ids, nothing from the network", () => {
+  const b = viz.plotTransfer([{ bytes: 1024, pageableGBps: 1, pinnedGBps: 2 }, { bytes: 1 << 20, pageableGBps: 3, pinnedGBps: 9 }]);
   const html = b.data["text/html"];
+  assert.doesNotMatch(html, /\bid=/, "no element ids: a second view of the output would duplicate them");
+  const img = html.match(/<img class="batchlab-plot-img" alt="([^"]*)" width="800" height="450" style="[^"]*" src="data:image\/svg\+xml;base64,([A-Za-z0-9+/=]+)">/);
+  assert.ok(img, "a static preview image");
+  assert.match(img[1], /^Host-to-device bandwidth by copy size \(static preview\)$/);
+  const svg = Buffer.from(img[2], "base64").toString("utf8");
+  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="800" height="450"/);
+  assert.match(svg, /<polyline [^>]*stroke="#1f77b4"/, "the pinned line");
+  assert.match(svg, />copy size</);
+  assert.match(html, /<div class="batchlab-plot-note"[^>]*>Static preview of “Host-to-device bandwidth by copy size”\. For the interactive figure, trust the notebook/);
+  assert.doesNotMatch(html, /<script[^>]*\bsrc=/i);
+  assert.doesNotMatch(html.replace(/xmlns="http:\/\/www.w3.org\/2000\/svg"/g, ""), /https?:\/\//);
+});
+
+test("figure HTML: its script draws with window.Plotly into a new div in its element, then hides the preview", async () => {
+  const b = transfer();
   const Plotly = stubPlotly();
-  const page = fakePage(html, { Plotly });
-  assert.equal(page.elements.size, 1);
-  const [el] = page.elements.values();
+  const page = fakePage(b.data["text/html"], { Plotly });
+  assert.equal(page.elements.length, 1);
+  const [el] = page.elements;
   assert.equal(Plotly.calls.length, 1);
   const { fn, el: into, data, layout, config } = Plotly.calls[0];
   assert.equal(fn, "newPlot");
-  assert.equal(into, el);
+  assert.equal(into, el.children[0]);
+  assert.equal(into.className, "batchlab-plot-live");
   assert.deepEqual(JSON.parse(JSON.stringify({ data, layout })), b.data[PLOTLY]);
   assert.equal(config.responsive, true);
-  assert.notEqual(transfer().data["text/html"].match(/<div id="([^"]+)"/)[1], el.id, "every figure has its own div id");
-  // No network: nothing to fetch, nothing loaded by URL.
-  assert.doesNotMatch(html, /<script[^>]*\bsrc=/i);
-  assert.doesNotMatch(html, /https?:\/\//);
+  await Promise.resolve();
+  assert.equal(el.static.style.display, "none");
+  assert.equal(page.scripts.length, 0, "nothing loaded");
 });
 
-test("figure HTML: text that looks like HTML in the figure reaches plotly.js unchanged and cannot end the script", () => {
+test("figure HTML: a second view of the same output draws too (found by key, not id); a drawn one is not drawn again", () => {
+  const html = transfer().data["text/html"];
+  const Plotly = stubPlotly();
+  const page = fakePage(html, { Plotly });
+  page.run(html); // Lab's "New View for Output": the same HTML again, its script runs again
+  assert.equal(page.elements.length, 2);
+  assert.deepEqual(Plotly.calls.map((c) => c.el), page.elements.map((e) => e.children[0]));
+  assert.equal(page.elements[0].children.length, 1, "the first view is not drawn twice");
+  // another figure's script leaves this one's elements alone
+  page.run(transfer().data["text/html"]);
+  assert.equal(Plotly.calls.length, 3);
+});
+
+test("figure HTML: the classic Notebook runs the script before the output is in the page: it looks again", () => {
+  const html = transfer().data["text/html"];
+  const Plotly = stubPlotly();
+  const page = fakePage("", { Plotly });
+  page.run(html.replace(/^<div[\s\S]*?<\/div><\/div><\/div>\n/, ""));
+  assert.equal(Plotly.calls.length, 0);
+  page.run(html.match(/^<div[\s\S]*?<\/div><\/div><\/div>\n/)[0]);
+  page.advance(50);
+  assert.equal(Plotly.calls.length, 1);
+});
+
+test("figure HTML: without window.Plotly it loads the kernelspec's plotly.min.js from the page's Jupyter server, once for all figures", () => {
+  const html = transfer().data["text/html"];
+  // JupyterLab (and Notebook 7): the base URL from #jupyter-config-data
+  const page = fakePage(html, {}, { baseUrl: "/user/ana" });
+  page.run(transfer().data["text/html"]);
+  assert.deepEqual(page.scripts.map((s) => s.src), ["/user/ana/kernelspecs/batchlab/plotly.min.js"], "one script for two figures");
+  const Plotly = stubPlotly();
+  page.window.Plotly = Plotly;
+  page.scripts[0].onload();
+  assert.equal(Plotly.calls.length, 2);
+  // a later figure finds window.Plotly at once
+  page.run(transfer().data["text/html"]);
+  assert.equal(Plotly.calls.length, 3);
+  assert.equal(page.scripts.length, 1);
+});
+
+test("figure HTML: under RequireJS (the classic Notebook) plotly.min.js is an AMD module from the server; 'plotly' when defined is used", () => {
+  const html = transfer().data["text/html"];
+  const Plotly = stubPlotly();
+  const amd = stubRequire({ "batchlab-plotly-batchlab": Plotly });
+  const page = fakePage(html, { requirejs: amd.requirejs, define: amd.define }, { dataBaseUrl: "/" });
+  assert.deepEqual(amd.paths, { "batchlab-plotly-batchlab": "/kernelspecs/batchlab/plotly.min" });
+  assert.deepEqual(plain(amd.calls), [["batchlab-plotly-batchlab"]]);
+  assert.equal(Plotly.calls.length, 1);
+  assert.equal(page.window.Plotly, Plotly, "window.Plotly set for later figures");
+  // a page where "plotly" is already an AMD module (an old embed, or another extension's)
+  const P2 = stubPlotly();
+  const amd2 = stubRequire({ plotly: P2 });
+  fakePage(html, { requirejs: amd2.requirejs, define: amd2.define }, { dataBaseUrl: "/" });
+  assert.deepEqual(plain(amd2.calls), [["plotly"]]);
+  assert.equal(P2.calls.length, 1);
+});
+
+test("figure HTML: adds the figure's frames once the plot exists", async () => {
+  const fig = { data: [{ type: "bar", y: [1, 2] }], layout: {}, frames: [{ name: "f0", data: [{ y: [2, 1] }] }] };
+  const Plotly = stubPlotly();
+  fakePage(viz.figureHtml(fig), { Plotly });
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.deepEqual(Plotly.calls.map((c) => c.fn), ["newPlot", "addFrames"]);
+  assert.deepEqual(plain(Plotly.calls[1].frames), fig.frames);
+});
+
+test("figure HTML: where plotly.js cannot be had, the note says why and the static preview stays", () => {
+  const html = transfer().data["text/html"];
+  // a file (nbconvert's HTML without the batchlab template): waits 2 s for window.Plotly
+  const file = fakePage(html, {}, { file: true });
+  file.advance(1900);
+  assert.equal(file.elements[0].note.textContent, "");
+  file.advance(200);
+  assert.equal(file.elements[0].note.textContent, "Static preview: the interactive figure needs plotly.js, which is not available here (no Jupyter server on this page to load plotly.js from).");
+  assert.equal(file.elements[0].static.style.display, undefined);
+  // plotly.js arriving within the wait (a page that embeds it after the figure) is used
+  const late = fakePage(html, {}, { file: true });
+  late.advance(500);
+  const P = stubPlotly();
+  late.window.Plotly = P;
+  late.advance(100);
+  assert.equal(P.calls.length, 1);
+  // a kernelspec without plotly.min.js (installed by an older batchlab): the load fails
+  const old = fakePage(html, {}, { baseUrl: "/" });
+  old.scripts[0].onerror();
+  assert.match(old.elements[0].note.textContent, /not available here \(could not load \/kernelspecs\/batchlab\/plotly\.min\.js \(run batchlab install again/);
+});
+
+test("figure HTML: the kernelspec name comes from BATCHLAB_KERNELSPEC (set in kernel.json); text that looks like HTML cannot end the script", () => {
+  const before = process.env.BATCHLAB_KERNELSPEC;
+  process.env.BATCHLAB_KERNELSPEC = "bl-2";
+  try {
+    const page = fakePage(transfer().data["text/html"], {}, { baseUrl: "/" });
+    assert.deepEqual(page.scripts.map((s) => s.src), ["/kernelspecs/bl-2/plotly.min.js"]);
+  } finally {
+    if (before === undefined) delete process.env.BATCHLAB_KERNELSPEC;
+    else process.env.BATCHLAB_KERNELSPEC = before;
+  }
   const title = "</script><b>x</b> & <!-- \u2028";
   const html = transfer({ title }).data["text/html"];
   assert.equal(html.match(/<\/script>/g).length, 1);
@@ -270,41 +430,11 @@ test("figure HTML: text that looks like HTML in the figure reaches plotly.js unc
   fakePage(html, { Plotly });
   const t = Plotly.calls[0].layout.title;
   assert.equal(typeof t === "string" ? t : t.text, title);
-  // an id with quotes is escaped in the attribute and found by the script
+  // a key with quotes is escaped in the attribute and still found by the script
   const odd = viz.figureHtml({ data: [{ type: "bar", y: [1] }], layout: {} }, 'a"<b>');
   const P2 = stubPlotly();
   const page = fakePage(odd, { Plotly: P2 });
-  assert.equal(P2.calls[0].el, page.elements.get('a"<b>'));
-});
-
-test("figure HTML: draws through RequireJS's 'plotly' module, waits for plotly.js, adds frames, else says it is missing", () => {
-  const fig = { data: [{ type: "bar", y: [1, 2] }], layout: {}, frames: [{ name: "f0", data: [{ y: [2, 1] }] }] };
-  const html = viz.figureHtml(fig);
-  // the classic Notebook: no global Plotly, an AMD module "plotly"
-  const Plotly = stubPlotly();
-  const amd = stubRequire({ plotly: Plotly });
-  fakePage(html, { requirejs: amd.requirejs, define: amd.define });
-  assert.deepEqual(plain(amd.calls), [["plotly"]]);
-  assert.equal(Plotly.calls[0].fn, "newPlot");
-  return Promise.resolve().then(() => {
-    // the frames are added once the plot exists
-    assert.deepEqual(Plotly.calls.map((c) => c.fn), ["newPlot", "addFrames"]);
-    assert.deepEqual(plain(Plotly.calls[1].frames), fig.frames);
-    // plotly.js arriving a second later (the embed is a separate output): drawn then
-    const late = fakePage(html);
-    late.advance(900);
-    const P = stubPlotly();
-    late.window.Plotly = P;
-    late.advance(100);
-    assert.equal(P.calls.length, 1);
-    // never: after about 10 s a notice in the div
-    const never = fakePage(html);
-    never.advance(9000);
-    const [el] = never.elements.values();
-    assert.equal(el.textContent, "");
-    never.advance(1100);
-    assert.match(el.textContent, /^plotly\.js is not loaded on this page/);
-  });
+  assert.equal(P2.calls[0].el, page.elements[0].children[0]);
 });
 
 test("plotlyScriptHtml: the whole plotly.js inline, one closing tag, and its version", () => {

@@ -243,6 +243,8 @@ export interface ImageFolderDataset extends Dataset {
   /** Entries left out of the walk: folders reached twice (symlink loops), non-regular files. */
   readonly skipped: readonly SkippedEntry[];
   get(i: number): Promise<Sample>;
+  /** The first `n` samples from `start` (default 0), decoded; fewer at the end of the folder. */
+  take(n: number, start?: number): Promise<Sample[]>;
   labels(): Int32Array;
   pathOf(i: number): string | undefined;
 }
@@ -382,6 +384,13 @@ export async function imageFolder(root: string, options?: ImageFolderOptions): P
       checkIndex(i, files.length);
       const file = files[i]!;
       return decodeImage(file, channels, decode).then((image) => ({ image, label: labels[i]!, index: i, path: file }));
+    },
+    take(n: number, start = 0): Promise<Sample[]> {
+      const count = int("take(n)", n, 0);
+      const from = int("take(start)", start, 0, files.length);
+      const picks: Promise<Sample>[] = [];
+      for (let i = from; i < Math.min(files.length, from + count); i++) picks.push(this.get(i));
+      return Promise.all(picks);
     },
     labels: () => labels,
     pathOf: (i: number) => (Number.isInteger(i) ? files[i] : undefined),

@@ -5,6 +5,7 @@
  */
 import { OptionError } from "../errors";
 import { checkIndex, classNamesOption } from "./check";
+import * as v from "../options";
 import { knownKeys as checkOptions } from "../options";
 import { DISPLAY, type MimeData } from "../display/index";
 import { describeDataset } from "./display";
@@ -50,6 +51,18 @@ export class ArrayDataset implements Dataset {
     const start = i * this.imageSize;
     const image: Image = { data: this.pixels.subarray(start, start + this.imageSize), height: h, width: w, channels: c };
     return this.source === undefined ? { image, label: this.labelArray[i]!, index: i } : { image, label: this.labelArray[i]!, index: i, path: this.source };
+  }
+
+  /**
+   * The first `n` samples from `start` (default 0), fewer at the end of the dataset: a quick
+   * look (`showBatch(ds.take(8))`). The images are views of the dataset's pixels.
+   */
+  take(n: number, start = 0): Sample[] {
+    const count = v.int("take(n)", n, 0);
+    const from = v.int("take(start)", start, 0, this.length);
+    const out: Sample[] = [];
+    for (let i = from; i < Math.min(this.length, from + count); i++) out.push(this.get(i));
+    return out;
   }
 
   /** The labels, one per sample (the dataset's own array: do not modify it). */

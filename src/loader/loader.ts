@@ -168,6 +168,44 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
     }
   }
 
+  /**
+   * One batch for a quick look, typed as the loader's batches (`Batch` unless a collate says
+   * otherwise): batch `batch` (default 0) of `epoch` (default 0). It does not advance the
+   * loader's epoch, and stops fetching once the batch is there.
+   */
+  async first(options: { epoch?: number; batch?: number } = {}): Promise<T> {
+    v.knownKeys("first", options, ["epoch", "batch"]);
+    const epoch = v.int("first.epoch", options.epoch ?? 0, 0);
+    const batch = v.int("first.batch", options.batch ?? 0, 0);
+    if (batch >= this.length) throw new OptionError("first.batch", batch, `a batch index below ${this.length} (the batches of one epoch)`);
+    const [b] = await this.take(1, { epoch, startBatch: batch });
+    if (b === undefined) throw new OptionError("first.batch", batch, `a batch that is not empty (every sample of batch ${batch} of epoch ${epoch} was skipped)`);
+    return b;
+  }
+
+  /**
+   * The first `n` batches of `epoch` (default 0) from `startBatch` (default 0), as an array:
+   * fewer when the epoch ends first. Does not advance the loader's epoch; stops fetching after
+   * the n-th. The batches stay valid until disposed (their buffers are not reused before).
+   */
+  async take(n: number, options: { epoch?: number; startBatch?: number } = {}): Promise<T[]> {
+    const count = v.int("take(n)", n, 0);
+    v.knownKeys("take", options, ["epoch", "startBatch"]);
+    const epoch = v.int("take.epoch", options.epoch ?? 0, 0);
+    const out: T[] = [];
+    if (count === 0) return out;
+    const it = this.iterate({ epoch, startBatch: options.startBatch ?? 0 });
+    try {
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        out.push(r.value);
+        if (out.length === count) break;
+      }
+    } finally {
+      await it.return(undefined);
+    }
+    return out;
+  }
+
   /** Per-stage times, throughput and skipped samples, over every batch so far. */
   stats(): LoaderStats {
     const e = this.getEngine();

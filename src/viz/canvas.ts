@@ -110,6 +110,49 @@ export function blitNearest(canvas: Canvas, src: Uint8Array, sw: number, sh: num
   }
 }
 
+/**
+ * Draws an RGB image of sw x sh into the canvas at (dx, dy) with size dw x dh: nearest neighbour
+ * when enlarging, the mean of the covered source pixels (a box filter) when shrinking, so that a
+ * large photo shown small does not alias.
+ */
+export function blitScaled(canvas: Canvas, src: Uint8Array, sw: number, sh: number, dx: number, dy: number, dw: number, dh: number): void {
+  if (dw >= sw && dh >= sh) return blitNearest(canvas, src, sw, sh, dx, dy, dw, dh);
+  const { width, rgb } = canvas;
+  const x0s = new Int32Array(dw + 1);
+  for (let x = 0; x <= dw; x++) x0s[x] = Math.min(sw, Math.floor((x * sw) / dw));
+  const acc = new Float64Array(dw * 3);
+  const cnt = new Int32Array(dw);
+  for (let y = 0; y < dh; y++) {
+    const py = dy + y;
+    const sy0 = Math.floor((y * sh) / dh);
+    const sy1 = Math.max(sy0 + 1, Math.min(sh, Math.floor(((y + 1) * sh) / dh)));
+    if (py < 0 || py >= canvas.height) continue;
+    acc.fill(0);
+    cnt.fill(0);
+    for (let sy = sy0; sy < sy1; sy++) {
+      const row = sy * sw * 3;
+      for (let x = 0; x < dw; x++) {
+        const a = x0s[x]!;
+        const b = Math.max(a + 1, x0s[x + 1]!);
+        for (let sx = a; sx < Math.min(b, sw); sx++) {
+          const si = row + sx * 3;
+          acc[x * 3] += src[si]!;
+          acc[x * 3 + 1] += src[si + 1]!;
+          acc[x * 3 + 2] += src[si + 2]!;
+          cnt[x]!++;
+        }
+      }
+    }
+    const rowStart = (py * width + dx) * 3;
+    for (let x = 0; x < dw; x++) {
+      const k = cnt[x]! || 1;
+      rgb[rowStart + x * 3] = Math.round(acc[x * 3]! / k);
+      rgb[rowStart + x * 3 + 1] = Math.round(acc[x * 3 + 1]! / k);
+      rgb[rowStart + x * 3 + 2] = Math.round(acc[x * 3 + 2]! / k);
+    }
+  }
+}
+
 /** Fills a rectangle (clipped to the canvas). */
 export function fillRect(canvas: Canvas, x: number, y: number, w: number, h: number, color: readonly [number, number, number]): void {
   const x0 = Math.max(0, x);

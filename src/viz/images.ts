@@ -2,8 +2,8 @@
 import { OptionError } from "../errors";
 import type { Dataset, Image, Sample } from "../data/types";
 import * as v from "../options";
-import type { Bundle } from "../display/index";
-import { blitNearest, chwToRgb, displayChannels, hwcToRgb, pngBundle, whiteCanvas } from "./canvas";
+import { DISPLAY, type Bundle, type MimeData, type MimeMetadata } from "../display/index";
+import { blitScaled, chwToRgb, displayChannels, hwcToRgb, pngBundle, whiteCanvas } from "./canvas";
 import { ADVANCE, GLYPH_HEIGHT, drawText, fitText, textWidth } from "./font";
 import { className, fmt, fmtList } from "./format";
 import { Plan, Transform } from "../transforms/index";
@@ -51,7 +51,13 @@ const LINE = GLYPH_HEIGHT + 2;
 /** Space between the columns of showAugmentations, so captions do not run together. */
 const GAP = 10;
 
+/**
+ * Display pixels per image pixel: small images are enlarged (whole multiples) to about `target`
+ * px; images over 4x the target are shrunk to about 2.5x it (a photo strip stays a few MB
+ * smaller than its photos, and fits the notebook).
+ */
 function defaultScale(maxDim: number, target: number): number {
+  if (maxDim > 4 * target) return (2.5 * target) / maxDim;
   return maxDim >= target ? 1 : Math.ceil(target / maxDim);
 }
 
@@ -97,8 +103,83 @@ function isTypedOrArray(x: unknown): x is ArrayLike<number> {
  * channel is dropped), each label's class name under its image, on white, upscaled nearest
  * neighbour. text/plain: shape, per-channel mean and std, label counts by class.
  */
-export function showBatch(batch: BatchLike, options: ShowBatchOptions = {}): Bundle {
+export function showBatch(batch: BatchLike | readonly Sample[], options?: ShowBatchOptions): Bundle;
+/**
+ * A loader's first batch (`loader.first()`), or a dataset's first samples (`limit`, default 16):
+ * a view that a notebook shows as the last expression of a cell, and that `await` turns into the
+ * bundle (for a script or `standaloneHtml`).
+ */
+export function showBatch(source: BatchSource | Dataset, options?: ShowBatchOptions): PendingView;
+export function showBatch(batch: BatchLike | readonly Sample[] | BatchSource | Dataset, options: ShowBatchOptions = {}): Bundle | PendingView {
   v.knownKeys("showBatch", options, ["nrow", "classNames", "denormalize", "scale", "limit"]);
+  if (Array.isArray(batch)) return gridOf(samplesToBatch("showBatch(samples)", batch as readonly Sample[]), options);
+  if (batch !== null && typeof batch === "object" && !("images" in batch)) {
+    if (typeof (batch as BatchSource).first === "function") {
+      const loader = batch as BatchSource;
+      return pendingView(async () => gridOf(await loader.first(), options));
+    }
+    if (typeof (batch as Dataset).get === "function" && typeof (batch as Dataset).length === "number") {
+      const ds = batch as Dataset;
+      const n = Math.min(ds.length, options.limit === undefined ? 16 : v.int("showBatch(options).limit", options.limit, 1));
+      return pendingView(async () => {
+        const samples: Sample[] = [];
+        for (let i = 0; i < n; i++) samples.push(await ds.get(i));
+        return gridOf({ ...samplesToBatch("showBatch(dataset)", samples), classNames: ds.classNames }, options);
+      });
+    }
+  }
+  return gridOf(batch as BatchLike, options);
+}
+
+/** What showBatch takes as a loader: anything with `first()` resolving to a batch (a DataLoader). */
+export interface BatchSource {
+  first(): Promise<BatchLike>;
+}
+
+/**
+ * A view still being made (it needs a batch first). A notebook shows it as a cell's value
+ * (its display method returns a promise, which the batchlab kernel awaits); `await view` gives
+ * the bundle.
+ */
+export interface PendingView extends PromiseLike<Bundle> {
+  [DISPLAY](): Promise<{ data: MimeData; metadata: MimeMetadata }>;
+}
+
+export function pendingView(make: () => Promise<Bundle>): PendingView {
+  let made: Promise<Bundle> | undefined;
+  const get = (): Promise<Bundle> => (made ??= make());
+  const view = {
+    then<A = Bundle, B = never>(ok?: ((b: Bundle) => A | PromiseLike<A>) | null, bad?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+      return get().then(ok, bad);
+    },
+    toString: () => "<batchlab view: await it for the bundle>",
+  };
+  Object.defineProperty(view, DISPLAY, { value: () => get().then((b) => ({ data: b.data, metadata: b.metadata })), enumerable: false });
+  return view as unknown as PendingView;
+}
+
+/** Samples (HWC uint8, one shape) as a batch of float pixels in [0, 1], as ToTensor makes them. */
+function samplesToBatch(option: string, samples: readonly Sample[]): BatchLike {
+  if (samples.length === 0) throw new OptionError(option, samples, "at least one sample");
+  const first = samples[0]!;
+  if (first === null || typeof first !== "object" || !first.image) throw new OptionError(`${option}[0]`, first, "a sample { image: { data, height, width, channels }, label } (dataset.get(i), dataset.take(n))");
+  const { height: h, width: w, channels: c } = first.image;
+  const plane = h * w;
+  const images = new Float32Array(samples.length * c * plane);
+  const labels = new Int32Array(samples.length);
+  samples.forEach((s, k) => {
+    const im = s?.image;
+    if (!im || im.height !== h || im.width !== w || im.channels !== c) {
+      throw new OptionError(`${option}[${k}].image`, im ? `${im.height}x${im.width}x${im.channels}` : s, `${h}x${w}x${c} like sample 0 (one batch has one shape; resize them, or use a DataLoader with a Resize)`);
+    }
+    const base = k * c * plane;
+    for (let i = 0; i < plane; i++) for (let ch = 0; ch < c; ch++) images[base + ch * plane + i] = im.data[i * c + ch]! / 255;
+    labels[k] = s.label;
+  });
+  return { images, shape: [samples.length, c, h, w], labels };
+}
+
+function gridOf(batch: BatchLike, options: ShowBatchOptions): Bundle {
   if (batch === null || typeof batch !== "object") {
     throw new OptionError("showBatch(batch)", batch, "a batch { images, shape: [N, C, H, W], labels? } (for example from a DataLoader)");
   }
@@ -219,7 +300,7 @@ export function showBatch(batch: BatchLike, options: ShowBatchOptions = {}): Bun
     const x0 = PAD + (i % cols) * cellW;
     const y0 = PAD + Math.floor(i / cols) * cellH;
     chwToRgb(px, i * C * plane, dc, H, W, a, b, tile);
-    blitNearest(canvas, tile, W, H, x0, y0, tileW, tileH);
+    blitScaled(canvas, tile, W, H, x0, y0, tileW, tileH);
     const text = hasText ? caption(i) : undefined;
     if (text !== undefined) {
       const t = fitText(text, maxChars);
@@ -537,8 +618,13 @@ export function showAugmentations(dataset: Dataset | Sample | Image, transform: 
   const described = draws.map((d) => describeParams(transform, d.params));
   const maxH = Math.max(img.height, ...draws.map((d) => d.shape[1]));
   const maxW = Math.max(img.width, ...draws.map((d) => d.shape[2]));
-  const scale = scaleOption("showAugmentations(options).scale", options.scale) ?? defaultScale(Math.max(maxH, maxW), 96);
-  const contentW = Math.max(Math.round(maxW * scale), 16 * ADVANCE);
+  // One scale for all tiles (sizes stay comparable), except that a tile much larger than the
+  // target (a photo next to its 224 px crops) is shrunk on its own to about 240 px.
+  const given = scaleOption("showAugmentations(options).scale", options.scale);
+  const uniform = given ?? defaultScale(Math.max(maxH, maxW), 96);
+  const scaleOf = (h: number, w: number): number => (given === undefined && uniform < 1 ? Math.min(1, 240 / Math.max(h, w)) : uniform);
+  const sizes = [[img.height, img.width], ...draws.map((d) => [d.shape[1], d.shape[2]])].map(([h, w]) => [Math.max(1, Math.round(h! * scaleOf(h!, w!))), Math.max(1, Math.round(w! * scaleOf(h!, w!)))] as const);
+  const contentW = Math.max(Math.max(...sizes.map((z) => z[1])), 16 * ADVANCE);
   const cellW = contentW + GAP;
   const maxChars = Math.floor((contentW + 1) / ADVANCE);
   const captions: string[][] = [["original", `${img.height}x${img.width}x${img.channels}`]];
@@ -550,7 +636,7 @@ export function showAugmentations(dataset: Dataset | Sample | Image, transform: 
   const ncol = options.ncol === undefined ? Math.min(n + 1, 9) : v.int("showAugmentations(options).ncol", options.ncol, 1);
   const cols = Math.min(ncol, n + 1);
   const rows = Math.ceil((n + 1) / cols);
-  const tileBoxH = Math.round(maxH * scale);
+  const tileBoxH = Math.max(...sizes.map((z) => z[0]));
   const rowHeights: number[] = [];
   for (let r = 0; r < rows; r++) {
     const lines = Math.max(...captions.slice(r * cols, (r + 1) * cols).map((c) => c.length));
@@ -566,13 +652,13 @@ export function showAugmentations(dataset: Dataset | Sample | Image, transform: 
       if (t === 0) {
         const rgb = new Uint8Array(img.height * img.width * 3);
         hwcToRgb(img.data, img.height, img.width, img.channels, rgb);
-        blitNearest(canvas, rgb, img.width, img.height, x0, y, Math.round(img.width * scale), Math.round(img.height * scale));
+        blitScaled(canvas, rgb, img.width, img.height, x0, y, sizes[0]![1], sizes[0]![0]);
       } else {
         const d = draws[t - 1]!;
         const [c, h, w] = d.shape;
         const rgb = new Uint8Array(h * w * 3);
         chwToRgb(d.output, 0, displayChannels(c), h, w, a, b, rgb);
-        blitNearest(canvas, rgb, w, h, x0, y, Math.max(1, Math.round(w * scale)), Math.max(1, Math.round(h * scale)));
+        blitScaled(canvas, rgb, w, h, x0, y, sizes[t]![1], sizes[t]![0]);
       }
       captions[t]!.forEach((line, i) => drawText(canvas, x0, y + tileBoxH + 4 + i * LINE, fitText(line, maxChars), i === 0 ? TEXT : MUTED));
     }

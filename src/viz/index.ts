@@ -4,7 +4,7 @@
  * Images are one composite PNG; plots are plotly figures with offline HTML and a text summary.
  */
 export { showBatch, showAugmentations, describeParams } from "./images";
-export type { BatchLike, Denormalize, ShowBatchOptions, ShowAugmentationsOptions, AugmentFn, AugmentResult, Augmenter, DrawAt } from "./images";
+export type { BatchLike, BatchSource, PendingView, Denormalize, ShowBatchOptions, ShowAugmentationsOptions, AugmentFn, AugmentResult, Augmenter, DrawAt } from "./images";
 export { plotSampler, plotTimings, plotTransfer } from "./plots";
 export type { PlotSamplerOptions, SamplerSource, PlotTimingsOptions, TransferPoint } from "./plots";
 export { progress, progressBundle, progressText, defaultProgressSink } from "./progress";

@@ -17,34 +17,97 @@ interface Panel {
   yaxis?: Record<string, unknown>;
 }
 
+/** The narrowest figure width the layouts are made for (JupyterLab's output area is about 820 px; a narrow classic Notebook, 700). */
+const MIN_WIDTH = 680;
+/** About how wide one character of a 13 px bold title is. */
+const TITLE_CHAR_PX = 7.6;
+
+/** Breaks `text` at spaces into lines of at most `max` characters (a longer word stays whole). */
+function wrapWords(text: string, max: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > max) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 /**
  * One figure from rows of panels: panel k gets axes x{k}/y{k}, with domains laid out by
  * hand (rows top to bottom, relative heights `weights`) and its title as an annotation.
+ * Titles wrap to fit their panel at MIN_WIDTH, and the space above each row grows with its
+ * title's lines; the legend sits below the bottom row's axis title, in pixels, not in a
+ * fraction of the figure that depends on its height.
  */
 function panelsFigure(rows: Panel[][], layout: Record<string, unknown>, weights?: number[]): PlotlyFigure {
   const data: PlotlyTrace[] = [];
+  const height = typeof layout.height === "number" ? layout.height : 450;
+  const legendRows = typeof layout.legendRows === "number" ? layout.legendRows : 1;
+  delete layout.legendRows;
+  const margin = { l: 70, r: 30, t: 60, b: 70 + 22 * legendRows };
+  // Title lines per row (the most of any panel in the row).
+  const plotWidth = MIN_WIDTH - margin.l - margin.r;
+  // The gap between panels of a row holds the right panel's y tick labels and title: wider
+  // for category labels ("Ankle boot") than for numbers.
+  const hgaps = rows.map((row) => {
+    if (row.length < 2) return 0;
+    let px = 0;
+    for (const p of row.slice(1)) {
+      if (p.yaxis?.type !== "category") continue;
+      for (const t of p.traces) for (const y of Array.isArray(t.y) ? t.y : []) if (typeof y === "string") px = Math.max(px, y.length * 7);
+    }
+    return Math.min(0.3, Math.max(95, px + 55) / plotWidth);
+  });
+  const titles = rows.map((row, r) => {
+    const hgap = hgaps[r]!;
+    const cw = (1 - hgap * (row.length - 1)) / row.length;
+    const max = Math.max(12, Math.floor((cw * plotWidth) / TITLE_CHAR_PX));
+    return row.map((p) => wrapWords(p.title, max));
+  });
+  const extra = titles.map((row) => Math.max(1, ...row.map((l) => l.length)) - 1);
+  margin.t += 18 * extra[0]!;
+  // Slanted category labels hang below their axis: room under each row for its longest one.
+  const below = rows.map((row) =>
+    Math.max(
+      0,
+      ...row.map((p) => {
+        if (p.xaxis?.tickangle === undefined) return 0;
+        let chars = 0;
+        for (const t of p.traces) for (const x of Array.isArray(t.x) ? t.x : []) if (typeof x === "string") chars = Math.max(chars, x.length);
+        return Math.round(chars * 6.6 * Math.SQRT1_2);
+      }),
+    ),
+  );
+  margin.b += below[rows.length - 1]!;
+  const plotHeight = height - margin.t - margin.b;
   const lay: Record<string, unknown> = {
     template: undefined,
     paper_bgcolor: "white",
     plot_bgcolor: "white",
     font: { size: 12 },
-    margin: { l: 70, r: 30, t: 60, b: 50 },
-    legend: { orientation: "h", y: -0.08, yanchor: "top" },
+    margin,
+    // 60 px under the plot area: below the bottom axis's tick labels and title
+    legend: { orientation: "h", x: 0, xanchor: "left", y: -60 / plotHeight, yanchor: "top" },
     ...layout,
   };
   const annotations: unknown[] = [];
   const w = weights ?? rows.map(() => 1);
   const total = w.reduce((s, x) => s + x, 0);
-  // About 110 px between rows: the upper row's axis title, then the lower row's panel title.
-  const height = typeof lay.height === "number" ? lay.height : 450;
-  const vgap = rows.length > 1 ? Math.min(0.2, 110 / height) : 0;
-  const usable = 1 - vgap * (rows.length - 1);
+  // About 110 px between rows (the upper row's axis title, then the lower row's panel title), more
+  // for a lower row whose title wraps.
+  const gaps = rows.map((_, r) => (r === 0 ? 0 : Math.min(0.35, (110 + 18 * extra[r]! + below[r - 1]!) / plotHeight)));
+  const usable = 1 - gaps.reduce((s, g) => s + g, 0);
   let top = 1;
   let k = 0;
   rows.forEach((row, r) => {
+    top -= gaps[r]!;
     const h = (usable * w[r]!) / total;
     const bottom = Math.max(0, top - h);
-    const hgap = row.length > 1 ? 0.08 : 0;
+    const hgap = hgaps[r]!;
     const cw = (1 - hgap * (row.length - 1)) / row.length;
     row.forEach((p, c) => {
       k++;
@@ -53,9 +116,10 @@ function panelsFigure(rows: Panel[][], layout: Record<string, unknown>, weights?
       for (const t of p.traces) data.push({ ...t, xaxis: `x${sfx}`, yaxis: `y${sfx}` });
       lay[`xaxis${sfx}`] = { domain: [left, left + cw], anchor: `y${sfx}`, automargin: true, gridcolor: "#eee", ...p.xaxis };
       lay[`yaxis${sfx}`] = { domain: [bottom, top], anchor: `x${sfx}`, automargin: true, gridcolor: "#eee", ...p.yaxis };
-      annotations.push({ text: `<b>${p.title}</b>`, showarrow: false, xref: "paper", yref: "paper", x: left + cw / 2, y: top, xanchor: "center", yanchor: "bottom", font: { size: 13 } });
+      const text = titles[r]![c]!.map((l) => `<b>${l}</b>`).join("<br>");
+      annotations.push({ text, showarrow: false, xref: "paper", yref: "paper", x: left + cw / 2, y: top, xanchor: "center", yanchor: "bottom", font: { size: 13 } });
     });
-    top = bottom - vgap;
+    top = bottom;
   });
   lay.annotations = annotations;
   delete lay.template;
@@ -88,7 +152,21 @@ function labelsArray(option: string, x: unknown): Int32Array {
 
 // --------------------------------------------------------------------------------- plotSampler
 
+/**
+ * A class axis: numbered classes get the title "class"; named ones ("Ankle boot") are slanted
+ * at 45 degrees and need no title (panelsFigure leaves room under them).
+ */
+function classAxis(classes: readonly string[]): Record<string, unknown> {
+  const named = classes.some((c) => !/^\d+$/.test(c));
+  return named && classes.length * Math.max(...classes.map((c) => c.length)) > 40 ? { type: "category", tickangle: -45 } : { type: "category", title: { text: "class" } };
+}
+
 export interface PlotSamplerOptions {
+  /**
+   * The class number of every dataset index (an Int32Array), or a dataset with labels(); optional
+   * for a loader (its dataset's). Also accepted as plotSampler's second argument (the older form).
+   */
+  labels?: ArrayLike<number> | Dataset;
   /** Epochs to draw (default 3); epochs 0 .. epochs-1. */
   epochs?: number;
   /** Batch size for the per-batch mix when given a plain sampler (default 32). */
@@ -140,8 +218,23 @@ function otherRanks(sampler: Sampler, worldSize: number, ranks: PlotSamplerOptio
  * DistributedSampler (has rank and worldSize), the split per rank in epoch 0.
  * `labels`: one class number per dataset index, or a dataset with labels(); optional for a loader.
  */
-export function plotSampler(source: SamplerSource, labels?: ArrayLike<number> | Dataset, options: PlotSamplerOptions = {}): Bundle {
-  v.knownKeys("plotSampler", options, ["epochs", "batchSize", "classNames", "ranks", "maxBatches"]);
+export function plotSampler(source: SamplerSource, options?: PlotSamplerOptions): Bundle;
+export function plotSampler(source: SamplerSource, labels?: ArrayLike<number> | Dataset, options?: Omit<PlotSamplerOptions, "labels">): Bundle;
+export function plotSampler(source: SamplerSource, second?: ArrayLike<number> | Dataset | PlotSamplerOptions, third?: PlotSamplerOptions): Bundle {
+  let labels: ArrayLike<number> | Dataset | undefined;
+  let options: PlotSamplerOptions;
+  const isOptions = (x: unknown): x is PlotSamplerOptions =>
+    isObject(x) && !Array.isArray(x) && !ArrayBuffer.isView(x) && typeof (x as { get?: unknown }).get !== "function" && typeof (x as { length?: unknown }).length !== "number";
+  if (isOptions(second)) {
+    if (third !== undefined) throw new OptionError("plotSampler(sampler, options, ...)", third, "nothing after the options object (labels go in options.labels)");
+    options = second;
+    labels = second.labels;
+  } else {
+    options = third ?? {};
+    if (typeof options === "object" && options !== null && options.labels !== undefined) throw new OptionError("plotSampler(options).labels", options.labels, "undefined when the labels are the second argument (give them once)");
+    labels = second;
+  }
+  v.knownKeys("plotSampler", options, ["labels", "epochs", "batchSize", "classNames", "ranks", "maxBatches"]);
   let batchSampler: BatchSamplerLike | undefined;
   let sampler: Sampler;
   let dataset: Dataset | undefined;
@@ -240,7 +333,7 @@ export function plotSampler(source: SamplerSource, labels?: ArrayLike<number> | 
   const freq: Panel = {
     title: `Class frequency per epoch (${sampler.length} indices/epoch)`,
     traces: perEpoch.map((c, e) => ({ type: "bar", name: `epoch ${e}`, x: classes, y: Array.from(c), hovertemplate: `epoch ${e}<br>%{x}: %{y}<extra></extra>` })),
-    xaxis: { title: { text: "class" }, type: "category" },
+    xaxis: classAxis(classes),
     yaxis: { title: { text: "samples" } },
   };
   const mix: Panel = {
@@ -323,12 +416,12 @@ export function plotSampler(source: SamplerSource, labels?: ArrayLike<number> | 
         if (owners[i] === 0) missing++;
       }
       textRanks.unshift(`split per rank, epoch 0 (${others!.how}): ${dup} indices on more than one rank (padding), ${missing} on none`);
-      covRow.push({ title: `Split per rank, epoch 0 (world size ${worldSize})`, traces, xaxis: { title: { text: "class" }, type: "category" }, yaxis: { title: { text: "samples" } } });
+      covRow.push({ title: `Split per rank, epoch 0 (world size ${worldSize})`, traces, xaxis: classAxis(classes), yaxis: { title: { text: "samples" } } });
     }
   }
   rowsOfPanels.push(covRow);
 
-  const fig = panelsFigure(rowsOfPanels, { title: { text: `${samplerName(sampler)}: ${n} labelled indices, ${K} classes` }, barmode: "group", height: 820 });
+  const fig = panelsFigure(rowsOfPanels, { title: { text: `${samplerName(sampler)}: ${n} labelled indices, ${K} classes`, x: 0, xref: "paper", xanchor: "left" }, barmode: "group", height: 820 });
 
   const lines: string[] = [];
   lines.push(`${String(sampler).split("\n")[0]}`);
@@ -447,7 +540,7 @@ export function plotTimings(stats: LoaderStats | { stats(): LoaderStats }, optio
       [{ title: `Stage timeline${shown.length < all.length ? ` (last ${shown.length} of ${all.length} batches)` : ""}`, traces: timeline, xaxis: { title: { text: "ms since iteration began" } }, yaxis: { autorange: "reversed", type: "category", title: { text: "batch" } } }],
       [{ title: `Throughput (overall ${fmt(s.samplesPerSecond, 0)} samples/s)`, traces: rate, xaxis: { title: { text: "s since iteration began" } }, yaxis: { title: { text: "samples/s" }, rangemode: "tozero" } }],
     ],
-    { title: { text: `Loader timings: ${s.backend} backend, ${s.batches} batches, ${s.samples} samples` }, barmode: "overlay", bargap: 0.25, height: rowH + 420 },
+    { title: { text: `Loader timings: ${s.backend} backend, ${s.batches} batches, ${s.samples} samples`, x: 0, xref: "paper", xanchor: "left" }, barmode: "overlay", bargap: 0.25, height: rowH + 440, legendRows: 2 },
     [rowH, 260],
   );
 
@@ -512,7 +605,7 @@ export function plotTransfer(results: readonly TransferPoint[], options: { title
   const fig: PlotlyFigure = {
     data: traces,
     layout: {
-      title: { text: options.title ?? "Host-to-device bandwidth by copy size" },
+      title: { text: options.title ?? "Host-to-device bandwidth by copy size", x: 0, xref: "paper", xanchor: "left" },
       paper_bgcolor: "white",
       plot_bgcolor: "white",
       height: 450,

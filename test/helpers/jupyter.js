@@ -130,10 +130,11 @@ function within(promise, ms, fallback) {
 }
 
 /**
- * Start `jupyter server` bound to 127.0.0.1 in the sandbox. Returns
+ * Start `jupyter server` bound to 127.0.0.1 in the sandbox (`extraArgs`: more --ServerApp
+ * options). Returns
  * { baseUrl, token, proc, log(), stop() }.
  */
-async function startServer(sandbox, { timeoutMs = 60000 } = {}) {
+async function startServer(sandbox, { timeoutMs = 60000, extraArgs = [] } = {}) {
   const port = await freePort();
   const token = crypto.randomBytes(16).toString("hex");
   const args = [
@@ -146,6 +147,7 @@ async function startServer(sandbox, { timeoutMs = 60000 } = {}) {
     "--ServerApp.open_browser=False",
     `--ServerApp.root_dir=${sandbox.notebookDir}`,
     "--ServerApp.allow_remote_access=False",
+    ...extraArgs,
   ];
   // CI and containers often run as root, which jupyter refuses without this flag.
   if (typeof process.getuid === "function" && process.getuid() === 0) args.push("--ServerApp.allow_root=True");
