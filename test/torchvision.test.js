@@ -25,8 +25,12 @@ function describe(t) {
   return d;
 }
 
-/** Test images: smooth and noisy synthetic ones of odd sizes, 1 and 3 channels, and Fashion-MNIST. */
-function images() {
+/**
+ * Test images: smooth and noisy synthetic ones of odd sizes, 1 and 3 channels, Fashion-MNIST,
+ * and real photos (Debian's plasma-workspace-wallpapers, which npm test's setup installs),
+ * decoded and shrunk by sharp to a few dozen pixels so that the replays stay quick.
+ */
+async function images() {
   const out = [];
   let x = 99;
   const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) >>> 24);
@@ -40,6 +44,17 @@ function images() {
   if (fs.existsSync(idx)) {
     const raw = require("node:zlib").gunzipSync(fs.readFileSync(idx));
     for (const i of [0, 1, 7]) out.push({ data: raw.subarray(16 + i * 784, 16 + (i + 1) * 784), height: 28, width: 28, channels: 1 });
+  }
+  const dir = "/usr/share/wallpapers";
+  const photos = fs.existsSync(dir)
+    ? fs.readdirSync(dir).sort().map((d) => path.join(dir, d, "contents", "images")).filter((d) => fs.existsSync(d))
+        .map((d) => path.join(d, fs.readdirSync(d).filter((f) => f.endsWith(".jpg")).sort()[0] ?? "")).filter((f) => f.endsWith(".jpg")).slice(0, 2)
+    : [];
+  const sharp = require("sharp");
+  for (const [k, file] of photos.entries()) {
+    const [w, h] = k === 0 ? [47, 33] : [36, 41];
+    const data = await sharp(file).resize(w, h, { fit: "fill" }).removeAlpha().raw().toBuffer();
+    out.push({ data: new Uint8Array(data), height: h, width: w, channels: 3, photo: file });
   }
   return out;
 }
@@ -137,7 +152,8 @@ const PIL_CHAINS = [
 ];
 
 test("batchlab's drawn parameters replayed through torchvision 0.14 stay within each chain's bound", { skip, timeout: 120_000 }, async (t) => {
-  const imgs = images();
+  const imgs = await images();
+  assert.ok(imgs.filter((im) => im.photo).length === 2, "two real photos are among the test images (Debian's plasma-workspace-wallpapers)");
   const cases = [];
   const all = [
     ...CHAINS.map(([label, make, bound, why, o]) => ({ label, make, bound, why, pil: false, viaPlan: !!o?.plan, mean: o?.mean })),
