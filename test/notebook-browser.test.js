@@ -10,86 +10,29 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
 const { spawn, spawnSync } = require("node:child_process");
-const WebSocket = require("ws");
 const { makeSandbox, freePort, within, ROOT } = require("./helpers/jupyter");
+const chromium = require("./helpers/chromium");
+const { waitFor, launch, sleep } = chromium;
 
-const CHROMIUM = process.env.CHROMIUM || "chromium";
 const ARTIFACTS = path.join(ROOT, "test", "artifacts");
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function chromiumMissing() {
-  const r = spawnSync(CHROMIUM, ["--version"], { encoding: "utf8" });
-  if (r.error || r.status !== 0) return `${CHROMIUM} is not installed (apt-get install chromium)`;
+  const missing = chromium.chromiumMissing();
+  if (missing) return missing;
   const py = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   const nb = spawnSync(py, ["-c", "import notebook"], { encoding: "utf8" });
   return nb.error || nb.status !== 0 ? `${py} has no Jupyter Notebook (apt-get install jupyter-notebook)` : null;
-}
-
-/** A minimal DevTools-protocol client over one page's WebSocket. */
-function cdp(url) {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  let id = 0;
-  const pending = new Map();
-  const events = [];
-  ws.on("message", (raw) => {
-    const m = JSON.parse(raw.toString());
-    if (m.id && pending.has(m.id)) {
-      const { resolve, reject } = pending.get(m.id);
-      pending.delete(m.id);
-      if (m.error) reject(new Error(`${m.error.message} (${m.error.code})`));
-      else resolve(m.result);
-    } else if (m.method) events.push(m);
-  });
-  const opened = new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-  });
-  return {
-    events,
-    async send(method, params = {}) {
-      await opened;
-      const n = ++id;
-      ws.send(JSON.stringify({ id: n, method, params }));
-      return new Promise((resolve, reject) => pending.set(n, { resolve, reject }));
-    },
-    /** Evaluates an expression in the page; returns its JSON value, rethrowing page errors. */
-    async eval(expression) {
-      const r = await this.send("Runtime.evaluate", { expression, returnByValue: true, awaitPromise: true });
-      if (r.exceptionDetails) throw new Error(`page: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
-      return r.result.value;
-    },
-    close() {
-      ws.close();
-    },
-  };
-}
-
-/** Polls `expression` in the page until it is truthy; fails with `what` and a diagnosis. */
-async function waitFor(page, expression, what, timeoutMs, diagnose) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let v;
-    try {
-      v = await page.eval(expression);
-    } catch {
-      v = undefined; // the page may be reloading
-    }
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms\n${await diagnose()}`);
-    await sleep(250);
-  }
 }
 
 let sandbox;
 let server;
 let serverLog = "";
 let browser;
-let browserLog = "";
 let page;
 
 test.after(async () => {
-  if (page) page.close();
-  for (const p of [browser, server]) {
+  if (browser) await browser.stop();
+  for (const p of [server]) {
     if (p && p.exitCode === null && p.signalCode === null) {
       const gone = new Promise((r) => p.once("exit", r));
       p.kill("SIGTERM");
@@ -122,38 +65,10 @@ test("classic Notebook in headless Chromium: notebook 02 runs, the grids and a p
   }
   const notebookUrl = `http://127.0.0.1:${m[1]}/notebooks/02.ipynb?token=${m[2]}`;
 
-  // Headless Chromium with its own profile; only 127.0.0.1 is reachable on this machine anyway.
-  browser = spawn(
-    CHROMIUM,
-    [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--no-first-run",
-      "--remote-debugging-address=127.0.0.1",
-      "--remote-debugging-port=0",
-      `--user-data-dir=${path.join(sandbox.dir, "chromium")}`,
-      "--window-size=1280,2400",
-      // No network beyond 127.0.0.1, even on a machine that has one: plotly.js must come from the
-      // kernel's offline embed, never a CDN.
-      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-      "--proxy-server=http://127.0.0.1:9",
-      "--proxy-bypass-list=127.0.0.1",
-      "about:blank",
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  browser.stderr.on("data", (d) => (browserLog += d));
-  let ws;
-  while (!(ws = /DevTools listening on (ws:\/\/\S+)/.exec(browserLog))) {
-    if (browser.exitCode !== null || Date.now() > deadline) assert.fail(`Chromium did not start:\n${browserLog}`);
-    await sleep(100);
-  }
-  const devtools = new URL(ws[1]);
-  const targets = await (await fetch(`http://${devtools.host}/json/list`)).json();
-  const target = targets.find((t) => t.type === "page");
-  page = cdp(target.webSocketDebuggerUrl);
+  // Headless Chromium with its own profile and no network beyond 127.0.0.1 (helpers/chromium.js):
+  // plotly.js must come from the notebook server, never a CDN.
+  browser = await launch(path.join(sandbox.dir, "chromium"), { width: 1280, height: 2400 });
+  page = browser.page;
   await page.send("Runtime.enable");
   await page.send("Page.enable");
   await page.send("Network.enable");
