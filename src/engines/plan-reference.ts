@@ -91,7 +91,7 @@ function separable(img: { width: number; channels: number; data: ArrayLike<numbe
 
 /** Runs `job` into `out` (NCHW, n * outC * outH * outW floats). */
 export function executePlan(job: PlanJob, out: Float32Array): void {
-  const { n, inC, outH: H, outW: W, K } = job;
+  const { n, outH: H, outW: W, K } = job;
   const P = n > 0 ? job.params.length / n : 0;
   const per = (H + W) * K;
   for (let s = 0; s < n; s++) {
