@@ -52,9 +52,12 @@ export function applyTaps(img: FloatImage, ty: AxisTaps, tx: AxisTaps, fill: Arr
 export function affine(img: FloatImage, sub: ArrayLike<number>, div: ArrayLike<number>): FloatImage {
   const out = new Float32Array(img.data.length);
   const C = img.channels;
-  for (let i = 0; i < out.length; i++) {
-    const c = i % C;
-    out[i] = f(f(img.data[i]! - f(sub[c]!)) / f(div[c]!));
+  const d = img.data;
+  // Channel by channel (the same operations as value by value; no modulo per value).
+  for (let c = 0; c < C; c++) {
+    const s = f(sub[c]!);
+    const q = f(div[c]!);
+    for (let i = c; i < out.length; i += C) out[i] = f(f(d[i]! - s) / q);
   }
   return { ...img, data: out };
 }
