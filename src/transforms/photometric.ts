@@ -46,18 +46,34 @@ function mapValues(img: FloatImage, fn: (x: number) => number): FloatImage {
   return { ...img, data: out };
 }
 
-/** Colour transforms applied with probability p (torchvision's RandomX(p) form). */
-abstract class RandomColour extends Transform {
+/** How a coin-applied colour op (torchvision's RandomX(p) form) computes and what it is in the plan. */
+interface CoinOp<O> {
+  apply(img: FloatImage, o: O, bound: number): FloatImage;
+  code: OpCode;
+  /** The plan op's parameters after `bound`. */
+  args(o: O): number[];
+}
+
+/** A colour op applied with probability p: drawn as { apply }, run as its CoinOp. */
+class CoinColour<O extends { p: number }> extends Transform {
   readonly kind = "color";
-  abstract override readonly options: { p: number } & Record<string, unknown>;
+  constructor(
+    readonly name: string,
+    readonly options: O,
+    private readonly how: CoinOp<O>,
+  ) {
+    super();
+  }
   override draw(rng: RandomStream, _s: Shape): Params {
     return { apply: rng.random() < this.options.p };
   }
   reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
-    return (p as { apply: boolean }).apply ? this.apply(img, p, ctx.bound) : img;
+    return (p as { apply: boolean }).apply ? this.how.apply(img, this.options, ctx.bound) : img;
   }
-  /** The transform itself, when the coin says so. */
-  protected abstract apply(img: FloatImage, p: Params, bound: number): FloatImage;
+  /** The plan op: [bound, ...args]; off where the coin said no. */
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    return { code: this.how.code, params: [ctx.bound, ...this.how.args(this.options)], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
+  }
 }
 
 function probOf(fn: string, o: { p?: unknown }, dflt = 0.5): number {
@@ -66,23 +82,6 @@ function probOf(fn: string, o: { p?: unknown }, dflt = 0.5): number {
 
 // ------------------------------------------------------------------------------ pointwise
 
-class RandomInvert extends RandomColour {
-  readonly name = "RandomInvert";
-  readonly options: { p: number };
-  constructor(o: { p?: number }) {
-    super();
-    v.knownKeys("randomInvert", o, ["p"]);
-    this.options = { p: probOf("randomInvert", o) };
-  }
-  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    return invert(img, bound);
-  }
-  /** INVERT: [bound]; off where the coin said no. */
-  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
-    return { code: OpCode.Invert, params: [ctx.bound], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
-  }
-}
-
 /** bound - x. */
 export function invert(img: FloatImage, bound: number): FloatImage {
   return mapValues(img, (x) => f(bound - x));
@@ -90,24 +89,8 @@ export function invert(img: FloatImage, bound: number): FloatImage {
 
 /** bound - x with probability p (torchvision's RandomInvert). */
 export function randomInvert(options: { p?: number } = {}): Transform {
-  return new RandomInvert(options);
-}
-
-class RandomPosterize extends RandomColour {
-  readonly name = "RandomPosterize";
-  readonly options: { bits: number; p: number };
-  constructor(bits: number, o: { p?: number }) {
-    super();
-    v.knownKeys("randomPosterize", o, ["p"]);
-    this.options = { bits: v.int("randomPosterize(bits)", bits, 0, 8), p: probOf("randomPosterize", o) };
-  }
-  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    return posterize(img, this.options.bits, bound);
-  }
-  /** POSTERIZE: [bound, bits]. */
-  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
-    return { code: OpCode.Posterize, params: [ctx.bound, this.options.bits], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
-  }
+  v.knownKeys("randomInvert", options, ["p"]);
+  return new CoinColour("RandomInvert", { p: probOf("randomInvert", options) }, { apply: (img, _o, bound) => invert(img, bound), code: OpCode.Invert, args: () => [] });
 }
 
 /** The top `bits` bits of each value's uint8 level. */
@@ -118,24 +101,9 @@ export function posterize(img: FloatImage, bits: number, bound: number): FloatIm
 
 /** Keeps the top `bits` bits of each uint8 level, with probability p (torchvision's RandomPosterize). */
 export function randomPosterize(bits: number, options: { p?: number } = {}): Transform {
-  return new RandomPosterize(bits, options);
-}
-
-class RandomSolarize extends RandomColour {
-  readonly name = "RandomSolarize";
-  readonly options: { threshold: number; p: number };
-  constructor(threshold: number, o: { p?: number }) {
-    super();
-    v.knownKeys("randomSolarize", o, ["p"]);
-    this.options = { threshold: v.num("randomSolarize(threshold)", threshold), p: probOf("randomSolarize", o) };
-  }
-  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    return solarize(img, this.options.threshold, bound);
-  }
-  /** SOLARIZE: [bound, threshold]. */
-  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
-    return { code: OpCode.Solarize, params: [ctx.bound, this.options.threshold], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
-  }
+  v.knownKeys("randomPosterize", options, ["p"]);
+  const o = { bits: v.int("randomPosterize(bits)", bits, 0, 8), p: probOf("randomPosterize", options) };
+  return new CoinColour("RandomPosterize", o, { apply: (img, q, bound) => posterize(img, q.bits, bound), code: OpCode.Posterize, args: (q) => [q.bits] });
 }
 
 /** bound - x where x >= threshold (in the units in force; the threshold as float32, as the plan's op holds it). */
@@ -146,27 +114,12 @@ export function solarize(img: FloatImage, threshold: number, bound: number): Flo
 
 /** Inverts values at or above `threshold` (in the units in force), with probability p (torchvision's RandomSolarize). */
 export function randomSolarize(threshold: number, options: { p?: number } = {}): Transform {
-  return new RandomSolarize(threshold, options);
+  v.knownKeys("randomSolarize", options, ["p"]);
+  const o = { threshold: v.num("randomSolarize(threshold)", threshold), p: probOf("randomSolarize", options) };
+  return new CoinColour("RandomSolarize", o, { apply: (img, q, bound) => solarize(img, q.threshold, bound), code: OpCode.Solarize, args: (q) => [q.threshold] });
 }
 
 // ------------------------------------------------------------------ per-sample reductions
-
-class RandomAutocontrast extends RandomColour {
-  readonly name = "RandomAutocontrast";
-  readonly options: { p: number };
-  constructor(o: { p?: number }) {
-    super();
-    v.knownKeys("randomAutocontrast", o, ["p"]);
-    this.options = { p: probOf("randomAutocontrast", o) };
-  }
-  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    return autocontrast(img, bound);
-  }
-  /** AUTOCONTRAST: [bound]; a pass of its own (per-channel min and max of the whole image). */
-  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
-    return { code: OpCode.Autocontrast, params: [ctx.bound], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
-  }
-}
 
 /**
  * Per channel: (x - min) * (bound / (max - min)), clamped; a flat channel is left as it is. Min
@@ -196,24 +149,9 @@ export function autocontrast(img: FloatImage, bound: number): FloatImage {
 
 /** Stretches each channel to the full range, with probability p (torchvision's RandomAutocontrast). */
 export function randomAutocontrast(options: { p?: number } = {}): Transform {
-  return new RandomAutocontrast(options);
-}
-
-class RandomEqualize extends RandomColour {
-  readonly name = "RandomEqualize";
-  readonly options: { p: number };
-  constructor(o: { p?: number }) {
-    super();
-    v.knownKeys("randomEqualize", o, ["p"]);
-    this.options = { p: probOf("randomEqualize", o) };
-  }
-  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    return equalize(img, bound);
-  }
-  /** EQUALIZE: [bound]; a pass of its own (per-channel histograms of the whole image). */
-  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
-    return { code: OpCode.Equalize, params: [ctx.bound], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
-  }
+  v.knownKeys("randomAutocontrast", options, ["p"]);
+  // AUTOCONTRAST is a pass of its own in the plan (per-channel min and max of the whole image).
+  return new CoinColour("RandomAutocontrast", { p: probOf("randomAutocontrast", options) }, { apply: (img, _o, bound) => autocontrast(img, bound), code: OpCode.Autocontrast, args: () => [] });
 }
 
 /**
@@ -247,24 +185,9 @@ export function equalize(img: FloatImage, bound: number): FloatImage {
 
 /** Equalizes each channel's histogram of uint8 levels, with probability p (torchvision's RandomEqualize). */
 export function randomEqualize(options: { p?: number } = {}): Transform {
-  return new RandomEqualize(options);
-}
-
-class RandomAdjustSharpness extends RandomColour {
-  readonly name = "RandomAdjustSharpness";
-  readonly options: { sharpnessFactor: number; p: number };
-  constructor(factor: number, o: { p?: number }) {
-    super();
-    v.knownKeys("randomAdjustSharpness", o, ["p"]);
-    this.options = { sharpnessFactor: v.num("randomAdjustSharpness(sharpnessFactor)", factor, 0), p: probOf("randomAdjustSharpness", o) };
-  }
-  protected apply(img: FloatImage, _p: Params, bound: number): FloatImage {
-    return sharpness(img, this.options.sharpnessFactor, bound);
-  }
-  /** SHARPNESS: [bound, factor]; a pass of its own (each pixel's 3 x 3 neighbourhood). */
-  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
-    return { code: OpCode.Sharpness, params: [ctx.bound, this.options.sharpnessFactor], channelsOut: s.channels, disabled: !(p as { apply: boolean }).apply };
-  }
+  v.knownKeys("randomEqualize", options, ["p"]);
+  // EQUALIZE is a pass of its own in the plan (per-channel histograms of the whole image).
+  return new CoinColour("RandomEqualize", { p: probOf("randomEqualize", options) }, { apply: (img, _o, bound) => equalize(img, bound), code: OpCode.Equalize, args: () => [] });
 }
 
 /**
@@ -301,7 +224,10 @@ export function sharpness(img: FloatImage, factor: number, bound: number): Float
 
 /** Sharpens (factor > 1) or softens (factor < 1), with probability p (torchvision's RandomAdjustSharpness). */
 export function randomAdjustSharpness(sharpnessFactor: number, options: { p?: number } = {}): Transform {
-  return new RandomAdjustSharpness(sharpnessFactor, options);
+  v.knownKeys("randomAdjustSharpness", options, ["p"]);
+  const o = { sharpnessFactor: v.num("randomAdjustSharpness(sharpnessFactor)", sharpnessFactor, 0), p: probOf("randomAdjustSharpness", options) };
+  // SHARPNESS is a pass of its own in the plan (each pixel's 3 x 3 neighbourhood).
+  return new CoinColour("RandomAdjustSharpness", o, { apply: (img, q, bound) => sharpness(img, q.sharpnessFactor, bound), code: OpCode.Sharpness, args: (q) => [q.sharpnessFactor] });
 }
 
 // --------------------------------------------------------------------------- channel order
