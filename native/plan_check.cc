@@ -54,6 +54,19 @@ int opParamCount(int32_t code, int32_t C) {
   }
 }
 
+// The height and width of sample s's intermediate image (warpDims, preDims): in [1, maxSide],
+// and at most 2^31 values with the job's channels.
+Problem imageDims(const Job& job, const Limits& lim, const char* field, const char* what, int64_t h, int64_t w, size_t s) {
+  const std::string f = std::string(field) + "[" + str(2 * s) + ".." + str(2 * s + 1) + "]";
+  if (h < 1 || w < 1 || h > lim.maxSide || w > lim.maxSide) {
+    return bad(f, "a height and width in [1, " + str(lim.maxSide) + "] for sample " + str(s), str(h) + "x" + str(w));
+  }
+  if ((uint64_t)h * (uint64_t)w * (uint64_t)job.inC > ((uint64_t)1 << 31)) {
+    return bad(f, std::string(what) + " of at most 2^31 values (height*width*inC, sample " + str(s) + ")", str(h) + "x" + str(w));
+  }
+  return Problem{};
+}
+
 Problem checkScalars(const Job& job, const Limits& lim) {
   Problem p;
   if (!(p = inRange("n", job.n, 0, lim.maxSamples)).ok()) return p;
@@ -232,13 +245,8 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
   if (job.warp != kWarpNone) {
     if (len.warpDims != 2 * n) return bad("warpDims", "an Int32Array of length 2n = " + str(2 * n) + " (the job has a warp pass)", "length " + str(len.warpDims));
     for (size_t s = 0; s < n; ++s) {
-      const int64_t h = job.warpDims[2 * s], w = job.warpDims[2 * s + 1];
-      if (h < 1 || w < 1 || h > lim.maxSide || w > lim.maxSide) {
-        return bad("warpDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a height and width in [1, " + str(lim.maxSide) + "] for sample " + str(s), str(h) + "x" + str(w));
-      }
-      if ((uint64_t)h * (uint64_t)w * (uint64_t)job.inC > ((uint64_t)1 << 31)) {
-        return bad("warpDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a warped image of at most 2^31 values (height*width*inC, sample " + str(s) + ")", str(h) + "x" + str(w));
-      }
+      const Problem p = imageDims(job, lim, "warpDims", "a warped image", job.warpDims[2 * s], job.warpDims[2 * s + 1], s);
+      if (!p.ok()) return p;
     }
   }
   if (job.preK) {
@@ -246,12 +254,8 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
     size_t total = 0;
     for (size_t s = 0; s < n; ++s) {
       const int64_t h = job.preDims[2 * s], w = job.preDims[2 * s + 1];
-      if (h < 1 || w < 1 || h > lim.maxSide || w > lim.maxSide) {
-        return bad("preDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a height and width in [1, " + str(lim.maxSide) + "] for sample " + str(s), str(h) + "x" + str(w));
-      }
-      if ((uint64_t)h * (uint64_t)w * (uint64_t)job.inC > ((uint64_t)1 << 31)) {
-        return bad("preDims[" + str(2 * s) + ".." + str(2 * s + 1) + "]", "a pre-pass image of at most 2^31 values (height*width*inC, sample " + str(s) + ")", str(h) + "x" + str(w));
-      }
+      const Problem p = imageDims(job, lim, "preDims", "a pre-pass image", h, w, s);
+      if (!p.ok()) return p;
       total += (size_t)(h + w) * (size_t)job.preK;
     }
     if (len.preTapIndex != total) return bad("preTapIndex", "length sum over samples of (preH+preW)*preK = " + str(total), "length " + str(len.preTapIndex));
