@@ -5,6 +5,7 @@
 #pragma once
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__CUDACC__)
@@ -147,6 +148,27 @@ BL_PX float sharpSmoothed(const float* n) {
 }
 BL_PX float sharpBlend(float x, float smoothed, float factor, float bound) {
   return clampBound(factor * x + (1.0f - factor) * smoothed, bound);
+}
+
+// The warp pass's displacement at an output pixel centre (xc, yc) of an oh x ow output: the
+// G x G grid of (dx, dy) pairs spans the output, point (i, j) at (j * ow / (G - 1), i * oh / (G - 1)),
+// read bilinearly (the cell clamped to the last one). Adds it to (*px, *py).
+BL_PX void addDisplacement(const float* grid, int G, float xc, float yc, float fow, float foh, float* px, float* py) {
+  const float gm1 = (float)(G - 1);
+  const float u = (xc * gm1) / fow;
+  const float t = (yc * gm1) / foh;
+  int j0 = (int)floorf(u);
+  int i0 = (int)floorf(t);
+  j0 = j0 < G - 2 ? j0 : G - 2;
+  i0 = i0 < G - 2 ? i0 : G - 2;
+  const float a = u - (float)j0, b = t - (float)i0;
+  const float ra = 1.0f - a, rb = 1.0f - b;
+  const float* g0 = grid + ((size_t)i0 * (size_t)G + (size_t)j0) * 2;
+  const float* g1 = g0 + (size_t)G * 2;
+  const float dx = (ra * g0[0] + a * g0[2]) * rb + (ra * g1[0] + a * g1[2]) * b;
+  const float dy = (ra * g0[1] + a * g0[3]) * rb + (ra * g1[1] + a * g1[3]) * b;
+  *px = xc + dx;
+  *py = yc + dy;
 }
 
 }  // namespace blpixel

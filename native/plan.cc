@@ -633,7 +633,7 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
   const int32_t F = (int32_t)blk[18];
   const int32_t G = (int32_t)blk[kWarpBlock - 1];
   const float* grid = blk + kWarpBlock;
-  const float gm1 = (float)(G - 1), fow = (float)ow, foh = (float)oh;
+  const float fow = (float)ow, foh = (float)oh;
   const bool affine = m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
   const size_t srcRow = (size_t)sw * (size_t)C;
   float v[CC > 0 ? CC : kMaxChannels];
@@ -642,20 +642,7 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
     for (int32_t x = 0; x < ow; ++x) {
       const float xc = (float)x + 0.5f;
       float px = xc, py = yc;
-      if (G > 0) {
-        const float u = (xc * gm1) / fow;
-        const float t = (yc * gm1) / foh;
-        const int32_t j0 = std::min((int32_t)std::floor(u), G - 2);
-        const int32_t i0 = std::min((int32_t)std::floor(t), G - 2);
-        const float a = u - (float)j0, b = t - (float)i0;
-        const float ra = 1.0f - a, rb = 1.0f - b;
-        const float* g0 = grid + ((size_t)i0 * (size_t)G + (size_t)j0) * 2;
-        const float* g1 = g0 + (size_t)G * 2;
-        const float dx = (ra * g0[0] + a * g0[2]) * rb + (ra * g1[0] + a * g1[2]) * b;
-        const float dy = (ra * g0[1] + a * g0[3]) * rb + (ra * g1[1] + a * g1[3]) * b;
-        px = xc + dx;
-        py = yc + dy;
-      }
+      if (G > 0) blpixel::addDisplacement(grid, G, xc, yc, fow, foh, &px, &py);
       const float X = (m[0] * px + m[1] * py) + m[2];
       const float Y = (m[3] * px + m[4] * py) + m[5];
       float ix, iy;

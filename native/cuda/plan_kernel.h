@@ -183,26 +183,7 @@ BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
   const float xc = (float)x + 0.5f;
   float px = xc;
   float py = yc;
-  if (G > 0) {
-    const float* grid = blk + 42;
-    const float gm1 = (float)(G - 1);
-    const float u = (xc * gm1) / (float)j.warpDims[2 * s + 1];
-    const float t = (yc * gm1) / (float)j.warpDims[2 * s];
-    int j0 = (int)floorf(u);
-    int i0 = (int)floorf(t);
-    j0 = j0 < G - 2 ? j0 : G - 2;
-    i0 = i0 < G - 2 ? i0 : G - 2;
-    const float a = u - (float)j0;
-    const float b = t - (float)i0;
-    const float ra = 1.0f - a;
-    const float rb = 1.0f - b;
-    const float* g0 = grid + ((size_t)i0 * (size_t)G + (size_t)j0) * 2;
-    const float* g1 = g0 + (size_t)G * 2;
-    const float dx = (ra * g0[0] + a * g0[2]) * rb + (ra * g1[0] + a * g1[2]) * b;
-    const float dy = (ra * g0[1] + a * g0[3]) * rb + (ra * g1[1] + a * g1[3]) * b;
-    px = xc + dx;
-    py = yc + dy;
-  }
+  if (G > 0) blpixel::addDisplacement(blk + 42, G, xc, yc, (float)j.warpDims[2 * s + 1], (float)j.warpDims[2 * s], &px, &py);
   const float X = (m[0] * px + m[1] * py) + m[2];
   const float Y = (m[3] * px + m[4] * py) + m[5];
   const float Wd = (m[6] * px + m[7] * py) + m[8];
