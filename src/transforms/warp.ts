@@ -140,26 +140,34 @@ export interface WarpExtras {
   grid?: { readonly G: number; readonly d: ArrayLike<number> };
 }
 
-/** Bilinear weight of a point's corners inside a w x h image (nearest: 1 or 0), in float32. */
-function frameMask(fr: WarpFrame, q: readonly number[], px: number, py: number, nearest: boolean): number {
+/** The source point of p = (px, py) through the float32 matrix q: X / Wd - 0.5, Y / Wd - 0.5. */
+function sourcePoint(q: readonly number[], px: number, py: number): [number, number] {
   const X = f(f(f(q[0]! * px) + f(q[1]! * py)) + q[2]!);
   const Y = f(f(f(q[3]! * px) + f(q[4]! * py)) + q[5]!);
   const Wd = f(f(f(q[6]! * px) + f(q[7]! * py)) + q[8]!);
-  const ix = f(f(X / Wd) - 0.5);
-  const iy = f(f(Y / Wd) - 0.5);
-  if (!(Math.abs(ix) <= WARP_RANGE && Math.abs(iy) <= WARP_RANGE)) return 0;
-  const inside = (sx: number, sy: number) => sx >= 0 && sx < fr.width && sy >= 0 && sy < fr.height;
-  if (nearest) return inside(roundEven(ix), roundEven(iy)) ? 1 : 0;
+  return [f(f(X / Wd) - 0.5), f(f(Y / Wd) - 0.5)];
+}
+
+/** A point's bilinear corners: the top-left (x0, y0), and the weights of top-left, top-right, bottom-left, bottom-right. */
+function corners(ix: number, iy: number): { x0: number; y0: number; w: [number, number, number, number] } {
   const x0 = Math.floor(ix);
   const y0 = Math.floor(iy);
   const fx = f(ix - x0);
   const fy = f(iy - y0);
   const gx = f(1 - fx);
   const gy = f(1 - fy);
+  return { x0, y0, w: [f(gx * gy), f(fx * gy), f(gx * fy), f(fx * fy)] };
+}
+
+/** Bilinear weight of a point's corners inside a w x h image (nearest: 1 or 0), in float32. */
+function frameMask(fr: WarpFrame, q: readonly number[], px: number, py: number, nearest: boolean): number {
+  const [ix, iy] = sourcePoint(q, px, py);
+  if (!(Math.abs(ix) <= WARP_RANGE && Math.abs(iy) <= WARP_RANGE)) return 0;
+  const inside = (sx: number, sy: number) => sx >= 0 && sx < fr.width && sy >= 0 && sy < fr.height;
+  if (nearest) return inside(roundEven(ix), roundEven(iy)) ? 1 : 0;
+  const { x0, y0, w } = corners(ix, iy);
   let mask = 0;
-  for (let k = 0; k < 4; k++) {
-    if (inside(x0 + (k & 1), y0 + (k >> 1))) mask = f(mask + f((k & 1 ? fx : gx) * (k >> 1 ? fy : gy)));
-  }
+  for (let k = 0; k < 4; k++) if (inside(x0 + (k & 1), y0 + (k >> 1))) mask = f(mask + w[k]!);
   return mask;
 }
 
@@ -224,11 +232,7 @@ export function warpImage(img: WarpSource, m: Mat3, oh: number, ow: number, mode
         px = f(xc + dx);
         py = f(yc + dy);
       }
-      const X = f(f(f(q[0]! * px) + f(q[1]! * py)) + q[2]!);
-      const Y = f(f(f(q[3]! * px) + f(q[4]! * py)) + q[5]!);
-      const Wd = f(f(f(q[6]! * px) + f(q[7]! * py)) + q[8]!);
-      const ix = f(f(X / Wd) - 0.5);
-      const iy = f(f(Y / Wd) - 0.5);
+      const [ix, iy] = sourcePoint(q, px, py);
       const o = (y * ow + x) * C;
       const inRange = Math.abs(ix) <= WARP_RANGE && Math.abs(iy) <= WARP_RANGE; // false for NaN
       if (nearest) {
@@ -240,18 +244,13 @@ export function warpImage(img: WarpSource, m: Mat3, oh: number, ow: number, mode
         let mask = 0;
         for (let c = 0; c < C; c++) v[c] = 0;
         if (inRange) {
-          const x0 = Math.floor(ix);
-          const y0 = Math.floor(iy);
-          const fx = f(ix - x0);
-          const fy = f(iy - y0);
-          const gx = f(1 - fx);
-          const gy = f(1 - fy);
+          const cs = corners(ix, iy);
           // Corners in the order top-left, top-right, bottom-left, bottom-right; each adds w * S.
           for (let k = 0; k < 4; k++) {
-            const sx = x0 + (k & 1);
-            const sy = y0 + (k >> 1);
+            const sx = cs.x0 + (k & 1);
+            const sy = cs.y0 + (k >> 1);
             if (!inDomain(sx, sy)) continue;
-            const w = f((k & 1 ? fx : gx) * (k >> 1 ? fy : gy));
+            const w = cs.w[k]!;
             mask = f(mask + w);
             if (inside(sx, sy)) {
               const p = (sy * W + sx) * C;
