@@ -78,6 +78,18 @@ function randomChain(rng, c, h, w) {
   return { chain: T.compose([...steps, ...colour]), exact: resamples <= 1 && !(fill && resamples) ? true : 1e-6 * Math.max(1, resamples) };
 }
 
+const cudaStatus = require("../dist/device/index.js").status();
+/** The CUDA addon's emulatePlan where the addon loads (it needs no device), else null. */
+const cudaEmulation = cudaStatus.addonLoaded ? (job) => require("../dist/device/index.js").emulatePlan(job) : null;
+
+/** Whether a job fits the CUDA kernel's limits (plan_check's CUDA Limits). */
+function withinCudaLimits(job) {
+  const codes = Array.from(job.program);
+  const sharp = codes.indexOf(9);
+  return job.inC <= 4 && job.outC <= 4 && codes.length <= 32 && codes.filter((c) => c === 7 || c === 8).length <= 4 &&
+    codes.filter((c) => c === 9).length <= 1 && (sharp < 0 || !codes.slice(sharp + 1).some((c) => c === 2 || c === 7 || c === 8));
+}
+
 /** exact: true for bit equality, else the relative tolerance. */
 async function compare(chain, images, seed, exact, label) {
   const plan = new T.Plan(chain);
@@ -88,6 +100,12 @@ async function compare(chain, images, seed, exact, label) {
   images.forEach((im, i) => ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, i * per));
   const out = new Float32Array(expected.length).fill(NaN);
   await native.addon.runPlan({ ...job, out, numThreads: 2 });
+  // The CUDA kernel's CPU emulation runs the same job: the same bits as the C++ engine, within
+  // the kernel's own limits (at most 4 channels, 4 AUTOCONTRAST/EQUALIZE ops, 1 SHARPNESS).
+  if (cudaEmulation && withinCudaLimits(job)) {
+    const emu = cudaEmulation(job);
+    assert.ok(Buffer.from(emu.buffer, emu.byteOffset, emu.byteLength).equals(Buffer.from(out.buffer)), `${label}: the CUDA emulation differs from the C++ engine\n${chain}`);
+  }
   const uniform = images.every((im) => im.height === images[0].height && im.width === images[0].width && im.channels === images[0].channels);
   if (uniform) {
     // The same batch as an in-memory data set hands it over: one buffer, samples in reverse
