@@ -50,4 +50,59 @@ export interface Dataset {
   pathOf?(i: number): string | undefined;
   /** The pixels in one buffer, when the dataset keeps them so (see PixelStore). */
   pixelStore?(): PixelStore | undefined;
+  /**
+   * Sample i not yet decoded (see EncodedSample), when the data set can decode a window of it
+   * cheaper than the whole; the loader then decodes only what the plan reads. get(i) stays the
+   * full decode.
+   */
+  source?(i: number): Promise<EncodedSample>;
+}
+
+/**
+ * Decoding that the plan steers (imageFolder's `decode: "fast"`): a data set of compressed
+ * images may hand the loader an EncodedSample instead of pixels. The loader draws the sample's
+ * parameters on `shape` (the full image, as a full decode would give it, EXIF orientation
+ * applied), asks the plan which window of the image the output reads and at what scale, and
+ * decodes only that (libjpeg-turbo's region decoding and DCT scaling).
+ */
+
+/**
+ * The part of an image to decode, in the full image's pixel coordinates (orientation applied):
+ * rows [top, top + height) and columns [left, left + width), at 1/scale of the resolution.
+ * The decoder may return a larger window (it rounds to the JPEG's block grid).
+ */
+export interface SourceWindow {
+  readonly left: number;
+  readonly top: number;
+  readonly width: number;
+  readonly height: number;
+  readonly scale: 1 | 2 | 4 | 8;
+}
+
+/**
+ * Where decoded pixels sit in the full image: decoded pixel (r, c) covers the full image's
+ * columns [left + c * scale, left + (c + 1) * scale) and rows [top + r * scale, top + (r + 1) * scale)
+ * (the last row or column may cover less, where the image ends). A full decode is
+ * { scale: 1, left: 0, top: 0 }.
+ */
+export interface SourceFrame {
+  readonly scale: number;
+  readonly left: number;
+  readonly top: number;
+}
+
+export interface DecodedRegion {
+  readonly image: Image;
+  readonly frame: SourceFrame;
+}
+
+/** A sample not yet decoded: its full shape (from the file's header) and a decoder for any window. */
+export interface EncodedSample {
+  readonly label: number;
+  readonly index: number;
+  readonly path?: string;
+  /** The full image's shape after decoding: height, width (orientation applied), channels. */
+  readonly shape: { readonly height: number; readonly width: number; readonly channels: number };
+  /** Decodes `window` (the whole image at scale 1 when absent); runs off the JavaScript thread. */
+  decode(window?: SourceWindow): Promise<DecodedRegion>;
 }
