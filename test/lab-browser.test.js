@@ -6,7 +6,9 @@
 // reopened from its saved file untrusted, in both builds. The DOM is checked: PNGs decoded at the
 // size their metadata states, every figure drawn (svg.main-svg) where it can be, its static
 // preview and note shown where it cannot, a second view of a figure drawing too, progress bars
-// one output at 100%, no error output and no console errors. Screenshots: test/artifacts/lab-*.png.
+// one output at 100%, no error output and no console errors. Then a figure cell is re-run, the
+// notebook saved and reopened trusted (every figure draws), and a second page (its own window)
+// attached to the same kernel runs the figure cell and draws it. Screenshots: test/artifacts/lab-*.png.
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
@@ -168,3 +170,53 @@ for (const [build, plotlyRenderer] of [["lab", false], ["lab-plotly", true]]) {
     }
   });
 }
+
+test("JupyterLab 4: a figure cell re-run draws, its notebook reopened trusted draws every figure, and a second page on the same kernel draws the figure", { skip: skip || false, timeout: 300000 }, async () => {
+  // The issue this guards: figures that loaded plotly.js once per session lost it when a figure
+  // cell was re-run (the saved notebook then said "plotly.js is not loaded"), and a second page
+  // on the same kernel never got it. Each figure now loads plotly.js itself, from the kernelspec.
+  const file = NOTEBOOKS.find((f) => {
+    const nb = JSON.parse(fs.readFileSync(path.join(ROOT, "notebooks", f), "utf8"));
+    // the notebooks are stored without outputs: a cell that draws a plotly figure by name
+    return nb.cells.some((c) => c.cell_type === "code" && /\bviz\.plot[A-Z]|\bplot(Sampler|Timings|Transfer)\(/.test([].concat(c.source).join("")));
+  });
+  assert.ok(file, "a tutorial notebook with a figure");
+  const stem = path.basename(file, ".ipynb");
+  const saved = `${stem}.rerun.ipynb`;
+  await page.send("Page.navigate", { url: `${server.baseUrl}static/bl/lab.html` });
+  await waitFor(page, `document.body && document.body.dataset.ready === "1"`, "the lab page", 60000, async () => consoleErrors().join("\n"));
+  consoleErrors();
+  const results = await page.eval(`batchlabLab.run(${JSON.stringify(file)}, ${JSON.stringify(saved)})`);
+  assert.ok(results.every((r) => r.status === "ok"), JSON.stringify(results));
+  const want = expected(saved);
+  const diagnose = async () => JSON.stringify(await page.eval(DOM)).slice(0, 2000) + "\n" + consoleErrors().join("\n");
+  await waitFor(page, `(${DOM}).figs.filter((f) => f.drawn).length === ${want.figures}`, `${file}: figures drawn`, 30000, diagnose);
+  // the first figure cell, by its place among the code cells
+  const nb = JSON.parse(fs.readFileSync(path.join(sandbox.notebookDir, saved), "utf8"));
+  const code = nb.cells.filter((c) => c.cell_type === "code");
+  const k = code.findIndex((c) => c.outputs.some((o) => o.data && o.data[PLOTLY]));
+  assert.equal(await page.eval(`batchlabLab.rerun(${k})`), "ok");
+  await waitFor(page, `(${DOM}).figs.filter((f) => f.drawn).length === ${want.figures}`, `${file}: figures drawn after re-running cell ${k}`, 30000, diagnose);
+  await page.eval(`batchlabLab.save(${JSON.stringify(saved)})`);
+  assert.equal(expected(saved).figures, want.figures, "the saved notebook keeps every figure");
+  // reopened trusted (as after Lab's "Trust Notebook"): every figure's own script loads plotly.js
+  await page.eval(`batchlabLab.reopen(${JSON.stringify(saved)}, true)`);
+  await waitFor(page, `(${DOM}).figs.filter((f) => f.drawn).length === ${want.figures}`, `${file} reopened trusted: ${want.figures} figures drawn`, 30000, diagnose);
+  const dom = await page.eval(DOM);
+  assert.deepEqual(dom.figs.map((f) => f.note), dom.figs.map(() => null), "no figure shows a note");
+  assert.doesNotMatch(await page.eval(`document.body.textContent`), /plotly\.js is not loaded/);
+  await screenshot(page, path.join(ARTIFACTS, `lab-${stem}-rerun-trusted.png`));
+  // a second page (its own document and window, so its own window.Plotly) on the same kernel
+  const id = await page.eval(`batchlabLab.kernelId()`);
+  await page.eval(`(() => { const f = document.createElement("iframe"); f.id = "second"; f.src = "lab.html"; f.style.cssText = "width: 1000px; height: 1200px"; document.body.appendChild(f); return true; })()`);
+  const second = `document.getElementById("second").contentWindow`;
+  await waitFor(page, `!!${second}.document.body && ${second}.document.body.dataset.ready === "1"`, "the second page", 60000, diagnose);
+  assert.equal(await page.eval(`${second}.Plotly === undefined`), true, "the second page starts without plotly.js");
+  const source = Array.isArray(code[k].source) ? code[k].source.join("") : code[k].source;
+  assert.equal(await page.eval(`${second}.batchlabLab.attachAndRun(${JSON.stringify(id)}, ${JSON.stringify(source)})`), "ok");
+  await waitFor(page, `${second}.document.querySelectorAll("svg.main-svg").length > 0`, "the figure drawn on the second page", 30000, diagnose);
+  assert.equal(await page.eval(`${second}.document.querySelectorAll(".batchlab-plot-note").length === 0 || [...${second}.document.querySelectorAll(".batchlab-plot-note")].every((n) => n.offsetParent === null)`), true, "no visible note on the second page");
+  await screenshot(page, path.join(ARTIFACTS, `lab-${stem}-second-page.png`));
+  assert.deepEqual(consoleErrors(), [], "no console errors");
+  await page.eval(`batchlabLab.shutdown()`);
+});

@@ -47,6 +47,8 @@ for (const f of extraRenderers) rendermime.addFactory(f as IRenderMime.IRenderer
 const root = document.getElementById("notebook")!;
 let kernel: Kernel.IKernelConnection | null = null;
 const areas: OutputArea[] = [];
+/** The notebook run() ran last, and each code cell's output model, for rerun() and save(). */
+let current: { nb: Awaited<ReturnType<typeof load>>; models: OutputAreaModel[] } | null = null;
 
 function clear(): void {
   for (const a of areas.splice(0)) a.dispose();
@@ -86,11 +88,13 @@ const api = {
     const nb = await load(path);
     if (kernel) await kernel.shutdown();
     kernel = await startKernel("batchlab");
+    current = { nb, models: [] };
     const results: CellResult[] = [];
     let k = 0;
     for (const cell of nb.cells) {
       if (cell.cell_type !== "code") continue;
       const model = new OutputAreaModel({ trusted: true });
+      current.models.push(model);
       const area = addCell(text(cell.source), model, k);
       area.future = kernel.requestExecute({ code: text(cell.source), stop_on_error: true });
       const reply = await area.future.done;
@@ -102,6 +106,46 @@ const api = {
     }
     await contents.save(saveAs, { type: "notebook", format: "json", content: nb });
     return results;
+  },
+
+  /** Runs code cell `k` of the last run() again in the same kernel, into its own output area (Lab's Shift-Enter on it). */
+  async rerun(k: number): Promise<string> {
+    if (!kernel || !current) throw new Error("rerun() before run()");
+    const area = areas[k]!;
+    area.model.clear();
+    const code = text(current.nb.cells.filter((c) => c.cell_type === "code")[k]!.source);
+    area.future = kernel.requestExecute({ code, stop_on_error: true });
+    return ((await area.future.done).content as { status: string }).status;
+  },
+
+  /** Saves the last run() notebook with every cell's outputs as they are now. */
+  async save(saveAs: string): Promise<void> {
+    if (!current) throw new Error("save() before run()");
+    let k = 0;
+    for (const cell of current.nb.cells) if (cell.cell_type === "code" && k < current.models.length) cell.outputs = current.models[k++]!.toJSON() as unknown[];
+    await contents.save(saveAs, { type: "notebook", format: "json", content: current.nb });
+  },
+
+  /** The id of the kernel run() started, for a second page to attach to. */
+  kernelId(): string {
+    if (!kernel) throw new Error("kernelId() before run()");
+    return kernel.id;
+  },
+
+  /**
+   * A second page on the same kernel: connects to the running kernel `id` (as a second browser
+   * tab on the same notebook does) and runs `code` in it, live and trusted, into a new cell.
+   */
+  async attachAndRun(id: string, code: string): Promise<string> {
+    clear();
+    const model = await KernelAPI.getKernelModel(id, settings);
+    if (!model) throw new Error(`no kernel ${id}`);
+    const conn = new KernelConnection({ model, serverSettings: settings });
+    const area = addCell(code, new OutputAreaModel({ trusted: true }), 0);
+    area.future = conn.requestExecute({ code, stop_on_error: true });
+    const status = ((await area.future.done).content as { status: string }).status;
+    conn.dispose(); // closes this page's connection; the kernel keeps running for the first page
+    return status;
   },
 
   /**
