@@ -55,7 +55,7 @@ export interface Dataset {
    * cheaper than the whole; the loader then decodes only what the plan reads. get(i) stays the
    * full decode.
    */
-  source?(i: number): Promise<EncodedSample>;
+  encoded?(i: number): Promise<EncodedSample>;
 }
 
 /**
