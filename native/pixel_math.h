@@ -171,4 +171,100 @@ BL_PX void addDisplacement(const float* grid, int G, float xc, float yc, float f
   *py = yc + dy;
 }
 
+// ---------------------------------------------------------------------------------------------
+// NOISE (PLAN_ABI.md): a standard normal value per (sample key, value index), from integer
+// hashing and float32 arithmetic only (+ - * / and sqrt, each correctly rounded on every
+// engine), so the reference, the C++ engine and the CUDA kernel draw the same field without
+// storing it and without a library's log or erfinv.
+
+// A 32-bit integer mixer (xor-shift / multiply rounds; full avalanche, a bijection).
+BL_PX uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+// The two words of a sample's noise key, from its three 16-bit halves k0, k1, k2 (exact floats).
+BL_PX uint32_t noiseKeyA(float k0, float k1) { return mix32((uint32_t)k0 | ((uint32_t)k1 << 16)); }
+BL_PX uint32_t noiseKeyB(float k2) { return mix32((uint32_t)k2 ^ 0x85ebca6bU); }
+
+// floor(log2 n) for n >= 1.
+BL_PX int floorLog2(uint32_t n) {
+  int e = 0;
+  if (n >= (1U << 16)) { n >>= 16; e += 16; }
+  if (n >= (1U << 8)) { n >>= 8; e += 8; }
+  if (n >= 16U) { n >>= 4; e += 4; }
+  if (n >= 4U) { n >>= 2; e += 2; }
+  if (n >= 2U) e += 1;
+  return e;
+}
+
+// log(n / 2^24) for n in [1, 2^24): n = m * 2^e with m in [sqrt(1/2), sqrt(2)] (exact), then
+// log m = 2 atanh(s), s = (m - 1) / (m + 1), as its odd series to s^9 (|s| <= 0.172: the next
+// term is below float32's resolution).
+BL_PX float logUnit(uint32_t n) {
+  int e = floorLog2(n);
+  float m = (float)n / (float)(1U << e);
+  if (m > 1.41421354f) {
+    m = m * 0.5f;
+    e = e + 1;
+  }
+  const float s = (m - 1.0f) / (m + 1.0f);
+  const float s2 = s * s;
+  float t = s2 * 0.222222224f + 0.285714298f;
+  t = s2 * t + 0.400000006f;
+  t = s2 * t + 0.666666687f;
+  const float lm = 2.0f * s + (s * s2) * t;
+  return (float)(e - 24) * 0.693147182f + lm;
+}
+
+// A standard normal value from 32 random bits: u = n / 2^24 with n = 2 * (bits >> 9) + 1 (odd,
+// so u is in (0, 1) and symmetric about 1/2), through the inverse normal CDF as a rational
+// approximation (Acklam's coefficients, in float32): central for u in [0.02425, 0.97575], tails
+// through sqrt(-2 log u). |z| <= 5.4.
+BL_PX float normalOf(uint32_t bits) {
+  const uint32_t n = ((bits >> 9) << 1) | 1U;
+  const uint32_t kLow = 406848U;  // 0.02425 * 2^24, rounded up
+  if (n < kLow || n > 16777216U - kLow) {
+    const bool upper = n > 16777216U - kLow;
+    const float q = sqrtf(-2.0f * logUnit(upper ? 16777216U - n : n));
+    float num = -0.00778489420f * q + -0.322396457f;
+    num = num * q + -2.40075827f;
+    num = num * q + -2.54973245f;
+    num = num * q + 4.37466431f;
+    num = num * q + 2.93816400f;
+    float den = 0.00778469583f * q + 0.322467119f;
+    den = den * q + 2.44513416f;
+    den = den * q + 3.75440860f;
+    den = den * q + 1.0f;
+    const float z = num / den;
+    return upper ? -z : z;
+  }
+  const float u = (float)n * 5.96046448e-08f;  // exact: n / 2^24
+  const float q = u - 0.5f;
+  const float r = q * q;
+  float num = -39.6968307f * r + 220.946106f;
+  num = num * r + -275.928497f;
+  num = num * r + 138.357758f;
+  num = num * r + -30.6647987f;
+  num = num * r + 2.50662827f;
+  float den = -54.4760971f * r + 161.585831f;
+  den = den * r + -155.698975f;
+  den = den * r + 66.8013153f;
+  den = den * r + -13.2806816f;
+  den = den * r + 1.0f;
+  return (num * q) / den;
+}
+
+// One value of NOISE: x + (mean + sigma * z), z the normal of value index i (HWC order of the
+// image at the op: (y * W + x) * C + c) under the sample's key words; clamped to [0, bound] if clip.
+BL_PX float noise1(float x, uint32_t i, uint32_t ka, uint32_t kb, float mean, float sigma, bool clip, float bound) {
+  const float z = normalOf(mix32(mix32(i ^ ka) + kb));
+  const float y = x + (mean + sigma * z);
+  return clip ? clampBound(y, bound) : y;
+}
+
 }  // namespace blpixel

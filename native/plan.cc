@@ -158,6 +158,18 @@ void levelRow(float* __restrict row, size_t cs, int32_t W, const Step& st) {
   }
 }
 
+// NOISE on every value of row y (value index (y * W + x) * C + c, as PLAN_ABI.md numbers them).
+void noiseRow(float* __restrict row, size_t cs, int32_t W, int32_t y, const Step& st) {
+  const float mean = st.a[0], sigma = st.a[1];
+  const bool clip = st.a[2] != 0.0f;
+  const uint32_t C = (uint32_t)st.C;
+  const uint32_t base = (uint32_t)y * (uint32_t)W * C;
+  for (int32_t c = 0; c < st.C; ++c) {
+    float* __restrict v = row + (size_t)c * cs;
+    for (int32_t x = 0; x < W; ++x) v[x] = blpixel::noise1(v[x], base + (uint32_t)x * C + (uint32_t)c, st.keyA, st.keyB, mean, sigma, clip, st.bound);
+  }
+}
+
 // PERMUTE: output channel c is input channel a[c] (the row's planes moved, through a copy).
 void permuteRow(float* row, size_t cs, int32_t W, const Step& st) {
   float tmp[kMaxChannels];
@@ -201,6 +213,7 @@ void runSteps(const Step* first, const Step* last, float* row, size_t cs, int32_
       case Step::Solarize:
       case Step::Posterize: levelRow(row, cs, W, *st); break;
       case Step::Permute: permuteRow(row, cs, W, *st); break;
+      case Step::Noise: noiseRow(row, cs, W, y, *st); break;
       case Step::Contrast:
       case Step::Autocontrast:
       case Step::Equalize:
@@ -555,6 +568,14 @@ void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
         st.kind = Step::Sharpness;
         st.bound = p[1];
         st.f = p[2];
+        steps.push_back(st);
+        break;
+      case kNoise:
+        st.kind = Step::Noise;
+        st.bound = p[1];
+        st.a = p + 2;  // mean, sigma, clip
+        st.keyA = blpixel::noiseKeyA(p[5], p[6]);
+        st.keyB = blpixel::noiseKeyB(p[7]);
         steps.push_back(st);
         break;
       case kInvert:

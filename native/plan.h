@@ -18,7 +18,7 @@
 
 namespace batchlab {
 
-enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10 };
+enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10, kNoise = 11 };
 
 // Sanity bounds on the job's scalars (checked, with these numbers in the message).
 constexpr int32_t kMaxChannels = 64;
@@ -79,12 +79,13 @@ struct Lengths {
 struct Step {
   // Contrast, Autocontrast, Equalize and Sharpness need the whole image first (a mean,
   // per-channel min and max, per-channel histograms, neighbours): each starts a pass of its own.
-  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase, Invert, Solarize, Posterize, Autocontrast, Equalize, Sharpness, Permute } kind;
+  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase, Invert, Solarize, Posterize, Autocontrast, Equalize, Sharpness, Permute, Noise } kind;
   int32_t C;      // channels entering the step
   int32_t Cout;   // channels leaving it (differs only for Gray)
   float f = 0, bound = 0;    // factor and bound (jitter steps)
   const float* a = nullptr;  // Affine: sub[C] (div follows); Erase: value[C]
   int32_t y0 = 0, y1 = 0, x0 = 0, x1 = 0;  // Erase: the box clipped to the output
+  uint32_t keyA = 0, keyB = 0;               // Noise: the key words (a: mean, sigma, clip)
 };
 
 // Per-thread working memory, reused sample after sample and job after job.

@@ -8,8 +8,8 @@
 namespace batchlab {
 namespace {
 
-const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE", "SHARPNESS", "PERMUTE"};
-const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE, 9 SHARPNESS or 10 PERMUTE";
+const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE", "SHARPNESS", "PERMUTE", "NOISE"};
+const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE, 9 SHARPNESS, 10 PERMUTE or 11 NOISE";
 
 std::string str(size_t v) { return std::to_string(v); }
 std::string str(int64_t v) { return std::to_string(v); }
@@ -50,6 +50,7 @@ int opParamCount(int32_t code, int32_t C) {
     case kEqualize: return 2;
     case kSharpness: return 3;
     case kPermute: return 1 + C;
+    case kNoise: return 8;
     default: return -1;
   }
 }
@@ -202,6 +203,16 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
       if (p[1] != 1.0f && p[1] != 255.0f) return bad("params[" + str(at + 1) + "]", std::string("a ") + kOpNames[code] + " bound, 1 or 255" + of, num(p[1]));
       if (code == kPosterize && !(p[2] >= 0.0f && p[2] <= 8.0f && p[2] == std::floor(p[2]))) {
         return bad("params[" + str(at + 2) + "]", "POSTERIZE bits, an integer in 0..8" + of, num(p[2]));
+      }
+    } else if (code == kNoise) {
+      if (p[1] != 1.0f && p[1] != 255.0f) return bad("params[" + str(at + 1) + "]", "a NOISE bound, 1 or 255" + of, num(p[1]));
+      if (!std::isfinite(p[2])) return bad("params[" + str(at + 2) + "]", "a finite NOISE mean" + of, num(p[2]));
+      if (!(std::isfinite(p[3]) && p[3] >= 0.0f)) return bad("params[" + str(at + 3) + "]", "a NOISE sigma, finite and >= 0" + of, num(p[3]));
+      if (p[4] != 0.0f && p[4] != 1.0f) return bad("params[" + str(at + 4) + "]", "NOISE clip, 0 or 1" + of, num(p[4]));
+      for (int i = 5; i < 8; ++i) {
+        if (!(p[i] >= 0.0f && p[i] <= 65535.0f && p[i] == std::floor(p[i]))) {
+          return bad("params[" + str(at + i) + "]", "a NOISE key word, an integer in 0..65535" + of, num(p[i]));
+        }
       }
     } else if (code == kPermute) {
       bool seen[kMaxChannels] = {};

@@ -38,6 +38,8 @@ const GR = f(0.299);
 const GG = f(0.587);
 const GB = f(0.114);
 const { ORDERS, hueOf, levelOp, planeOp, sharpPlane } = require("./helpers/abi-maths");
+// NOISE's field is the reference's own function (its maths: PLAN_ABI.md; its statistics: transforms.test.js)
+const { noiseField } = require("../dist/transforms/photometric");
 
 
 function grayOf(px, C) {
@@ -123,6 +125,10 @@ function oracleSample(job, s) {
       img = img.map((px) => px.map((v) => levelOp(code, v, p[1], p[2])));
     } else if (code === 10) {
       img = img.map((px) => px.map((_, c) => px[p[1 + c]]));
+    } else if (code === 11) {
+      const hwc = Float32Array.from(img.flat());
+      const noisy = noiseField({ height: H, width: W, channels: C, data: hwc }, [p[5], p[6], p[7]], p[2], p[3], p[4] !== 0, p[1]).data;
+      img = img.map((px, q) => px.map((_, c) => noisy[q * C + c]));
     } else if (code === 9) {
       const planes = Array.from({ length: C }, (_, c) => sharpPlane(img.map((px) => px[c]), H, W, p[2], p[1]));
       img = img.map((_, q) => planes.map((pl) => pl[q]));
@@ -218,7 +224,7 @@ function randomJob(seed, opts = {}) {
   let C = inC;
   const nOps = int(6);
   for (let k = 0; k < nOps; k++) {
-    const code = int(11);
+    const code = int(12);
     const grayable = C === 1 || C === 3;
     if (code === 1 && !grayable) continue;
     const op = { code, C };
@@ -227,7 +233,7 @@ function randomJob(seed, opts = {}) {
       op.optional = op.outChannels === C; // may be disabled only when it keeps C
       C = op.outChannels;
     }
-    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 7 : code === 3 ? 5 + op.C : code === 4 || code === 7 || code === 8 ? 2 : code === 10 ? 1 + op.C : 3;
+    op.size = code === 0 ? 1 + 2 * op.C : code === 1 ? 2 : code === 2 ? 7 : code === 3 ? 5 + op.C : code === 4 || code === 7 || code === 8 ? 2 : code === 10 ? 1 + op.C : code === 11 ? 8 : 3;
     op.grayable = grayable;
     ops.push(op);
   }
@@ -266,6 +272,12 @@ function randomJob(seed, opts = {}) {
         p[4] = op.grayable ? factor() : NaN;
         p[5] = op.grayable ? factor() : NaN;
         p[6] = op.grayable && rnd() < 0.75 ? rnd() - 0.5 : NaN;
+      } else if (op.code === 11) {
+        p[1] = pick([255, 1]);
+        p[2] = rnd() < 0.2 ? pick([0, -0, 1]) : rnd() * 40 - 20;
+        p[3] = rnd() < 0.1 ? pick([0, -0, 1e-30]) : rnd() * 60;
+        p[4] = pick([0, 1]);
+        for (let i = 5; i < 8; i++) p[i] = rnd() < 0.1 ? pick([0, 65535]) : int(65536);
       } else if (op.code >= 4) {
         p[1] = pick([255, 1]);
         if (op.code === 5) p[2] = rnd() < 0.1 ? special() : rnd() * 300 - 20;
@@ -422,7 +434,7 @@ ntest(`random jobs (${CASES}): every op code, K = 1, 2, 4, fill taps, 1..4 chann
     }
     assertSameBits(job.out, oracle(job), job, `seed ${seed}`);
   }
-  assert.deepEqual([...codes].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "the random programs cover every op code");
+  assert.deepEqual([...codes].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "the random programs cover every op code");
 });
 
 ntest("random jobs with a batch of 1, and with the gather path's integer taps", async () => {

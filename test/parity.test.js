@@ -73,6 +73,7 @@ function randomChain(rng, c, h, w) {
   if (rng.random() < 0.6) colour.push(T.normalize(Array.from({ length: C }, () => rng.random()), Array.from({ length: C }, () => 0.1 + rng.random())));
   if (gray && C !== 2 && rng.random() < 0.3) colour.push(T.randomApply([T.colorJitter({ brightness: 0.5 })], rng.random()));
   if (rng.random() < 0.5) colour.push(T.randomErasing({ p: rng.random(), value: rng.random() }));
+  if (rng.random() < 0.25) colour.push(T.gaussianNoise({ mean: rng.random() - 0.5, sigma: rng.random() * 30, clip: rng.random() < 0.5 }));
   // Two resampling steps fold into one tap table, which rounds differently from running them one
   // after the other: within 1e-6 relative per resampling step.
   return { chain: T.compose([...steps, ...colour]), exact: resamples <= 1 && !(fill && resamples) ? true : 1e-6 * Math.max(1, resamples) };
@@ -176,6 +177,8 @@ test("every transform alone: native equals the reference bit for bit", { skip },
     T.randomChannelPermutation(),
     T.randomPhotometricDistort({ p: 0.7 }),
     T.compose([T.toTensor(), T.randomPhotometricDistort({ p: 1 })]),
+    T.gaussianNoise({ mean: 3, sigma: 20 }),
+    T.compose([T.toTensor(), T.gaussianNoise({ sigma: 0.3, clip: false }), T.randomEqualize({ p: 1 }), T.gaussianNoise({ mean: -0.1, sigma: 0.05 })]),
     T.compose([T.toTensor(), T.randomAdjustSharpness(0.2, { p: 1 }), T.randomEqualize({ p: 1 }), T.randomAdjustSharpness(3, { p: 0.5 })]),
     T.compose([T.randomCrop(12, { padding: 3 }), T.colorJitter({ contrast: 0.5 }), T.randomEqualize({ p: 0.9 }), T.toTensor(), T.randomAutocontrast({ p: 0.9 }), T.colorJitter({ contrast: 0.5, hue: 0.2 })]),
     T.compose([T.toTensor(), T.randomSolarize(0.4), T.randomPosterize(5, { p: 1 }), T.randomInvert({ p: 0.4 })]),
@@ -253,12 +256,12 @@ test("geometry after colour steps: the fused plan matches the step-by-step refer
   }
 });
 
-test("steps without a fused op (the photometric ones but blur) run step by step: the same batch on every CPU engine", { skip }, async () => {
+test("steps without a fused op (a policy that picks several ops per sample) run step by step: the same batch on every CPU engine", { skip }, async () => {
   const bl = require("../dist");
   const rng = new RandomStream(4, 0, 0);
   for (const [c, chain] of [
-    [3, T.compose([T.randomCrop(14, { padding: 2 }), T.randomInvert(), T.randomPosterize(4), T.toTensor(), T.gaussianNoise({ sigma: 0.05 }), T.randomSolarize(0.5)])],
-    [1, T.compose([T.toTensor(), T.randomEqualize({ p: 1 }), T.gaussianBlur(3), T.randomSolarize(0.4, { p: 1 })])],
+    [3, T.compose([T.randomCrop(14, { padding: 2 }), T.randomInvert(), T.randAugment(), T.toTensor(), T.gaussianNoise({ sigma: 0.05 }), T.randomSolarize(0.5)])],
+    [1, T.compose([T.toTensor(), T.randomEqualize({ p: 1 }), T.augMix({ mixtureWidth: 2 }), T.gaussianBlur(3), T.randomSolarize(0.4, { p: 1 })])],
   ]) {
     const plan = new T.Plan(chain);
     assert.ok(plan.unfused.length > 0, `${chain} has steps the plan runs step by step`);

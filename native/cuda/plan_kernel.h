@@ -26,7 +26,7 @@ constexpr int kMaxChannels = 4;
 // Ops in one program (the program and its offsets travel by value in the kernel parameters).
 constexpr int kMaxOps = 32;
 
-enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10 };
+enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10, kNoise = 11 };
 // AUTOCONTRAST and EQUALIZE ops one program may hold (their tables live in shared memory).
 constexpr int kMaxWhole = 4;
 enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
@@ -419,6 +419,12 @@ BL_HD bool program(const DevJob& j, int s, int y, int x, float* v, int* C, const
       BL_UNROLL
       for (int c = 0; c < kMaxChannels; ++c)
         if (c < c0) v[c] = blpixel::solarize1(v[c], p[2], p[1]);
+    } else if (code == kNoise) {
+      const uint32_t ka = blpixel::noiseKeyA(p[5], p[6]), kb = blpixel::noiseKeyB(p[7]);
+      const uint32_t at = ((uint32_t)y * (uint32_t)j.outW + (uint32_t)x) * (uint32_t)c0;
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c)
+        if (c < c0) v[c] = blpixel::noise1(v[c], at + (uint32_t)c, ka, kb, p[2], p[3], p[4] != 0.0f, p[1]);
     } else if (code == kPermute) {
       float tmp[kMaxChannels];
       BL_UNROLL

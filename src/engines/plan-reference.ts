@@ -6,7 +6,7 @@
  * by design: see README, "Semantics").
  */
 import { HUE_ORDERS } from "../transforms/library";
-import { autocontrast, equalize, invert, permuteChannels, posterize, sharpness, solarize } from "../transforms/photometric";
+import { autocontrast, equalize, invert, noiseField, permuteChannels, posterize, sharpness, solarize } from "../transforms/photometric";
 import * as ref from "../transforms/reference";
 import type { FloatImage } from "../transforms/reference";
 import { warpImage, type Mat3 } from "../transforms/warp";
@@ -139,6 +139,9 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
           break;
         case 10:
           img = permuteChannels(img, Array.from(p.subarray(1, 1 + C)));
+          break;
+        case 11:
+          img = noiseField(img, [p[5]!, p[6]!, p[7]!], p[2]!, p[3]!, p[4] !== 0, p[1]!);
           break;
         case 3: {
           const d = img.data.slice();

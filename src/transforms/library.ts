@@ -75,9 +75,10 @@ export const enum OpCode {
   Equalize = 8,
   Sharpness = 9,
   Permute = 10,
+  Noise = 11,
 }
 
-export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize", "autocontrast", "equalize", "sharpness", "permute"] as const;
+export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize", "autocontrast", "equalize", "sharpness", "permute", "noise"] as const;
 
 
 export abstract class Transform {

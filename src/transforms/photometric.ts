@@ -474,21 +474,87 @@ class GaussianNoise extends Transform {
     v.knownKeys("gaussianNoise", o, ["mean", "sigma", "clip"]);
     this.options = { mean: v.num("gaussianNoise.mean", o.mean ?? 0), sigma: v.num("gaussianNoise.sigma", o.sigma ?? 0.1, 0), clip: v.bool("gaussianNoise.clip", o.clip ?? true) };
   }
-  /** The noise field's key: a 53-bit seed of its own counter-based stream (the field is never stored). */
+  /** The noise field's key: 48 random bits (the field itself is never stored: see noiseField). */
   override draw(rng: RandomStream): Params {
-    return { noiseSeed: Math.floor(rng.random() * 2 ** 53) };
+    return { noiseKey: Math.floor(rng.random() * 2 ** 48) };
   }
-  /** x + mean + sigma * z, z standard normal from the stream at (noiseSeed, 0, 0), one per value in HWC order; clamped if clip. */
   reference(img: FloatImage, p: Params, ctx: ValueContext): FloatImage {
     const { mean, sigma, clip } = this.options;
-    const z = new RandomStream((p as { noiseSeed: number }).noiseSeed, 0, 0, Purpose.transform);
-    const out = new Float32Array(img.data.length);
-    for (let i = 0; i < out.length; i++) {
-      const y = f(img.data[i]! + f(f(mean) + f(f(sigma) * f(z.normal()))));
-      out[i] = clip ? (y < 0 ? 0 : y > ctx.bound ? ctx.bound : y) : y;
-    }
-    return { ...img, data: out };
+    return noiseField(img, keyWords((p as { noiseKey: number }).noiseKey), f(mean), f(sigma), clip, ctx.bound);
   }
+  /** NOISE: [bound, mean, sigma, clip, key's three 16-bit words]. */
+  override op(s: Shape, p: Params, ctx: ValueContext): PlanOp {
+    const { mean, sigma, clip } = this.options;
+    return { code: OpCode.Noise, params: [ctx.bound, mean, sigma, clip ? 1 : 0, ...keyWords((p as { noiseKey: number }).noiseKey)], channelsOut: s.channels };
+  }
+}
+
+/** A 48-bit key as NOISE's three 16-bit words, low first. */
+function keyWords(key: number): [number, number, number] {
+  return [key % 65536, Math.floor(key / 65536) % 65536, Math.floor(key / 2 ** 32) % 65536];
+}
+
+// NOISE's arithmetic (native/PLAN_ABI.md; native/pixel_math.h writes the same for the C++ engine
+// and the CUDA kernel): integer hashing, then float32 + - * / and sqrt only.
+const u32 = (x: number): number => x >>> 0;
+function mix32(x: number): number {
+  x = u32(x ^ (x >>> 16));
+  x = u32(Math.imul(x, 0x7feb352d));
+  x = u32(x ^ (x >>> 15));
+  x = u32(Math.imul(x, 0x846ca68b));
+  return u32(x ^ (x >>> 16));
+}
+/** log(n / 2^24) for n in [1, 2^24) (pixel_math.h's logUnit). */
+function logUnit(n: number): number {
+  let e = 31 - Math.clz32(n);
+  let m = f(n / 2 ** e);
+  if (m > f(1.41421354)) {
+    m = f(m * 0.5);
+    e += 1;
+  }
+  const s = f(f(m - 1) / f(m + 1));
+  const s2 = f(s * s);
+  let t = f(f(s2 * f(0.222222224)) + f(0.285714298));
+  t = f(f(s2 * t) + f(0.400000006));
+  t = f(f(s2 * t) + f(0.666666687));
+  const lm = f(f(2 * s) + f(f(s * s2) * t));
+  return f(f((e - 24) * f(0.693147182)) + lm);
+}
+const horner = (x: number, cs: readonly number[]): number => cs.slice(1).reduce((acc, c) => f(f(acc * x) + c), cs[0]!);
+const TAIL_NUM = [-0.0077848942, -0.322396457, -2.40075827, -2.54973245, 4.37466431, 2.938164].map(f);
+const TAIL_DEN = [0.00778469583, 0.322467119, 2.44513416, 3.7544086, 1].map(f);
+const MID_NUM = [-39.6968307, 220.946106, -275.928497, 138.357758, -30.6647987, 2.50662827].map(f);
+const MID_DEN = [-54.4760971, 161.585831, -155.698975, 66.8013153, -13.2806816, 1].map(f);
+const LOW = 406848; // 0.02425 * 2^24, rounded up
+/** A standard normal value from 32 random bits (pixel_math.h's normalOf: the inverse normal CDF at an odd n / 2^24). */
+function normalOf(bits: number): number {
+  const n = ((bits >>> 9) << 1) | 1;
+  if (n < LOW || n > 2 ** 24 - LOW) {
+    const upper = n > 2 ** 24 - LOW;
+    const q = f(Math.sqrt(f(-2 * logUnit(upper ? 2 ** 24 - n : n))));
+    const z = f(horner(q, TAIL_NUM) / horner(q, TAIL_DEN));
+    return upper ? -z : z;
+  }
+  const q = f(n * 2 ** -24 - 0.5);
+  const r = f(q * q);
+  return f(f(horner(r, MID_NUM) * q) / horner(r, MID_DEN));
+}
+
+/**
+ * x + (mean + sigma * z) per value, z standard normal, a function of the sample's key words and
+ * the value's index (y * W + x) * C + c (mod 2^32) in the image at this step; clamped to
+ * [0, bound] if clip. mean and sigma as float32.
+ */
+export function noiseField(img: FloatImage, key: readonly number[], mean: number, sigma: number, clip: boolean, bound: number): FloatImage {
+  const ka = mix32(key[0]! | (key[1]! << 16));
+  const kb = mix32(key[2]! ^ 0x85ebca6b);
+  const out = new Float32Array(img.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const z = normalOf(mix32(u32(mix32(u32(i ^ ka)) + kb)));
+    const y = f(img.data[i]! + f(mean + f(sigma * z)));
+    out[i] = clip ? (y < 0 ? 0 : bound < y ? bound : y) : y;
+  }
+  return { ...img, data: out };
 }
 
 /** Adds Gaussian noise per value (torchvision v2's GaussianNoise). */
