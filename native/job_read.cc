@@ -90,7 +90,7 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   job.outW = intField(o, "outW", 1, lim.maxSide);
   job.K = intField(o, "K", 1, lim.maxTaps);
   // The warp pass is optional: a job without the field has none.
-  job.warp = o.Get("warp").IsUndefined() ? kWarpNone : intField(o, "warp", kWarpNone, kWarpBilinear);
+  job.warp = o.Get("warp").IsUndefined() ? kWarpNone : intField(o, "warp", kWarpNone, kWarpBicubic);
   if (job.warp != kWarpNone) job.warpOffset = (size_t)intField(o, "warpOffset", 0, std::numeric_limits<int32_t>::max());
   // The pass before the warp is optional too.
   if (job.warp != kWarpNone && !o.Get("preK").IsUndefined()) job.preK = intField(o, "preK", 1, lim.maxTaps);

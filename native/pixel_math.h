@@ -267,4 +267,97 @@ BL_PX float noise1(float x, uint32_t i, uint32_t ka, uint32_t kb, float mean, fl
   return clip ? clampBound(y, bound) : y;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The bicubic warp (PLAN_ABI.md, "Warp pass", warp = 3): torch's grid_sample bicubic (Keys'
+// cubic convolution with a = -0.75, taps x0 - 1 .. x0 + 2 per axis, each row summed over x
+// first, then the rows), with the fill blended by the in-domain weight as the bilinear warp.
+
+// A window [x0, y0, x1, y1] of the warp block holds pixel (sx, sy) when x0 < sx + 0.5 < x1 and
+// y0 < sy + 0.5 < y1 (float32; exact for the integers the pass tests).
+BL_PX bool inWindow(const float* win, int sx, int sy) {
+  const float cx = (float)sx + 0.5f, cy = (float)sy + 0.5f;
+  return win[0] < cx && cx < win[2] && win[1] < cy && cy < win[3];
+}
+
+// The point p = (px, py) through the 3x3 map q: (X / Wd - 0.5, Y / Wd - 0.5).
+BL_PX void warpPoint(const float* q, float px, float py, float* ix, float* iy) {
+  const float X = (q[0] * px + q[1] * py) + q[2];
+  const float Y = (q[3] * px + q[4] * py) + q[5];
+  const float Wd = (q[6] * px + q[7] * py) + q[8];
+  *ix = X / Wd - 0.5f;
+  *iy = Y / Wd - 0.5f;
+}
+
+// Keys' cubic, a = -0.75, as torch writes it: for |d| <= 1 and for 1 < |d| < 2.
+BL_PX float cubicNear(float d) { return ((1.25f * d - 2.25f) * d) * d + 1.0f; }
+BL_PX float cubicFar(float d) { return ((-0.75f * d - -3.75f) * d + -6.0f) * d - -3.0f; }
+
+// The weights of taps i0 - 1, i0, i0 + 1, i0 + 2 at fraction t = i - i0.
+BL_PX void cubicWeights(float t, float* w) {
+  w[0] = cubicFar(t + 1.0f);
+  w[1] = cubicNear(t);
+  w[2] = cubicNear(1.0f - t);
+  w[3] = cubicFar(2.0f - t);
+}
+
+// Bicubic value of the image at source point (ix, iy) (inside the warp's range), C channels into
+// v: a tap in `dom` reads read(sy, sx, p) where `real` holds it, else the fill; a tap outside
+// `dom` reads 0 and adds no weight; then v = v * mask + (1 - mask) * fill.
+template <int MAXC, typename Read>
+BL_PX void warpBicubic(float ix, float iy, const float* dom, const float* real, const float* fill, int C, const Read& read, float* v) {
+  const float x0f = floorf(ix), y0f = floorf(iy);
+  const int x0 = (int)x0f, y0 = (int)y0f;
+  float wx[4], wy[4];
+  cubicWeights(ix - x0f, wx);
+  cubicWeights(iy - y0f, wy);
+  float mask = 0.0f;
+  for (int c = 0; c < C; ++c) v[c] = 0.0f;
+  for (int j = 0; j < 4; ++j) {
+    const int sy = y0 - 1 + j;
+    float row[MAXC];
+    float rm = 0.0f;
+    for (int c = 0; c < C; ++c) row[c] = 0.0f;
+    for (int i = 0; i < 4; ++i) {
+      const int sx = x0 - 1 + i;
+      if (!inWindow(dom, sx, sy)) continue;
+      rm = rm + wx[i];
+      if (inWindow(real, sx, sy)) {
+        float p[MAXC];
+        read(sy, sx, p);
+        for (int c = 0; c < C; ++c) row[c] = row[c] + wx[i] * p[c];
+      } else {
+        for (int c = 0; c < C; ++c) row[c] = row[c] + wx[i] * fill[c];
+      }
+    }
+    mask = mask + wy[j] * rm;
+    for (int c = 0; c < C; ++c) v[c] = v[c] + wy[j] * row[c];
+  }
+  const float rest = 1.0f - mask;
+  for (int c = 0; c < C; ++c) v[c] = v[c] * mask + rest * fill[c];
+}
+
+// The bicubic weight of a point's taps inside a fw x fh frame (q maps the point to the frame):
+// the rows' sums of in-frame x weights, weighted by y, as warpBicubic's mask.
+BL_PX float cubicFrameMask(const float* q, int fh, int fw, float px, float py) {
+  float ix, iy;
+  warpPoint(q, px, py, &ix, &iy);
+  if (!(fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f)) return 0.0f;
+  const float x0f = floorf(ix), y0f = floorf(iy);
+  const int x0 = (int)x0f, y0 = (int)y0f;
+  float wx[4], wy[4];
+  cubicWeights(ix - x0f, wx);
+  cubicWeights(iy - y0f, wy);
+  float mask = 0.0f;
+  for (int j = 0; j < 4; ++j) {
+    const int sy = y0 - 1 + j;
+    float rm = 0.0f;
+    for (int i = 0; i < 4; ++i) {
+      const int sx = x0 - 1 + i;
+      if (sx >= 0 && sx < fw && sy >= 0 && sy < fh) rm = rm + wx[i];
+    }
+    mask = mask + wy[j] * rm;
+  }
+  return mask;
+}
+
 }  // namespace blpixel

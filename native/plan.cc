@@ -602,12 +602,7 @@ void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
   }
 }
 
-// A window [x0, y0, x1, y1] of the warp block holds pixel (sx, sy) when x0 < sx + 0.5 < x1 and
-// y0 < sy + 0.5 < y1 (float32; exact for the integers the pass tests).
-inline bool inWindow(const float* win, int32_t sx, int32_t sy) {
-  const float cx = (float)sx + 0.5f, cy = (float)sy + 0.5f;
-  return win[0] < cx && cx < win[2] && win[1] < cy && cy < win[3];
-}
+using blpixel::inWindow;  // a window of the warp block holds a pixel (pixel_math.h)
 
 }  // namespace
 
@@ -737,6 +732,62 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
   }
 }
 
+// The bicubic warp (warp = 3): the source point as warpRows computes it, then pixel_math.h's
+// warpBicubic and, per frame, cubicFrameMask (the same functions as the CUDA kernel's).
+template <int CC, typename T>
+void warpBicubicRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
+                     size_t pixStride, size_t chanStride, size_t rowStride) {
+  const int32_t C = CC > 0 ? CC : Crt;
+  constexpr int MAXC = CC > 0 ? CC : kMaxChannels;
+  const float* m = blk + 1;
+  const float* dom = blk + 10;
+  const float* real = blk + 14;
+  const int32_t F = (int32_t)blk[18];
+  const int32_t G = (int32_t)blk[kWarpBlock - 1];
+  const float* grid = blk + kWarpBlock;
+  const float fow = (float)ow, foh = (float)oh;
+  const size_t srcRow = (size_t)sw * (size_t)C;
+  const auto read = [&](int sy, int sx, float* p) {
+    const T* q = src + (size_t)sy * srcRow + (size_t)sx * (size_t)C;
+    for (int32_t c = 0; c < C; ++c) p[c] = (float)q[c];
+  };
+  float v[MAXC];
+  for (int32_t y = 0; y < oh; ++y) {
+    const float yc = (float)y + 0.5f;
+    for (int32_t x = 0; x < ow; ++x) {
+      const float xc = (float)x + 0.5f;
+      float px = xc, py = yc;
+      if (G > 0) blpixel::addDisplacement(grid, G, xc, yc, fow, foh, &px, &py);
+      float ix, iy;
+      blpixel::warpPoint(m, px, py, &ix, &iy);
+      if (std::fabs(ix) <= kWarpRange && std::fabs(iy) <= kWarpRange) {  // false for NaN
+        blpixel::warpBicubic<MAXC>(ix, iy, dom, real, fill, C, read, v);
+      } else {
+        for (int32_t c = 0; c < C; ++c) v[c] = 0.0f + fill[c];  // mask 0: 0 * 0 + 1 * fill, as the blend
+      }
+      for (int32_t f = 0; f < F; ++f) {
+        const float* fr = blk + 19 + 11 * f;
+        const float mk = blpixel::cubicFrameMask(fr, (int32_t)fr[9], (int32_t)fr[10], px, py);
+        const float rest = 1.0f - mk;
+        for (int32_t c = 0; c < C; ++c) v[c] = (v[c] * mk) * mk + rest * fill[c];
+      }
+      float* o = out + (size_t)y * rowStride + (size_t)x * pixStride;
+      for (int32_t c = 0; c < C; ++c) o[(size_t)c * chanStride] = v[c];
+    }
+  }
+}
+
+template <typename T>
+void warpBicubicC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
+                  size_t pixStride, size_t chanStride, size_t rowStride) {
+  switch (C) {
+    case 1: return warpBicubicRows<1, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 3: return warpBicubicRows<3, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 4: return warpBicubicRows<4, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    default: return warpBicubicRows<0, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  }
+}
+
 template <bool Nearest, typename T>
 void warpRowsC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
                size_t pixStride, size_t chanStride, size_t rowStride) {
@@ -754,6 +805,7 @@ void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const flo
                 int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride) {
   (void)sh;  // the real window (checked against sh, sw) bounds every read
   if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  else if (mode == kWarpBicubic) warpBicubicC<uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
   else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
 }
 
@@ -761,6 +813,7 @@ void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float
                 int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride) {
   (void)sh;
   if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  else if (mode == kWarpBicubic) warpBicubicC<float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
   else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
 }
 

@@ -27,7 +27,7 @@ constexpr int32_t kMaxSide = 1 << 20;         // outH, outW
 constexpr int32_t kMaxSamples = 1 << 24;      // n
 
 // The warp pass (PLAN_ABI.md, "Warp pass"): job.warp and the layout of a sample's warp block.
-enum WarpMode : int32_t { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
+enum WarpMode : int32_t { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2, kWarpBicubic = 3 };
 constexpr int32_t kWarpBlock = 42;            // enabled, m[9], domain[4], real[4], F, 2 frames of 11, G
 constexpr int32_t kWarpFrames = 2;            // earlier warps' input images checked as domains
 constexpr int32_t kWarpMaxGrid = 64;          // G: displacement control points per side
@@ -50,7 +50,7 @@ struct Job {
   const float* params = nullptr;         // n*P
   float* out = nullptr;                  // n*outC*outH*outW
   uint64_t id = 0;                       // unique per job (0: none), keys per-thread caches
-  int32_t warp = kWarpNone;              // the warp pass: 0 none, 1 nearest, 2 bilinear
+  int32_t warp = kWarpNone;              // the warp pass: 0 none, 1 nearest, 2 bilinear, 3 bicubic
   size_t warpOffset = 0;                 // offset of the warp block in a parameter block
   std::vector<int32_t> warpDims;         // height, width of each sample's warped image, copied
   int32_t preK = 0;                      // the pass before the warp (0: none): taps per coordinate

@@ -758,12 +758,13 @@ ntest("the malformed-job table's warp jobs are valid: the C++ engine, the plan's
   const { withWarp, withPrePass } = require("./helpers/bad-jobs");
   const { executePlan } = require("../dist/engines");
   const cuda = require("../dist/engines/addon-cuda").load();
-  for (const make of [withWarp, withPrePass]) {
+  for (const [make, mode] of [withWarp, withPrePass].flatMap((m) => [1, 2, 3].map((w) => [m, w]))) {
     const job = make(validJob());
+    job.warp = mode;
     const expected = new Float32Array(job.out.length);
     executePlan(job, expected);
     await native.addon.runPlan(job);
-    assertSameBits(job.out, expected, job, make.name);
-    if (cuda.addon) assertSameBits(cuda.addon.emulatePlan(job), expected, job, `${make.name} (CUDA emulation)`);
+    assertSameBits(job.out, expected, job, `${make.name}, warp ${mode}`);
+    if (cuda.addon) assertSameBits(cuda.addon.emulatePlan(job), expected, job, `${make.name}, warp ${mode} (CUDA emulation)`);
   }
 });

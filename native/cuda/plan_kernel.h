@@ -29,14 +29,14 @@ constexpr int kMaxOps = 32;
 enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10, kNoise = 11 };
 // AUTOCONTRAST and EQUALIZE ops one program may hold (their tables live in shared memory).
 constexpr int kMaxWhole = 4;
-enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2 };
+enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2, kWarpBicubic = 3 };
 
 // The job as the kernel sees it. Small fields travel by value; arrays are pointers into one
 // device arena (see README.md, "Device-side job layout"). The CPU emulation uses the same
 // struct with host pointers into a host copy of that arena.
 struct DevJob {
   int n, inC, outC, outH, outW, K, P, nOps;
-  int warp;                    // the warp pass: 0 none, 1 nearest, 2 bilinear
+  int warp;                    // the warp pass: 0 none, 1 nearest, 2 bilinear, 3 bicubic
   int warpOffset;              // offset of the warp block inside a sample's P floats
   int preK;                    // the pass before the warp: taps per coordinate (0: none)
   int nJitter;                 // JITTER ops in the program (0 when no sample needs a contrast mean)
@@ -81,13 +81,7 @@ BL_HD float grayOf(const float* v, int C) {
 using blpixel::jitterStep;
 
 
-// A window [x0, y0, x1, y1] of the warp block holds pixel (sx, sy) when x0 < sx + 0.5 < x1 and
-// y0 < sy + 0.5 < y1.
-BL_HD bool inWindow(const float* win, int sx, int sy) {
-  const float cx = (float)sx + 0.5f;
-  const float cy = (float)sy + 0.5f;
-  return win[0] < cx && cx < win[2] && win[1] < cy && cy < win[3];
-}
+using blpixel::inWindow;  // a window of the warp block holds a pixel (pixel_math.h)
 
 // Weight of the bilinear corners of a point inside a w x h frame (nearest: 1 or 0).
 BL_HD float frameMask(const float* q, int fh, int fw, float px, float py, bool nearest) {
@@ -191,7 +185,15 @@ BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
   const float iy = Y / Wd - 0.5f;
   const bool inRange = fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f;  // false for NaN
   float v[kMaxChannels];
-  if (nearest) {
+  if (j.warp == kWarpBicubic) {
+    const auto read = [&](int sy, int sx, float* p) { warpSource(j, s, sy, sx, p); };
+    if (inRange) {
+      blpixel::warpBicubic<kMaxChannels>(ix, iy, dom, real, j.fill, C, read, v);
+    } else {
+      BL_UNROLL
+      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? 0.0f + j.fill[c] : 0.0f;  // the blend with mask 0
+    }
+  } else if (nearest) {
     const int nx = inRange ? (int)rintf(ix) : 0;
     const int ny = inRange ? (int)rintf(iy) : 0;
     if (inRange && inWindow(real, nx, ny)) {
@@ -239,7 +241,7 @@ BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
   }
   for (int f = 0; f < F; ++f) {
     const float* fr = blk + 19 + 11 * f;
-    const float mk = frameMask(fr, (int)fr[9], (int)fr[10], px, py, nearest);
+    const float mk = j.warp == kWarpBicubic ? blpixel::cubicFrameMask(fr, (int)fr[9], (int)fr[10], px, py) : frameMask(fr, (int)fr[9], (int)fr[10], px, py, nearest);
     const float rest = 1.0f - mk;
     BL_UNROLL
     for (int c = 0; c < kMaxChannels; ++c)

@@ -41,7 +41,7 @@ export interface PlanJob {
   opOffsets: Int32Array;
   /** Per-sample parameter blocks. */
   params: Float32Array;
-  /** The warp pass: 0 or absent none, 1 nearest, 2 bilinear (the taps then read the warped image). */
+  /** The warp pass: 0 or absent none, 1 nearest, 2 bilinear, 3 bicubic (the taps then read the warped image). */
   warp?: number;
   /** With a warp: offset of the warp block inside each sample's parameter block. */
   warpOffset?: number;

@@ -9,7 +9,10 @@ import { HUE_ORDERS } from "../transforms/library";
 import { autocontrast, equalize, invert, noiseField, permuteChannels, posterize, sharpness, solarize } from "../transforms/photometric";
 import * as ref from "../transforms/reference";
 import type { FloatImage } from "../transforms/reference";
-import { warpImage, type Mat3 } from "../transforms/warp";
+import { WARP_MODES, warpImage, type Mat3, type WarpInterpolation } from "../transforms/warp";
+
+/** The interpolation of each job `warp` code. */
+const WARP_INTERPOLATIONS: Record<number, WarpInterpolation> = Object.fromEntries(Object.entries(WARP_MODES).map(([k, v]) => [v, k as WarpInterpolation]));
 import { WARP_BLOCK } from "../transforms/plan";
 import type { PlanJob } from "./job";
 
@@ -59,7 +62,7 @@ export function warpedImage(job: PlanJob, s: number): { height: number; width: n
   const G = b[at + WARP_BLOCK - 1]!;
   const grid = G > 0 ? { G, d: b.subarray(at + WARP_BLOCK, at + WARP_BLOCK + 2 * G * G) } : undefined;
   const fill = Array.from(job.fill.subarray(0, job.inC));
-  return warpImage(image, m, job.warpDims![2 * s]!, job.warpDims![2 * s + 1]!, job.warp === 1 ? "nearest" : "bilinear", fill, { domain, real, frames, ...(grid ? { grid } : {}) });
+  return warpImage(image, m, job.warpDims![2 * s]!, job.warpDims![2 * s + 1]!, WARP_INTERPOLATIONS[job.warp]!, fill, { domain, real, frames, ...(grid ? { grid } : {}) });
 }
 
 /** The geometry pass's formula (PLAN_ABI.md): an H x W float image (HWC) from `img` through taps. */

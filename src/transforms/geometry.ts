@@ -137,10 +137,10 @@ export function resampleTaps(n: number, size: number, mode: Interpolation, antia
 }
 
 /** Keys' cubic convolution for |x| <= 1 and for 1 < |x| < 2, in float32 as torch writes it. */
-function cubicNear(x: number, a: number): number {
+export function cubicNear(x: number, a: number): number {
   return f32(f32(f32(f32(f32(f32(a + 2) * x) - f32(a + 3)) * x) * x) + 1);
 }
-function cubicFar(x: number, a: number): number {
+export function cubicFar(x: number, a: number): number {
   return f32(f32(f32(f32(f32(f32(f32(a * x) - f32(5 * a)) * x) + f32(8 * a)) * x)) - f32(4 * a));
 }
 

@@ -1072,7 +1072,7 @@ export function randomResizedCrop(size: number | [number, number], options: Rand
 
 // ---------------------------------------------------------------------------------- warps
 
-/** Options every warp shares: torchvision's interpolation (nearest or bilinear) and fill. */
+/** Options every warp shares: torchvision's interpolation (nearest, bilinear or bicubic) and fill. */
 interface WarpOptions {
   interpolation?: WarpInterpolation;
   /** Value outside the source, in the units in force: one value or one per channel (default 0). */
@@ -1092,7 +1092,7 @@ export abstract class Warping extends Transform {
   override foldMatrix(s: Shape, p: Params): Mat3 | null {
     return this.matrix(s, p);
   }
-  /** nearest or bilinear: how the plan's warp pass samples the source. */
+  /** nearest, bilinear or bicubic: how the plan's warp pass samples the source. */
   get interpolation(): WarpInterpolation {
     return this.warpOptions.interpolation;
   }
@@ -1112,7 +1112,7 @@ export abstract class Warping extends Transform {
 }
 
 function warpInterpolation(fn: string, x: unknown, dflt: WarpInterpolation): WarpInterpolation {
-  return v.oneOf(`${fn}.interpolation`, x ?? dflt, ["nearest", "bilinear"] as const);
+  return v.oneOf(`${fn}.interpolation`, x ?? dflt, ["nearest", "bilinear", "bicubic"] as const);
 }
 
 /** [a, b], each a fraction in [0, 1] (not a range: a is for x, b for y). */

@@ -11,7 +11,7 @@ import { OptionError } from "../errors";
 import { RandomStream, Purpose } from "../sampling/rng";
 import { type AxisTaps, composeTaps, identityTaps } from "./geometry";
 import { Compose, RandomApply, RandomChoice, Transform, fillFor, fixedShape, type Params, type Shape, OpCode } from "./library";
-import { compose as composeMaps, type Mat3, type WarpInterpolation } from "./warp";
+import { compose as composeMaps, WARP_MODES, type Mat3, type WarpInterpolation } from "./warp";
 
 /** Floats of a warp block before its displacement grid (native/PLAN_ABI.md, "Warp pass"). */
 export const WARP_BLOCK = 42;
@@ -21,8 +21,8 @@ const IDENTITY: Mat3 = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
 /** Where a plan's warp pass sits (see Layout.warp). */
 export interface WarpLayout {
-  /** The job's `warp`: 1 nearest, 2 bilinear. */
-  readonly mode: 1 | 2;
+  /** The job's `warp`: 1 nearest, 2 bilinear, 3 bicubic (WARP_MODES). */
+  readonly mode: 1 | 2 | 3;
   /** Offset of the warp block in a sample's parameter block. */
   readonly offset: number;
   /** Leaves [0, end) fold into the warp's one matrix; later geometry is taps on the warped image. */
@@ -295,7 +295,7 @@ export class Plan {
         const folds = (t: Transform, at: Shape) => (at.varies ? t.foldsAfterWarp(WIDE) && t.foldsAfterWarp(TINY) : t.foldsAfterWarp(at));
         while (!displaces && end < this.structure.length && this.structure[end]!.t.kind === "geometry" && folds(this.structure[end]!.t, shapes[end]!)) end++;
         const interpolation = (this.structure[this.warpAt]!.t as unknown as { interpolation: WarpInterpolation }).interpolation;
-        warp = { mode: interpolation === "nearest" ? 1 : 2, offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s, pre: this.warpPre, preShape: shapes[this.warpAt]! };
+        warp = { mode: WARP_MODES[interpolation], offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s, pre: this.warpPre, preShape: shapes[this.warpAt]! };
       }
       l = { shapes, ctxs, program: Int32Array.from(program), opOffsets: Int32Array.from(offsets), P, out: s, ...(warp ? { warp } : {}) };
       if (this.layouts.size > 256) this.layouts.clear();

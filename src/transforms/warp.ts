@@ -9,16 +9,22 @@
  * keypoints can follow an image through it.
  *
  * Sampling follows torchvision: source pixels outside the image read 0, and the fill is blended
- * with the weight of the in-image part (bilinear: v * m + (1 - m) * fill, m the in-image weight;
- * nearest: the fill where the nearest pixel is outside). Like torchvision, a border pixel that is
+ * with the weight of the in-image part (bilinear and bicubic: v * m + (1 - m) * fill, m the
+ * in-image weight; nearest: the fill where the nearest pixel is outside). Bicubic is torch's
+ * grid_sample bicubic (Keys' cubic, a = -0.75, 4 x 4 taps, rows summed over x first), which
+ * torchvision 0.14 refuses for tensors only at its argument check. Like torchvision, a border pixel that is
  * partly outside is thereby attenuated twice when the fill is 0.
  */
+import { cubicFar, cubicNear } from "./geometry";
 import type { FloatImage } from "./reference";
 
 /** Row-major 3x3 projective matrix: (x, y) -> ((m0 x + m1 y + m2) / w, (m3 x + m4 y + m5) / w), w = m6 x + m7 y + m8. */
 export type Mat3 = readonly [number, number, number, number, number, number, number, number, number];
 
-export type WarpInterpolation = "nearest" | "bilinear";
+export type WarpInterpolation = "nearest" | "bilinear" | "bicubic";
+
+/** The job's `warp` code of each interpolation (native/PLAN_ABI.md). */
+export const WARP_MODES: Readonly<Record<WarpInterpolation, 1 | 2 | 3>> = { nearest: 1, bilinear: 2, bicubic: 3 };
 
 export function mapPoint(m: Mat3, x: number, y: number): [number, number] {
   const w = m[6] * x + m[7] * y + m[8];
@@ -159,12 +165,47 @@ function corners(ix: number, iy: number): { x0: number; y0: number; w: [number, 
   return { x0, y0, w: [f(gx * gy), f(fx * gy), f(gx * fy), f(fx * fy)] };
 }
 
-/** Bilinear weight of a point's corners inside a w x h image (nearest: 1 or 0), in float32. */
-function frameMask(fr: WarpFrame, q: readonly number[], px: number, py: number, nearest: boolean): number {
+/** Keys' cubic weights (a = -0.75) of taps i0 - 1 .. i0 + 2 at fraction t (native cubicWeights). */
+function cubicWeights(t: number): [number, number, number, number] {
+  return [cubicFar(f(t + 1), -0.75), cubicNear(t, -0.75), cubicNear(f(1 - t), -0.75), cubicFar(f(2 - t), -0.75)];
+}
+
+/**
+ * The bicubic sum at (ix, iy): 4 x 4 taps from (floor - 1), each row summed over x, then the rows
+ * weighted by y (torch's order). `tap(sx, sy, k)` adds tap weight k times the tap's value into the
+ * row and says whether the tap counts (in the domain); the sums of counted weights give the mask.
+ */
+function cubicSum(ix: number, iy: number, C: number, counts: (sx: number, sy: number) => boolean, value: (sx: number, sy: number, c: number) => number, v: Float64Array): number {
+  const x0 = Math.floor(ix);
+  const y0 = Math.floor(iy);
+  const wx = cubicWeights(f(ix - x0));
+  const wy = cubicWeights(f(iy - y0));
+  const row = new Float64Array(C);
+  let mask = 0;
+  for (let c = 0; c < C; c++) v[c] = 0;
+  for (let j = 0; j < 4; j++) {
+    const sy = y0 - 1 + j;
+    let rm = 0;
+    row.fill(0);
+    for (let i = 0; i < 4; i++) {
+      const sx = x0 - 1 + i;
+      if (!counts(sx, sy)) continue;
+      rm = f(rm + wx[i]!);
+      for (let c = 0; c < C; c++) row[c] = f(row[c]! + f(wx[i]! * value(sx, sy, c)));
+    }
+    mask = f(mask + f(wy[j]! * rm));
+    for (let c = 0; c < C; c++) v[c] = f(v[c]! + f(wy[j]! * row[c]!));
+  }
+  return mask;
+}
+
+/** Weight of a point's taps inside a w x h image (bilinear or bicubic; nearest: 1 or 0), in float32. */
+function frameMask(fr: WarpFrame, q: readonly number[], px: number, py: number, mode: WarpInterpolation): number {
   const [ix, iy] = sourcePoint(q, px, py);
   if (!(Math.abs(ix) <= WARP_RANGE && Math.abs(iy) <= WARP_RANGE)) return 0;
   const inside = (sx: number, sy: number) => sx >= 0 && sx < fr.width && sy >= 0 && sy < fr.height;
-  if (nearest) return inside(roundEven(ix), roundEven(iy)) ? 1 : 0;
+  if (mode === "nearest") return inside(roundEven(ix), roundEven(iy)) ? 1 : 0;
+  if (mode === "bicubic") return cubicSum(ix, iy, 0, inside, () => 0, new Float64Array(0));
   const { x0, y0, w } = corners(ix, iy);
   let mask = 0;
   for (let k = 0; k < 4; k++) if (inside(x0 + (k & 1), y0 + (k >> 1))) mask = f(mask + w[k]!);
@@ -235,7 +276,16 @@ export function warpImage(img: WarpSource, m: Mat3, oh: number, ow: number, mode
       const [ix, iy] = sourcePoint(q, px, py);
       const o = (y * ow + x) * C;
       const inRange = Math.abs(ix) <= WARP_RANGE && Math.abs(iy) <= WARP_RANGE; // false for NaN
-      if (nearest) {
+      if (mode === "bicubic") {
+        let mask = 0;
+        if (inRange) {
+          mask = cubicSum(ix, iy, C, inDomain, (sx, sy, c) => (inside(sx, sy) ? data[(sy * W + sx) * C + c]! : fl[c]!), v);
+        } else {
+          for (let c = 0; c < C; c++) v[c] = 0;
+        }
+        const rest = f(1 - mask);
+        for (let c = 0; c < C; c++) v[c] = f(f(v[c]! * mask) + f(rest * fl[c]!));
+      } else if (nearest) {
         const nx = inRange ? roundEven(ix) : 0;
         const ny = inRange ? roundEven(iy) : 0;
         const hit = inRange && inside(nx, ny);
@@ -264,7 +314,7 @@ export function warpImage(img: WarpSource, m: Mat3, oh: number, ow: number, mode
         for (let c = 0; c < C; c++) v[c] = f(f(v[c]! * mask) + f(rest * fl[c]!));
       }
       for (const { fr, q: fq } of frames) {
-        const mk = frameMask(fr, fq, px, py, nearest);
+        const mk = frameMask(fr, fq, px, py, mode);
         const rest = f(1 - mk);
         for (let c = 0; c < C; c++) v[c] = f(f(f(v[c]! * mk) * mk) + f(rest * fl[c]!));
       }

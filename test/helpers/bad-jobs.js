@@ -101,8 +101,8 @@ const BAD_JOBS = [
   ["outH a string", (j) => (j.outH = "3"), "outH", "a string", /^an integer in \[1, \d+\]$/, "both"],
   ["inC too large", (j) => (j.inC = 65), "inC", "65", /^an integer <= 64$/, "cpu"],
   // The warp pass (PLAN_ABI.md, "Warp pass").
-  ["warp mode 3", (j) => (withWarp(j).warp = 3), "warp", "3", /^an integer <= 2$/, "both"],
-  ["warp mode a string", (j) => (withWarp(j).warp = "bilinear"), "warp", "a string", /^an integer in \[0, 2\]$/, "both"],
+  ["warp mode 4", (j) => (withWarp(j).warp = 4), "warp", "4", /^an integer <= 3$/, "both"],
+  ["warp mode a string", (j) => (withWarp(j).warp = "bilinear"), "warp", "a string", /^an integer in \[0, 3\]$/, "both"],
   ["warpOffset missing", (j) => delete withWarp(j).warpOffset, "warpOffset", "undefined", /^an integer in \[0, 2147483647\]$/, "both"],
   ["warp block past the end of P", (j) => (withWarp(j).warpOffset = 23), "warpOffset", "23", /^an offset where the warp block \(42 floats\) fits the parameter block of P = params.length \/ n = 64 floats$/, "both"],
   ["warpDims missing", (j) => delete withWarp(j).warpDims, "warpDims", "undefined", /^an Int32Array$/, "both"],

@@ -17,7 +17,20 @@ import sys
 import numpy as np
 import torch
 import torchvision.transforms.functional as F
+import torchvision.transforms.functional_tensor as FT
 from torchvision.transforms import InterpolationMode
+
+# torchvision 0.14 refuses bicubic warps of tensors at one argument check only: its grid, its
+# grid_sample call and its fill blend take "bicubic" as they are. The replay widens that check,
+# so batchlab's bicubic rotate, affine and perspective meet torchvision's own code path.
+_grid_inputs = FT._assert_grid_transform_inputs
+
+
+def _grid_inputs_with_bicubic(img, matrix, interpolation, fill, supported_interpolation_modes, coeffs=None):
+    return _grid_inputs(img, matrix, interpolation, fill, list(supported_interpolation_modes) + ["bicubic"], coeffs)
+
+
+FT._assert_grid_transform_inputs = _grid_inputs_with_bicubic
 
 INTERP = {
     "bilinear": InterpolationMode.BILINEAR,
