@@ -16,6 +16,8 @@
  * Each engine runs in its own process so its peak RSS is its own. Prints ratios, not just times.
  *
  * Options: --n N (default 50000)  --quick (n = 10000, one PyTorch config)
+ *          --only SECTION[,SECTION...]: run only these sections, one of cifar, geometry,
+ *          policies, resize, fashion (e.g. `node bench/run.js --only geometry`)
  */
 const { execFileSync, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -29,6 +31,14 @@ const quick = args.includes("--quick");
 const nArg = args.indexOf("--n");
 const N = nArg >= 0 ? Number(args[nArg + 1]) : quick ? 10000 : 50000;
 const BATCH = 256;
+const SECTIONS = ["cifar", "geometry", "policies", "resize", "fashion"];
+const onlyArg = args.indexOf("--only");
+const only = onlyArg >= 0 ? String(args[onlyArg + 1] ?? "").split(",").filter((x) => x) : SECTIONS;
+if (args[0] !== "--child" && (only.length === 0 || only.some((x) => !SECTIONS.includes(x)))) {
+  console.error(`bench/run.js: --only: expected one or more of ${SECTIONS.join(", ")} (comma separated), received ${JSON.stringify(onlyArg >= 0 ? args[onlyArg + 1] ?? "" : "")}`);
+  process.exit(2);
+}
+const runs = (section) => only.includes(section);
 
 // ------------------------------------------------------------------ child: one engine, one epoch
 async function child(kind, n) {
@@ -146,11 +156,24 @@ async function parent() {
   const threads = typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
   console.log(`batchlab bench: CIFAR-shaped ${N} x 32 x 32 x 3 uint8, batch ${BATCH}, shuffled; RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize`);
   console.log(`machine: ${os.cpus()[0].model}, ${threads} cores, node ${process.version}\n`);
+  const line = (label, r) => console.log(`${label.padEnd(44)} ${r.error || r.skipped ? "n/a".padStart(11) + "  (" + (r.error || r.skipped) + ")" : fmt(r.imagesPerSec) + " images/s" + (r.maxRssBytes ? `   peak RSS ${mb(r.maxRssBytes)} MiB` : "")}`);
+  const ratio = (x, y, name, target) => {
+    if (!x || !y) return console.log(`${name}: n/a`);
+    const r = x / y;
+    console.log(`${name} = ${r.toFixed(2)}${target ? `  (target >= ${target}: ${r >= target ? "met" : "NOT met"})` : ""}`);
+  };
+  if (runs("cifar")) cifar(threads, line, ratio);
+  if (runs("geometry")) geometry(line, ratio);
+  if (runs("policies")) policies(line, ratio);
+  if (runs("resize")) resize(line, ratio);
+  if (runs("fashion")) fashion(line);
+}
+
+function cifar(threads, line, ratio) {
   const a = runChild("cifar-native", N);
   const b = runChild("cifar-reference", N);
   const c = torchPeer(N);
   const d = onePass(N, threads);
-  const line = (label, r) => console.log(`${label.padEnd(44)} ${r.error || r.skipped ? "n/a".padStart(11) + "  (" + (r.error || r.skipped) + ")" : fmt(r.imagesPerSec) + " images/s" + (r.maxRssBytes ? `   peak RSS ${mb(r.maxRssBytes)} MiB` : "")}`);
   const kept = runChild("cifar-native-kept", N);
   line("(a) batchlab native (each batch disposed)", a);
   line("    native, batches left to the GC instead", kept);
@@ -159,11 +182,6 @@ async function parent() {
   else line("(c) PyTorch DataLoader + torchvision", c);
   line("(d) one-pass C loop (convert only)", d);
   console.log("");
-  const ratio = (x, y, name, target) => {
-    if (!x || !y) return console.log(`${name}: n/a`);
-    const r = x / y;
-    console.log(`${name} = ${r.toFixed(2)}${target ? `  (target >= ${target}: ${r >= target ? "met" : "NOT met"})` : ""}`);
-  };
   ratio(a.imagesPerSec, c.best && c.best.images_per_s, "a/c native vs PyTorch (best of workers)", 30);
   ratio(a.imagesPerSec, d.imagesPerSec, "a/d native vs one-pass limit", 0.5);
   ratio(a.imagesPerSec, b.imagesPerSec, "a/b native vs reference");
@@ -172,6 +190,9 @@ async function parent() {
     console.log(`memory: peak RSS ${mb(a.maxRssBytes)} MiB vs budget dataset + 4 x batch + 150 MiB = ${mb(budget)} MiB (${a.maxRssBytes <= budget ? "within" : "OVER"})`);
   }
   console.log("");
+}
+
+function geometry(line, ratio) {
   console.log("Geometry: RandomRotation(15), RandomAffine(translate 0.1, scale 0.9-1.1, shear 5), flip, ToTensor, Normalize (bilinear)");
   for (const [side, n, target] of [[32, N, 10], [224, quick ? 500 : 2000, 5]]) {
     const g = runChild(`geometry${side}-native`, n);
@@ -184,6 +205,9 @@ async function parent() {
     ratio(g.imagesPerSec, gt.best && gt.best.images_per_s, `geometry ${side} x ${side}: batchlab vs PyTorch (best of workers)`, target);
   }
   console.log("");
+}
+
+function policies(line, ratio) {
   console.log("Policies: RandomCrop(32, padding 4) or RandomResizedCrop(224), flip, RandAugment() or TrivialAugmentWide(), ToTensor, Normalize");
   for (const policy of ["randaugment", "trivialaugment"]) {
     for (const [side, n, target] of [[32, quick ? 2000 : 10000, 10], [224, quick ? 200 : 500, 5]]) {
@@ -196,12 +220,18 @@ async function parent() {
     }
   }
   console.log("");
+}
+
+function resize(line, ratio) {
   const rz = runChild("resize-native", 64);
   const pil = pilResize(64);
   line("(r) Resize(224) of 1024 x 768, batchlab, 1 thread", rz);
   line("    PIL Image.resize (bilinear, antialiased), 1 core", pil);
   ratio(rz.imagesPerSec, pil.imagesPerSec, "resize: batchlab vs PIL per core", 3);
   console.log("");
+}
+
+function fashion(line) {
   const f = runChild("fashion-native", 0);
   line("Fashion-MNIST end to end, native (60,000 x 28 x 28)", f);
   const fr = runChild("fashion-reference", 0);

@@ -257,9 +257,13 @@ void onEnvCleanup(EnvState* st) {
 // small images. allocOutput(bytes) hands out an external ArrayBuffer whose memory goes back to a
 // free list (up to kKeepBytes in all) for the next batch of the same size, either when
 // releaseOutput(buffer) detaches it (batch.dispose()) or when the garbage collector frees it.
-// Either way memory is reused only once no JavaScript value can see it.
+// Either way memory is reused only once no JavaScript value can see it. A buffer too large for
+// that budget (a batch of 256 images of 224 x 224 x 3 floats is 147 MiB) goes to a second list
+// that holds at most kKeepLarge buffers, all of one size (a buffer of another size empties it):
+// without it, every such batch was a fresh mapping, page-faulted and zeroed by the kernel.
 namespace {
 constexpr size_t kKeepBytes = size_t(96) << 20;
+constexpr size_t kKeepLarge = 2;
 // Below every runtime's largest ArrayBuffer (Node 20: 4 GiB), so that creating one never fails
 // for its size: a larger batch takes the caller's own allocation.
 constexpr size_t kMaxOutputBytes = size_t(1) << 31;
@@ -276,6 +280,7 @@ struct Output {
 std::mutex freeMu;
 std::vector<std::pair<size_t, void*>> freeBlocks;  // (bytes, memory), few entries
 size_t freeBytes = 0;
+std::vector<std::pair<size_t, void*>> largeBlocks;  // beyond kKeepBytes: at most kKeepLarge, one size
 std::vector<Output*> liveOutputs;  // handed out, not yet released or finalized
 std::vector<uint64_t> pinnedOutputs;  // ids of live outputs that queued or running jobs write
 uint64_t lastOutputId = 0;
@@ -292,6 +297,7 @@ constexpr int64_t kPressure = 1;
 void reclaim(napi_env env, Output* out) {
   int64_t unused = 0;
   napi_adjust_external_memory(env, -(int64_t)out->bytes * kPressure, &unused);
+  std::vector<void*> drop;
   {
     std::lock_guard<std::mutex> lock(freeMu);
     if (freeBytes + out->bytes <= kKeepBytes) {
@@ -299,8 +305,14 @@ void reclaim(napi_env env, Output* out) {
       freeBytes += out->bytes;
       return;
     }
+    if (!largeBlocks.empty() && largeBlocks.front().first != out->bytes) {
+      for (auto& b : largeBlocks) drop.push_back(b.second);
+      largeBlocks.clear();
+    }
+    if (largeBlocks.size() < kKeepLarge) largeBlocks.emplace_back(out->bytes, out->data);
+    else drop.push_back(out->data);
   }
-  std::free(out->data);
+  for (void* d : drop) std::free(d);  // outside the lock: unmapping a large block takes a while
 }
 
 }  // namespace
@@ -359,6 +371,10 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
         freeBytes -= bytes;
         break;
       }
+    }
+    if (!data && !largeBlocks.empty() && largeBlocks.back().first == bytes) {
+      data = largeBlocks.back().second;
+      largeBlocks.pop_back();
     }
   }
   if (!data) data = std::malloc(bytes);

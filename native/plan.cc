@@ -30,6 +30,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <type_traits>
 #if defined(__SSE4_1__)
 #include <smmintrin.h>
 #define BATCHLAB_SSE 1
@@ -635,13 +636,235 @@ static inline float frameMask(const float* q, int32_t fh, int32_t fw, float px, 
 
 namespace {
 
+#if BATCHLAB_SSE && !defined(BATCHLAB_WARP_SCALAR)
+#define BATCHLAB_SSE_WARP 1
+// The warp of four neighbouring output pixels of row y (x .. x+3), one SSE lane each: the same
+// float32 operations as the scalar loop of warpRows, in the same order, so each lane gives the
+// scalar bits. What the scalar form decides by branches is a lane mask here:
+//  - the source point's range test and the window tests are compares of the same floats (the
+//    corners' centres x0 + 0.5 and (x0 + 1) + 0.5 are exact within the range, as in inWindow);
+//  - a corner outside the domain adds nothing in the scalar form; here it adds +0 (its term
+//    w * S is masked after the multiply, so an infinite or NaN S cannot leak in). A sum that
+//    starts at +0 never becomes -0, so adding +0 leaves it as it was: the same bits.
+//  - a corner outside the real window reads the fill (a blend), an in-range lane's corner
+//    inside it reads the source (a lane outside reads pixel 0, which is blended away);
+//  - the affine shortcut (no division) is taken only where the scalar form takes it for every
+//    lane (no displacement: the points are finite); elsewhere X / Wd, which equals X for Wd = 1.
+// Nearest rounds half to even (_mm_round_ps, as nearbyint in the default rounding mode).
+// Displacement offsets, when the block has a grid, come from the scalar addDisplacement.
+template <typename T>
+inline __m128 loadLanes(const T* src, const size_t* off, size_t c) {
+  if constexpr (std::is_same<T, float>::value) {
+    return _mm_setr_ps(src[off[0] + c], src[off[1] + c], src[off[2] + c], src[off[3] + c]);
+  } else {
+    return _mm_cvtepi32_ps(_mm_setr_epi32(src[off[0] + c], src[off[1] + c], src[off[2] + c], src[off[3] + c]));
+  }
+}
+
+// x0 < c < x1 for a window's [x0, x1] (the centres c of one axis)
+inline __m128 between(__m128 c, __m128 lo, __m128 hi) { return _mm_and_ps(_mm_cmplt_ps(lo, c), _mm_cmplt_ps(c, hi)); }
+
+// 0 <= c < n (a frame's integer corners, as floats)
+inline __m128 insideAxis(__m128 c, __m128 n) { return _mm_and_ps(_mm_cmpge_ps(c, _mm_setzero_ps()), _mm_cmplt_ps(c, n)); }
+
+// A 3x3 map's rows as broadcast lanes, with its affine flag.
+struct QuadMap {
+  __m128 q[9];
+  bool affine;  // m6 = m7 = 0, m8 = 1
+  void set(const float* m) {
+    for (int i = 0; i < 9; ++i) q[i] = _mm_set1_ps(m[i]);
+    affine = m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
+  }
+};
+
+// What warpQuad reads of a warp block, broadcast once per call of warpRows.
+template <int CC>
+struct QuadBlock {
+  static constexpr int NC = CC > 0 ? CC : kMaxChannels;
+  QuadMap map;
+  QuadMap frame[kWarpFrames];
+  __m128 frameH[kWarpFrames], frameW[kWarpFrames];
+  __m128 real[4], dom[4];
+  __m128 fill[NC];
+  const float* grid;
+  int32_t G, F, C;
+  float fow, foh;
+  QuadBlock(const float* blk, const float* fillValues, int32_t Cn, int32_t oh, int32_t ow) {
+    map.set(blk + 1);
+    for (int i = 0; i < 4; ++i) {
+      dom[i] = _mm_set1_ps(blk[10 + i]);
+      real[i] = _mm_set1_ps(blk[14 + i]);
+    }
+    F = (int32_t)blk[18];
+    for (int32_t f = 0; f < F; ++f) {
+      const float* fr = blk + 19 + 11 * f;
+      frame[f].set(fr);
+      frameH[f] = _mm_set1_ps((float)(int32_t)fr[9]);
+      frameW[f] = _mm_set1_ps((float)(int32_t)fr[10]);
+    }
+    G = (int32_t)blk[kWarpBlock - 1];
+    grid = blk + kWarpBlock;
+    C = Cn;
+    for (int32_t c = 0; c < C; ++c) fill[c] = _mm_set1_ps(fillValues[c]);
+    fow = (float)ow;
+    foh = (float)oh;
+  }
+};
+
+inline uint32_t load32(const uint8_t* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+
+template <int CC, bool Nearest, typename T>
+__attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, const T* src, size_t srcRow, int32_t x, int32_t y, float* o,
+                                                    size_t pixStride, size_t chanStride) {
+  const int32_t C = CC > 0 ? CC : qb.C;
+  const int32_t G = qb.G;
+  const __m128 half = _mm_set1_ps(0.5f), one = _mm_set1_ps(1.0f), zero = _mm_setzero_ps();
+  const __m128 range = _mm_set1_ps(kWarpRange);
+  const __m128 absMask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+  const float ycs = (float)y + 0.5f;
+  const __m128 xc = _mm_add_ps(_mm_cvtepi32_ps(_mm_setr_epi32(x, x + 1, x + 2, x + 3)), half);
+  __m128 px = xc, py = _mm_set1_ps(ycs);
+  if (G > 0) {
+    alignas(16) float dx[4], dy[4];
+    for (int l = 0; l < 4; ++l) blpixel::addDisplacement(qb.grid, G, (float)(x + l) + 0.5f, ycs, qb.fow, qb.foh, &dx[l], &dy[l]);
+    px = _mm_load_ps(dx);
+    py = _mm_load_ps(dy);
+  }
+  // A point through a 3x3 map: ix, iy and the range test.
+  const auto project = [&](const QuadMap& M, __m128& ix, __m128& iy) {
+    const __m128* q = M.q;
+    const __m128 X = _mm_add_ps(_mm_add_ps(_mm_mul_ps(q[0], px), _mm_mul_ps(q[1], py)), q[2]);
+    const __m128 Y = _mm_add_ps(_mm_add_ps(_mm_mul_ps(q[3], px), _mm_mul_ps(q[4], py)), q[5]);
+    if (M.affine && G == 0) {
+      ix = _mm_sub_ps(X, half);
+      iy = _mm_sub_ps(Y, half);
+    } else {
+      const __m128 Wd = _mm_add_ps(_mm_add_ps(_mm_mul_ps(q[6], px), _mm_mul_ps(q[7], py)), q[8]);
+      ix = _mm_sub_ps(_mm_div_ps(X, Wd), half);
+      iy = _mm_sub_ps(_mm_div_ps(Y, Wd), half);
+    }
+    return _mm_and_ps(_mm_cmple_ps(_mm_and_ps(ix, absMask), range), _mm_cmple_ps(_mm_and_ps(iy, absMask), range));  // false for NaN
+  };
+  __m128 v[QuadBlock<CC>::NC];
+  __m128 ix, iy;
+  const __m128 inRange = project(qb.map, ix, iy);
+  const __m128* R = qb.real;
+  alignas(16) int32_t xi[4], yi[4];
+  size_t off[4];
+  if (Nearest) {
+    const __m128 nx = _mm_round_ps(ix, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m128 ny = _mm_round_ps(iy, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m128 in = _mm_and_ps(inRange, _mm_and_ps(between(_mm_add_ps(nx, half), R[0], R[2]), between(_mm_add_ps(ny, half), R[1], R[3])));
+    const int bits = _mm_movemask_ps(in);
+    _mm_store_si128(reinterpret_cast<__m128i*>(xi), _mm_cvttps_epi32(nx));
+    _mm_store_si128(reinterpret_cast<__m128i*>(yi), _mm_cvttps_epi32(ny));
+    for (int l = 0; l < 4; ++l) off[l] = (bits >> l) & 1 ? (size_t)yi[l] * srcRow + (size_t)xi[l] * (size_t)C : 0;
+    for (int32_t c = 0; c < C; ++c) v[c] = _mm_blendv_ps(qb.fill[c], loadLanes(src, off, (size_t)c), in);
+  } else {
+    const __m128* D = qb.dom;
+    const __m128 x0f = _mm_floor_ps(ix), y0f = _mm_floor_ps(iy);
+    const __m128 fx = _mm_sub_ps(ix, x0f), fy = _mm_sub_ps(iy, y0f);
+    const __m128 gx = _mm_sub_ps(one, fx), gy = _mm_sub_ps(one, fy);
+    const __m128 cx0 = _mm_add_ps(x0f, half), cx1 = _mm_add_ps(_mm_add_ps(x0f, one), half);
+    const __m128 cy0 = _mm_add_ps(y0f, half), cy1 = _mm_add_ps(_mm_add_ps(y0f, one), half);
+    const __m128 colReal[2] = {_mm_and_ps(inRange, between(cx0, R[0], R[2])), _mm_and_ps(inRange, between(cx1, R[0], R[2]))};
+    const __m128 rowReal[2] = {between(cy0, R[1], R[3]), between(cy1, R[1], R[3])};
+    const __m128 colDom[2] = {_mm_and_ps(inRange, between(cx0, D[0], D[2])), _mm_and_ps(inRange, between(cx1, D[0], D[2]))};
+    const __m128 rowDom[2] = {between(cy0, D[1], D[3]), between(cy1, D[1], D[3])};
+    _mm_store_si128(reinterpret_cast<__m128i*>(xi), _mm_cvttps_epi32(x0f));
+    _mm_store_si128(reinterpret_cast<__m128i*>(yi), _mm_cvttps_epi32(y0f));
+    const __m128 w[4] = {_mm_mul_ps(gx, gy), _mm_mul_ps(fx, gy), _mm_mul_ps(gx, fy), _mm_mul_ps(fx, fy)};
+    __m128 inDom[4];
+    __m128 mask = zero;
+    for (int k = 0; k < 4; ++k) {
+      inDom[k] = _mm_and_ps(colDom[k & 1], rowDom[k >> 1]);
+      mask = _mm_add_ps(mask, _mm_and_ps(w[k], inDom[k]));
+    }
+    for (int32_t c = 0; c < C; ++c) v[c] = zero;
+    const int allReal = _mm_movemask_ps(_mm_and_ps(_mm_and_ps(colReal[0], colReal[1]), _mm_and_ps(rowReal[0], rowReal[1])));
+    if constexpr (CC == 3 && std::is_same<T, uint8_t>::value) {
+      if (allReal == 0xf) {
+        // Every corner of every lane is a source pixel: per lane and row, the 6 bytes of its two
+        // pixels as two 4-byte words (bytes 0..3 and 2..5, both inside them), one lane each.
+        __m128i word[4];  // top-left, top-right, bottom-left, bottom-right words
+        const uint8_t* p[4];
+        for (int l = 0; l < 4; ++l) p[l] = src + (size_t)yi[l] * srcRow + (size_t)xi[l] * 3;
+        word[0] = _mm_setr_epi32((int)load32(p[0]), (int)load32(p[1]), (int)load32(p[2]), (int)load32(p[3]));
+        word[1] = _mm_setr_epi32((int)load32(p[0] + 2), (int)load32(p[1] + 2), (int)load32(p[2] + 2), (int)load32(p[3] + 2));
+        word[2] = _mm_setr_epi32((int)load32(p[0] + srcRow), (int)load32(p[1] + srcRow), (int)load32(p[2] + srcRow), (int)load32(p[3] + srcRow));
+        word[3] = _mm_setr_epi32((int)load32(p[0] + srcRow + 2), (int)load32(p[1] + srcRow + 2), (int)load32(p[2] + srcRow + 2),
+                                 (int)load32(p[3] + srcRow + 2));
+        const __m128i ff = _mm_set1_epi32(0xff);
+        for (int k = 0; k < 4; ++k) {
+          const int shift0 = (k & 1) ? 8 : 0;  // a right pixel's channel c is byte c + 1 of its word
+          for (int c = 0; c < 3; ++c) {
+            const __m128 S = _mm_cvtepi32_ps(_mm_and_si128(_mm_srli_epi32(word[k], shift0 + 8 * c), ff));
+            v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), inDom[k]));
+          }
+        }
+      }
+    }
+    if (!(CC == 3 && std::is_same<T, uint8_t>::value) || allReal != 0xf) {
+      for (int k = 0; k < 4; ++k) {
+        const __m128 inReal = _mm_and_ps(colReal[k & 1], rowReal[k >> 1]);
+        const int bits = _mm_movemask_ps(inReal);
+        for (int l = 0; l < 4; ++l)
+          off[l] = (bits >> l) & 1 ? (size_t)(yi[l] + (k >> 1)) * srcRow + (size_t)(xi[l] + (k & 1)) * (size_t)C : 0;
+        for (int32_t c = 0; c < C; ++c) {
+          const __m128 S = _mm_blendv_ps(qb.fill[c], loadLanes(src, off, (size_t)c), inReal);
+          v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), inDom[k]));
+        }
+      }
+    }
+    const __m128 rest = _mm_sub_ps(one, mask);
+    for (int32_t c = 0; c < C; ++c) v[c] = _mm_add_ps(_mm_mul_ps(v[c], mask), _mm_mul_ps(rest, qb.fill[c]));
+  }
+  for (int32_t f = 0; f < qb.F; ++f) {
+    const __m128 fh = qb.frameH[f], fw = qb.frameW[f];
+    __m128 qx, qy;
+    const __m128 qIn = project(qb.frame[f], qx, qy);
+    __m128 mk;
+    if (Nearest) {
+      const __m128 nx = _mm_round_ps(qx, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m128 ny = _mm_round_ps(qy, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      mk = _mm_and_ps(one, _mm_and_ps(qIn, _mm_and_ps(insideAxis(nx, fw), insideAxis(ny, fh))));
+    } else {
+      const __m128 x0f = _mm_floor_ps(qx), y0f = _mm_floor_ps(qy);
+      const __m128 fx = _mm_sub_ps(qx, x0f), fy = _mm_sub_ps(qy, y0f);
+      const __m128 gx = _mm_sub_ps(one, fx), gy = _mm_sub_ps(one, fy);
+      const __m128 col[2] = {_mm_and_ps(qIn, insideAxis(x0f, fw)), _mm_and_ps(qIn, insideAxis(_mm_add_ps(x0f, one), fw))};
+      const __m128 row[2] = {insideAxis(y0f, fh), insideAxis(_mm_add_ps(y0f, one), fh)};
+      mk = zero;
+      for (int k = 0; k < 4; ++k)
+        mk = _mm_add_ps(mk, _mm_and_ps(_mm_mul_ps((k & 1) ? fx : gx, (k >> 1) ? fy : gy), _mm_and_ps(col[k & 1], row[k >> 1])));
+    }
+    const __m128 rest = _mm_sub_ps(one, mk);
+    for (int32_t c = 0; c < C; ++c) v[c] = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(v[c], mk), mk), _mm_mul_ps(rest, qb.fill[c]));
+  }
+  if (pixStride == 1) {
+    for (int32_t c = 0; c < C; ++c) _mm_storeu_ps(o + (size_t)c * chanStride, v[c]);
+  } else {
+    alignas(16) float t[4];
+    for (int32_t c = 0; c < C; ++c) {
+      _mm_store_ps(t, v[c]);
+      for (int l = 0; l < 4; ++l) o[(size_t)l * pixStride + (size_t)c * chanStride] = t[l];
+    }
+  }
+}
+#endif
+
 // warpSample for CC channels (0: any) and one interpolation: the same operations in the same
 // order as the ABI; the template only lets the compiler keep a pixel's channels in registers.
 // Interior points (all four corners in both windows) skip the per-corner window tests, and an
 // affine map (m6 = m7 = 0, m8 = 1, at a finite point) skips the division by Wd = 1 (exact).
+// Rows y0 .. y1 - 1; with SSE, four pixels at a time (warpQuad) and the last ow % 4 here.
 template <int CC, bool Nearest, typename T>
 void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-              size_t pixStride, size_t chanStride, size_t rowStride) {
+              size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd) {
   const int32_t C = CC > 0 ? CC : Crt;
   const float* m = blk + 1;
   const float* dom = blk + 10;
@@ -653,9 +876,16 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
   const bool affine = m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
   const size_t srcRow = (size_t)sw * (size_t)C;
   float v[CC > 0 ? CC : kMaxChannels];
-  for (int32_t y = 0; y < oh; ++y) {
+#if BATCHLAB_SSE_WARP
+  const QuadBlock<CC> qb(blk, fill, C, oh, ow);
+#endif
+  for (int32_t y = yBegin; y < yEnd; ++y) {
     const float yc = (float)y + 0.5f;
-    for (int32_t x = 0; x < ow; ++x) {
+    int32_t x = 0;
+#if BATCHLAB_SSE_WARP
+    for (; x + 4 <= ow; x += 4) warpQuad<CC, Nearest, T>(qb, src, srcRow, x, y, out + (size_t)y * rowStride + (size_t)x * pixStride, pixStride, chanStride);
+#endif
+    for (; x < ow; ++x) {
       const float xc = (float)x + 0.5f;
       float px = xc, py = yc;
       if (G > 0) blpixel::addDisplacement(grid, G, xc, yc, fow, foh, &px, &py);
@@ -736,7 +966,7 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
 // warpBicubic and, per frame, cubicFrameMask (the same functions as the CUDA kernel's).
 template <int CC, typename T>
 void warpBicubicRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-                     size_t pixStride, size_t chanStride, size_t rowStride) {
+                     size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd) {
   const int32_t C = CC > 0 ? CC : Crt;
   constexpr int MAXC = CC > 0 ? CC : kMaxChannels;
   const float* m = blk + 1;
@@ -752,7 +982,7 @@ void warpBicubicRows(const T* src, int32_t sw, int32_t Crt, const float* blk, co
     for (int32_t c = 0; c < C; ++c) p[c] = (float)q[c];
   };
   float v[MAXC];
-  for (int32_t y = 0; y < oh; ++y) {
+  for (int32_t y = yBegin; y < yEnd; ++y) {
     const float yc = (float)y + 0.5f;
     for (int32_t x = 0; x < ow; ++x) {
       const float xc = (float)x + 0.5f;
@@ -779,42 +1009,42 @@ void warpBicubicRows(const T* src, int32_t sw, int32_t Crt, const float* blk, co
 
 template <typename T>
 void warpBicubicC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-                  size_t pixStride, size_t chanStride, size_t rowStride) {
+                  size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
   switch (C) {
-    case 1: return warpBicubicRows<1, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    case 3: return warpBicubicRows<3, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    case 4: return warpBicubicRows<4, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    default: return warpBicubicRows<0, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 1: return warpBicubicRows<1, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    case 3: return warpBicubicRows<3, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    case 4: return warpBicubicRows<4, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    default: return warpBicubicRows<0, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
   }
 }
 
 template <bool Nearest, typename T>
 void warpRowsC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-               size_t pixStride, size_t chanStride, size_t rowStride) {
+               size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
   switch (C) {
-    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
   }
 }
 
 }  // namespace
 
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride) {
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
   (void)sh;  // the real window (checked against sh, sw) bounds every read
-  if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-  else if (mode == kWarpBicubic) warpBicubicC<uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-  else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+  else if (mode == kWarpBicubic) warpBicubicC<uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+  else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
 }
 
 void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride) {
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
   (void)sh;
-  if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-  else if (mode == kWarpBicubic) warpBicubicC<float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
-  else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride);
+  if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+  else if (mode == kWarpBicubic) warpBicubicC<float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+  else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
 }
 
 namespace {
@@ -1112,11 +1342,12 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     for (int32_t y = 0; direct && y < H; ++y) direct = ty[y] == y && wy[y] == 1.0f;
     for (int32_t x = 0; direct && x < W; ++x) direct = tx[x] == x && wx[x] == 1.0f;
     if (direct) {
-      if (preImage) warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
-      else warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W);
+      // Row by row: each warped row gets its geometry and the program's ops while in cache.
       const size_t segEnd = nextReduction(steps, 0, nSteps);
       double sum = 0.0;
       for (int32_t y = 0; y < H; ++y) {
+        if (preImage) warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1);
+        else warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1);
         float* row = img + (size_t)y * W;
         for (int32_t c = 0; c < inC; ++c) {
           float* v = row + (size_t)c * plane;
@@ -1134,10 +1365,10 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     }
     if (preImage) {
       warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data(), (size_t)inC, 1,
-                 (size_t)ww * (size_t)inC);
+                 (size_t)ww * (size_t)inC, 0, wh);
     } else {
       warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), wh, ww, sc.warped.data(), (size_t)inC, 1,
-                 (size_t)ww * (size_t)inC);
+                 (size_t)ww * (size_t)inC, 0, wh);
     }
     warped = sc.warped.data();
     srcH = wh;

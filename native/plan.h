@@ -119,12 +119,13 @@ struct Scratch {
 // The warp pass of one sample: writes oh x ow x C floats into `out` (pixel (y, x) channel c at
 // y*rowStride + x*pixStride + c*chanStride: HWC or planar rows) from the HWC uint8
 // source `src` (sh x sw x C) through the warp block `blk` (PLAN_ABI.md, "Warp pass"). The block
-// was checked (its real window lies inside the source), so every read is in bounds.
+// was checked (its real window lies inside the source), so every read is in bounds. Only rows
+// y0 .. y1 - 1 of the oh rows are written (a caller may take the image a row at a time).
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride);
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1);
 // The same from a float image (the pass before the warp).
 void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride);
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1);
 
 // Runs sample s: writes its outC*outH*outW floats. Returns "" or why it could not (the arrays
 // changed while the job ran, or memory ran out); then the sample's output is unspecified.
