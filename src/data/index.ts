@@ -13,7 +13,7 @@ export { npy, parseNpy } from "./npy";
 export type { NpyArray } from "./npy";
 export { cifar10, CIFAR10_CLASSES } from "./cifar";
 export type { Cifar10Options } from "./cifar";
-export { imageFolder, decodeImage } from "./folder";
+export { imageFolder, decodeImage, decodeImageBytes } from "./folder";
 export type { ImageFolderOptions, ImageFolderDataset, Channels } from "./folder";
 export { findCorruption, scanPng, scanJpeg } from "./scan";
 export type { Corruption } from "./scan";
