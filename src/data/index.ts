@@ -15,6 +15,8 @@ export { cifar10, CIFAR10_CLASSES } from "./cifar";
 export type { Cifar10Options } from "./cifar";
 export { imageFolder, decodeImage, decodeImageBytes } from "./folder";
 export type { ImageFolderOptions, ImageFolderDataset, Channels } from "./folder";
+export { webdataset, writeShards, expandBraces, shardUrls, readShard, splitMemberName, isStreamDataset, webdatasetOptions } from "./webdataset";
+export type { WebDataset, WebDatasetOptions, StreamDataset, StreamRecord, RawRecord, ShardItem, ShardMember, WriteShardsOptions, WrittenShards } from "./webdataset";
 export { findCorruption, scanPng, scanJpeg } from "./scan";
 export type { Corruption } from "./scan";
 export { describeDataset } from "./display";
