@@ -189,9 +189,16 @@ function openHttp(url: string, timeout: number, redirects: number): Promise<Read
       reject(new FileFormatError(url, `cannot request the shard: ${(e as Error).message}`));
       return;
     }
-    req.setTimeout(timeout, () => req.destroy(new FileFormatError(url, `no bytes from the server for ${timeout} ms (webdataset's timeout option)`)));
+    let stalled: FileFormatError | undefined;
+    let response: http.IncomingMessage | undefined;
+    req.setTimeout(timeout, () => {
+      stalled = new FileFormatError(url, `no bytes from the server for ${timeout} ms (webdataset's timeout option)`);
+      response?.destroy(stalled);
+      req.destroy(stalled);
+    });
     req.on("error", (e) => reject(e instanceof BatchlabError ? e : new FileFormatError(url, `HTTP request failed: ${e.message}`)));
     req.on("response", (res) => {
+      response = res;
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
@@ -206,13 +213,13 @@ function openHttp(url: string, timeout: number, redirects: number): Promise<Read
         res.resume();
         return reject(new FileFormatError(url, `HTTP status ${status} ${res.statusMessage ?? ""}`.trim() + " (expected 200 with the shard's bytes)"));
       }
-      const declared = res.headers["content-length"] === undefined ? undefined : Number(res.headers["content-length"]);
-      let received = 0;
-      res.on("data", (c: Buffer) => (received += c.length));
-      // A body that stops before its Content-Length (or a chunked body cut off) is an error, never a quiet end.
-      res.on("aborted", () => res.destroy(new FileFormatError(url, `the connection closed after ${received} bytes${declared !== undefined ? ` of the ${declared} declared` : ""}`, received)));
+      const declared = res.headers["content-length"];
+      const closed = (): FileFormatError => stalled ?? new FileFormatError(url, `the connection closed before the end of the shard${declared !== undefined ? ` (Content-Length ${declared})` : ""}`);
+      // A body that stops before its Content-Length (or a chunked body cut off) is an error, never a
+      // quiet end. (No 'data' listener here: the stream must stay paused until it is piped.)
+      res.on("aborted", () => res.destroy(closed()));
       res.on("close", () => {
-        if (!res.complete && !res.destroyed) res.destroy(new FileFormatError(url, `the connection closed after ${received} bytes${declared !== undefined ? ` of the ${declared} declared` : ""}`, received));
+        if (!res.complete && !res.destroyed) res.destroy(closed());
       });
       res.on("end", () => req.setTimeout(0));
       resolve(res);
@@ -274,7 +281,9 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
   const extract = tar.extract();
   let bytesIn = 0;
   let sourceError: unknown;
+  let sourceEnded = false;
   source.on("data", (c: Buffer) => (bytesIn += c.length));
+  source.on("end", () => (sourceEnded = true));
   source.on("error", (e) => {
     sourceError = e;
     extract.destroy(e);
@@ -308,7 +317,10 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
     }
     const msg = err instanceof Error ? err.message : String(err);
     const header = /Invalid tar header|Invalid header|unknown format|exceeds max size/.test(msg);
-    const what = /Unexpected end of data/.test(msg)
+    const reset = msg === "aborted" || (err as NodeJS.ErrnoException)?.code === "ECONNRESET";
+    const what = reset
+      ? `the connection closed before the end of the shard (${bytesIn} bytes received)`
+      : /Unexpected end of data/.test(msg) || (sourceEnded && !header)
       ? `the shard ends early (a truncated stream: ${bytesIn} bytes in all)`
       : header
         ? `a corrupt tar header (${msg})`
