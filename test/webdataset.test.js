@@ -121,6 +121,32 @@ test("without shuffling, a loader reads every sample of the shards in order, wit
   assert.match(look[1].path, /train-000000\.tar#000001\.png$/);
 });
 
+test(".tar.gz / .tgz shards are gunzipped as they stream; a cut-off gzip shard is an error naming it", async () => {
+  const zlib = require("node:zlib");
+  const r = await written();
+  const dir = path.join(TMP, "gz");
+  fs.mkdirSync(dir, { recursive: true });
+  const files = r.files.map((f, k) => {
+    const out = path.join(dir, `train-${String(k).padStart(6, "0")}.${k % 2 ? "tgz" : "tar.gz"}`);
+    fs.writeFileSync(out, zlib.gzipSync(fs.readFileSync(f)));
+    return out;
+  });
+  assert.deepEqual((await labelsOf(new DataLoader(datasets.webdataset(files), { batchSize: 7 }))).flat(), Array.from({ length: N }, (_, i) => i));
+  const gz = fs.readFileSync(files[0]);
+  const cut = path.join(dir, "cut.tar.gz");
+  fs.writeFileSync(cut, gz.subarray(0, gz.length >> 1));
+  await assert.rejects(labelsOf(new DataLoader(datasets.webdataset(cut), { batchSize: 7 })), (e) => e instanceof bl.FileFormatError && e.path === cut && /ends early/.test(e.message) && /gunzipped stream/.test(e.message));
+});
+
+test("a webdataset's notebook view says what it is without reading it", () => {
+  const wds = datasets.webdataset("/data/train-{000000..000009}.tar", { shuffle: 100, classNames: ["a", "b"] });
+  const text = wds[Symbol.for("Jupyter.display")]()["text/plain"];
+  assert.match(text, /webdataset \(10 shards, read as a stream\)/);
+  assert.match(text, /samples: unknown until read/);
+  assert.match(text, /buffer of 100 samples, shard order shuffled, seed 0/);
+  assert.match(text, /0: a, 1: b/);
+});
+
 test("brace patterns: zero-padded ranges keep their width, lists, several braces, nesting, descending ranges; bad patterns are refused by name", () => {
   const { expandBraces } = datasets;
   assert.deepEqual(expandBraces("train-{000000..000003}.tar"), ["train-000000.tar", "train-000001.tar", "train-000002.tar", "train-000003.tar"]);

@@ -8,7 +8,8 @@
  * (a decimal integer as text) or else the `json` member (a number, or an object with an integer
  * `label` or `cls` field). Other members are read past and ignored.
  *
- * Shards are named by local paths, `file://` URLs or `http://` / `https://` URLs, and expanded
+ * Shards (`.tar`, or `.tar.gz` / `.tgz`, gunzipped on the way) are named by local paths, `file://`
+ * URLs or `http://` / `https://` URLs, and expanded
  * from brace patterns (`train-{000000..000099}.tar` keeps the zero padding; `{a,b}` lists).
  * Each shard is read front to back as one stream (tar-stream parses it as the bytes arrive: no
  * range requests, nothing held but the current sample's members), so a shard may be larger than
@@ -33,11 +34,12 @@ import * as https from "node:https";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import { BatchlabError, FileFormatError, OptionError } from "../errors";
 import * as v from "../options";
 import { declareOptions, optional, withDefault, type OptionsOf } from "../options";
-import { withDisplay } from "./display";
+import { DISPLAY, summaryBundle } from "../display/index";
 import { DEFAULT_MAX_PIXELS, decodeImageBytes, maxPixelsOption, type Channels } from "./folder";
 import type { Dataset, Image, Sample } from "./types";
 
@@ -279,16 +281,22 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
     return;
   }
   const extract = tar.extract();
+  // .tar.gz / .tgz shards (as WebDataset names them) are gunzipped on the way; offsets then count
+  // bytes of the gunzipped stream.
+  const gzipped = /\.(tar\.gz|tgz)$/i.test(url.replace(/[?#].*$/, ""));
+  const input: Readable = gzipped ? source.pipe(zlib.createGunzip()) : source;
   let bytesIn = 0;
   let sourceError: unknown;
   let sourceEnded = false;
-  source.on("data", (c: Buffer) => (bytesIn += c.length));
-  source.on("end", () => (sourceEnded = true));
-  source.on("error", (e) => {
-    sourceError = e;
-    extract.destroy(e);
-  });
-  source.pipe(extract);
+  input.on("data", (c: Buffer) => (bytesIn += c.length));
+  input.on("end", () => (sourceEnded = true));
+  const failed = (e: unknown): void => {
+    sourceError ??= e;
+    extract.destroy(e as Error);
+  };
+  source.on("error", failed);
+  if (input !== source) input.on("error", failed);
+  input.pipe(extract);
   let pending: { key: string; members: ShardMember[]; bad?: FileFormatError } | undefined;
   let ordinal = 0;
   let lastName: string | undefined;
@@ -320,13 +328,14 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
     const reset = msg === "aborted" || (err as NodeJS.ErrnoException)?.code === "ECONNRESET";
     const what = reset
       ? `the connection closed before the end of the shard (${bytesIn} bytes received)`
-      : /Unexpected end of data/.test(msg) || (sourceEnded && !header)
+      : /Unexpected end of data|unexpected end of file/i.test(msg) || (sourceEnded && !header)
       ? `the shard ends early (a truncated stream: ${bytesIn} bytes in all)`
       : header
         ? `a corrupt tar header (${msg})`
         : `cannot read the tar stream (${msg})`;
     // A bad header starts where the last member's data ends.
-    return { error: new FileFormatError(url, `${what}${where}${lost()}`, header && !inside ? dataEnd : bytesIn), fatal: true };
+    const note = gzipped ? " [offsets count bytes of the gunzipped stream]" : "";
+    return { error: new FileFormatError(url, `${what}${where}${lost()}${note}`, header && !inside ? dataEnd : bytesIn), fatal: true };
   };
   const iterator = extract[Symbol.asyncIterator]();
   try {
@@ -391,8 +400,9 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
     const item = finishPending();
     if (item) yield item;
   } finally {
-    source.unpipe(extract);
+    input.unpipe(extract);
     source.destroy();
+    if (input !== source) input.destroy();
     extract.destroy();
   }
 }
@@ -599,7 +609,18 @@ export function webdataset(urls: string | readonly string[], options?: WebDatase
       return out;
     },
   };
-  return withDisplay(ds, `webdataset (${list.length} shard${list.length === 1 ? "" : "s"}, read as a stream; shuffle buffer ${o.shuffle})`, () => (list.length === 1 ? list[0]! : `${list[0]} ... ${list[list.length - 1]}`));
+  const kind = `webdataset (${list.length} shard${list.length === 1 ? "" : "s"}, read as a stream)`;
+  const rows: [string, string][] = [
+    ["shards", list.length === 1 ? list[0]! : `${list.length}: ${list[0]} ... ${list[list.length - 1]}`],
+    ["samples", o.length === undefined ? "unknown until read (a stream)" : `${o.length} per epoch on this rank`],
+    ["shuffle", `buffer of ${o.shuffle} samples, shard order ${ds.shardShuffle ? "shuffled" : "kept"}, seed ${o.seed}`],
+    ["ranks", o.rank !== undefined && o.worldSize !== undefined ? `rank ${o.rank} of ${o.worldSize}` : "from the options or the launcher's environment (the loader's ShardSampler)"],
+    ["classes", o.classNames ? o.classNames.map((c, k) => `${k}: ${c}`).slice(0, 20).join(", ") + (o.classNames.length > 20 ? ", ..." : "") : "labels from .cls / .json members"],
+    ["decoded to", `${channels} channel${channels === 1 ? "" : "s"} uint8, at most ${maxPixels} pixels`],
+  ];
+  const text = [kind, ...rows.map(([k, x]) => `  ${k}: ${x}`)].join("\n");
+  Object.defineProperty(ds, DISPLAY, { value: () => summaryBundle("batchlab-dataset", kind, text, rows).data, enumerable: false });
+  return ds;
 }
 
 // ------------------------------------------------------------------------------ writing shards
