@@ -116,6 +116,8 @@ test("without shuffling, a loader reads every sample of the shards in order, wit
   assert.deepEqual(Array.from(b.indices), [4, 5, 6, 7], "indices are positions in the rank's epoch");
   assert.ok(Number.isNaN(loader.length), "batches per epoch are unknown for a stream without its length option");
   assert.equal(new DataLoader(datasets.webdataset(r.pattern, { length: N }), { batchSize: 4 }).length, 6);
+  const view = await bl.showBatch(datasets.webdataset(r.pattern), { limit: 3 });
+  assert.match(view.data["text/plain"], /3 images/);
   const look = await datasets.webdataset(r.pattern).take(2);
   assert.deepEqual(look.map((s) => s.label), [0, 1]);
   assert.match(look[1].path, /train-000000\.tar#000001\.png$/);
