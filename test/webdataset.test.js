@@ -476,6 +476,22 @@ test("json labels: a number or { label } in a .json member", async () => {
   const file = path.join(TMP, "json.tar");
   fs.writeFileSync(file, Buffer.concat(chunks));
   assert.deepEqual((await labelsOf(new DataLoader(datasets.webdataset(file), { batchSize: 4 }))).flat(), [4, 7]);
+  // A member that is no part of a sample (no key.ext), cut off: an error, not a crash or a hang.
+  const p2 = tar.pack();
+  const c2 = [];
+  p2.on("data", (c) => c2.push(c));
+  const d2 = new Promise((r) => p2.on("end", r));
+  p2.entry({ name: "a/000000.png" }, png);
+  p2.entry({ name: "a/000000.cls" }, "1");
+  p2.entry({ name: "NOTES" }, Buffer.alloc(5000, 0x61));
+  p2.finalize();
+  await d2;
+  const whole = Buffer.concat(c2);
+  const cutFile = path.join(TMP, "cut-notes.tar");
+  fs.writeFileSync(cutFile, whole.subarray(0, whole.length - 3000));
+  const l = new DataLoader(datasets.webdataset(cutFile), { batchSize: 4, onError: "skip" });
+  assert.deepEqual((await labelsOf(l)).flat(), [1]);
+  assert.match(l.stats().skipped[0].reason, /inside member "NOTES"/);
 });
 
 /** A PNG file of the image folder test set. */

@@ -353,24 +353,39 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
       const name = h.name;
       const offset = (h as { byteOffset?: number }).byteOffset ?? 0;
       dataEnd = offset + Math.ceil((h.size ?? 0) / BLOCK) * BLOCK;
+      const size = h.size ?? 0;
       if (h.type !== "file" && h.type !== "contiguous-file") {
-        await drain(entry);
+        const e = await drain(entry);
+        if (e) {
+          yield fatal(e, { name, size, got: 0 });
+          return;
+        }
         continue;
       }
       lastName = name;
       const parts = splitMemberName(name);
       if (!parts) {
-        await drain(entry);
-        continue; // no key.ext: not part of a sample (WebDataset ignores such members too)
+        // No key.ext: not part of a sample (WebDataset ignores such members too), but the sample before it is complete.
+        const item = finishPending();
+        if (item) yield item;
+        const e = await drain(entry);
+        if (e) {
+          yield fatal(e, { name, size, got: 0 });
+          return;
+        }
+        continue;
       }
       if (pending && pending.key !== parts.key) {
         const item = finishPending();
         if (item) yield item;
       }
       pending ??= { key: parts.key, members: [] };
-      const size = h.size ?? 0;
       if (size > maxBytes) {
-        await drain(entry);
+        const e = await drain(entry);
+        if (e) {
+          yield fatal(e, { name, size, got: 0 });
+          return;
+        }
         pending.bad ??= new FileFormatError(`${url}#${name}`, `the member has ${size} bytes, above the limit of ${maxBytes} (maxPixels allows 8 bytes per pixel + 16 MiB)`, offset);
         continue;
       }
@@ -407,9 +422,14 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
   }
 }
 
-/** Reads a member's data past, unused. */
-async function drain(entry: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of entry) void _;
+/** Reads a member's data past, unused; the error that stopped it, if one did. */
+async function drain(entry: AsyncIterable<unknown>): Promise<unknown> {
+  try {
+    for await (const _ of entry) void _;
+    return undefined;
+  } catch (e) {
+    return e ?? new Error("the member's stream failed");
+  }
 }
 
 // ------------------------------------------------------------------------------ the data set
