@@ -115,6 +115,9 @@ test("without shuffling, a loader reads every sample of the shards in order, wit
   }
   assert.deepEqual(Array.from(b.indices), [4, 5, 6, 7], "indices are positions in the rank's epoch");
   assert.ok(Number.isNaN(loader.length), "batches per epoch are unknown for a stream without its length option");
+  assert.deepEqual(Array.from((await loader.first({ batch: 2 })).labels), [8, 9, 10, 11]);
+  assert.deepEqual((await loader.take(2)).map((x) => Array.from(x.labels)), [[0, 1, 2, 3], [4, 5, 6, 7]]);
+  assert.match(String(loader), /5 shards \(stream, 5 on rank 0 of 1\)/);
   assert.equal(new DataLoader(datasets.webdataset(r.pattern, { length: N }), { batchSize: 4 }).length, 6);
   const view = await bl.showBatch(datasets.webdataset(r.pattern), { limit: 3 });
   assert.match(view.data["text/plain"], /3 images/);

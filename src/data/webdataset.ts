@@ -40,6 +40,7 @@ import { BatchlabError, FileFormatError, OptionError } from "../errors";
 import * as v from "../options";
 import { declareOptions, optional, withDefault, type OptionsOf } from "../options";
 import { DISPLAY, summaryBundle } from "../display/index";
+import { readRegularFile } from "./files";
 import { DEFAULT_MAX_PIXELS, decodeImageBytes, maxPixelsOption, type Channels } from "./folder";
 import type { Dataset, Image, Sample } from "./types";
 
@@ -680,7 +681,7 @@ async function imageMember(ds: Dataset, i: number): Promise<{ ext: string; data:
   if (Array.isArray(files) && typeof files[i] === "string" && labels && labels.length === ds.length) {
     const file = files[i] as string;
     const ext = path.extname(file).slice(1).toLowerCase();
-    if (IMAGE_EXTS.includes(ext)) return { ext, data: await fsp.readFile(file), label: labels[i]! };
+    if (IMAGE_EXTS.includes(ext)) return { ext, data: await readRegularFile(file, { maxBytes: maxMemberBytes(DEFAULT_MAX_PIXELS) }), label: labels[i]! };
   }
   const s = await ds.get(i);
   const img = s?.image;
