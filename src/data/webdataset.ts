@@ -271,7 +271,7 @@ const BLOCK = 512;
  * a sample's error (`fatal: false`) and reading goes on; a fatal one ends the shard (the sample
  * being read when it happened is not yielded). Breaking out of the loop closes the stream.
  */
-export async function* readShard(url: string, options: { maxMemberBytes?: number; timeout?: number } = {}): AsyncGenerator<ShardItem, void, undefined> {
+export async function* readShard(url: string, options: { maxMemberBytes?: number; timeout?: number; signal?: AbortSignal } = {}): AsyncGenerator<ShardItem, void, undefined> {
   const maxBytes = options.maxMemberBytes ?? maxMemberBytes(DEFAULT_MAX_PIXELS);
   const timeout = options.timeout ?? 60_000;
   let source: Readable;
@@ -281,6 +281,11 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
     yield { error: e instanceof FileFormatError ? e : new FileFormatError(url, (e as Error).message), fatal: true };
     return;
   }
+  // An abort (the loader stopped) closes the file or connection at once, even mid-read.
+  const signal = options.signal;
+  const abort = (): void => void source.destroy(new FileFormatError(url, "reading stopped (the loader's iteration ended)"));
+  if (signal?.aborted) abort();
+  signal?.addEventListener("abort", abort, { once: true });
   const extract = tar.extract();
   // .tar.gz / .tgz shards (as WebDataset names them) are gunzipped on the way; offsets then count
   // bytes of the gunzipped stream.
@@ -416,6 +421,7 @@ export async function* readShard(url: string, options: { maxMemberBytes?: number
     const item = finishPending();
     if (item) yield item;
   } finally {
+    signal?.removeEventListener("abort", abort);
     input.unpipe(extract);
     source.destroy();
     if (input !== source) input.destroy();
@@ -470,8 +476,8 @@ export interface StreamDataset extends Dataset {
   readonly env?: Record<string, string | undefined>;
   /** Samples per epoch on this rank when the caller said so (option `length`), else NaN: unknown until read. */
   readonly length: number;
-  /** The samples of shard `shard` (an index into urls), in order, errors included. */
-  readShard(shard: number): AsyncGenerator<ShardItem, void, undefined>;
+  /** The samples of shard `shard` (an index into urls), in order, errors included; `signal` stops the read at once. */
+  readShard(shard: number, signal?: AbortSignal): AsyncGenerator<ShardItem, void, undefined>;
   /** A raw record's label and decoder; throws a FileFormatError naming the shard and member. */
   prepare(record: RawRecord): StreamRecord;
 }
@@ -611,9 +617,9 @@ export function webdataset(urls: string | readonly string[], options?: WebDatase
     get(i: number): never {
       throw new OptionError(`webdataset.get(${String(i)})`, i, "no call: a WebDataset is a stream with no random access (iterate a DataLoader over it, or take(n) for a look)");
     },
-    readShard(shard: number) {
+    readShard(shard: number, signal?: AbortSignal) {
       const k = v.int("webdataset.readShard(shard)", shard, 0, list.length - 1);
-      return readShard(list[k]!, { maxMemberBytes: memberCap, timeout: o.timeout });
+      return readShard(list[k]!, { maxMemberBytes: memberCap, timeout: o.timeout, signal });
     },
     prepare,
     async take(n: number): Promise<Sample[]> {

@@ -68,7 +68,8 @@ export class EpochRun {
       this.rank = d.stream.shards.rank;
       this.worldSize = d.stream.shards.worldSize;
       const rules = { batchSize: size, dropLast: bs.dropLast, onError: d.onError, outShapeOf };
-      this.fetcher = new StreamFetcher(rules, epochFeed(d.stream.dataset, d.stream.shards, epoch), startBatch * size);
+      const { dataset, shards } = d.stream;
+      this.fetcher = new StreamFetcher(rules, (signal) => epochFeed(dataset, shards, epoch, signal), startBatch * size);
       return;
     }
     const batches: EpochBatches = batchesOf(bs, epoch);
@@ -85,10 +86,9 @@ export class EpochRun {
     return this.batchNo < this.batches.count && !(this.fetcher instanceof StreamFetcher && this.fetcher.exhausted);
   }
 
-  /** Stops reading: a stream's open shard is closed once the fetch in progress is done. */
+  /** Stops reading: a stream's open shard is closed at once. */
   close(): void {
-    const f = this.fetcher;
-    if (f instanceof StreamFetcher) void this.fetchChain.then(() => f.close());
+    if (this.fetcher instanceof StreamFetcher) void this.fetcher.close();
   }
 
   /** Schedules the next batch: fetch (in order with other batches), then transform. */

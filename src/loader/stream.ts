@@ -31,12 +31,13 @@ import type { SkippedSample } from "./types";
 export type FeedItem = { readonly record: StreamRecord; readonly position: number; readonly error?: undefined } | { readonly record?: undefined; readonly error: FileFormatError };
 
 /** This rank's samples of `epoch`, in order (see the module comment). */
-export async function* epochFeed(ds: StreamDataset, shards: ShardSampler, epoch: number): AsyncGenerator<FeedItem, void, undefined> {
+export async function* epochFeed(ds: StreamDataset, shards: ShardSampler, epoch: number, signal?: AbortSignal): AsyncGenerator<FeedItem, void, undefined> {
   const order = shards.indices(epoch);
   const buffer = new ShuffleBuffer<StreamRecord>(ds.shuffle, ds.seed, epoch, shards.rank);
   let position = 0;
   for (const k of order) {
-    for await (const item of ds.readShard(k)) {
+    if (signal?.aborted) return;
+    for await (const item of ds.readShard(k, signal)) {
       if (item.error) {
         yield { error: item.error };
         continue;
@@ -70,20 +71,25 @@ export class StreamFetcher {
   exhausted = false;
   private toSkip: number;
   private readonly feed: AsyncGenerator<FeedItem, void, undefined>;
+  private readonly stop = new AbortController();
 
   constructor(
     private readonly rules: StreamRules,
-    feed: AsyncGenerator<FeedItem, void, undefined>,
+    makeFeed: (signal: AbortSignal) => AsyncGenerator<FeedItem, void, undefined>,
     /** Positions before the first batch to yield (startBatch * batchSize). */
     skip: number,
   ) {
-    this.feed = feed;
+    this.feed = makeFeed(this.stop.signal);
     this.toSkip = skip;
   }
 
-  /** Closes the feed (its open shard) once the fetch in progress, if any, is done. */
+  /**
+   * Stops reading: the open shard's file or connection is closed at once (a fetch in progress
+   * ends with what it has, reporting nothing more), then the feed is closed.
+   */
   close(): Promise<void> {
     this.exhausted = true;
+    this.stop.abort();
     return this.feed.return(undefined).then(
       () => undefined,
       () => undefined,
@@ -100,7 +106,7 @@ export class StreamFetcher {
   private async pull(): Promise<FeedItem | undefined> {
     if (this.exhausted) return undefined;
     const r = await this.feed.next();
-    if (r.done) {
+    if (r.done || this.stop.signal.aborted) {
       this.exhausted = true;
       return undefined;
     }
