@@ -6,7 +6,7 @@
  *   node scripts/fuzz.js --cases N --seed S [--formats idx,npy,...] [--per-child K] [--jobs J] [--json]
  *
  * Seed files come from test/helpers/fixtures.js (IDX raw and gzipped, .npy v1-v3, CIFAR-10
- * batches, PNG and JPEG image folders). Each case applies 1-3 seeded mutations to one seed file:
+ * batches, PNG and JPEG image folders) and a WebDataset tar shard. Each case applies 1-3 seeded mutations to one seed file:
  * bit flips, bytes set to 0 / 0xff / 0x7f / 0x80, truncation, insertion, deletion, a header
  * field overwritten with a huge value (and, for PNG, chunk CRCs recomputed half of the time so
  * the mutation reaches the decoder). Cases run in child processes, many per child, each child
@@ -294,6 +294,57 @@ function formats(fx, datasets) {
           if (s.m >= 0xc0 && s.m <= 0xc2) fields.push({ at: s.at + 5, width: 2 }, { at: s.at + 7, width: 2 }, { at: s.at + 9, width: 1 });
         }
         return imageCase(c, datasets, seed, "jpg", fields);
+      },
+      bound: () => FUZZ_MAX_PIXELS * 8,
+    },
+    {
+      // A WebDataset tar shard (PNG, JPEG and JSON-labelled samples), read as a stream by a
+      // loader for one epoch under onError raise or skip: batches, or a typed error naming the
+      // shard (or shard#member), never a hang.
+      name: "webdataset shard (loader)",
+      seeds: async () => {
+        const sharp = require("sharp");
+        const tar = require("tar-stream");
+        const raw = Buffer.from(fx.bytes(7, 6 * 5 * 3));
+        const png = await sharp(raw, { raw: { width: 6, height: 5, channels: 3 } }).png().toBuffer();
+        const jpg = await sharp(raw, { raw: { width: 6, height: 5, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+        const pack = tar.pack();
+        const chunks = [];
+        pack.on("data", (c) => chunks.push(c));
+        const done = new Promise((r) => pack.on("end", r));
+        pack.entry({ name: "000000.png" }, png);
+        pack.entry({ name: "000000.cls" }, "3");
+        pack.entry({ name: "000001.jpg" }, jpg);
+        pack.entry({ name: "000001.json" }, '{"label": 1}');
+        pack.entry({ name: "000002.png" }, png);
+        pack.entry({ name: "000002.cls" }, "0");
+        pack.finalize();
+        await done;
+        return Buffer.concat(chunks);
+      },
+      run: async (c) => {
+        const bl = require(path.join(ROOT, "dist"));
+        // Tar header fields: name, size (octal text), checksum, of each member's header.
+        const fields = [];
+        for (let at = 0; at + 512 <= c.seed.length; ) {
+          const size = parseInt(c.seed.toString("latin1", at + 124, at + 136).replace(/\0.*$/s, "").trim(), 8);
+          if (!Number.isFinite(size)) break;
+          fields.push({ at: at + 124, width: 4 }, { at: at + 148, width: 4 }, { at: at + 100, width: 4 });
+          at += 512 + Math.ceil(size / 512) * 512;
+        }
+        const { buf, ops } = mutate(c.seed, c.r, fields);
+        const file = path.join(c.dir, c.r.next() < 0.5 ? "shard.tar" : "shard.tgz");
+        fs.writeFileSync(file, file.endsWith(".tgz") && c.r.next() < 0.5 ? zlib.gzipSync(buf) : buf);
+        c.note(ops, file, buf.length);
+        const loader = new bl.DataLoader(bl.datasets.webdataset(file, { maxPixels: FUZZ_MAX_PIXELS, channels: c.r.pick([1, 3, 4]) }), {
+          batchSize: 2,
+          backend: "reference",
+          onError: c.r.pick(["raise", "skip"]),
+          transform: bl.transforms.compose([bl.transforms.resize([4, 4]), bl.transforms.toTensor()]),
+        });
+        let bytes = 0;
+        for await (const b of loader) bytes += b.images.byteLength;
+        return { bytes, files: [file] };
       },
       bound: () => FUZZ_MAX_PIXELS * 8,
     },

@@ -1,5 +1,5 @@
 /**
- * The library's commands of `batchlab` (bench, preview, doctor, help). bin/batchlab.js sends the
+ * The library's commands of `batchlab` (bench, preview, shards, doctor, help). bin/batchlab.js sends the
  * Jupyter commands (notebook, install, kernel) to the kernel's CLI in dist-kernel/ instead, so
  * this file loads no Jupyter code; its usage text lists them all.
  */
@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { cifar10, fashionMnist, imageFolder, subset } from "./data/index";
+import { cifar10, fashionMnist, imageFolder, subset, writeShards } from "./data/index";
 import type { Dataset } from "./data/index";
 import { DataLoader } from "./loader/index";
 import { engineReport } from "./engines/index";
@@ -21,6 +21,10 @@ const USAGE = `usage: batchlab <command> [options]
                                        augmented epochs of Fashion-MNIST: throughput and time per stage
   preview [--cifar10 ROOT | --folder DIR] [--split S] [--index I] [--n N] [--seed S] [--out FILE]
                                        one sample under N augmentations and an augmented batch, as HTML or PNG
+  shards DIR --out PREFIX [--per-shard N] | shards --fashion-mnist SPLIT --out PREFIX [--per-shard N]
+                                       write an image folder (or Fashion-MNIST) as WebDataset tar shards
+                                       PREFIX-000000.tar, ... (N samples each, default 1000) and print
+                                       the brace pattern that reads them back
   doctor                               which engines are active (native, CUDA) and why
   install [--user | --sys-prefix | --prefix P]   register the Jupyter kernelspec "batchlab"
   kernel <connection_file>             run the kernel (Jupyter calls this)
@@ -33,6 +37,8 @@ export async function main(argv: string[]): Promise<void> {
       return bench(rest);
     case "preview":
       return preview(rest);
+    case "shards":
+      return shards(rest);
     case "doctor":
       return doctor();
     case "help":
@@ -165,6 +171,27 @@ async function preview(args: string[]): Promise<void> {
     fs.writeFileSync(out, standaloneHtml([strip, grid], { title: `batchlab preview: sample ${index}` }));
   }
   console.log(`wrote ${out}`);
+}
+
+async function shards(args: string[]): Promise<void> {
+  const dir = args[0] !== undefined && !args[0].startsWith("--") ? args[0] : undefined;
+  const f = parseFlags("shards", dir === undefined ? args : args.slice(1), ["--out", "--per-shard", "--fashion-mnist"]);
+  if ((dir === undefined) === !f.has("--fashion-mnist")) throw new Error(`batchlab shards: give an image folder DIR (one subfolder per class) or --fashion-mnist train|test, one of them\n${USAGE}`);
+  const out = f.get("--out");
+  if (!out) throw new Error("batchlab shards: --out PREFIX is needed (shards become PREFIX-000000.tar, ...)");
+  const perShard = intFlag("shards", f, "--per-shard", 1000, 1, 1 << 30);
+  let ds: Dataset;
+  if (dir !== undefined) ds = await imageFolder(dir);
+  else {
+    const split = f.get("--fashion-mnist")!;
+    if (split !== "train" && split !== "test") throw new Error(`batchlab shards: --fashion-mnist must be train or test, got ${JSON.stringify(split)}`);
+    ds = await fashionMnist({ split });
+  }
+  const r = await writeShards(ds, { out, perShard });
+  console.log(`wrote ${r.samples} samples in ${r.files.length} shard${r.files.length === 1 ? "" : "s"} of up to ${perShard}`);
+  if (r.classNames) console.log(`classes: ${r.classNames.map((c, k) => `${k} ${c}`).join(", ")}`);
+  console.log(`read them back with: datasets.webdataset(${JSON.stringify(r.pattern)}${r.classNames ? ", { classNames }" : ""})`);
+  console.log(r.pattern);
 }
 
 async function doctor(): Promise<void> {

@@ -1,5 +1,5 @@
 "use strict";
-// The seeded mutation fuzzer (scripts/fuzz.js) over every file format of src/data: at least
+// The seeded mutation fuzzer (scripts/fuzz.js) over every file format of src/data (tar shards too): at least
 // 10,000 mutated files, each ending in a correct dataset or a typed batchlab error that names
 // the file, with no hang, crash or allocation beyond a fixed multiple of the file size or the
 // pixel cap. BATCHLAB_FUZZ_SEED / BATCHLAB_FUZZ_CASES override the seed and the case count;
@@ -21,7 +21,7 @@ test("fuzz: mutations are a function of (seed, format, case)", () => {
   assert.equal(base.toString(), "0123456789abcdefghijklmnopqrstuvwxyz", "the seed file is not modified");
 });
 
-test(`fuzz: ${CASES} mutated IDX, npy, CIFAR-10, PNG and JPEG files and custom-dataset samples end in a dataset or a typed error naming the file or sample`, { timeout: 15 * 60 * 1000 }, async () => {
+test(`fuzz: ${CASES} mutated IDX, npy, CIFAR-10, PNG and JPEG files, WebDataset shards and custom-dataset samples end in a dataset or a typed error naming the file or sample`, { timeout: 15 * 60 * 1000 }, async () => {
   const summary = await runFuzz({ cases: CASES, seed: SEED });
   const report = table(summary);
   process.stdout.write(report + "\n");

@@ -193,10 +193,24 @@ export async function decodeImage(file: string, channels: Channels = 3, options?
   channelsOption("decodeImage(channels)", channels);
   const { maxPixels } = decodeOptions.parse(options);
   const buf = await readRegularFile(file, { maxBytes: maxImageFileBytes(maxPixels), maxWhy: `maxPixels = ${maxPixels} allows files up to 8 bytes per pixel + 16 MiB` });
+  return decodeImageBytes(file, buf, channels, maxPixels);
+}
+
+/**
+ * decodeImage on bytes already in memory (a tar shard's member, ...): `name` gives the format by
+ * its extension and names the source in errors. The same checks: extension and first bytes
+ * agree, header within `maxPixels`, a FileFormatError with the byte offset where it breaks.
+ */
+export async function decodeImageBytes(name: string, buf: Uint8Array, channels: Channels = 3, maxPixels: number = DEFAULT_MAX_PIXELS): Promise<Image> {
+  if (typeof name !== "string" || name.length === 0) throw new OptionError("decodeImageBytes(name)", name, "a file name whose extension names the format (string)");
+  if (!(buf instanceof Uint8Array)) throw new OptionError("decodeImageBytes(bytes)", buf, "a Uint8Array or Buffer of PNG or JPEG bytes");
+  channelsOption("decodeImageBytes(channels)", channels);
+  maxPixelsOption("decodeImageBytes(maxPixels)", maxPixels);
+  const file = name;
   const header = checkHeader(file, buf, maxPixels);
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    let img = sharp()(buf, { limitInputPixels: maxPixels, sequentialRead: true });
+    let img = sharp()(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length), { limitInputPixels: maxPixels, sequentialRead: true });
     img = channels === 4 ? img.ensureAlpha().toColourspace("srgb") : img.removeAlpha().toColourspace(channels === 1 ? "b-w" : "srgb");
     out = await img.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
   } catch (e) {

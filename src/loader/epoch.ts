@@ -15,6 +15,9 @@ import type { BatchSamplerLike, EpochBatches } from "../sampling/types";
 import type { BatchTransform, Params, Plan, Shape } from "../transforms/index";
 import { makeBatch } from "./batch";
 import { Fetcher, type Fetched } from "./fetch";
+import { StreamFetcher, epochFeed } from "./stream";
+import type { StreamDataset } from "../data/webdataset";
+import type { ShardSampler } from "../sampling/shards";
 import type { StatsRecorder } from "./stats";
 import type { Batch, StageTimings } from "./types";
 
@@ -33,6 +36,8 @@ export interface EpochDeps {
   record: StatsRecorder;
   /** Indices skipped earlier in the loader's life (onError "skip"). */
   bad: Set<number>;
+  /** A stream data set (webdataset) and its shard sampler: the epoch is a feed (stream.ts), not an index order. */
+  stream?: { dataset: StreamDataset; shards: ShardSampler };
 }
 
 function now(): number {
@@ -40,14 +45,14 @@ function now(): number {
 }
 
 export class EpochRun {
-  /** The epoch's batches, computed on demand (nothing of size n is built before batch 0). */
-  private readonly batches: EpochBatches;
+  /** The epoch's batches, computed on demand (nothing of size n is built before batch 0); a stream's count is unknown. */
+  private readonly batches: { count: number; start(b: number): number };
   private batchNo: number;
   private fetchChain: Promise<unknown> = Promise.resolve();
   private readonly rank: number;
   private readonly worldSize: number;
   private readonly origin = now();
-  private readonly fetcher: Fetcher;
+  private readonly fetcher: Fetcher | StreamFetcher;
 
   constructor(
     private readonly d: EpochDeps,
@@ -55,18 +60,35 @@ export class EpochRun {
     startBatch: number,
   ) {
     const bs = d.batchSampler;
-    const batches = (this.batches = batchesOf(bs, epoch));
-    if (startBatch > batches.count) throw new OptionError("iterate.startBatch", startBatch, `at most ${batches.count} (batches in epoch ${epoch})`);
     this.batchNo = startBatch;
+    const outShapeOf = (sh: Shape): [number, number, number] => this.outShapeOf(sh);
+    if (d.stream) {
+      const size = bs.batchSize;
+      this.batches = { count: Infinity, start: (b) => b * size };
+      this.rank = d.stream.shards.rank;
+      this.worldSize = d.stream.shards.worldSize;
+      const rules = { batchSize: size, dropLast: bs.dropLast, onError: d.onError, outShapeOf };
+      const { dataset, shards } = d.stream;
+      this.fetcher = new StreamFetcher(rules, (signal) => epochFeed(dataset, shards, epoch, signal), startBatch * size);
+      return;
+    }
+    const batches: EpochBatches = batchesOf(bs, epoch);
+    this.batches = batches;
+    if (startBatch > batches.count) throw new OptionError("iterate.startBatch", startBatch, `at most ${batches.count} (batches in epoch ${epoch})`);
     const s = bs.sampler as { rank?: number; worldSize?: number };
     this.rank = s.rank ?? 0;
     this.worldSize = s.worldSize ?? 1;
-    const rules = { dataset: d.dataset, batchSize: bs.batchSize, dropLast: bs.dropLast, onError: d.onError, bad: d.bad, outShapeOf: (sh: Shape) => this.outShapeOf(sh) };
+    const rules = { dataset: d.dataset, batchSize: bs.batchSize, dropLast: bs.dropLast, onError: d.onError, bad: d.bad, outShapeOf };
     this.fetcher = new Fetcher(rules, batches.order, batches.start(startBatch));
   }
 
   hasMore(): boolean {
-    return this.batchNo < this.batches.count;
+    return this.batchNo < this.batches.count && !(this.fetcher instanceof StreamFetcher && this.fetcher.exhausted);
+  }
+
+  /** Stops reading: a stream's open shard is closed at once. */
+  close(): void {
+    if (this.fetcher instanceof StreamFetcher) void this.fetcher.close();
   }
 
   /** Schedules the next batch: fetch (in order with other batches), then transform. */

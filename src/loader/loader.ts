@@ -6,6 +6,7 @@
  * options' declaration options.ts. Batch memory is reused through the engine's pool.
  */
 import type { Dataset } from "../data/types";
+import { isStreamDataset, type StreamDataset } from "../data/webdataset";
 import { DISPLAY, summaryBundle, type MimeData } from "../display/index";
 import { selectEngine, type Engine } from "../engines/index";
 import { OptionError } from "../errors";
@@ -16,6 +17,8 @@ import { Plan, type BatchTransform } from "../transforms/index";
 import { EpochRun } from "./epoch";
 import { LOADER_OPTIONS, type LoaderOptions } from "./options";
 import { StatsRecorder } from "./stats";
+import { StreamBatches, shardSamplerOf } from "./stream";
+import type { ShardSampler } from "../sampling/shards";
 import type { Batch, LoaderStats, StepPlacement } from "./types";
 
 export type { LoaderOptions };
@@ -45,6 +48,8 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
   private nextEpoch = 0;
   private readonly record = new StatsRecorder();
   private readonly bad = new Set<number>();
+  /** For a stream data set (datasets.webdataset): the data set and this rank's shard sampler. */
+  readonly stream?: { readonly dataset: StreamDataset; readonly shards: ShardSampler };
 
   constructor(dataset: Dataset, options: LoaderOptions<T> = {}) {
     if (!isDataset(dataset)) throw new OptionError("DataLoader(dataset)", dataset, "a dataset with length and get(i) (see datasets.*)");
@@ -69,7 +74,23 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
       this.engineCache = this.chooseEngine(); // throws CudaUnavailableError where pinned memory cannot be had
     }
 
-    if (o.batchSampler !== undefined) {
+    if (isStreamDataset(dataset)) {
+      // A stream has no indices to sample: the data set's shard order and shuffle buffer decide.
+      const why: Record<string, string> = {
+        shuffle: "false for a stream data set (shuffle with webdataset's shuffle: bufferSize and shardShuffle options)",
+        sampler: "undefined for a stream data set (its shards are split by rank with webdataset's rank / worldSize options or the launcher's environment)",
+        batchSampler: "undefined for a stream data set (use batchSize and dropLast)",
+      };
+      for (const k of ["shuffle", "sampler", "batchSampler"] as const) {
+        const given = (options as Record<string, unknown>)[k];
+        if (given !== undefined && given !== false) throw new OptionError(`DataLoader.${k}`, given, why[k]!);
+      }
+      const shards = shardSamplerOf(dataset);
+      this.stream = { dataset, shards };
+      this.batchSize = o.batchSize ?? 1;
+      this.dropLast = o.dropLast ?? false;
+      this.batchSampler = new StreamBatches(shards, this.batchSize, this.dropLast, dataset.length);
+    } else if (o.batchSampler !== undefined) {
       for (const k of ["batchSize", "shuffle", "sampler", "dropLast"] as const) {
         const given = (options as Record<string, unknown>)[k];
         if (given !== undefined) throw new OptionError(`DataLoader.${k}`, given, "undefined when batchSampler is given (it decides the batches)");
@@ -148,23 +169,28 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
         batchTransform: this.batchTransform,
         record: this.record,
         bad: this.bad,
+        stream: this.stream,
       },
       epoch,
       startBatch,
     );
     const depth = Math.max(1, this.prefetch);
     const inflight: Promise<Batch | null>[] = [];
-    for (;;) {
-      while (inflight.length < depth && run.hasMore()) {
-        const p = run.next();
-        p.catch(() => undefined); // observed when its turn comes; avoids unhandled rejections
-        inflight.push(p);
+    try {
+      for (;;) {
+        while (inflight.length < depth && run.hasMore()) {
+          const p = run.next();
+          p.catch(() => undefined); // observed when its turn comes; avoids unhandled rejections
+          inflight.push(p);
+        }
+        const p = inflight.shift();
+        if (!p) break;
+        const batch = await p;
+        if (!batch) continue;
+        yield this.collate ? this.collate(batch) : (batch as unknown as T);
       }
-      const p = inflight.shift();
-      if (!p) break;
-      const batch = await p;
-      if (!batch) continue;
-      yield this.collate ? this.collate(batch) : (batch as unknown as T);
+    } finally {
+      run.close(); // a stream's open shard (file or HTTP connection) is closed when iteration stops early
     }
   }
 
@@ -224,15 +250,22 @@ export class DataLoader<T = Batch> implements AsyncIterable<T> {
     this.record.reset();
   }
 
+  /** "N samples", or for a stream "N shards (stream)". */
+  private sizeText(): string {
+    if (!this.stream) return `${this.dataset.length} samples`;
+    const n = this.stream.dataset.urls.length;
+    return `${n} shard${n === 1 ? "" : "s"} (stream, ${this.stream.shards.length} on rank ${this.stream.shards.rank} of ${this.stream.shards.worldSize}${Number.isFinite(this.dataset.length) ? `, ${this.dataset.length} samples` : ""})`;
+  }
+
   toString(): string {
-    return `DataLoader(${this.dataset.length} samples, batchSize=${this.batchSize}, ${this.length} batches/epoch, seed=${this.seed}, engine=${this.getEngine().name})\n  transform: ${this.plan.transform.toString().replace(/\n/g, "\n  ")}`;
+    return `DataLoader(${this.sizeText()}, batchSize=${this.batchSize}, ${Number.isNaN(this.length) ? "unknown" : this.length} batches/epoch, seed=${this.seed}, engine=${this.getEngine().name})\n  transform: ${this.plan.transform.toString().replace(/\n/g, "\n  ")}`;
   }
 
   [DISPLAY](): MimeData {
     const engine = this.getEngine();
     const rows: [string, string][] = [
-      ["dataset", `${this.dataset.length} samples${this.dataset.shape ? `, ${this.dataset.shape.join(" x ")} (H x W x C)` : ""}`],
-      ["batches per epoch", `${this.length} of ${this.batchSize}${this.dropLast ? " (last partial batch dropped)" : ""}`],
+      ["dataset", `${this.sizeText()}${this.dataset.shape ? `, ${this.dataset.shape.join(" x ")} (H x W x C)` : ""}`],
+      ["batches per epoch", `${Number.isNaN(this.length) ? "unknown (a stream)" : this.length} of ${this.batchSize}${this.dropLast ? " (last partial batch dropped)" : ""}`],
       ["sampler", String(this.batchSampler)],
       ["transform", this.plan.transform.toString().replace(/\s*\n\s*/g, " ")],
       ["engine", `${engine.name} (${engine.reason}), ${this.numThreads} threads, prefetch ${this.prefetch}`],

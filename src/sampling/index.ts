@@ -18,5 +18,7 @@ export type {
   ClassBalancedSamplerOptions,
   DistributedSamplerOptions,
 } from "./samplers";
+export { ShardSampler, ShuffleBuffer } from "./shards";
+export type { ShardSamplerOptions } from "./shards";
 export type { Sampler, BatchSamplerLike, EpochOrder, EpochBatches } from "./types";
 export { RandomStream, Purpose, Shuffle, permutation, philox4x32, randomSeed, checkSeed } from "./rng";

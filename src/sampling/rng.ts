@@ -46,6 +46,10 @@ export const Purpose = {
   transform: 2,
   batch: 3,
   user: 4,
+  /** The order of a sharded data set's shards (ShardSampler). */
+  shards: 5,
+  /** A sharded data set's shuffle buffer (ShuffleBuffer). */
+  shuffleBuffer: 6,
 } as const;
 export type Purpose = (typeof Purpose)[keyof typeof Purpose];
 
@@ -174,7 +178,7 @@ function mix32(x: number): number {
  *
  * It is a keyed bijection: a balanced Feistel network of ROUNDS rounds on the smallest even
  * number of bits b with 2^b >= n (so at most 4n), with round keys drawn from the Philox stream
- * at (seed, epoch, salt, Purpose.sampler), and cycle walking (re-encrypting while the result is
+ * at (seed, epoch, salt, purpose; Purpose.sampler by default), and cycle walking (re-encrypting while the result is
  * >= n) to stay in [0, n). Every element appears once per epoch; the order is pseudo-random,
  * not a uniform draw over all n! orders (which no 53-bit seed can give anyway for n > 18).
  */
@@ -184,13 +188,13 @@ export class Shuffle {
   private readonly mask: number;
   private readonly keys = new Uint32Array(ROUNDS);
 
-  constructor(n: number, seed: number, epoch: number, salt = 0) {
+  constructor(n: number, seed: number, epoch: number, salt = 0, purpose: number = Purpose.sampler) {
     this.n = n;
     let bits = 2;
     while (2 ** bits < n) bits += 2;
     this.half = bits / 2;
     this.mask = 2 ** this.half - 1;
-    const rng = new RandomStream(seed, epoch, salt, Purpose.sampler);
+    const rng = new RandomStream(seed, epoch, salt, purpose);
     for (let r = 0; r < ROUNDS; r++) this.keys[r] = rng.nextUint32();
   }
 

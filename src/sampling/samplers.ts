@@ -20,7 +20,7 @@ const MAX_EPOCH = 0xffffffff;
 /** Indices are returned as Int32Array. */
 const MAX_INDEX = 0x7fffffff;
 
-function epochOf(option: string, e: unknown): number {
+export function epochOf(option: string, e: unknown): number {
   return v.int(option, e, 0, MAX_EPOCH);
 }
 
@@ -40,7 +40,7 @@ function arrayLike(x: unknown): ArrayLike<unknown> | undefined {
 }
 
 /** An epoch order from a function that fills a range; the range is checked here, once. */
-class Order implements EpochOrder {
+export class Order implements EpochOrder {
   constructor(
     readonly length: number,
     private readonly fillRange: (start: number, out: Int32Array) => void,
@@ -70,7 +70,7 @@ function* eachIndex(order: EpochOrder): Generator<number, void, undefined> {
   }
 }
 
-abstract class BaseSampler implements Sampler {
+export abstract class BaseSampler implements Sampler {
   abstract readonly length: number;
   private current = 0;
   get epoch(): number {
@@ -378,16 +378,16 @@ const LAUNCHERS: readonly Launcher[] = [
   { source: "slurm", rank: "SLURM_PROCID", size: ["SLURM_NTASKS", "SLURM_NPROCS"], local: "SLURM_LOCALID" },
 ];
 
-interface Detected {
+export interface Detected {
   env: DistributedEnv;
   /** Where rank and worldSize came from, for messages. */
   rankFrom: string;
   sizeFrom: string;
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
-function detect(env: Env): Detected {
+export function detect(env: Env): Detected {
   for (const l of LAUNCHERS) {
     const r = env[l.rank];
     const sizeVar = l.size.find((name) => env[name] !== undefined);
@@ -416,7 +416,7 @@ function detect(env: Env): Detected {
   return { env: { rank: 0, worldSize: 1, localRank: 0, source: "none" }, rankFrom: none, sizeFrom: none };
 }
 
-function envOf(option: string, env: unknown): Env {
+export function envOf(option: string, env: unknown): Env {
   if (env === null || typeof env !== "object" || Array.isArray(env)) throw new OptionError(option, env, "an object of environment variables");
   return env as Env;
 }

@@ -120,10 +120,13 @@ export function showBatch(batch: BatchLike | readonly Sample[] | BatchSource | D
     }
     if (typeof (batch as Dataset).get === "function" && typeof (batch as Dataset).length === "number") {
       const ds = batch as Dataset;
-      const n = Math.min(ds.length, options.limit === undefined ? 16 : v.int("showBatch(options).limit", options.limit, 1));
+      const limit = options.limit === undefined ? 16 : v.int("showBatch(options).limit", options.limit, 1);
+      // A stream data set (datasets.webdataset) has no get(i): its first samples come from take(n).
+      const stream = (ds as { stream?: unknown }).stream === true && typeof (ds as { take?: unknown }).take === "function";
+      const n = stream ? limit : Math.min(ds.length, limit);
       return pendingView(async () => {
-        const samples: Sample[] = [];
-        for (let i = 0; i < n; i++) samples.push(await ds.get(i));
+        const samples: Sample[] = stream ? await (ds as unknown as { take(n: number): Promise<Sample[]> }).take(n) : [];
+        for (let i = 0; !stream && i < n; i++) samples.push(await ds.get(i));
         return gridOf({ ...samplesToBatch("showBatch(dataset)", samples), classNames: ds.classNames }, options);
       });
     }
