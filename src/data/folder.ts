@@ -1,8 +1,10 @@
 /**
  * Image folders: root/<class>/<image>.png|jpg (nested folders inside a class folder count too),
  * classes in sorted order. Labels come from the folder names, so labels() needs no decoding.
- * get(i) decodes with sharp (libvips), which runs on libuv's thread pool: decoding never blocks
- * the JavaScript thread. When sharp rejects a file, a structural scan of its PNG chunks or JPEG
+ * get(i) decodes JPEGs with libjpeg-turbo in batchlab's native pool (./jpeg.ts; sharp where the
+ * addon has no decoder) and PNGs with sharp (libvips, on libuv's thread pool): decoding never
+ * blocks the JavaScript thread. JPEGs are shown as their EXIF orientation says (PIL's
+ * ImageOps.exif_transpose), by either decoder. When sharp rejects a file, a structural scan of its PNG chunks or JPEG
  * segments finds the byte where it breaks, for the error message.
  *
  * Reliability (what a hostile or broken folder cannot do):
@@ -32,6 +34,7 @@ import { checkIndex, existingFolder } from "./check";
 import { declareOptions, int, withDefault, type OptionsOf } from "../options";
 import { withDisplay } from "./display";
 import { MAX_FILE_BYTES, readRegularFile } from "./files";
+import { decodeJpegNative, hasNativeJpeg, orientedSize, readJpegHeader } from "./jpeg";
 import { findCorruption } from "./scan";
 import type { Dataset, Image, Sample } from "./types";
 
@@ -72,6 +75,7 @@ function maxImageFileBytes(maxPixels: number): number {
 }
 
 interface SharpPipeline {
+  rotate(): SharpPipeline;
   removeAlpha(): SharpPipeline;
   ensureAlpha(): SharpPipeline;
   toColourspace(space: string): SharpPipeline;
@@ -194,9 +198,41 @@ export async function decodeImage(file: string, channels: Channels = 3, options?
   const { maxPixels } = decodeOptions.parse(options);
   const buf = await readRegularFile(file, { maxBytes: maxImageFileBytes(maxPixels), maxWhy: `maxPixels = ${maxPixels} allows files up to 8 bytes per pixel + 16 MiB` });
   const header = checkHeader(file, buf, maxPixels);
+  if (header.format === "JPEG") return decodeJpegBytes(file, buf, channels, maxPixels, header);
+  return decodeWithSharp(file, buf, channels, maxPixels, header);
+}
+
+/** A JPEG whose header passed checkHeader: natively when the addon has a decoder, else sharp. */
+async function decodeJpegBytes(file: string, buf: Uint8Array, channels: Channels, maxPixels: number, header: { format: FormatName; width?: number; height?: number }): Promise<Image> {
+  const { orientation } = readJpegHeader(buf);
+  if (!hasNativeJpeg()) return decodeWithSharp(file, buf, channels, maxPixels, header, orientation);
+  const r = await decodeJpegNative({ data: buf, channels, orientation, maxPixels });
+  if ("error" in r) throw jpegFailure(file, buf, r.error, r.offset);
+  const want = header.width !== undefined && header.height !== undefined ? orientedSize(header.width, header.height, orientation) : undefined;
+  if (r.channels !== channels || (want && (r.width !== want.width || r.height !== want.height)) || r.data.length !== r.width * r.height * channels) {
+    throw new FileFormatError(file, `decoded to ${r.width} x ${r.height} x ${r.channels} (${r.data.length} bytes), expected ${want?.width ?? r.width} x ${want?.height ?? r.height} (from the header) x ${channels} uint8 channels`);
+  }
+  return { data: r.data, height: r.height, width: r.width, channels };
+}
+
+/**
+ * The FileFormatError of a JPEG that libjpeg refused: where the segment structure breaks, when
+ * it does (findCorruption's message, libjpeg's in brackets), else libjpeg's message and the byte
+ * it had reached.
+ */
+export function jpegFailure(file: string, buf: Uint8Array, error: string, offset: number): FileFormatError {
+  const where = findCorruption(buf, "jpeg");
+  const reason = `libjpeg-turbo: ${error}`;
+  if (where) return new FileFormatError(file, `${where.problem} (decoder: ${reason})`, where.offset);
+  const at = offset >= 0 ? offset : undefined;
+  return new FileFormatError(file, `cannot decode, though its chunk/segment structure is whole (decoder: ${reason}${at !== undefined ? `, having read ${at} bytes` : ""})`, at);
+}
+
+async function decodeWithSharp(file: string, buf: Uint8Array, channels: Channels, maxPixels: number, header: { format: FormatName; width?: number; height?: number }, orientation = 1): Promise<Image> {
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    let img = sharp()(buf, { limitInputPixels: maxPixels, sequentialRead: true });
+    let img = sharp()(buf as Buffer, { limitInputPixels: maxPixels, sequentialRead: true });
+    if (orientation !== 1) img = img.rotate(); // EXIF orientation, as the native decoder applies it
     img = channels === 4 ? img.ensureAlpha().toColourspace("srgb") : img.removeAlpha().toColourspace(channels === 1 ? "b-w" : "srgb");
     out = await img.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
   } catch (e) {
@@ -206,8 +242,9 @@ export async function decodeImage(file: string, channels: Channels = 3, options?
     throw new FileFormatError(file, `cannot decode, though its chunk/segment structure is whole (decoder: ${reason})`);
   }
   const { data, info } = out;
-  if (info.channels !== channels || (header.width !== undefined && (info.width !== header.width || info.height !== header.height)) || data.length !== info.width * info.height * channels) {
-    throw new FileFormatError(file, `decoded to ${info.width} x ${info.height} x ${info.channels} (${data.length} bytes), expected ${header.width ?? info.width} x ${header.height ?? info.height} (from the header) x ${channels} uint8 channels`);
+  const want = header.width !== undefined && header.height !== undefined ? orientedSize(header.width, header.height, orientation) : undefined;
+  if (info.channels !== channels || (want && (info.width !== want.width || info.height !== want.height)) || data.length !== info.width * info.height * channels) {
+    throw new FileFormatError(file, `decoded to ${info.width} x ${info.height} x ${info.channels} (${data.length} bytes), expected ${want?.width ?? info.width} x ${want?.height ?? info.height} (from the header) x ${channels} uint8 channels`);
   }
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels };
 }

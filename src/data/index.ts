@@ -16,6 +16,8 @@ export type { Cifar10Options } from "./cifar";
 export { imageFolder, decodeImage } from "./folder";
 export type { ImageFolderOptions, ImageFolderDataset, Channels } from "./folder";
 export { findCorruption, scanPng, scanJpeg } from "./scan";
+export { jpegDecoder, readJpegHeader, exifOrientation } from "./jpeg";
+export type { JpegHeader } from "./jpeg";
 export type { Corruption } from "./scan";
 export { describeDataset } from "./display";
 export type { Dataset, Sample, Image, MaybePromise } from "./types";
