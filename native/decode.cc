@@ -96,6 +96,15 @@ inline uint8_t mulDiv255(int a, int b) {
   return (uint8_t)((t + (t >> 8)) >> 8);
 }
 
+// PIL's RGB -> L (ITU-R 601-2 luma in 16-bit fixed point, Convert.c's L24), what
+// Image.convert("L") gives for a colour JPEG; the JPEG's own Y plane differs where the RGB
+// values clip (saturated colours, up to ~20 levels).
+inline uint8_t luma(int r, int g, int b) { return (uint8_t)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16); }
+
+void grayRow(const uint8_t* in, uint8_t* out, int64_t w) {
+  for (int64_t x = 0; x < w; ++x, in += 3) out[x] = luma(in[0], in[1], in[2]);
+}
+
 void cmykRow(const uint8_t* in, uint8_t* out, int64_t w, int channels, bool inverted) {
   for (int64_t x = 0; x < w; ++x, in += 4) {
     const int c = inverted ? in[0] : 255 - in[0];
@@ -104,8 +113,7 @@ void cmykRow(const uint8_t* in, uint8_t* out, int64_t w, int channels, bool inve
     const int k = inverted ? in[3] : 255 - in[3];
     const uint8_t r = mulDiv255(c, k), g = mulDiv255(m, k), b = mulDiv255(y, k);
     if (channels == 1) {
-      // PIL's RGB -> L (ITU-R 601-2 luma, 16-bit fixed point), as for every other gray output.
-      *out++ = (uint8_t)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
+      *out++ = luma(r, g, b);  // as for every other colour JPEG
     } else {
       *out++ = r, *out++ = g, *out++ = b;
       if (channels == 4) *out++ = 255;
@@ -119,7 +127,7 @@ struct Work {
   Failure err;
   bool created = false;
   uint8_t* region = nullptr;  // stored orientation, when the output is re-oriented
-  uint8_t* row = nullptr;     // one CMYK scanline
+  uint8_t* row = nullptr;     // one CMYK or RGB scanline, converted into the output
   uint8_t* out = nullptr;
   ~Work() {
     if (created) jpeg_destroy_decompress(&cinfo);
@@ -177,7 +185,9 @@ void decodeJpeg(const JpegRequest& req, JpegResult& res) {
     longjmp(w->err.jump, 2);
   }
   const int C = req.channels;
-  ci->out_color_space = cmyk ? JCS_CMYK : C == 1 ? JCS_GRAYSCALE : C == 3 ? JCS_RGB : JCS_EXT_RGBA;
+  // Gray output of a colour JPEG: RGB first, then PIL's luma (see luma()).
+  const bool toGray = !cmyk && C == 1 && ci->jpeg_color_space != JCS_GRAYSCALE;
+  ci->out_color_space = cmyk ? JCS_CMYK : toGray ? JCS_RGB : C == 1 ? JCS_GRAYSCALE : C == 3 ? JCS_RGB : JCS_EXT_RGBA;
   ci->dct_method = JDCT_ISLOW;
   ci->do_fancy_upsampling = TRUE;
   const int s = req.hasWindow ? req.scale : 1;
@@ -220,12 +230,23 @@ void decodeJpeg(const JpegRequest& req, JpegResult& res) {
     std::snprintf(w->err.message, sizeof w->err.message, "libjpeg scaled %lld x %lld by 1/%d to %u x %u, expected ceil(size / %d)", (long long)sw, (long long)sh, s, ci->output_width, ci->output_height, s);
     longjmp(w->err.jump, 2);
   }
+  // Columns: libjpeg decodes whole iMCU columns, widening [x0, x1) to its grid; with fancy
+  // upsampling the first and last column it returns then differ from a full decode's (they are
+  // upsampled as image edges). One column of margin on each side, cut off below, keeps the
+  // region's pixels exactly the full decode's.
+  int64_t xoff = 0, cropWidth = ci->output_width;
   if (x0 > 0 || x1 < (int64_t)ci->output_width) {
-    JDIMENSION xoff = (JDIMENSION)x0, cw = (JDIMENSION)(x1 - x0);
-    jpeg_crop_scanline(ci, &xoff, &cw);  // widens to the iMCU grid
-    x0 = xoff;
-    x1 = (int64_t)xoff + cw;
+    JDIMENSION off = (JDIMENSION)std::max<int64_t>(0, x0 - 1);
+    JDIMENSION cw = (JDIMENSION)(std::min<int64_t>(ci->output_width, x1 + 1) - off);
+    jpeg_crop_scanline(ci, &off, &cw);
+    xoff = off;
+    cropWidth = cw;
+    if (x0 < xoff || x1 > xoff + cropWidth) {
+      std::snprintf(w->err.message, sizeof w->err.message, "libjpeg cropped columns [%lld, %lld), which do not hold [%lld, %lld)", (long long)xoff, (long long)(xoff + cropWidth), (long long)x0, (long long)x1);
+      longjmp(w->err.jump, 2);
+    }
   }
+  const bool cropped = x0 != 0 || x1 != cropWidth;
   const int64_t rw = x1 - x0, rh = y1 - y0;  // stored region
   if (y0 > 0) {
     const JDIMENSION skipped = jpeg_skip_scanlines(ci, (JDIMENSION)y0);
@@ -239,15 +260,20 @@ void decodeJpeg(const JpegRequest& req, JpegResult& res) {
   uint8_t* dst = (uint8_t*)allocOrFail(w, bytes);
   if (reorient) w->region = dst;
   else w->out = dst;
-  if (cmyk) w->row = (uint8_t*)allocOrFail(w, (size_t)rw * 4);
+  const int rowC = cmyk ? 4 : toGray ? 3 : C;  // what libjpeg writes per pixel
+  const bool viaRow = cmyk || toGray || cropped;
+  if (viaRow) w->row = (uint8_t*)allocOrFail(w, (size_t)cropWidth * (size_t)rowC);
   for (int64_t r = 0; r < rh; ++r) {
     uint8_t* line = dst + (size_t)r * (size_t)rw * (size_t)C;
-    JSAMPROW rows[1] = {cmyk ? w->row : line};
+    JSAMPROW rows[1] = {viaRow ? w->row : line};
     if (jpeg_read_scanlines(ci, rows, 1) != 1) {
       std::snprintf(w->err.message, sizeof w->err.message, "libjpeg returned no scanline %lld", (long long)(y0 + r));
       longjmp(w->err.jump, 2);
     }
-    if (cmyk) cmykRow(w->row, line, rw, C, ci->saw_Adobe_marker);
+    const uint8_t* from = w->row + (size_t)(x0 - xoff) * (size_t)rowC;
+    if (cmyk) cmykRow(from, line, rw, C, ci->saw_Adobe_marker);
+    else if (toGray) grayRow(from, line, rw);
+    else if (cropped) std::memcpy(line, from, (size_t)rw * (size_t)C);
   }
   // Reading to the last row lets libjpeg see the end of the data (a missing EOI is a warning,
   // so an error); a window that stops earlier leaves the rest unread.
@@ -276,7 +302,7 @@ void decodeJpeg(const JpegRequest& req, JpegResult& res) {
     res.width = (int)rw;
     res.height = (int)rh;
   }
-  // Shown scaled rectangle actually decoded (the crop may have widened it).
+  // Shown scaled rectangle decoded.
   int64_t sx0, sy0;
   if (transposed) {
     sx0 = ax.reversed ? ax.m - y1 : y0;
