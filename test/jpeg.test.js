@@ -281,3 +281,30 @@ test("the JavaScript thread keeps running while a batch decodes", { skip }, asyn
   assert.equal(results.length, 24);
   for (const r of results) assert.equal(r.data.length, r.width * r.height * 3);
 });
+
+test("imageFolder decode \"fast\" offers encoded(i): the shape from the header (orientation applied), windows that match get(i); \"exact\" offers none", { skip }, async () => {
+  const dir = fx.tempDir("jpeg-encoded");
+  fs.mkdirSync(path.join(dir, "c"));
+  const w = 90, h = 50;
+  fs.writeFileSync(path.join(dir, "c", "a.jpg"), await sharp(card(w, h), { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toBuffer());
+  fs.writeFileSync(path.join(dir, "c", "b.png"), await sharp(card(w, h), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+  const exact = await datasets.imageFolder(dir, { decode: "exact" });
+  assert.equal(exact.encoded, undefined);
+  const ds = await datasets.imageFolder(dir);
+  for (let i = 0; i < 2; i++) {
+    const full = (await ds.get(i)).image;
+    const e = await ds.encoded(i);
+    assert.deepEqual(e.shape, { height: full.height, width: full.width, channels: 3 });
+    assert.deepEqual([e.label, e.index, e.path], [0, i, ds.files[i]]);
+    const whole = await e.decode();
+    assert.deepEqual(whole.frame, { scale: 1, left: 0, top: 0 });
+    assert.equal(maxDiff(whole.image.data, full.data), 0);
+    const r = await e.decode({ left: 10, top: 20, width: 25, height: 30, scale: 1 });
+    const img = { ...r.image };
+    const c0 = r.frame.left, r0 = r.frame.top;
+    assert.equal(maxDiff(img.data, crop(full, c0, r0, img.width, img.height)), 0);
+  }
+  const e = await ds.encoded(0);
+  await assert.rejects(e.decode({ left: 0, top: 0, width: 1000, height: 5, scale: 1 }), /decode\(window\) of .*a\.jpg: expected \{ left, top, width, height \} of whole pixels inside the 50 x 90 image/);
+  await assert.rejects(datasets.imageFolder(dir, { decode: "quick" }), /decode.*"fast" or "exact"/);
+});

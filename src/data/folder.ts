@@ -36,7 +36,7 @@ import { withDisplay } from "./display";
 import { MAX_FILE_BYTES, readRegularFile } from "./files";
 import { decodeJpegNative, hasNativeJpeg, orientedSize, readJpegHeader } from "./jpeg";
 import { findCorruption } from "./scan";
-import type { Dataset, Image, Sample } from "./types";
+import type { Dataset, DecodedRegion, EncodedSample, Image, Sample, SourceWindow } from "./types";
 
 /** The formats decoded: extension and magic bytes must agree. */
 type FormatName = "PNG" | "JPEG";
@@ -249,6 +249,41 @@ async function decodeWithSharp(file: string, buf: Uint8Array, channels: Channels
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels };
 }
 
+/**
+ * Sample i read and its header checked, not decoded: its shape (orientation applied) and a
+ * decoder of any window at 1/1, 1/2, 1/4 or 1/8 (libjpeg-turbo's crop and DCT scaling). A PNG
+ * decodes whole at scale 1 whatever window is asked for.
+ */
+async function encodedSample(file: string, label: number, index: number, channels: Channels, maxPixels: number): Promise<EncodedSample> {
+  const buf = await readRegularFile(file, { maxBytes: maxImageFileBytes(maxPixels), maxWhy: `maxPixels = ${maxPixels} allows files up to 8 bytes per pixel + 16 MiB` });
+  const header = checkHeader(file, buf, maxPixels);
+  const whole = async (): Promise<DecodedRegion> => ({ image: header.format === "JPEG" ? await decodeJpegBytes(file, buf, channels, maxPixels, header) : await decodeWithSharp(file, buf, channels, maxPixels, header), frame: { scale: 1, left: 0, top: 0 } });
+  const jh = header.format === "JPEG" ? readJpegHeader(buf) : undefined;
+  if (!jh || header.width === undefined || header.height === undefined) {
+    // No readable size before decoding (or a PNG): decode now, whole.
+    const region = await whole();
+    const { height, width } = region.image;
+    return { label, index, path: file, shape: { height, width, channels }, decode: () => Promise.resolve(region) };
+  }
+  const shape = { ...orientedSize(header.width, header.height, jh.orientation), channels };
+  const decode = async (window?: SourceWindow): Promise<DecodedRegion> => {
+    if (!window) return whole();
+    const r = await decodeJpegNative({ data: buf, channels, orientation: jh.orientation, maxPixels, window: checkWindow(file, window, shape) });
+    if ("error" in r) throw jpegFailure(file, buf, r.error, r.offset);
+    return { image: { data: r.data, height: r.height, width: r.width, channels }, frame: { scale: r.scale, left: r.left, top: r.top } };
+  };
+  return { label, index, path: file, shape, decode };
+}
+
+/** A SourceWindow inside the image (whole numbers, scale 1, 2, 4 or 8), else an OptionError naming it. */
+function checkWindow(file: string, w: SourceWindow, shape: { height: number; width: number }): SourceWindow {
+  const ok = (v: unknown, lo: number, hi: number): boolean => typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi;
+  if (!w || !ok(w.left, 0, shape.width - 1) || !ok(w.top, 0, shape.height - 1) || !ok(w.width, 1, shape.width - w.left) || !ok(w.height, 1, shape.height - w.top) || ![1, 2, 4, 8].includes(w.scale)) {
+    throw new OptionError(`decode(window) of ${file}`, w, `{ left, top, width, height } of whole pixels inside the ${shape.width} x ${shape.height} image, and scale 1, 2, 4 or 8`);
+  }
+  return w;
+}
+
 /** Options of imageFolder, declared once: each option's type, check and default. */
 export const imageFolderOptions = declareOptions("imageFolder", {
   /** Channels to decode to: 1 (gray), 3 (RGB, the default) or 4 (RGBA). */
@@ -260,6 +295,16 @@ export const imageFolderOptions = declareOptions("imageFolder", {
    * decoding (default 2^26 = 67,108,864, i.e. 8192 x 8192; at most 2^30).
    */
   maxPixels: withDefault(maxPixelsOption, DEFAULT_MAX_PIXELS),
+  /**
+   * "fast" (default): where JPEGs decode natively, the data set also offers encoded(i), so that
+   * a consumer may decode only the window and DCT scale it reads (src/data/types.ts,
+   * EncodedSample). "exact": get(i) only, every image decoded whole. get(i) is the whole image
+   * at full resolution either way.
+   */
+  decode: withDefault<"fast" | "exact", "fast" | "exact">((o, x) => {
+    if (x !== "fast" && x !== "exact") throw new OptionError(o, x, '"fast" or "exact"');
+    return x;
+  }, "fast"),
 });
 
 export type ImageFolderOptions = OptionsOf<(typeof imageFolderOptions)["spec"]>;
@@ -360,7 +405,7 @@ async function walkClass(top: string, exts: readonly string[], seen: Map<string,
  * sample; labels() is known from the folders without decoding anything.
  */
 export async function imageFolder(root: string, options?: ImageFolderOptions): Promise<ImageFolderDataset> {
-  const { channels, extensions: exts, maxPixels } = imageFolderOptions.parse(options);
+  const { channels, extensions: exts, maxPixels, decode: decodeMode } = imageFolderOptions.parse(options);
   const dir = await existingFolder("imageFolder(root)", root, "an existing folder with one subfolder per class");
   const seen = new Map<string, string>();
   const rootId = await identify(dir);
@@ -432,5 +477,11 @@ export async function imageFolder(root: string, options?: ImageFolderOptions): P
     labels: () => labels,
     pathOf: (i: number) => (Number.isInteger(i) ? files[i] : undefined),
   };
+  if (decodeMode === "fast" && hasNativeJpeg()) {
+    (ds as { encoded?: (i: number) => Promise<EncodedSample> }).encoded = (i: number) => {
+      checkIndex(i, files.length);
+      return encodedSample(files[i]!, labels[i]!, i, channels, maxPixels);
+    };
+  }
   return withDisplay(ds, `imageFolder (${channels === 1 ? "gray" : channels === 3 ? "RGB" : "RGBA"}, decoded per sample)`, () => dir);
 }
