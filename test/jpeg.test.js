@@ -308,3 +308,44 @@ test("imageFolder decode \"fast\" offers encoded(i): the shape from the header (
   await assert.rejects(e.decode({ left: 0, top: 0, width: 1000, height: 5, scale: 1 }), /decode\(window\) of .*a\.jpg: expected \{ left, top, width, height \} of whole pixels inside the 50 x 90 image/);
   await assert.rejects(datasets.imageFolder(dir, { decode: "quick" }), /decode.*"fast" or "exact"/);
 });
+
+test("the loader steers the decode: with decode \"fast\" a randomResizedCrop chain decodes only its crop box, and the batches equal \"exact\" bit for bit", { skip }, async (t) => {
+  if (PHOTOS.length === 0) return t.skip("no plasma wallpapers");
+  const dir = fx.tempDir("jpeg-steer");
+  for (const [k, f] of PHOTOS.entries()) {
+    fs.mkdirSync(path.join(dir, `c${k}`));
+    fs.copyFileSync(f, path.join(dir, `c${k}`, "a.jpg"));
+    // and an EXIF-rotated copy, whose window maps through the orientation
+    fs.writeFileSync(path.join(dir, `c${k}`, "b.jpg"), await sharp(fs.readFileSync(f)).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer());
+  }
+  const chains = {
+    imagenet: () => T.compose([T.randomResizedCrop(96), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]),
+    resize: () => T.compose([T.resize([64, 80]), T.toTensor()]),
+  };
+  const fast = await datasets.imageFolder(dir, { decode: "fast" });
+  const exact = await datasets.imageFolder(dir, { decode: "exact" });
+  // The windows really are windows: record what fast decodes.
+  const asked = [];
+  const spy = { ...fast, encoded: async (i) => {
+    const e = await fast.encoded(i);
+    return { ...e, decode: (w) => (asked.push(w), e.decode(w)) };
+  } };
+  for (const [name, chain] of Object.entries(chains)) {
+    for (const seed of [1, 2]) {
+      const run = async (ds) => {
+        const out = [];
+        for await (const b of new DataLoader(ds, { batchSize: 3, shuffle: true, seed, transform: chain() })) out.push({ px: Array.from(b.images), params: JSON.stringify(b.params) });
+        return out;
+      };
+      const a = await run(name === "imagenet" ? spy : fast);
+      const b = await run(exact);
+      assert.equal(a.length, b.length);
+      for (let k = 0; k < a.length; k++) {
+        assert.equal(a[k].params, b[k].params, `${name} seed ${seed} batch ${k}: the same parameters`);
+        assert.ok(a[k].px.length > 0 && a[k].px.every((v, i) => Object.is(v, b[k].px[i])), `${name} seed ${seed} batch ${k}: the same pixels`);
+      }
+    }
+  }
+  assert.ok(asked.length > 0, "decodes were asked"); assert.ok(asked.every((w) => w && w.scale === 1 && w.width >= 1 && w.height >= 1), `randomResizedCrop asked for windows: ${JSON.stringify(asked.slice(0, 3))}`);
+  assert.ok(asked.some((w) => w.left > 0 || w.top > 0), "windows off the image's corner");
+});

@@ -122,6 +122,56 @@ export class Plan {
     this.endsVarying = endsVarying(this.structure);
   }
 
+  /**
+   * The part of the source that a sample's output reads, when the plan can say so cheaply: a
+   * chain whose first step is randomResizedCrop reads its crop box and nothing else (constant
+   * padding never applies: the box lies inside the image). Undefined for every other chain
+   * (the whole image is read). The loader decodes only this window of a JPEG (imageFolder's
+   * decode "fast") and hands the plan the window's pixels with reframe()d parameters.
+   */
+  sourceWindow(s: Shape, p: Params): { left: number; top: number; width: number; height: number } | undefined {
+    const first = this.firstStep(p);
+    if (!first || first.t.name !== "RandomResizedCrop") return undefined;
+    const { top, left, height, width } = first.p as { top: number; left: number; height: number; width: number };
+    if (!(top >= 0 && left >= 0 && height >= 1 && width >= 1 && top + height <= s.height && left + width <= s.width)) return undefined;
+    return { left, top, width, height };
+  }
+
+  /**
+   * The parameters of `p` (drawn on the full image) for a source that is the full image's
+   * window starting at (left, top), at full resolution: the first step's crop box moves by
+   * (-left, -top), so the output is the same pixels. Only for a window from sourceWindow().
+   */
+  reframe(p: Params, frame: { left: number; top: number }): Params {
+    const first = this.firstStep(p);
+    if (!first || first.t.name !== "RandomResizedCrop") throw new OptionError("plan.reframe(params)", p, "parameters of a chain whose first step is randomResizedCrop (see sourceWindow)");
+    const box = first.p as { top: number; left: number; height: number; width: number };
+    const moved = { ...box, top: box.top - frame.top, left: box.left - frame.left } as Params;
+    if (this.transform instanceof Compose) {
+      const steps = (p as { steps: Params[] }).steps.slice();
+      steps[0] = moved;
+      return { ...(p as object), steps } as Params;
+    }
+    return moved;
+  }
+
+  /** Whether sourceWindow() can give windows for this chain (its first step is randomResizedCrop). */
+  get readsWindow(): boolean {
+    const t = this.transform instanceof Compose ? this.transform.transforms[0] : this.transform;
+    return t !== undefined && t.name === "RandomResizedCrop";
+  }
+
+  /** The first step of the chain and its parameters, unless it sits inside a container. */
+  private firstStep(p: Params): { t: Transform; p: Params } | undefined {
+    if (this.transform instanceof Compose) {
+      const t = this.transform.transforms[0];
+      const steps = (p as { steps?: Params[] }).steps;
+      if (!t || !steps || t.kind === "container") return undefined;
+      return { t, p: steps[0]! };
+    }
+    return this.transform.kind === "container" ? undefined : { t: this.transform, p };
+  }
+
   /** Some step draws its output size (Shape.varies): each sample's shapes are its own (sampleShapes). */
   private readonly varies: boolean;
   /** The chain's last size is still drawn per sample: it cannot make a batch (check refuses it). */
