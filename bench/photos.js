@@ -7,7 +7,8 @@
  * .bench-data/. The ImageNet training chain, RandomResizedCrop(224), RandomHorizontalFlip,
  * ToTensor, Normalize, batch 64, shuffled, one epoch each, in its own process (peak RSS its own):
  *
- *   batchlab, decode "exact": JPEGs decoded by libjpeg-turbo in the native pool
+ *   batchlab, decode "exact": JPEGs decoded whole by libjpeg-turbo in the native pool
+ *   batchlab, decode "fast": only each sample's RandomResizedCrop box decoded
  *   batchlab, JPEGs decoded by sharp (BATCHLAB_DECODER=sharp: the decoder before issue 15)
  *   torchvision ImageFolder + PyTorch DataLoader, num_workers 0 and 2 (bench/torch_folder.py)
  *   full decode per core: PIL (Image.open().convert("RGB")) and libjpeg-turbo (batchlab's
@@ -154,7 +155,7 @@ async function parent() {
   for (const r of tv.rows ?? []) row(`torchvision ImageFolder + DataLoader, num_workers=${r.num_workers}`, r.images_per_s, r.peak_rss, best);
   for (const [name, r] of [
     ["batchlab decode \"exact\" (libjpeg-turbo, native pool)", exact],
-    ["batchlab decode \"fast\" (loader: whole decode for now)", fast],
+    ["batchlab decode \"fast\" (only the crop box decoded)", fast],
     ["batchlab with sharp decoding (BATCHLAB_DECODER=sharp)", viaSharp],
   ]) {
     if (r.error) console.log(`  ${name}: failed: ${r.error}`);
