@@ -309,17 +309,19 @@ test("imageFolder decode \"fast\" offers encoded(i): the shape from the header (
   await assert.rejects(datasets.imageFolder(dir, { decode: "quick" }), /decode.*"fast" or "exact"/);
 });
 
-test("the loader steers the decode: with decode \"fast\" a randomResizedCrop chain decodes only its crop box, and the batches equal \"exact\" bit for bit", { skip }, async (t) => {
+test("the loader steers the decode: with decode \"fast\" a randomResizedCrop chain decodes only its crop box; at DCT scale 1 the batches equal \"exact\" bit for bit", { skip }, async (t) => {
   if (PHOTOS.length === 0) return t.skip("no plasma wallpapers");
   const dir = fx.tempDir("jpeg-steer");
   for (const [k, f] of PHOTOS.entries()) {
     fs.mkdirSync(path.join(dir, `c${k}`));
-    fs.copyFileSync(f, path.join(dir, `c${k}`, "a.jpg"));
+    // 400 x 300: no crop box reaches twice the output (2 x 224 = 448), so every window is at scale 1
+    const small = await sharp(f).resize(400, 300, { fit: "fill" }).jpeg({ quality: 90 }).toBuffer();
+    fs.writeFileSync(path.join(dir, `c${k}`, "a.jpg"), small);
     // and an EXIF-rotated copy, whose window maps through the orientation
-    fs.writeFileSync(path.join(dir, `c${k}`, "b.jpg"), await sharp(fs.readFileSync(f)).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer());
+    fs.writeFileSync(path.join(dir, `c${k}`, "b.jpg"), await sharp(small).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer());
   }
   const chains = {
-    imagenet: () => T.compose([T.randomResizedCrop(96), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]),
+    imagenet: () => T.compose([T.randomResizedCrop(224), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]),
     resize: () => T.compose([T.resize([64, 80]), T.toTensor()]),
   };
   const fast = await datasets.imageFolder(dir, { decode: "fast" });
@@ -346,6 +348,51 @@ test("the loader steers the decode: with decode \"fast\" a randomResizedCrop cha
       }
     }
   }
-  assert.ok(asked.length > 0, "decodes were asked"); assert.ok(asked.every((w) => w && w.scale === 1 && w.width >= 1 && w.height >= 1), `randomResizedCrop asked for windows: ${JSON.stringify(asked.slice(0, 3))}`);
+  assert.ok(asked.length > 0, "decodes were asked");
+  assert.ok(asked.every((w) => w && w.scale === 1 && w.width >= 1 && w.height >= 1), `randomResizedCrop asked for windows: ${JSON.stringify(asked.slice(0, 3))}`);
   assert.ok(asked.some((w) => w.left > 0 || w.top > 0), "windows off the image's corner");
+});
+
+/** PSNR in dB of two float images in [0, 1] (Infinity when equal). */
+function psnr(a, b) {
+  let se = 0;
+  for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;
+  return 10 * Math.log10(1 / (se / a.length));
+}
+
+test("decode \"fast\" at DCT scales 1/2 to 1/8 stays close to \"exact\": PSNR >= 25 dB for every sample, median >= 35 dB (real photos, randomResizedCrop)", { skip }, async (t) => {
+  if (PHOTOS.length === 0) return t.skip("no plasma wallpapers");
+  const dir = fx.tempDir("jpeg-psnr");
+  for (const [k, f] of PHOTOS.entries()) {
+    fs.mkdirSync(path.join(dir, `c${k}`));
+    fs.copyFileSync(f, path.join(dir, `c${k}`, "a.jpg")); // 2560 x 1600: boxes from 1/2 to 1/8 of it
+  }
+  const fast = await datasets.imageFolder(dir);
+  const exact = await datasets.imageFolder(dir, { decode: "exact" });
+  const scales = new Set();
+  const spy = { ...fast, encoded: async (i) => {
+    const e = await fast.encoded(i);
+    return { ...e, decode: (w) => (scales.add(w ? w.scale : 1), e.decode(w)) };
+  } };
+  for (const size of [224, 64]) {
+    const values = [];
+    for (const seed of [1, 2, 3]) {
+      const chain = () => T.compose([T.randomResizedCrop(size), T.randomHorizontalFlip(), T.toTensor()]);
+      const a = [];
+      const b = [];
+      for await (const x of new DataLoader(spy, { batchSize: 4, seed, transform: chain() })) a.push(x);
+      for await (const x of new DataLoader(exact, { batchSize: 4, seed, transform: chain() })) b.push(x);
+      for (let k = 0; k < a.length; k++) {
+        assert.equal(JSON.stringify(a[k].params), JSON.stringify(b[k].params), "the batch reports the parameters drawn on the full image");
+        const per = 3 * size * size;
+        for (let j = 0; j < a[k].shape[0]; j++) values.push(psnr(a[k].images.subarray(j * per, (j + 1) * per), b[k].images.subarray(j * per, (j + 1) * per)));
+      }
+    }
+    values.sort((x, y) => x - y);
+    const median = values[values.length >> 1];
+    console.log(`# randomResizedCrop(${size}): PSNR fast vs exact over ${values.length} samples: lowest ${values[0].toFixed(1)} dB, median ${median.toFixed(1)} dB`);
+    assert.ok(values[0] >= 25, `randomResizedCrop(${size}): lowest PSNR ${values[0].toFixed(1)} dB, bound 25`);
+    assert.ok(median >= 35, `randomResizedCrop(${size}): median PSNR ${median.toFixed(1)} dB, bound 35`);
+  }
+  assert.ok([...scales].some((s) => s > 1), `DCT scaling was used (scales asked: ${[...scales].join(", ")})`);
 });

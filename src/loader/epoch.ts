@@ -69,7 +69,7 @@ export class EpochRun {
       rules.steer = {
         draw: (full, position) => plan.drawAt(full, d.seed, this.epoch, position * this.worldSize + this.rank),
         window: (full, p) => plan.sourceWindow(full, p),
-        reframe: (p, frame) => plan.reframe(p, frame),
+        reframe: (p, frame, size) => plan.reframe(p, frame, size),
       };
     }
     this.fetcher = new Fetcher(rules, batches.order, batches.start(startBatch));

@@ -38,8 +38,8 @@ export interface Fetched {
  */
 export interface Steering {
   draw(full: Shape, position: number): Params;
-  window(full: Shape, p: Params): Omit<SourceWindow, "scale"> | undefined;
-  reframe(p: Params, frame: { left: number; top: number }): Params;
+  window(full: Shape, p: Params): SourceWindow | undefined;
+  reframe(p: Params, frame: { left: number; top: number; scale: number }, size: { width: number; height: number }): Params;
 }
 
 export interface FetchRules {
@@ -68,10 +68,11 @@ async function steeredSample(ds: Dataset, steer: Steering, index: number, positi
   const full = { height: enc.shape.height, width: enc.shape.width, channels: enc.shape.channels };
   const drawn = steer.draw(full, position);
   const win = steer.window(full, drawn);
-  const region = await enc.decode(win ? { ...win, scale: 1 } : undefined);
-  if (region.frame.scale !== 1) throw new OptionError(`dataset.encoded(${index}).decode(window).frame.scale`, region.frame.scale, "1 (the window was asked for at scale 1)");
+  const region = await enc.decode(win);
+  const scale = win ? win.scale : 1;
+  if (region.frame.scale !== scale) throw new OptionError(`dataset.encoded(${index}).decode(window).frame.scale`, region.frame.scale, `${scale} (the scale the window was asked for)`);
   const sample: Sample = { image: region.image, label: enc.label, index, path: enc.path };
-  return { sample, drawn, run: win ? steer.reframe(drawn, region.frame) : drawn };
+  return { sample, drawn, run: win ? steer.reframe(drawn, region.frame, region.image) : drawn };
 }
 
 /** Reads the samples of an epoch's index stream, batch after batch, from a cursor. */

@@ -129,24 +129,49 @@ export class Plan {
    * (the whole image is read). The loader decodes only this window of a JPEG (imageFolder's
    * decode "fast") and hands the plan the window's pixels with reframe()d parameters.
    */
-  sourceWindow(s: Shape, p: Params): { left: number; top: number; width: number; height: number } | undefined {
+  sourceWindow(s: Shape, p: Params): { left: number; top: number; width: number; height: number; scale: 1 | 2 | 4 | 8 } | undefined {
     const first = this.firstStep(p);
     if (!first || first.t.name !== "RandomResizedCrop") return undefined;
     const { top, left, height, width } = first.p as { top: number; left: number; height: number; width: number };
     if (!(top >= 0 && left >= 0 && height >= 1 && width >= 1 && top + height <= s.height && left + width <= s.width)) return undefined;
-    return { left, top, width, height };
+    // The coarsest DCT scale at which the box still has at least the output's resolution.
+    const [oh, ow] = (first.t as unknown as { options: { size: [number, number] } }).options.size;
+    let scale: 1 | 2 | 4 | 8 = 1;
+    for (const k of [8, 4, 2] as const) {
+      if (Math.floor(width / k) >= ow && Math.floor(height / k) >= oh) {
+        scale = k;
+        break;
+      }
+    }
+    return { left, top, width, height, scale };
   }
 
   /**
-   * The parameters of `p` (drawn on the full image) for a source that is the full image's
-   * window starting at (left, top), at full resolution: the first step's crop box moves by
-   * (-left, -top), so the output is the same pixels. Only for a window from sourceWindow().
+   * The parameters of `p` (drawn on the full image) for a source that is a window of the full
+   * image decoded at 1/scale (SourceFrame: decoded (r, c) covers full column left + c * scale,
+   * row top + r * scale; `size` is the decoded window's). At scale 1 the first step's crop box
+   * moves by (-left, -top) and the output is the same pixels. At 1/2, 1/4 or 1/8 the box's edges
+   * are rounded to the nearest decoded pixel edge (each moves by at most scale/2 full pixels):
+   * the output is close to, not equal to, a full decode's. Only for a window from sourceWindow().
    */
-  reframe(p: Params, frame: { left: number; top: number }): Params {
+  reframe(p: Params, frame: { left: number; top: number; scale?: number }, size?: { width: number; height: number }): Params {
     const first = this.firstStep(p);
     if (!first || first.t.name !== "RandomResizedCrop") throw new OptionError("plan.reframe(params)", p, "parameters of a chain whose first step is randomResizedCrop (see sourceWindow)");
     const box = first.p as { top: number; left: number; height: number; width: number };
-    const moved = { ...box, top: box.top - frame.top, left: box.left - frame.left } as Params;
+    const k = frame.scale ?? 1;
+    let moved: Params;
+    if (k === 1) moved = { ...box, top: box.top - frame.top, left: box.left - frame.left } as Params;
+    else {
+      if (!size) throw new OptionError("plan.reframe(size)", size, "the decoded window's { width, height } (the frame's scale is not 1)");
+      const edges = (a: number, n: number, origin: number, limit: number): [number, number] => {
+        const lo = Math.min(limit - 1, Math.max(0, Math.round((a - origin) / k)));
+        const hi = Math.min(limit, Math.max(lo + 1, Math.round((a + n - origin) / k)));
+        return [lo, hi - lo];
+      };
+      const [left, width] = edges(box.left, box.width, frame.left, size.width);
+      const [top, height] = edges(box.top, box.height, frame.top, size.height);
+      moved = { ...box, top, left, height, width } as Params;
+    }
     if (this.transform instanceof Compose) {
       const steps = (p as { steps: Params[] }).steps.slice();
       steps[0] = moved;
