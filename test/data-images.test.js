@@ -128,7 +128,7 @@ test("imageFolder: bad options and bad indices", async () => {
   await assert.rejects(datasets.imageFolder(dir, { channels: 2 }), fails(OptionError, { option: "imageFolder.channels", received: 2 }, /expected 1, 3 or 4, received 2/));
   await assert.rejects(datasets.imageFolder(dir, { extensions: ".png" }), fails(OptionError, { option: "imageFolder.extensions", received: ".png" }));
   await assert.rejects(datasets.imageFolder(dir, { extensions: [] }), fails(OptionError, { option: "imageFolder.extensions" }));
-  await assert.rejects(datasets.imageFolder(dir, { size: 3 }), fails(OptionError, { option: "imageFolder.size" }, /no such option \(known: channels, extensions, maxPixels\)/));
+  await assert.rejects(datasets.imageFolder(dir, { size: 3 }), fails(OptionError, { option: "imageFolder.size" }, /no such option \(known: channels, extensions, maxPixels, decode\)/));
   await assert.rejects(datasets.imageFolder(undefined), fails(OptionError, { option: "imageFolder(root)", received: undefined }));
 });
 
