@@ -103,6 +103,17 @@ export interface FillState {
   fill: readonly number[] | undefined;
 }
 
+/** resize to a fixed [height, width] (an int size keeps the aspect ratio of its input, so not that). */
+function isFixedResize(t: Transform): boolean {
+  return t.name === "Resize" && Array.isArray((t as unknown as { options: { size: unknown } }).options.size);
+}
+
+/** The coarsest DCT scale (1, 2, 4 or 8) at which a w x h source still has at least ow x oh pixels. */
+function coarsestScale(w: number, h: number, ow: number, oh: number): 1 | 2 | 4 | 8 {
+  for (const k of [8, 4, 2] as const) if (Math.floor(w / k) >= ow && Math.floor(h / k) >= oh) return k;
+  return 1;
+}
+
 export class Plan {
   /** The chain this plan runs. */
   readonly transform: Transform;
@@ -131,19 +142,17 @@ export class Plan {
    */
   sourceWindow(s: Shape, p: Params): { left: number; top: number; width: number; height: number; scale: 1 | 2 | 4 | 8 } | undefined {
     const first = this.firstStep(p);
+    if (first && isFixedResize(first.t)) {
+      // resize to [height, width] reads the whole image: only the scale can drop.
+      const [oh, ow] = (first.t as unknown as { options: { size: [number, number] } }).options.size;
+      return { left: 0, top: 0, width: s.width, height: s.height, scale: coarsestScale(s.width, s.height, ow, oh) };
+    }
     if (!first || first.t.name !== "RandomResizedCrop") return undefined;
     const { top, left, height, width } = first.p as { top: number; left: number; height: number; width: number };
     if (!(top >= 0 && left >= 0 && height >= 1 && width >= 1 && top + height <= s.height && left + width <= s.width)) return undefined;
     // The coarsest DCT scale at which the box still has at least the output's resolution.
     const [oh, ow] = (first.t as unknown as { options: { size: [number, number] } }).options.size;
-    let scale: 1 | 2 | 4 | 8 = 1;
-    for (const k of [8, 4, 2] as const) {
-      if (Math.floor(width / k) >= ow && Math.floor(height / k) >= oh) {
-        scale = k;
-        break;
-      }
-    }
-    return { left, top, width, height, scale };
+    return { left, top, width, height, scale: coarsestScale(width, height, ow, oh) };
   }
 
   /**
@@ -156,6 +165,7 @@ export class Plan {
    */
   reframe(p: Params, frame: { left: number; top: number; scale?: number }, size?: { width: number; height: number }): Params {
     const first = this.firstStep(p);
+    if (first && isFixedResize(first.t)) return p; // no parameters: the resize maps the decoded image
     if (!first || first.t.name !== "RandomResizedCrop") throw new OptionError("plan.reframe(params)", p, "parameters of a chain whose first step is randomResizedCrop (see sourceWindow)");
     const box = first.p as { top: number; left: number; height: number; width: number };
     const k = frame.scale ?? 1;
@@ -183,7 +193,7 @@ export class Plan {
   /** Whether sourceWindow() can give windows for this chain (its first step is randomResizedCrop). */
   get readsWindow(): boolean {
     const t = this.transform instanceof Compose ? this.transform.transforms[0] : this.transform;
-    return t !== undefined && t.name === "RandomResizedCrop";
+    return t !== undefined && (t.name === "RandomResizedCrop" || isFixedResize(t));
   }
 
   /** The first step of the chain and its parameters, unless it sits inside a container. */
