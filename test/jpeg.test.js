@@ -401,3 +401,15 @@ test("decode \"fast\" at DCT scales 1/2 to 1/8 stays close to \"exact\": PSNR >=
   }
   assert.ok([...scales].some((s) => s > 1), `DCT scaling was used (scales asked: ${[...scales].join(", ")})`);
 });
+
+test("subset keeps encoded(i), renumbered", { skip }, async () => {
+  const dir = fx.tempDir("jpeg-subset");
+  fs.mkdirSync(path.join(dir, "c"));
+  for (const k of [0, 1, 2]) fs.writeFileSync(path.join(dir, "c", `${k}.jpg`), await sharp(card(20 + k, 10), { raw: { width: 20 + k, height: 10, channels: 3 } }).jpeg().toBuffer());
+  const ds = await datasets.imageFolder(dir);
+  const sub = datasets.subset(ds, [2, 0]);
+  const e = await sub.encoded(0);
+  assert.deepEqual([e.index, e.path, e.shape.width], [0, ds.files[2], 22]);
+  assert.throws(() => sub.encoded(2), /index/);
+  assert.equal(datasets.subset(await datasets.imageFolder(dir, { decode: "exact" }), [0]).encoded, undefined);
+});
