@@ -2,16 +2,19 @@
 #   batchlab_cpu:  the plan executor of native/PLAN_ABI.md on a thread pool (native/*.cc).
 #   batchlab_cuda: native/cuda/cuda.gypi (owned by the CUDA engine), built when with_cuda==1.
 # with_cuda defaults to what scripts/detect-cuda.js finds (nvcc present, BATCHLAB_NO_CUDA
-# unset); `node-gyp rebuild --with_cuda=0` overrides it.
+# unset); `node-gyp rebuild --with_cuda=0` overrides it. with_jpeg (scripts/detect-jpeg.js:
+# jpeglib.h present, BATCHLAB_NO_JPEG unset) links libjpeg for native/decode.cc; without it the
+# addon has no decodeJpeg and imageFolder decodes with sharp.
 {
   'variables': {
     'with_cuda%': '<!(node scripts/detect-cuda.js)',
+    'with_jpeg%': '<!(node scripts/detect-jpeg.js)',
   },
   'includes': ['native/cuda/cuda.gypi'],
   'targets': [
     {
       'target_name': 'batchlab_cpu',
-      'sources': ['native/addon.cc', 'native/job_read.cc', 'native/plan.cc', 'native/plan_check.cc', 'native/pool.cc'],
+      'sources': ['native/addon.cc', 'native/decode.cc', 'native/job_read.cc', 'native/plan.cc', 'native/plan_check.cc', 'native/pool.cc'],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': [
         'NAPI_VERSION=8',
@@ -29,6 +32,7 @@
       'ldflags': ['-pthread'],
       'conditions': [
         ['target_arch=="x64"', { 'cflags_cc': ['-march=x86-64-v2'] }],
+        ['with_jpeg==1', { 'defines': ['BATCHLAB_WITH_JPEG'], 'libraries': ['-ljpeg'] }],
         ['OS=="mac"', {
           'xcode_settings': {
             'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',

@@ -12,7 +12,8 @@
  * padding 4), RandomHorizontalFlip, ToTensor, Normalize); then a geometry chain (RandomRotation,
  * RandomAffine, flip, ToTensor, Normalize; bench/synthetic.js) at 32 x 32 and at 224 x 224
  * against the same chain in torchvision; an antialiased Resize(224) of 1024 x 768 images on one
- * thread against PIL's resize on one core; then Fashion-MNIST end to end.
+ * thread against PIL's resize on one core; then Fashion-MNIST end to end; then real photos, an
+ * ImageNet-like JPEG folder against torchvision's ImageFolder (bench/photos.js).
  * Each engine runs in its own process so its peak RSS is its own. Prints ratios, not just times.
  *
  * Options: --n N (default 50000)  --quick (n = 10000, one PyTorch config)
@@ -236,6 +237,9 @@ function fashion(line) {
   line("Fashion-MNIST end to end, native (60,000 x 28 x 28)", f);
   const fr = runChild("fashion-reference", 0);
   line("Fashion-MNIST end to end, reference", fr);
+  console.log("");
+  // Real photos: decode-bound loading of an ImageNet-like JPEG folder (bench/photos.js).
+  spawnSync(process.execPath, [path.join(__dirname, "photos.js"), ...(quick ? ["--n", "500"] : [])], { stdio: "inherit" });
 }
 
 if (args[0] === "--child") child(args[1], Number(args[2])).catch((e) => {

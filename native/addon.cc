@@ -4,6 +4,7 @@
 //   info()       -> { version, threads, simd, compiler }
 //   poolSize()   -> number of pool workers
 //   allocOutput(bytes) / releaseOutput(arrayBuffer): recycled batch memory (below)
+//   decodeJpeg(requests) -> Promise<results>, jpegVersion: native/decode.cc (with libjpeg)
 //
 // runPlan reads and checks the whole job on the JavaScript thread (nothing is written to `out`
 // for a bad job: the promise is rejected with a RangeError/TypeError whose message names the
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "decode.h"
 #include "job_read.h"
 #include "plan.h"
 #include "pool.h"
@@ -442,6 +444,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("poolSize", Napi::Function::New(env, PoolSize, "poolSize"));
   exports.Set("allocOutput", Napi::Function::New(env, AllocOutput, "allocOutput"));
   exports.Set("releaseOutput", Napi::Function::New(env, ReleaseOutput, "releaseOutput"));
+  batchlab::registerDecode(env, exports);  // decodeJpeg, jpegVersion (native/decode.cc)
   return exports;
 }
 

@@ -8,6 +8,7 @@
  *
  *   BATCHLAB_NO_NATIVE=1     skip the build
  *   BATCHLAB_NO_CUDA=1       leave the CUDA addon out (gyp variable with_cuda=0)
+ *   BATCHLAB_NO_JPEG=1       build the CPU addon without libjpeg decoding (with_jpeg=0)
  *   BATCHLAB_BUILD_VERBOSE=1 show node-gyp's output
  *
  * `node scripts/build-native.js --sanitize` instead builds a development variant of the CPU
@@ -83,6 +84,15 @@ function build(gyp, withCuda) {
   return { ok: false, why: verbose ? `node-gyp exited with status ${r.status}` : reasonOf(output, r.status) };
 }
 
+/** What scripts/<script> (detect-cuda.js, detect-jpeg.js) says: true for "1". */
+function detect(script) {
+  try {
+    return require("node:child_process").execFileSync(process.execPath, [path.join(__dirname, script)], { encoding: "utf8" }).trim() === "1";
+  } catch {
+    return false;
+  }
+}
+
 /** Loads the CPU addon in a child process (a built binary that cannot load is not a build). */
 function loads() {
   const file = path.join(root, "build", "Release", "batchlab_cpu.node");
@@ -103,12 +113,7 @@ function main() {
     console.log(`batchlab: native engine not built (node-gyp not found: it ships with npm); ${fallback}`);
     return;
   }
-  let cuda = false;
-  try {
-    cuda = require("node:child_process").execFileSync(process.execPath, [path.join(__dirname, "detect-cuda.js")], { encoding: "utf8" }).trim() === "1";
-  } catch {
-    cuda = false;
-  }
+  let cuda = detect("detect-cuda.js");
   let r = build(gyp, cuda);
   if (!r.ok && cuda) {
     console.log(`batchlab: the native build with CUDA failed (${r.why}); retrying once without CUDA`);
@@ -121,7 +126,8 @@ function main() {
     return;
   }
   const built = ["batchlab_cpu", "batchlab_cuda"].filter((t) => fs.existsSync(path.join(root, "build", "Release", `${t}.node`)));
-  console.log(`batchlab: native build ok (${built.join(", ")}${cuda ? "" : "; CUDA left out"})`);
+  const jpeg = detect("detect-jpeg.js") ? "JPEG decode with libjpeg" : "JPEG decode left out: no jpeglib.h (libjpeg-turbo's headers), sharp decodes";
+  console.log(`batchlab: native build ok (${built.join(", ")}${cuda ? "" : "; CUDA left out"}; ${jpeg})`);
 }
 
 /** The AddressSanitizer + UBSan variant of batchlab_cpu, compiled directly (no node-gyp). */
@@ -133,6 +139,7 @@ function sanitizeBuild() {
   const outDir = path.join(root, "build", "sanitize");
   fs.mkdirSync(outDir, { recursive: true });
   const cxx = process.env.CXX || "g++";
+  const jpeg = detect("detect-jpeg.js");
   const args = [
     "-std=c++17", "-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
     "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-pthread",
@@ -142,7 +149,8 @@ function sanitizeBuild() {
     `-I${nodeInclude}`, `-I${path.resolve(root, addonApi)}`,
     "-D_GLIBCXX_SANITIZE_VECTOR", "-D_GLIBCXX_ASSERTIONS",
     "-DNAPI_VERSION=8", "-DNAPI_CPP_EXCEPTIONS", "-DNODE_ADDON_API_DISABLE_DEPRECATED", `-DBATCHLAB_VERSION=${JSON.stringify(version)}`,
-    ...["addon.cc", "job_read.cc", "plan.cc", "plan_check.cc", "pool.cc"].map((f) => path.join(root, "native", f)),
+    ...["addon.cc", "decode.cc", "job_read.cc", "plan.cc", "plan_check.cc", "pool.cc"].map((f) => path.join(root, "native", f)),
+    ...(jpeg ? ["-DBATCHLAB_WITH_JPEG", "-ljpeg"] : []),
     "-o", path.join(outDir, "batchlab_cpu.node"),
   ];
   const r = spawnSync(cxx, args, { stdio: "inherit" });

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { cifar10, fashionMnist, imageFolder, subset, writeShards } from "./data/index";
+import { cifar10, fashionMnist, imageFolder, jpegDecoder, subset, writeShards } from "./data/index";
 import type { Dataset } from "./data/index";
 import { DataLoader } from "./loader/index";
 import { engineReport } from "./engines/index";
@@ -198,6 +198,8 @@ async function doctor(): Promise<void> {
   const cpu = engineReport();
   console.log(`node ${process.version} on ${os.platform()} ${os.arch()}, ${os.cpus().length} cores`);
   console.log(`CPU engine: ${cpu.backend} (${cpu.reason})`);
+  const jpeg = jpegDecoder();
+  console.log(`JPEG decoder: ${jpeg.name}${jpeg.native ? "" : ` (native decode unavailable: ${jpeg.reason})`}; PNG decoder: sharp (libvips)`);
   try {
     const cuda = require("./device/index") as { available(): boolean; unavailableReason(): string; devices(): { name: string }[] };
     if (cuda.available()) console.log(`CUDA: available: ${cuda.devices().map((d) => d.name).join(", ")}`);

@@ -170,6 +170,11 @@ test("doctor: names the CPU engine, CUDA and the kernel build, as the library se
   if (cuda.available()) assert.match(r.stdout, /^CUDA: available: \S/m);
   else assert.ok(r.stdout.includes(`CUDA: unavailable (${cuda.unavailableReason()})`), r.stdout);
   assert.match(r.stdout, /Jupyter kernel: built/);
+  // which decoder JPEGs get
+  const jpeg = require("../dist/data").jpegDecoder();
+  assert.match(r.stdout, jpeg.native ? /^JPEG decoder: libjpeg-turbo [\d.]+ in batchlab's native pool; PNG decoder: sharp/m : /^JPEG decoder: sharp \(libvips\) \(native decode unavailable: .+\)/m);
+  const viaSharp = cli(["doctor"], { env: { ...process.env, BATCHLAB_DECODER: "sharp" } });
+  assert.match(viaSharp.stdout, /^JPEG decoder: sharp \(libvips\) \(native decode unavailable: forced: BATCHLAB_DECODER=sharp\)/m);
   // where the steps of common chains run, and why not fused
   assert.match(r.stdout, /^CIFAR training: RandomCrop fused, RandomHorizontalFlip fused, ToTensor fused, Normalize fused$/m);
   assert.match(r.stdout, /^SimCLR-style: .*ColorJitter fused.*RandomSolarize fused/m);

@@ -7,7 +7,7 @@ import { OptionError, describeValue } from "../errors";
 import { checkIndex, classNamesOption } from "./check";
 import { knownKeys as checkOptions } from "../options";
 import { withDisplay } from "./display";
-import type { Dataset, MaybePromise, PixelStore, Sample } from "./types";
+import type { Dataset, EncodedSample, MaybePromise, PixelStore, Sample } from "./types";
 
 function isPromise<T>(x: MaybePromise<T>): x is Promise<T> {
   return !!x && typeof (x as Promise<T>).then === "function";
@@ -69,6 +69,15 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
     pathOf(i: number): string | undefined {
       return Number.isInteger(i) && i >= 0 && i < idx.length ? ds.pathOf?.(idx[i]!) : undefined;
     },
+    // A subset of a folder keeps its plan-steered decoding (a train/val split, say).
+    ...(typeof ds.encoded === "function"
+      ? {
+          encoded: (i: number): Promise<EncodedSample> => {
+            checkIndex(i, idx.length);
+            return ds.encoded!(idx[i]!).then((e) => (e.index === i ? e : { ...e, index: i }));
+          },
+        }
+      : {}),
     ...(typeof ds.pixelStore === "function"
       ? {
           pixelStore: (): PixelStore | undefined => {

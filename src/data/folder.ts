@@ -1,8 +1,10 @@
 /**
  * Image folders: root/<class>/<image>.png|jpg (nested folders inside a class folder count too),
  * classes in sorted order. Labels come from the folder names, so labels() needs no decoding.
- * get(i) decodes with sharp (libvips), which runs on libuv's thread pool: decoding never blocks
- * the JavaScript thread. When sharp rejects a file, a structural scan of its PNG chunks or JPEG
+ * get(i) decodes JPEGs with libjpeg-turbo in batchlab's native pool (./jpeg.ts; sharp where the
+ * addon has no decoder) and PNGs with sharp (libvips, on libuv's thread pool): decoding never
+ * blocks the JavaScript thread. JPEGs are shown as their EXIF orientation says (PIL's
+ * ImageOps.exif_transpose), by either decoder. When sharp rejects a file, a structural scan of its PNG chunks or JPEG
  * segments finds the byte where it breaks, for the error message.
  *
  * Reliability (what a hostile or broken folder cannot do):
@@ -32,8 +34,9 @@ import { checkIndex, existingFolder } from "./check";
 import { declareOptions, int, withDefault, type OptionsOf } from "../options";
 import { withDisplay } from "./display";
 import { MAX_FILE_BYTES, readRegularFile } from "./files";
+import { decodeJpegNative, hasNativeJpeg, orientedSize, readJpegHeader } from "./jpeg";
 import { findCorruption } from "./scan";
-import type { Dataset, Image, Sample } from "./types";
+import type { Dataset, DecodedRegion, EncodedSample, Image, Sample, SourceWindow } from "./types";
 
 /** The formats decoded: extension and magic bytes must agree. */
 type FormatName = "PNG" | "JPEG";
@@ -72,6 +75,7 @@ function maxImageFileBytes(maxPixels: number): number {
 }
 
 interface SharpPipeline {
+  rotate(): SharpPipeline;
   removeAlpha(): SharpPipeline;
   ensureAlpha(): SharpPipeline;
   toColourspace(space: string): SharpPipeline;
@@ -208,9 +212,41 @@ export async function decodeImageBytes(name: string, buf: Uint8Array, channels: 
   maxPixelsOption("decodeImageBytes(maxPixels)", maxPixels);
   const file = name;
   const header = checkHeader(file, buf, maxPixels);
+  if (header.format === "JPEG") return decodeJpegBytes(file, buf, channels, maxPixels, header);
+  return decodeWithSharp(file, buf, channels, maxPixels, header);
+}
+
+/** A JPEG whose header passed checkHeader: natively when the addon has a decoder, else sharp. */
+async function decodeJpegBytes(file: string, buf: Uint8Array, channels: Channels, maxPixels: number, header: { format: FormatName; width?: number; height?: number }): Promise<Image> {
+  const { orientation } = readJpegHeader(buf);
+  if (!hasNativeJpeg()) return decodeWithSharp(file, buf, channels, maxPixels, header, orientation);
+  const r = await decodeJpegNative({ data: buf, channels, orientation, maxPixels });
+  if ("error" in r) throw jpegFailure(file, buf, r.error, r.offset);
+  const want = header.width !== undefined && header.height !== undefined ? orientedSize(header.width, header.height, orientation) : undefined;
+  if (r.channels !== channels || (want && (r.width !== want.width || r.height !== want.height)) || r.data.length !== r.width * r.height * channels) {
+    throw new FileFormatError(file, `decoded to ${r.width} x ${r.height} x ${r.channels} (${r.data.length} bytes), expected ${want?.width ?? r.width} x ${want?.height ?? r.height} (from the header) x ${channels} uint8 channels`);
+  }
+  return { data: r.data, height: r.height, width: r.width, channels };
+}
+
+/**
+ * The FileFormatError of a JPEG that libjpeg refused: where the segment structure breaks, when
+ * it does (findCorruption's message, libjpeg's in brackets), else libjpeg's message and the byte
+ * it had reached.
+ */
+export function jpegFailure(file: string, buf: Uint8Array, error: string, offset: number): FileFormatError {
+  const where = findCorruption(buf, "jpeg");
+  const reason = `libjpeg-turbo: ${error}`;
+  if (where) return new FileFormatError(file, `${where.problem} (decoder: ${reason})`, where.offset);
+  const at = offset >= 0 ? offset : undefined;
+  return new FileFormatError(file, `cannot decode, though its chunk/segment structure is whole (decoder: ${reason}${at !== undefined ? `, having read ${at} bytes` : ""})`, at);
+}
+
+async function decodeWithSharp(file: string, buf: Uint8Array, channels: Channels, maxPixels: number, header: { format: FormatName; width?: number; height?: number }, orientation = 1): Promise<Image> {
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     let img = sharp()(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length), { limitInputPixels: maxPixels, sequentialRead: true });
+    if (orientation !== 1) img = img.rotate(); // EXIF orientation, as the native decoder applies it
     img = channels === 4 ? img.ensureAlpha().toColourspace("srgb") : img.removeAlpha().toColourspace(channels === 1 ? "b-w" : "srgb");
     out = await img.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
   } catch (e) {
@@ -220,10 +256,46 @@ export async function decodeImageBytes(name: string, buf: Uint8Array, channels: 
     throw new FileFormatError(file, `cannot decode, though its chunk/segment structure is whole (decoder: ${reason})`);
   }
   const { data, info } = out;
-  if (info.channels !== channels || (header.width !== undefined && (info.width !== header.width || info.height !== header.height)) || data.length !== info.width * info.height * channels) {
-    throw new FileFormatError(file, `decoded to ${info.width} x ${info.height} x ${info.channels} (${data.length} bytes), expected ${header.width ?? info.width} x ${header.height ?? info.height} (from the header) x ${channels} uint8 channels`);
+  const want = header.width !== undefined && header.height !== undefined ? orientedSize(header.width, header.height, orientation) : undefined;
+  if (info.channels !== channels || (want && (info.width !== want.width || info.height !== want.height)) || data.length !== info.width * info.height * channels) {
+    throw new FileFormatError(file, `decoded to ${info.width} x ${info.height} x ${info.channels} (${data.length} bytes), expected ${want?.width ?? info.width} x ${want?.height ?? info.height} (from the header) x ${channels} uint8 channels`);
   }
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels };
+}
+
+/**
+ * Sample i read and its header checked, not decoded: its shape (orientation applied) and a
+ * decoder of any window at 1/1, 1/2, 1/4 or 1/8 (libjpeg-turbo's crop and DCT scaling). A PNG
+ * decodes whole at scale 1 whatever window is asked for.
+ */
+async function encodedSample(file: string, label: number, index: number, channels: Channels, maxPixels: number): Promise<EncodedSample> {
+  const buf = await readRegularFile(file, { maxBytes: maxImageFileBytes(maxPixels), maxWhy: `maxPixels = ${maxPixels} allows files up to 8 bytes per pixel + 16 MiB` });
+  const header = checkHeader(file, buf, maxPixels);
+  const whole = async (): Promise<DecodedRegion> => ({ image: header.format === "JPEG" ? await decodeJpegBytes(file, buf, channels, maxPixels, header) : await decodeWithSharp(file, buf, channels, maxPixels, header), frame: { scale: 1, left: 0, top: 0 } });
+  const jh = header.format === "JPEG" ? readJpegHeader(buf) : undefined;
+  if (!jh || header.width === undefined || header.height === undefined) {
+    // No readable size before decoding (or a PNG): decode now, whole.
+    const region = await whole();
+    const { height, width } = region.image;
+    return { label, index, path: file, shape: { height, width, channels }, decode: () => Promise.resolve(region) };
+  }
+  const shape = { ...orientedSize(header.width, header.height, jh.orientation), channels };
+  const decode = async (window?: SourceWindow): Promise<DecodedRegion> => {
+    if (!window) return whole();
+    const r = await decodeJpegNative({ data: buf, channels, orientation: jh.orientation, maxPixels, window: checkWindow(file, window, shape) });
+    if ("error" in r) throw jpegFailure(file, buf, r.error, r.offset);
+    return { image: { data: r.data, height: r.height, width: r.width, channels }, frame: { scale: r.scale, left: r.left, top: r.top } };
+  };
+  return { label, index, path: file, shape, decode };
+}
+
+/** A SourceWindow inside the image (whole numbers, scale 1, 2, 4 or 8), else an OptionError naming it. */
+function checkWindow(file: string, w: SourceWindow, shape: { height: number; width: number }): SourceWindow {
+  const ok = (v: unknown, lo: number, hi: number): boolean => typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi;
+  if (!w || !ok(w.left, 0, shape.width - 1) || !ok(w.top, 0, shape.height - 1) || !ok(w.width, 1, shape.width - w.left) || !ok(w.height, 1, shape.height - w.top) || ![1, 2, 4, 8].includes(w.scale)) {
+    throw new OptionError(`decode(window) of ${file}`, w, `{ left, top, width, height } of whole pixels inside the ${shape.width} x ${shape.height} image, and scale 1, 2, 4 or 8`);
+  }
+  return w;
 }
 
 /** Options of imageFolder, declared once: each option's type, check and default. */
@@ -237,6 +309,16 @@ export const imageFolderOptions = declareOptions("imageFolder", {
    * decoding (default 2^26 = 67,108,864, i.e. 8192 x 8192; at most 2^30).
    */
   maxPixels: withDefault(maxPixelsOption, DEFAULT_MAX_PIXELS),
+  /**
+   * "fast" (default): where JPEGs decode natively, the data set also offers encoded(i), so that
+   * a consumer may decode only the window and DCT scale it reads (src/data/types.ts,
+   * EncodedSample). "exact": get(i) only, every image decoded whole. get(i) is the whole image
+   * at full resolution either way.
+   */
+  decode: withDefault<"fast" | "exact", "fast" | "exact">((o, x) => {
+    if (x !== "fast" && x !== "exact") throw new OptionError(o, x, '"fast" or "exact"');
+    return x;
+  }, "fast"),
 });
 
 export type ImageFolderOptions = OptionsOf<(typeof imageFolderOptions)["spec"]>;
@@ -337,7 +419,7 @@ async function walkClass(top: string, exts: readonly string[], seen: Map<string,
  * sample; labels() is known from the folders without decoding anything.
  */
 export async function imageFolder(root: string, options?: ImageFolderOptions): Promise<ImageFolderDataset> {
-  const { channels, extensions: exts, maxPixels } = imageFolderOptions.parse(options);
+  const { channels, extensions: exts, maxPixels, decode: decodeMode } = imageFolderOptions.parse(options);
   const dir = await existingFolder("imageFolder(root)", root, "an existing folder with one subfolder per class");
   const seen = new Map<string, string>();
   const rootId = await identify(dir);
@@ -409,5 +491,11 @@ export async function imageFolder(root: string, options?: ImageFolderOptions): P
     labels: () => labels,
     pathOf: (i: number) => (Number.isInteger(i) ? files[i] : undefined),
   };
+  if (decodeMode === "fast" && hasNativeJpeg()) {
+    (ds as { encoded?: (i: number) => Promise<EncodedSample> }).encoded = (i: number) => {
+      checkIndex(i, files.length);
+      return encodedSample(files[i]!, labels[i]!, i, channels, maxPixels);
+    };
+  }
   return withDisplay(ds, `imageFolder (${channels === 1 ? "gray" : channels === 3 ? "RGB" : "RGBA"}, decoded per sample)`, () => dir);
 }

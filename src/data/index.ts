@@ -18,6 +18,8 @@ export type { ImageFolderOptions, ImageFolderDataset, Channels } from "./folder"
 export { webdataset, writeShards, expandBraces, shardUrls, readShard, splitMemberName, isStreamDataset, webdatasetOptions } from "./webdataset";
 export type { WebDataset, WebDatasetOptions, StreamDataset, StreamRecord, RawRecord, ShardItem, ShardMember, WriteShardsOptions, WrittenShards } from "./webdataset";
 export { findCorruption, scanPng, scanJpeg } from "./scan";
+export { jpegDecoder, readJpegHeader, exifOrientation } from "./jpeg";
+export type { JpegHeader } from "./jpeg";
 export type { Corruption } from "./scan";
 export { describeDataset } from "./display";
 export type { Dataset, Sample, Image, MaybePromise } from "./types";

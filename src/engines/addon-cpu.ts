@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { nativeAddonPath } from "../data/jpeg";
 import { NativeError, fromNative } from "../errors";
 import type { HostJob } from "./job";
 
@@ -54,9 +55,9 @@ interface RawAddon {
 const packageRoot = path.join(__dirname, "..", "..");
 let cached: NativeLoad | undefined;
 
-/** Where the addon is loaded from. */
+/** Where the addon is loaded from (found by src/data/jpeg.ts, whose JPEG decoder lives in it too). */
 export function addonPath(): string {
-  return process.env.BATCHLAB_NATIVE_ADDON || path.join(packageRoot, "build", "Release", "batchlab_cpu.node");
+  return nativeAddonPath();
 }
 
 function wrapError(e: unknown): Error {

@@ -14,7 +14,7 @@ import { batchesOf } from "../sampling/samplers";
 import type { BatchSamplerLike, EpochBatches } from "../sampling/types";
 import type { BatchTransform, Params, Plan, Shape } from "../transforms/index";
 import { makeBatch } from "./batch";
-import { Fetcher, type Fetched } from "./fetch";
+import { Fetcher, type Fetched, type FetchRules } from "./fetch";
 import { StreamFetcher, epochFeed } from "./stream";
 import type { StreamDataset } from "../data/webdataset";
 import type { ShardSampler } from "../sampling/shards";
@@ -78,7 +78,17 @@ export class EpochRun {
     const s = bs.sampler as { rank?: number; worldSize?: number };
     this.rank = s.rank ?? 0;
     this.worldSize = s.worldSize ?? 1;
-    const rules = { dataset: d.dataset, batchSize: bs.batchSize, dropLast: bs.dropLast, onError: d.onError, bad: d.bad, outShapeOf };
+    const rules: FetchRules = { dataset: d.dataset, batchSize: bs.batchSize, dropLast: bs.dropLast, onError: d.onError, bad: d.bad, outShapeOf };
+    // A data set that can decode a window (imageFolder's decode "fast"), and a chain that says
+    // which window it reads: the parameters are drawn on the full image before decoding.
+    if (typeof d.dataset.encoded === "function" && d.plan.readsWindow) {
+      const plan = d.plan;
+      rules.steer = {
+        draw: (full, position) => plan.drawAt(full, d.seed, this.epoch, position * this.worldSize + this.rank),
+        window: (full, p) => plan.sourceWindow(full, p),
+        reframe: (p, frame, size) => plan.reframe(p, frame, size),
+      };
+    }
     this.fetcher = new Fetcher(rules, batches.order, batches.start(startBatch));
   }
 
@@ -153,7 +163,7 @@ export class EpochRun {
     const images = f.pixels.stored !== undefined ? undefined : f.pixels.images();
     for (let j = 0; j < n; j++) {
       // Global position in the epoch: for distributed ranks, where torch's strided split puts it.
-      params[j] = plan.drawAt(images ? images[j]! : f.shape, d.seed, this.epoch, f.positions[j]! * this.worldSize + this.rank);
+      params[j] = f.run ? f.run[j]! : plan.drawAt(images ? images[j]! : f.shape, d.seed, this.epoch, f.positions[j]! * this.worldSize + this.rank);
     }
     const [c, h, w] = this.outShapeOf(f.shape);
     const t2 = now();
@@ -177,7 +187,8 @@ export class EpochRun {
     if (result.kernel !== undefined) timings.kernel = result.kernel;
     // Only the loader's own buffer, whole, goes back to the pool.
     const giveBack = pixels && pixels === out ? (b: ArrayBuffer) => engine.pool.give(b) : undefined;
-    const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, params, d.dataset.classNames, targets, result.device, giveBack);
+    // The batch reports the parameters as drawn on the full image (they replay through torchvision).
+    const batch = makeBatch(pixels, [n, c, h, w], labels, indices, this.epoch, batchIndex, timings, f.drawn ?? params, d.dataset.classNames, targets, result.device, giveBack);
     const t4 = now();
     timings.collate = t4 - t3;
     d.record.note({ batch: batchIndex, epoch: this.epoch, start: fetchStart - this.origin, end: t4 - this.origin, size: n, ...timings }, f.skipped);

@@ -3,11 +3,11 @@
  * Two paths: an in-memory data set's samples as offsets into its one pixel buffer (no object
  * per sample), or sample by sample through dataset.get() (files, combinators, bad samples).
  */
-import type { Dataset, PixelStore, Sample } from "../data/types";
+import type { Dataset, EncodedSample, PixelStore, Sample, SourceWindow } from "../data/types";
 import type { EpochOrder } from "../sampling/types";
 import { pixelsOfImages, pixelsOfStore, type BatchPixels } from "../engines/index";
 import { OptionError, SampleError } from "../errors";
-import type { Shape } from "../transforms/index";
+import type { Params, Shape } from "../transforms/index";
 import type { SkippedSample } from "./types";
 
 /** One batch's samples, fetched and waiting for the transform. */
@@ -22,6 +22,24 @@ export interface Fetched {
   /** Input shape of the first sample. */
   shape: Shape;
   skipped: SkippedSample[];
+  /**
+   * With a steered decode (FetchRules.steer): each sample's parameters drawn on its full image
+   * (`drawn`, what the batch reports) and as the engine must apply them to the decoded window
+   * (`run`).
+   */
+  drawn?: Params[];
+  run?: Params[];
+}
+
+/**
+ * Decoding that the plan steers (a data set with encoded(i)): the loader draws each sample's
+ * parameters on the full image's shape, decodes only the window the plan reads, and moves the
+ * parameters onto that window.
+ */
+export interface Steering {
+  draw(full: Shape, position: number): Params;
+  window(full: Shape, p: Params): SourceWindow | undefined;
+  reframe(p: Params, frame: { left: number; top: number; scale: number }, size: { width: number; height: number }): Params;
 }
 
 export interface FetchRules {
@@ -34,6 +52,27 @@ export interface FetchRules {
   bad: Set<number>;
   /** Output [C, H, W] of the plan for an input shape; throws when the chain cannot run on it. */
   outShapeOf(s: Shape): [number, number, number];
+  /** Set when the data set has encoded(i) and the plan can say which window it reads. */
+  steer?: Steering;
+}
+
+interface Steered {
+  sample: Sample;
+  drawn: Params;
+  run: Params;
+}
+
+/** Sample i through encoded(i): parameters on the full shape, only the window decoded. */
+async function steeredSample(ds: Dataset, steer: Steering, index: number, position: number): Promise<Steered> {
+  const enc: EncodedSample = await ds.encoded!(index);
+  const full = { height: enc.shape.height, width: enc.shape.width, channels: enc.shape.channels };
+  const drawn = steer.draw(full, position);
+  const win = steer.window(full, drawn);
+  const region = await enc.decode(win);
+  const scale = win ? win.scale : 1;
+  if (region.frame.scale !== scale) throw new OptionError(`dataset.encoded(${index}).decode(window).frame.scale`, region.frame.scale, `${scale} (the scale the window was asked for)`);
+  const sample: Sample = { image: region.image, label: enc.label, index, path: enc.path };
+  return { sample, drawn, run: win ? steer.reframe(drawn, region.frame, region.image) : drawn };
 }
 
 /** Reads the samples of an epoch's index stream, batch after batch, from a cursor. */
@@ -101,6 +140,9 @@ export class Fetcher {
     const skipped: SkippedSample[] = [];
     let shape: [number, number, number] | undefined;
     const skip = r.onError === "skip";
+    const steer = r.steer && typeof ds.encoded === "function" ? r.steer : undefined;
+    const drawn: Params[] = [];
+    const run: Params[] = [];
     while (samples.length < want && this.cursor < this.stream.length) {
       const take = Math.min(want - samples.length, this.stream.length - this.cursor);
       const pos = Array.from({ length: take }, (_, j) => this.cursor + j);
@@ -120,6 +162,7 @@ export class Fetcher {
       };
       const fail = (e: unknown, index: number): SampleError => (e instanceof SampleError ? e : new SampleError(index, ds.pathOf?.(index), e));
       const got: ({ ok: true; value: Sample } | { ok: false; error: SampleError })[] = new Array(take);
+      const steered: (Steered | undefined)[] = new Array(take);
       const pending: Promise<void>[] = [];
       for (let j = 0; j < take; j++) {
         const index = idx[j]!;
@@ -128,7 +171,12 @@ export class Fetcher {
           continue;
         }
         try {
-          const res = ds.get(index);
+          const res = steer
+            ? steeredSample(ds, steer, index, pos[j]!).then((st) => {
+                steered[j] = st;
+                return st.sample;
+              })
+            : ds.get(index);
           if (res && typeof (res as Promise<Sample>).then === "function") {
             pending.push(
               (res as Promise<Sample>).then(
@@ -153,6 +201,10 @@ export class Fetcher {
       for (let j = 0; j < got.length; j++) {
         const g = got[j]!;
         if (g.ok) {
+          if (steer) {
+            drawn.push(steered[j]!.drawn);
+            run.push(steered[j]!.run);
+          }
           samples.push(g.value);
           positions.push(pos[j]!);
           indices.push(idx[j]!);
@@ -170,7 +222,12 @@ export class Fetcher {
     }
     const images = samples.map((x) => x.image);
     const labels = Int32Array.from(samples, (x) => x.label);
-    return { n: samples.length, positions: Int32Array.from(positions), indices: Int32Array.from(indices), labels, pixels: pixelsOfImages(images), shape: images[0]!, skipped };
+    const out: Fetched = { n: samples.length, positions: Int32Array.from(positions), indices: Int32Array.from(indices), labels, pixels: pixelsOfImages(images), shape: images[0]!, skipped };
+    if (steer) {
+      out.drawn = drawn;
+      out.run = run;
+    }
+    return out;
   }
 }
 

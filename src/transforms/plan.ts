@@ -103,6 +103,17 @@ export interface FillState {
   fill: readonly number[] | undefined;
 }
 
+/** resize to a fixed [height, width] (an int size keeps the aspect ratio of its input, so not that). */
+function isFixedResize(t: Transform): boolean {
+  return t.name === "Resize" && Array.isArray((t as unknown as { options: { size: unknown } }).options.size);
+}
+
+/** The coarsest DCT scale (1, 2, 4 or 8) at which a w x h source still has at least ow x oh pixels. */
+function coarsestScale(w: number, h: number, ow: number, oh: number): 1 | 2 | 4 | 8 {
+  for (const k of [8, 4, 2] as const) if (Math.floor(w / k) >= ow && Math.floor(h / k) >= oh) return k;
+  return 1;
+}
+
 export class Plan {
   /** The chain this plan runs. */
   readonly transform: Transform;
@@ -120,6 +131,80 @@ export class Plan {
     this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
     this.varies = this.structure.some((l) => l.t.sizesVary());
     this.endsVarying = endsVarying(this.structure);
+  }
+
+  /**
+   * The part of the source that a sample's output reads, when the plan can say so cheaply: a
+   * chain whose first step is randomResizedCrop reads its crop box and nothing else (constant
+   * padding never applies: the box lies inside the image). Undefined for every other chain
+   * (the whole image is read). The loader decodes only this window of a JPEG (imageFolder's
+   * decode "fast") and hands the plan the window's pixels with reframe()d parameters.
+   */
+  sourceWindow(s: Shape, p: Params): { left: number; top: number; width: number; height: number; scale: 1 | 2 | 4 | 8 } | undefined {
+    const first = this.firstStep(p);
+    if (first && isFixedResize(first.t)) {
+      // resize to [height, width] reads the whole image: only the scale can drop.
+      const [oh, ow] = (first.t as unknown as { options: { size: [number, number] } }).options.size;
+      return { left: 0, top: 0, width: s.width, height: s.height, scale: coarsestScale(s.width, s.height, ow, oh) };
+    }
+    if (!first || first.t.name !== "RandomResizedCrop") return undefined;
+    const { top, left, height, width } = first.p as { top: number; left: number; height: number; width: number };
+    if (!(top >= 0 && left >= 0 && height >= 1 && width >= 1 && top + height <= s.height && left + width <= s.width)) return undefined;
+    // The coarsest DCT scale at which the box still has at least the output's resolution.
+    const [oh, ow] = (first.t as unknown as { options: { size: [number, number] } }).options.size;
+    return { left, top, width, height, scale: coarsestScale(width, height, ow, oh) };
+  }
+
+  /**
+   * The parameters of `p` (drawn on the full image) for a source that is a window of the full
+   * image decoded at 1/scale (SourceFrame: decoded (r, c) covers full column left + c * scale,
+   * row top + r * scale; `size` is the decoded window's). At scale 1 the first step's crop box
+   * moves by (-left, -top) and the output is the same pixels. At 1/2, 1/4 or 1/8 the box's edges
+   * are rounded to the nearest decoded pixel edge (each moves by at most scale/2 full pixels):
+   * the output is close to, not equal to, a full decode's. Only for a window from sourceWindow().
+   */
+  reframe(p: Params, frame: { left: number; top: number; scale?: number }, size?: { width: number; height: number }): Params {
+    const first = this.firstStep(p);
+    if (first && isFixedResize(first.t)) return p; // no parameters: the resize maps the decoded image
+    if (!first || first.t.name !== "RandomResizedCrop") throw new OptionError("plan.reframe(params)", p, "parameters of a chain whose first step is randomResizedCrop (see sourceWindow)");
+    const box = first.p as { top: number; left: number; height: number; width: number };
+    const k = frame.scale ?? 1;
+    let moved: Params;
+    if (k === 1) moved = { ...box, top: box.top - frame.top, left: box.left - frame.left } as Params;
+    else {
+      if (!size) throw new OptionError("plan.reframe(size)", size, "the decoded window's { width, height } (the frame's scale is not 1)");
+      const edges = (a: number, n: number, origin: number, limit: number): [number, number] => {
+        const lo = Math.min(limit - 1, Math.max(0, Math.round((a - origin) / k)));
+        const hi = Math.min(limit, Math.max(lo + 1, Math.round((a + n - origin) / k)));
+        return [lo, hi - lo];
+      };
+      const [left, width] = edges(box.left, box.width, frame.left, size.width);
+      const [top, height] = edges(box.top, box.height, frame.top, size.height);
+      moved = { ...box, top, left, height, width } as Params;
+    }
+    if (this.transform instanceof Compose) {
+      const steps = (p as { steps: Params[] }).steps.slice();
+      steps[0] = moved;
+      return { ...(p as object), steps } as Params;
+    }
+    return moved;
+  }
+
+  /** Whether sourceWindow() can give windows for this chain (its first step is randomResizedCrop). */
+  get readsWindow(): boolean {
+    const t = this.transform instanceof Compose ? this.transform.transforms[0] : this.transform;
+    return t !== undefined && (t.name === "RandomResizedCrop" || isFixedResize(t));
+  }
+
+  /** The first step of the chain and its parameters, unless it sits inside a container. */
+  private firstStep(p: Params): { t: Transform; p: Params } | undefined {
+    if (this.transform instanceof Compose) {
+      const t = this.transform.transforms[0];
+      const steps = (p as { steps?: Params[] }).steps;
+      if (!t || !steps || t.kind === "container") return undefined;
+      return { t, p: steps[0]! };
+    }
+    return this.transform.kind === "container" ? undefined : { t: this.transform, p };
   }
 
   /** Some step draws its output size (Shape.varies): each sample's shapes are its own (sampleShapes). */
