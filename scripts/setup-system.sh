@@ -7,12 +7,13 @@
 #   bench: the data set and PyTorch/torchvision (the peer the benchmarks compare against)
 set -euo pipefail
 mode="${1:-start}"
-pkgs=(dataset-fashion-mnist)
+# libjpeg62-turbo-dev: the headers the native addon's JPEG decoder builds against (native/decode.cc).
+pkgs=(dataset-fashion-mnist libjpeg62-turbo-dev)
 case "$mode" in
   start) pkgs+=(jupyter-notebook jupyter-server jupyter-client python3-ipykernel) ;;
   test) pkgs+=(jupyter-notebook jupyter-server jupyter-client jupyter-nbconvert python3-nbclient python3-ipykernel chromium
     jupyter-console tmux python3-jupyter-kernel-test python3-torchvision plasma-workspace-wallpapers) ;;
-  bench) pkgs+=(python3-torch python3-torchvision) ;;
+  bench) pkgs+=(python3-torch python3-torchvision plasma-workspace-wallpapers) ;;
   *) echo "setup-system.sh: unknown mode '$mode' (expected start, test or bench)" >&2; exit 2 ;;
 esac
 missing=()
@@ -37,3 +38,9 @@ if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/d
   $sudo apt-get update -qq
 fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# `npm install` builds the addon before `npm start` / `npm test` run this script: when the JPEG
+# headers arrive only now, build it again so that it decodes JPEGs natively.
+if [[ " ${missing[*]} " == *" libjpeg62-turbo-dev "* ]] && [ -d "$(dirname "$0")/../build" ]; then
+  echo "batchlab: rebuilding the native addon with libjpeg-turbo" >&2
+  node "$(dirname "$0")/build-native.js"
+fi
