@@ -10,6 +10,8 @@
  *   batchlab, decode "exact": JPEGs decoded whole by libjpeg-turbo in the native pool
  *   batchlab, decode "fast": only each sample's RandomResizedCrop box decoded
  *   batchlab, JPEGs decoded by sharp (BATCHLAB_DECODER=sharp: the decoder before issue 15)
+ *   batchlab from WebDataset shards of the same JPEGs (datasets.writeShards once, then
+ *   datasets.webdataset with a 1,000-sample shuffle buffer; full decode)
  *   torchvision ImageFolder + PyTorch DataLoader, num_workers 0 and 2 (bench/torch_folder.py)
  *   full decode per core: PIL (Image.open().convert("RGB")) and libjpeg-turbo (batchlab's
  *   decodeJpeg, one image per call, so one pool thread at a time)
@@ -94,9 +96,25 @@ async function child(kind, dir) {
     process.stdout.write(JSON.stringify({ imagesPerSec: best, maxRssBytes: process.resourceUsage().maxRSS * 1024 }) + "\n");
     return;
   }
-  const ds = await bl.datasets.imageFolder(dir, { decode: kind === "fast" ? "fast" : "exact" });
+  let ds;
+  if (kind === "shards") {
+    // The same images as WebDataset shards (written once, kept beside the folder), read as streams.
+    const out = `${dir}-shards/photos`;
+    const pattern = fs.existsSync(`${dir}-shards/.complete`)
+      ? fs.readFileSync(`${dir}-shards/.complete`, "utf8").trim()
+      : await (async () => {
+          fs.rmSync(`${dir}-shards`, { recursive: true, force: true });
+          fs.mkdirSync(`${dir}-shards`, { recursive: true });
+          const w = await bl.datasets.writeShards(await bl.datasets.imageFolder(dir), { out, perShard: 200 });
+          fs.writeFileSync(`${dir}-shards/.complete`, w.pattern + "\n");
+          return w.pattern;
+        })();
+    ds = bl.datasets.webdataset(pattern, { shuffle: 1000, seed: 1 });
+  } else {
+    ds = await bl.datasets.imageFolder(dir, { decode: kind === "fast" ? "fast" : "exact" });
+  }
   const transform = T.compose([T.randomResizedCrop(224), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]);
-  const loader = new bl.DataLoader(ds, { batchSize: 64, shuffle: true, seed: 1, transform, prefetch: 2 });
+  const loader = new bl.DataLoader(ds, { batchSize: 64, ...(kind === "shards" ? {} : { shuffle: true }), seed: 1, transform, prefetch: 2 });
   // Two epochs, the better one counts (the first also warms the page cache and the pool).
   let rate = 0;
   for (let e = 0; e < 2; e++) {
@@ -149,6 +167,7 @@ async function parent() {
   const exact = runChild("exact", dir);
   const fast = runChild("fast", dir);
   const viaSharp = runChild("exact", dir, { BATCHLAB_DECODER: "sharp" });
+  const shards = runChild("shards", dir);
   const lj = runChild("libjpeg", dir);
   const best = tv.rows ? Math.max(...tv.rows.map((r) => r.images_per_s)) : undefined;
   if (tv.error) console.log(`  torchvision: ${tv.error}`);
@@ -157,6 +176,7 @@ async function parent() {
     ["batchlab decode \"exact\" (libjpeg-turbo, native pool)", exact],
     ["batchlab decode \"fast\" (only the crop box decoded)", fast],
     ["batchlab with sharp decoding (BATCHLAB_DECODER=sharp)", viaSharp],
+    ["batchlab from WebDataset shards of the same JPEGs (full decode)", shards],
   ]) {
     if (r.error) console.log(`  ${name}: failed: ${r.error}`);
     else row(name, r.imagesPerSec, r.maxRssBytes, best);
@@ -168,6 +188,16 @@ async function parent() {
   else row("  libjpeg-turbo (batchlab decodeJpeg, one image per call)", lj.imagesPerSec);
   if (pil.rows && !lj.error) console.log(`  libjpeg-turbo / PIL per core: ${(lj.imagesPerSec / pil.rows[0].images_per_s).toFixed(2)}x`);
   if (best && !exact.error) console.log(`  targets: exact >= 1.5x torchvision's best: ${(exact.imagesPerSec / best).toFixed(2)}x; fast >= 3x: ${fast.error ? "n/a" : (fast.imagesPerSec / best).toFixed(2) + "x"}`);
+  const cores = require("node:os").availableParallelism();
+  if (!lj.error && !fast.error) {
+    const limit = lj.imagesPerSec * cores;
+    console.log(`  the machine's full-decode limit (libjpeg-turbo per core x ${cores} cores) ${fmt(limit)} images/s: fast ${(fast.imagesPerSec / limit).toFixed(2)}x (target >= 1.0x)`);
+  }
+  // Peak RSS bound: prefetch x batch bytes + 150 MB (batch 64 x 3 x 224 x 224 float32, prefetch 2).
+  const bound = 2 * 64 * 3 * 224 * 224 * 4 + 150e6;
+  for (const [name, r] of [["exact", exact], ["fast", fast], ["shards", shards]]) {
+    if (!r.error) console.log(`  peak RSS ${name}: ${(r.maxRssBytes / MiB).toFixed(0)} MiB (bound prefetch x batch bytes + 150 MB = ${(bound / MiB).toFixed(0)} MiB: ${r.maxRssBytes <= bound ? "within" : "over"})`);
+  }
 }
 
 if (args[0] === "--child") child(args[1], args[2]).catch((e) => {

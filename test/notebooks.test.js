@@ -135,6 +135,13 @@ test("03: a full epoch counted through the progress bar, and the timings figure"
   assert.ok(ref, join(r[4]["text/plain"]));
   const rate = (text) => Number(text.replace(/\D/g, ""));
   assert.ok(Math.abs(Number(ref[2]) - rate(full[2]) / rate(ref[1])) <= 0.051 + 0.01 * Number(ref[2]), `${full[0]} / ${ref[0]}`);
+  // Real photos: the wallpapers as an image folder, their timings, fast against exact, a batch.
+  const photos = join(r[5]["text/plain"]).match(/^["'](\d+) photos in (\d+) classes; JPEG decoder: (.+)["']$/);
+  assert.ok(photos && Number(photos[1]) >= 10, join(r[5]["text/plain"]));
+  assert.ok(r[6][PLOTLY], "the photo loader's timings figure");
+  const modes = join(r[7]["text/plain"]).match(/^["']decode fast: (\d+) images\/s, exact: (\d+) images\/s \(fetch and decode (\d+) ms against (\d+) ms\)["']$/);
+  assert.ok(modes && Number(modes[1]) > 0 && Number(modes[2]) > 0, join(r[7]["text/plain"]));
+  assert.ok(r[8]["image/png"], "the augmented photo batch");
 });
 
 test("04: says plainly whether a GPU was used", () => {
