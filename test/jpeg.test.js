@@ -379,6 +379,7 @@ test("decode \"fast\" at DCT scales 1/2 to 1/8 stays close to \"exact\": PSNR >=
     "randomResizedCrop(224)": [224, () => T.compose([T.randomResizedCrop(224), T.randomHorizontalFlip(), T.toTensor()])],
     "randomResizedCrop(64)": [64, () => T.compose([T.randomResizedCrop(64), T.randomHorizontalFlip(), T.toTensor()])],
     "resize([224, 224])": [224, () => T.compose([T.resize([224, 224]), T.randomHorizontalFlip(), T.toTensor()])],
+    "resize(256), centerCrop(224) (the validation chain)": [224, () => T.compose([T.resize(256), T.centerCrop(224), T.toTensor()])],
   };
   for (const [name, [size, chain]] of Object.entries(chains)) {
     const values = [];

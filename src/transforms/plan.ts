@@ -104,10 +104,6 @@ export interface FillState {
 }
 
 /** resize to a fixed [height, width] (an int size keeps the aspect ratio of its input, so not that). */
-function isFixedResize(t: Transform): boolean {
-  return t.name === "Resize" && Array.isArray((t as unknown as { options: { size: unknown } }).options.size);
-}
-
 /** The coarsest DCT scale (1, 2, 4 or 8) at which a w x h source still has at least ow x oh pixels. */
 function coarsestScale(w: number, h: number, ow: number, oh: number): 1 | 2 | 4 | 8 {
   for (const k of [8, 4, 2] as const) if (Math.floor(w / k) >= ow && Math.floor(h / k) >= oh) return k;
@@ -142,10 +138,12 @@ export class Plan {
    */
   sourceWindow(s: Shape, p: Params): { left: number; top: number; width: number; height: number; scale: 1 | 2 | 4 | 8 } | undefined {
     const first = this.firstStep(p);
-    if (first && isFixedResize(first.t)) {
-      // resize to [height, width] reads the whole image: only the scale can drop.
-      const [oh, ow] = (first.t as unknown as { options: { size: [number, number] } }).options.size;
-      return { left: 0, top: 0, width: s.width, height: s.height, scale: coarsestScale(s.width, s.height, ow, oh) };
+    if (first && first.t.name === "Resize") {
+      // A resize reads the whole image: only the scale can drop, to the coarsest that still
+      // leaves at least the output's pixels (for an int size, the output the full image gets:
+      // the decoded image's aspect ratio may move its longer edge by a pixel).
+      const o = first.t.outShape(s);
+      return { left: 0, top: 0, width: s.width, height: s.height, scale: coarsestScale(s.width, s.height, o.width, o.height) };
     }
     if (!first || first.t.name !== "RandomResizedCrop") return undefined;
     const { top, left, height, width } = first.p as { top: number; left: number; height: number; width: number };
@@ -165,7 +163,7 @@ export class Plan {
    */
   reframe(p: Params, frame: { left: number; top: number; scale?: number }, size?: { width: number; height: number }): Params {
     const first = this.firstStep(p);
-    if (first && isFixedResize(first.t)) return p; // no parameters: the resize maps the decoded image
+    if (first && first.t.name === "Resize") return p; // no parameters: the resize maps the decoded image
     if (!first || first.t.name !== "RandomResizedCrop") throw new OptionError("plan.reframe(params)", p, "parameters of a chain whose first step is randomResizedCrop (see sourceWindow)");
     const box = first.p as { top: number; left: number; height: number; width: number };
     const k = frame.scale ?? 1;
@@ -190,10 +188,10 @@ export class Plan {
     return moved;
   }
 
-  /** Whether sourceWindow() can give windows for this chain (its first step is randomResizedCrop). */
+  /** Whether sourceWindow() can give windows for this chain (its first step is randomResizedCrop or resize). */
   get readsWindow(): boolean {
     const t = this.transform instanceof Compose ? this.transform.transforms[0] : this.transform;
-    return t !== undefined && (t.name === "RandomResizedCrop" || isFixedResize(t));
+    return t !== undefined && (t.name === "RandomResizedCrop" || t.name === "Resize");
   }
 
   /** The first step of the chain and its parameters, unless it sits inside a container. */
