@@ -783,16 +783,23 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
     _mm_store_si128(reinterpret_cast<__m128i*>(xi), _mm_cvttps_epi32(x0f));
     _mm_store_si128(reinterpret_cast<__m128i*>(yi), _mm_cvttps_epi32(y0f));
     const __m128 w[4] = {_mm_mul_ps(gx, gy), _mm_mul_ps(fx, gy), _mm_mul_ps(gx, fy), _mm_mul_ps(fx, fy)};
-    __m128 inDom[4];
+    const __m128 realAll = _mm_and_ps(_mm_and_ps(colReal[0], colReal[1]), _mm_and_ps(rowReal[0], rowReal[1]));
+    const __m128 domAll = _mm_and_ps(_mm_and_ps(colDom[0], colDom[1]), _mm_and_ps(rowDom[0], rowDom[1]));
+    const int allReal = _mm_movemask_ps(realAll);
     __m128 mask = zero;
-    for (int k = 0; k < 4; ++k) {
-      inDom[k] = _mm_and_ps(colDom[k & 1], rowDom[k >> 1]);
-      mask = _mm_add_ps(mask, _mm_and_ps(w[k], inDom[k]));
-    }
     for (int32_t c = 0; c < C; ++c) v[c] = zero;
-    const int allReal = _mm_movemask_ps(_mm_and_ps(_mm_and_ps(colReal[0], colReal[1]), _mm_and_ps(rowReal[0], rowReal[1])));
+    __m128 inDom[4];
+    const bool interior = allReal == 0xf && _mm_movemask_ps(domAll) == 0xf;  // every corner of every lane in both windows
+    if (interior) {
+      for (int k = 0; k < 4; ++k) mask = _mm_add_ps(mask, w[k]);
+    } else {
+      for (int k = 0; k < 4; ++k) {
+        inDom[k] = _mm_and_ps(colDom[k & 1], rowDom[k >> 1]);
+        mask = _mm_add_ps(mask, _mm_and_ps(w[k], inDom[k]));
+      }
+    }
     if constexpr (CC == 3 && std::is_same<T, uint8_t>::value) {
-      if (allReal == 0xf) {
+      if (interior) {
         // Every corner of every lane is a source pixel: per lane and row, the 6 bytes of its two
         // pixels as two 4-byte words (bytes 0..3 and 2..5, both inside them), one lane each.
         __m128i word[4];  // top-left, top-right, bottom-left, bottom-right words
@@ -803,25 +810,28 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
         word[2] = _mm_setr_epi32((int)load32(p[0] + srcRow), (int)load32(p[1] + srcRow), (int)load32(p[2] + srcRow), (int)load32(p[3] + srcRow));
         word[3] = _mm_setr_epi32((int)load32(p[0] + srcRow + 2), (int)load32(p[1] + srcRow + 2), (int)load32(p[2] + srcRow + 2),
                                  (int)load32(p[3] + srcRow + 2));
-        const __m128i ff = _mm_set1_epi32(0xff);
+        // Byte b of each 4-byte word, widened to an integer lane: a left pixel's channel c is
+        // byte c of its word, a right pixel's byte c + 1.
+        const auto byteLanes = [](int b) { return _mm_setr_epi8(b, -1, -1, -1, 4 + b, -1, -1, -1, 8 + b, -1, -1, -1, 12 + b, -1, -1, -1); };
+        const __m128i pick[4] = {byteLanes(0), byteLanes(1), byteLanes(2), byteLanes(3)};
         for (int k = 0; k < 4; ++k) {
-          const int shift0 = (k & 1) ? 8 : 0;  // a right pixel's channel c is byte c + 1 of its word
           for (int c = 0; c < 3; ++c) {
-            const __m128 S = _mm_cvtepi32_ps(_mm_and_si128(_mm_srli_epi32(word[k], shift0 + 8 * c), ff));
-            v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), inDom[k]));
+            const __m128 S = _mm_cvtepi32_ps(_mm_shuffle_epi8(word[k], pick[c + (k & 1)]));
+            v[c] = _mm_add_ps(v[c], _mm_mul_ps(w[k], S));
           }
         }
       }
     }
-    if (!(CC == 3 && std::is_same<T, uint8_t>::value) || allReal != 0xf) {
+    if (!(CC == 3 && std::is_same<T, uint8_t>::value) || !interior) {
       for (int k = 0; k < 4; ++k) {
         const __m128 inReal = _mm_and_ps(colReal[k & 1], rowReal[k >> 1]);
         const int bits = _mm_movemask_ps(inReal);
         for (int l = 0; l < 4; ++l)
           off[l] = (bits >> l) & 1 ? (size_t)(yi[l] + (k >> 1)) * srcRow + (size_t)(xi[l] + (k & 1)) * (size_t)C : 0;
+        const __m128 d = interior ? _mm_castsi128_ps(_mm_set1_epi32(-1)) : inDom[k];
         for (int32_t c = 0; c < C; ++c) {
           const __m128 S = _mm_blendv_ps(qb.fill[c], loadLanes(src, off, (size_t)c), inReal);
-          v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), inDom[k]));
+          v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), d));
         }
       }
     }
