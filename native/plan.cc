@@ -694,7 +694,18 @@ struct QuadBlock {
   const float* grid;
   int32_t G, F, C;
   float fow, foh;
-  QuadBlock(const float* blk, const float* fillValues, int32_t Cn, int32_t oh, int32_t ow) {
+  // The post ops (WarpPost), broadcast: only with a fixed channel count.
+  int32_t nPost = -1;  // -1: no post work; else 0 + v and nPost affine ops
+  __m128 postSub[WarpPost::kMaxAffine][CC > 0 ? CC : 1], postDiv[WarpPost::kMaxAffine][CC > 0 ? CC : 1];
+  QuadBlock(const float* blk, const float* fillValues, int32_t Cn, int32_t oh, int32_t ow, const WarpPost* post) {
+    if (post) {
+      nPost = post->nAffine;
+      for (int32_t i = 0; i < nPost; ++i)
+        for (int32_t c = 0; c < (CC > 0 ? CC : 1); ++c) {
+          postSub[i][c] = _mm_set1_ps(post->affine[i][c]);
+          postDiv[i][c] = _mm_set1_ps(post->affine[i][Cn + c]);
+        }
+    }
     map.set(blk + 1);
     for (int i = 0; i < 4; ++i) {
       dom[i] = _mm_set1_ps(blk[10 + i]);
@@ -860,6 +871,13 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
     const __m128 rest = _mm_sub_ps(one, mk);
     for (int32_t c = 0; c < C; ++c) v[c] = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(v[c], mk), mk), _mm_mul_ps(rest, qb.fill[c]));
   }
+  if (CC > 0 && qb.nPost >= 0) {
+    for (int32_t c = 0; c < C; ++c) {
+      __m128 a = _mm_add_ps(zero, v[c]);
+      for (int32_t i = 0; i < qb.nPost; ++i) a = _mm_div_ps(_mm_sub_ps(a, qb.postSub[i][c]), qb.postDiv[i][c]);
+      v[c] = a;
+    }
+  }
   if (pixStride == 1) {
     for (int32_t c = 0; c < C; ++c) _mm_storeu_ps(o + (size_t)c * chanStride, v[c]);
   } else {
@@ -879,7 +897,7 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
 // Rows y0 .. y1 - 1; with SSE, four pixels at a time (warpQuad) and the last ow % 4 here.
 template <int CC, bool Nearest, typename T>
 void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-              size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd) {
+              size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd, const WarpPost* post) {
   const int32_t C = CC > 0 ? CC : Crt;
   const float* m = blk + 1;
   const float* dom = blk + 10;
@@ -892,13 +910,15 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
   const size_t srcRow = (size_t)sw * (size_t)C;
   float v[CC > 0 ? CC : kMaxChannels];
 #if BATCHLAB_SSE_WARP
-  const QuadBlock<CC> qb(blk, fill, C, oh, ow);
+  const QuadBlock<CC> qb(blk, fill, C, oh, ow, post);
+  // Quads do the post ops only with a fixed channel count; otherwise no quads
+  const int32_t quadEnd = CC > 0 || !post ? ow : 0;
 #endif
   for (int32_t y = yBegin; y < yEnd; ++y) {
     const float yc = (float)y + 0.5f;
     int32_t x = 0;
 #if BATCHLAB_SSE_WARP
-    for (; x + 4 <= ow; x += 4) warpQuad<CC, Nearest, T>(qb, src, srcRow, x, y, out + (size_t)y * rowStride + (size_t)x * pixStride, pixStride, chanStride);
+    for (; x + 4 <= quadEnd; x += 4) warpQuad<CC, Nearest, T>(qb, src, srcRow, x, y, out + (size_t)y * rowStride + (size_t)x * pixStride, pixStride, chanStride);
 #endif
     for (; x < ow; ++x) {
       const float xc = (float)x + 0.5f;
@@ -972,6 +992,13 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
         const float rest = 1.0f - mk;
         for (int32_t c = 0; c < C; ++c) v[c] = (v[c] * mk) * mk + rest * fill[c];
       }
+      if (post) {
+        for (int32_t c = 0; c < C; ++c) {
+          float a = 0.0f + v[c];
+          for (int32_t i = 0; i < post->nAffine; ++i) a = affine1(a, post->affine[i][c], post->affine[i][C + c]);
+          v[c] = a;
+        }
+      }
       for (int32_t c = 0; c < C; ++c) o[(size_t)c * chanStride] = v[c];
     }
   }
@@ -979,29 +1006,31 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
 
 template <bool Nearest, typename T>
 void warpRowsC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-               size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
+               size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1, const WarpPost* post) {
   switch (C) {
-    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
   }
 }
 
 }  // namespace
 
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1,
+                const WarpPost* post) {
   (void)sh;  // the real window (checked against sh, sw) bounds every read
-  if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-  else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+  if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+  else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
 }
 
 void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1,
+                const WarpPost* post) {
   (void)sh;
-  if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-  else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+  if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+  else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
 }
 
 namespace {
@@ -1299,18 +1328,20 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     for (int32_t y = 0; direct && y < H; ++y) direct = ty[y] == y && wy[y] == 1.0f;
     for (int32_t x = 0; direct && x < W; ++x) direct = tx[x] == x && wx[x] == 1.0f;
     if (direct) {
-      // Row by row: each warped row gets its geometry and the program's ops while in cache.
+      // Row by row: the warp stores each value after the geometry's 0 + v and the program's
+      // leading AFFINE ops (toTensor, normalize: the same operations, done while the value is in
+      // a register), then the rest of the program runs on the row while it is in cache.
       const size_t segEnd = nextReduction(steps, 0, nSteps);
+      WarpPost post;
+      while ((size_t)post.nAffine < segEnd && post.nAffine < WarpPost::kMaxAffine && steps[post.nAffine].kind == Step::Affine)
+        post.affine[post.nAffine] = steps[post.nAffine].a, ++post.nAffine;
       double sum = 0.0;
       for (int32_t y = 0; y < H; ++y) {
-        if (preImage) warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1);
-        else warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1);
+        const float* blk = sc.block.data() + job.warpOffset;
+        if (preImage) warpSample(preImage, readH, readW, inC, blk, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1, &post);
+        else warpSample(src, srcH, srcW, inC, blk, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1, &post);
         float* row = img + (size_t)y * W;
-        for (int32_t c = 0; c < inC; ++c) {
-          float* v = row + (size_t)c * plane;
-          for (int32_t x = 0; x < W; ++x) v[x] = 0.0f + v[x];
-        }
-        runSteps(steps, steps + segEnd, row, plane, W, y);
+        runSteps(steps + post.nAffine, steps + segEnd, row, plane, W, y);
         sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
       }
       return finishSample(job, s, sc, steps, nSteps, segEnd, sum, img, slot);
