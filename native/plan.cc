@@ -1335,14 +1335,20 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
       WarpPost post;
       while ((size_t)post.nAffine < segEnd && post.nAffine < WarpPost::kMaxAffine && steps[post.nAffine].kind == Step::Affine)
         post.affine[post.nAffine] = steps[post.nAffine].a, ++post.nAffine;
+      // A few rows at a time (about 1024 pixels, a few KiB per channel: still in L1 when the
+      // program reads them), so that the warp's per-call set-up is not paid per row of a small image.
+      const int32_t chunk = std::max<int32_t>(1, 1024 / W);
       double sum = 0.0;
-      for (int32_t y = 0; y < H; ++y) {
-        const float* blk = sc.block.data() + job.warpOffset;
-        if (preImage) warpSample(preImage, readH, readW, inC, blk, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1, &post);
-        else warpSample(src, srcH, srcW, inC, blk, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1, &post);
-        float* row = img + (size_t)y * W;
-        runSteps(steps + post.nAffine, steps + segEnd, row, plane, W, y);
-        sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
+      const float* blk = sc.block.data() + job.warpOffset;
+      for (int32_t y0 = 0; y0 < H; y0 += chunk) {
+        const int32_t y1 = std::min(H, y0 + chunk);
+        if (preImage) warpSample(preImage, readH, readW, inC, blk, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y0, y1, &post);
+        else warpSample(src, srcH, srcW, inC, blk, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y0, y1, &post);
+        for (int32_t y = y0; y < y1; ++y) {
+          float* row = img + (size_t)y * W;
+          runSteps(steps + post.nAffine, steps + segEnd, row, plane, W, y);
+          sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
+        }
       }
       return finishSample(job, s, sc, steps, nSteps, segEnd, sum, img, slot);
     }
