@@ -261,8 +261,10 @@ void onEnvCleanup(EnvState* st) {
 // releaseOutput(buffer) detaches it (batch.dispose()) or when the garbage collector frees it.
 // Either way memory is reused only once no JavaScript value can see it. A buffer too large for
 // that budget (a batch of 256 images of 224 x 224 x 3 floats is 147 MiB) goes to a second list
-// that holds at most kKeepLarge buffers, all of one size (a buffer of another size empties it):
-// without it, every such batch was a fresh mapping, page-faulted and zeroed by the kernel.
+// that holds the kKeepLarge largest such blocks: without it, every such batch was a fresh
+// mapping, page-faulted and zeroed by the kernel. A request takes a block of that list of at
+// most twice its size (the last, smaller batch of an epoch takes a full batch's block, so the
+// next epoch still finds its blocks); the ArrayBuffer has the size asked for.
 namespace {
 constexpr size_t kKeepBytes = size_t(96) << 20;
 constexpr size_t kKeepLarge = 2;
@@ -273,7 +275,8 @@ constexpr size_t kMaxOutputBytes = size_t(1) << 31;
 // One buffer handed out. Its finalizer (Node runs it after the collector frees the buffer, or
 // a task after releaseOutput detached it) gets this record as its hint.
 struct Output {
-  size_t bytes;
+  size_t bytes;     // the ArrayBuffer's size
+  size_t capacity;  // the block's size (>= bytes: a block of the large list)
   void* data;
   uint64_t id;    // unique, never reused (records are looked up by it, not by address)
   bool released;  // releaseOutput already took the memory back: the finalizer only deletes this
@@ -282,7 +285,7 @@ struct Output {
 std::mutex freeMu;
 std::vector<std::pair<size_t, void*>> freeBlocks;  // (bytes, memory), few entries
 size_t freeBytes = 0;
-std::vector<std::pair<size_t, void*>> largeBlocks;  // beyond kKeepBytes: at most kKeepLarge, one size
+std::vector<std::pair<size_t, void*>> largeBlocks;  // (capacity, memory) beyond kKeepBytes: at most kKeepLarge
 std::vector<Output*> liveOutputs;  // handed out, not yet released or finalized
 std::vector<uint64_t> pinnedOutputs;  // ids of live outputs that queued or running jobs write
 uint64_t lastOutputId = 0;
@@ -299,22 +302,23 @@ constexpr int64_t kPressure = 1;
 void reclaim(napi_env env, Output* out) {
   int64_t unused = 0;
   napi_adjust_external_memory(env, -(int64_t)out->bytes * kPressure, &unused);
-  std::vector<void*> drop;
+  void* drop = out->data;
   {
     std::lock_guard<std::mutex> lock(freeMu);
-    if (freeBytes + out->bytes <= kKeepBytes) {
+    if (out->capacity == out->bytes && freeBytes + out->bytes <= kKeepBytes) {
       freeBlocks.emplace_back(out->bytes, out->data);
       freeBytes += out->bytes;
       return;
     }
-    if (!largeBlocks.empty() && largeBlocks.front().first != out->bytes) {
-      for (auto& b : largeBlocks) drop.push_back(b.second);
-      largeBlocks.clear();
+    largeBlocks.emplace_back(out->capacity, out->data);
+    drop = nullptr;
+    if (largeBlocks.size() > kKeepLarge) {  // let the smallest go
+      auto smallest = std::min_element(largeBlocks.begin(), largeBlocks.end());
+      drop = smallest->second;
+      largeBlocks.erase(smallest);
     }
-    if (largeBlocks.size() < kKeepLarge) largeBlocks.emplace_back(out->bytes, out->data);
-    else drop.push_back(out->data);
   }
-  for (void* d : drop) std::free(d);  // outside the lock: unmapping a large block takes a while
+  std::free(drop);  // outside the lock: unmapping a large block takes a while
 }
 
 }  // namespace
@@ -363,6 +367,7 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const size_t bytes = (size_t)want;
+  size_t capacity = bytes;
   void* data = nullptr;
   {
     std::lock_guard<std::mutex> lock(freeMu);
@@ -374,13 +379,19 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
         break;
       }
     }
-    if (!data && !largeBlocks.empty() && largeBlocks.back().first == bytes) {
-      data = largeBlocks.back().second;
-      largeBlocks.pop_back();
+    size_t best = largeBlocks.size();
+    for (size_t i = 0; !data && i < largeBlocks.size(); ++i) {
+      const size_t cap = largeBlocks[i].first;
+      if (cap >= bytes && cap / 2 <= bytes && (best == largeBlocks.size() || cap < largeBlocks[best].first)) best = i;
+    }
+    if (!data && best < largeBlocks.size()) {
+      capacity = largeBlocks[best].first;
+      data = largeBlocks[best].second;
+      largeBlocks.erase(largeBlocks.begin() + (ptrdiff_t)best);
     }
   }
   if (!data) data = std::malloc(bytes);
-  Output* out = data ? new (std::nothrow) Output{bytes, data, 0, false} : nullptr;
+  Output* out = data ? new (std::nothrow) Output{bytes, capacity, data, 0, false} : nullptr;
   if (!out) {
     std::free(data);
     Napi::RangeError::New(env, "allocOutput: out of memory for " + std::to_string(bytes) + " bytes").ThrowAsJavaScriptException();

@@ -689,7 +689,18 @@ struct QuadBlock {
   const float* grid;
   int32_t G, F, C;
   float fow, foh;
-  QuadBlock(const float* blk, const float* fillValues, int32_t Cn, int32_t oh, int32_t ow) {
+  // The post ops (WarpPost), broadcast: only with a fixed channel count.
+  int32_t nPost = -1;  // -1: no post work; else 0 + v and nPost affine ops
+  __m128 postSub[WarpPost::kMaxAffine][CC > 0 ? CC : 1], postDiv[WarpPost::kMaxAffine][CC > 0 ? CC : 1];
+  QuadBlock(const float* blk, const float* fillValues, int32_t Cn, int32_t oh, int32_t ow, const WarpPost* post) {
+    if (post) {
+      nPost = post->nAffine;
+      for (int32_t i = 0; i < nPost; ++i)
+        for (int32_t c = 0; c < (CC > 0 ? CC : 1); ++c) {
+          postSub[i][c] = _mm_set1_ps(post->affine[i][c]);
+          postDiv[i][c] = _mm_set1_ps(post->affine[i][Cn + c]);
+        }
+    }
     map.set(blk + 1);
     for (int i = 0; i < 4; ++i) {
       dom[i] = _mm_set1_ps(blk[10 + i]);
@@ -778,16 +789,23 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
     _mm_store_si128(reinterpret_cast<__m128i*>(xi), _mm_cvttps_epi32(x0f));
     _mm_store_si128(reinterpret_cast<__m128i*>(yi), _mm_cvttps_epi32(y0f));
     const __m128 w[4] = {_mm_mul_ps(gx, gy), _mm_mul_ps(fx, gy), _mm_mul_ps(gx, fy), _mm_mul_ps(fx, fy)};
-    __m128 inDom[4];
+    const __m128 realAll = _mm_and_ps(_mm_and_ps(colReal[0], colReal[1]), _mm_and_ps(rowReal[0], rowReal[1]));
+    const __m128 domAll = _mm_and_ps(_mm_and_ps(colDom[0], colDom[1]), _mm_and_ps(rowDom[0], rowDom[1]));
+    const int allReal = _mm_movemask_ps(realAll);
     __m128 mask = zero;
-    for (int k = 0; k < 4; ++k) {
-      inDom[k] = _mm_and_ps(colDom[k & 1], rowDom[k >> 1]);
-      mask = _mm_add_ps(mask, _mm_and_ps(w[k], inDom[k]));
-    }
     for (int32_t c = 0; c < C; ++c) v[c] = zero;
-    const int allReal = _mm_movemask_ps(_mm_and_ps(_mm_and_ps(colReal[0], colReal[1]), _mm_and_ps(rowReal[0], rowReal[1])));
+    __m128 inDom[4];
+    const bool interior = allReal == 0xf && _mm_movemask_ps(domAll) == 0xf;  // every corner of every lane in both windows
+    if (interior) {
+      for (int k = 0; k < 4; ++k) mask = _mm_add_ps(mask, w[k]);
+    } else {
+      for (int k = 0; k < 4; ++k) {
+        inDom[k] = _mm_and_ps(colDom[k & 1], rowDom[k >> 1]);
+        mask = _mm_add_ps(mask, _mm_and_ps(w[k], inDom[k]));
+      }
+    }
     if constexpr (CC == 3 && std::is_same<T, uint8_t>::value) {
-      if (allReal == 0xf) {
+      if (interior) {
         // Every corner of every lane is a source pixel: per lane and row, the 6 bytes of its two
         // pixels as two 4-byte words (bytes 0..3 and 2..5, both inside them), one lane each.
         __m128i word[4];  // top-left, top-right, bottom-left, bottom-right words
@@ -798,25 +816,28 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
         word[2] = _mm_setr_epi32((int)load32(p[0] + srcRow), (int)load32(p[1] + srcRow), (int)load32(p[2] + srcRow), (int)load32(p[3] + srcRow));
         word[3] = _mm_setr_epi32((int)load32(p[0] + srcRow + 2), (int)load32(p[1] + srcRow + 2), (int)load32(p[2] + srcRow + 2),
                                  (int)load32(p[3] + srcRow + 2));
-        const __m128i ff = _mm_set1_epi32(0xff);
+        // Byte b of each 4-byte word, widened to an integer lane: a left pixel's channel c is
+        // byte c of its word, a right pixel's byte c + 1.
+        const auto byteLanes = [](int b) { return _mm_setr_epi8(b, -1, -1, -1, 4 + b, -1, -1, -1, 8 + b, -1, -1, -1, 12 + b, -1, -1, -1); };
+        const __m128i pick[4] = {byteLanes(0), byteLanes(1), byteLanes(2), byteLanes(3)};
         for (int k = 0; k < 4; ++k) {
-          const int shift0 = (k & 1) ? 8 : 0;  // a right pixel's channel c is byte c + 1 of its word
           for (int c = 0; c < 3; ++c) {
-            const __m128 S = _mm_cvtepi32_ps(_mm_and_si128(_mm_srli_epi32(word[k], shift0 + 8 * c), ff));
-            v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), inDom[k]));
+            const __m128 S = _mm_cvtepi32_ps(_mm_shuffle_epi8(word[k], pick[c + (k & 1)]));
+            v[c] = _mm_add_ps(v[c], _mm_mul_ps(w[k], S));
           }
         }
       }
     }
-    if (!(CC == 3 && std::is_same<T, uint8_t>::value) || allReal != 0xf) {
+    if (!(CC == 3 && std::is_same<T, uint8_t>::value) || !interior) {
       for (int k = 0; k < 4; ++k) {
         const __m128 inReal = _mm_and_ps(colReal[k & 1], rowReal[k >> 1]);
         const int bits = _mm_movemask_ps(inReal);
         for (int l = 0; l < 4; ++l)
           off[l] = (bits >> l) & 1 ? (size_t)(yi[l] + (k >> 1)) * srcRow + (size_t)(xi[l] + (k & 1)) * (size_t)C : 0;
+        const __m128 d = interior ? _mm_castsi128_ps(_mm_set1_epi32(-1)) : inDom[k];
         for (int32_t c = 0; c < C; ++c) {
           const __m128 S = _mm_blendv_ps(qb.fill[c], loadLanes(src, off, (size_t)c), inReal);
-          v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), inDom[k]));
+          v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), d));
         }
       }
     }
@@ -845,6 +866,13 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
     const __m128 rest = _mm_sub_ps(one, mk);
     for (int32_t c = 0; c < C; ++c) v[c] = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(v[c], mk), mk), _mm_mul_ps(rest, qb.fill[c]));
   }
+  if (CC > 0 && qb.nPost >= 0) {
+    for (int32_t c = 0; c < C; ++c) {
+      __m128 a = _mm_add_ps(zero, v[c]);
+      for (int32_t i = 0; i < qb.nPost; ++i) a = _mm_div_ps(_mm_sub_ps(a, qb.postSub[i][c]), qb.postDiv[i][c]);
+      v[c] = a;
+    }
+  }
   if (pixStride == 1) {
     for (int32_t c = 0; c < C; ++c) _mm_storeu_ps(o + (size_t)c * chanStride, v[c]);
   } else {
@@ -864,7 +892,7 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
 // Rows y0 .. y1 - 1; with SSE, four pixels at a time (warpQuad) and the last ow % 4 here.
 template <int CC, bool Nearest, typename T>
 void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-              size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd) {
+              size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd, const WarpPost* post) {
   const int32_t C = CC > 0 ? CC : Crt;
   const float* m = blk + 1;
   const float* dom = blk + 10;
@@ -877,13 +905,15 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
   const size_t srcRow = (size_t)sw * (size_t)C;
   float v[CC > 0 ? CC : kMaxChannels];
 #if BATCHLAB_SSE_WARP
-  const QuadBlock<CC> qb(blk, fill, C, oh, ow);
+  const QuadBlock<CC> qb(blk, fill, C, oh, ow, post);
+  // Quads do the post ops only with a fixed channel count; otherwise no quads
+  const int32_t quadEnd = CC > 0 || !post ? ow : 0;
 #endif
   for (int32_t y = yBegin; y < yEnd; ++y) {
     const float yc = (float)y + 0.5f;
     int32_t x = 0;
 #if BATCHLAB_SSE_WARP
-    for (; x + 4 <= ow; x += 4) warpQuad<CC, Nearest, T>(qb, src, srcRow, x, y, out + (size_t)y * rowStride + (size_t)x * pixStride, pixStride, chanStride);
+    for (; x + 4 <= quadEnd; x += 4) warpQuad<CC, Nearest, T>(qb, src, srcRow, x, y, out + (size_t)y * rowStride + (size_t)x * pixStride, pixStride, chanStride);
 #endif
     for (; x < ow; ++x) {
       const float xc = (float)x + 0.5f;
@@ -957,6 +987,13 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
         const float rest = 1.0f - mk;
         for (int32_t c = 0; c < C; ++c) v[c] = (v[c] * mk) * mk + rest * fill[c];
       }
+      if (post) {
+        for (int32_t c = 0; c < C; ++c) {
+          float a = 0.0f + v[c];
+          for (int32_t i = 0; i < post->nAffine; ++i) a = affine1(a, post->affine[i][c], post->affine[i][C + c]);
+          v[c] = a;
+        }
+      }
       for (int32_t c = 0; c < C; ++c) o[(size_t)c * chanStride] = v[c];
     }
   }
@@ -966,7 +1003,7 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
 // warpBicubic and, per frame, cubicFrameMask (the same functions as the CUDA kernel's).
 template <int CC, typename T>
 void warpBicubicRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-                     size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd) {
+                     size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd, const WarpPost* post) {
   const int32_t C = CC > 0 ? CC : Crt;
   constexpr int MAXC = CC > 0 ? CC : kMaxChannels;
   const float* m = blk + 1;
@@ -1001,6 +1038,13 @@ void warpBicubicRows(const T* src, int32_t sw, int32_t Crt, const float* blk, co
         const float rest = 1.0f - mk;
         for (int32_t c = 0; c < C; ++c) v[c] = (v[c] * mk) * mk + rest * fill[c];
       }
+      if (post) {  // the geometry's 0 + v and the leading AFFINE ops, as warpRows does them
+        for (int32_t c = 0; c < C; ++c) {
+          float a = 0.0f + v[c];
+          for (int32_t i = 0; i < post->nAffine; ++i) a = affine1(a, post->affine[i][c], post->affine[i][C + c]);
+          v[c] = a;
+        }
+      }
       float* o = out + (size_t)y * rowStride + (size_t)x * pixStride;
       for (int32_t c = 0; c < C; ++c) o[(size_t)c * chanStride] = v[c];
     }
@@ -1009,42 +1053,44 @@ void warpBicubicRows(const T* src, int32_t sw, int32_t Crt, const float* blk, co
 
 template <typename T>
 void warpBicubicC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-                  size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
+                  size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1, const WarpPost* post) {
   switch (C) {
-    case 1: return warpBicubicRows<1, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    case 3: return warpBicubicRows<3, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    case 4: return warpBicubicRows<4, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    default: return warpBicubicRows<0, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    case 1: return warpBicubicRows<1, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    case 3: return warpBicubicRows<3, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    case 4: return warpBicubicRows<4, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    default: return warpBicubicRows<0, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
   }
 }
 
 template <bool Nearest, typename T>
 void warpRowsC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-               size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
+               size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1, const WarpPost* post) {
   switch (C) {
-    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
   }
 }
 
 }  // namespace
 
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1,
+                const WarpPost* post) {
   (void)sh;  // the real window (checked against sh, sw) bounds every read
-  if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-  else if (mode == kWarpBicubic) warpBicubicC<uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-  else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+  if (mode == kWarpNearest) warpRowsC<true, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+  else if (mode == kWarpBicubic) warpBicubicC<uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+  else warpRowsC<false, uint8_t>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
 }
 
 void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1) {
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1,
+                const WarpPost* post) {
   (void)sh;
-  if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-  else if (mode == kWarpBicubic) warpBicubicC<float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
-  else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1);
+  if (mode == kWarpNearest) warpRowsC<true, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+  else if (mode == kWarpBicubic) warpBicubicC<float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+  else warpRowsC<false, float>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
 }
 
 namespace {
@@ -1342,19 +1388,27 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     for (int32_t y = 0; direct && y < H; ++y) direct = ty[y] == y && wy[y] == 1.0f;
     for (int32_t x = 0; direct && x < W; ++x) direct = tx[x] == x && wx[x] == 1.0f;
     if (direct) {
-      // Row by row: each warped row gets its geometry and the program's ops while in cache.
+      // Row by row: the warp stores each value after the geometry's 0 + v and the program's
+      // leading AFFINE ops (toTensor, normalize: the same operations, done while the value is in
+      // a register), then the rest of the program runs on the row while it is in cache.
       const size_t segEnd = nextReduction(steps, 0, nSteps);
+      WarpPost post;
+      while ((size_t)post.nAffine < segEnd && post.nAffine < WarpPost::kMaxAffine && steps[post.nAffine].kind == Step::Affine)
+        post.affine[post.nAffine] = steps[post.nAffine].a, ++post.nAffine;
+      // A few rows at a time (about 1024 pixels, a few KiB per channel: still in L1 when the
+      // program reads them), so that the warp's per-call set-up is not paid per row of a small image.
+      const int32_t chunk = std::max<int32_t>(1, 1024 / W);
       double sum = 0.0;
-      for (int32_t y = 0; y < H; ++y) {
-        if (preImage) warpSample(preImage, readH, readW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1);
-        else warpSample(src, srcH, srcW, inC, sc.block.data() + job.warpOffset, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y, y + 1);
-        float* row = img + (size_t)y * W;
-        for (int32_t c = 0; c < inC; ++c) {
-          float* v = row + (size_t)c * plane;
-          for (int32_t x = 0; x < W; ++x) v[x] = 0.0f + v[x];
+      const float* blk = sc.block.data() + job.warpOffset;
+      for (int32_t y0 = 0; y0 < H; y0 += chunk) {
+        const int32_t y1 = std::min(H, y0 + chunk);
+        if (preImage) warpSample(preImage, readH, readW, inC, blk, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y0, y1, &post);
+        else warpSample(src, srcH, srcW, inC, blk, job.warp, job.fill.data(), H, W, img, 1, plane, (size_t)W, y0, y1, &post);
+        for (int32_t y = y0; y < y1; ++y) {
+          float* row = img + (size_t)y * W;
+          runSteps(steps + post.nAffine, steps + segEnd, row, plane, W, y);
+          sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
         }
-        runSteps(steps, steps + segEnd, row, plane, W, y);
-        sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
       }
       return finishSample(job, s, sc, steps, nSteps, segEnd, sum, img, slot);
     }

@@ -121,11 +121,21 @@ struct Scratch {
 // source `src` (sh x sw x C) through the warp block `blk` (PLAN_ABI.md, "Warp pass"). The block
 // was checked (its real window lies inside the source), so every read is in bounds. Only rows
 // y0 .. y1 - 1 of the oh rows are written (a caller may take the image a row at a time).
+// `post` (may be null): pointwise work done on each value before it is stored, when the warped
+// image is the output itself: the geometry pass's 0 + v (K = 1, weight 1), then the program's
+// leading AFFINE ops, each (v - sub[c]) / div[c], in order: the same operations as those passes.
+struct WarpPost {
+  static constexpr int kMaxAffine = 4;
+  int32_t nAffine = 0;
+  const float* affine[kMaxAffine] = {};  // each: sub[C], then div[C]
+};
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1);
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1,
+                const WarpPost* post = nullptr);
 // The same from a float image (the pass before the warp).
 void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
-                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1);
+                int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1,
+                const WarpPost* post = nullptr);
 
 // Runs sample s: writes its outC*outH*outW floats. Returns "" or why it could not (the arrays
 // changed while the job ran, or memory ran out); then the sample's output is unspecified.

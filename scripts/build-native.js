@@ -143,6 +143,9 @@ function sanitizeBuild() {
   const args = [
     "-std=c++17", "-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
     "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-pthread",
+    // The release build's baseline, so that the SSE paths (the separable pass, the warp) are the
+    // code the sanitizers check.
+    ...(process.arch === "x64" ? ["-march=x86-64-v2"] : []),
     // Hidden, self-bound symbols: otherwise the unannotated std::vector code that node exports
     // would be used for some calls and AddressSanitizer would report container-overflows.
     "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wl,-Bsymbolic",

@@ -623,12 +623,23 @@ export class Plan {
    */
   private warpFill(layout: Layout, block: Float32Array, base: number): readonly number[] {
     const k0 = this.warpAt;
-    const leaf = this.structure[k0]!.t;
+    let cached = this.warpFills.get(layout);
+    if (!cached) {
+      // The warp's fill option at this layout's channel count, and the colour ops before the
+      // warp: the same for every sample of the layout, so built once (not per sample).
+      const leaf = this.structure[k0]!.t;
+      const C0 = layout.shapes[k0]!.channels;
+      const value = fillFor(`${leaf.name[0]!.toLowerCase()}${leaf.name.slice(1)}.fill`, leaf.fillOption() as number | number[], C0).slice();
+      let op = 0;
+      const ops: number[] = [];
+      for (let k = 0; k < k0; k++) if (this.structure[k]!.t.kind === "color") ops.push(op++);
+      cached = { value, ops };
+      this.warpFills.set(layout, cached);
+    }
+    const ops = cached.ops;
+    if (ops.length === 0) return cached.value; // shared: a fill array is never mutated
     const C = layout.shapes[k0]!.channels;
-    const v = fillFor(`${leaf.name[0]!.toLowerCase()}${leaf.name.slice(1)}.fill`, leaf.fillOption() as number | number[], C).slice();
-    let op = 0;
-    const ops: number[] = [];
-    for (let k = 0; k < k0; k++) if (this.structure[k]!.t.kind === "color") ops.push(op++);
+    const v = cached.value.slice();
     for (let j = ops.length - 1; j >= 0; j--) {
       const at = base + layout.opOffsets[ops[j]!]!;
       if (block[at] === 0) continue;
@@ -637,12 +648,15 @@ export class Plan {
     return v;
   }
 
+  /** Per layout: the warp's fill before any colour op, and the colour ops before the warp (warpFill). */
+  private readonly warpFills = new WeakMap<Layout, { value: readonly number[]; ops: readonly number[] }>();
+
   /** Scratch of encodeSample: the refill steps of the sample being encoded. */
   private readonly refillMarks: RefillMark[] = [];
 
   /** The chain's one fill value, after a step that brings `f`; throws where they disagree. */
   private checkFill(leaf: Transform, f: readonly number[], fill: readonly number[] | undefined): readonly number[] {
-    if (fill && !sameValues(fill, f)) {
+    if (fill && fill !== f && !sameValues(fill, f)) {
       throw new OptionError(`${leaf.name}.fill`, f, `the same fill as earlier steps (${JSON.stringify(fill)}): one chain has one fill value before its colour steps (after them each step may have its own)`);
     }
     return f;
