@@ -97,6 +97,19 @@ const f32 = Math.fround;
  * pixel's footprint contributes (triangle, or Keys' cubic with a = -0.5), weights normalised to 1.
  */
 export function resampleTaps(n: number, size: number, mode: Interpolation, antialias = false): AxisTaps {
+  // The tables depend on these four values only and are never written to, so samples share
+  // them: a photo set's random crops repeat the same (n, size) pairs over an epoch.
+  const key = `${mode}:${antialias ? 1 : 0}:${n}:${size}`;
+  let t = resampled.get(key);
+  if (!t) {
+    if (resampled.size >= 4096) resampled.clear();
+    resampled.set(key, (t = resampleUncached(n, size, mode, antialias)));
+  }
+  return t;
+}
+const resampled = new Map<string, AxisTaps>();
+
+function resampleUncached(n: number, size: number, mode: Interpolation, antialias: boolean): AxisTaps {
   const scale = f32(n / size);
   if (mode === "nearest" || mode === "nearest-exact") {
     // floor(o * float32(n / size)): exact integer division picks another pixel than torch at
@@ -198,7 +211,29 @@ export function composeTaps(inner: AxisTaps, outer: AxisTaps): AxisTaps {
   return t;
 }
 
+/** Whether every weight of a K = 1 table is 1 (a crop, flip or constant pad: a pure gather). */
+const gathers = new WeakMap<AxisTaps, boolean>();
+function isGather(t: AxisTaps): boolean {
+  if (t.K !== 1) return false;
+  let g = gathers.get(t);
+  if (g === undefined) {
+    g = t.weight.every((w) => w === 1);
+    gathers.set(t, g);
+  }
+  return g;
+}
+
 function composeUncached(inner: AxisTaps, outer: AxisTaps): AxisTaps {
+  if (isGather(inner)) {
+    // Through a gather each outer tap just reads another index, with its own weight (times 1,
+    // exact): the general loop below gives these very tables, this without its bookkeeping.
+    const index = new Int32Array(outer.index.length);
+    for (let i = 0; i < index.length; i++) {
+      const mid = outer.index[i]!;
+      index[i] = mid < 0 ? -1 : inner.index[mid]!;
+    }
+    return { size: outer.size, K: outer.K, index, weight: Float32Array.from(outer.weight) };
+  }
   // Follow each outer tap through the inner table. Where both steps resample, taps that land on
   // the same source index merge (weights added in float32, in order of first appearance), so a
   // chain of resamplings keeps as many taps as its footprint has pixels, not the product of the
