@@ -300,11 +300,11 @@ BL_PX void cubicWeights(float t, float* w) {
   w[3] = cubicFar(2.0f - t);
 }
 
-// Bicubic value of the image at source point (ix, iy) (inside the warp's range), C channels into
-// v: a tap in `dom` reads read(sy, sx, p) where `real` holds it, else the fill; a tap outside
-// `dom` reads 0 and adds no weight; then v = v * mask + (1 - mask) * fill.
+// The bicubic sum at source point (ix, iy) (inside the warp's range), C channels into v: a tap
+// in `dom` reads read(sy, sx, p) where `real` holds it, else the fill; a tap outside `dom` reads
+// 0 and adds no weight. Returns the in-domain weight (the mask).
 template <int MAXC, typename Read>
-BL_PX void warpBicubic(float ix, float iy, const float* dom, const float* real, const float* fill, int C, const Read& read, float* v) {
+BL_PX float cubicSum(float ix, float iy, const float* dom, const float* real, const float* fill, int C, const Read& read, float* v) {
   const float x0f = floorf(ix), y0f = floorf(iy);
   const int x0 = (int)x0f, y0 = (int)y0f;
   float wx[4], wy[4];
@@ -321,6 +321,7 @@ BL_PX void warpBicubic(float ix, float iy, const float* dom, const float* real, 
       const int sx = x0 - 1 + i;
       if (!inWindow(dom, sx, sy)) continue;
       rm = rm + wx[i];
+      if (C == 0) continue;
       if (inWindow(real, sx, sy)) {
         float p[MAXC];
         read(sy, sx, p);
@@ -332,32 +333,30 @@ BL_PX void warpBicubic(float ix, float iy, const float* dom, const float* real, 
     mask = mask + wy[j] * rm;
     for (int c = 0; c < C; ++c) v[c] = v[c] + wy[j] * row[c];
   }
+  return mask;
+}
+
+// The bicubic warp's value at (ix, iy): cubicSum, then v = v * mask + (1 - mask) * fill.
+template <int MAXC, typename Read>
+BL_PX void warpBicubic(float ix, float iy, const float* dom, const float* real, const float* fill, int C, const Read& read, float* v) {
+  const float mask = cubicSum<MAXC>(ix, iy, dom, real, fill, C, read, v);
   const float rest = 1.0f - mask;
   for (int c = 0; c < C; ++c) v[c] = v[c] * mask + rest * fill[c];
 }
 
+// No pixels to read (a mask alone).
+struct NoRead {
+  BL_PX void operator()(int, int, float*) const {}
+};
+
 // The bicubic weight of a point's taps inside a fw x fh frame (q maps the point to the frame):
-// the rows' sums of in-frame x weights, weighted by y, as warpBicubic's mask.
+// cubicSum's mask with the frame as the domain (0 < s + 0.5 < n is 0 <= s < n for integers).
 BL_PX float cubicFrameMask(const float* q, int fh, int fw, float px, float py) {
   float ix, iy;
   warpPoint(q, px, py, &ix, &iy);
   if (!(fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f)) return 0.0f;
-  const float x0f = floorf(ix), y0f = floorf(iy);
-  const int x0 = (int)x0f, y0 = (int)y0f;
-  float wx[4], wy[4];
-  cubicWeights(ix - x0f, wx);
-  cubicWeights(iy - y0f, wy);
-  float mask = 0.0f;
-  for (int j = 0; j < 4; ++j) {
-    const int sy = y0 - 1 + j;
-    float rm = 0.0f;
-    for (int i = 0; i < 4; ++i) {
-      const int sx = x0 - 1 + i;
-      if (sx >= 0 && sx < fw && sy >= 0 && sy < fh) rm = rm + wx[i];
-    }
-    mask = mask + wy[j] * rm;
-  }
-  return mask;
+  const float frame[4] = {0.0f, 0.0f, (float)fw, (float)fh};
+  return cubicSum<1>(ix, iy, frame, frame, nullptr, 0, NoRead(), nullptr);
 }
 
 }  // namespace blpixel
