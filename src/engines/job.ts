@@ -56,6 +56,11 @@ export interface PlanJob {
   preDims?: Int32Array;
   preTapIndex?: Int32Array;
   preTapWeight?: Float32Array;
+  /**
+   * With a warp: the first warpOps ops of `program` run on the image the warp reads (the
+   * pre-pass image, or the source), before the warp; the others after the geometry pass.
+   */
+  warpOps?: number;
 }
 
 /** What the CPU engine adds to a job: where to write, and how many pool threads may work on it. */

@@ -51,6 +51,12 @@ export function warpedImage(job: PlanJob, s: number): { height: number; width: n
   const P = job.params.length / job.n;
   const at = s * P + job.warpOffset!;
   const b = job.params;
+  if (job.warpOps) {
+    // The ops before the warp, on the image it reads (PLAN_ABI.md, "Ops before the warp").
+    const data = new Float32Array(image.height * image.width * image.channels);
+    for (let i = 0; i < data.length; i++) data[i] = image.data[i]!;
+    image = runOps(job, b.subarray(s * P, (s + 1) * P), { data, height: image.height, width: image.width, channels: image.channels }, 0, job.warpOps);
+  }
   if (b[at] === 0) return image;
   const m = Array.from(b.subarray(at + 1, at + 10)) as unknown as Mat3;
   const domain = Array.from(b.subarray(at + 10, at + 14));
@@ -100,62 +106,69 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
   for (let s = 0; s < n; s++) {
     const src = warpedImage(job, s);
     let img: FloatImage = separable(src, job.tapIndex.subarray(s * per, (s + 1) * per), job.tapWeight.subarray(s * per, (s + 1) * per), H, W, K, job.fill);
-    const block = job.params.subarray(s * P, (s + 1) * P);
-    for (let k = 0; k < job.program.length; k++) {
-      const p = block.subarray(job.opOffsets[k]!);
-      if (p[0] === 0) continue;
-      const C = img.channels;
-      switch (job.program[k]) {
-        case 0:
-          img = ref.affine(img, p.subarray(1, 1 + C), p.subarray(1 + C, 1 + 2 * C));
-          break;
-        case 1:
-          img = ref.grayscale(img, p[1]!);
-          break;
-        case 2:
-          for (const which of ORDERS[p[2]!]!) {
-            const factor = p[3 + which]!;
-            if (Number.isNaN(factor)) continue;
-            if (which === 0) img = ref.brightness(img, factor, p[1]!);
-            else if (which === 1) img = ref.contrast(img, factor, p[1]!);
-            else if (which === 2) img = ref.saturation(img, factor, p[1]!);
-            else img = ref.hue(img, factor, p[1]!);
-          }
-          break;
-        case 4:
-          img = invert(img, p[1]!);
-          break;
-        case 5:
-          img = solarize(img, p[2]!, p[1]!);
-          break;
-        case 6:
-          img = posterize(img, p[2]!, p[1]!);
-          break;
-        case 7:
-          img = autocontrast(img, p[1]!);
-          break;
-        case 8:
-          img = equalize(img, p[1]!);
-          break;
-        case 9:
-          img = sharpness(img, p[2]!, p[1]!);
-          break;
-        case 10:
-          img = permuteChannels(img, Array.from(p.subarray(1, 1 + C)));
-          break;
-        case 11:
-          img = noiseField(img, [p[5]!, p[6]!, p[7]!], p[2]!, p[3]!, p[4] !== 0, p[1]!);
-          break;
-        case 3: {
-          const d = img.data.slice();
-          const y1 = Math.min(H, p[1]! + p[3]!);
-          const x1 = Math.min(W, p[2]! + p[4]!);
-          for (let y = p[1]!; y < y1; y++) for (let x = p[2]!; x < x1; x++) for (let c = 0; c < C; c++) d[(y * W + x) * C + c] = p[5 + c]!;
-          img = { ...img, data: d };
-          break;
-        }
-      }
-    }
+    img = runOps(job, job.params.subarray(s * P, (s + 1) * P), img, job.warpOps ?? 0, job.program.length);
     ref.writeCHW(img, out, s * job.outC * H * W);
   }
+}
+
+/** Ops from .. to - 1 of the program on one sample's image (its block: the sample's P floats). */
+function runOps(job: PlanJob, block: Float32Array, img: FloatImage, from: number, to: number): FloatImage {
+  for (let k = from; k < to; k++) {
+    const p = block.subarray(job.opOffsets[k]!);
+    if (p[0] === 0) continue;
+    const C = img.channels;
+    switch (job.program[k]) {
+      case 0:
+        img = ref.affine(img, p.subarray(1, 1 + C), p.subarray(1 + C, 1 + 2 * C));
+        break;
+      case 1:
+        img = ref.grayscale(img, p[1]!);
+        break;
+      case 2:
+        for (const which of ORDERS[p[2]!]!) {
+          const factor = p[3 + which]!;
+          if (Number.isNaN(factor)) continue;
+          if (which === 0) img = ref.brightness(img, factor, p[1]!);
+          else if (which === 1) img = ref.contrast(img, factor, p[1]!);
+          else if (which === 2) img = ref.saturation(img, factor, p[1]!);
+          else img = ref.hue(img, factor, p[1]!);
+        }
+        break;
+      case 4:
+        img = invert(img, p[1]!);
+        break;
+      case 5:
+        img = solarize(img, p[2]!, p[1]!);
+        break;
+      case 6:
+        img = posterize(img, p[2]!, p[1]!);
+        break;
+      case 7:
+        img = autocontrast(img, p[1]!);
+        break;
+      case 8:
+        img = equalize(img, p[1]!);
+        break;
+      case 9:
+        img = sharpness(img, p[2]!, p[1]!);
+        break;
+      case 10:
+        img = permuteChannels(img, Array.from(p.subarray(1, 1 + C)));
+        break;
+      case 11:
+        img = noiseField(img, [p[5]!, p[6]!, p[7]!], p[2]!, p[3]!, p[4] !== 0, p[1]!);
+        break;
+      case 3: {
+        const d = img.data.slice();
+        const H = img.height;
+        const W = img.width;
+        const y1 = Math.min(H, p[1]! + p[3]!);
+        const x1 = Math.min(W, p[2]! + p[4]!);
+        for (let y = p[1]!; y < y1; y++) for (let x = p[2]!; x < x1; x++) for (let c = 0; c < C; c++) d[(y * W + x) * C + c] = p[5 + c]!;
+        img = { ...img, data: d };
+        break;
+      }
+    }
+  }
+  return img;
 }
