@@ -94,6 +94,8 @@ void readJob(Napi::Env env, const Napi::Object& o, const Limits& lim, bool withO
   if (job.warp != kWarpNone) job.warpOffset = (size_t)intField(o, "warpOffset", 0, std::numeric_limits<int32_t>::max());
   // The pass before the warp is optional too.
   if (job.warp != kWarpNone && !o.Get("preK").IsUndefined()) job.preK = intField(o, "preK", 1, lim.maxTaps);
+  // Ops before the warp (checked against the program's length in checkJob).
+  if (job.warp != kWarpNone && !o.Get("warpOps").IsUndefined()) job.warpOps = intField(o, "warpOps", 0, lim.maxOps);
 
   Napi::Value srcs = o.Get("sources");
   Napi::Value offsetsValue = o.Get("srcOffsets");

@@ -58,6 +58,7 @@ struct Job {
   std::vector<size_t> preTapAt;          // where sample s's pre taps start (n + 1 prefix sums)
   const int32_t* preTapIndex = nullptr;  // per sample (preH + preW) * preK, back to back
   const float* preTapWeight = nullptr;
+  int32_t warpOps = 0;                   // with a warp: ops 0 .. warpOps-1 run on the image it reads
 
   // The image the warp reads for sample s: the pre-pass image, or the source.
   int32_t readH(int32_t s) const { return preK ? preDims[2 * (size_t)s] : dims[2 * (size_t)s]; }

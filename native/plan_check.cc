@@ -177,6 +177,10 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
   const size_t P = job.P;
   const size_t blockAt = (size_t)s * P;
   for (size_t k = 0; k < job.program.size(); ++k) {
+    // The ops before the warp keep the channel count: the warp reads inC channels.
+    if ((int32_t)k == job.warpOps && job.warpOps > 0 && C != job.inC) {
+      return bad("warpOps", "ops before the warp that keep inC = " + str(job.inC) + " channels (sample " + str(s) + " has " + str(C) + " after op " + str(job.warpOps - 1) + ")", str(job.warpOps));
+    }
     const int32_t code = job.program[k];
     const int cnt = opParamCount(code, C);
     if (cnt < 0) return bad("program[" + str(k) + "]", kOpCodes, str(code));
@@ -229,6 +233,9 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
         if (!isNonNegativeInt(p[1 + i])) return bad("params[" + str(at + 1 + i) + "]", std::string("an ERASE ") + names[i] + ", a non-negative integer" + of, num(p[1 + i]));
       }
     }
+  }
+  if (job.warpOps > 0 && (size_t)job.warpOps == job.program.size() && C != job.inC) {
+    return bad("warpOps", "ops before the warp that keep inC = " + str(job.inC) + " channels (sample " + str(s) + " has " + str(C) + ")", str(job.warpOps));
   }
   if (C != job.outC) return bad("outC", "the channels the program ends with for sample " + str(s) + " (" + str(C) + ")", str(job.outC));
   return {};
@@ -299,6 +306,7 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
     }
     if (sharp > lim.maxSharpnessOps) return bad("program", "at most " + str(lim.maxSharpnessOps) + " SHARPNESS op (this engine's limit)", str(sharp));
   }
+  if ((size_t)job.warpOps > len.program) return bad("warpOps", "at most the program's length (" + str(len.program) + " ops)", str(job.warpOps));
   if (len.opOffsets != len.program) return bad("opOffsets", "one offset per op (" + str(len.program) + ")", "length " + str(len.opOffsets));
   for (size_t k = 0; k < job.program.size(); ++k) {
     if (opParamCount(job.program[k], 1) < 0) return bad("program[" + str(k) + "]", kOpCodes, str(job.program[k]));
