@@ -519,11 +519,12 @@ void combineRows(const float* const* h, const float* wy, int32_t K, int32_t C, i
   }
 }
 
-// Decodes sample s's enabled ops (the block was checked) into row steps.
-void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
+// Decodes sample s's enabled ops from .. to - 1 (the block was checked) into row steps, for an
+// H x W image entering op `from` with inC channels (ERASE boxes are clipped to it).
+void decodeSteps(const Job& job, const float* block, size_t from, size_t to, int32_t imgH, int32_t imgW, std::vector<Step>& steps) {
   steps.clear();
   int32_t C = job.inC;
-  for (size_t k = 0; k < job.program.size(); ++k) {
+  for (size_t k = from; k < to; ++k) {
     const float* p = block + job.opOffsets[k];
     if (p[0] == 0.0f) continue;
     Step st{};
@@ -588,7 +589,7 @@ void decodeSteps(const Job& job, const float* block, std::vector<Step>& steps) {
         steps.push_back(st);
         break;
       case kErase: {
-        const int64_t H = job.outH, W = job.outW;
+        const int64_t H = imgH, W = imgW;
         const int64_t y0 = (int64_t)p[1], x0 = (int64_t)p[2], h = (int64_t)p[3], w = (int64_t)p[4];
         st.kind = Step::Erase;
         st.y0 = (int32_t)std::min(y0, H);
@@ -1138,6 +1139,9 @@ void prePass(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const int32_
 
 }  // namespace
 
+// The ops before the warp of sample s (job.warpOps > 0), into sc.pre.
+std::string opsBeforeWarp(const Job& job, int32_t s, Scratch& sc, const uint8_t* src, const float* pre, int32_t H, int32_t W, bool* ran);
+
 // The passes of sample s after its geometry pass (contrast steps, the copy to out).
 std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
                          float* slot);
@@ -1329,7 +1333,7 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     const size_t bytes = std::min<size_t>(job.srcBytes[a], (size_t)job.dims[2 * a] * (size_t)job.dims[2 * a + 1] * (size_t)inC);
     prefetchBytes(job.src[a], std::min<size_t>(bytes, 16384));
   }
-  decodeSteps(job, sc.block.data(), sc.steps);
+  decodeSteps(job, sc.block.data(), (size_t)job.warpOps, job.program.size(), H, W, sc.steps);
   const Step* steps = sc.steps.data();
   const size_t nSteps = sc.steps.size();
 
@@ -1372,6 +1376,12 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
     preImage = sc.pre.data();
   }
   const int32_t readH = job.warp != kWarpNone ? job.readH(s) : srcH, readW = job.warp != kWarpNone ? job.readW(s) : srcW;
+  if (job.warp != kWarpNone && job.warpOps > 0) {
+    bool ran = false;
+    const std::string err = opsBeforeWarp(job, s, sc, src, preImage, readH, readW, &ran);
+    if (!err.empty()) return err;
+    if (ran) preImage = sc.pre.data();  // the warp (or, with the warp off, the taps) reads it
+  }
 
   // The warp pass: the taps then read its float image instead of the source bytes.
   const float* warped = nullptr;
@@ -1562,23 +1572,20 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
   return finishSample(job, s, sc, steps, nSteps, segEnd, sum, img, slot);
 }
 
-// The passes after geometry: each contrast step starts a pass over the finished rows (and sums
-// for the next one); then the copy to `out` when the image lived in scratch memory.
-std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
-                         float* slot) {
-  (void)s;
-  const int32_t H = job.outH, W = job.outW;
+// The passes after the first segment of steps on an H x W image of planes: each whole-image
+// step (a contrast, AUTOCONTRAST, EQUALIZE, SHARPNESS) starts a pass over the finished rows,
+// which runs the steps up to the next one (and sums gray for it).
+void wholeImagePasses(const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img, int32_t H, int32_t W, std::vector<float>& sharpCopy) {
   const size_t plane = (size_t)H * (size_t)W;
-  auto nextContrast = [&](size_t from) { return nextReduction(steps, from, nSteps); };
   while (segEnd < nSteps) {
     const Step& ct = steps[segEnd];
     const float mean = (float)(sum / (double)plane);
     const size_t from = segEnd + 1;
-    segEnd = nextContrast(from);
+    segEnd = nextReduction(steps, from, nSteps);
     sum = 0.0;
     if (ct.kind == Step::Autocontrast) autocontrastImage(img, plane, ct);
     else if (ct.kind == Step::Equalize) equalizeImage(img, plane, ct);
-    else if (ct.kind == Step::Sharpness) sharpnessImage(img, H, W, ct, sc.sharpCopy);
+    else if (ct.kind == Step::Sharpness) sharpnessImage(img, H, W, ct, sharpCopy);
     for (int32_t y = 0; y < H; ++y) {
       float* row = img + (size_t)y * W;
       if (ct.kind == Step::Contrast) contrastRow(row, plane, W, ct.C, ct.f, ct.bound, mean);
@@ -1586,8 +1593,51 @@ std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* ste
       sum = sumFor(steps, segEnd, nSteps, row, plane, W, sum);
     }
   }
+}
 
+// The passes after geometry (wholeImagePasses on the output image), then the copy to `out`
+// when the image lived in scratch memory.
+std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
+                         float* slot) {
+  (void)s;
+  wholeImagePasses(steps, nSteps, segEnd, sum, img, job.outH, job.outW, sc.sharpCopy);
   if (img != slot) std::memcpy(slot, img, sizeof(float) * job.outPerSample());
+  return "";
+}
+
+// The ops before the warp (PLAN_ABI.md, "Ops before the warp"): the image the warp reads
+// (`pre`, HWC floats, or the source bytes) becomes planes, runs ops 0 .. warpOps - 1 as the
+// program after geometry runs (row passes, then a pass per whole-image step), and is written
+// back as HWC floats into sc.pre, which the warp then reads (*ran: some op was on). Returns ""
+// or an error.
+std::string opsBeforeWarp(const Job& job, int32_t s, Scratch& sc, const uint8_t* src, const float* pre, int32_t H, int32_t W, bool* ran) {
+  const int32_t C = job.inC;
+  const size_t plane = (size_t)H * (size_t)W;
+  decodeSteps(job, sc.block.data(), 0, (size_t)job.warpOps, H, W, sc.preSteps);
+  *ran = !sc.preSteps.empty();
+  if (!*ran) return "";  // every op before the warp is off for this sample: the warp reads its image as it is
+  try {
+    sc.preOps.resize(plane * (size_t)C);
+    sc.pre.resize(plane * (size_t)C);
+  } catch (const std::bad_alloc&) {
+    return "out of memory for the image before the warp of sample " + std::to_string(s);
+  }
+  float* img = sc.preOps.data();
+  for (size_t i = 0; i < plane; ++i)
+    for (int32_t c = 0; c < C; ++c) img[(size_t)c * plane + i] = pre ? pre[i * (size_t)C + (size_t)c] : (float)src[i * (size_t)C + (size_t)c];
+  const Step* steps = sc.preSteps.data();
+  const size_t n = sc.preSteps.size();
+  const size_t segEnd = nextReduction(steps, 0, n);
+  double sum = 0.0;
+  for (int32_t y = 0; y < H; ++y) {
+    float* row = img + (size_t)y * W;
+    runSteps(steps, steps + segEnd, row, plane, W, y);
+    sum = sumFor(steps, segEnd, n, row, plane, W, sum);
+  }
+  wholeImagePasses(steps, n, segEnd, sum, img, H, W, sc.sharpCopy);
+  float* out = sc.pre.data();
+  for (size_t i = 0; i < plane; ++i)
+    for (int32_t c = 0; c < C; ++c) out[i * (size_t)C + (size_t)c] = img[(size_t)c * plane + i];
   return "";
 }
 

@@ -111,6 +111,8 @@ struct Scratch {
   std::vector<float> preWeights;
   std::vector<float> preRows;    // pre pass: horizontal sums of every source row, then a fill row
   std::vector<float> pre;        // the pre-pass image (HWC floats), which the warp reads
+  std::vector<Step> preSteps;    // warpOps: the ops before the warp, decoded
+  std::vector<float> preOps;     // warpOps: the image the warp reads as planes, while they run
   std::vector<int32_t> rowPos;   // separable pass: index of source row r (r + 1; 0: the fill row) in `hrows`, or -1
   std::vector<int32_t> rowList;  // the source rows the sample's row taps read, in increasing order (-1 first)
   std::vector<float> quad;       // four source rows interleaved: value p of lane l at p*4 + l (then a fill pixel)

@@ -292,21 +292,25 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
   if (n == 0 ? len.params != 0 : len.params % n != 0) return bad("params", "a length that is a multiple of n = " + str(n) + " (one block of P floats per sample)", "length " + str(len.params));
   if (n > 0 && len.params / n > (size_t)std::numeric_limits<int32_t>::max()) return bad("params", "blocks of at most 2^31-1 floats", str(len.params / n));
   if (len.program > (size_t)lim.maxOps) return bad("program", "at most " + str(lim.maxOps) + " ops (this engine's limit)", "length " + str(len.program));
-  {
+  if ((size_t)job.warpOps > len.program) return bad("warpOps", "at most the program's length (" + str(len.program) + " ops)", str(job.warpOps));
+  // An engine's limits on whole-image ops hold per stage: the ops before the warp (warpOps)
+  // and the ops after the geometry pass run as programs of their own.
+  for (int stage = 0; stage < 2; ++stage) {
+    const size_t from = stage == 0 ? 0 : (size_t)job.warpOps, to = stage == 0 ? (size_t)job.warpOps : len.program;
+    const std::string which = job.warpOps == 0 ? "" : stage == 0 ? " before the warp (warpOps)" : " after the warp";
     int32_t whole = 0;
-    for (size_t k = 0; k < len.program; ++k) whole += job.program[k] == kAutocontrast || job.program[k] == kEqualize;
-    if (whole > lim.maxWholeImageOps) return bad("program", "at most " + str(lim.maxWholeImageOps) + " AUTOCONTRAST and EQUALIZE ops (this engine's limit)", str(whole));
+    for (size_t k = from; k < to; ++k) whole += job.program[k] == kAutocontrast || job.program[k] == kEqualize;
+    if (whole > lim.maxWholeImageOps) return bad("program", "at most " + str(lim.maxWholeImageOps) + " AUTOCONTRAST and EQUALIZE ops" + which + " (this engine's limit)", str(whole));
     int32_t sharp = 0;
-    for (size_t k = 0; k < len.program; ++k) {
+    for (size_t k = from; k < to; ++k) {
       const int32_t code = job.program[k];
       if (sharp > 0 && !lim.reductionsAfterSharpness && (code == kJitter || code == kAutocontrast || code == kEqualize)) {
-        return bad("program[" + str(k) + "]", "no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op (this engine's limit)", str(code));
+        return bad("program[" + str(k) + "]", "no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op" + which + " (this engine's limit)", str(code));
       }
       sharp += code == kSharpness;
     }
-    if (sharp > lim.maxSharpnessOps) return bad("program", "at most " + str(lim.maxSharpnessOps) + " SHARPNESS op (this engine's limit)", str(sharp));
+    if (sharp > lim.maxSharpnessOps) return bad("program", "at most " + str(lim.maxSharpnessOps) + " SHARPNESS op" + which + " (this engine's limit)", str(sharp));
   }
-  if ((size_t)job.warpOps > len.program) return bad("warpOps", "at most the program's length (" + str(len.program) + " ops)", str(job.warpOps));
   if (len.opOffsets != len.program) return bad("opOffsets", "one offset per op (" + str(len.program) + ")", "length " + str(len.opOffsets));
   for (size_t k = 0; k < job.program.size(); ++k) {
     if (opParamCount(job.program[k], 1) < 0) return bad("program[" + str(k) + "]", kOpCodes, str(job.program[k]));

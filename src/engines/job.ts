@@ -236,6 +236,7 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
       dims[2 * i + 1] = shape.width;
     }
     job.warpDims = dims;
+    if (w.ops > 0) job.warpOps = w.ops;
     if (w.pre) {
       let preK = 1;
       let total = 0;

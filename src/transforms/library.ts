@@ -132,9 +132,10 @@ export abstract class Transform {
   /**
    * Containers the plan runs as fused steps (a policy with one op per sample): the steps, each
    * with its parameters and whether this sample runs it; with p null, only the structure (every
-   * step, enabled). Undefined: not such a container.
+   * step, enabled). Undefined, or a method that returns undefined (the same for every p: it
+   * depends on the options only): not such a container.
    */
-  planSteps?(p: Params): { t: Transform; p: Params; enabled: boolean }[];
+  planSteps?(p: Params): { t: Transform; p: Params; enabled: boolean }[] | undefined;
 
   /** Colour steps: whether the plan program has an op for this step as configured (if not, the chain runs step by step). */
   hasOp(): boolean {

@@ -36,6 +36,12 @@ export interface WarpLayout {
    */
   readonly pre: boolean;
   readonly preShape: Shape;
+  /**
+   * Ops of the program that run before the warp, on the image it reads (the job's warpOps):
+   * the colour steps written before it, when one of them is not a pointwise affine step
+   * (Plan.warpProgram); 0 otherwise.
+   */
+  readonly ops: number;
 }
 
 /** A leaf transform with its drawn parameters and whether its randomApply coins said yes. */
@@ -56,8 +62,8 @@ function leaves(t: Transform, p: Params, enabled: boolean, out: Leaf[]): Leaf[] 
     // Every option is a step; the chosen one is enabled.
     const q = p as { choice: number; steps: Params[] } | null;
     t.transforms.forEach((c, i) => leaves(c, q ? q.steps[i]! : null, enabled && (q ? q.choice === i : true), out));
-  } else if (t.planSteps) {
-    for (const st of t.planSteps(p)) leaves(st.t, st.p, enabled && st.enabled, out);
+  } else if (t.planSteps?.(p)) {
+    for (const st of t.planSteps(p)!) leaves(st.t, st.p, enabled && st.enabled, out);
   } else {
     out.push({ t, p, enabled });
   }
@@ -123,7 +129,13 @@ export class Plan {
     this.warpAt = this.structure.findIndex((l) => l.t.kind === "warp");
     this.warpLast = this.structure.map((l) => l.t.kind).lastIndexOf("warp");
     this.gridReserve = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
-    this.warpPre = this.warpAt >= 0 && this.structure.slice(0, this.warpAt).some((l) => l.t.kind === "geometry" && !l.t.foldsBeforeWarp());
+    this.warpProgram = this.warpAt >= 0 && this.structure.slice(0, this.warpAt).some((l) => l.t.kind === "color" && !l.t.pointwiseAffine);
+    const before = this.structure.slice(0, this.warpAt);
+    this.warpPre =
+      this.warpAt >= 0 &&
+      (before.some((l) => l.t.kind === "geometry" && !l.t.foldsBeforeWarp()) ||
+        // Colour steps after geometry, run before the warp: they must see the geometry's image.
+        (this.warpProgram && before.findIndex((l) => l.t.kind === "geometry") >= 0 && before.findIndex((l) => l.t.kind === "geometry") < before.findIndex((l) => l.t.kind === "color")));
     this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
     this.varies = this.structure.some((l) => l.t.sizesVary());
     this.endsVarying = endsVarying(this.structure);
@@ -230,6 +242,13 @@ export class Plan {
   private readonly warpLast: number;
   /** The steps before the first warp are a separable pass of their own (WarpLayout.pre). */
   private readonly warpPre: boolean;
+  /**
+   * The colour steps before the warp run before it, on the image it reads (the job's warpOps),
+   * because one of them is not pointwise affine (a policy's Equalize, a colorJitter): they keep
+   * their place in the chain. Otherwise (toTensor, normalize) they run after the warp with its
+   * fill taken back through them (warpFill), which lets the warp write the output directly.
+   */
+  private readonly warpProgram: boolean;
   /** Control points per side the warp block reserves room for (the chain's elastic warp's). */
   private readonly gridReserve: number;
 
@@ -326,12 +345,14 @@ export class Plan {
       let bound = 255;
       let P = 0;
       let warpOffset = -1;
+      let warpOps = 0;
       for (let k = 0; k < this.structure.length; k++) {
         const leaf = this.structure[k]!;
         shapes.push(s);
         ctxs.push({ bound });
         if (k === this.warpAt) {
           // The block, and room for the chain's displacement grid (an elastic warp's, if any).
+          warpOps = program.length;
           warpOffset = P;
           P += WARP_BLOCK + 2 * this.gridReserve * this.gridReserve;
         }
@@ -358,7 +379,8 @@ export class Plan {
         // Steps that read fill only at some shapes (a centre crop larger than its input) were
         // let through by warpUnfused: at this shape they must agree with the warp's fill.
         const wt = this.structure[this.warpAt]!.t;
-        const colourBefore = this.structure.slice(0, this.warpAt).some((e) => e.t.kind === "color");
+        // (With the colour steps run before the warp, its fill is in their units: no conflict.)
+        const colourBefore = !this.warpProgram && this.structure.slice(0, this.warpAt).some((e) => e.t.kind === "color");
         this.structure.forEach((e, k) => {
           const t = e.t;
           // With a size drawn per sample, a step may read fill at some samples' sizes: assume it does.
@@ -378,7 +400,7 @@ export class Plan {
         const folds = (t: Transform, at: Shape) => (at.varies ? t.foldsAfterWarp(WIDE) && t.foldsAfterWarp(TINY) : t.foldsAfterWarp(at));
         while (!displaces && end < this.structure.length && this.structure[end]!.t.kind === "geometry" && folds(this.structure[end]!.t, shapes[end]!)) end++;
         const interpolation = (this.structure[this.warpAt]!.t as unknown as { interpolation: WarpInterpolation }).interpolation;
-        warp = { mode: WARP_MODES[interpolation], offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s, pre: this.warpPre, preShape: shapes[this.warpAt]! };
+        warp = { mode: WARP_MODES[interpolation], offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s, pre: this.warpPre, preShape: shapes[this.warpAt]!, ops: this.warpProgram ? warpOps : 0 };
       }
       l = { shapes, ctxs, program: Int32Array.from(program), opOffsets: Int32Array.from(offsets), P, out: s, ...(warp ? { warp } : {}) };
       if (this.layouts.size > 256) this.layouts.clear();
@@ -432,8 +454,9 @@ export class Plan {
       for (let i = 0; i < ts.length; i++) k = this.collect(ts[i]!, q ? q.steps[i]! : null, enabled && (q ? q.choice === i : true), k);
       return k;
     }
-    if (t.planSteps) {
-      for (const st of t.planSteps(p)) k = this.collect(st.t, st.p, enabled && st.enabled, k);
+    const planned = t.planSteps?.(p);
+    if (planned) {
+      for (const st of planned) k = this.collect(st.t, st.p, enabled && st.enabled, k);
       return k;
     }
     this.leafParams[k] = p;
@@ -480,6 +503,7 @@ export class Plan {
       let preX: AxisTaps = identityTaps(img.width);
       // Each later warp's input image, as a map from the output point to it, checked as a domain.
       const frames: { m: Mat3; height: number; width: number }[] = [];
+      let applied = false;
       let grid: ArrayLike<number> | null = null;
       for (let k = 0; k < w.end; k++) {
         const leaf = structure[k]!.t;
@@ -509,13 +533,18 @@ export class Plan {
         }
         const a = leaf.foldMatrix!(s, q);
         const d = leaf.displacement ? leaf.displacement(s, q) : null;
-        if (k > this.warpAt && leaf.kind === "warp" && (a || d)) frames.push({ m: IDENTITY, height: s.height, width: s.width });
+        // A warp after one that this sample applies reads that warp's output: a frame. Until the
+        // first applied warp (a randomApply, randomChoice or policy slot may leave the first off),
+        // the folded steps shape the image it reads: the domain.
+        const applies = leaf.kind === "warp" && !!(a || d);
+        if (applies && applied) frames.push({ m: IDENTITY, height: s.height, width: s.width });
         if (a) {
           m = composeMaps(m, a);
           for (const fr of frames) fr.m = composeMaps(fr.m, a);
         }
         if (d) grid = d; // the last folded step (see layoutOf)
-        if (k < this.warpAt) {
+        if (applies) applied = true;
+        else if (!applied) {
           domain = extent(m, shapeAt(k + 1));
           real = intersect(real, domain);
         }
@@ -637,7 +666,9 @@ export class Plan {
       this.warpFills.set(layout, cached);
     }
     const ops = cached.ops;
-    if (ops.length === 0) return cached.value; // shared: a fill array is never mutated
+    // Shared: a fill array is never mutated. With the colour ops run before the warp
+    // (warpProgram), its fill is used as written.
+    if (ops.length === 0 || this.warpProgram) return cached.value;
     const C = layout.shapes[k0]!.channels;
     const v = cached.value.slice();
     for (let j = ops.length - 1; j >= 0; j--) {
@@ -717,9 +748,16 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
   const at = structure.findIndex((l) => l.t.kind === "warp");
   if (at >= 0) out.push(...warpUnfused(structure, at));
   out.push(...varyingFillUnfused(structure));
-  for (const l of structure) {
+  // Colour steps that run before the warp (warpProgram) are behind every later step: the
+  // reorder rules below start after the warp (warpUnfused judges the steps before it).
+  const program = at >= 0 && runsBeforeWarp(structure, at);
+  for (const [k, l] of structure.entries()) {
     const t = l.t;
     if (t.kind === "warp") continue; // warpUnfused
+    if (program && k < at) {
+      if (t.kind === "container" || (t.kind === "color" && !t.hasOp())) out.push(t.name);
+      continue;
+    }
     else if (t.kind === "container") out.push(t.name); // a policy or a choice: step by step
     else if (t.kind === "color") {
       if (!t.hasOp()) out.push(t.name); // no op in the plan program (yet): the reference runs it
@@ -735,16 +773,6 @@ function unfusedSteps(structure: readonly Leaf[]): string[] {
   return out;
 }
 
-/**
- * What keeps a chain with a warp (the first, at `at`) from the fused plan: more than three
- * warps, warps with different interpolations or fills, a displacement before the last warp,
- * between warps anything but flips, plain scales and centre crops within the image (the frames
- * a warp block checks have no padding); before the first warp, a colour step other than toTensor / normalize
- * or a geometric step that does not fold into a matrix (mirror padding, antialiased or bicubic
- * resizing: put those after the warp, where they stay separable taps); a colour step before the
- * warp together with any constant-fill geometry (the fills would be in two units); a fill that
- * differs from the warp's (one fill per plan).
- */
 /** A shape larger than any crop: readsFillAt(WIDE) is false for steps that read fill only past the image. */
 const WIDE: Shape = { height: Number.MAX_SAFE_INTEGER, width: Number.MAX_SAFE_INTEGER, channels: 1 };
 /** The smallest image: with WIDE, the two ends of the sizes a drawn size may take. */
@@ -779,12 +807,32 @@ function endsVarying(structure: readonly Leaf[]): boolean {
   return varying;
 }
 
+/**
+ * What keeps a chain with a warp (the first, at `at`) from the fused plan: more than three
+ * warps, warps with different interpolations or fills, a displacement before the last warp,
+ * between warps anything but flips, plain scales and centre crops within the image (the frames
+ * a warp block checks have no padding); a fill that differs from the warp's (one fill per plan).
+ * Before the first warp, when its colour steps are toTensor / normalize only (they run after the
+ * warp, with its fill taken back through them): a geometric step that does not fold into a
+ * matrix (mirror padding, antialiased or bicubic resizing: put those after the warp, where they
+ * stay separable taps), and constant-fill geometry (the fills would be in two units). When some
+ * colour step before it is not affine, they run before the warp (Plan.warpProgram): they must
+ * keep the channels and not interleave with the geometry before the warp (all after it: the
+ * pre pass; all before it: the geometry folds into the matrix, so it must fold).
+ */
 function warpUnfused(structure: readonly Leaf[], at: number): string[] {
   const out: string[] = [];
   const warp = structure[at]!.t;
   const fill = warp.fillOption()!;
   const colourBefore = structure.slice(0, at).some((l) => l.t.kind === "color");
   const last = structure.map((l) => l.t.kind).lastIndexOf("warp");
+  // With the colour steps run before the warp: is there geometry before the first of them?
+  const program = runsBeforeWarp(structure, at);
+  const before = structure.slice(0, at).map((l) => l.t.kind);
+  const firstColour = before.indexOf("color");
+  const firstGeometry = before.indexOf("geometry");
+  const lastGeometry = before.lastIndexOf("geometry");
+  const geometryFirst = firstGeometry >= 0 && firstGeometry < firstColour;
   const mode = (t: Transform) => (t as unknown as { interpolation: WarpInterpolation }).interpolation;
   let warps = 0;
   structure.forEach((l, k) => {
@@ -797,10 +845,20 @@ function warpUnfused(structure: readonly Leaf[], at: number): string[] {
       else if (k !== last && t.displacementGrid() > 0) out.push(t.name);
     } else if (k > at && k < last && (t.kind === "color" || !(t.foldsBeforeWarp() && t.borderReads() === "none" || (t.borderReads() === "fill" && !t.readsFillAt(WIDE))))) {
       out.push(t.name); // between warps: only steps that keep every pixel (flips, scales, centre crops)
-    } else if (k < at && t.kind === "color" && !t.pointwiseAffine) out.push(t.name);
-    else if (t.kind === "geometry" && t.borderReads() === "fill" && t.readsFillAt(WIDE) && (colourBefore || !sameFill(t.fillOption()!, fill))) out.push(t.name);
+    } else if (k < at && t.kind === "color" && !program && !t.pointwiseAffine) out.push(t.name);
+    else if (k < at && program && (t.kind === "color" ? t.name === "Grayscale" || (geometryFirst ? k < lastGeometry : firstGeometry >= 0 && k > firstGeometry) : t.kind === "geometry" && !geometryFirst && !t.foldsBeforeWarp())) {
+      // Before the warp, run before it: colour steps that keep the channels (the warp reads
+      // inC), after the geometry before the warp (the pre pass) or before all of it (the
+      // geometry then folds into the warp's matrix, so it must fold).
+      out.push(t.name);
+    } else if (t.kind === "geometry" && t.borderReads() === "fill" && t.readsFillAt(WIDE) && ((colourBefore && !program) || !sameFill(t.fillOption()!, fill))) out.push(t.name);
   });
   return out;
+}
+
+/** The colour steps before the warp at `at` run before it (Plan.warpProgram): one of them is not pointwise affine. */
+function runsBeforeWarp(structure: readonly Leaf[], at: number): boolean {
+  return structure.slice(0, at).some((l) => l.t.kind === "color" && !l.t.pointwiseAffine);
 }
 
 /** A refill step of one sample: its fill region, followed to the output, and its ERASE blocks. */

@@ -348,6 +348,12 @@ class AutoAugment extends Policy {
     super("autoAugment", o);
     v.knownKeys("autoAugment", o, ["policy", "interpolation", "fill"]);
     this.options = { policy: v.oneOf("autoAugment.policy", o.policy ?? "imagenet", ["imagenet", "cifar10", "svhn"] as const), interpolation: this.interpolation, fill: this.fill };
+    this.slots = new OpSlots(2, { interpolation: this.interpolation, fill: this.fill });
+  }
+  /** A sub-policy's two ops (those whose probability came up, in order) as two slots of the fused plan (OpSlots). */
+  private readonly slots: OpSlots;
+  override planSteps(p: Params): PlanStep[] {
+    return this.slots.steps(p ? (p as unknown as { ops: PolicyOp[] }).ops : null);
   }
   /** torchvision's order: the sub-policy, two probabilities, two signs; then each op whose probability came up. */
   override draw(rng: RandomStream, s: Shape): Params {
@@ -401,6 +407,13 @@ class RandAugment extends Policy {
       interpolation: this.interpolation,
       fill: this.fill,
     };
+    const n = this.options.numOps;
+    this.slots = n <= 2 ? new OpSlots(n as 0 | 1 | 2, { interpolation: this.interpolation, fill: this.fill }) : undefined;
+  }
+  /** Up to two ops: a slot each in the fused plan (OpSlots); more run step by step. */
+  private readonly slots: OpSlots | undefined;
+  override planSteps(p: Params): PlanStep[] | undefined {
+    return this.slots?.steps(p ? (p as unknown as { ops: PolicyOp[] }).ops : null);
   }
   override draw(rng: RandomStream, s: Shape): Params {
     const space = augmentSpace(this.options.numMagnitudeBins, s, true, false);
@@ -481,6 +494,35 @@ function oneOpSteps(warp: { interpolation: WarpInterpolation; fill: number | num
   ];
 }
 
+type PlanStep = { t: Transform; p: Params; enabled: boolean };
+
+/**
+ * A policy of up to two ops per sample (RandAugment with numOps <= 2, AutoAugment's
+ * sub-policies) as steps of the fused plan, one slot per op: slot 1's colour ops then its warp,
+ * slot 2's warp then its colour ops, each step enabled only where the sample drew its op. Every
+ * order of two ops keeps its meaning: a colour op then a warp, a warp then a colour op, two
+ * warps (folded into one matrix) or two colour ops (one before the warp pass, one after). Slot
+ * 1's colour ops run before the warp (the job's warpOps), on the image it reads. One slot is
+ * oneOpSteps as TrivialAugmentWide runs it.
+ */
+class OpSlots {
+  private readonly slots: { t: Transform; names: readonly OpName[] }[][];
+  constructor(count: 0 | 1 | 2, warp: { interpolation: WarpInterpolation; fill: number | number[] }) {
+    const first = oneOpSteps(warp);
+    this.slots = count === 0 ? [] : count === 1 ? [first] : [[...first.slice(1), first[0]!], oneOpSteps(warp)];
+  }
+  /** The steps for a sample's ops (null: the structure, every step enabled); a missing op enables nothing. */
+  steps(ops: readonly PolicyOp[] | null): PlanStep[] {
+    const out: PlanStep[] = [];
+    this.slots.forEach((slot, i) => {
+      const op = ops ? ops[i] ?? null : null;
+      const q = { op } as unknown as Params;
+      for (const { t, names } of slot) out.push({ t, p: q, enabled: ops === null || (op !== null && names.includes(op.name)) });
+    });
+    return out;
+  }
+}
+
 // -------------------------------------------------------------------------- TrivialAugmentWide
 
 export interface TrivialAugmentWideOptions extends PolicyOptions {
@@ -491,18 +533,16 @@ export interface TrivialAugmentWideOptions extends PolicyOptions {
 class TrivialAugmentWide extends Policy {
   readonly name = "TrivialAugmentWide";
   readonly options: { numMagnitudeBins: number; interpolation: WarpInterpolation; fill: number | number[] };
-  private readonly steps: { t: Transform; names: readonly OpName[] }[];
+  private readonly slots: OpSlots;
   constructor(o: TrivialAugmentWideOptions) {
     super("trivialAugmentWide", o);
     v.knownKeys("trivialAugmentWide", o, ["numMagnitudeBins", "interpolation", "fill"]);
     this.options = { numMagnitudeBins: v.int("trivialAugmentWide.numMagnitudeBins", o.numMagnitudeBins ?? 31, 2, 1000), interpolation: this.interpolation, fill: this.fill };
-    this.steps = oneOpSteps({ interpolation: this.interpolation, fill: this.fill });
+    this.slots = new OpSlots(1, { interpolation: this.interpolation, fill: this.fill });
   }
-  /** One op per sample: the fused plan runs it as steps that only the drawn op enables (oneOpSteps). */
-  override planSteps(p: Params): { t: Transform; p: Params; enabled: boolean }[] {
-    const op = p ? (p as unknown as { ops: PolicyOp[] }).ops[0]! : null;
-    const q = { op } as unknown as Params;
-    return this.steps.map(({ t, names }) => ({ t, p: q, enabled: op === null || names.includes(op.name) }));
+  /** One op per sample: the fused plan runs it as steps that only the drawn op enables (OpSlots). */
+  override planSteps(p: Params): PlanStep[] {
+    return this.slots.steps(p ? (p as unknown as { ops: PolicyOp[] }).ops : null);
   }
   override draw(rng: RandomStream): Params {
     const space = trivialSpace(this.options.numMagnitudeBins);
