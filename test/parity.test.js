@@ -260,7 +260,7 @@ test("steps without a fused op (a policy that picks several ops per sample) run 
   const bl = require("../dist");
   const rng = new RandomStream(4, 0, 0);
   for (const [c, chain] of [
-    [3, T.compose([T.randomCrop(14, { padding: 2 }), T.randomInvert(), T.randAugment(), T.toTensor(), T.gaussianNoise({ sigma: 0.05 }), T.randomSolarize(0.5)])],
+    [3, T.compose([T.randomCrop(14, { padding: 2 }), T.randomInvert(), T.randAugment({ numOps: 3 }), T.toTensor(), T.gaussianNoise({ sigma: 0.05 }), T.randomSolarize(0.5)])],
     [1, T.compose([T.toTensor(), T.randomEqualize({ p: 1 }), T.augMix({ mixtureWidth: 2 }), T.gaussianBlur(3), T.randomSolarize(0.4, { p: 1 })])],
   ]) {
     const plan = new T.Plan(chain);
@@ -331,8 +331,28 @@ function randomWarpChain(rng, c, h, w) {
     steps.push(T.toTensor());
     if (rng.random() < 0.5) steps.push(T.normalize(Array.from({ length: c }, () => rng.random()), Array.from({ length: c }, () => 0.1 + rng.random())));
   }
+  // Colour steps that are not affine before the warp run before it (the job's warpOps): after
+  // the geometry before the warp (a pre pass), or before all of it (which then folds).
+  const program = !colourFirst && rng.random() < 0.35 ? pick(["before", "after"]) : null;
+  const gray = c === 1 || c === 3;
+  const programSteps = () => {
+    for (let k = 1 + rng.int(2); k > 0; k--) {
+      const kind = pick(gray ? ["invert", "posterize", "solarize", "equalize", "autocontrast", "noise", "sharpness", "jitter"] : ["invert", "posterize", "solarize", "equalize", "autocontrast", "noise", "sharpness"]);
+      if (kind === "invert") steps.push(T.randomInvert({ p: rng.random() }));
+      else if (kind === "posterize") steps.push(T.randomPosterize(1 + rng.int(7), { p: rng.random() }));
+      else if (kind === "solarize") steps.push(T.randomSolarize(rng.int(256), { p: rng.random() }));
+      else if (kind === "equalize") steps.push(T.randomEqualize({ p: rng.random() }));
+      else if (kind === "autocontrast") steps.push(T.randomAutocontrast({ p: rng.random() }));
+      else if (kind === "noise") steps.push(T.gaussianNoise({ sigma: 10 * rng.random(), clip: rng.random() < 0.5 }));
+      else if (kind === "sharpness") steps.push(T.randomAdjustSharpness(2 * rng.random(), { p: rng.random() }));
+      else steps.push(T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5, hue: 0.2 }));
+    }
+  };
+  if (program === "before") programSteps();
   for (let k = rng.int(3); k > 0; k--) {
-    const kind = pick(colourFirst ? ["flipx", "flipy", "center", "resizeaa"] : ["flipx", "flipy", "crop", "pad", "center", "resize", "rrc", "resizeaa", "mirror"]);
+    const kind = pick(
+      colourFirst ? ["flipx", "flipy", "center", "resizeaa"] : program === "before" ? ["flipx", "flipy", "crop", "pad", "center", "resize", "rrc"] : ["flipx", "flipy", "crop", "pad", "center", "resize", "rrc", "resizeaa", "mirror"],
+    );
     if (kind === "flipx") steps.push(T.randomHorizontalFlip(rng.random()));
     else if (kind === "flipy") steps.push(T.randomVerticalFlip(rng.random()));
     else if (kind === "crop") {
@@ -355,7 +375,7 @@ function randomWarpChain(rng, c, h, w) {
       [H, W] = size;
     } else if (kind === "rrc") {
       const size = [1 + rng.int(2 * H), 1 + rng.int(2 * W)];
-      steps.push(T.randomResizedCrop(size, { antialias: rng.random() < 0.5 }));
+      steps.push(T.randomResizedCrop(size, { antialias: program !== "before" && rng.random() < 0.5 })); // antialiased: does not fold
       [H, W] = size;
     } else if (kind === "resizeaa") {
       // Does not fold: the steps before the warp become a separable pass of their own.
@@ -369,6 +389,7 @@ function randomWarpChain(rng, c, h, w) {
       W += 2 * p[0];
     }
   }
+  if (program === "after") programSteps();
   const warp = pick(["rotation", "affine", "perspective"]);
   if (warp === "rotation") steps.push(T.randomRotation(rng.random() < 0.2 ? [90, 90] : 180 * rng.random(), { interpolation, fill: colourFirst ? rng.random() : fill, ...(rng.random() < 0.3 ? { center: [rng.int(W), rng.int(H)] } : {}) }));
   else if (warp === "affine") steps.push(T.randomAffine({ degrees: 45 * rng.random(), translate: [0.3 * rng.random(), 0.3 * rng.random()], scale: [0.5, 1.5], shear: [-20, 20, -10, 10], interpolation, fill: colourFirst ? rng.random() : fill }));
@@ -394,7 +415,6 @@ function randomWarpChain(rng, c, h, w) {
       steps.push(T.pad([rng.int(3), rng.int(3)], { mode: pick(["constant", "edge", "reflect"]), fill }));
     }
   }
-  const gray = c === 1 || c === 3;
   if (!colourFirst && rng.random() < 0.5) steps.push(T.toTensor());
   if (gray && rng.random() < 0.3) steps.push(T.colorJitter({ brightness: 0.5, contrast: 0.5, saturation: 0.5 }));
   if (rng.random() < 0.3) steps.push(T.randomErasing({ p: 0.5 }));
@@ -452,7 +472,13 @@ test("warps: a chain of flip, crop, rotate and resize folds into one matrix and 
   assert.deepEqual(new T.Plan(T.compose([T.randomRotation(10), T.randomRotation(10, { interpolation: "bilinear" })])).unfused, ["RandomRotation"], "one interpolation per pass");
   assert.deepEqual(new T.Plan(T.compose([T.randomRotation(10), T.toTensor(), T.randomRotation(10)])).unfused, ["ToTensor"], "nothing but geometry between warps");
   assert.deepEqual(new T.Plan(T.compose([T.elasticTransform(), T.randomRotation(10, { interpolation: "bilinear" })])).unfused, ["ElasticTransform"], "a displacement only in the last warp");
-  assert.deepEqual(new T.Plan(T.compose([T.colorJitter({ brightness: 0.2 }), T.randomRotation(10)])).unfused, ["ColorJitter"]);
+  // Colour steps that are not affine before a warp run before it (the job's warpOps), so they
+  // must keep the channels and not interleave with the geometry before the warp; geometry
+  // after them (before the warp) folds into its matrix, so it must fold.
+  assert.deepEqual(new T.Plan(T.compose([T.colorJitter({ brightness: 0.2 }), T.randomRotation(10)])).unfused, []);
+  assert.deepEqual(new T.Plan(T.compose([T.grayscale(1), T.randomRotation(10)])).unfused, ["Grayscale"], "the warp reads the source's channels");
+  assert.deepEqual(new T.Plan(T.compose([T.randomCrop(8), T.randomEqualize(), T.randomCrop(6), T.randomRotation(10)])).unfused, ["RandomEqualize"], "colour between the geometry before a warp");
+  assert.deepEqual(new T.Plan(T.compose([T.randomEqualize(), T.pad(2, { mode: "reflect" }), T.randomRotation(10)])).unfused, ["Pad"], "mirror padding after such colour steps does not fold");
   assert.deepEqual(new T.Plan(T.compose([T.randomCrop(8, { padding: 2, fill: 5 }), T.randomRotation(10)])).unfused, ["RandomCrop"], "one fill per plan");
 });
 
@@ -618,6 +644,82 @@ test("trivialAugmentWide runs fused (one op per sample: steps only the drawn op 
   // With a crop and flip folded into the warp: the plan's pixels, bit for bit on every engine.
   const images = Array.from({ length: 24 }, () => randomImage(rng, 20, 17, 3));
   await compareWarp(T.compose([T.randomCrop(16, { padding: 2 }), T.randomHorizontalFlip(), T.trivialAugmentWide({ interpolation: "bilinear" }), T.toTensor(), T.normalize([0.5], [0.25])]), images, 8, "trivialAugmentWide after crop and flip");
+});
+
+const POLICY_WARPS = ["ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"];
+
+/** Asserts that each sample of a plan's output has its step-by-step reference's bits, except where `skip(i)`. */
+function assertStepByStep(chain, images, params, out, label, skip = () => false) {
+  const per = out.length / images.length;
+  let compared = 0;
+  images.forEach((im, i) => {
+    if (skip(i)) return;
+    const expected = new Float32Array(per);
+    ref.writeCHW(chain.reference(ref.fromImage(im), params[i], { bound: 255 }), expected, 0);
+    assert.ok(sameBits(out.subarray(i * per, (i + 1) * per), expected), `${label}: sample ${i} differs from its step-by-step reference`);
+    compared++;
+  });
+  return compared;
+}
+
+test("colour steps before a warp keep their place (the job's warpOps): on the source, or after a pre pass when geometry comes first; bit for bit on every engine and step by step", { skip }, async () => {
+  const rng = new RandomStream(18, 0, 0);
+  for (const c of [1, 3]) {
+    const images = Array.from({ length: 12 }, () => randomImage(rng, 19, 16, c));
+    for (const [chain, pre] of [
+      [T.compose([T.colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 }), T.randomRotation(30, { fill: 9 })]), false],
+      [T.compose([T.randomEqualize({ p: 0.7 }), T.gaussianNoise({ sigma: 8 }), T.randomAffine({ degrees: 20, shear: 10, interpolation: "bicubic" })]), false],
+      [T.compose([T.randomCrop(14, { padding: 2 }), T.randomAutocontrast({ p: 0.7 }), T.randomAdjustSharpness(2, { p: 0.7 }), T.randomRotation(30, { interpolation: "bilinear" }), T.toTensor()]), true],
+      [T.compose([T.resize(12), T.randomPosterize(3), T.randomErasing({ p: 1, value: 100 }), T.randomPerspective({ p: 1, interpolation: "bilinear" })]), true],
+    ]) {
+      const { job, params, out } = await compareWarp(chain, images, 4, `${chain} on ${c} channels`);
+      assert.ok(job.warpOps >= 1, `${chain}: the colour steps run before the warp (warpOps ${job.warpOps})`);
+      assert.equal(!!job.preK, pre, `${chain}: a pre pass exactly when geometry comes first`);
+      // Nothing folds into the warp: the plan's pixels are the chain's, step by step.
+      assertStepByStep(chain, images, params, out, `${chain}`);
+    }
+  }
+  // Geometry after the colour steps folds into the warp's matrix (its pixels are the plan's).
+  const images = Array.from({ length: 8 }, () => randomImage(rng, 21, 18, 3));
+  const folded = await compareWarp(T.compose([T.randomSolarize(100), T.randomCrop(16, { padding: 3 }), T.randomHorizontalFlip(), T.randomRotation(20, { interpolation: "bilinear" })]), images, 5, "solarize before crop, flip, rotation");
+  assert.ok(folded.job.warpOps >= 1 && !folded.job.preK, "the colour step runs on the source, the crop and flip fold");
+});
+
+test("randAugment (numOps <= 2) and autoAugment run fused as two op slots: bit for bit on every engine, each sample its step-by-step reference unless it drew two warps (folded into one resampling)", { skip }, async () => {
+  const bl = require("../dist");
+  const rng = new RandomStream(19, 0, 0);
+  const images = Array.from({ length: 40 }, () => randomImage(rng, 19, 16, 3));
+  for (const policy of [
+    T.randAugment(),
+    T.randAugment({ numOps: 1, magnitude: 20 }),
+    T.randAugment({ interpolation: "bilinear", fill: [10, 20, 30], magnitude: 14 }),
+    T.autoAugment(),
+    T.autoAugment({ policy: "cifar10", interpolation: "bilinear" }),
+    T.autoAugment({ policy: "svhn", fill: 128 }),
+  ]) {
+    const chain = T.compose([policy, T.toTensor()]);
+    const { params, out } = await compareWarp(chain, images, 6, `${policy}`);
+    const twoWarps = (i) => params[i].steps[0].ops.filter((o) => POLICY_WARPS.includes(o.name)).length === 2;
+    const compared = assertStepByStep(chain, images, params, out, `${policy}`, twoWarps);
+    assert.ok(compared >= 25, `${policy}: most samples compared (${compared})`);
+  }
+  assert.ok(!new T.Plan(T.compose([T.randAugment({ numOps: 3 })])).fused, "three ops per sample run step by step");
+  // After crop and flip (the pre pass), the benchmark's CIFAR chain, on every engine and in the loader.
+  const cifar = T.compose([T.randomCrop(16, { padding: 2 }), T.randomHorizontalFlip(), T.randAugment(), T.toTensor(), T.normalize([0.5], [0.25])]);
+  const { job } = await compareWarp(cifar, images, 8, "randAugment after crop and flip");
+  assert.ok(job.preK >= 1 && job.warpOps > 0, "crop and flip are a pre pass; slot 1's colour ops run on it");
+  const pixels = new Uint8Array(images.length * 19 * 16 * 3);
+  images.forEach((im, i) => pixels.set(im.data, i * im.data.length));
+  const ds = bl.datasets.fromArrays(pixels, [images.length, 19, 16, 3], new Int32Array(images.length));
+  const loader = new bl.DataLoader(ds, { batchSize: 16, transform: cifar, seed: 2 });
+  const batches = async (backend) => {
+    const out = [];
+    for await (const b of new bl.DataLoader(ds, { batchSize: 16, shuffle: true, seed: 2, transform: cifar, backend })) out.push(Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength));
+    return Buffer.concat(out);
+  };
+  assert.ok((await batches("native")).equals(await batches("reference")), "native and reference loaders give the same batches");
+  await loader.first();
+  assert.ok(loader.stats().steps.every((st) => st.runs.startsWith("fused")), JSON.stringify(loader.stats().steps));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -490,6 +490,7 @@ function oneOpSteps(warp: { interpolation: WarpInterpolation; fill: number | num
     { t: new OpColour("PolicySolarize", (op, bound) => ({ code: OpCode.Solarize, params: [bound, bound === 255 ? op.magnitude : f(op.magnitude / 255)] })), names: ["Solarize"] },
     { t: new OpColour("PolicyAutoContrast", (_op, bound) => ({ code: OpCode.Autocontrast, params: [bound] })), names: ["AutoContrast"] },
     { t: new OpColour("PolicyEqualize", (_op, bound) => ({ code: OpCode.Equalize, params: [bound] })), names: ["Equalize"] },
+    { t: new OpColour("PolicyInvert", (_op, bound) => ({ code: OpCode.Invert, params: [bound] })), names: ["Invert"] }, // AutoAugment's
     { t: new OpColour("PolicySharpness", (op, bound) => ({ code: OpCode.Sharpness, params: [bound, 1 + op.magnitude] })), names: ["Sharpness"] },
   ];
 }
