@@ -124,6 +124,19 @@ const BAD_JOBS = [
   ["real window past the pre-pass image", (j) => (withPrePass(j).params[22 + 16] = 3), "params[38]", "3", /^a real-window x1 in \[0, 2\] \(inside the pre-pass image\)/, "both"],
   ["displacement grid of 1 point", (j) => (withWarp(j).params[22 + 41] = 1), "params[63]", "1", /^a displacement grid size G: 0 \(none\) or an integer in \[2, 64\]/, "both"],
   ["displacement grid past the block", (j) => (withWarp(j).params[64 + 22 + 41] = 3), "params[127]", "3", /^a grid of G x G \(dx, dy\) pairs that fits the parameter block of P = 64 floats after the warp block at 22 \(warp block of sample 1\)$/, "both"],
+  // Ops before the warp (PLAN_ABI.md, "Ops before the warp").
+  ["warpOps past the program", (j) => (withWarp(j).warpOps = 4), "warpOps", "4", /^at most the program's length \(3 ops\)$/, "both"],
+  [
+    "ops before the warp that change the channels",
+    (j) => {
+      withWarp(j);
+      j.program = Int32Array.from([1, 1]); // GRAY to 1 channel, then back to 3
+      j.opOffsets = Int32Array.from([0, 7]);
+      for (const b of [0, 64]) j.params.set([1, 1], b), j.params.set([1, 3], b + 7);
+      j.warpOps = 1;
+    },
+    "warpOps", "1", /^ops before the warp that keep inC = 3 channels \(sample 0 has 1 after op 0\)$/, "both",
+  ],
   ["numThreads of 0", (j) => (j.numThreads = 0), "numThreads", "0", /^an integer in \[1, 1048576\]$/, "cpu"],
   [
     "out sharing memory with params",
