@@ -852,7 +852,8 @@ test("warpOps: launch shape of the stage after the warp follows its own reductio
   for (let s = 0; s < job.n; s++) job.params[s * P + job.opOffsets[0]] = 1;
   assert.equal(cuda.launchShape(job).block, 256);
   const after = randomWarpJob(rng, { program: [0, 8], warpOps: 1, inC: 3, n: 2 });
-  for (let s = 0; s < after.n; s++) after.params[s * P + after.opOffsets[1]] = 1;
+  const P2 = after.params.length / after.n;
+  for (let s = 0; s < after.n; s++) after.params[s * P2 + after.opOffsets[1]] = 1;
   assert.equal(cuda.launchShape(after).gridX, 1);
 });
 
