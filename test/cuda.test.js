@@ -152,8 +152,12 @@ function abiReference(job) {
   return out;
 }
 
-/** A random job straight in ABI form: taps with -1 fills, K up to 3, every op kind and jitter order. */
+/**
+ * A random job straight in ABI form: taps with -1 fills, K up to 3, every op kind and jitter order.
+ * With options.warp or options.warpOps: a warp job with ops before the warp (randomWarpJob).
+ */
 function randomJob(rng, options = {}) {
+  if (options.warp !== undefined || options.warpOps !== undefined) return randomWarpJob(rng, options);
   const n = options.n ?? 1 + rng.int(4);
   const inC = options.inC ?? [1, 3, 4, 2][rng.int(4)];
   const K = 1 + rng.int(3);
@@ -781,13 +785,16 @@ test("warpOps: emulatePlan equals the TypeScript executor bit for bit on random 
 
 test("warpOps: a RandAugment-like program (SHARPNESS, AUTOCONTRAST, EQUALIZE before the warp and again after it) is accepted and equals the TypeScript executor", { skip: addonSkip || planRefSkip }, () => {
   const rng = new RandomStream(5151, 0, 0);
-  const program = [7, 8, 2, 9, 4, 7, 8, 2, 9, 11];
+  // Each slot as src/transforms/policies.ts emits it: brightness, contrast, color (JITTER),
+  // POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE, SHARPNESS; the first slot's before the warp.
+  const slot = [2, 2, 2, 6, 5, 7, 8, 9];
+  const program = [...slot, ...slot];
   const raw = require(cuda.addonPath());
   for (let trial = 0; trial < 40; trial++) {
-    const job = randomWarpJob(rng, { program, warpOps: 5, inC: [1, 3][trial % 2] });
+    const job = randomWarpJob(rng, { program, warpOps: 8, inC: [1, 3][trial % 2] });
     assertSame(cuda.emulatePlan(job), executed(job), `trial ${trial} (preK=${job.preK ?? 0})`);
     // As one stage (no ops before the warp) the same program breaks the kernel's limits.
-    assert.throws(() => raw.emulatePlan({ ...job, warpOps: 0 }), (e) => e.field === "program[5]" && /no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op \(this engine's limit\)/.test(e.expected));
+    assert.throws(() => raw.emulatePlan({ ...job, warpOps: 0 }), (e) => e.field === "program[8]" && /no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op \(this engine's limit\)/.test(e.expected));
   }
 });
 
@@ -939,7 +946,7 @@ test("CUDA equals the kernel's CPU emulation on random warp jobs with ops before
   const rng = new RandomStream(1234, 0, 0);
   const stream = new cuda.Stream();
   for (let trial = 0; trial < 200; trial++) {
-    const job = randomWarpJob(rng);
+    const job = randomJob(rng, { warp: 1 + rng.int(3) });
     await gpuMatchesEmulation(job, `trial ${trial} (warpOps=${job.warpOps} preK=${job.preK ?? 0} program=[${job.program}])`, stream);
   }
   stream.destroy();
