@@ -34,6 +34,8 @@ function tryRequire(p) {
 const T = tryRequire("../dist/transforms/index.js");
 const ref = tryRequire("../dist/transforms/reference.js");
 const transformsSkip = T.__error || ref.__error ? `transforms not built: ${(T.__error || ref.__error).message}` : false;
+const planRef = tryRequire("../dist/engines/plan-reference.js");
+const planRefSkip = planRef.__error ? `the TypeScript executor is not built: ${planRef.__error.message}` : false;
 const nativeMod = tryRequire("../dist/engines/addon-cpu.js");
 const cpu = !nativeMod.__error && typeof nativeMod.loadNative === "function" ? nativeMod.loadNative() : { ok: false, reason: nativeMod.__error ? nativeMod.__error.message : "no loadNative()" };
 const cpuSkip = cpu.ok ? false : `CPU engine unavailable: ${cpu.reason}`;
@@ -150,8 +152,12 @@ function abiReference(job) {
   return out;
 }
 
-/** A random job straight in ABI form: taps with -1 fills, K up to 3, every op kind and jitter order. */
+/**
+ * A random job straight in ABI form: taps with -1 fills, K up to 3, every op kind and jitter order.
+ * With options.warp or options.warpOps: a warp job with ops before the warp (randomWarpJob).
+ */
 function randomJob(rng, options = {}) {
+  if (options.warp !== undefined || options.warpOps !== undefined) return randomWarpJob(rng, options);
   const n = options.n ?? 1 + rng.int(4);
   const inC = options.inC ?? [1, 3, 4, 2][rng.int(4)];
   const K = 1 + rng.int(3);
@@ -238,6 +244,177 @@ function randomJob(rng, options = {}) {
   const params = new Float32Array(n * P);
   blocks.forEach((b, s) => params.set(b, s * P));
   return { n, inC, outC: C, outH, outW, K, sources, srcDims, tapIndex, tapWeight, fill, program, opOffsets, params };
+}
+
+/** Parameters of one op of `code` at C channels for one sample (ERASE's box within an H x W image). */
+function opParams(rng, code, C, outCh, H, W) {
+  const b = [code === 1 || rng.random() < 0.8 ? 1 : 0];
+  const maybe = (x) => (rng.random() < 0.25 ? NaN : x);
+  if (code === 0) {
+    for (let c = 0; c < C; c++) b.push(rng.uniform(-50, 200));
+    for (let c = 0; c < C; c++) b.push(rng.uniform(0.1, 3));
+  } else if (code === 1) {
+    b.push(outCh);
+  } else if (code === 2) {
+    b.push(rng.random() < 0.5 ? 255 : 100, rng.int(24), maybe(rng.uniform(0, 2)), maybe(rng.uniform(0, 2)), maybe(rng.uniform(0, 2)), maybe(rng.uniform(-0.5, 0.5)));
+  } else if (code === 3) {
+    b.push(rng.int(H), rng.int(W), rng.int(H + 1), rng.int(W + 1));
+    for (let c = 0; c < C; c++) b.push(rng.uniform(-5, 300));
+  } else if (code === 10) {
+    const perm = Array.from({ length: C }, (_, c) => c);
+    for (let i = perm.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+    }
+    b.push(...perm);
+  } else if (code === 11) {
+    b.push(rng.random() < 0.5 ? 255 : 1, rng.uniform(-5, 5), rng.uniform(0, 30), rng.int(2), rng.int(65536), rng.int(65536), rng.int(65536));
+  } else {
+    b.push(rng.random() < 0.5 ? 255 : 1);
+    if (code === 5) b.push(rng.uniform(-10, 280));
+    if (code === 6) b.push(rng.int(9));
+    if (code === 9) b.push(rng.uniform(0, 3));
+  }
+  return b;
+}
+
+/**
+ * A random job with a warp pass straight in ABI form: sources of different sizes, a pre pass or
+ * not, per-sample warp blocks (some with enabled = 0, frames, displacement grids, projective
+ * maps), and `warpOps` of the program's ops before the warp (options.warpOps; by default 1..all
+ * of them most of the time, else 0). The ops before the warp keep inC channels (GRAY to the same
+ * count); each stage has at most one SHARPNESS with no reduction after it and at most 4
+ * AUTOCONTRAST/EQUALIZE ops (the kernel's per-stage limits). `options.program`: fixed op codes.
+ */
+function randomWarpJob(rng, options = {}) {
+  const n = options.n ?? 1 + rng.int(4);
+  const inC = options.inC ?? [1, 3, 3, 4, 2][rng.int(5)];
+  const K = 1 + rng.int(2);
+  const outH = 1 + rng.int(8);
+  const outW = 1 + rng.int(8);
+  const warp = options.warp ?? 1 + rng.int(3);
+  const preK = options.pre ?? rng.random() < 0.5 ? 1 + rng.int(3) : 0;
+  const sources = [];
+  const srcDims = new Int32Array(2 * n);
+  const preDims = new Int32Array(2 * n);
+  const preIdx = [];
+  const preWts = [];
+  for (let s = 0; s < n; s++) {
+    const h = 1 + rng.int(12);
+    const w = 1 + rng.int(12);
+    srcDims.set([h, w], 2 * s);
+    const px = new Uint8Array(h * w * inC);
+    for (let i = 0; i < px.length; i++) px[i] = rng.int(256);
+    sources.push(px);
+    if (preK) {
+      const ph = 1 + rng.int(10);
+      const pw = 1 + rng.int(10);
+      preDims.set([ph, pw], 2 * s);
+      for (let i = 0; i < (ph + pw) * preK; i++) {
+        preIdx.push(rng.random() < 0.1 ? -1 : rng.int(i < ph * preK ? h : w));
+        preWts.push(preK === 1 && rng.random() < 0.5 ? 1 : rng.uniform(-0.25, 1));
+      }
+    }
+  }
+  const readDims = preK ? preDims : srcDims;
+  // The program: codes shared by the batch, parameters per sample.
+  const codes = options.program ? Array.from(options.program) : [];
+  const nOps = options.program ? codes.length : options.ops ?? 1 + rng.int(7);
+  const warpOps = options.warpOps ?? (rng.random() < 0.85 ? 1 + rng.int(nOps) : 0);
+  const ops = [];
+  let C = inC;
+  for (let k = 0; k < nOps; k++) {
+    const before = k < warpOps;
+    const stage = ops.filter((o) => o.before === before);
+    const grayable = C === 1 || C === 3;
+    const kinds = grayable ? [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] : [0, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    let code = options.program ? codes[k] : kinds[rng.int(kinds.length)];
+    if (!options.program) {
+      const sharpened = stage.some((o) => o.code === 9);
+      const whole = stage.filter((o) => o.code === 7 || o.code === 8).length;
+      if (code === 9 && sharpened) code = 4;
+      if (sharpened && (code === 2 || code === 7 || code === 8)) code = 0;
+      if ((code === 7 || code === 8) && whole >= 4) code = 6;
+    }
+    const C0 = C;
+    if (code === 1) C = before ? C : rng.random() < 0.5 ? 1 : 3;
+    ops.push({ code, C: C0, outCh: C, before });
+  }
+  const blocks = [];
+  const warpDims = new Int32Array(2 * n);
+  let Gmax = 0;
+  const warpBlocks = [];
+  for (let s = 0; s < n; s++) {
+    const rh = readDims[2 * s];
+    const rw = readDims[2 * s + 1];
+    const enabled = options.enabled ? options.enabled(s) : rng.random() < 0.75 ? 1 : 0;
+    const wh = enabled ? 1 + rng.int(10) : rh;
+    const ww = enabled ? 1 + rng.int(10) : rw;
+    warpDims.set([wh, ww], 2 * s);
+    const mat = () => {
+      const t = rng.uniform(-Math.PI, Math.PI);
+      const sx = (rw / ww) * rng.uniform(0.6, 1.4);
+      const sy = (rh / wh) * rng.uniform(0.6, 1.4);
+      const m = [sx * Math.cos(t), -sx * Math.sin(t), 0, sy * Math.sin(t), sy * Math.cos(t), 0, 0, 0, 1];
+      m[2] = rw / 2 - (m[0] * ww) / 2 - (m[1] * wh) / 2 + rng.uniform(-2, 2);
+      m[5] = rh / 2 - (m[3] * ww) / 2 - (m[4] * wh) / 2 + rng.uniform(-2, 2);
+      if (rng.random() < 0.3) {
+        m[6] = rng.uniform(-0.03, 0.03);
+        m[7] = rng.uniform(-0.03, 0.03);
+      }
+      return m;
+    };
+    const b = [enabled, ...mat()];
+    b.push(-rng.int(3), -rng.int(3), rw + rng.int(3), rh + rng.int(3));
+    const x0 = rng.random() < 0.6 ? 0 : rng.int(rw + 1);
+    const y0 = rng.random() < 0.6 ? 0 : rng.int(rh + 1);
+    b.push(x0, y0, rng.random() < 0.6 ? rw : x0 + rng.int(rw - x0 + 1), rng.random() < 0.6 ? rh : y0 + rng.int(rh - y0 + 1));
+    const F = rng.int(3);
+    b.push(F);
+    for (let fr = 0; fr < 2; fr++) b.push(...(fr < F ? [...mat(), 1 + rng.int(10), 1 + rng.int(10)] : new Array(11).fill(0)));
+    const G = rng.random() < 0.3 ? 2 + rng.int(2) : 0;
+    b.push(G);
+    for (let i = 0; i < 2 * G * G; i++) b.push(rng.uniform(-1.5, 1.5));
+    Gmax = Math.max(Gmax, G);
+    warpBlocks.push(b);
+  }
+  const opOffsets = new Int32Array(ops.length);
+  for (let s = 0; s < n; s++) {
+    const b = [];
+    ops.forEach((op, k) => {
+      opOffsets[k] = b.length;
+      const [H, W] = op.before ? [readDims[2 * s], readDims[2 * s + 1]] : [outH, outW];
+      b.push(...opParams(rng, op.code, op.C, op.outCh, H, W));
+    });
+    blocks.push(b);
+  }
+  const warpOffset = blocks[0].length;
+  const P = warpOffset + 42 + 2 * Gmax * Gmax;
+  const params = new Float32Array(n * P);
+  blocks.forEach((b, s) => {
+    params.set(b, s * P);
+    params.set(warpBlocks[s], s * P + warpOffset);
+  });
+  const per = (outH + outW) * K;
+  const tapIndex = new Int32Array(n * per);
+  const tapWeight = new Float32Array(n * per);
+  for (let s = 0; s < n; s++) {
+    for (let i = 0; i < per; i++) {
+      tapIndex[s * per + i] = rng.random() < 0.1 ? -1 : rng.int(i < outH * K ? warpDims[2 * s] : warpDims[2 * s + 1]);
+      tapWeight[s * per + i] = K === 1 && rng.random() < 0.5 ? 1 : rng.uniform(-0.25, 1);
+    }
+  }
+  const fill = Float32Array.from({ length: inC }, () => rng.int(256));
+  const job = { n, inC, outC: C, outH, outW, K, sources, srcDims, tapIndex, tapWeight, fill, program: Int32Array.from(ops.map((o) => o.code)), opOffsets, params, warp, warpOffset, warpDims, warpOps };
+  if (preK) Object.assign(job, { preK, preDims, preTapIndex: Int32Array.from(preIdx), preTapWeight: Float32Array.from(preWts) });
+  return job;
+}
+
+/** The TypeScript executor's output for a job (src/engines/plan-reference.ts). */
+function executed(job) {
+  const out = new Float32Array(job.n * job.outC * job.outH * job.outW).fill(NaN);
+  planRef.executePlan(job, out);
+  return out;
 }
 
 const hasContrast = (job) => {
@@ -574,6 +751,119 @@ test("launch shape: one thread per pixel; one block per sample when contrast nee
   assert.deepEqual(cuda.launchShape(jit), { gridX: Math.ceil(1200 / 256), gridY: 3, block: 256 });
 });
 
+
+// ---------------------------------------------------------------------------------------------
+// Ops before the warp (warpOps): the CUDA engine's first stage materialises each sample's read
+// image after ops 0 .. warpOps-1; the emulation runs the same code.
+
+test("warpOps: emulatePlan equals the TypeScript executor bit for bit on random warp jobs with ops before the warp", { skip: addonSkip || planRefSkip }, () => {
+  const rng = new RandomStream(4242, 0, 0);
+  const seen = new Map();
+  let withPre = 0, withoutPre = 0, off = 0, allBefore = 0, mixedSizes = 0, contrastBefore = 0;
+  for (let trial = 0; trial < 400; trial++) {
+    const job = randomWarpJob(rng);
+    const P = job.params.length / job.n;
+    for (let k = 0; k < job.warpOps; k++) {
+      for (let s = 0; s < job.n; s++) {
+        const p = s * P + job.opOffsets[k];
+        if (job.params[p] === 0) continue;
+        seen.set(job.program[k], (seen.get(job.program[k]) ?? 0) + 1);
+        if (job.program[k] === 2 && !Number.isNaN(job.params[p + 4])) contrastBefore++;
+      }
+    }
+    if (job.warpOps > 0) (job.preK ? withPre++ : withoutPre++);
+    if (job.warpOps > 0 && job.warpOps === job.program.length) allBefore++;
+    for (let s = 0; s < job.n; s++) if (job.params[s * P + job.warpOffset] === 0 && job.warpOps > 0) off++;
+    const sizes = new Set(Array.from({ length: job.n }, (_, s) => `${job.srcDims[2 * s]}x${job.srcDims[2 * s + 1]}`));
+    if (sizes.size > 1) mixedSizes++;
+    assertSame(cuda.emulatePlan(job), executed(job), `trial ${trial} (n=${job.n} inC=${job.inC} warp=${job.warp} preK=${job.preK ?? 0} warpOps=${job.warpOps} program=[${job.program}])`);
+  }
+  for (let code = 0; code <= 11; code++) assert.ok((seen.get(code) ?? 0) >= 10, `op ${code} ran before the warp only ${seen.get(code) ?? 0} times`);
+  assert.ok(contrastBefore >= 20, `contrast before the warp ${contrastBefore} times`);
+  assert.ok(withPre >= 50 && withoutPre >= 50 && allBefore >= 30 && off >= 50 && mixedSizes >= 100, JSON.stringify({ withPre, withoutPre, allBefore, off, mixedSizes }));
+});
+
+test("warpOps: a RandAugment-like program (SHARPNESS, AUTOCONTRAST, EQUALIZE before the warp and again after it) is accepted and equals the TypeScript executor", { skip: addonSkip || planRefSkip }, () => {
+  const rng = new RandomStream(5151, 0, 0);
+  // Each slot as src/transforms/policies.ts emits it: brightness, contrast, color (JITTER),
+  // POSTERIZE, SOLARIZE, AUTOCONTRAST, EQUALIZE, SHARPNESS; the first slot's before the warp.
+  const slot = [2, 2, 2, 6, 5, 7, 8, 9];
+  const program = [...slot, ...slot];
+  const raw = require(cuda.addonPath());
+  for (let trial = 0; trial < 40; trial++) {
+    const job = randomWarpJob(rng, { program, warpOps: 8, inC: [1, 3][trial % 2] });
+    assertSame(cuda.emulatePlan(job), executed(job), `trial ${trial} (preK=${job.preK ?? 0})`);
+    // As one stage (no ops before the warp) the same program breaks the kernel's limits.
+    assert.throws(() => raw.emulatePlan({ ...job, warpOps: 0 }), (e) => e.field === "program[8]" && /no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op \(this engine's limit\)/.test(e.expected));
+  }
+});
+
+test("warpOps: the kernel's limits apply per stage, and the refusal says which stage", { skip: addonSkip || planRefSkip }, () => {
+  const rng = new RandomStream(6161, 0, 0);
+  const raw = require(cuda.addonPath());
+  // Four EQUALIZE ops on each side of the warp: accepted (eight in all).
+  const eight = randomWarpJob(rng, { program: [8, 8, 8, 8, 8, 8, 8, 8], warpOps: 4, inC: 3 });
+  assertSame(raw.emulatePlan(eight), executed(eight), "four EQUALIZE ops per stage");
+  const five = randomWarpJob(rng, { program: [8, 8, 8, 8, 8, 0], warpOps: 5, inC: 3 });
+  assert.throws(() => raw.emulatePlan(five), (e) => e.code === "ERR_BATCHLAB_PLAN" && e.field === "program" && /at most 4 AUTOCONTRAST and EQUALIZE ops among the ops before the warp/.test(e.expected) && e.received === "5");
+  const sharpAfter = randomWarpJob(rng, { program: [0, 9, 9], warpOps: 1, inC: 3 });
+  assert.throws(() => raw.emulatePlan(sharpAfter), (e) => e.field === "program" && /at most 1 SHARPNESS op among the ops after the warp/.test(e.expected) && e.received === "2");
+  const reduceAfterSharp = randomWarpJob(rng, { program: [9, 7, 0], warpOps: 2, inC: 3 });
+  assert.throws(() => raw.emulatePlan(reduceAfterSharp), (e) => e.field === "program[1]" && /after a SHARPNESS op among the ops before the warp/.test(e.expected));
+  // A SHARPNESS before the warp and a reduction after it: separate stages, accepted.
+  const split = randomWarpJob(rng, { program: [9, 7], warpOps: 1, inC: 3 });
+  assertSame(raw.emulatePlan(split), executed(split), "SHARPNESS before the warp, AUTOCONTRAST after it");
+});
+
+test("warpOps: a job whose ops before the warp change the channel count is refused naming warpOps", { skip: addonSkip }, () => {
+  const rng = new RandomStream(7171, 0, 0);
+  const raw = require(cuda.addonPath());
+  for (const [inC, outCh, program, warpOps] of [[3, 1, [1], 1], [3, 1, [0, 1, 0], 2], [1, 3, [1, 4], 1]]) {
+    const job = randomWarpJob(rng, { program: program.map(() => 0), warpOps, inC, n: 2 });
+    // Turn the op into a GRAY to another channel count (enabled for every sample).
+    const P = job.params.length / job.n;
+    const at = program.indexOf(1);
+    job.program = Int32Array.from(program);
+    for (let s = 0; s < job.n; s++) job.params.set([1, outCh], s * P + job.opOffsets[at]);
+    if (at === program.length - 1) job.outC = outCh;
+    assert.throws(
+      () => raw.emulatePlan(job),
+      (e) => {
+        assert.equal(e.code, "ERR_BATCHLAB_PLAN", String(e && e.stack));
+        assert.equal(e.field, "warpOps");
+        assert.match(e.message, /warpOps/);
+        assert.match(e.expected, /keep inC/);
+        return true;
+      },
+      `inC ${inC}, program [${program}], warpOps ${warpOps}`,
+    );
+  }
+  // More ops before the warp than the program has.
+  const job = randomWarpJob(rng, { program: [0, 4], warpOps: 2 });
+  assert.throws(() => raw.emulatePlan({ ...job, warpOps: 3 }), (e) => e.field === "warpOps" && /at most the program's length/.test(e.expected));
+});
+
+test("warpOps: with every op after the warp the emulation still equals the TypeScript executor (warp jobs, warpOps 0)", { skip: addonSkip || planRefSkip }, () => {
+  const rng = new RandomStream(8181, 0, 0);
+  for (let trial = 0; trial < 150; trial++) {
+    const job = randomWarpJob(rng, { warpOps: 0 });
+    assertSame(cuda.emulatePlan(job), executed(job), `trial ${trial} (warp=${job.warp} preK=${job.preK ?? 0} program=[${job.program}])`);
+  }
+});
+
+test("warpOps: launch shape of the stage after the warp follows its own reductions", { skip: addonSkip }, () => {
+  const rng = new RandomStream(9191, 0, 0);
+  // Reductions only before the warp: the stage after it runs pixel-parallel.
+  const job = randomWarpJob(rng, { program: [8, 0], warpOps: 1, inC: 3, n: 2 });
+  const P = job.params.length / job.n;
+  for (let s = 0; s < job.n; s++) job.params[s * P + job.opOffsets[0]] = 1;
+  assert.equal(cuda.launchShape(job).block, 256);
+  const after = randomWarpJob(rng, { program: [0, 8], warpOps: 1, inC: 3, n: 2 });
+  const P2 = after.params.length / after.n;
+  for (let s = 0; s < after.n; s++) after.params[s * P2 + after.opOffsets[1]] = 1;
+  assert.equal(cuda.launchShape(after).gridX, 1);
+});
+
 // ---------------------------------------------------------------------------------------------
 // With a device
 
@@ -648,6 +938,16 @@ test("CUDA equals the kernel's CPU emulation (and so the ABI) on random jobs", {
   for (let trial = 0; trial < 200; trial++) {
     const job = randomJob(rng);
     await gpuMatchesEmulation(job, `trial ${trial}`, stream);
+  }
+  stream.destroy();
+});
+
+test("CUDA equals the kernel's CPU emulation on random warp jobs with ops before the warp (warpOps)", { skip: gpuSkip }, async () => {
+  const rng = new RandomStream(1234, 0, 0);
+  const stream = new cuda.Stream();
+  for (let trial = 0; trial < 200; trial++) {
+    const job = randomJob(rng, { warp: 1 + rng.int(3) });
+    await gpuMatchesEmulation(job, `trial ${trial} (warpOps=${job.warpOps} preK=${job.preK ?? 0} program=[${job.program}])`, stream);
   }
   stream.destroy();
 });

@@ -15,16 +15,44 @@ size_t alignUp(size_t x) { return (x + kArenaAlign - 1) / kArenaAlign * kArenaAl
 }  // namespace
 
 // What the kernel can run: channels and ops live in fixed arrays of the kernel's registers.
+// The limits on AUTOCONTRAST/EQUALIZE and SHARPNESS ops hold per stage (the ops before the warp
+// and those after it run in separate launches), which the shared check cannot express: it is
+// given its defaults for those three, and stageLimits below checks them per stage.
 const batchlab::Limits kCudaLimits = [] {
   batchlab::Limits l;
   l.maxChannels = kMaxChannels;
   l.maxSide = 1 << 15;
   l.maxOps = kMaxOps;
-  l.maxWholeImageOps = kMaxWhole;
-  l.maxSharpnessOps = 1;
-  l.reductionsAfterSharpness = false;
   return l;
 }();
+
+// The kernel's per-stage limits: at most kMaxWhole AUTOCONTRAST and EQUALIZE ops, at most one
+// SHARPNESS op and no JITTER, AUTOCONTRAST or EQUALIZE after it, in each stage (ops
+// 0 .. warpOps-1, then the rest). Without warpOps the messages are the shared check's.
+batchlab::Problem stageLimits(const batchlab::Job& j) {
+  const int nOps = (int)j.program.size();
+  const std::string limit = " (this engine's limit)";
+  for (int stage = 0; stage < 2; ++stage) {
+    const int from = stage == 0 ? 0 : j.warpOps, to = stage == 0 ? j.warpOps : nOps;
+    if (from >= to) continue;
+    const std::string where = j.warpOps == 0 ? ""
+                              : stage == 0 ? " among the ops before the warp (ops 0.." + std::to_string(j.warpOps - 1) + ", warpOps = " + std::to_string(j.warpOps) + ")"
+                                           : " among the ops after the warp (ops " + std::to_string(j.warpOps) + "..)";
+    int whole = 0;
+    for (int k = from; k < to; ++k) whole += j.program[k] == kAutocontrast || j.program[k] == kEqualize;
+    if (whole > kMaxWhole) return {"program", "at most " + std::to_string(kMaxWhole) + " AUTOCONTRAST and EQUALIZE ops" + where + limit, std::to_string(whole)};
+    int sharp = 0;
+    for (int k = from; k < to; ++k) {
+      const int code = j.program[k];
+      if (sharp > 0 && (code == kJitter || code == kAutocontrast || code == kEqualize)) {
+        return {"program[" + std::to_string(k) + "]", "no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op" + where + limit, std::to_string(code)};
+      }
+      sharp += code == kSharpness;
+    }
+    if (sharp > 1) return {"program", "at most 1 SHARPNESS op" + where + limit, std::to_string(sharp)};
+  }
+  return {};
+}
 
 HostJob parseJob(Napi::Env env, Napi::Object job) {
   HostJob hj;
@@ -33,6 +61,8 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   // The one reader and check of both addons (native/job_read.h): same fields, same errors.
   try {
     batchlab::readJob(env, job, kCudaLimits, false, hj.job, len, inputs, [](napi_value) {});
+    const batchlab::Problem p = stageLimits(hj.job);
+    if (!p.ok()) throw batchlab::PlanFailure{p};
   } catch (const batchlab::PlanFailure& f) {
     throw batchlab::planError(env, f);
   }
@@ -69,13 +99,15 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   hj.tapWeight = j.tapWeight;
   for (int c = 0; c < d.inC; ++c) d.fill[c] = j.fill[(size_t)c];
   d.nOps = (int)j.program.size();
+  d.warpOps = j.warp != kWarpNone ? j.warpOps : 0;
   d.sharpOp = -1;
+  d.readSharpOp = -1;
   for (int k = 0; k < d.nOps; ++k) {
     d.program[k] = j.program[(size_t)k];
     d.opOffsets[k] = j.opOffsets[(size_t)k];
     if (d.program[k] == kJitter) d.jitterOps[d.nJitter++] = k;
     if (d.program[k] == kAutocontrast || d.program[k] == kEqualize) d.wholeOps[d.nWhole++] = k;
-    if (d.program[k] == kSharpness) d.sharpOp = k;
+    if (d.program[k] == kSharpness) (k < d.warpOps ? d.readSharpOp : d.sharpOp) = k;
   }
   hj.params = j.params;
   hj.paramCount = len.params;
@@ -97,6 +129,26 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   for (size_t s = 0; s < n && !anyWhole; ++s)
     for (int w = 0; w < d.nWhole && !anyWhole; ++w) anyWhole = hj.params[s * P + d.opOffsets[d.wholeOps[w]]] != 0.0f;
   if (!anyWhole) d.nWhole = 0;
+  // Which stage needs reductions (one block per sample): a mean some sample needs, or an
+  // AUTOCONTRAST/EQUALIZE op some sample enables, among the stage's ops.
+  for (size_t s = 0; s < n; ++s) {
+    for (int r = 0; r < d.nJitter; ++r) {
+      const float* p = hj.params + s * P + d.opOffsets[d.jitterOps[r]];
+      if (p[0] != 0.0f && !isNaN(p[4])) (d.jitterOps[r] < d.warpOps ? d.readReduce : d.mainReduce) = 1;
+    }
+    for (int w = 0; w < d.nWhole; ++w)
+      if (hj.params[s * P + d.opOffsets[d.wholeOps[w]]] != 0.0f) (d.wholeOps[w] < d.warpOps ? d.readReduce : d.mainReduce) = 1;
+  }
+  // With ops before the warp: each sample's read image is materialised (readH*readW*inC floats).
+  if (d.warpOps > 0) {
+    hj.readAt.resize(n);
+    for (size_t s = 0; s < n; ++s) {
+      const long long hw = (long long)j.readH((int32_t)s) * (long long)j.readW((int32_t)s);
+      if (hw > d.readMaxHW) d.readMaxHW = hw;
+      hj.readAt[s] = (int64_t)hj.readFloats;
+      hj.readFloats += (size_t)hw * (size_t)d.inC;
+    }
+  }
 
   const size_t hw = (size_t)d.outH * (size_t)d.outW;
   hj.outElements = n * (size_t)d.outC * hw;
@@ -117,6 +169,7 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   hj.offPreTapAt = section(hj.preDims ? 8 * n : 0);
   hj.offPreTapIndex = section(4 * hj.preTaps);
   hj.offPreTapWeight = section(4 * hj.preTaps);
+  hj.offReadAt = section(8 * hj.readAt.size());
   hj.metaBytes = off;
   return hj;
 }
@@ -137,6 +190,13 @@ void packMeta(const HostJob& hj, uint8_t* arena, const std::vector<int64_t>& pix
     std::memcpy(arena + hj.offPreTapIndex, hj.preTapIndex, 4 * hj.preTaps);
     std::memcpy(arena + hj.offPreTapWeight, hj.preTapWeight, 4 * hj.preTaps);
   }
+  if (!hj.readAt.empty()) std::memcpy(arena + hj.offReadAt, hj.readAt.data(), 8 * hj.readAt.size());
+}
+
+size_t readImageOffset(const HostJob& hj, size_t pixelBytes) { return alignUp(hj.metaBytes + pixelBytes); }
+
+size_t arenaBytes(const HostJob& hj, size_t pixelBytes) {
+  return hj.readFloats > 0 ? readImageOffset(hj, pixelBytes) + 4 * hj.readFloats : hj.metaBytes + pixelBytes;
 }
 
 std::vector<int64_t> packedOffsets(const HostJob& hj) {
@@ -155,7 +215,7 @@ std::vector<int64_t> packPixels(const HostJob& hj, uint8_t* dst) {
   return offsets;
 }
 
-DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out) {
+DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out, float* readImg) {
   DevJob d = hj.dev;
   d.srcOffsets = reinterpret_cast<const int64_t*>(arena + hj.offSrcOffsets);
   d.srcDims = reinterpret_cast<const int32_t*>(arena + hj.offSrcDims);
@@ -168,13 +228,17 @@ DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out) {
   d.preTapIndex = reinterpret_cast<const int32_t*>(arena + hj.offPreTapIndex);
   d.preTapWeight = reinterpret_cast<const float*>(arena + hj.offPreTapWeight);
   d.pixels = arena + hj.metaBytes;
+  d.readAt = reinterpret_cast<const int64_t*>(arena + hj.offReadAt);
+  d.readImg = readImg;
   d.out = out;
   return d;
 }
 
-// The w-th whole-image op's tables for sample s, from every pixel in row-major order.
-void wholeStats(const DevJob& j, int s, int w, Reductions* red) {
-  const int H = j.outH, W = j.outW;
+// The w-th whole-image op's tables for sample s, from every pixel of the stage's image in
+// row-major order.
+void wholeStats(const DevJob& j, const Stage& st, int s, int w, Reductions* red) {
+  const int H = stageH(j, st, s), W = stageW(j, st, s);
+  const int slot = w - st.wholeBase;
   const float bound = j.params[(size_t)s * (size_t)j.P + j.opOffsets[j.wholeOps[w]] + 1];
   float v[kMaxChannels];
   float lo[kMaxChannels], hi[kMaxChannels];
@@ -187,7 +251,7 @@ void wholeStats(const DevJob& j, int s, int w, Reductions* red) {
   int C = j.inC;
   for (int y = 0; y < H; ++y) {
     for (int x = 0; x < W; ++x) {
-      C = valuesBeforeWhole(j, s, y, x, red, w, v);
+      C = valuesBeforeWhole(j, st, s, y, x, red, w, v);
       for (int c = 0; c < C; ++c) {
         minMaxInto(v[c], &lo[c], &hi[c]);
         ++hist[c][blpixel::level1(v[c], bound)];
@@ -195,38 +259,47 @@ void wholeStats(const DevJob& j, int s, int w, Reductions* red) {
     }
   }
   for (int c = 0; c < C; ++c) {
-    blpixel::autocontrastScale(lo[c], hi[c], bound, &red->min[w][c], &red->scale[w][c]);
+    blpixel::autocontrastScale(lo[c], hi[c], bound, &red->min[slot][c], &red->scale[slot][c]);
     int lut[256];
     blpixel::equalizeTable(hist[c], lut);
-    for (int q = 0; q < 256; ++q) red->lut[w][c][q] = (short)lut[q];
+    for (int q = 0; q < 256; ++q) red->lut[slot][c][q] = (short)lut[q];
   }
 }
 
-void emulatePlan(const DevJob& j) {
-  const int H = j.outH, W = j.outW;
+// One stage of sample s, as one block of the kernel runs it: its reductions in program order
+// (each sees the image as the steps before it left it), then its pixels.
+void emulateStage(const DevJob& j, const Stage& st, int s, Reductions* red) {
+  const int H = stageH(j, st, s), W = stageW(j, st, s);
   const double hw = (double)H * (double)W;
-  static thread_local Reductions red;
-  for (int s = 0; s < j.n; ++s) {
-    // The reductions in program order: each sees the image as the steps before it left it.
-    int r = 0, w = 0;
-    for (int k = 0; k < j.nOps; ++k) {
-      if (j.program[k] == kJitter && r < j.nJitter && j.jitterOps[r] == k) {
-        float mean = 0.0f;
-        if (needsMean(j, s, r)) {
-          double sum = 0.0;
-          for (int y = 0; y < H; ++y)
-            for (int x = 0; x < W; ++x) sum += (double)grayBeforeContrast(j, s, y, x, &red, r);
-          mean = (float)(sum / hw);
-        }
-        red.means[r++] = mean;
-      } else if (w < j.nWhole && j.wholeOps[w] == k) {
-        if (wholeEnabled(j, s, w)) wholeStats(j, s, w, &red);
-        ++w;
+  int r = st.jitterBase, w = st.wholeBase;
+  for (int k = st.from; k < st.to; ++k) {
+    if (j.program[k] == kJitter && r < j.nJitter && j.jitterOps[r] == k) {
+      float mean = 0.0f;
+      if (needsMean(j, s, r)) {
+        double sum = 0.0;
+        for (int y = 0; y < H; ++y)
+          for (int x = 0; x < W; ++x) sum += (double)grayBeforeContrast(j, st, s, y, x, red, r);
+        mean = (float)(sum / hw);
       }
+      red->means[r++] = mean;
+    } else if (w < j.nWhole && j.wholeOps[w] == k) {
+      if (wholeEnabled(j, s, w)) wholeStats(j, st, s, w, red);
+      ++w;
     }
-    for (int y = 0; y < H; ++y)
-      for (int x = 0; x < W; ++x) writePixel(j, s, y, x, &red);
   }
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) writePixel(j, st, s, y, x, red);
+}
+
+void emulatePlan(const DevJob& j) {
+  static thread_local Reductions red;
+  // As the kernel: with ops before the warp, the first launch writes every sample's read image.
+  if (j.warpOps > 0) {
+    const Stage st = stageOf(j, true);
+    for (int s = 0; s < j.n; ++s) emulateStage(j, st, s, &red);
+  }
+  const Stage st = stageOf(j, false);
+  for (int s = 0; s < j.n; ++s) emulateStage(j, st, s, &red);
 }
 
 

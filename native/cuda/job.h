@@ -18,7 +18,9 @@ namespace blcuda {
 // Sections of the arena (device or host), each starting on a 256-byte boundary:
 //   srcOffsets int64[n] | srcDims int32[2n] | tapIndex int32[T] | tapWeight float[T] |
 //   params float[n*P] | warpDims int32[2n] (with a warp pass) | preDims int32[2n] |
-//   preTapAt int64[n] | preTapIndex int32[..] | preTapWeight float[..] (with a pre pass) | pixels uint8[...]
+//   preTapAt int64[n] | preTapIndex int32[..] | preTapWeight float[..] (with a pre pass) |
+//   readAt int64[n] (with warpOps) | pixels uint8[...] | readImg float[readFloats] (with warpOps;
+//   written by the kernel's first launch, never copied: see readImageOffset)
 constexpr size_t kArenaAlign = 256;
 
 struct HostJob {
@@ -40,9 +42,11 @@ struct HostJob {
   size_t paramCount = 0;                 // n*P
   size_t outElements = 0;                // n*outC*outH*outW
   size_t pixelBytes = 0;                 // sum of srcBytes
+  std::vector<int64_t> readAt;           // with warpOps: [n] float offset of sample s's read image
+  size_t readFloats = 0;                 // with warpOps: sum of readH*readW*inC
   // Arena layout.
   size_t offSrcOffsets = 0, offSrcDims = 0, offTapIndex = 0, offTapWeight = 0, offParams = 0, offWarpDims = 0, offPreDims = 0, offPreTapAt = 0,
-         offPreTapIndex = 0, offPreTapWeight = 0;
+         offPreTapIndex = 0, offPreTapWeight = 0, offReadAt = 0;
   size_t metaBytes = 0;                  // where the pixel section starts
 };
 
@@ -59,11 +63,18 @@ std::vector<int64_t> packPixels(const HostJob& hj, uint8_t* dst);
 // Offsets of the sources when they are copied back to back.
 std::vector<int64_t> packedOffsets(const HostJob& hj);
 
-// The kernel's view of a job whose arena starts at `arena` (device or host address).
-DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out);
+// Where the read images (warpOps > 0) start in an arena whose pixel section holds pixelBytes,
+// and the arena's whole size.
+size_t readImageOffset(const HostJob& hj, size_t pixelBytes);
+size_t arenaBytes(const HostJob& hj, size_t pixelBytes);
+
+// The kernel's view of a job whose arena starts at `arena` (device or host address); readImg:
+// the read images' memory (with warpOps; may be null otherwise).
+DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out, float* readImg);
 
 // Runs the kernel's per-pixel code on the CPU, one thread, pixels in row-major order (so the
-// contrast mean is summed in the same order as the CPU engine). Writes dj.out.
+// contrast mean is summed in the same order as the CPU engine): with warpOps, the read stage of
+// every sample into dj.readImg, then the main stage. Writes dj.out.
 void emulatePlan(const DevJob& dj);
 
 }  // namespace blcuda

@@ -12,9 +12,13 @@ struct LaunchShape {
   unsigned gridX, gridY, block;
 };
 
+// The launch of the stage after the geometry pass (the whole program when warpOps is 0).
 LaunchShape planLaunchShape(const DevJob& j);
+// With warpOps > 0, the first launch: ops 0 .. warpOps-1 on each sample's read image.
+LaunchShape readLaunchShape(const DevJob& j);
 
-// Enqueues the fused plan kernel for the whole batch on `stream`. Returns the launch error
+// Enqueues the fused plan kernel for the whole batch on `stream` (two launches with warpOps > 0:
+// the read stage writes j.readImg, then the main stage reads it). Returns the launch error
 // (cudaSuccess when the launch was accepted); never throws, never aborts.
 cudaError_t launchPlan(const DevJob& j, cudaStream_t stream);
 

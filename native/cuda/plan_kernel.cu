@@ -11,6 +11,12 @@
 //   per-channel min and max (integer atomics on order-preserving bits, so the result does not
 //   depend on the order of the threads) and per-channel histograms of levels (atomicAdd), then
 //   one thread turns them into the op's tables, in shared memory.
+// - Ops before the warp (warpOps > 0): a first launch runs the same kernel on the stage of ops
+//   0 .. warpOps-1 over each sample's read image (the pre-pass image or the source, computed
+//   per pixel as before) and writes the result to the readImg section of the arena (HWC
+//   floats); the second launch, on the same stream, runs the warp (warpSource reads readImg),
+//   the taps and the remaining ops. Each launch is pixel-parallel or one block per sample by
+//   whether its own stage has reductions.
 // Samples beyond 65535 loop over gridDim.y.
 #include "launch.h"
 
@@ -44,10 +50,12 @@ __device__ int orderedBits(float x) {
 }
 __device__ float fromOrderedBits(int i) { return __int_as_float(i >= 0 ? i : i ^ 0x7fffffff); }
 
-// The w-th whole-image op's tables for sample s (every thread of the block calls this).
-__device__ void wholeStats(const DevJob& j, int s, int w, Reductions* red, int* lo, int* hi, uint32_t* hist) {
-  const int W = j.outW;
-  const int HW = j.outH * j.outW;
+// The w-th whole-image op's tables for sample s, over the stage's image (every thread of the
+// block calls this).
+__device__ void wholeStats(const DevJob& j, const Stage& st, int s, int w, Reductions* red, int* lo, int* hi, uint32_t* hist) {
+  const int W = stageW(j, st, s);
+  const long long HW = (long long)stageH(j, st, s) * (long long)W;
+  const int slot = w - st.wholeBase;
   const float bound = j.params[(size_t)s * (size_t)j.P + j.opOffsets[j.wholeOps[w]] + 1];
   for (int i = threadIdx.x; i < kMaxChannels * 256; i += blockDim.x) hist[i] = 0;
   if (threadIdx.x < kMaxChannels) {
@@ -56,9 +64,9 @@ __device__ void wholeStats(const DevJob& j, int s, int w, Reductions* red, int* 
   }
   __syncthreads();
   int C = j.inC;
-  for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+  for (long long p = threadIdx.x; p < HW; p += blockDim.x) {
     float v[kMaxChannels];
-    C = valuesBeforeWhole(j, s, p / W, p % W, red, w, v);
+    C = valuesBeforeWhole(j, st, s, (int)(p / W), (int)(p % W), red, w, v);
     for (int c = 0; c < C; ++c) {
       if (v[c] == v[c]) {
         atomicMin(&lo[c], orderedBits(v[c]));
@@ -70,70 +78,87 @@ __device__ void wholeStats(const DevJob& j, int s, int w, Reductions* red, int* 
   __syncthreads();
   if (threadIdx.x == 0) {
     for (int c = 0; c < kMaxChannels; ++c) {
-      blpixel::autocontrastScale(fromOrderedBits(lo[c]), fromOrderedBits(hi[c]), bound, &red->min[w][c], &red->scale[w][c]);
+      blpixel::autocontrastScale(fromOrderedBits(lo[c]), fromOrderedBits(hi[c]), bound, &red->min[slot][c], &red->scale[slot][c]);
       int lut[256];
       blpixel::equalizeTable(hist + c * 256, lut);
-      for (int q = 0; q < 256; ++q) red->lut[w][c][q] = (short)lut[q];
+      for (int q = 0; q < 256; ++q) red->lut[slot][c][q] = (short)lut[q];
     }
   }
   __syncthreads();
 }
 
-__global__ void __launch_bounds__(kSampleThreads) planKernel(DevJob j) {
+// One stage of the program over every sample (the read stage writes readImg, the main stage
+// j.out). `reduce`: launched with one block per sample, the stage's reductions are computed
+// first.
+__global__ void __launch_bounds__(kSampleThreads) planKernel(DevJob j, Stage st, int reduce) {
   __shared__ double scratch[33];
   __shared__ Reductions red;
   __shared__ int lo[kMaxChannels], hi[kMaxChannels];
   __shared__ uint32_t hist[kMaxChannels * 256];
-  const int W = j.outW;
-  const int HW = j.outH * j.outW;
   for (int s = blockIdx.y; s < j.n; s += gridDim.y) {
-    // The reductions in program order (only launched with one block per sample when there
-    // are any): contrast means, AUTOCONTRAST and EQUALIZE tables.
-    int r = 0, w = 0;
-    for (int k = 0; k < j.nOps; ++k) {
-      if (j.program[k] == kJitter && r < j.nJitter && j.jitterOps[r] == k) {
-        float mean = 0.0f;
-        if (needsMean(j, s, r)) {  // uniform over the block: depends on s only
-          double part = 0.0;
-          for (int p = threadIdx.x; p < HW; p += blockDim.x)
-            part += (double)grayBeforeContrast(j, s, p / W, p % W, &red, r);
-          const double total = blockSum(part, scratch);
-          mean = (float)(total / (double)HW);
+    const int W = stageW(j, st, s);
+    const long long HW = (long long)stageH(j, st, s) * (long long)W;
+    // The stage's reductions in program order: contrast means, AUTOCONTRAST and EQUALIZE tables.
+    if (reduce) {
+      int r = st.jitterBase, w = st.wholeBase;
+      for (int k = st.from; k < st.to; ++k) {
+        if (j.program[k] == kJitter && r < j.nJitter && j.jitterOps[r] == k) {
+          float mean = 0.0f;
+          if (needsMean(j, s, r)) {  // uniform over the block: depends on s only
+            double part = 0.0;
+            for (long long p = threadIdx.x; p < HW; p += blockDim.x)
+              part += (double)grayBeforeContrast(j, st, s, (int)(p / W), (int)(p % W), &red, r);
+            const double total = blockSum(part, scratch);
+            mean = (float)(total / (double)HW);
+          }
+          if (threadIdx.x == 0) red.means[r] = mean;
+          __syncthreads();
+          ++r;
+        } else if (w < j.nWhole && j.wholeOps[w] == k) {
+          if (wholeEnabled(j, s, w)) wholeStats(j, st, s, w, &red, lo, hi, hist);
+          ++w;
         }
-        if (threadIdx.x == 0) red.means[r] = mean;
-        __syncthreads();
-        ++r;
-      } else if (w < j.nWhole && j.wholeOps[w] == k) {
-        if (wholeEnabled(j, s, w)) wholeStats(j, s, w, &red, lo, hi, hist);
-        ++w;
       }
     }
-    const int stride = gridDim.x * blockDim.x;
-    for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < HW; p += stride)
-      writePixel(j, s, p / W, p % W, &red);
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < HW; p += stride)
+      writePixel(j, st, s, (int)(p / W), (int)(p % W), &red);
     __syncthreads();  // red is rewritten for the next sample
   }
+}
+
+LaunchShape shapeFor(unsigned long long hw, int n, bool reduce) {
+  const unsigned gy = (unsigned)(n < 65535 ? n : 65535);
+  if (reduce) {
+    unsigned long long t = (hw + 31u) / 32u * 32u;
+    if (t > kSampleThreads) t = kSampleThreads;
+    if (t < 32u) t = 32u;
+    return {1u, gy, (unsigned)t};
+  }
+  unsigned long long gx = (hw + kFlatThreads - 1) / kFlatThreads;
+  if (gx > 0x7fffffffu) gx = 0x7fffffffu;
+  if (gx < 1u) gx = 1u;
+  return {(unsigned)gx, gy, kFlatThreads};
 }
 
 }  // namespace
 
 LaunchShape planLaunchShape(const DevJob& j) {
-  const unsigned hw = (unsigned)j.outH * (unsigned)j.outW;
-  const unsigned gy = (unsigned)(j.n < 65535 ? j.n : 65535);
-  if (j.nJitter > 0 || j.nWhole > 0) {
-    unsigned t = (hw + 31u) / 32u * 32u;
-    if (t > kSampleThreads) t = kSampleThreads;
-    return {1u, gy, t};
-  }
-  unsigned gx = (hw + kFlatThreads - 1) / kFlatThreads;
-  if (gx > 0x7fffffffu) gx = 0x7fffffffu;
-  return {gx, gy, kFlatThreads};
+  return shapeFor((unsigned long long)j.outH * (unsigned long long)j.outW, j.n, j.mainReduce != 0);
 }
+
+LaunchShape readLaunchShape(const DevJob& j) { return shapeFor((unsigned long long)j.readMaxHW, j.n, j.readReduce != 0); }
 
 cudaError_t launchPlan(const DevJob& j, cudaStream_t stream) {
   if (j.n <= 0) return cudaSuccess;
+  if (j.warpOps > 0) {  // ops before the warp: materialise each sample's read image first
+    const LaunchShape rs = readLaunchShape(j);
+    planKernel<<<dim3(rs.gridX, rs.gridY, 1), dim3(rs.block, 1, 1), 0, stream>>>(j, stageOf(j, true), j.readReduce);
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+  }
   const LaunchShape sh = planLaunchShape(j);
-  planKernel<<<dim3(sh.gridX, sh.gridY, 1), dim3(sh.block, 1, 1), 0, stream>>>(j);
+  planKernel<<<dim3(sh.gridX, sh.gridY, 1), dim3(sh.block, 1, 1), 0, stream>>>(j, stageOf(j, false), j.mainReduce);
   return cudaGetLastError();
 }
 

@@ -27,8 +27,12 @@ constexpr int kMaxChannels = 4;
 constexpr int kMaxOps = 32;
 
 enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10, kNoise = 11 };
-// AUTOCONTRAST and EQUALIZE ops one program may hold (their tables live in shared memory).
+// AUTOCONTRAST and EQUALIZE ops one stage may hold (their tables live in shared memory). A
+// program has two stages when it has ops before the warp (PLAN_ABI.md, "Ops before the warp"):
+// ops 0 .. warpOps-1 on the image the warp reads, the rest after the geometry pass. The limits
+// (kMaxWhole of these, one SHARPNESS with no reduction after it) hold per stage.
 constexpr int kMaxWhole = 4;
+constexpr int kMaxWholeOps = 2 * kMaxWhole;  // in a whole program
 enum WarpMode : int { kWarpNone = 0, kWarpNearest = 1, kWarpBilinear = 2, kWarpBicubic = 3 };
 
 // The job as the kernel sees it. Small fields travel by value; arrays are pointers into one
@@ -43,9 +47,13 @@ struct DevJob {
   int program[kMaxOps];        // op codes
   int opOffsets[kMaxOps];      // offset of each op's block inside a sample's P floats
   int jitterOps[kMaxOps];      // program index of the r-th JITTER op
-  int nWhole;                  // AUTOCONTRAST and EQUALIZE ops in the program
-  int wholeOps[kMaxWhole];     // program index of the w-th of them
-  int sharpOp;                 // program index of the one SHARPNESS op, -1 for none
+  int nWhole;                  // AUTOCONTRAST and EQUALIZE ops in the program (0 when no sample enables one)
+  int wholeOps[kMaxWholeOps];  // program index of the w-th of them
+  int sharpOp;                 // program index of the SHARPNESS op after the warp (or of the one op), -1 for none
+  int warpOps;                 // ops 0 .. warpOps-1 run on the image the warp reads (0: none)
+  int readSharpOp;             // program index of the SHARPNESS op before the warp, -1 for none
+  int readReduce, mainReduce;  // the stage (before / after the warp) needs reductions: one block per sample
+  long long readMaxHW;         // with warpOps: the largest readH * readW of the batch
   float fill[kMaxChannels];    // value of a -1 tap, per source channel
   const int64_t* srcOffsets;   // [n]   byte offset of sample s inside `pixels`
   const int32_t* srcDims;      // [2n]  height, width of sample s
@@ -58,8 +66,44 @@ struct DevJob {
   const int32_t* preTapIndex;  // per sample (preH + preW) * preK
   const float* preTapWeight;
   const uint8_t* pixels;       // packed HWC uint8 sources
+  const int64_t* readAt;       // [n]   with warpOps: where sample s's read image starts in readImg (floats)
+  float* readImg;              // with warpOps: each sample's read image after ops 0..warpOps-1 (HWC floats)
   float* out;                  // NCHW float32 output, n*outC*outH*outW
 };
+
+// One stage of the program: the ops it runs and the image they run on.
+//   read = 1: ops 0 .. warpOps-1 on the image the warp reads (readH x readW, inC channels),
+//             the pre-pass image or the source bytes as floats; the kernel's first launch
+//             materialises the result in readImg, which warpSource then reads.
+//   read = 0: ops warpOps .. nOps-1 on the geometry pass's image (outH x outW).
+struct Stage {
+  int read;
+  int from, to;    // ops [from, to)
+  int sharpOp;     // the stage's SHARPNESS op, -1 for none
+  int wholeBase;   // AUTOCONTRAST and EQUALIZE ops before `from` (the stage's tables start there)
+  int jitterBase;  // JITTER ops before `from`
+};
+
+BL_HD Stage stageOf(const DevJob& j, bool read) {
+  Stage st;
+  st.read = read ? 1 : 0;
+  st.from = read ? 0 : j.warpOps;
+  st.to = read ? j.warpOps : j.nOps;
+  st.sharpOp = read ? j.readSharpOp : j.sharpOp;
+  st.wholeBase = 0;
+  st.jitterBase = 0;
+  for (int k = 0; k < st.from; ++k) {
+    st.wholeBase += j.program[k] == kAutocontrast || j.program[k] == kEqualize;
+    st.jitterBase += j.program[k] == kJitter;
+  }
+  return st;
+}
+
+// Size of the image the warp reads for sample s (the pre-pass image, or the source).
+BL_HD int readH(const DevJob& j, int s) { return j.preK ? j.preDims[2 * s] : j.srcDims[2 * s]; }
+BL_HD int readW(const DevJob& j, int s) { return j.preK ? j.preDims[2 * s + 1] : j.srcDims[2 * s + 1]; }
+BL_HD int stageH(const DevJob& j, const Stage& st, int s) { return st.read ? readH(j, s) : j.outH; }
+BL_HD int stageW(const DevJob& j, const Stage& st, int s) { return st.read ? readW(j, s) : j.outW; }
 
 BL_HD bool isNaN(float x) { return x != x; }
 
@@ -113,9 +157,10 @@ BL_HD float frameMask(const float* q, int fh, int fw, float px, float py, bool n
   return mask;
 }
 
-// Pixel (sy, sx) of the image the warp reads, all channels: a source pixel, or (with a pass
-// before the warp) the ABI's geometry formula on the pre-pass taps, computed where it is read.
-BL_HD void warpSource(const DevJob& j, int s, int sy, int sx, float* px) {
+// Pixel (sy, sx) of the image the warp reads before any op, all channels: a source pixel, or
+// (with a pass before the warp) the ABI's geometry formula on the pre-pass taps, computed where
+// it is read.
+BL_HD void readBase(const DevJob& j, int s, int sy, int sx, float* px) {
   const int C = j.inC;
   const size_t srcW = (size_t)j.srcDims[2 * s + 1];
   const uint8_t* src = j.pixels + j.srcOffsets[s];
@@ -160,6 +205,20 @@ BL_HD void warpSource(const DevJob& j, int s, int sy, int sx, float* px) {
   BL_UNROLL
   for (int c = 0; c < kMaxChannels; ++c)
     if (c < C) px[c] = acc[c];
+}
+
+// Pixel (sy, sx) of the image the warp reads, all channels. With ops before the warp it is the
+// materialised read image (the first launch wrote it); else it is computed where it is read.
+BL_HD void warpSource(const DevJob& j, int s, int sy, int sx, float* px) {
+  if (j.warpOps > 0) {
+    const int C = j.inC;
+    const float* p = j.readImg + j.readAt[s] + ((size_t)sy * (size_t)readW(j, s) + (size_t)sx) * (size_t)C;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c)
+      if (c < C) px[c] = p[c];
+    return;
+  }
+  readBase(j, s, sy, sx, px);
 }
 
 // The warp pass at pixel (y, x) of sample s's warped image: px[c] for c < inC (PLAN_ABI.md,
@@ -292,7 +351,7 @@ BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
         BL_UNROLL
         for (int c = 0; c < kMaxChannels; ++c)
           if (c < C) row[c] = row[c] + wxq * px[c];
-      } else if (j.warp != kWarpNone && j.preK > 0) {
+      } else if (j.warp != kWarpNone && (j.preK > 0 || j.warpOps > 0)) {  // warp off: the image it would read
         float px[kMaxChannels];
         warpSource(j, s, r, col, px);
         BL_UNROLL
@@ -311,6 +370,17 @@ BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
   }
   BL_UNROLL
   for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? acc[c] : 0.0f;
+}
+
+// A stage's image before its ops: the image the warp reads (read stage), or the geometry pass.
+BL_HD void stageBase(const DevJob& j, const Stage& st, int s, int y, int x, float* v) {
+  if (st.read) {
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c) v[c] = 0.0f;
+    readBase(j, s, y, x, v);
+  } else {
+    geometry(j, s, y, x, v);
+  }
 }
 
 // JITTER on one pixel; *mean is this op's contrast mean. With `stop`, returns true just before
@@ -362,27 +432,29 @@ struct Reductions {
   short lut[kMaxWhole][kMaxChannels][256];  // EQUALIZE of the w-th whole-image op
 };
 
-// Runs the program on one pixel (after geometry), with the sample's reductions. With stopAt >= 0,
+// Runs the stage's ops on one pixel of its image, with the sample's reductions. With stopAt >= 0,
 // stops just before the contrast step of the stopAt-th JITTER op and returns true with *gray set;
 // with stopOp >= 0, stops just before op stopOp (an AUTOCONTRAST or EQUALIZE) and returns true
 // with v as that op sees it (the reduction passes). *C is updated.
-// With from > 0, starts at op `from` (writePixel resumes after SHARPNESS, whose neighbourhood
-// it computed itself).
-BL_HD bool program(const DevJob& j, int s, int y, int x, float* v, int* C, const Reductions* red,
-                   int stopAt, float* gray, int stopOp = -1, int from = 0) {
+// With from >= 0, starts at op `from` (stagePixel resumes after SHARPNESS, whose neighbourhood
+// it computed itself); else at the stage's first op. JITTER ops are counted over the whole
+// program (means[r]), AUTOCONTRAST and EQUALIZE tables from the stage's first (its own tables).
+BL_HD bool program(const DevJob& j, const Stage& st, int s, int y, int x, float* v, int* C, const Reductions* red,
+                   int stopAt, float* gray, int stopOp = -1, int from = -1) {
   const float* block = j.params + (size_t)s * (size_t)j.P;
   const float fy = (float)y, fx = (float)x;
+  const int k0 = from < 0 ? st.from : from;
   int jit = 0, whole = 0;
-  for (int k = 0; k < from; ++k) {
+  for (int k = 0; k < k0; ++k) {
     jit += j.program[k] == kJitter;
     whole += j.program[k] == kAutocontrast || j.program[k] == kEqualize;
   }
-  for (int k = from; k < j.nOps; ++k) {
+  for (int k = k0; k < st.to; ++k) {
     const float* p = block + j.opOffsets[k];
     const int code = j.program[k];
     if (code == kSharpness) {
       if (k == stopOp) return true;
-      continue;  // enabled: writePixel ran it (the CUDA check allows no reduction after it)
+      continue;  // enabled: stagePixel ran it (the CUDA check allows no reduction after it in its stage)
     }
     if (code == kJitter) {
       const int r = jit++;
@@ -390,7 +462,7 @@ BL_HD bool program(const DevJob& j, int s, int y, int x, float* v, int* C, const
       continue;
     }
     if (code == kAutocontrast || code == kEqualize) {
-      const int w = whole++;
+      const int w = whole++ - st.wholeBase;
       if (k == stopOp) return true;
       if (p[0] == 0.0f) continue;
       BL_UNROLL
@@ -423,7 +495,7 @@ BL_HD bool program(const DevJob& j, int s, int y, int x, float* v, int* C, const
         if (c < c0) v[c] = blpixel::solarize1(v[c], p[2], p[1]);
     } else if (code == kNoise) {
       const uint32_t ka = blpixel::noiseKeyA(p[5], p[6]), kb = blpixel::noiseKeyB(p[7]);
-      const uint32_t at = ((uint32_t)y * (uint32_t)j.outW + (uint32_t)x) * (uint32_t)c0;
+      const uint32_t at = ((uint32_t)y * (uint32_t)stageW(j, st, s) + (uint32_t)x) * (uint32_t)c0;
       BL_UNROLL
       for (int c = 0; c < kMaxChannels; ++c)
         if (c < c0) v[c] = blpixel::noise1(v[c], at + (uint32_t)c, ka, kb, p[2], p[3], p[4] != 0.0f, p[1]);
@@ -455,28 +527,28 @@ BL_HD bool needsMean(const DevJob& j, int s, int r) {
   return p[0] != 0.0f && !isNaN(p[4]);
 }
 
-// The gray value that the r-th contrast mean sums, for one pixel.
-BL_HD float grayBeforeContrast(const DevJob& j, int s, int y, int x, const Reductions* red, int r) {
+// The gray value that the r-th contrast mean sums, for one pixel of the stage's image.
+BL_HD float grayBeforeContrast(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red, int r) {
   float v[kMaxChannels];
-  geometry(j, s, y, x, v);
+  stageBase(j, st, s, y, x, v);
   int C = j.inC;
   float g = 0.0f;
-  program(j, s, y, x, v, &C, red, r, &g);
+  program(j, st, s, y, x, v, &C, red, r, &g);
   return g;
 }
 
-// One pixel's values as op k sees them; returns the channel count there.
-BL_HD int valuesBeforeOp(const DevJob& j, int s, int y, int x, const Reductions* red, int k, float* v) {
-  geometry(j, s, y, x, v);
+// One pixel's values as op k (of the stage) sees them; returns the channel count there.
+BL_HD int valuesBeforeOp(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red, int k, float* v) {
+  stageBase(j, st, s, y, x, v);
   int C = j.inC;
   float unused = 0.0f;
-  program(j, s, y, x, v, &C, red, -1, &unused, k);
+  program(j, st, s, y, x, v, &C, red, -1, &unused, k);
   return C;
 }
 
 // One pixel's values as the w-th whole-image op sees them; returns the channel count there.
-BL_HD int valuesBeforeWhole(const DevJob& j, int s, int y, int x, const Reductions* red, int w, float* v) {
-  return valuesBeforeOp(j, s, y, x, red, j.wholeOps[w], v);
+BL_HD int valuesBeforeWhole(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red, int w, float* v) {
+  return valuesBeforeOp(j, st, s, y, x, red, j.wholeOps[w], v);
 }
 
 // Is the w-th whole-image op enabled for sample s?
@@ -491,24 +563,23 @@ BL_HD void minMaxInto(float x, float* lo, float* hi) {
   if (x > *hi || (x == 0.0f && *hi == 0.0f && signbit(*hi))) *hi = x;
 }
 
-// The final value of one output pixel, written to j.out. With an enabled SHARPNESS op, its 3 x 3
-// neighbourhood is recomputed up to that op (nine passes of the program's start), then the rest
-// of the program runs on the blended value.
-BL_HD void writePixel(const DevJob& j, int s, int y, int x, const Reductions* red) {
-  float v[kMaxChannels];
+// The final value of one pixel of the stage's image, in v; returns its channel count. With an
+// enabled SHARPNESS op in the stage, its 3 x 3 neighbourhood is recomputed up to that op (nine
+// passes of the stage's start), then the rest of the stage runs on the blended value.
+BL_HD int stagePixel(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red, float* v) {
   int C = j.inC;
   float unused = 0.0f;
-  const float* sp = j.sharpOp >= 0 ? j.params + (size_t)s * (size_t)j.P + j.opOffsets[j.sharpOp] : nullptr;
+  const float* sp = st.sharpOp >= 0 ? j.params + (size_t)s * (size_t)j.P + j.opOffsets[st.sharpOp] : nullptr;
   if (sp && sp[0] != 0.0f) {
-    C = valuesBeforeOp(j, s, y, x, red, j.sharpOp, v);
-    const int H = j.outH, W = j.outW;
+    C = valuesBeforeOp(j, st, s, y, x, red, st.sharpOp, v);
+    const int H = stageH(j, st, s), W = stageW(j, st, s);
     if (H > 2 && W > 2) {
       float sm[kMaxChannels];
       BL_UNROLL
       for (int c = 0; c < kMaxChannels; ++c) sm[c] = v[c];
       if (y > 0 && y < H - 1 && x > 0 && x < W - 1) {
         float n[9][kMaxChannels];
-        for (int i = 0; i < 9; ++i) valuesBeforeOp(j, s, y + i / 3 - 1, x + i % 3 - 1, red, j.sharpOp, n[i]);
+        for (int i = 0; i < 9; ++i) valuesBeforeOp(j, st, s, y + i / 3 - 1, x + i % 3 - 1, red, st.sharpOp, n[i]);
         BL_UNROLL
         for (int c = 0; c < kMaxChannels; ++c) {
           float col[9];
@@ -520,10 +591,25 @@ BL_HD void writePixel(const DevJob& j, int s, int y, int x, const Reductions* re
       for (int c = 0; c < kMaxChannels; ++c)
         if (c < C) v[c] = blpixel::sharpBlend(v[c], sm[c], sp[2], sp[1]);
     }
-    program(j, s, y, x, v, &C, red, -1, &unused, -1, j.sharpOp + 1);
+    program(j, st, s, y, x, v, &C, red, -1, &unused, -1, st.sharpOp + 1);
   } else {
-    geometry(j, s, y, x, v);
-    program(j, s, y, x, v, &C, red, -1, &unused);
+    stageBase(j, st, s, y, x, v);
+    program(j, st, s, y, x, v, &C, red, -1, &unused);
+  }
+  return C;
+}
+
+// Writes one pixel of the stage: to the read image (HWC, inC channels: the check keeps them)
+// or to j.out (NCHW).
+BL_HD void writePixel(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red) {
+  float v[kMaxChannels];
+  stagePixel(j, st, s, y, x, red, v);
+  if (st.read) {
+    float* o = j.readImg + j.readAt[s] + ((size_t)y * (size_t)readW(j, s) + (size_t)x) * (size_t)j.inC;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c)
+      if (c < j.inC) o[c] = v[c];
+    return;
   }
   const size_t plane = (size_t)j.outH * (size_t)j.outW;
   float* o = j.out + (size_t)s * (size_t)j.outC * plane + (size_t)y * (size_t)j.outW + (size_t)x;

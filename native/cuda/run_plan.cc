@@ -80,7 +80,11 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
     offsets = packPixels(hj, slot.host + hj.metaBytes);
   }
   packMeta(hj, slot.host, offsets);
-  uint8_t* arena = st->arena(env, hj.metaBytes + pixelBytes > 0 ? hj.metaBytes + pixelBytes : 1);
+  // With ops before the warp, the read images follow the pixels (written by the kernel's
+  // first launch, never copied).
+  const size_t arenaSize = arenaBytes(hj, pixelBytes);
+  uint8_t* arena = st->arena(env, arenaSize > 0 ? arenaSize : 1);
+  float* readImg = hj.readFloats > 0 ? reinterpret_cast<float*>(arena + readImageOffset(hj, pixelBytes)) : nullptr;
 
   EventSet evs;
   for (cudaEvent_t& e : evs.ev) check(env, cudaEventCreate(&e), "cudaEventCreate");
@@ -94,7 +98,7 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
   check(env, cudaEventRecord(slot.consumed, s), "cudaEventRecord");
   slot.used = true;
   check(env, cudaEventRecord(evs.ev[1], s), "cudaEventRecord");
-  const DevJob dj = bindJob(hj, arena, outPtr);
+  const DevJob dj = bindJob(hj, arena, outPtr, readImg);
   check(env, launchPlan(dj, s), "plan kernel launch");
   check(env, cudaEventRecord(evs.ev[2], s), "cudaEventRecord");
 
@@ -118,8 +122,9 @@ Napi::Value EmulatePlan(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> arena(hj.metaBytes + hj.pixelBytes + 1);
   std::vector<int64_t> offsets = packPixels(hj, arena.data() + hj.metaBytes);
   packMeta(hj, arena.data(), offsets);
+  std::vector<float> readImg(hj.readFloats);  // with ops before the warp: the read images
   Napi::Float32Array out = Napi::Float32Array::New(env, hj.outElements);
-  emulatePlan(bindJob(hj, arena.data(), out.Data()));
+  emulatePlan(bindJob(hj, arena.data(), out.Data(), readImg.empty() ? nullptr : readImg.data()));
   return out;
 }
 
