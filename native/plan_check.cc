@@ -297,7 +297,9 @@ Problem checkJob(const Job& job, const Lengths& len, const Limits& lim) {
   // and the ops after the geometry pass run as programs of their own.
   for (int stage = 0; stage < 2; ++stage) {
     const size_t from = stage == 0 ? 0 : (size_t)job.warpOps, to = stage == 0 ? (size_t)job.warpOps : len.program;
-    const std::string which = job.warpOps == 0 ? "" : stage == 0 ? " before the warp (warpOps)" : " after the warp";
+    const std::string which = job.warpOps == 0 ? ""
+                              : stage == 0 ? " among the ops before the warp (ops 0.." + str(job.warpOps - 1) + ", warpOps = " + str(job.warpOps) + ")"
+                                           : " among the ops after the warp (ops " + str(job.warpOps) + "..)";
     int32_t whole = 0;
     for (size_t k = from; k < to; ++k) whole += job.program[k] == kAutocontrast || job.program[k] == kEqualize;
     if (whole > lim.maxWholeImageOps) return bad("program", "at most " + str(lim.maxWholeImageOps) + " AUTOCONTRAST and EQUALIZE ops" + which + " (this engine's limit)", str(whole));

@@ -27,6 +27,7 @@ struct Limits {
   int32_t maxSide = kMaxSide;
   int32_t maxSamples = kMaxSamples;
   int32_t maxOps = 1 << 20;
+  // The next three hold per stage: the ops before the warp (warpOps) and those after it.
   // AUTOCONTRAST and EQUALIZE ops (each keeps per-channel tables while a sample runs).
   int32_t maxWholeImageOps = 1 << 20;
   // SHARPNESS ops, and whether JITTER, AUTOCONTRAST or EQUALIZE may follow one (the CUDA kernel

@@ -16,43 +16,17 @@ size_t alignUp(size_t x) { return (x + kArenaAlign - 1) / kArenaAlign * kArenaAl
 
 // What the kernel can run: channels and ops live in fixed arrays of the kernel's registers.
 // The limits on AUTOCONTRAST/EQUALIZE and SHARPNESS ops hold per stage (the ops before the warp
-// and those after it run in separate launches), which the shared check cannot express: it is
-// given its defaults for those three, and stageLimits below checks them per stage.
+// and those after it run in separate launches): the shared check applies them so.
 const batchlab::Limits kCudaLimits = [] {
   batchlab::Limits l;
   l.maxChannels = kMaxChannels;
   l.maxSide = 1 << 15;
   l.maxOps = kMaxOps;
+  l.maxWholeImageOps = kMaxWhole;
+  l.maxSharpnessOps = 1;
+  l.reductionsAfterSharpness = false;
   return l;
 }();
-
-// The kernel's per-stage limits: at most kMaxWhole AUTOCONTRAST and EQUALIZE ops, at most one
-// SHARPNESS op and no JITTER, AUTOCONTRAST or EQUALIZE after it, in each stage (ops
-// 0 .. warpOps-1, then the rest). Without warpOps the messages are the shared check's.
-batchlab::Problem stageLimits(const batchlab::Job& j) {
-  const int nOps = (int)j.program.size();
-  const std::string limit = " (this engine's limit)";
-  for (int stage = 0; stage < 2; ++stage) {
-    const int from = stage == 0 ? 0 : j.warpOps, to = stage == 0 ? j.warpOps : nOps;
-    if (from >= to) continue;
-    const std::string where = j.warpOps == 0 ? ""
-                              : stage == 0 ? " among the ops before the warp (ops 0.." + std::to_string(j.warpOps - 1) + ", warpOps = " + std::to_string(j.warpOps) + ")"
-                                           : " among the ops after the warp (ops " + std::to_string(j.warpOps) + "..)";
-    int whole = 0;
-    for (int k = from; k < to; ++k) whole += j.program[k] == kAutocontrast || j.program[k] == kEqualize;
-    if (whole > kMaxWhole) return {"program", "at most " + std::to_string(kMaxWhole) + " AUTOCONTRAST and EQUALIZE ops" + where + limit, std::to_string(whole)};
-    int sharp = 0;
-    for (int k = from; k < to; ++k) {
-      const int code = j.program[k];
-      if (sharp > 0 && (code == kJitter || code == kAutocontrast || code == kEqualize)) {
-        return {"program[" + std::to_string(k) + "]", "no JITTER, AUTOCONTRAST or EQUALIZE after a SHARPNESS op" + where + limit, std::to_string(code)};
-      }
-      sharp += code == kSharpness;
-    }
-    if (sharp > 1) return {"program", "at most 1 SHARPNESS op" + where + limit, std::to_string(sharp)};
-  }
-  return {};
-}
 
 HostJob parseJob(Napi::Env env, Napi::Object job) {
   HostJob hj;
@@ -61,8 +35,6 @@ HostJob parseJob(Napi::Env env, Napi::Object job) {
   // The one reader and check of both addons (native/job_read.h): same fields, same errors.
   try {
     batchlab::readJob(env, job, kCudaLimits, false, hj.job, len, inputs, [](napi_value) {});
-    const batchlab::Problem p = stageLimits(hj.job);
-    if (!p.ok()) throw batchlab::PlanFailure{p};
   } catch (const batchlab::PlanFailure& f) {
     throw batchlab::planError(env, f);
   }

@@ -106,7 +106,7 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
   for (let s = 0; s < n; s++) {
     const src = warpedImage(job, s);
     let img: FloatImage = separable(src, job.tapIndex.subarray(s * per, (s + 1) * per), job.tapWeight.subarray(s * per, (s + 1) * per), H, W, K, job.fill);
-    img = runOps(job, job.params.subarray(s * P, (s + 1) * P), img, job.warpOps ?? 0, job.program.length);
+    img = runOps(job, job.params.subarray(s * P, (s + 1) * P), img, job.warp ? job.warpOps ?? 0 : 0, job.program.length); // warpOps means nothing without a warp
     ref.writeCHW(img, out, s * job.outC * H * W);
   }
 }
