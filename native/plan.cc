@@ -1106,6 +1106,29 @@ void prePass(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const int32_
   const float* wy = weights;
   const float* wx = weights + (size_t)oh * K;
   const size_t rowFloats = (size_t)ow * (size_t)C;
+  // K = 1 with every weight 1 (crops, flips, constant pads): the formula's value is the source
+  // byte exactly, or 0 + 1 * (0 + 1 * fill) for a fill tap (unitGeometry): a gather.
+  bool unit = K == 1;
+  for (int32_t i = 0; unit && i < oh + ow; ++i) unit = weights[i] == 1.0f;
+  if (unit) {
+    float fillValue[kMaxChannels];
+    for (int32_t c = 0; c < C; ++c) fillValue[c] = unitGeometry(fill[c]);
+    for (int32_t y = 0; y < oh; ++y) {
+      float* o = out + (size_t)y * rowFloats;
+      const int32_t r = ty[y];
+      const uint8_t* srow = r < 0 ? nullptr : src + (size_t)r * (size_t)sw * (size_t)C;
+      for (int32_t x = 0; x < ow; ++x, o += C) {
+        const int32_t q = tx[x];
+        if (srow == nullptr || q < 0) {
+          for (int32_t c = 0; c < C; ++c) o[c] = fillValue[c];
+        } else {
+          const uint8_t* px = srow + (size_t)q * (size_t)C;
+          for (int32_t c = 0; c < C; ++c) o[c] = (float)px[c];
+        }
+      }
+    }
+    return;
+  }
   rows.assign((size_t)(sh + 1) * rowFloats, 0.0f);
   std::vector<bool> used((size_t)sh + 1, false);
   for (size_t i = 0; i < (size_t)oh * K; ++i) used[ty[i] < 0 ? (size_t)sh : (size_t)ty[i]] = true;
@@ -1623,8 +1646,19 @@ std::string opsBeforeWarp(const Job& job, int32_t s, Scratch& sc, const uint8_t*
     return "out of memory for the image before the warp of sample " + std::to_string(s);
   }
   float* img = sc.preOps.data();
-  for (size_t i = 0; i < plane; ++i)
-    for (int32_t c = 0; c < C; ++c) img[(size_t)c * plane + i] = pre ? pre[i * (size_t)C + (size_t)c] : (float)src[i * (size_t)C + (size_t)c];
+  if (C == 3) {
+    float* p0 = img;
+    float* p1 = img + plane;
+    float* p2 = img + 2 * plane;
+    if (pre) {
+      for (size_t i = 0; i < plane; ++i) p0[i] = pre[3 * i], p1[i] = pre[3 * i + 1], p2[i] = pre[3 * i + 2];
+    } else {
+      for (size_t i = 0; i < plane; ++i) p0[i] = (float)src[3 * i], p1[i] = (float)src[3 * i + 1], p2[i] = (float)src[3 * i + 2];
+    }
+  } else {
+    for (size_t i = 0; i < plane; ++i)
+      for (int32_t c = 0; c < C; ++c) img[(size_t)c * plane + i] = pre ? pre[i * (size_t)C + (size_t)c] : (float)src[i * (size_t)C + (size_t)c];
+  }
   const Step* steps = sc.preSteps.data();
   const size_t n = sc.preSteps.size();
   const size_t segEnd = nextReduction(steps, 0, n);
@@ -1636,8 +1670,15 @@ std::string opsBeforeWarp(const Job& job, int32_t s, Scratch& sc, const uint8_t*
   }
   wholeImagePasses(steps, n, segEnd, sum, img, H, W, sc.sharpCopy);
   float* out = sc.pre.data();
-  for (size_t i = 0; i < plane; ++i)
-    for (int32_t c = 0; c < C; ++c) out[i * (size_t)C + (size_t)c] = img[(size_t)c * plane + i];
+  if (C == 3) {
+    const float* p0 = img;
+    const float* p1 = img + plane;
+    const float* p2 = img + 2 * plane;
+    for (size_t i = 0; i < plane; ++i) out[3 * i] = p0[i], out[3 * i + 1] = p1[i], out[3 * i + 2] = p2[i];
+  } else {
+    for (size_t i = 0; i < plane; ++i)
+      for (int32_t c = 0; c < C; ++c) out[i * (size_t)C + (size_t)c] = img[(size_t)c * plane + i];
+  }
   return "";
 }
 

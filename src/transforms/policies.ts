@@ -14,8 +14,10 @@
  * magnitude * bound / 255 (torchvision 0.14 compares a float image in 0..1 with the 0..255
  * number, so on float images its Solarize never fires; batchlab's fires as it does on uint8).
  *
- * The policies have no op in the fused plan yet: a chain holding one runs step by step on the
- * reference path (Plan.unfused names it).
+ * In the fused plan (planSteps): TrivialAugmentWide is one op slot, RandAugment with numOps <= 2
+ * and AutoAugment two (OpSlots): each slot is one warp step and one step per colour op, of which
+ * only the drawn op's runs. RandAugment with more ops and AugMix (chains mixed per sample) run
+ * step by step on the reference path (Plan.unfused names them).
  */
 import { OptionError } from "../errors";
 import * as v from "../options";
@@ -72,8 +74,24 @@ function posterizeBins(top: number, n: number, div: number): number[] {
   });
 }
 
+/** Spaces built so far, per (policy, bins, image size): a draw reads them and never changes them. */
+const spaces = new Map<string, Space>();
+function memoSpace(key: string, make: () => Space): Space {
+  let sp = spaces.get(key);
+  if (!sp) {
+    if (spaces.size >= 256) spaces.clear();
+    sp = make();
+    spaces.set(key, sp);
+  }
+  return sp;
+}
+
 /** AutoAugment's and RandAugment's space (RandAugment adds Identity first; AutoAugment has Invert). */
 function augmentSpace(bins: number, s: Shape, identity: boolean, invertOp: boolean): Space {
+  return memoSpace(`a${bins},${s.width},${s.height},${identity},${invertOp}`, () => buildAugmentSpace(bins, s, identity, invertOp));
+}
+
+function buildAugmentSpace(bins: number, s: Shape, identity: boolean, invertOp: boolean): Space {
   const lin = (hi: number) => linspace(0, hi, bins);
   return [
     ...(identity ? [["Identity", null, false] as const] : []),
@@ -95,6 +113,10 @@ function augmentSpace(bins: number, s: Shape, identity: boolean, invertOp: boole
 }
 
 function trivialSpace(bins: number): Space {
+  return memoSpace(`t${bins}`, () => buildTrivialSpace(bins));
+}
+
+function buildTrivialSpace(bins: number): Space {
   const lin = (hi: number) => linspace(0, hi, bins);
   return [
     ["Identity", null, false],
@@ -115,6 +137,10 @@ function trivialSpace(bins: number): Space {
 }
 
 function augMixSpace(s: Shape, allOps: boolean): Space {
+  return memoSpace(`m${s.width},${s.height},${allOps}`, () => buildAugMixSpace(s, allOps));
+}
+
+function buildAugMixSpace(s: Shape, allOps: boolean): Space {
   const bins = 10;
   const lin = (hi: number) => linspace(0, hi, bins);
   return [
@@ -512,16 +538,25 @@ class OpSlots {
     const first = oneOpSteps(warp);
     this.slots = count === 0 ? [] : count === 1 ? [first] : [[...first.slice(1), first[0]!], oneOpSteps(warp)];
   }
-  /** The steps for a sample's ops (null: the structure, every step enabled); a missing op enables nothing. */
+  /**
+   * The steps for a sample's ops (null: the structure, every step enabled); a missing op enables
+   * nothing. The array and its entries are reused from call to call (the plan reads them at once).
+   */
   steps(ops: readonly PolicyOp[] | null): PlanStep[] {
-    const out: PlanStep[] = [];
-    this.slots.forEach((slot, i) => {
+    const out = this.scratch;
+    let j = 0;
+    for (let i = 0; i < this.slots.length; i++) {
       const op = ops ? ops[i] ?? null : null;
       const q = { op } as unknown as Params;
-      for (const { t, names } of slot) out.push({ t, p: q, enabled: ops === null || (op !== null && names.includes(op.name)) });
-    });
+      for (const { t, names } of this.slots[i]!) {
+        const st = (out[j++] ??= { t, p: q, enabled: true });
+        st.p = q;
+        st.enabled = ops === null || (op !== null && names.includes(op.name));
+      }
+    }
     return out;
   }
+  private readonly scratch: PlanStep[] = [];
 }
 
 // -------------------------------------------------------------------------- TrivialAugmentWide
