@@ -111,6 +111,7 @@ struct Scratch {
   std::vector<float> preWeights;
   std::vector<float> preRows;    // pre pass: horizontal sums of every source row, then a fill row
   std::vector<float> pre;        // the pre-pass image (HWC floats), which the warp reads
+  std::vector<float> prePlanes;  // the pre pass's planes (its SSE form) before they are interleaved
   std::vector<Step> preSteps;    // warpOps: the ops before the warp, decoded
   std::vector<float> preOps;     // warpOps: the image the warp reads as planes, while they run
   std::vector<int32_t> rowPos;   // separable pass: index of source row r (r + 1; 0: the fill row) in `hrows`, or -1

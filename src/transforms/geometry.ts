@@ -232,7 +232,29 @@ function composeUncached(inner: AxisTaps, outer: AxisTaps): AxisTaps {
       const mid = outer.index[i]!;
       index[i] = mid < 0 ? -1 : inner.index[mid]!;
     }
-    return { size: outer.size, K: outer.K, index, weight: Float32Array.from(outer.weight) };
+    return { size: outer.size, K: outer.K, index, weight: outer.weight.slice() };
+  }
+  if (isGather(outer)) {
+    // A gather after a resampling (a flip or crop after a resize): each output takes one inner
+    // coordinate's taps (weights times 1, exact), a fill output one fill tap; the general loop
+    // below gives these very tables.
+    let K = 1;
+    for (let o = 0; o < outer.size; o++) if (outer.index[o]! >= 0) K = inner.K;
+    const index = new Int32Array(outer.size * K);
+    const weight = new Float32Array(outer.size * K);
+    for (let o = 0; o < outer.size; o++) {
+      const mid = outer.index[o]!;
+      if (mid < 0) {
+        index.fill(-1, o * K, (o + 1) * K);
+        weight[o * K] = 1;
+        continue;
+      }
+      for (let k = 0; k < K; k++) {
+        index[o * K + k] = inner.index[mid * inner.K + k]!;
+        weight[o * K + k] = inner.weight[mid * inner.K + k]!;
+      }
+    }
+    return { size: outer.size, K, index, weight };
   }
   // Follow each outer tap through the inner table. Where both steps resample, taps that land on
   // the same source index merge (weights added in float32, in order of first appearance), so a
