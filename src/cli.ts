@@ -214,6 +214,7 @@ async function doctor(): Promise<void> {
     ["CIFAR training", T.compose([T.randomCrop(32, { padding: 4 }), T.randomHorizontalFlip(), T.toTensor(), T.normalize([0.49, 0.48, 0.45], [0.25, 0.24, 0.26])])],
     ["SimCLR-style", T.compose([T.randomResizedCrop(96), T.randomHorizontalFlip(), T.colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 }), T.randomGrayscale(0.2), T.randomSolarize(128, { p: 0.2 }), T.toTensor()])],
     ["RandAugment", T.compose([T.randomResizedCrop(224), T.randomHorizontalFlip(), T.randAugment(), T.toTensor(), T.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])],
+    ["AugMix", T.compose([T.randomResizedCrop(224), T.randomHorizontalFlip(), T.augMix(), T.toTensor(), T.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])],
   ];
   for (const [name, chain] of chains) {
     const steps = new T.Plan(chain).placement();
