@@ -18,7 +18,7 @@
 
 namespace batchlab {
 
-enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10, kNoise = 11 };
+enum OpCode : int32_t { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10, kNoise = 11, kWarpOp = 12, kMixBegin = 13, kMixNext = 14, kMixEnd = 15 };
 
 // Sanity bounds on the job's scalars (checked, with these numbers in the message).
 constexpr int32_t kMaxChannels = 64;

@@ -8,8 +8,8 @@
 namespace batchlab {
 namespace {
 
-const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE", "SHARPNESS", "PERMUTE", "NOISE"};
-const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE, 9 SHARPNESS, 10 PERMUTE or 11 NOISE";
+const char* const kOpNames[] = {"AFFINE", "GRAY", "JITTER", "ERASE", "INVERT", "SOLARIZE", "POSTERIZE", "AUTOCONTRAST", "EQUALIZE", "SHARPNESS", "PERMUTE", "NOISE", "WARP", "MIX_BEGIN", "MIX_NEXT", "MIX_END"};
+const char* const kOpCodes = "an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE, 9 SHARPNESS, 10 PERMUTE, 11 NOISE, 12 WARP, 13 MIX_BEGIN, 14 MIX_NEXT or 15 MIX_END";
 
 std::string str(size_t v) { return std::to_string(v); }
 std::string str(int64_t v) { return std::to_string(v); }
@@ -51,6 +51,10 @@ int opParamCount(int32_t code, int32_t C) {
     case kSharpness: return 3;
     case kPermute: return 1 + C;
     case kNoise: return 8;
+    case kWarpOp: return 11 + C;
+    case kMixBegin:
+    case kMixNext:
+    case kMixEnd: return 2;
     default: return -1;
   }
 }
@@ -176,10 +180,15 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
   int32_t C = job.inC;
   const size_t P = job.P;
   const size_t blockAt = (size_t)s * P;
+  int64_t mixAt = -1;  // the open mix group's MIX_BEGIN (-1: none)
+  int32_t mixC = 0;    // its channel count
   for (size_t k = 0; k < job.program.size(); ++k) {
     // The ops before the warp keep the channel count: the warp reads inC channels.
     if ((int32_t)k == job.warpOps && job.warpOps > 0 && C != job.inC) {
       return bad("warpOps", "ops before the warp that keep inC = " + str(job.inC) + " channels (sample " + str(s) + " has " + str(C) + " after op " + str(job.warpOps - 1) + ")", str(job.warpOps));
+    }
+    if ((int32_t)k == job.warpOps && job.warpOps > 0 && mixAt >= 0) {
+      return bad("warpOps", "a boundary outside every mix group (sample " + str(s) + "'s MIX_BEGIN at op " + str(mixAt) + " is still open)", str(job.warpOps));
     }
     const int32_t code = job.program[k];
     const int cnt = opParamCount(code, C);
@@ -192,7 +201,16 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
     if (p[0] == 0.0f) continue;  // disabled for this sample
     const size_t at = blockAt + (size_t)off;
     const std::string of = " (op " + str(k) + " " + kOpNames[code] + " of sample " + str(s) + ")";
-    if (code == kGray) {
+    if (code == kWarpOp) {
+      if (p[1] != 1.0f && p[1] != 2.0f && p[1] != 3.0f) return bad("params[" + str(at + 1) + "]", "a WARP mode: 1 nearest, 2 bilinear or 3 bicubic" + of, num(p[1]));
+    } else if (code == kMixBegin || code == kMixNext || code == kMixEnd) {
+      if (!std::isfinite(p[1])) return bad("params[" + str(at + 1) + "]", std::string("a finite ") + kOpNames[code] + " weight" + of, num(p[1]));
+      if (code == kMixBegin && mixAt >= 0) return bad("program[" + str(k) + "]", "a MIX_BEGIN outside any mix group (groups do not nest; the one at op " + str(mixAt) + " is open)" + of, str(code));
+      if (code != kMixBegin && mixAt < 0) return bad("program[" + str(k) + "]", std::string("a ") + kOpNames[code] + " inside a mix group (after an enabled MIX_BEGIN)" + of, str(code));
+      if (code != kMixBegin && C != mixC) return bad("program[" + str(k) + "]", "a branch that keeps the " + str(mixC) + " channels of its MIX_BEGIN" + of, str(C) + " channels");
+      if (code == kMixBegin) mixAt = (int64_t)k, mixC = C;
+      if (code == kMixEnd) mixAt = -1;
+    } else if (code == kGray) {
       if (C != 1 && C != 3) return bad("program[" + str(k) + "]", "GRAY at 1 or 3 channels" + of, str(C) + " channels");
       if (p[1] != 1.0f && p[1] != 3.0f) return bad("params[" + str(at + 1) + "]", "GRAY outChannels 1 or 3" + of, num(p[1]));
       C = (int32_t)p[1];
@@ -234,6 +252,7 @@ Problem checkSample(const Job& job, int32_t s, const int32_t* taps, const float*
       }
     }
   }
+  if (mixAt >= 0) return bad("program", "a MIX_END for sample " + str(s) + "'s MIX_BEGIN at op " + str(mixAt), "none");
   if (job.warpOps > 0 && (size_t)job.warpOps == job.program.size() && C != job.inC) {
     return bad("warpOps", "ops before the warp that keep inC = " + str(job.inC) + " channels (sample " + str(s) + " has " + str(C) + ")", str(job.warpOps));
   }

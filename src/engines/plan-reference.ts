@@ -113,6 +113,8 @@ export function executePlan(job: PlanJob, out: Float32Array): void {
 
 /** Ops from .. to - 1 of the program on one sample's image (its block: the sample's P floats). */
 function runOps(job: PlanJob, block: Float32Array, img: FloatImage, from: number, to: number): FloatImage {
+  let origin: FloatImage | undefined; // the open mix group's image (MIX_BEGIN) and its sum
+  let mix: Float32Array | undefined;
   for (let k = from; k < to; k++) {
     const p = block.subarray(job.opOffsets[k]!);
     if (p[0] === 0) continue;
@@ -158,6 +160,28 @@ function runOps(job: PlanJob, block: Float32Array, img: FloatImage, from: number
       case 11:
         img = noiseField(img, [p[5]!, p[6]!, p[7]!], p[2]!, p[3]!, p[4] !== 0, p[1]!);
         break;
+      case 12: {
+        const fill = Array.from(p.subarray(2, 2 + C));
+        const m = Array.from(p.subarray(2 + C, 11 + C)) as unknown as Mat3;
+        img = warpImage(img, m, img.height, img.width, WARP_INTERPOLATIONS[p[1]!]!, fill);
+        break;
+      }
+      case 13:
+      case 14:
+      case 15: {
+        const w = p[1]!;
+        const x = img.data;
+        if (job.program[k] === 13) {
+          origin = { ...img, data: Float32Array.from(x) }; // a copy: no op below may change it
+          mix = new Float32Array(x.length);
+          for (let i = 0; i < x.length; i++) mix[i] = f(w * x[i]!);
+          break;
+        }
+        for (let i = 0; i < x.length; i++) mix![i] = f(mix![i]! + f(w * x[i]!));
+        if (job.program[k] === 14) img = { ...origin!, data: Float32Array.from(origin!.data) };
+        else img = { ...img, data: mix! };
+        break;
+      }
       case 3: {
         const d = img.data.slice();
         const H = img.height;

@@ -76,6 +76,10 @@ export const enum OpCode {
   Sharpness = 9,
   Permute = 10,
   Noise = 11,
+  Warp = 12,
+  MixBegin = 13,
+  MixNext = 14,
+  MixEnd = 15,
 }
 
 export const OP_NAMES = ["affine", "gray", "jitter", "erase", "invert", "solarize", "posterize", "autocontrast", "equalize", "sharpness", "permute", "noise"] as const;

@@ -70,7 +70,7 @@ const BAD_JOBS = [
   ["extra source", (j) => j.sources.push(new Uint8Array(48)), "sources", "an array of length 3", /^n = 2 Uint8Arrays/, "both"],
   ["source shorter than its dims", (j) => (j.sources[1] = new Uint8Array(47)), "sources[1]", "47 bytes", /^at least height\*width\*inC = 4\*4\*3 = 48 bytes$/, "both"],
   ["source of the wrong type", (j) => (j.sources[0] = new Float32Array(48)), "sources[0]", "Float32Array of length 48", /^a Uint8Array$/, "both"],
-  ["bad op code", (j) => (j.program[1] = 99), "program[1]", "99", /^an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE, 9 SHARPNESS, 10 PERMUTE or 11 NOISE$/, "both"],
+  ["bad op code", (j) => (j.program[1] = 99), "program[1]", "99", /^an op code: 0 AFFINE, 1 GRAY, 2 JITTER, 3 ERASE, 4 INVERT, 5 SOLARIZE, 6 POSTERIZE, 7 AUTOCONTRAST, 8 EQUALIZE, 9 SHARPNESS, 10 PERMUTE, 11 NOISE, 12 WARP, 13 MIX_BEGIN, 14 MIX_NEXT or 15 MIX_END$/, "both"],
   ["negative op offset", (j) => (j.opOffsets[0] = -1), "opOffsets[0]", "-1", /^an offset >= 0$/, "both"],
   ["op block past the end of P", (j) => (j.opOffsets[2] = 15), "opOffsets[2]", "15", /op 2 \(ERASE, 8 floats at 3 channels\) fits the parameter block of P = params.length \/ n = 22 floats/, "both"],
   ["one offset missing", (j) => (j.opOffsets = Int32Array.from([0, 7])), "opOffsets", "length 2", /^one offset per op \(3\)$/, "both"],
