@@ -218,7 +218,11 @@ void runSteps(const Step* first, const Step* last, float* row, size_t cs, int32_
       case Step::Contrast:
       case Step::Autocontrast:
       case Step::Equalize:
-      case Step::Sharpness: break;  // never inside a segment
+      case Step::Sharpness:
+      case Step::WarpOp:
+      case Step::MixBegin:
+      case Step::MixNext:
+      case Step::MixEnd: break;  // never inside a segment
     }
   }
 }
@@ -586,6 +590,18 @@ void decodeSteps(const Job& job, const float* block, size_t from, size_t to, int
         st.kind = job.program[k] == kInvert ? Step::Invert : job.program[k] == kSolarize ? Step::Solarize : Step::Posterize;
         st.bound = p[1];
         st.f = job.program[k] == kInvert ? 0.0f : p[2];
+        steps.push_back(st);
+        break;
+      case kWarpOp:
+        st.kind = Step::WarpOp;
+        st.a = p + 1;  // mode, fill[C], m[9]
+        steps.push_back(st);
+        break;
+      case kMixBegin:
+      case kMixNext:
+      case kMixEnd:
+        st.kind = job.program[k] == kMixBegin ? Step::MixBegin : job.program[k] == kMixNext ? Step::MixNext : Step::MixEnd;
+        st.f = p[1];
         steps.push_back(st);
         break;
       case kErase: {
@@ -1173,7 +1189,8 @@ std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* ste
 size_t nextReduction(const Step* steps, size_t from, size_t n) {
   size_t i = from;
   while (i < n && steps[i].kind != Step::Contrast && steps[i].kind != Step::Autocontrast && steps[i].kind != Step::Equalize &&
-         steps[i].kind != Step::Sharpness)
+         steps[i].kind != Step::Sharpness && steps[i].kind != Step::WarpOp && steps[i].kind != Step::MixBegin && steps[i].kind != Step::MixNext &&
+         steps[i].kind != Step::MixEnd)
     ++i;
   return i;
 }
@@ -1221,6 +1238,40 @@ void sharpnessImage(float* img, int32_t H, int32_t W, const Step& st, std::vecto
       }
     }
   }
+}
+
+// WARP on the whole image (H x W planes of st.C channels): interleaved into `hwc`, then the
+// warp pass's resampling through the op's map with windows of the whole image, no frames and
+// no displacement, back into the planes.
+void warpOpImage(float* img, int32_t H, int32_t W, const Step& st, std::vector<float>& hwc) {
+  const int32_t C = st.C;
+  const size_t plane = (size_t)H * (size_t)W;
+  hwc.resize(plane * (size_t)C);
+  for (size_t i = 0; i < plane; ++i)
+    for (int32_t c = 0; c < C; ++c) hwc[i * (size_t)C + (size_t)c] = img[(size_t)c * plane + i];
+  const float* a = st.a;  // mode, fill[C], m[9]
+  float blk[kWarpBlock] = {};
+  blk[0] = 1.0f;
+  for (int i = 0; i < 9; ++i) blk[1 + i] = a[1 + C + i];
+  const float whole[4] = {0.0f, 0.0f, (float)W, (float)H};
+  for (int i = 0; i < 4; ++i) blk[10 + i] = blk[14 + i] = whole[i];
+  warpSample(hwc.data(), H, W, C, blk, (int32_t)a[0], a + 1, H, W, img, 1, plane, (size_t)W, 0, H);
+}
+
+// MIX_BEGIN / MIX_NEXT / MIX_END on the image's n values (PLAN_ABI.md): the group's image O and
+// its sum A live in the scratch while the group runs.
+void mixImage(float* img, size_t n, const Step& st, Scratch& sc) {
+  const float w = st.f;
+  if (st.kind == Step::MixBegin) {
+    sc.mixOrigin.assign(img, img + n);
+    sc.mixSum.resize(n);
+    float* a = sc.mixSum.data();
+    for (size_t i = 0; i < n; ++i) a[i] = w * img[i];
+    return;
+  }
+  float* a = sc.mixSum.data();
+  for (size_t i = 0; i < n; ++i) a[i] = a[i] + w * img[i];
+  std::memcpy(img, st.kind == Step::MixNext ? sc.mixOrigin.data() : a, n * sizeof(float));
 }
 
 // EQUALIZE on the whole image: per channel the histogram of levels, torchvision's table, then
@@ -1649,7 +1700,7 @@ std::string runSample(const Job& job, int32_t s, Scratch& sc) {
 // The passes after the first segment of steps on an H x W image of planes: each whole-image
 // step (a contrast, AUTOCONTRAST, EQUALIZE, SHARPNESS) starts a pass over the finished rows,
 // which runs the steps up to the next one (and sums gray for it).
-void wholeImagePasses(const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img, int32_t H, int32_t W, std::vector<float>& sharpCopy) {
+void wholeImagePasses(const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img, int32_t H, int32_t W, Scratch& sc) {
   const size_t plane = (size_t)H * (size_t)W;
   while (segEnd < nSteps) {
     const Step& ct = steps[segEnd];
@@ -1659,7 +1710,9 @@ void wholeImagePasses(const Step* steps, size_t nSteps, size_t segEnd, double su
     sum = 0.0;
     if (ct.kind == Step::Autocontrast) autocontrastImage(img, plane, ct);
     else if (ct.kind == Step::Equalize) equalizeImage(img, plane, ct);
-    else if (ct.kind == Step::Sharpness) sharpnessImage(img, H, W, ct, sharpCopy);
+    else if (ct.kind == Step::Sharpness) sharpnessImage(img, H, W, ct, sc.sharpCopy);
+    else if (ct.kind == Step::WarpOp) warpOpImage(img, H, W, ct, sc.warpIn);
+    else if (ct.kind == Step::MixBegin || ct.kind == Step::MixNext || ct.kind == Step::MixEnd) mixImage(img, plane * (size_t)ct.C, ct, sc);
     for (int32_t y = 0; y < H; ++y) {
       float* row = img + (size_t)y * W;
       if (ct.kind == Step::Contrast) contrastRow(row, plane, W, ct.C, ct.f, ct.bound, mean);
@@ -1674,7 +1727,7 @@ void wholeImagePasses(const Step* steps, size_t nSteps, size_t segEnd, double su
 std::string finishSample(const Job& job, int32_t s, Scratch& sc, const Step* steps, size_t nSteps, size_t segEnd, double sum, float* img,
                          float* slot) {
   (void)s;
-  wholeImagePasses(steps, nSteps, segEnd, sum, img, job.outH, job.outW, sc.sharpCopy);
+  wholeImagePasses(steps, nSteps, segEnd, sum, img, job.outH, job.outW, sc);
   if (img != slot) std::memcpy(slot, img, sizeof(float) * job.outPerSample());
   return "";
 }
@@ -1719,7 +1772,7 @@ std::string opsBeforeWarp(const Job& job, int32_t s, Scratch& sc, const uint8_t*
     runSteps(steps, steps + segEnd, row, plane, W, y);
     sum = sumFor(steps, segEnd, n, row, plane, W, sum);
   }
-  wholeImagePasses(steps, n, segEnd, sum, img, H, W, sc.sharpCopy);
+  wholeImagePasses(steps, n, segEnd, sum, img, H, W, sc);
   float* out = sc.pre.data();
   if (C == 3) {
     const float* p0 = img;

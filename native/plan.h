@@ -79,8 +79,9 @@ struct Lengths {
 // A row-pass op decoded from a sample's parameter block (JITTER expands into its steps).
 struct Step {
   // Contrast, Autocontrast, Equalize and Sharpness need the whole image first (a mean,
-  // per-channel min and max, per-channel histograms, neighbours): each starts a pass of its own.
-  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase, Invert, Solarize, Posterize, Autocontrast, Equalize, Sharpness, Permute, Noise } kind;
+  // per-channel min and max, per-channel histograms, neighbours), and so do WarpOp (a
+  // resampling) and the Mix steps (a copy of the image, a sum): each starts a pass of its own.
+  enum Kind : int32_t { Affine, Gray, Brightness, Contrast, Saturation, Hue, Erase, Invert, Solarize, Posterize, Autocontrast, Equalize, Sharpness, Permute, Noise, WarpOp, MixBegin, MixNext, MixEnd } kind;
   int32_t C;      // channels entering the step
   int32_t Cout;   // channels leaving it (differs only for Gray)
   float f = 0, bound = 0;    // factor and bound (jitter steps)
@@ -112,6 +113,9 @@ struct Scratch {
   std::vector<float> preRows;    // pre pass: horizontal sums of every source row, then a fill row
   std::vector<float> pre;        // the pre-pass image (HWC floats), which the warp reads
   std::vector<float> prePlanes;  // the pre pass's planes (its SSE form) before they are interleaved
+  std::vector<float> warpIn;     // WARP op: the image interleaved (HWC), which it reads
+  std::vector<float> mixOrigin;  // MIX ops: the open group's image (O) and its sum (A), as planes
+  std::vector<float> mixSum;
   std::vector<Step> preSteps;    // warpOps: the ops before the warp, decoded
   std::vector<float> preOps;     // warpOps: the image the warp reads as planes, while they run
   std::vector<int32_t> rowPos;   // separable pass: index of source row r (r + 1; 0: the fill row) in `hrows`, or -1

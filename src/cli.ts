@@ -215,6 +215,7 @@ async function doctor(): Promise<void> {
     ["SimCLR-style", T.compose([T.randomResizedCrop(96), T.randomHorizontalFlip(), T.colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 }), T.randomGrayscale(0.2), T.randomSolarize(128, { p: 0.2 }), T.toTensor()])],
     ["RandAugment", T.compose([T.randomResizedCrop(224), T.randomHorizontalFlip(), T.randAugment(), T.toTensor(), T.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])],
     ["AugMix", T.compose([T.randomResizedCrop(224), T.randomHorizontalFlip(), T.augMix(), T.toTensor(), T.normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])],
+    ["Random order", T.compose([T.randomResizedCrop(224), T.randomOrder([T.colorJitter({ brightness: 0.4 }), T.randomEqualize()]), T.toTensor()])],
   ];
   for (const [name, chain] of chains) {
     const steps = new T.Plan(chain).placement();

@@ -179,8 +179,9 @@ test("doctor: names the CPU engine, CUDA and the kernel build, as the library se
   assert.match(r.stdout, /^CIFAR training: RandomCrop fused, RandomHorizontalFlip fused, ToTensor fused, Normalize fused$/m);
   assert.match(r.stdout, /^SimCLR-style: .*ColorJitter fused.*RandomSolarize fused/m);
   assert.match(r.stdout, /^RandAugment: RandomResizedCrop fused, RandomHorizontalFlip fused, RandAugment fused, ToTensor fused, Normalize fused$/m);
-  assert.match(r.stdout, /^AugMix: RandomResizedCrop fused, RandomHorizontalFlip fused, AugMix step by step, ToTensor step by step/m);
-  assert.match(r.stdout, /^  AugMix: its steps are chosen per sample/m);
+  assert.match(r.stdout, /^AugMix: RandomResizedCrop fused, RandomHorizontalFlip fused, AugMix fused, ToTensor fused, Normalize fused$/m);
+  assert.match(r.stdout, /^Random order: RandomResizedCrop fused, RandomOrder step by step, ToTensor step by step/m);
+  assert.match(r.stdout, /^  RandomOrder: its steps are chosen per sample/m);
   // a forced engine is the one named, with the reason
   const forced = cli(["doctor"], { env: { ...process.env, BATCHLAB_BACKEND: "reference" } });
   assert.match(forced.stdout, /^CPU engine: reference \(.*BATCHLAB_BACKEND=reference\)$/m);

@@ -564,7 +564,7 @@ test("a chain split at a step the plan cannot fuse: the fused head, then the res
   for (const chain of [
     T.compose([T.randomResizedCrop(12), T.randomHorizontalFlip(), new AddNoise(), T.toTensor(), T.normalize([0.5], [0.25])]),
     T.compose([T.randomCrop(16, { padding: 2 }), T.randomRotation(15, { interpolation: "bilinear" }), T.randAugment(), T.toTensor()]),
-    T.compose([T.resize(14), T.toTensor(), T.augMix(), T.randomErasing({ p: 1 })]),
+    T.compose([T.resize(14), T.toTensor(), T.randAugment({ numOps: 3 }), T.randomErasing({ p: 1 })]),
   ]) {
     const plan = new T.Plan(chain);
     assert.ok(plan.split && plan.split.steps >= 1 && plan.split.head.fused, `${chain} splits after a fused head`);
@@ -720,6 +720,52 @@ test("randAugment (numOps <= 2) and autoAugment run fused as two op slots: bit f
   assert.ok((await batches("native")).equals(await batches("reference")), "native and reference loaders give the same batches");
   await loader.first();
   assert.ok(loader.stats().steps.every((st) => st.runs.startsWith("fused")), JSON.stringify(loader.stats().steps));
+});
+
+test("augMix runs fused (MIX_BEGIN, op slots with WARP ops, MIX_NEXT ... MIX_END): bit for bit on every engine and equal to its step-by-step reference", { skip }, async () => {
+  const bl = require("../dist");
+  const rng = new RandomStream(20, 0, 0);
+  const trials = Math.max(12, Math.floor(Number(process.env.BATCHLAB_PARITY_TRIALS || 150) / 10));
+  const pick = (arr) => arr[rng.int(arr.length)];
+  let warpOps = 0;
+  for (let trial = 0; trial < trials; trial++) {
+    const c = pick([1, 3]);
+    const h = 2 + rng.int(20);
+    const w = 2 + rng.int(20);
+    const fill = rng.random() < 0.5 ? rng.int(256) : Array.from({ length: c }, () => rng.int(256));
+    const augMix = T.augMix({
+      severity: 1 + rng.int(10),
+      mixtureWidth: 1 + rng.int(4),
+      chainDepth: pick([-1, 1, 2, 3]),
+      alpha: pick([1, 0.5, 3]),
+      allOps: rng.random() < 0.7,
+      interpolation: pick(["nearest", "bilinear"]),
+      fill,
+    });
+    const before = pick([[], [T.randomHorizontalFlip()], [T.randomCrop([Math.max(1, h - 2), Math.max(1, w - 1)], { padding: 1 })], [T.randomResizedCrop(9)]]);
+    const after = pick([[], [T.toTensor()], [T.toTensor(), T.normalize([0.5], [0.25])], [T.randomRotation(15, { fill: 0 })]]);
+    const chain = T.compose([...before, augMix, ...after]);
+    const images = Array.from({ length: 1 + rng.int(5) }, () => randomImage(rng, h, w, c));
+    const { job, params, out } = await compareAll(chain, images, trial, `trial ${trial} (${h}x${w}x${c})`);
+    assert.ok(job.program.includes(13) && job.program.includes(15), "a mix group in the program");
+    if (job.warpOps) warpOps++;
+    // WARP ops resample one at a time, as the step-by-step chain does: the same bits (a rotation
+    // after augMix is the one warp pass, on the mixed image: the same too).
+    assertStepByStep(chain, images, params, out, `trial ${trial}: ${chain}`);
+  }
+  assert.ok(warpOps > 0, "some chains run augMix before a warp pass (warpOps)");
+  // In the loader: native and reference engines, and where the steps ran.
+  const pixels = new Uint8Array(20 * 16 * 15 * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = rng.int(256);
+  const ds = bl.datasets.fromArrays(pixels, [20, 16, 15, 3], new Int32Array(20));
+  const chain = T.compose([T.randomCrop(14, { padding: 2 }), T.randomHorizontalFlip(), T.augMix(), T.toTensor()]);
+  const batches = async (backend) => {
+    const out = [];
+    for await (const b of new bl.DataLoader(ds, { batchSize: 8, shuffle: true, seed: 3, transform: chain, backend })) out.push(Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength));
+    return Buffer.concat(out);
+  };
+  assert.ok((await batches("native")).equals(await batches("reference")), "native and reference loaders give the same batches");
+  assert.deepEqual(new T.Plan(chain).placement().map((st) => st.fused), [true, true, true, true]);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import { OpCode, Transform, Warping, type Params, type PlanOp, type Shape, type 
 import { autocontrast, equalize, invert, posterize, sharpness, solarize } from "./photometric";
 import * as ref from "./reference";
 import type { FloatImage } from "./reference";
-import { affineWarp, inverseAffine, warpImage, type Mat3, type WarpInterpolation } from "./warp";
+import { WARP_MODES, affineWarp, inverseAffine, warpImage, type Mat3, type WarpInterpolation } from "./warp";
 
 const f = Math.fround;
 
@@ -594,6 +594,51 @@ export function trivialAugmentWide(options: TrivialAugmentWideOptions = {}): Tra
   return new TrivialAugmentWide(options);
 }
 
+// --------------------------------------------------- AugMix's branches as steps of the fused plan
+
+const IDENTITY3: Mat3 = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+
+/** A slot's warp op inside the program (a WARP op: a resampling of its own, where a branch needs one). */
+class OpWarpStep extends Transform {
+  readonly kind = "color";
+  readonly name = "PolicyWarpOp";
+  readonly options = {};
+  constructor(
+    private readonly interpolation: WarpInterpolation,
+    private readonly fillOf: (C: number) => number[],
+  ) {
+    super();
+  }
+  override op(s: Shape, p: Params): PlanOp {
+    const op = (p as unknown as OneOp | null)?.op;
+    const m = (op && opMatrix(op, s)) ?? IDENTITY3;
+    return { code: OpCode.Warp, params: [WARP_MODES[this.interpolation], ...this.fillOf(s.channels), ...m], channelsOut: s.channels };
+  }
+  reference(img: FloatImage, p: Params): FloatImage {
+    const op = (p as unknown as OneOp | null)?.op;
+    const m = op && opMatrix(op, img);
+    return m ? warpImage(img, m, img.height, img.width, this.interpolation, this.fillOf(img.channels)) : img;
+  }
+}
+
+/** MIX_BEGIN, MIX_NEXT or MIX_END with the sample's weight (AugMix's original weight, then each chain's). */
+class OpMix extends Transform {
+  readonly kind = "color";
+  readonly options = {};
+  constructor(
+    readonly name: string,
+    private readonly code: OpCode.MixBegin | OpCode.MixNext | OpCode.MixEnd,
+  ) {
+    super();
+  }
+  override op(s: Shape, p: Params): PlanOp {
+    return { code: this.code, params: [(p as unknown as { w: number } | null)?.w ?? 0], channelsOut: s.channels };
+  }
+  reference(): FloatImage {
+    throw new OptionError(this.name, "reference", "a step of augMix's fused plan only (augMix's own reference mixes the chains)");
+  }
+}
+
 // ------------------------------------------------------------------------------------- AugMix
 
 /** A Gamma(a, 1) draw (Marsaglia and Tsang 2000; a < 1 boosted through Gamma(a + 1)). */
@@ -652,7 +697,39 @@ class AugMix extends Policy {
       interpolation: this.interpolation,
       fill: this.fill,
     };
+    const names = new Set(augMixSpace({ height: 1, width: 1, channels: 3 }, this.options.allOps).map(([name]) => name));
+    const colour = oneOpSteps({ interpolation: this.interpolation, fill: this.fill }).slice(1);
+    this.slot = [...colour.filter((st) => st.names.some((n) => names.has(n))), { t: new OpWarpStep(this.interpolation, (C) => this.fillFor(C)), names: [...WARP_OPS] }];
   }
+  /**
+   * The fused plan's steps (PLAN_ABI.md, "Branches mixed per sample"): MIX_BEGIN with the
+   * original's weight, then per chain its op slots (one per op of the deepest chain: the colour
+   * ops of the space and a WARP op, of which only the drawn op's runs) and MIX_NEXT, or MIX_END
+   * after the last chain, with the chain's weight.
+   */
+  override planSteps(p: Params): PlanStep[] {
+    const q = p as unknown as { original: number; weights: number[]; chains: PolicyOp[][] } | null;
+    const o = this.options;
+    const out: PlanStep[] = [];
+    const depth = o.chainDepth > 0 ? o.chainDepth : 3;
+    out.push({ t: this.mix.begin, p: { w: q ? q.original : 0 } as unknown as Params, enabled: true });
+    for (let k = 0; k < o.mixtureWidth; k++) {
+      for (let j = 0; j < depth; j++) {
+        const op = q ? q.chains[k]![j] ?? null : null;
+        const at = { op } as unknown as Params;
+        for (const { t, names } of this.slot) out.push({ t, p: at, enabled: q === null || (op !== null && names.includes(op.name)) });
+      }
+      out.push({ t: k + 1 < o.mixtureWidth ? this.mix.next : this.mix.end, p: { w: q ? q.weights[k]! : 0 } as unknown as Params, enabled: true });
+    }
+    return out;
+  }
+  /** One op slot: the colour ops of the space, then the WARP op. */
+  private readonly slot: { t: Transform; names: readonly OpName[] }[];
+  private readonly mix = {
+    begin: new OpMix("AugMixBegin", OpCode.MixBegin),
+    next: new OpMix("AugMixNext", OpCode.MixNext),
+    end: new OpMix("AugMixEnd", OpCode.MixEnd),
+  };
   /**
    * torchvision's order: m ~ Dirichlet(alpha, alpha) (the original's weight is m[0]), chain
    * weights ~ Dirichlet(alpha x width) times m[1], then each chain's depth and ops.

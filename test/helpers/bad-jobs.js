@@ -124,6 +124,12 @@ const BAD_JOBS = [
   ["real window past the pre-pass image", (j) => (withPrePass(j).params[22 + 16] = 3), "params[38]", "3", /^a real-window x1 in \[0, 2\] \(inside the pre-pass image\)/, "both"],
   ["displacement grid of 1 point", (j) => (withWarp(j).params[22 + 41] = 1), "params[63]", "1", /^a displacement grid size G: 0 \(none\) or an integer in \[2, 64\]/, "both"],
   ["displacement grid past the block", (j) => (withWarp(j).params[64 + 22 + 41] = 3), "params[127]", "3", /^a grid of G x G \(dx, dy\) pairs that fits the parameter block of P = 64 floats after the warp block at 22 \(warp block of sample 1\)$/, "both"],
+  // WARP and mix groups (PLAN_ABI.md, "Branches mixed per sample").
+  ["WARP mode 4", (j) => ((j.program[1] = 12), (j.params[8] = 4)), "params[8]", "4", /^a WARP mode: 1 nearest, 2 bilinear or 3 bicubic \(op 1 WARP of sample 0\)$/, "both"],
+  ["MIX_NEXT without a MIX_BEGIN", (j) => (j.program[1] = 14), "program[1]", "14", /^a MIX_NEXT inside a mix group \(after an enabled MIX_BEGIN\) \(op 1 MIX_NEXT of sample 0\)$/, "both"],
+  ["nested MIX_BEGIN", (j) => ((j.program[0] = 13), (j.program[1] = 13)), "program[1]", "13", /^a MIX_BEGIN outside any mix group \(groups do not nest; the one at op 0 is open\) \(op 1 MIX_BEGIN of sample 0\)$/, "both"],
+  ["MIX_BEGIN without a MIX_END", (j) => (j.program[0] = 13), "program", "none", /^a MIX_END for sample 0's MIX_BEGIN at op 0$/, "both"],
+  ["MIX weight NaN", (j) => ((j.program[0] = 13), (j.program[2] = 15), (j.params[1] = NaN)), "params[1]", "NaN", /^a finite MIX_BEGIN weight \(op 0 MIX_BEGIN of sample 0\)$/, "both"],
   // Ops before the warp (PLAN_ABI.md, "Ops before the warp").
   ["warpOps past the program", (j) => (withWarp(j).warpOps = 4), "warpOps", "4", /^at most the program's length \(3 ops\)$/, "both"],
   [
