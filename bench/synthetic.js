@@ -41,12 +41,14 @@ function cifarGeometry(T) {
 
 /**
  * A policy chain as PyTorch code writes it: at 32, RandomCrop(32, padding 4) and a flip; at 224,
- * RandomResizedCrop(224) and a flip; then RandAugment() or TrivialAugmentWide(), ToTensor,
- * Normalize. bench/torch_loader.py "randaugment" / "trivialaugment" are the same in torchvision.
+ * RandomResizedCrop(224) and a flip; then RandAugment(), TrivialAugmentWide() or AugMix(),
+ * ToTensor, Normalize. bench/torch_loader.py "randaugment" / "trivialaugment" / "augmix" are the
+ * same in torchvision.
  */
 function policyChain(T, policy, side) {
   const crop = side === 32 ? T.randomCrop(32, { padding: 4 }) : T.randomResizedCrop(side);
-  return T.compose([crop, T.randomHorizontalFlip(), policy === "randaugment" ? T.randAugment() : T.trivialAugmentWide(), T.toTensor(), T.normalize(MEAN, STD)]);
+  const chosen = { randaugment: () => T.randAugment(), trivialaugment: () => T.trivialAugmentWide(), augmix: () => T.augMix() }[policy];
+  return T.compose([crop, T.randomHorizontalFlip(), chosen(), T.toTensor(), T.normalize(MEAN, STD)]);
 }
 
 module.exports = { synthetic, cifarShaped, cifarChain, cifarGeometry, policyChain, MEAN, STD };

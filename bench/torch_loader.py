@@ -2,10 +2,10 @@
 
 Mirrors torchvision.datasets.CIFAR10 (uint8 HWC array, PIL image per sample) with the standard
 augmentation ("crop", the default), the geometry chain of bench/synthetic.js ("geometry"), or
-its policy chains ("randaugment", "trivialaugment").
+its policy chains ("randaugment", "trivialaugment", "augmix").
 Prints one JSON line per configuration: images/second over one shuffled epoch.
 
-Arguments: n h w c workers[,workers...] [crop|geometry|randaugment|trivialaugment]
+Arguments: n h w c workers[,workers...] [crop|geometry|randaugment|trivialaugment|augmix]
 """
 import json
 import sys
@@ -49,12 +49,12 @@ def main():
             T.ToTensor(),
             T.Normalize(mean, std),
         ])
-    elif chain in ("randaugment", "trivialaugment"):
+    elif chain in ("randaugment", "trivialaugment", "augmix"):
         crop = T.RandomCrop(32, padding=4) if h == 32 else T.RandomResizedCrop(h)
-        policy = T.RandAugment() if chain == "randaugment" else T.TrivialAugmentWide()
+        policy = {"randaugment": T.RandAugment, "trivialaugment": T.TrivialAugmentWide, "augmix": T.AugMix}[chain]()
         tf = T.Compose([crop, T.RandomHorizontalFlip(), policy, T.ToTensor(), T.Normalize(mean, std)])
     else:
-        sys.exit(f"torch_loader.py: chain: expected crop, geometry, randaugment or trivialaugment, received {chain!r}")
+        sys.exit(f"torch_loader.py: chain: expected crop, geometry, randaugment, trivialaugment or augmix, received {chain!r}")
     ds = ArrayImages(x, y, tf)
     torch.set_num_threads(1)
     for nw in workers:

@@ -16,8 +16,10 @@
  *
  * In the fused plan (planSteps): TrivialAugmentWide is one op slot, RandAugment with numOps <= 2
  * and AutoAugment two (OpSlots): each slot is one warp step and one step per colour op, of which
- * only the drawn op's runs. RandAugment with more ops and AugMix (chains mixed per sample) run
- * step by step on the reference path (Plan.unfused names them).
+ * only the drawn op's runs. AugMix is a mix group of the program (MIX_BEGIN, per chain its op
+ * slots, each with a WARP op in place of the warp step, then MIX_NEXT / MIX_END), so a chain may
+ * hold several warps with colour ops between them. RandAugment with three or more ops runs step
+ * by step on the reference path (Plan.unfused names it).
  */
 import { OptionError } from "../errors";
 import * as v from "../options";
