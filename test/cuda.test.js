@@ -865,6 +865,286 @@ test("warpOps: launch shape of the stage after the warp follows its own reductio
 });
 
 // ---------------------------------------------------------------------------------------------
+// WARP and MIX ops (PLAN_ABI.md ops 12-15): the CUDA engine splits the program into stages at
+// each of them (and wherever a colour stage would pass its limits), materialising each stage's
+// image per sample; the emulation runs the same stages.
+
+/** A WARP map for an H x W image: a rotation and scale about the centre, a shift, sometimes projective. */
+function warpOpMatrix(rng, H, W) {
+  const t = rng.uniform(-Math.PI, Math.PI);
+  const sc = rng.uniform(0.7, 1.3);
+  const m = [sc * Math.cos(t), -sc * Math.sin(t), 0, sc * Math.sin(t), sc * Math.cos(t), 0, 0, 0, 1];
+  m[2] = W / 2 - (m[0] * W) / 2 - (m[1] * H) / 2 + rng.uniform(-2, 2);
+  m[5] = H / 2 - (m[3] * W) / 2 - (m[4] * H) / 2 + rng.uniform(-2, 2);
+  if (rng.random() < 0.3) {
+    m[6] = rng.uniform(-0.04, 0.04);
+    m[7] = rng.uniform(-0.04, 0.04);
+  }
+  return m;
+}
+
+/** One op's parameter block for one sample: codes 0-11 as opParams, WARP with a random mode and map. */
+function mixOpParams(rng, code, C, outCh, H, W, enabled) {
+  if (code === 12) return [enabled ?? (rng.random() < 0.8 ? 1 : 0), 1 + rng.int(3), ...Array.from({ length: C }, () => rng.uniform(0, 255)), ...warpOpMatrix(rng, H, W)];
+  const b = opParams(rng, code, C, outCh, H, W);
+  if (enabled !== undefined && code !== 1) b[0] = enabled;
+  return b;
+}
+
+/**
+ * A random job whose program holds WARP ops and mix groups: top-level ops and groups of 1 to 4
+ * branches of 0 to 3 ops each (every code, WARP in every mode), each group wholly on or off per
+ * sample (about a quarter off); with options.warp a warp pass, and some of the program before it
+ * (warpOps, ending outside every group). GRAY keeps the channel count inside a group and before
+ * the warp (the check's rules), and may change it at the top level after the warp.
+ * options.program: fixed [{code, slot}] items instead (see augMixProgram).
+ */
+function randomMixJob(rng, options = {}) {
+  const inC = options.inC ?? [1, 3, 3][rng.int(3)];
+  const n = options.n ?? 1 + rng.int(4);
+  // The program as items: {code} at the top level, {group: [[codes], ...]} for a mix group.
+  const items = [];
+  const colour = (C) => (C === 1 || C === 3 ? [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12] : [0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12]);
+  const nItems = 1 + rng.int(4);
+  for (let i = 0; i < nItems; i++) {
+    if (rng.random() < 0.5) {
+      const branches = Array.from({ length: 1 + rng.int(4) }, () => Array.from({ length: rng.int(4) }, () => colour(inC)[rng.int(colour(inC).length)]));
+      items.push({ group: branches });
+    } else {
+      items.push({ code: colour(inC)[rng.int(colour(inC).length)] });
+    }
+  }
+  // Every program holds a WARP or MIX op (without one, the kernel's one-stage limits apply).
+  if (!items.some((it) => it.group || it.code === 12)) items.push(rng.random() < 0.5 ? { code: 12 } : { group: [[12], []] });
+  // Flatten: codes, and where the warp pass may cut (outside every group).
+  const codes = [];
+  const cuts = [0];
+  for (const it of items) {
+    if (it.group) {
+      codes.push(13);
+      it.group.forEach((br, b) => {
+        codes.push(...br);
+        codes.push(b === it.group.length - 1 ? 15 : 14);
+      });
+    } else codes.push(it.code);
+    cuts.push(codes.length);
+  }
+  const warp = options.warp ? 1 + rng.int(3) : 0;
+  const warpOps = warp ? (options.warpOps ?? (rng.random() < 0.7 ? cuts[rng.int(cuts.length)] : 0)) : 0;
+  // The base job: sources, taps, warp blocks (a program of AFFINE placeholders keeps inC).
+  const base = warp ? randomWarpJob(rng, { program: codes.map(() => 0), warpOps, inC, n }) : randomJob(rng, { n, inC, ops: 0 });
+  const P0 = base.params.length / n;
+  const readDims = warp && base.preK ? base.preDims : base.srcDims;
+  const blocks = [];
+  const opOffsets = new Int32Array(codes.length);
+  let outC = inC;
+  let groupsOff = 0;
+  const grayTo = codes.map(() => (rng.random() < 0.5 ? 1 : 3)); // a GRAY's count, the batch's
+  for (let s = 0; s < n; s++) {
+    const b = [];
+    let C = inC;
+    let groupOn = 1;
+    for (let k = 0; k < codes.length; k++) {
+      const code = codes[k];
+      const before = k < warpOps;
+      const [H, W] = before ? [readDims[2 * s], readDims[2 * s + 1]] : [base.outH, base.outW];
+      opOffsets[k] = b.length;
+      const inGroup = codes.slice(0, k).lastIndexOf(13) > codes.slice(0, k).lastIndexOf(15);
+      if (code === 13) {
+        groupOn = rng.random() < 0.75 ? 1 : 0;
+        if (!groupOn) groupsOff++;
+      }
+      if (code >= 13) {
+        b.push(groupOn, rng.uniform(-0.5, 1.5));
+        continue;
+      }
+      let outCh = C;
+      if (code === 1 && !inGroup && !before) outCh = options.keepC ? C : grayTo[k];
+      b.push(...mixOpParams(rng, code, C, outCh, H, W));
+      C = outCh;
+    }
+    outC = C;
+    blocks.push(b);
+  }
+  // GRAY changes C for the whole batch (always on), so every sample ends with the same count.
+  const Pops = blocks[0].length;
+  const warpLen = warp ? P0 - base.warpOffset : 0;
+  const P = Pops + warpLen;
+  const params = new Float32Array(n * P);
+  for (let s = 0; s < n; s++) {
+    params.set(blocks[s], s * P);
+    if (warp) params.set(base.params.subarray(s * P0 + base.warpOffset, (s + 1) * P0), s * P + Pops);
+  }
+  const job = { ...base, outC, program: Int32Array.from(codes), opOffsets, params };
+  if (warp) Object.assign(job, { warpOffset: Pops, warpOps });
+  job.groupsOff = groupsOff;
+  return job;
+}
+
+/** Sample s's enabled flags of ops 12-15 in `job`, for coverage counts. */
+function enabledOps(job, code) {
+  const P = job.params.length / job.n;
+  let count = 0;
+  for (let s = 0; s < job.n; s++) for (let k = 0; k < job.program.length; k++) if (job.program[k] === code && job.params[s * P + job.opOffsets[k]] !== 0) count++;
+  return count;
+}
+
+test("WARP/MIX: emulatePlan equals the TypeScript executor bit for bit on random jobs with WARP ops and mix groups", { skip: addonSkip || planRefSkip }, () => {
+  const rng = new RandomStream(31337, 0, 0);
+  const modes = [0, 0, 0, 0];
+  const cover = { warpPass: 0, noWarp: 0, warpOpsBefore: 0, groupsOff: 0, mixBegin: 0, mixNext: 0, oneChannel: 0, threeChannels: 0, contrast: 0, whole: 0, sharp: 0, noise: 0, multiStage: 0 };
+  for (let trial = 0; trial < 400; trial++) {
+    const job = randomMixJob(rng, { warp: trial % 2 === 1 });
+    const P = job.params.length / job.n;
+    for (let s = 0; s < job.n; s++) {
+      for (let k = 0; k < job.program.length; k++) {
+        const p = s * P + job.opOffsets[k];
+        if (job.params[p] === 0) continue;
+        const code = job.program[k];
+        if (code === 12) modes[job.params[p + 1]]++;
+        if (code === 2 && !Number.isNaN(job.params[p + 4])) cover.contrast++;
+        if (code === 7 || code === 8) cover.whole++;
+        if (code === 9) cover.sharp++;
+        if (code === 11) cover.noise++;
+      }
+    }
+    job.warp ? cover.warpPass++ : cover.noWarp++;
+    if (job.warpOps > 0 && job.program.slice(0, job.warpOps).some((c) => c >= 12)) cover.warpOpsBefore++;
+    cover.groupsOff += job.groupsOff;
+    cover.mixBegin += enabledOps(job, 13);
+    cover.mixNext += enabledOps(job, 14);
+    job.inC === 1 ? cover.oneChannel++ : cover.threeChannels++;
+    const label = `trial ${trial} (n=${job.n} inC=${job.inC} warp=${job.warp ?? 0} preK=${job.preK ?? 0} warpOps=${job.warpOps ?? 0} program=[${job.program}])`;
+    delete job.groupsOff;
+    assertSame(cuda.emulatePlan(job), executed(job), label);
+  }
+  assert.ok(modes[1] >= 50 && modes[2] >= 50 && modes[3] >= 50, `WARP modes run: ${modes}`);
+  for (const [k, v] of Object.entries(cover)) if (k !== "multiStage") assert.ok(v >= 20, `${k}: ${v} (${JSON.stringify(cover)})`);
+});
+
+test("WARP/MIX: several WARP ops with reductions and SHARPNESS between them, past the one-stage limits, equal the TypeScript executor", { skip: addonSkip || planRefSkip }, () => {
+  const rng = new RandomStream(4711, 0, 0);
+  // SHARPNESS then reductions, more than 4 EQUALIZE/AUTOCONTRAST ops, several SHARPNESS ops:
+  // the CUDA engine splits the colour stages (only in programs with WARP/MIX ops).
+  const program = [9, 7, 8, 12, 9, 2, 8, 8, 8, 8, 8, 9, 13, 9, 7, 14, 12, 9, 15, 12];
+  for (let trial = 0; trial < 30; trial++) {
+    const job = randomMixJob(rng, { warp: trial % 3 === 0, inC: [1, 3][trial % 2], warpOps: 0 });
+    // Replace the program by the fixed one, every op on for every sample.
+    const n = job.n;
+    const P0 = job.params.length / n;
+    const warpLen = job.warp ? P0 - job.warpOffset : 0;
+    const blocks = [];
+    const opOffsets = new Int32Array(program.length);
+    for (let s = 0; s < n; s++) {
+      const b = [];
+      program.forEach((code, k) => {
+        opOffsets[k] = b.length;
+        if (code >= 13) b.push(1, rng.uniform(0, 1));
+        else b.push(...mixOpParams(rng, code, job.inC, job.inC, job.outH, job.outW, 1));
+      });
+      blocks.push(b);
+    }
+    const P = blocks[0].length + warpLen;
+    const params = new Float32Array(n * P);
+    for (let s = 0; s < n; s++) {
+      params.set(blocks[s], s * P);
+      if (job.warp) params.set(job.params.subarray(s * P0 + job.warpOffset, (s + 1) * P0), s * P + blocks[0].length);
+    }
+    const fixed = { ...job, outC: job.inC, program: Int32Array.from(program), opOffsets, params };
+    if (job.warp) fixed.warpOffset = blocks[0].length;
+    delete fixed.groupsOff;
+    assertSame(cuda.emulatePlan(fixed), executed(fixed), `trial ${trial}`);
+  }
+});
+
+/** AugMix as one program: MIX_BEGIN, per chain `depth` slots of (12 colour codes + WARP), MIX_NEXT.../MIX_END. */
+function augMixJob(rng, { n, inC, width = 3, depth = 3, warp = false }) {
+  const slot = [2, 2, 2, 6, 5, 7, 8, 9, 4, 11, 0, 10, 12];
+  const codes = [13];
+  for (let c = 0; c < width; c++) {
+    for (let d = 0; d < depth; d++) codes.push(...slot);
+    codes.push(c === width - 1 ? 15 : 14);
+  }
+  const base = warp ? randomWarpJob(rng, { program: [0], warpOps: 0, inC, n }) : randomJob(rng, { n, inC, ops: 0 });
+  const P0 = base.params.length / n;
+  const opOffsets = new Int32Array(codes.length);
+  const blocks = [];
+  let off = 0;
+  for (let s = 0; s < n; s++) {
+    const on = s % 4 === 3 ? 0 : 1; // every fourth sample: the whole group off
+    const b = [];
+    let k = 0;
+    const pick = () => rng.int(slot.length + 1); // the slot's one enabled op (slot.length: none)
+    opOffsets[k++] = b.length;
+    b.push(on, rng.uniform(0, 0.6));
+    for (let c = 0; c < width; c++) {
+      for (let d = 0; d < depth; d++) {
+        const chosen = pick();
+        slot.forEach((code, i) => {
+          opOffsets[k++] = b.length;
+          b.push(...mixOpParams(rng, code, inC, inC, base.outH, base.outW, on && i === chosen ? 1 : 0));
+        });
+      }
+      opOffsets[k++] = b.length;
+      b.push(on, rng.uniform(0, 0.5));
+    }
+    off += on ? 0 : 1;
+    blocks.push(b);
+  }
+  const Pops = blocks[0].length;
+  const warpLen = warp ? P0 - base.warpOffset : 0;
+  const params = new Float32Array(n * (Pops + warpLen));
+  for (let s = 0; s < n; s++) {
+    params.set(blocks[s], s * (Pops + warpLen));
+    if (warp) params.set(base.params.subarray(s * P0 + base.warpOffset, (s + 1) * P0), s * (Pops + warpLen) + Pops);
+  }
+  const job = { ...base, outC: inC, program: Int32Array.from(codes), opOffsets, params };
+  if (warp) Object.assign(job, { warpOffset: Pops, warpOps: 0 });
+  return job;
+}
+
+test("WARP/MIX: an AugMix-like program of 121 ops (3 chains of 3 slots of 13 op codes, one on per slot) equals the TypeScript executor", { skip: addonSkip || planRefSkip }, () => {
+  const rng = new RandomStream(2718, 0, 0);
+  for (let trial = 0; trial < 12; trial++) {
+    const job = augMixJob(rng, { n: 6, inC: [1, 3][trial % 2], warp: trial % 3 === 2 });
+    assert.equal(job.program.length, 121);
+    assertSame(cuda.emulatePlan(job), executed(job), `trial ${trial} (inC=${job.inC} warp=${job.warp ?? 0})`);
+  }
+});
+
+test("WARP/MIX: the CUDA addon reports the shared check's refusals naming the field", { skip: addonSkip }, () => {
+  const raw = require(cuda.addonPath());
+  const rng = new RandomStream(99, 0, 0);
+  const make = (codes, params) => {
+    const base = randomJob(rng, { n: 1, inC: 3, ops: 0 });
+    const opOffsets = new Int32Array(codes.length);
+    const b = [];
+    codes.forEach((code, k) => {
+      opOffsets[k] = b.length;
+      b.push(...params[k]);
+    });
+    return { ...base, program: Int32Array.from(codes), opOffsets, params: Float32Array.from(b) };
+  };
+  const warpBlock = (mode) => [1, mode, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+  // An unmatched MIX_NEXT (no MIX_BEGIN before it).
+  assert.throws(() => raw.emulatePlan(make([4, 14, 15], [[1, 255], [1, 0.5], [1, 0.5]])), (e) => e.code === "ERR_BATCHLAB_PLAN" && e.field === "program[1]" && /MIX_NEXT inside a mix group/.test(e.expected));
+  // A nested MIX_BEGIN.
+  assert.throws(() => raw.emulatePlan(make([13, 13, 15, 15], [[1, 0.5], [1, 0.5], [1, 0.5], [1, 0.5]])), (e) => e.code === "ERR_BATCHLAB_PLAN" && e.field === "program[1]" && /groups do not nest/.test(e.expected));
+  // A WARP in mode 4.
+  assert.throws(() => raw.emulatePlan(make([0, 12], [[0, 0, 0, 0, 1, 1, 1], warpBlock(4)])), (e) => e.code === "ERR_BATCHLAB_PLAN" && e.field === "params[8]" && /a WARP mode/.test(e.expected) && e.received === "4");
+  // An open group at the end.
+  assert.throws(() => raw.emulatePlan(make([13, 4], [[1, 0.5], [1, 255]])), (e) => e.code === "ERR_BATCHLAB_PLAN" && e.field === "program" && /a MIX_END/.test(e.expected));
+  // Valid: the same WARP in mode 2 runs; a program of more than 32 ops runs when it has a WARP/MIX op.
+  const ok = make([0, 12], [[0, 0, 0, 0, 1, 1, 1], warpBlock(2)]);
+  assert.equal(raw.emulatePlan(ok).length, 3 * ok.outH * ok.outW);
+  const long = make([13, ...new Array(40).fill(4), 15], [[1, 0.5], ...new Array(40).fill([1, 255]), [1, 0.5]]);
+  assert.equal(raw.emulatePlan(long).length, 3 * long.outH * long.outW);
+  // Without WARP/MIX ops the kernel's one-stage limit stays (32 ops).
+  const short = make(new Array(33).fill(4), new Array(33).fill([1, 255]));
+  assert.throws(() => raw.emulatePlan(short), (e) => e.field === "program" && /at most 32 ops/.test(e.expected));
+});
+
+// ---------------------------------------------------------------------------------------------
 // With a device
 
 test("devices() and memInfo() describe the GPU", { skip: gpuSkip }, () => {
@@ -949,6 +1229,18 @@ test("CUDA equals the kernel's CPU emulation on random warp jobs with ops before
     const job = randomJob(rng, { warp: 1 + rng.int(3) });
     await gpuMatchesEmulation(job, `trial ${trial} (warpOps=${job.warpOps} preK=${job.preK ?? 0} program=[${job.program}])`, stream);
   }
+  stream.destroy();
+});
+
+test("CUDA equals the kernel's CPU emulation on random jobs with WARP ops and mix groups, and on an AugMix-like program", { skip: gpuSkip }, async () => {
+  const rng = new RandomStream(4321, 0, 0);
+  const stream = new cuda.Stream();
+  for (let trial = 0; trial < 200; trial++) {
+    const job = randomMixJob(rng, { warp: trial % 2 === 1 });
+    delete job.groupsOff;
+    await gpuMatchesEmulation(job, `trial ${trial} (warpOps=${job.warpOps ?? 0} program=[${job.program}])`, stream);
+  }
+  for (let trial = 0; trial < 6; trial++) await gpuMatchesEmulation(augMixJob(rng, { n: 8, inC: [1, 3][trial % 2], warp: trial % 3 === 2 }), `AugMix trial ${trial}`, stream);
   stream.destroy();
 });
 

@@ -19,8 +19,10 @@ namespace blcuda {
 //   srcOffsets int64[n] | srcDims int32[2n] | tapIndex int32[T] | tapWeight float[T] |
 //   params float[n*P] | warpDims int32[2n] (with a warp pass) | preDims int32[2n] |
 //   preTapAt int64[n] | preTapIndex int32[..] | preTapWeight float[..] (with a pre pass) |
-//   readAt int64[n] (with warpOps) | pixels uint8[...] | readImg float[readFloats] (with warpOps;
-//   written by the kernel's first launch, never copied: see readImageOffset)
+//   readAt int64[n] (with warpOps) | program int32[4*nOps] (codes, offsets, JITTER ops,
+//   AUTOCONTRAST/EQUALIZE ops) | readBufAt int64[n] (with read-phase stage buffers) |
+//   pixels uint8[...] | readImg float[readFloats] (with warpOps) | bufs float[bufFloats] (with
+//   stage buffers); the last two written by the kernel, never copied: see readImageOffset)
 constexpr size_t kArenaAlign = 256;
 
 struct HostJob {
@@ -44,9 +46,14 @@ struct HostJob {
   size_t pixelBytes = 0;                 // sum of srcBytes
   std::vector<int64_t> readAt;           // with warpOps: [n] float offset of sample s's read image
   size_t readFloats = 0;                 // with warpOps: sum of readH*readW*inC
+  std::vector<int32_t> prog;             // program, opOffsets, jitterOps, wholeOps (nOps each)
+  std::vector<Stage> stages;             // in order: the read phase's, then the main phase's
+  std::vector<int64_t> readBufAt;        // with read-phase stage buffers: [n]
+  size_t bufFloats = 0;                  // all stage buffers (kBufs per phase that uses them)
+  bool multiStage = false;               // more than one stage in a phase (WARP/MIX ops or a split)
   // Arena layout.
   size_t offSrcOffsets = 0, offSrcDims = 0, offTapIndex = 0, offTapWeight = 0, offParams = 0, offWarpDims = 0, offPreDims = 0, offPreTapAt = 0,
-         offPreTapIndex = 0, offPreTapWeight = 0, offReadAt = 0;
+         offPreTapIndex = 0, offPreTapWeight = 0, offReadAt = 0, offProgram = 0, offReadBufAt = 0;
   size_t metaBytes = 0;                  // where the pixel section starts
 };
 
@@ -66,15 +73,19 @@ std::vector<int64_t> packedOffsets(const HostJob& hj);
 // Where the read images (warpOps > 0) start in an arena whose pixel section holds pixelBytes,
 // and the arena's whole size.
 size_t readImageOffset(const HostJob& hj, size_t pixelBytes);
+// Where the stage buffers start (after the read images).
+size_t stageBufOffset(const HostJob& hj, size_t pixelBytes);
 size_t arenaBytes(const HostJob& hj, size_t pixelBytes);
 
 // The kernel's view of a job whose arena starts at `arena` (device or host address); readImg:
-// the read images' memory (with warpOps; may be null otherwise).
-DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out, float* readImg);
+// the read images' memory (with warpOps; may be null otherwise); bufs: the stage buffers (with
+// bufFloats > 0).
+DevJob bindJob(const HostJob& hj, uint8_t* arena, float* out, float* readImg, float* bufs);
 
 // Runs the kernel's per-pixel code on the CPU, one thread, pixels in row-major order (so the
-// contrast mean is summed in the same order as the CPU engine): with warpOps, the read stage of
-// every sample into dj.readImg, then the main stage. Writes dj.out.
-void emulatePlan(const DevJob& dj);
+// contrast mean is summed in the same order as the CPU engine): the stages in order (with
+// warpOps, the read phase's into dj.readImg, then the main phase's), each over every sample, as
+// the kernel's launches run them. Writes dj.out.
+void emulatePlan(const DevJob& dj, const std::vector<Stage>& stages);
 
 }  // namespace blcuda

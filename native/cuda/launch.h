@@ -3,6 +3,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <vector>
+
 #include "plan_kernel.h"
 
 namespace blcuda {
@@ -18,8 +20,9 @@ LaunchShape planLaunchShape(const DevJob& j);
 LaunchShape readLaunchShape(const DevJob& j);
 
 // Enqueues the fused plan kernel for the whole batch on `stream` (two launches with warpOps > 0:
-// the read stage writes j.readImg, then the main stage reads it). Returns the launch error
+// the read stage writes j.readImg, then the main stage reads it; one launch per stage when a
+// phase has several: WARP/MIX ops, see Stage in plan_kernel.h). Returns the launch error
 // (cudaSuccess when the launch was accepted); never throws, never aborts.
-cudaError_t launchPlan(const DevJob& j, cudaStream_t stream);
+cudaError_t launchPlan(const DevJob& j, const std::vector<Stage>& stages, cudaStream_t stream);
 
 }  // namespace blcuda

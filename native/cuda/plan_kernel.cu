@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kSampleThreads) planKernel(DevJob j, Stage st,
             const double total = blockSum(part, scratch);
             mean = (float)(total / (double)HW);
           }
-          if (threadIdx.x == 0) red.means[r] = mean;
+          if (threadIdx.x == 0) red.means[r - st.jitterBase] = mean;
           __syncthreads();
           ++r;
         } else if (w < j.nWhole && j.wholeOps[w] == k) {
@@ -124,6 +124,25 @@ __global__ void __launch_bounds__(kSampleThreads) planKernel(DevJob j, Stage st,
     for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < HW; p += stride)
       writePixel(j, st, s, (int)(p / W), (int)(p % W), &red);
     __syncthreads();  // red is rewritten for the next sample
+  }
+}
+
+// A WARP stage: one thread per pixel of the phase's image, samples over gridDim.y.
+__global__ void __launch_bounds__(kFlatThreads) warpOpKernel(DevJob j, Stage st) {
+  for (int s = blockIdx.y; s < j.n; s += gridDim.y) {
+    const int W = stageW(j, st, s);
+    const long long HW = (long long)stageH(j, st, s) * (long long)W;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < HW; p += stride) warpOpPixel(j, st, s, (int)(p / W), (int)(p % W));
+  }
+}
+
+// A MIX stage: one thread per value (H*W*kMaxChannels per sample).
+__global__ void __launch_bounds__(kFlatThreads) mixKernel(DevJob j, Stage st) {
+  for (int s = blockIdx.y; s < j.n; s += gridDim.y) {
+    const long long values = (long long)stageH(j, st, s) * (long long)stageW(j, st, s) * kMaxChannels;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < values; i += stride) mixValue(j, st, s, (size_t)i);
   }
 }
 
@@ -149,8 +168,29 @@ LaunchShape planLaunchShape(const DevJob& j) {
 
 LaunchShape readLaunchShape(const DevJob& j) { return shapeFor((unsigned long long)j.readMaxHW, j.n, j.readReduce != 0); }
 
-cudaError_t launchPlan(const DevJob& j, cudaStream_t stream) {
+cudaError_t launchPlan(const DevJob& j, const std::vector<Stage>& stages, cudaStream_t stream) {
   if (j.n <= 0) return cudaSuccess;
+  if (stages.size() != (j.warpOps > 0 ? 2u : 1u) || stages.back().kind != 0 || stages.front().kind != 0) {
+    // Several stages per phase (WARP/MIX ops, or a program split at the per-stage limits): one
+    // launch per stage, in order, on the same stream; each reads what the one before wrote.
+    for (const Stage& st : stages) {
+      const unsigned long long hw = st.read ? (unsigned long long)j.readMaxHW : (unsigned long long)j.outH * (unsigned long long)j.outW;
+      if (st.kind == 0) {
+        const LaunchShape sh = shapeFor(hw, j.n, st.reduce != 0);
+        planKernel<<<dim3(sh.gridX, sh.gridY, 1), dim3(sh.block, 1, 1), 0, stream>>>(j, st, st.reduce);
+      } else {
+        const LaunchShape sh = shapeFor(st.kind == kWarpOp ? hw : hw * kMaxChannels, j.n, false);
+        if (st.kind == kWarpOp) {
+          warpOpKernel<<<dim3(sh.gridX, sh.gridY, 1), dim3(sh.block, 1, 1), 0, stream>>>(j, st);
+        } else {
+          mixKernel<<<dim3(sh.gridX, sh.gridY, 1), dim3(sh.block, 1, 1), 0, stream>>>(j, st);
+        }
+      }
+      const cudaError_t e = cudaGetLastError();
+      if (e != cudaSuccess) return e;
+    }
+    return cudaSuccess;
+  }
   if (j.warpOps > 0) {  // ops before the warp: materialise each sample's read image first
     const LaunchShape rs = readLaunchShape(j);
     planKernel<<<dim3(rs.gridX, rs.gridY, 1), dim3(rs.block, 1, 1), 0, stream>>>(j, stageOf(j, true), j.readReduce);

@@ -23,10 +23,18 @@ namespace blcuda {
 // Channel count at any point of a program (inC, outC, and C after GRAY). Pixels live in
 // registers as float[kMaxChannels].
 constexpr int kMaxChannels = 4;
-// Ops in one program (the program and its offsets travel by value in the kernel parameters).
+// Ops in one program without WARP/MIX ops (the shared check's limit for such jobs; the program
+// and its tables live in the arena). A program with WARP or MIX ops may be longer: kMaxLongOps.
 constexpr int kMaxOps = 32;
+constexpr int kMaxLongOps = 1 << 16;
+// JITTER ops one colour stage may hold (their contrast means live in shared memory).
+constexpr int kMaxStageJitter = 32;
 
-enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10, kNoise = 11 };
+enum OpCode : int { kAffine = 0, kGray = 1, kJitter = 2, kErase = 3, kInvert = 4, kSolarize = 5, kPosterize = 6, kAutocontrast = 7, kEqualize = 8, kSharpness = 9, kPermute = 10, kNoise = 11,
+                    kWarpOp = 12, kMixBegin = 13, kMixNext = 14, kMixEnd = 15 };
+// Per-sample images of a phase (see Stage): two for the current image (ping-pong), the mix
+// group's O and its sum A. Each holds H*W*kMaxChannels floats per sample (channel stride 4).
+constexpr int kBufX0 = 0, kBufX1 = 1, kBufO = 2, kBufA = 3, kBufs = 4;
 // AUTOCONTRAST and EQUALIZE ops one stage may hold (their tables live in shared memory). A
 // program has two stages when it has ops before the warp (PLAN_ABI.md, "Ops before the warp"):
 // ops 0 .. warpOps-1 on the image the warp reads, the rest after the geometry pass. The limits
@@ -44,11 +52,11 @@ struct DevJob {
   int warpOffset;              // offset of the warp block inside a sample's P floats
   int preK;                    // the pass before the warp: taps per coordinate (0: none)
   int nJitter;                 // JITTER ops in the program (0 when no sample needs a contrast mean)
-  int program[kMaxOps];        // op codes
-  int opOffsets[kMaxOps];      // offset of each op's block inside a sample's P floats
-  int jitterOps[kMaxOps];      // program index of the r-th JITTER op
+  const int* program;          // [nOps] op codes (in the arena: the `program` section)
+  const int* opOffsets;        // [nOps] offset of each op's block inside a sample's P floats
+  const int* jitterOps;        // [nOps] program index of the r-th JITTER op
   int nWhole;                  // AUTOCONTRAST and EQUALIZE ops in the program (0 when no sample enables one)
-  int wholeOps[kMaxWholeOps];  // program index of the w-th of them
+  const int* wholeOps;         // [nOps] program index of the w-th of them
   int sharpOp;                 // program index of the SHARPNESS op after the warp (or of the one op), -1 for none
   int warpOps;                 // ops 0 .. warpOps-1 run on the image the warp reads (0: none)
   int readSharpOp;             // program index of the SHARPNESS op before the warp, -1 for none
@@ -68,6 +76,11 @@ struct DevJob {
   const uint8_t* pixels;       // packed HWC uint8 sources
   const int64_t* readAt;       // [n]   with warpOps: where sample s's read image starts in readImg (floats)
   float* readImg;              // with warpOps: each sample's read image after ops 0..warpOps-1 (HWC floats)
+  // Stage images (programs split into several stages: WARP and MIX ops, or the per-stage limits).
+  float* bufs;                 // kBufs read-phase buffers of readBufFloats, then kBufs main-phase ones of mainBufFloats
+  const int64_t* readBufAt;    // [n] where sample s's read-phase image starts in a read-phase buffer (floats)
+  long long readBufFloats;     // one read-phase buffer: sum of readH*readW*kMaxChannels (0: none)
+  long long mainBufFloats;     // one main-phase buffer: n*outH*outW*kMaxChannels (0: none)
   float* out;                  // NCHW float32 output, n*outC*outH*outW
 };
 
@@ -76,12 +89,29 @@ struct DevJob {
 //             the pre-pass image or the source bytes as floats; the kernel's first launch
 //             materialises the result in readImg, which warpSource then reads.
 //   read = 0: ops warpOps .. nOps-1 on the geometry pass's image (outH x outW).
+//
+// A program with WARP or MIX ops, or one past a colour stage's limits, is split further
+// (job.cc, splitStages): each phase (read, main) is a sequence of stages, each materialising its
+// output per sample in a stage buffer (bufs) or, the phase's last, in readImg / out:
+//   kind 0 (colour): ops [from, to) with the per-pixel machinery, from `src` (-1: the phase's
+//                    base image, readBase or the geometry pass; else a buffer) to `dst` (-1: the
+//                    phase's output; else a buffer). At most kMaxWhole AUTOCONTRAST/EQUALIZE
+//                    ops, kMaxStageJitter JITTER ops, one SHARPNESS and no reduction after it.
+//   kind 12 (WARP op `from`): buffer src resampled into buffer dst (a disabled sample: a copy).
+//   kind 13 (MIX_BEGIN `from`): O = x, A = w * x (disabled: O = x); the image is then O.
+//   kind 14 (MIX_NEXT): A = A + w * x (disabled: O = x); the image is O.
+//   kind 15 (MIX_END): A = A + w * x (disabled: A = x); the image is A.
+// so that every sample's image is in the same buffer after each stage whichever of its ops are on.
 struct Stage {
   int read;
   int from, to;    // ops [from, to)
   int sharpOp;     // the stage's SHARPNESS op, -1 for none
   int wholeBase;   // AUTOCONTRAST and EQUALIZE ops before `from` (the stage's tables start there)
   int jitterBase;  // JITTER ops before `from`
+  int kind;        // 0 colour, else the op code (12..15)
+  int src, dst;    // buffers (kBufX0..kBufA), -1: the phase's base image (src) or output (dst)
+  int scanC;       // some GRAY before `from`: the channel count at the stage's start is per sample
+  int reduce;      // colour: some sample needs a reduction in this stage (one block per sample)
 };
 
 BL_HD Stage stageOf(const DevJob& j, bool read) {
@@ -92,6 +122,10 @@ BL_HD Stage stageOf(const DevJob& j, bool read) {
   st.sharpOp = read ? j.readSharpOp : j.sharpOp;
   st.wholeBase = 0;
   st.jitterBase = 0;
+  st.kind = 0;
+  st.src = st.dst = -1;
+  st.scanC = 0;
+  st.reduce = read ? j.readReduce : j.mainReduce;
   for (int k = 0; k < st.from; ++k) {
     st.wholeBase += j.program[k] == kAutocontrast || j.program[k] == kEqualize;
     st.jitterBase += j.program[k] == kJitter;
@@ -104,6 +138,23 @@ BL_HD int readH(const DevJob& j, int s) { return j.preK ? j.preDims[2 * s] : j.s
 BL_HD int readW(const DevJob& j, int s) { return j.preK ? j.preDims[2 * s + 1] : j.srcDims[2 * s + 1]; }
 BL_HD int stageH(const DevJob& j, const Stage& st, int s) { return st.read ? readH(j, s) : j.outH; }
 BL_HD int stageW(const DevJob& j, const Stage& st, int s) { return st.read ? readW(j, s) : j.outW; }
+
+// Sample s's image in stage buffer b of the stage's phase (HWC, channel stride kMaxChannels).
+BL_HD float* stageBuf(const DevJob& j, const Stage& st, int b, int s) {
+  if (st.read) return j.bufs + (size_t)b * (size_t)j.readBufFloats + (size_t)j.readBufAt[s];
+  return j.bufs + (size_t)kBufs * (size_t)j.readBufFloats + (size_t)b * (size_t)j.mainBufFloats +
+         (size_t)s * (size_t)j.outH * (size_t)j.outW * (size_t)kMaxChannels;
+}
+
+// Sample s's channel count before op k (inC, changed by enabled GRAY ops).
+BL_HD int channelsAt(const DevJob& j, int s, int k) {
+  const float* block = j.params + (size_t)s * (size_t)j.P;
+  int C = j.inC;
+  for (int i = 0; i < k; ++i)
+    if (j.program[i] == 1 && block[j.opOffsets[i]] != 0.0f) C = (int)block[j.opOffsets[i] + 1];
+  return C;
+}
+BL_HD int stageC(const DevJob& j, const Stage& st, int s) { return st.scanC ? channelsAt(j, s, st.from) : j.inC; }
 
 BL_HD bool isNaN(float x) { return x != x; }
 
@@ -221,45 +272,32 @@ BL_HD void warpSource(const DevJob& j, int s, int sy, int sx, float* px) {
   readBase(j, s, sy, sx, px);
 }
 
-// The warp pass at pixel (y, x) of sample s's warped image: px[c] for c < inC (PLAN_ABI.md,
-// "Warp pass"). The real window was checked to lie inside the source.
-BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
-  const int C = j.inC;
-  const float* blk = j.params + (size_t)s * (size_t)j.P + j.warpOffset;
-  const float* m = blk + 1;
-  const float* dom = blk + 10;
-  const float* real = blk + 14;
-  const int F = (int)blk[18];
-  const int G = (int)blk[41];
-  const bool nearest = j.warp == kWarpNearest;
-  const float yc = (float)y + 0.5f;
-  const float xc = (float)x + 0.5f;
-  float px = xc;
-  float py = yc;
-  if (G > 0) blpixel::addDisplacement(blk + 42, G, xc, yc, (float)j.warpDims[2 * s + 1], (float)j.warpDims[2 * s], &px, &py);
+// The warp pass's resampling at the (displaced) output point (px, py) through the map m, no
+// frames (PLAN_ABI.md, "Warp pass"): v[c] for c < C. read(sy, sx, p) gives a pixel of the image
+// read (inside `real`). Shared by the warp pass and the WARP op.
+template <typename Read>
+BL_HD void resample(int mode, const float* m, const float* dom, const float* real, const float* fill, int C, float px, float py, const Read& read, float* v) {
   const float X = (m[0] * px + m[1] * py) + m[2];
   const float Y = (m[3] * px + m[4] * py) + m[5];
   const float Wd = (m[6] * px + m[7] * py) + m[8];
   const float ix = X / Wd - 0.5f;
   const float iy = Y / Wd - 0.5f;
   const bool inRange = fabsf(ix) <= 4194304.0f && fabsf(iy) <= 4194304.0f;  // false for NaN
-  float v[kMaxChannels];
-  if (j.warp == kWarpBicubic) {
-    const auto read = [&](int sy, int sx, float* p) { warpSource(j, s, sy, sx, p); };
+  if (mode == kWarpBicubic) {
     if (inRange) {
-      blpixel::warpBicubic<kMaxChannels>(ix, iy, dom, real, j.fill, C, read, v);
+      blpixel::warpBicubic<kMaxChannels>(ix, iy, dom, real, fill, C, read, v);
     } else {
       BL_UNROLL
-      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? 0.0f + j.fill[c] : 0.0f;  // the blend with mask 0
+      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? 0.0f + fill[c] : 0.0f;  // the blend with mask 0
     }
-  } else if (nearest) {
+  } else if (mode == kWarpNearest) {
     const int nx = inRange ? (int)rintf(ix) : 0;
     const int ny = inRange ? (int)rintf(iy) : 0;
     if (inRange && inWindow(real, nx, ny)) {
-      warpSource(j, s, ny, nx, v);
+      read(ny, nx, v);
     } else {
       BL_UNROLL
-      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? j.fill[c] : 0.0f;
+      for (int c = 0; c < kMaxChannels; ++c) v[c] = (c < C) ? fill[c] : 0.0f;
     }
   } else {
     BL_UNROLL
@@ -282,22 +320,43 @@ BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
         mask = mask + w;
         if (inWindow(real, sx, sy)) {
           float p[kMaxChannels];
-          warpSource(j, s, sy, sx, p);
+          read(sy, sx, p);
           BL_UNROLL
           for (int c = 0; c < kMaxChannels; ++c)
             if (c < C) v[c] = v[c] + w * p[c];
         } else {
           BL_UNROLL
           for (int c = 0; c < kMaxChannels; ++c)
-            if (c < C) v[c] = v[c] + w * j.fill[c];
+            if (c < C) v[c] = v[c] + w * fill[c];
         }
       }
     }
     const float rest = 1.0f - mask;
     BL_UNROLL
     for (int c = 0; c < kMaxChannels; ++c)
-      if (c < C) v[c] = v[c] * mask + rest * j.fill[c];
+      if (c < C) v[c] = v[c] * mask + rest * fill[c];
   }
+}
+
+// The warp pass at pixel (y, x) of sample s's warped image: px[c] for c < inC (PLAN_ABI.md,
+// "Warp pass"). The real window was checked to lie inside the source.
+BL_HD void warpPixel(const DevJob& j, int s, int y, int x, float* out) {
+  const int C = j.inC;
+  const float* blk = j.params + (size_t)s * (size_t)j.P + j.warpOffset;
+  const float* m = blk + 1;
+  const float* dom = blk + 10;
+  const float* real = blk + 14;
+  const int F = (int)blk[18];
+  const int G = (int)blk[41];
+  const bool nearest = j.warp == kWarpNearest;
+  const float yc = (float)y + 0.5f;
+  const float xc = (float)x + 0.5f;
+  float px = xc;
+  float py = yc;
+  if (G > 0) blpixel::addDisplacement(blk + 42, G, xc, yc, (float)j.warpDims[2 * s + 1], (float)j.warpDims[2 * s], &px, &py);
+  float v[kMaxChannels];
+  const auto read = [&](int sy, int sx, float* p) { warpSource(j, s, sy, sx, p); };
+  resample(j.warp, m, dom, real, j.fill, C, px, py, read, v);
   for (int f = 0; f < F; ++f) {
     const float* fr = blk + 19 + 11 * f;
     const float mk = j.warp == kWarpBicubic ? blpixel::cubicFrameMask(fr, (int)fr[9], (int)fr[10], px, py) : frameMask(fr, (int)fr[9], (int)fr[10], px, py, nearest);
@@ -374,6 +433,12 @@ BL_HD void geometry(const DevJob& j, int s, int y, int x, float* v) {
 
 // A stage's image before its ops: the image the warp reads (read stage), or the geometry pass.
 BL_HD void stageBase(const DevJob& j, const Stage& st, int s, int y, int x, float* v) {
+  if (st.src >= 0) {  // a stage after a WARP or MIX op (or a split): the buffer the stage before wrote
+    const float* p = stageBuf(j, st, st.src, s) + ((size_t)y * (size_t)stageW(j, st, s) + (size_t)x) * (size_t)kMaxChannels;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c) v[c] = p[c];
+    return;
+  }
   if (st.read) {
     BL_UNROLL
     for (int c = 0; c < kMaxChannels; ++c) v[c] = 0.0f;
@@ -426,7 +491,7 @@ BL_HD bool jitter(const float* p, float* v, int C, const float* mean, bool stop,
 // What a sample's whole-image steps need, computed before its pixels are written (in program
 // order: each reduction sees the image as the steps before it left it).
 struct Reductions {
-  float means[kMaxOps];                     // contrast mean of the r-th JITTER op
+  float means[kMaxStageJitter];             // contrast mean of the stage's r-th JITTER op (r - st.jitterBase)
   float min[kMaxWhole][kMaxChannels];       // AUTOCONTRAST of the w-th whole-image op
   float scale[kMaxWhole][kMaxChannels];
   short lut[kMaxWhole][kMaxChannels][256];  // EQUALIZE of the w-th whole-image op
@@ -444,8 +509,8 @@ BL_HD bool program(const DevJob& j, const Stage& st, int s, int y, int x, float*
   const float* block = j.params + (size_t)s * (size_t)j.P;
   const float fy = (float)y, fx = (float)x;
   const int k0 = from < 0 ? st.from : from;
-  int jit = 0, whole = 0;
-  for (int k = 0; k < k0; ++k) {
+  int jit = st.jitterBase, whole = st.wholeBase;
+  for (int k = st.from; k < k0; ++k) {
     jit += j.program[k] == kJitter;
     whole += j.program[k] == kAutocontrast || j.program[k] == kEqualize;
   }
@@ -458,7 +523,7 @@ BL_HD bool program(const DevJob& j, const Stage& st, int s, int y, int x, float*
     }
     if (code == kJitter) {
       const int r = jit++;
-      if (p[0] != 0.0f && jitter(p, v, *C, red->means + r, r == stopAt, gray)) return true;
+      if (p[0] != 0.0f && jitter(p, v, *C, red->means + (r - st.jitterBase), r == stopAt, gray)) return true;
       continue;
     }
     if (code == kAutocontrast || code == kEqualize) {
@@ -531,7 +596,7 @@ BL_HD bool needsMean(const DevJob& j, int s, int r) {
 BL_HD float grayBeforeContrast(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red, int r) {
   float v[kMaxChannels];
   stageBase(j, st, s, y, x, v);
-  int C = j.inC;
+  int C = stageC(j, st, s);
   float g = 0.0f;
   program(j, st, s, y, x, v, &C, red, r, &g);
   return g;
@@ -540,7 +605,7 @@ BL_HD float grayBeforeContrast(const DevJob& j, const Stage& st, int s, int y, i
 // One pixel's values as op k (of the stage) sees them; returns the channel count there.
 BL_HD int valuesBeforeOp(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red, int k, float* v) {
   stageBase(j, st, s, y, x, v);
-  int C = j.inC;
+  int C = stageC(j, st, s);
   float unused = 0.0f;
   program(j, st, s, y, x, v, &C, red, -1, &unused, k);
   return C;
@@ -567,7 +632,7 @@ BL_HD void minMaxInto(float x, float* lo, float* hi) {
 // enabled SHARPNESS op in the stage, its 3 x 3 neighbourhood is recomputed up to that op (nine
 // passes of the stage's start), then the rest of the stage runs on the blended value.
 BL_HD int stagePixel(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red, float* v) {
-  int C = j.inC;
+  int C = stageC(j, st, s);
   float unused = 0.0f;
   const float* sp = st.sharpOp >= 0 ? j.params + (size_t)s * (size_t)j.P + j.opOffsets[st.sharpOp] : nullptr;
   if (sp && sp[0] != 0.0f) {
@@ -603,7 +668,13 @@ BL_HD int stagePixel(const DevJob& j, const Stage& st, int s, int y, int x, cons
 // or to j.out (NCHW).
 BL_HD void writePixel(const DevJob& j, const Stage& st, int s, int y, int x, const Reductions* red) {
   float v[kMaxChannels];
-  stagePixel(j, st, s, y, x, red, v);
+  const int C = stagePixel(j, st, s, y, x, red, v);
+  if (st.dst >= 0) {
+    float* o = stageBuf(j, st, st.dst, s) + ((size_t)y * (size_t)stageW(j, st, s) + (size_t)x) * (size_t)kMaxChannels;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c) o[c] = (c < C) ? v[c] : 0.0f;
+    return;
+  }
   if (st.read) {
     float* o = j.readImg + j.readAt[s] + ((size_t)y * (size_t)readW(j, s) + (size_t)x) * (size_t)j.inC;
     BL_UNROLL
@@ -616,6 +687,55 @@ BL_HD void writePixel(const DevJob& j, const Stage& st, int s, int y, int x, con
   BL_UNROLL
   for (int c = 0; c < kMaxChannels; ++c)
     if (c < j.outC) o[(size_t)c * plane] = v[c];
+}
+
+// A WARP stage (op st.from) at pixel (y, x) of sample s: buffer st.src resampled into buffer
+// st.dst (PLAN_ABI.md op 12: domain and real the whole image, no frames, no displacement, the
+// op's fill); a sample with the op off copies the pixel.
+BL_HD void warpOpPixel(const DevJob& j, const Stage& st, int s, int y, int x) {
+  const int H = stageH(j, st, s), W = stageW(j, st, s);
+  const float* p = j.params + (size_t)s * (size_t)j.P + j.opOffsets[st.from];
+  const float* in = stageBuf(j, st, st.src, s);
+  float* o = stageBuf(j, st, st.dst, s) + ((size_t)y * (size_t)W + (size_t)x) * (size_t)kMaxChannels;
+  float v[kMaxChannels];
+  if (p[0] == 0.0f) {
+    const float* q = in + ((size_t)y * (size_t)W + (size_t)x) * (size_t)kMaxChannels;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c) o[c] = q[c];
+    return;
+  }
+  const int C = stageC(j, st, s);
+  const float win[4] = {0.0f, 0.0f, (float)W, (float)H};
+  float fill[kMaxChannels];
+  BL_UNROLL
+  for (int c = 0; c < kMaxChannels; ++c) fill[c] = (c < C) ? p[2 + c] : 0.0f;
+  const auto read = [&](int sy, int sx, float* q) {
+    const float* r = in + ((size_t)sy * (size_t)W + (size_t)sx) * (size_t)kMaxChannels;
+    BL_UNROLL
+    for (int c = 0; c < kMaxChannels; ++c) q[c] = r[c];
+  };
+  resample((int)p[1], p + 2 + C, win, win, fill, C, (float)x + 0.5f, (float)y + 0.5f, read, v);
+  BL_UNROLL
+  for (int c = 0; c < kMaxChannels; ++c) o[c] = (c < C) ? v[c] : 0.0f;
+}
+
+// A MIX stage (op st.from, kind 13..15) on value i (pixel i / kMaxChannels, channel i % kMaxChannels)
+// of sample s; the image x is buffer st.src (see Stage for what a disabled sample does).
+BL_HD void mixValue(const DevJob& j, const Stage& st, int s, size_t i) {
+  const float* p = j.params + (size_t)s * (size_t)j.P + j.opOffsets[st.from];
+  const float x = stageBuf(j, st, st.src, s)[i];
+  float* O = stageBuf(j, st, kBufO, s);
+  float* A = stageBuf(j, st, kBufA, s);
+  const float w = p[1];
+  if (p[0] == 0.0f) {
+    (st.kind == kMixEnd ? A : O)[i] = x;
+  } else if (st.kind == kMixBegin) {
+    O[i] = x;
+    A[i] = w * x;
+  } else {
+    const float wx = w * x;
+    A[i] = A[i] + wx;
+  }
 }
 
 }  // namespace blcuda

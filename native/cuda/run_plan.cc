@@ -98,8 +98,9 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
   check(env, cudaEventRecord(slot.consumed, s), "cudaEventRecord");
   slot.used = true;
   check(env, cudaEventRecord(evs.ev[1], s), "cudaEventRecord");
-  const DevJob dj = bindJob(hj, arena, outPtr, readImg);
-  check(env, launchPlan(dj, s), "plan kernel launch");
+  float* bufs = hj.bufFloats > 0 ? reinterpret_cast<float*>(arena + stageBufOffset(hj, pixelBytes)) : nullptr;
+  const DevJob dj = bindJob(hj, arena, outPtr, readImg, bufs);
+  check(env, launchPlan(dj, hj.stages, s), "plan kernel launch");
   check(env, cudaEventRecord(evs.ev[2], s), "cudaEventRecord");
 
   auto p = std::make_unique<Pending>(env, a, "plan kernel");
@@ -123,8 +124,9 @@ Napi::Value EmulatePlan(const Napi::CallbackInfo& info) {
   std::vector<int64_t> offsets = packPixels(hj, arena.data() + hj.metaBytes);
   packMeta(hj, arena.data(), offsets);
   std::vector<float> readImg(hj.readFloats);  // with ops before the warp: the read images
+  std::vector<float> bufs(hj.bufFloats);      // with WARP/MIX ops or split stages: the stage images
   Napi::Float32Array out = Napi::Float32Array::New(env, hj.outElements);
-  emulatePlan(bindJob(hj, arena.data(), out.Data(), readImg.empty() ? nullptr : readImg.data()));
+  emulatePlan(bindJob(hj, arena.data(), out.Data(), readImg.empty() ? nullptr : readImg.data(), bufs.empty() ? nullptr : bufs.data()), hj.stages);
   return out;
 }
 
