@@ -1217,7 +1217,18 @@ void autocontrastImage(float* img, size_t plane, const Step& st) {
   }
 }
 
-// SHARPNESS on the whole image (H x W planes), from a copy of each plane.
+#if BATCHLAB_SSE
+// clampBound on four lanes: m = x < 0 ? 0 : x (NaN and -0 stay), then bound < m ? bound : m.
+inline __m128 clampLanes(__m128 x, __m128 bound) {
+  const __m128 m = _mm_andnot_ps(_mm_cmplt_ps(x, _mm_setzero_ps()), x);
+  const __m128 over = _mm_cmplt_ps(bound, m);
+  return _mm_or_ps(_mm_and_ps(over, bound), _mm_andnot_ps(over, m));
+}
+#endif
+
+// SHARPNESS on the whole image (H x W planes), from a copy of each plane. Interior pixels four
+// at a time with SSE: each lane sums its nine neighbours in sharpSmoothed's order from 0 and
+// blends as sharpBlend does (separate multiplies and adds), so the bits are the scalar ones.
 void sharpnessImage(float* img, int32_t H, int32_t W, const Step& st, std::vector<float>& copy) {
   if (H <= 2 || W <= 2) return;  // as torchvision: such an image passes unchanged
   const size_t plane = (size_t)H * (size_t)W;
@@ -1227,7 +1238,36 @@ void sharpnessImage(float* img, int32_t H, int32_t W, const Step& st, std::vecto
     std::memcpy(copy.data(), v, plane * sizeof(float));
     const float* u = copy.data();
     for (int32_t y = 0; y < H; ++y) {
-      for (int32_t x = 0; x < W; ++x) {
+      int32_t x = 0;
+#if BATCHLAB_SSE
+      if (y > 0 && y < H - 1) {
+        // x = 0 is a border pixel (below); the interior from x = 1 in groups of four.
+        const float side = 1.0f / 13.0f, centre = 5.0f / 13.0f;
+        const __m128 ws = _mm_set1_ps(side), wc = _mm_set1_ps(centre);
+        const __m128 f = _mm_set1_ps(st.f), g = _mm_set1_ps(1.0f - st.f), bound = _mm_set1_ps(st.bound);
+        const size_t r = (size_t)y * W;
+        v[r] = blpixel::sharpBlend(u[r], u[r], st.f, st.bound);
+        for (x = 1; x + 4 <= W - 1; x += 4) {
+          const float* n0 = u + r - W + x - 1;
+          const float* n1 = u + r + x - 1;
+          const float* n2 = u + r + W + x - 1;
+          __m128 sum = _mm_setzero_ps();
+          sum = _mm_add_ps(sum, _mm_mul_ps(ws, _mm_loadu_ps(n0)));
+          sum = _mm_add_ps(sum, _mm_mul_ps(ws, _mm_loadu_ps(n0 + 1)));
+          sum = _mm_add_ps(sum, _mm_mul_ps(ws, _mm_loadu_ps(n0 + 2)));
+          sum = _mm_add_ps(sum, _mm_mul_ps(ws, _mm_loadu_ps(n1)));
+          const __m128 self = _mm_loadu_ps(n1 + 1);
+          sum = _mm_add_ps(sum, _mm_mul_ps(wc, self));
+          sum = _mm_add_ps(sum, _mm_mul_ps(ws, _mm_loadu_ps(n1 + 2)));
+          sum = _mm_add_ps(sum, _mm_mul_ps(ws, _mm_loadu_ps(n2)));
+          sum = _mm_add_ps(sum, _mm_mul_ps(ws, _mm_loadu_ps(n2 + 1)));
+          sum = _mm_add_ps(sum, _mm_mul_ps(ws, _mm_loadu_ps(n2 + 2)));
+          const __m128 blend = _mm_add_ps(_mm_mul_ps(f, self), _mm_mul_ps(g, sum));
+          _mm_storeu_ps(v + r + x, clampLanes(blend, bound));
+        }
+      }
+#endif
+      for (; x < W; ++x) {
         const size_t i = (size_t)y * W + x;
         float smoothed = u[i];
         if (y > 0 && y < H - 1 && x > 0 && x < W - 1) {
@@ -1237,6 +1277,24 @@ void sharpnessImage(float* img, int32_t H, int32_t W, const Step& st, std::vecto
         v[i] = blpixel::sharpBlend(u[i], smoothed, st.f, st.bound);
       }
     }
+  }
+}
+
+// EQUALIZE on the whole image: per channel the histogram of levels (each value's level kept in
+// `levels`), torchvision's table, then each value's level through it.
+void equalizeImage(float* img, size_t plane, const Step& st, std::vector<uint8_t>& levels) {
+  uint32_t hist[256];
+  int lut[256];
+  float value[256];
+  levels.resize(plane);
+  uint8_t* q = levels.data();
+  for (int32_t c = 0; c < st.C; ++c) {
+    float* v = img + (size_t)c * plane;
+    std::fill(hist, hist + 256, 0u);
+    for (size_t i = 0; i < plane; ++i) ++hist[q[i] = (uint8_t)blpixel::level1(v[i], st.bound)];
+    blpixel::equalizeTable(hist, lut);
+    for (int l = 0; l < 256; ++l) value[l] = blpixel::fromLevel(lut[l], st.bound);
+    for (size_t i = 0; i < plane; ++i) v[i] = value[q[i]];
   }
 }
 
@@ -1272,20 +1330,6 @@ void mixImage(float* img, size_t n, const Step& st, Scratch& sc) {
   float* a = sc.mixSum.data();
   for (size_t i = 0; i < n; ++i) a[i] = a[i] + w * img[i];
   std::memcpy(img, st.kind == Step::MixNext ? sc.mixOrigin.data() : a, n * sizeof(float));
-}
-
-// EQUALIZE on the whole image: per channel the histogram of levels, torchvision's table, then
-// each value's level through it.
-void equalizeImage(float* img, size_t plane, const Step& st) {
-  uint32_t hist[256];
-  int lut[256];
-  for (int32_t c = 0; c < st.C; ++c) {
-    float* v = img + (size_t)c * plane;
-    std::fill(hist, hist + 256, 0u);
-    for (size_t i = 0; i < plane; ++i) ++hist[blpixel::level1(v[i], st.bound)];
-    blpixel::equalizeTable(hist, lut);
-    for (size_t i = 0; i < plane; ++i) v[i] = blpixel::fromLevel(lut[blpixel::level1(v[i], st.bound)], st.bound);
-  }
 }
 
 // The separable pass with the horizontal sums four source rows at a time (filterQuad): every
@@ -1709,7 +1753,7 @@ void wholeImagePasses(const Step* steps, size_t nSteps, size_t segEnd, double su
     segEnd = nextReduction(steps, from, nSteps);
     sum = 0.0;
     if (ct.kind == Step::Autocontrast) autocontrastImage(img, plane, ct);
-    else if (ct.kind == Step::Equalize) equalizeImage(img, plane, ct);
+    else if (ct.kind == Step::Equalize) equalizeImage(img, plane, ct, sc.levels);
     else if (ct.kind == Step::Sharpness) sharpnessImage(img, H, W, ct, sc.sharpCopy);
     else if (ct.kind == Step::WarpOp) warpOpImage(img, H, W, ct, sc.warpIn);
     else if (ct.kind == Step::MixBegin || ct.kind == Step::MixNext || ct.kind == Step::MixEnd) mixImage(img, plane * (size_t)ct.C, ct, sc);

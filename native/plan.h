@@ -114,6 +114,7 @@ struct Scratch {
   std::vector<float> pre;        // the pre-pass image (HWC floats), which the warp reads
   std::vector<float> prePlanes;  // the pre pass's planes (its SSE form) before they are interleaved
   std::vector<float> warpIn;     // WARP op: the image interleaved (HWC), which it reads
+  std::vector<uint8_t> levels;   // EQUALIZE: each value's uint8 level
   std::vector<float> mixOrigin;  // MIX ops: the open group's image (O) and its sum (A), as planes
   std::vector<float> mixSum;
   std::vector<Step> preSteps;    // warpOps: the ops before the warp, decoded
