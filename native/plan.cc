@@ -67,6 +67,31 @@ inline float unitGeometry(float s) {
 
 }  // namespace
 
+#if BATCHLAB_SSE
+// clampBound on four lanes: m = x < 0 ? 0 : x (NaN and -0 stay), then bound < m ? bound : m.
+inline __m128 clampLanes(__m128 x, __m128 bound) {
+  const __m128 m = _mm_andnot_ps(_mm_cmplt_ps(x, _mm_setzero_ps()), x);
+  const __m128 over = _mm_cmplt_ps(bound, m);
+  return _mm_or_ps(_mm_and_ps(over, bound), _mm_andnot_ps(over, m));
+}
+// level1 on four lanes: y = x (bound 255) or x * 255, rounded half to even (rintf in the
+// default mode), NaN and below 0 to 0, above 255 to 255.
+inline __m128i levelLanes(__m128 x, bool bound255) {
+  const __m128 y = bound255 ? x : _mm_mul_ps(x, _mm_set1_ps(255.0f));
+  __m128 r = _mm_round_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  r = _mm_and_ps(_mm_cmpge_ps(r, _mm_setzero_ps()), r);
+  const __m128 top = _mm_set1_ps(255.0f);
+  const __m128 le = _mm_cmple_ps(r, top);
+  r = _mm_or_ps(_mm_and_ps(le, r), _mm_andnot_ps(le, top));
+  return _mm_cvttps_epi32(r);
+}
+// fromLevel on four lanes: q (bound 255) or q / 255.
+inline __m128 fromLevelLanes(__m128i q, bool bound255) {
+  const __m128 f = _mm_cvtepi32_ps(q);
+  return bound255 ? f : _mm_div_ps(f, _mm_set1_ps(255.0f));
+}
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // Row passes. A row is C planes of W floats, plane c at row + c*cs.
 
@@ -154,8 +179,16 @@ void levelRow(float* __restrict row, size_t cs, int32_t W, const Step& st) {
       for (int32_t x = 0; x < W; ++x) v[x] = blpixel::invert1(v[x], st.bound);
     else if (st.kind == Step::Solarize)
       for (int32_t x = 0; x < W; ++x) v[x] = blpixel::solarize1(v[x], st.f, st.bound);
-    else
-      for (int32_t x = 0; x < W; ++x) v[x] = blpixel::posterize1(v[x], (int)st.f, st.bound);
+    else {
+      int32_t x = 0;
+#if BATCHLAB_SSE
+      // posterize1 four values at a time: the level, masked, given back (the same operations).
+      const bool b255 = st.bound == 255.0f;
+      const __m128i mask = _mm_set1_epi32((0xff << (8 - (int)st.f)) & 0xff);
+      for (; x + 4 <= W; x += 4) _mm_storeu_ps(v + x, fromLevelLanes(_mm_and_si128(levelLanes(_mm_loadu_ps(v + x), b255), mask), b255));
+#endif
+      for (; x < W; ++x) v[x] = blpixel::posterize1(v[x], (int)st.f, st.bound);
+    }
   }
 }
 
@@ -1206,25 +1239,50 @@ void autocontrastImage(float* img, size_t plane, const Step& st) {
   for (int32_t c = 0; c < st.C; ++c) {
     float* v = img + (size_t)c * plane;
     float lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < plane; ++i) {
+    size_t i = 0;
+#if BATCHLAB_SSE
+    // Four lanes of the scan: min/max passing NaN over (_mm_min_ps(x, lo) is x < lo ? x : lo),
+    // and whether a -0 or a +0 was seen, which decides the sign of a zero result as the scalar
+    // rule does (the result does not depend on the order of the scan).
+    __m128 l4 = _mm_set1_ps(INFINITY), h4 = _mm_set1_ps(-INFINITY), negZero = _mm_setzero_ps(), posZero = _mm_setzero_ps();
+    const __m128 sign = _mm_set1_ps(-0.0f);
+    for (; i + 4 <= plane; i += 4) {
+      const __m128 x = _mm_loadu_ps(v + i);
+      l4 = _mm_min_ps(x, l4);
+      h4 = _mm_max_ps(x, h4);
+      const __m128 zero = _mm_cmpeq_ps(x, _mm_setzero_ps());
+      const __m128 neg = _mm_cmpneq_ps(_mm_and_ps(x, sign), _mm_setzero_ps());
+      negZero = _mm_or_ps(negZero, _mm_and_ps(zero, neg));
+      posZero = _mm_or_ps(posZero, _mm_andnot_ps(neg, zero));
+    }
+    float l[4], h[4];
+    _mm_storeu_ps(l, l4);
+    _mm_storeu_ps(h, h4);
+    for (int k = 0; k < 4; ++k) {
+      if (l[k] < lo) lo = l[k];
+      if (h[k] > hi) hi = h[k];
+    }
+    // The scalar rule's zero: the lowest is -0 once a -0 was seen, the highest +0 once a +0 was.
+    const bool sawNeg = _mm_movemask_ps(negZero) != 0, sawPos = _mm_movemask_ps(posZero) != 0;
+    if (lo == 0.0f) lo = sawNeg ? -0.0f : 0.0f;
+    if (hi == 0.0f) hi = sawPos ? 0.0f : -0.0f;
+#endif
+    for (; i < plane; ++i) {
       const float x = v[i];
       if (x < lo || (x == 0.0f && lo == 0.0f && std::signbit(x))) lo = x;
       if (x > hi || (x == 0.0f && hi == 0.0f && std::signbit(hi))) hi = x;
     }
     float min, scale;
     blpixel::autocontrastScale(lo, hi, st.bound, &min, &scale);
-    for (size_t i = 0; i < plane; ++i) v[i] = blpixel::autocontrast1(v[i], min, scale, st.bound);
+    size_t k = 0;
+#if BATCHLAB_SSE
+    const __m128 m4 = _mm_set1_ps(min), s4 = _mm_set1_ps(scale), b4 = _mm_set1_ps(st.bound);
+    for (; k + 4 <= plane; k += 4) _mm_storeu_ps(v + k, clampLanes(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + k), m4), s4), b4));
+#endif
+    for (; k < plane; ++k) v[k] = blpixel::autocontrast1(v[k], min, scale, st.bound);
   }
 }
 
-#if BATCHLAB_SSE
-// clampBound on four lanes: m = x < 0 ? 0 : x (NaN and -0 stay), then bound < m ? bound : m.
-inline __m128 clampLanes(__m128 x, __m128 bound) {
-  const __m128 m = _mm_andnot_ps(_mm_cmplt_ps(x, _mm_setzero_ps()), x);
-  const __m128 over = _mm_cmplt_ps(bound, m);
-  return _mm_or_ps(_mm_and_ps(over, bound), _mm_andnot_ps(over, m));
-}
-#endif
 
 // SHARPNESS on the whole image (H x W planes), from a copy of each plane. Interior pixels four
 // at a time with SSE: each lane sums its nine neighbours in sharpSmoothed's order from 0 and

@@ -768,3 +768,39 @@ ntest("the malformed-job table's warp jobs are valid: the C++ engine, the plan's
     if (cuda.addon) assertSameBits(cuda.addon.emulatePlan(job), expected, job, `${make.name}, warp ${mode} (CUDA emulation)`);
   }
 });
+
+// The whole-image ops' SSE paths (AUTOCONTRAST's scan and map, POSTERIZE, EQUALIZE) on the values
+// where the lanes must follow the scalar rules: -0 (the lowest is -0 once one is seen), NaN
+// (passed over, level 0) and infinities, from an AFFINE with sub = the pixel value and div -1 or 0.
+ntest("AUTOCONTRAST, POSTERIZE and EQUALIZE on -0, NaN and infinities: the CPU engine equals the TypeScript executor", async () => {
+  const { executePlan } = require("../dist/engines");
+  const { RandomStream } = require("../dist/sampling/rng");
+  const rng = new RandomStream(9, 0, 0);
+  let special = 0; // trials whose AFFINE made -0 (channel 0) and NaN (channel 1) values
+  for (let t = 0; t < 200; t++) {
+    const H = 1 + rng.int(9);
+    const W = 1 + rng.int(13);
+    const C = 3;
+    const sources = [0, 1].map(() => Uint8Array.from({ length: H * W * C }, () => [0, 100, 100, 200, rng.int(256)][rng.int(5)]));
+    const per = H + W;
+    const tapIndex = new Int32Array(2 * per);
+    for (let s = 0; s < 2; s++) {
+      for (let y = 0; y < H; y++) tapIndex[s * per + y] = y;
+      for (let x = 0; x < W; x++) tapIndex[s * per + H + x] = x;
+    }
+    const bound = rng.random() < 0.5 ? 1 : 255;
+    // AFFINE (sub 100, 100, 0; div -1, 0, +-1 or -255), AUTOCONTRAST, POSTERIZE 3 bits, EQUALIZE.
+    const block = [1, 100, 100, 0, -1, 0, rng.random() < 0.5 ? 1 : -255, 1, bound, 1, bound, 3, 1, bound];
+    const job = {
+      n: 2, inC: C, outC: C, outH: H, outW: W, K: 1, sources, srcDims: Int32Array.from([H, W, H, W]), tapIndex, tapWeight: new Float32Array(2 * per).fill(1),
+      fill: new Float32Array(C), program: Int32Array.from([0, 7, 6, 8]), opOffsets: Int32Array.from([0, 7, 9, 12]), params: Float32Array.from([...block, ...block]),
+    };
+    const expected = new Float32Array(2 * C * H * W);
+    executePlan(job, expected);
+    const out = new Float32Array(expected.length).fill(7);
+    await native.addon.runPlan({ ...job, out, numThreads: 2 });
+    for (let i = 0; i < out.length; i++) if (!Object.is(out[i], expected[i])) assert.fail(`trial ${t} (${H}x${W}): element ${i} native ${out[i]} != ${expected[i]}`);
+    special += sources.some((s) => s.some((v, i) => v === 100 && i % C < 2)) ? 1 : 0;
+  }
+  assert.ok(special > 150, `the jobs held -0 and NaN values (${special} of 200)`);
+});
