@@ -260,7 +260,7 @@ test("steps without a fused op (a policy that picks several ops per sample) run 
   const bl = require("../dist");
   const rng = new RandomStream(4, 0, 0);
   for (const [c, chain] of [
-    [3, T.compose([T.randomCrop(14, { padding: 2 }), T.randomInvert(), T.randAugment({ numOps: 3 }), T.toTensor(), T.gaussianNoise({ sigma: 0.05 }), T.randomSolarize(0.5)])],
+    [3, T.compose([T.randomCrop(14, { padding: 2 }), T.randomInvert(), T.randomOrder([T.randomEqualize(), T.colorJitter({ contrast: 0.5 }), T.randomRotation(10)]), T.toTensor(), T.gaussianNoise({ sigma: 0.05 }), T.randomSolarize(0.5)])],
     [1, T.compose([T.toTensor(), T.randomEqualize({ p: 1 }), T.augMix({ mixtureWidth: 2 }), T.gaussianBlur(3), T.randomSolarize(0.4, { p: 1 })])],
   ]) {
     const plan = new T.Plan(chain);
@@ -564,7 +564,7 @@ test("a chain split at a step the plan cannot fuse: the fused head, then the res
   for (const chain of [
     T.compose([T.randomResizedCrop(12), T.randomHorizontalFlip(), new AddNoise(), T.toTensor(), T.normalize([0.5], [0.25])]),
     T.compose([T.randomCrop(16, { padding: 2 }), T.randomRotation(15, { interpolation: "bilinear" }), T.randAugment(), T.toTensor()]),
-    T.compose([T.resize(14), T.toTensor(), T.randAugment({ numOps: 3 }), T.randomErasing({ p: 1 })]),
+    T.compose([T.resize(14), T.toTensor(), T.randomOrder([T.randomEqualize(), T.randomInvert()]), T.randomErasing({ p: 1 })]),
   ]) {
     const plan = new T.Plan(chain);
     assert.ok(plan.split && plan.split.steps >= 1 && plan.split.head.fused, `${chain} splits after a fused head`);
@@ -703,7 +703,14 @@ test("randAugment (numOps <= 2) and autoAugment run fused as two op slots: bit f
     const compared = assertStepByStep(chain, images, params, out, `${policy}`, twoWarps);
     assert.ok(compared >= 25, `${policy}: most samples compared (${compared})`);
   }
-  assert.ok(!new T.Plan(T.compose([T.randAugment({ numOps: 3 })])).fused, "three ops per sample run step by step");
+  // Three or more ops: one program slot per op, each warp a WARP op of its own (the step-by-step
+  // chain's resamplings, so every sample is its reference).
+  for (const policy of [T.randAugment({ numOps: 3 }), T.randAugment({ numOps: 4, magnitude: 20, interpolation: "bilinear", fill: [5, 50, 100] })]) {
+    const chain = T.compose([T.randomCrop(16, { padding: 2 }), policy, T.toTensor()]);
+    const { job, params, out } = await compareAll(chain, images, 7, `${policy}`);
+    assert.ok(job.program.includes(12) && !job.warp, "WARP ops in the program, no warp pass");
+    assert.equal(assertStepByStep(chain, images, params, out, `${policy}`), images.length);
+  }
   // After crop and flip (the pre pass), the benchmark's CIFAR chain, on every engine and in the loader.
   const cifar = T.compose([T.randomCrop(16, { padding: 2 }), T.randomHorizontalFlip(), T.randAugment(), T.toTensor(), T.normalize([0.5], [0.25])]);
   const { job } = await compareWarp(cifar, images, 8, "randAugment after crop and flip");

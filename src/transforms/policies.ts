@@ -18,8 +18,8 @@
  * and AutoAugment two (OpSlots): each slot is one warp step and one step per colour op, of which
  * only the drawn op's runs. AugMix is a mix group of the program (MIX_BEGIN, per chain its op
  * slots, each with a WARP op in place of the warp step, then MIX_NEXT / MIX_END), so a chain may
- * hold several warps with colour ops between them. RandAugment with three or more ops runs step
- * by step on the reference path (Plan.unfused names it).
+ * hold several warps with colour ops between them; RandAugment with three or more ops is such
+ * slots in a row (programSlot).
  */
 import { OptionError } from "../errors";
 import * as v from "../options";
@@ -437,11 +437,24 @@ class RandAugment extends Policy {
     };
     const n = this.options.numOps;
     this.slots = n <= 2 ? new OpSlots(n as 0 | 1 | 2, { interpolation: this.interpolation, fill: this.fill }) : undefined;
+    this.wide = n > 2 ? programSlot(augmentSpace(bins, { height: 1, width: 1, channels: 3 }, true, false), this.interpolation, (C) => this.fillFor(C)) : [];
   }
-  /** Up to two ops: a slot each in the fused plan (OpSlots); more run step by step. */
+  /**
+   * Up to two ops: a slot each around the one warp pass (OpSlots: two warps fold into one
+   * resampling). More: one program slot per op (programSlot), each warp a WARP op of its own.
+   */
   private readonly slots: OpSlots | undefined;
-  override planSteps(p: Params): PlanStep[] | undefined {
-    return this.slots?.steps(p ? (p as unknown as { ops: PolicyOp[] }).ops : null);
+  private readonly wide: { t: Transform; names: readonly OpName[] }[];
+  override planSteps(p: Params): PlanStep[] {
+    const ops = p ? (p as unknown as { ops: PolicyOp[] }).ops : null;
+    if (this.slots) return this.slots.steps(ops);
+    const out: PlanStep[] = [];
+    for (let j = 0; j < this.options.numOps; j++) {
+      const op = ops ? ops[j] ?? null : null;
+      const at = { op } as unknown as Params;
+      for (const { t, names } of this.wide) out.push({ t, p: at, enabled: ops === null || (op !== null && names.includes(op.name)) });
+    }
+    return out;
   }
   override draw(rng: RandomStream, s: Shape): Params {
     const space = augmentSpace(this.options.numMagnitudeBins, s, true, false);
@@ -641,6 +654,17 @@ class OpMix extends Transform {
   }
 }
 
+/**
+ * One op slot as program steps only (no warp pass): the colour ops of a space, then a WARP op,
+ * of which only the drawn op's runs. Slots in a row keep any order of warps and colour ops, each
+ * warp resampling once as the step-by-step chain does (AugMix's chains, RandAugment beyond two ops).
+ */
+function programSlot(space: Space, interpolation: WarpInterpolation, fillOf: (C: number) => number[]): { t: Transform; names: readonly OpName[] }[] {
+  const names = new Set(space.map(([name]) => name));
+  const colour = oneOpSteps({ interpolation, fill: 0 }).slice(1);
+  return [...colour.filter((st) => st.names.some((n) => names.has(n))), { t: new OpWarpStep(interpolation, fillOf), names: [...WARP_OPS] }];
+}
+
 // ------------------------------------------------------------------------------------- AugMix
 
 /** A Gamma(a, 1) draw (Marsaglia and Tsang 2000; a < 1 boosted through Gamma(a + 1)). */
@@ -699,9 +723,7 @@ class AugMix extends Policy {
       interpolation: this.interpolation,
       fill: this.fill,
     };
-    const names = new Set(augMixSpace({ height: 1, width: 1, channels: 3 }, this.options.allOps).map(([name]) => name));
-    const colour = oneOpSteps({ interpolation: this.interpolation, fill: this.fill }).slice(1);
-    this.slot = [...colour.filter((st) => st.names.some((n) => names.has(n))), { t: new OpWarpStep(this.interpolation, (C) => this.fillFor(C)), names: [...WARP_OPS] }];
+    this.slot = programSlot(augMixSpace({ height: 1, width: 1, channels: 3 }, this.options.allOps), this.interpolation, (C) => this.fillFor(C));
   }
   /**
    * The fused plan's steps (PLAN_ABI.md, "Branches mixed per sample"): MIX_BEGIN with the
