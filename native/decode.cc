@@ -30,6 +30,7 @@
 #include <mutex>
 #include <new>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "pool.h"
@@ -387,7 +388,51 @@ class DecodeTask final : public Task {
   }
 };
 
-void freePixels(Napi::Env, uint8_t* data) { std::free(data); }
+// Decoded pixels a caller may give back before the collector frees them (releaseDecoded: the
+// loader does once the batch's engine call has read them). One record per buffer, the
+// finalizer's hint; livePixels maps the memory of buffers not yet given back to their records.
+struct Pixels {
+  uint8_t* data;
+  bool released;
+};
+std::mutex pixelsMu;  // every environment's JavaScript thread
+std::unordered_map<const void*, Pixels*> livePixels;
+
+void freePixels(Napi::Env, uint8_t* data, Pixels* rec) {
+  if (!rec->released) {
+    {
+      std::lock_guard<std::mutex> lock(pixelsMu);
+      livePixels.erase(data);
+    }
+    std::free(data);
+  }
+  delete rec;
+}
+
+// releaseDecoded(uint8Array) -> boolean: a buffer decodeJpeg made, not given back yet, is
+// detached (every view of it reads as empty) and its memory freed now; false for any other.
+Napi::Value ReleaseDecoded(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) return Napi::Boolean::New(env, false);
+  Napi::TypedArray view = info[0].As<Napi::TypedArray>();
+  Napi::ArrayBuffer ab = view.ArrayBuffer();
+  void* data = ab.Data();
+  Pixels* rec = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(pixelsMu);
+    auto it = livePixels.find(data);
+    if (it == livePixels.end()) return Napi::Boolean::New(env, false);
+    rec = it->second;
+  }
+  if (napi_detach_arraybuffer(env, ab) != napi_ok) return Napi::Boolean::New(env, false);  // not detachable here: the collector frees it
+  {
+    std::lock_guard<std::mutex> lock(pixelsMu);
+    livePixels.erase(data);
+  }
+  rec->released = true;
+  std::free(rec->data);
+  return Napi::Boolean::New(env, true);
+}
 
 // On the JavaScript thread. Nothing may throw out of here (see addon.cc's settle).
 void settleDecode(Napi::Env env, Napi::Function, std::nullptr_t*, DecodeTask* task) {
@@ -407,7 +452,17 @@ void settleDecode(Napi::Env env, Napi::Function, std::nullptr_t*, DecodeTask* ta
         const size_t bytes = (size_t)r.width * (size_t)r.height * (size_t)r.channels;
         Napi::Buffer<uint8_t> data;
         try {
-          data = Napi::Buffer<uint8_t>::New(env, r.pixels, bytes, freePixels);
+          Pixels* rec = new Pixels{r.pixels, false};
+          try {
+            data = Napi::Buffer<uint8_t>::New(env, r.pixels, bytes, freePixels, rec);
+          } catch (...) {
+            delete rec;
+            throw;
+          }
+          {
+            std::lock_guard<std::mutex> lock(pixelsMu);
+            livePixels[r.pixels] = rec;
+          }
           r.pixels = nullptr;  // the buffer owns it now
         } catch (const Napi::Error&) {
           data = Napi::Buffer<uint8_t>::Copy(env, r.pixels, bytes);  // runtimes without external buffers
@@ -559,6 +614,7 @@ void registerDecode(Napi::Env env, Napi::Object exports) {
   DecodeEnv* st = new DecodeEnv();
   env.AddCleanupHook(onDecodeCleanup, st);
   exports.Set("decodeJpeg", Napi::Function::New(env, DecodeJpeg, "decodeJpeg", st));
+  exports.Set("releaseDecoded", Napi::Function::New(env, ReleaseDecoded, "releaseDecoded"));
 #ifdef LIBJPEG_TURBO_VERSION
   exports.Set("jpegVersion", Napi::String::New(env, "libjpeg-turbo " BATCHLAB_STR(LIBJPEG_TURBO_VERSION)));
 #else

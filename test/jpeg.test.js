@@ -414,3 +414,57 @@ test("subset keeps encoded(i), renumbered", { skip }, async () => {
   assert.throws(() => sub.encoded(2), /index/);
   assert.equal(datasets.subset(await datasets.imageFolder(dir, { decode: "exact" }), [0]).encoded, undefined);
 });
+
+test("decoded images the loader owns go back after the engine call (releaseDecoded); images a data set hands out and keeps are left alone", { skip }, async (t) => {
+  if (PHOTOS.length === 0) return t.skip("no plasma wallpapers");
+  const dir = fx.tempDir("jpeg-release");
+  for (const [k, f] of PHOTOS.entries()) {
+    fs.mkdirSync(path.join(dir, `c${k}`));
+    for (const n of ["a", "b", "c"]) fs.writeFileSync(path.join(dir, `c${k}`, `${n}.jpg`), await sharp(f).resize(160 + 20 * k, 120).jpeg({ quality: 85 }).toBuffer());
+  }
+  // The native call: a buffer it made is detached and freed once; any other buffer is left.
+  const exact = await datasets.imageFolder(dir, { decode: "exact" });
+  assert.equal(exact.freshImages, true, "imageFolder decodes anew on every get()");
+  const mine = (await exact.get(0)).image;
+  assert.equal(jpeg.releaseDecoded(mine.data), true);
+  assert.equal(mine.data.length, 0, "detached: every view reads as empty");
+  assert.equal(jpeg.releaseDecoded(mine.data), false, "only once");
+  assert.equal(jpeg.releaseDecoded(new Uint8Array(16)), false, "not a decoded buffer");
+  // Through the loader, fast (encoded) and exact (get) give the same batches as before, and the
+  // loader gives back what it decoded: counted through the module's function.
+  const released = [];
+  const real = jpeg.releaseDecoded;
+  const chain = () => T.compose([T.randomResizedCrop(96), T.toTensor()]);
+  const run = async (ds, owned) => {
+    const out = [];
+    for await (const b of new DataLoader(ds, { batchSize: 4, shuffle: true, seed: 3, transform: chain() })) out.push(Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength));
+    return Buffer.concat(out);
+  };
+  const before = await run(exact);
+  jpeg.releaseDecoded = (data) => {
+    const ok = real(data);
+    released.push(ok);
+    return ok;
+  };
+  try {
+    assert.ok((await run(exact)).equals(before), "exact: the same batches");
+    assert.equal(released.length, exact.length, "every image the loader fetched from imageFolder");
+    assert.ok(released.every((x) => x), "and each was the native decoder's");
+    released.length = 0;
+    const fast = await datasets.imageFolder(dir, { decode: "fast" });
+    await run(fast);
+    assert.equal(released.length, fast.length, "fast: every decoded window");
+    // A data set that keeps the images it hands out (map over kept samples) is not fresh:
+    // nothing of it is released, and its images stay readable epoch after epoch.
+    released.length = 0;
+    const kept = await Promise.all(Array.from({ length: exact.length }, (_, i) => exact.get(i)));
+    const keeps = datasets.map(datasets.subset(exact, Array.from(kept.keys())), (s) => kept[s.index]);
+    assert.equal(keeps.freshImages, undefined);
+    await run(keeps);
+    await run(keeps);
+    assert.equal(released.length, 0, "nothing released");
+    assert.ok(kept.every((s) => s.image.data.length === s.image.height * s.image.width * 3), "the kept images are intact");
+  } finally {
+    jpeg.releaseDecoded = real;
+  }
+});

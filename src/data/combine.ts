@@ -49,6 +49,7 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
   const view: Dataset = {
     length: idx.length,
     ...(ds.classNames ? { classNames: ds.classNames } : {}),
+    ...(ds.freshImages ? { freshImages: true } : {}),
     ...(ds.shape ? { shape: ds.shape } : {}),
     get(i: number): MaybePromise<Sample> {
       checkIndex(i, idx.length);
@@ -119,6 +120,7 @@ export function concat(...parts: Dataset[]): Dataset {
     length: total,
     ...(sameNames ? { classNames: n0 } : {}),
     ...(sameShape ? { shape: s0 } : {}),
+    ...(parts.every((d) => d.freshImages) ? { freshImages: true } : {}),
     get(i: number): MaybePromise<Sample> {
       checkIndex(i, total);
       const [d, j] = locate(i);

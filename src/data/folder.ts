@@ -476,6 +476,7 @@ export async function imageFolder(root: string, options?: ImageFolderOptions): P
     maxPixels,
     skipped,
     // Not async: a bad index throws here, synchronously, like every other dataset.
+    freshImages: true, // each get(i) decodes anew
     get(i: number): Promise<Sample> {
       checkIndex(i, files.length);
       const file = files[i]!;

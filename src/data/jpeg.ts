@@ -52,6 +52,8 @@ export interface JpegRequest {
 
 interface DecodeAddon {
   decodeJpeg(requests: readonly JpegRequest[]): Promise<NativeDecodeResult[]>;
+  /** Detaches a buffer decodeJpeg made and frees its memory now; false for any other buffer. */
+  releaseDecoded?(data: Uint8Array): boolean;
   jpegVersion: string;
 }
 
@@ -79,6 +81,17 @@ export function jpegDecoder(): { native: boolean; name: string; reason: string }
   const l = load();
   if (l.ok) return { native: true, name: `${l.addon.jpegVersion} in batchlab's native pool`, reason: "the CPU addon has decodeJpeg" };
   return { native: false, name: "sharp (libvips)", reason: l.reason };
+}
+
+/**
+ * Gives the memory of decoded pixels back now instead of when the collector finds them: only
+ * for a buffer the native decoder made (false for any other, which is left as it is); every
+ * view of it then reads as empty. The loader calls it for the images it decoded itself once the
+ * batch's engine call has read them.
+ */
+export function releaseDecoded(data: Uint8Array): boolean {
+  const l = load();
+  return l.ok && typeof l.addon.releaseDecoded === "function" ? l.addon.releaseDecoded(data) : false;
 }
 
 /** True when JPEGs decode natively. */

@@ -56,6 +56,14 @@ export interface Dataset {
    * full decode.
    */
   encoded?(i: number): Promise<EncodedSample>;
+  /**
+   * True when every get(i) returns an image no one else holds (a new decode per call, as
+   * imageFolder's): the loader then gives the memory of images it fetched back as soon as the
+   * batch's engine call has read them, instead of leaving them to the collector. Leave it unset
+   * for a data set that hands out images it keeps. (What EncodedSample.decode returns is always
+   * the loader's.)
+   */
+  readonly freshImages?: boolean;
 }
 
 /**

@@ -14,7 +14,8 @@ import { batchesOf } from "../sampling/samplers";
 import type { BatchSamplerLike, EpochBatches } from "../sampling/types";
 import type { BatchTransform, Params, Plan, Shape } from "../transforms/index";
 import { makeBatch } from "./batch";
-import { Fetcher, type Fetched, type FetchRules } from "./fetch";
+import { Fetcher, decodedHere, type Fetched, type FetchRules } from "./fetch";
+import { releaseDecoded } from "../data/jpeg";
 import { StreamFetcher, epochFeed } from "./stream";
 import type { StreamDataset } from "../data/webdataset";
 import type { ShardSampler } from "../sampling/shards";
@@ -170,6 +171,10 @@ export class EpochRun {
     const engine = d.engine;
     const out = engine.onDevice ? undefined : engine.pool.output(n * c * h * w);
     const result = await engine.run(plan, f.pixels, params, out, d.numThreads);
+    if (images && !engine.onDevice) {
+      // The engine has read the sources: images the loader decoded go back now (fetch.ts decodedHere).
+      for (const im of images) if (decodedHere.delete(im)) releaseDecoded(im.data);
+    }
     const labels = f.labels;
     let pixels = out;
     let targets: Float32Array | undefined;

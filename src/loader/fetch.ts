@@ -3,7 +3,7 @@
  * Two paths: an in-memory data set's samples as offsets into its one pixel buffer (no object
  * per sample), or sample by sample through dataset.get() (files, combinators, bad samples).
  */
-import type { Dataset, EncodedSample, PixelStore, Sample, SourceWindow } from "../data/types";
+import type { Dataset, EncodedSample, Image, PixelStore, Sample, SourceWindow } from "../data/types";
 import type { EpochOrder } from "../sampling/types";
 import { pixelsOfImages, pixelsOfStore, type BatchPixels } from "../engines/index";
 import { OptionError, SampleError } from "../errors";
@@ -62,6 +62,14 @@ interface Steered {
   run: Params;
 }
 
+/**
+ * Images the loader decoded itself (EncodedSample.decode) or fetched from a data set whose
+ * images are fresh (Dataset.freshImages): no one else holds them, so their memory goes back as
+ * soon as the batch's engine call has read them (epoch.ts; only buffers the native decoder made
+ * can be), not when the collector gets to them (a batch of decoded photos is tens of MB).
+ */
+export const decodedHere = new WeakSet<Image>();
+
 /** Sample i through encoded(i): parameters on the full shape, only the window decoded. */
 async function steeredSample(ds: Dataset, steer: Steering, index: number, position: number): Promise<Steered> {
   const enc: EncodedSample = await ds.encoded!(index);
@@ -72,6 +80,7 @@ async function steeredSample(ds: Dataset, steer: Steering, index: number, positi
   const scale = win ? win.scale : 1;
   if (region.frame.scale !== scale) throw new OptionError(`dataset.encoded(${index}).decode(window).frame.scale`, region.frame.scale, `${scale} (the scale the window was asked for)`);
   const sample: Sample = { image: region.image, label: enc.label, index, path: enc.path };
+  decodedHere.add(region.image);
   return { sample, drawn, run: win ? steer.reframe(drawn, region.frame, region.image) : drawn };
 }
 
@@ -201,6 +210,7 @@ export class Fetcher {
       for (let j = 0; j < got.length; j++) {
         const g = got[j]!;
         if (g.ok) {
+          if (!steer && ds.freshImages) decodedHere.add(g.value.image); // the loader's alone (Dataset.freshImages)
           if (steer) {
             drawn.push(steered[j]!.drawn);
             run.push(steered[j]!.run);
