@@ -24,7 +24,7 @@ import { BatchlabError, FileFormatError, OptionError, SampleError } from "../err
 import { ShardSampler, ShuffleBuffer } from "../sampling/shards";
 import type { BatchSamplerLike, Sampler } from "../sampling/types";
 import type { Shape } from "../transforms/index";
-import { checkBatchBytes, type Fetched } from "./fetch";
+import { checkBatchBytes, decodedHere, type Fetched } from "./fetch";
 import type { SkippedSample } from "./types";
 
 /** One item of an epoch's feed: a sample at its position, or a sample or shard that failed. */
@@ -156,6 +156,7 @@ export class StreamFetcher {
             }
             shape = shape ?? out;
             images.push(g.image);
+            decodedHere.add(g.image); // decoded here, for this batch only: its memory goes back after the engine call
             labels.push(rec.label);
             positions.push(pos[j]!);
             continue;
