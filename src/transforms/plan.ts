@@ -62,10 +62,10 @@ function leaves(t: Transform, p: Params, enabled: boolean, out: Leaf[]): Leaf[] 
     // Every option is a step; the chosen one is enabled.
     const q = p as { choice: number; steps: Params[] } | null;
     t.transforms.forEach((c, i) => leaves(c, q ? q.steps[i]! : null, enabled && (q ? q.choice === i : true), out));
-  } else if (t.planSteps?.(p)) {
-    for (const st of t.planSteps(p)!) leaves(st.t, st.p, enabled && st.enabled, out);
   } else {
-    out.push({ t, p, enabled });
+    const planned = t.planSteps?.(p);
+    if (planned) for (const st of planned) leaves(st.t, st.p, enabled && st.enabled, out);
+    else out.push({ t, p, enabled });
   }
   return out;
 }
@@ -132,12 +132,13 @@ export class Plan {
     this.warpLast = this.structure.map((l) => l.t.kind).lastIndexOf("warp");
     this.gridReserve = this.structure.reduce((g, e) => Math.max(g, e.t.displacementGrid()), 0);
     this.warpProgram = this.warpAt >= 0 && this.structure.slice(0, this.warpAt).some((l) => l.t.kind === "color" && !l.t.pointwiseAffine);
-    const before = this.structure.slice(0, this.warpAt);
+    const before = this.structure.slice(0, Math.max(0, this.warpAt));
+    const firstGeometry = before.findIndex((l) => l.t.kind === "geometry");
     this.warpPre =
       this.warpAt >= 0 &&
       (before.some((l) => l.t.kind === "geometry" && !l.t.foldsBeforeWarp()) ||
         // Colour steps after geometry, run before the warp: they must see the geometry's image.
-        (this.warpProgram && before.findIndex((l) => l.t.kind === "geometry") >= 0 && before.findIndex((l) => l.t.kind === "geometry") < before.findIndex((l) => l.t.kind === "color")));
+        (this.warpProgram && firstGeometry >= 0 && firstGeometry < before.findIndex((l) => l.t.kind === "color")));
     this.refills = this.structure.map((l, k) => l.t.kind === "geometry" && l.t.borderReads() === "fill" && this.structure.slice(0, k).some((e) => e.t.kind === "color"));
     this.varies = this.structure.some((l) => l.t.sizesVary());
     this.endsVarying = endsVarying(this.structure);
