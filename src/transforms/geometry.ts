@@ -63,6 +63,22 @@ export function padCropTaps(n: number, before: number, offset: number, size: num
   return integerTaps(size, (o) => borderIndex(o + offset - before, n, mode));
 }
 
+/**
+ * A crop starting at `offset` that lies inside its axis, then `t` (a resampling of
+ * the crop): t's taps moved by `offset`, its weights shared. The same table as
+ * composeTaps(padCropTaps(n, 0, offset, size, mode), t) for such a crop, without building the
+ * crop's table (a randomResizedCrop draws a new one per sample).
+ */
+export function shiftTaps(t: AxisTaps, offset: number): AxisTaps {
+  if (offset === 0) return t;
+  const index = new Int32Array(t.index.length);
+  for (let i = 0; i < index.length; i++) {
+    const q = t.index[i]!;
+    index[i] = q < 0 ? -1 : q + offset;
+  }
+  return { size: t.size, K: t.K, index, weight: t.weight };
+}
+
 export function flipTaps(n: number): AxisTaps {
   return integerTaps(n, (o) => n - 1 - o);
 }

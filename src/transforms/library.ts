@@ -18,6 +18,7 @@ import {
   resampleTaps,
   type Interpolation,
   composeTaps,
+  shiftTaps,
   roundHalfEven,
 } from "./geometry";
 import * as ref from "./reference";
@@ -1057,8 +1058,9 @@ class RandomResizedCrop extends Geometric {
     const [oh, ow] = this.options.size;
     const { interpolation, antialias } = this.options;
     return {
-      y: composeTaps(padCropTaps(s.height, 0, top, h, "constant"), resampleTaps(h, oh, interpolation, antialias)),
-      x: composeTaps(padCropTaps(s.width, 0, left, w, "constant"), resampleTaps(w, ow, interpolation, antialias)),
+      // The box lies inside the image (get_params draws it so; reframe keeps it inside the window).
+      y: top >= 0 && top + h <= s.height ? shiftTaps(resampleTaps(h, oh, interpolation, antialias), top) : composeTaps(padCropTaps(s.height, 0, top, h, "constant"), resampleTaps(h, oh, interpolation, antialias)),
+      x: left >= 0 && left + w <= s.width ? shiftTaps(resampleTaps(w, ow, interpolation, antialias), left) : composeTaps(padCropTaps(s.width, 0, left, w, "constant"), resampleTaps(w, ow, interpolation, antialias)),
     };
   }
 }
