@@ -8,7 +8,7 @@
 import type { Image } from "../data/types";
 import { OptionError } from "../errors";
 import type { Plan, Params, Shape, FillState } from "../transforms/index";
-import { widenTaps, type AxisTaps } from "../transforms/geometry";
+import { writeWidened, type AxisTaps } from "../transforms/geometry";
 import type { BufferPool } from "./buffers";
 
 /** One batch for an engine, exactly as native/PLAN_ABI.md lays it out. */
@@ -200,12 +200,8 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
   const tapIndex = pool ? pool.int32("tapIndex", n * per) : new Int32Array(n * per);
   const tapWeight = pool ? pool.float32("tapWeight", n * per) : new Float32Array(n * per);
   for (let i = 0; i < n; i++) {
-    const y = widenTaps(tapsY[i]!, K);
-    const x = widenTaps(tapsX[i]!, K);
-    tapIndex.set(y.index, i * per);
-    tapIndex.set(x.index, i * per + outH * K);
-    tapWeight.set(y.weight, i * per);
-    tapWeight.set(x.weight, i * per + outH * K);
+    writeWidened(tapsY[i]!, K, tapIndex, tapWeight, i * per);
+    writeWidened(tapsX[i]!, K, tapIndex, tapWeight, i * per + outH * K);
   }
   const job: PlanJob = {
     n,
@@ -249,14 +245,11 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
       const preDims = new Int32Array(2 * n);
       let at = 0;
       for (let i = 0; i < n; i++) {
-        const y = widenTaps(preTaps[i]!.y, preK);
-        const x = widenTaps(preTaps[i]!.x, preK);
-        index.set(y.index, at);
-        weight.set(y.weight, at);
-        at += y.index.length;
-        index.set(x.index, at);
-        weight.set(x.weight, at);
-        at += x.index.length;
+        const { y, x } = preTaps[i]!;
+        writeWidened(y, preK, index, weight, at);
+        at += y.size * preK;
+        writeWidened(x, preK, index, weight, at);
+        at += x.size * preK;
         preDims[2 * i] = y.size;
         preDims[2 * i + 1] = x.size;
       }

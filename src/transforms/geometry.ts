@@ -79,8 +79,17 @@ export function shiftTaps(t: AxisTaps, offset: number): AxisTaps {
   return { size: t.size, K: t.K, index, weight: t.weight };
 }
 
+const flips = new Map<number, AxisTaps>();
+
+/** The reversal of an axis of length n (shared, as identityTaps). */
 export function flipTaps(n: number): AxisTaps {
-  return integerTaps(n, (o) => n - 1 - o);
+  let t = flips.get(n);
+  if (!t) {
+    if (flips.size >= 256) flips.clear();
+    t = integerTaps(n, (o) => n - 1 - o);
+    flips.set(n, t);
+  }
+  return t;
 }
 
 const identities = new Map<number, AxisTaps>();
@@ -319,18 +328,23 @@ function composeUncached(inner: AxisTaps, outer: AxisTaps): AxisTaps {
   return { size: outer.size, K, index, weight };
 }
 
-/** Widens a table to K taps per coordinate with zero-weight fill taps (they add exactly 0). */
-export function widenTaps(t: AxisTaps, K: number): AxisTaps {
-  if (t.K === K) return t;
-  const index = new Int32Array(t.size * K).fill(-1);
-  const weight = new Float32Array(t.size * K);
+/**
+ * Writes `t` widened to K taps per coordinate into `index` / `weight` at `at`: the extra taps
+ * are fill taps of weight 0 (they add exactly 0).
+ */
+export function writeWidened(t: AxisTaps, K: number, index: Int32Array, weight: Float32Array, at: number): void {
+  if (t.K === K) {
+    index.set(t.index, at);
+    weight.set(t.weight, at);
+    return;
+  }
   for (let o = 0; o < t.size; o++) {
-    for (let a = 0; a < t.K; a++) {
-      index[o * K + a] = t.index[o * t.K + a]!;
-      weight[o * K + a] = t.weight[o * t.K + a]!;
+    const to = at + o * K;
+    for (let a = 0; a < K; a++) {
+      index[to + a] = a < t.K ? t.index[o * t.K + a]! : -1;
+      weight[to + a] = a < t.K ? t.weight[o * t.K + a]! : 0;
     }
   }
-  return { size: t.size, K, index, weight };
 }
 
 /** Python's round(): halves go to the even neighbour (torchvision's parameter maths uses it). */
