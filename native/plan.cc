@@ -92,6 +92,30 @@ inline __m128 fromLevelLanes(__m128i q, bool bound255) {
 }
 #endif
 
+// An image of `plane` pixels and C channels between its two layouts: interleaved (HWC, what the
+// warp reads) and planes (what the row passes and the program work on). Three channels, the
+// usual case, with the channel loop unrolled.
+template <typename T>
+void toPlanes(const T* hwc, size_t plane, int32_t C, float* planes) {
+  if (C == 3) {
+    float *p0 = planes, *p1 = planes + plane, *p2 = planes + 2 * plane;
+    for (size_t i = 0; i < plane; ++i) p0[i] = (float)hwc[3 * i], p1[i] = (float)hwc[3 * i + 1], p2[i] = (float)hwc[3 * i + 2];
+    return;
+  }
+  for (size_t i = 0; i < plane; ++i)
+    for (int32_t c = 0; c < C; ++c) planes[(size_t)c * plane + i] = (float)hwc[i * (size_t)C + (size_t)c];
+}
+
+void toInterleaved(const float* planes, size_t plane, int32_t C, float* hwc) {
+  if (C == 3) {
+    const float *p0 = planes, *p1 = planes + plane, *p2 = planes + 2 * plane;
+    for (size_t i = 0; i < plane; ++i) hwc[3 * i] = p0[i], hwc[3 * i + 1] = p1[i], hwc[3 * i + 2] = p2[i];
+    return;
+  }
+  for (size_t i = 0; i < plane; ++i)
+    for (int32_t c = 0; c < C; ++c) hwc[i * (size_t)C + (size_t)c] = planes[(size_t)c * plane + i];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Row passes. A row is C planes of W floats, plane c at row + c*cs.
 
@@ -1363,8 +1387,7 @@ void warpOpImage(float* img, int32_t H, int32_t W, const Step& st, std::vector<f
   const int32_t C = st.C;
   const size_t plane = (size_t)H * (size_t)W;
   hwc.resize(plane * (size_t)C);
-  for (size_t i = 0; i < plane; ++i)
-    for (int32_t c = 0; c < C; ++c) hwc[i * (size_t)C + (size_t)c] = img[(size_t)c * plane + i];
+  toInterleaved(img, plane, C, hwc.data());
   const float* a = st.a;  // mode, fill[C], m[9]
   float blk[kWarpBlock] = {};
   blk[0] = 1.0f;
@@ -1504,14 +1527,7 @@ bool preQuads(const Job& job, Scratch& sc, const uint8_t* src, int32_t srcH, int
   size_t segEnd = 0;
   double sum = 0.0;
   if (!separableQuads(job, sc, src, nullptr, srcH, (size_t)srcW * (size_t)C, K, pw, ph, tx, ty, wx, wy, sc.prePlanes.data(), plane, nullptr, 0, segEnd, sum)) return false;
-  const float* img = sc.prePlanes.data();
-  float* out = sc.pre.data();
-  if (C == 3) {
-    for (size_t i = 0; i < plane; ++i) out[3 * i] = img[i], out[3 * i + 1] = img[plane + i], out[3 * i + 2] = img[2 * plane + i];
-  } else {
-    for (size_t i = 0; i < plane; ++i)
-      for (int32_t c = 0; c < C; ++c) out[i * (size_t)C + (size_t)c] = img[(size_t)c * plane + i];
-  }
+  toInterleaved(sc.prePlanes.data(), plane, C, sc.pre.data());
   return true;
 }
 
@@ -1852,19 +1868,8 @@ std::string opsBeforeWarp(const Job& job, int32_t s, Scratch& sc, const uint8_t*
     return "out of memory for the image before the warp of sample " + std::to_string(s);
   }
   float* img = sc.preOps.data();
-  if (C == 3) {
-    float* p0 = img;
-    float* p1 = img + plane;
-    float* p2 = img + 2 * plane;
-    if (pre) {
-      for (size_t i = 0; i < plane; ++i) p0[i] = pre[3 * i], p1[i] = pre[3 * i + 1], p2[i] = pre[3 * i + 2];
-    } else {
-      for (size_t i = 0; i < plane; ++i) p0[i] = (float)src[3 * i], p1[i] = (float)src[3 * i + 1], p2[i] = (float)src[3 * i + 2];
-    }
-  } else {
-    for (size_t i = 0; i < plane; ++i)
-      for (int32_t c = 0; c < C; ++c) img[(size_t)c * plane + i] = pre ? pre[i * (size_t)C + (size_t)c] : (float)src[i * (size_t)C + (size_t)c];
-  }
+  if (pre) toPlanes(pre, plane, C, img);
+  else toPlanes(src, plane, C, img);
   const Step* steps = sc.preSteps.data();
   const size_t n = sc.preSteps.size();
   const size_t segEnd = nextReduction(steps, 0, n);
@@ -1875,16 +1880,7 @@ std::string opsBeforeWarp(const Job& job, int32_t s, Scratch& sc, const uint8_t*
     sum = sumFor(steps, segEnd, n, row, plane, W, sum);
   }
   wholeImagePasses(steps, n, segEnd, sum, img, H, W, sc);
-  float* out = sc.pre.data();
-  if (C == 3) {
-    const float* p0 = img;
-    const float* p1 = img + plane;
-    const float* p2 = img + 2 * plane;
-    for (size_t i = 0; i < plane; ++i) out[3 * i] = p0[i], out[3 * i + 1] = p1[i], out[3 * i + 2] = p2[i];
-  } else {
-    for (size_t i = 0; i < plane; ++i)
-      for (int32_t c = 0; c < C; ++c) out[i * (size_t)C + (size_t)c] = img[(size_t)c * plane + i];
-  }
+  toInterleaved(img, plane, C, sc.pre.data());
   return "";
 }
 

@@ -444,16 +444,12 @@ class RandAugment extends Policy {
    * resampling). More: one program slot per op (programSlot), each warp a WARP op of its own.
    */
   private readonly slots: OpSlots | undefined;
-  private readonly wide: { t: Transform; names: readonly OpName[] }[];
+  private readonly wide: Slot;
   override planSteps(p: Params): PlanStep[] {
     const ops = p ? (p as unknown as { ops: PolicyOp[] }).ops : null;
     if (this.slots) return this.slots.steps(ops);
     const out: PlanStep[] = [];
-    for (let j = 0; j < this.options.numOps; j++) {
-      const op = ops ? ops[j] ?? null : null;
-      const at = { op } as unknown as Params;
-      for (const { t, names } of this.wide) out.push({ t, p: at, enabled: ops === null || (op !== null && names.includes(op.name)) });
-    }
+    for (let j = 0; j < this.options.numOps; j++) pushSlot(out, this.wide, ops ? ops[j] ?? null : null, ops === null);
     return out;
   }
   override draw(rng: RandomStream, s: Shape): Params {
@@ -538,6 +534,20 @@ function oneOpSteps(warp: { interpolation: WarpInterpolation; fill: number | num
 
 type PlanStep = { t: Transform; p: Params; enabled: boolean };
 
+/** An op slot's steps: each op kind's step and the op names it runs. */
+type Slot = readonly { t: Transform; names: readonly OpName[] }[];
+
+/** Whether a slot's step runs for the sample's op (every step when only the structure is asked for). */
+function slotRuns(names: readonly OpName[], op: PolicyOp | null, structure: boolean): boolean {
+  return structure || (op !== null && names.includes(op.name));
+}
+
+/** Appends one slot's steps for `op` (null: no op in this slot, or the structure when `structure`). */
+function pushSlot(out: PlanStep[], slot: Slot, op: PolicyOp | null, structure: boolean): void {
+  const p = { op } as unknown as Params;
+  for (const { t, names } of slot) out.push({ t, p, enabled: slotRuns(names, op, structure) });
+}
+
 /**
  * A policy of up to two ops per sample (RandAugment with numOps <= 2, AutoAugment's
  * sub-policies) as steps of the fused plan, one slot per op: slot 1's colour ops then its warp,
@@ -566,7 +576,7 @@ class OpSlots {
       for (const { t, names } of this.slots[i]!) {
         const st = (out[j++] ??= { t, p: q, enabled: true });
         st.p = q;
-        st.enabled = ops === null || (op !== null && names.includes(op.name));
+        st.enabled = slotRuns(names, op, ops === null);
       }
     }
     return out;
@@ -659,7 +669,7 @@ class OpMix extends Transform {
  * of which only the drawn op's runs. Slots in a row keep any order of warps and colour ops, each
  * warp resampling once as the step-by-step chain does (AugMix's chains, RandAugment beyond two ops).
  */
-function programSlot(space: Space, interpolation: WarpInterpolation, fillOf: (C: number) => number[]): { t: Transform; names: readonly OpName[] }[] {
+function programSlot(space: Space, interpolation: WarpInterpolation, fillOf: (C: number) => number[]): Slot {
   const names = new Set(space.map(([name]) => name));
   const colour = oneOpSteps({ interpolation, fill: 0 }).slice(1);
   return [...colour.filter((st) => st.names.some((n) => names.has(n))), { t: new OpWarpStep(interpolation, fillOf), names: [...WARP_OPS] }];
@@ -738,17 +748,13 @@ class AugMix extends Policy {
     const depth = o.chainDepth > 0 ? o.chainDepth : 3;
     out.push({ t: this.mix.begin, p: { w: q ? q.original : 0 } as unknown as Params, enabled: true });
     for (let k = 0; k < o.mixtureWidth; k++) {
-      for (let j = 0; j < depth; j++) {
-        const op = q ? q.chains[k]![j] ?? null : null;
-        const at = { op } as unknown as Params;
-        for (const { t, names } of this.slot) out.push({ t, p: at, enabled: q === null || (op !== null && names.includes(op.name)) });
-      }
+      for (let j = 0; j < depth; j++) pushSlot(out, this.slot, q ? q.chains[k]![j] ?? null : null, q === null);
       out.push({ t: k + 1 < o.mixtureWidth ? this.mix.next : this.mix.end, p: { w: q ? q.weights[k]! : 0 } as unknown as Params, enabled: true });
     }
     return out;
   }
   /** One op slot: the colour ops of the space, then the WARP op. */
-  private readonly slot: { t: Transform; names: readonly OpName[] }[];
+  private readonly slot: Slot;
   private readonly mix = {
     begin: new OpMix("AugMixBegin", OpCode.MixBegin),
     next: new OpMix("AugMixNext", OpCode.MixNext),
