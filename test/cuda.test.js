@@ -691,6 +691,18 @@ test("emulatePlan equals the CPU engine bit for bit on random jobs", { skip: add
   }
 });
 
+test("the CPU engine, the emulation and the TypeScript executor agree bit for bit on random warpOps jobs and random WARP/MIX jobs", { skip: addonSkip || cpuSkip || planRefSkip }, async () => {
+  const rng = new RandomStream(92, 0, 0);
+  for (let trial = 0; trial < 160; trial++) {
+    const job = trial % 2 === 0 ? randomWarpJob(rng) : randomMixJob(rng, { warp: trial % 4 === 1 });
+    const out = new Float32Array(job.n * job.outC * job.outH * job.outW).fill(NaN);
+    await cpu.addon.runPlan({ ...job, out, numThreads: 2 });
+    const expected = executed(job);
+    assertSame(out, expected, `trial ${trial} (${trial % 2 === 0 ? "warpOps" : "WARP/MIX"}): CPU engine vs TypeScript executor`);
+    assertSame(cuda.emulatePlan(job), out, `trial ${trial}: emulation vs CPU engine`);
+  }
+});
+
 test("malformed jobs: the CUDA addon gives the CPU engine's refusal, field for field, with no device needed", { skip: addonSkip }, () => {
   // Both addons read and check a job with the same code (native/job_read.cc, plan_check.cc):
   // the same table of bad jobs, the same field, value and expectation. Cases about `out` and
