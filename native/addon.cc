@@ -234,6 +234,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("version", BATCHLAB_VERSION);
   o.Set("threads", (double)Pool::size());
   o.Set("simd", simdName());
+  o.Set("warpLanes", batchlab::warpLanesName());
 #if defined(__clang__)
   o.Set("compiler", "clang " __clang_version__);
 #elif defined(__GNUC__)

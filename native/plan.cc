@@ -23,10 +23,12 @@
 #include "plan.h"
 #include "pixel_math.h"
 #include "plan_check.h"
+#include "warp_lanes.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -711,251 +713,22 @@ static inline float frameMask(const float* q, int32_t fh, int32_t fw, float px, 
 namespace {
 
 #if BATCHLAB_SSE && !defined(BATCHLAB_WARP_SCALAR)
-#define BATCHLAB_SSE_WARP 1
-// The warp of four neighbouring output pixels of row y (x .. x+3), one SSE lane each: the same
-// float32 operations as the scalar loop of warpRows, in the same order, so each lane gives the
-// scalar bits. What the scalar form decides by branches is a lane mask here:
-//  - the source point's range test and the window tests are compares of the same floats (the
-//    corners' centres x0 + 0.5 and (x0 + 1) + 0.5 are exact within the range, as in inWindow);
-//  - a corner outside the domain adds nothing in the scalar form; here it adds +0 (its term
-//    w * S is masked after the multiply, so an infinite or NaN S cannot leak in). A sum that
-//    starts at +0 never becomes -0, so adding +0 leaves it as it was: the same bits.
-//  - a corner outside the real window reads the fill (a blend), an in-range lane's corner
-//    inside it reads the source (a lane outside reads pixel 0, which is blended away);
-//  - the affine shortcut (no division) is taken only where the scalar form takes it for every
-//    lane (no displacement: the points are finite); elsewhere X / Wd, which equals X for Wd = 1.
-// Nearest rounds half to even (_mm_round_ps, as nearbyint in the default rounding mode).
-// Displacement offsets, when the block has a grid, come from the scalar addDisplacement.
-template <typename T>
-inline __m128 loadLanes(const T* src, const size_t* off, size_t c) {
-  if constexpr (std::is_same<T, float>::value) {
-    return _mm_setr_ps(src[off[0] + c], src[off[1] + c], src[off[2] + c], src[off[3] + c]);
-  } else {
-    return _mm_cvtepi32_ps(_mm_setr_epi32(src[off[0] + c], src[off[1] + c], src[off[2] + c], src[off[3] + c]));
-  }
-}
+#define BATCHLAB_SSE_WARP 1  // four pixels at a time: warp_lanes.h with Sse4 lanes
+#if defined(BATCHLAB_WITH_AVX2)
+#define BATCHLAB_AVX2_WARP 1  // eight at a time where the processor has AVX2: warp_avx2.cc
+#endif
+#endif
 
-// x0 < c < x1 for a window's [x0, x1] (the centres c of one axis)
-inline __m128 between(__m128 c, __m128 lo, __m128 hi) { return _mm_and_ps(_mm_cmplt_ps(lo, c), _mm_cmplt_ps(c, hi)); }
-
-// 0 <= c < n (a frame's integer corners, as floats)
-inline __m128 insideAxis(__m128 c, __m128 n) { return _mm_and_ps(_mm_cmpge_ps(c, _mm_setzero_ps()), _mm_cmplt_ps(c, n)); }
-
-// A 3x3 map's rows as broadcast lanes, with its affine flag.
-struct QuadMap {
-  __m128 q[9];
-  bool affine;  // m6 = m7 = 0, m8 = 1
-  void set(const float* m) {
-    for (int i = 0; i < 9; ++i) q[i] = _mm_set1_ps(m[i]);
-    affine = m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
-  }
-};
-
-// What warpQuad reads of a warp block, broadcast once per call of warpRows.
-template <int CC>
-struct QuadBlock {
-  static constexpr int NC = CC > 0 ? CC : kMaxChannels;
-  QuadMap map;
-  QuadMap frame[kWarpFrames];
-  __m128 frameH[kWarpFrames], frameW[kWarpFrames];
-  __m128 real[4], dom[4];
-  __m128 fill[NC];
-  const float* grid;
-  int32_t G, F, C;
-  float fow, foh;
-  // The post ops (WarpPost), broadcast: only with a fixed channel count.
-  int32_t nPost = -1;  // -1: no post work; else 0 + v and nPost affine ops
-  __m128 postSub[WarpPost::kMaxAffine][CC > 0 ? CC : 1], postDiv[WarpPost::kMaxAffine][CC > 0 ? CC : 1];
-  QuadBlock(const float* blk, const float* fillValues, int32_t Cn, int32_t oh, int32_t ow, const WarpPost* post) {
-    if (post) {
-      nPost = post->nAffine;
-      for (int32_t i = 0; i < nPost; ++i)
-        for (int32_t c = 0; c < (CC > 0 ? CC : 1); ++c) {
-          postSub[i][c] = _mm_set1_ps(post->affine[i][c]);
-          postDiv[i][c] = _mm_set1_ps(post->affine[i][Cn + c]);
-        }
-    }
-    map.set(blk + 1);
-    for (int i = 0; i < 4; ++i) {
-      dom[i] = _mm_set1_ps(blk[10 + i]);
-      real[i] = _mm_set1_ps(blk[14 + i]);
-    }
-    F = (int32_t)blk[18];
-    for (int32_t f = 0; f < F; ++f) {
-      const float* fr = blk + 19 + 11 * f;
-      frame[f].set(fr);
-      frameH[f] = _mm_set1_ps((float)(int32_t)fr[9]);
-      frameW[f] = _mm_set1_ps((float)(int32_t)fr[10]);
-    }
-    G = (int32_t)blk[kWarpBlock - 1];
-    grid = blk + kWarpBlock;
-    C = Cn;
-    for (int32_t c = 0; c < C; ++c) fill[c] = _mm_set1_ps(fillValues[c]);
-    fow = (float)ow;
-    foh = (float)oh;
-  }
-};
-
-inline uint32_t load32(const uint8_t* p) {
-  uint32_t w;
-  std::memcpy(&w, p, 4);
-  return w;
-}
-
-template <int CC, bool Nearest, typename T>
-__attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, const T* src, size_t srcRow, int32_t x, int32_t y, float* o,
-                                                    size_t pixStride, size_t chanStride) {
-  const int32_t C = CC > 0 ? CC : qb.C;
-  const int32_t G = qb.G;
-  const __m128 half = _mm_set1_ps(0.5f), one = _mm_set1_ps(1.0f), zero = _mm_setzero_ps();
-  const __m128 range = _mm_set1_ps(kWarpRange);
-  const __m128 absMask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-  const float ycs = (float)y + 0.5f;
-  const __m128 xc = _mm_add_ps(_mm_cvtepi32_ps(_mm_setr_epi32(x, x + 1, x + 2, x + 3)), half);
-  __m128 px = xc, py = _mm_set1_ps(ycs);
-  if (G > 0) {
-    alignas(16) float dx[4], dy[4];
-    for (int l = 0; l < 4; ++l) blpixel::addDisplacement(qb.grid, G, (float)(x + l) + 0.5f, ycs, qb.fow, qb.foh, &dx[l], &dy[l]);
-    px = _mm_load_ps(dx);
-    py = _mm_load_ps(dy);
-  }
-  // A point through a 3x3 map: ix, iy and the range test.
-  const auto project = [&](const QuadMap& M, __m128& ix, __m128& iy) {
-    const __m128* q = M.q;
-    const __m128 X = _mm_add_ps(_mm_add_ps(_mm_mul_ps(q[0], px), _mm_mul_ps(q[1], py)), q[2]);
-    const __m128 Y = _mm_add_ps(_mm_add_ps(_mm_mul_ps(q[3], px), _mm_mul_ps(q[4], py)), q[5]);
-    if (M.affine && G == 0) {
-      ix = _mm_sub_ps(X, half);
-      iy = _mm_sub_ps(Y, half);
-    } else {
-      const __m128 Wd = _mm_add_ps(_mm_add_ps(_mm_mul_ps(q[6], px), _mm_mul_ps(q[7], py)), q[8]);
-      ix = _mm_sub_ps(_mm_div_ps(X, Wd), half);
-      iy = _mm_sub_ps(_mm_div_ps(Y, Wd), half);
-    }
-    return _mm_and_ps(_mm_cmple_ps(_mm_and_ps(ix, absMask), range), _mm_cmple_ps(_mm_and_ps(iy, absMask), range));  // false for NaN
-  };
-  __m128 v[QuadBlock<CC>::NC];
-  __m128 ix, iy;
-  const __m128 inRange = project(qb.map, ix, iy);
-  const __m128* R = qb.real;
-  alignas(16) int32_t xi[4], yi[4];
-  size_t off[4];
-  if (Nearest) {
-    const __m128 nx = _mm_round_ps(ix, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m128 ny = _mm_round_ps(iy, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m128 in = _mm_and_ps(inRange, _mm_and_ps(between(_mm_add_ps(nx, half), R[0], R[2]), between(_mm_add_ps(ny, half), R[1], R[3])));
-    const int bits = _mm_movemask_ps(in);
-    _mm_store_si128(reinterpret_cast<__m128i*>(xi), _mm_cvttps_epi32(nx));
-    _mm_store_si128(reinterpret_cast<__m128i*>(yi), _mm_cvttps_epi32(ny));
-    for (int l = 0; l < 4; ++l) off[l] = (bits >> l) & 1 ? (size_t)yi[l] * srcRow + (size_t)xi[l] * (size_t)C : 0;
-    for (int32_t c = 0; c < C; ++c) v[c] = _mm_blendv_ps(qb.fill[c], loadLanes(src, off, (size_t)c), in);
-  } else {
-    const __m128* D = qb.dom;
-    const __m128 x0f = _mm_floor_ps(ix), y0f = _mm_floor_ps(iy);
-    const __m128 fx = _mm_sub_ps(ix, x0f), fy = _mm_sub_ps(iy, y0f);
-    const __m128 gx = _mm_sub_ps(one, fx), gy = _mm_sub_ps(one, fy);
-    const __m128 cx0 = _mm_add_ps(x0f, half), cx1 = _mm_add_ps(_mm_add_ps(x0f, one), half);
-    const __m128 cy0 = _mm_add_ps(y0f, half), cy1 = _mm_add_ps(_mm_add_ps(y0f, one), half);
-    const __m128 colReal[2] = {_mm_and_ps(inRange, between(cx0, R[0], R[2])), _mm_and_ps(inRange, between(cx1, R[0], R[2]))};
-    const __m128 rowReal[2] = {between(cy0, R[1], R[3]), between(cy1, R[1], R[3])};
-    const __m128 colDom[2] = {_mm_and_ps(inRange, between(cx0, D[0], D[2])), _mm_and_ps(inRange, between(cx1, D[0], D[2]))};
-    const __m128 rowDom[2] = {between(cy0, D[1], D[3]), between(cy1, D[1], D[3])};
-    _mm_store_si128(reinterpret_cast<__m128i*>(xi), _mm_cvttps_epi32(x0f));
-    _mm_store_si128(reinterpret_cast<__m128i*>(yi), _mm_cvttps_epi32(y0f));
-    const __m128 w[4] = {_mm_mul_ps(gx, gy), _mm_mul_ps(fx, gy), _mm_mul_ps(gx, fy), _mm_mul_ps(fx, fy)};
-    const __m128 realAll = _mm_and_ps(_mm_and_ps(colReal[0], colReal[1]), _mm_and_ps(rowReal[0], rowReal[1]));
-    const __m128 domAll = _mm_and_ps(_mm_and_ps(colDom[0], colDom[1]), _mm_and_ps(rowDom[0], rowDom[1]));
-    const int allReal = _mm_movemask_ps(realAll);
-    __m128 mask = zero;
-    for (int32_t c = 0; c < C; ++c) v[c] = zero;
-    __m128 inDom[4];
-    const bool interior = allReal == 0xf && _mm_movemask_ps(domAll) == 0xf;  // every corner of every lane in both windows
-    if (interior) {
-      for (int k = 0; k < 4; ++k) mask = _mm_add_ps(mask, w[k]);
-    } else {
-      for (int k = 0; k < 4; ++k) {
-        inDom[k] = _mm_and_ps(colDom[k & 1], rowDom[k >> 1]);
-        mask = _mm_add_ps(mask, _mm_and_ps(w[k], inDom[k]));
-      }
-    }
-    if constexpr (CC == 3 && std::is_same<T, uint8_t>::value) {
-      if (interior) {
-        // Every corner of every lane is a source pixel: per lane and row, the 6 bytes of its two
-        // pixels as two 4-byte words (bytes 0..3 and 2..5, both inside them), one lane each.
-        __m128i word[4];  // top-left, top-right, bottom-left, bottom-right words
-        const uint8_t* p[4];
-        for (int l = 0; l < 4; ++l) p[l] = src + (size_t)yi[l] * srcRow + (size_t)xi[l] * 3;
-        word[0] = _mm_setr_epi32((int)load32(p[0]), (int)load32(p[1]), (int)load32(p[2]), (int)load32(p[3]));
-        word[1] = _mm_setr_epi32((int)load32(p[0] + 2), (int)load32(p[1] + 2), (int)load32(p[2] + 2), (int)load32(p[3] + 2));
-        word[2] = _mm_setr_epi32((int)load32(p[0] + srcRow), (int)load32(p[1] + srcRow), (int)load32(p[2] + srcRow), (int)load32(p[3] + srcRow));
-        word[3] = _mm_setr_epi32((int)load32(p[0] + srcRow + 2), (int)load32(p[1] + srcRow + 2), (int)load32(p[2] + srcRow + 2),
-                                 (int)load32(p[3] + srcRow + 2));
-        // Byte b of each 4-byte word, widened to an integer lane: a left pixel's channel c is
-        // byte c of its word, a right pixel's byte c + 1.
-        const auto byteLanes = [](int b) { return _mm_setr_epi8(b, -1, -1, -1, 4 + b, -1, -1, -1, 8 + b, -1, -1, -1, 12 + b, -1, -1, -1); };
-        const __m128i pick[4] = {byteLanes(0), byteLanes(1), byteLanes(2), byteLanes(3)};
-        for (int k = 0; k < 4; ++k) {
-          for (int c = 0; c < 3; ++c) {
-            const __m128 S = _mm_cvtepi32_ps(_mm_shuffle_epi8(word[k], pick[c + (k & 1)]));
-            v[c] = _mm_add_ps(v[c], _mm_mul_ps(w[k], S));
-          }
-        }
-      }
-    }
-    if (!(CC == 3 && std::is_same<T, uint8_t>::value) || !interior) {
-      for (int k = 0; k < 4; ++k) {
-        const __m128 inReal = _mm_and_ps(colReal[k & 1], rowReal[k >> 1]);
-        const int bits = _mm_movemask_ps(inReal);
-        for (int l = 0; l < 4; ++l)
-          off[l] = (bits >> l) & 1 ? (size_t)(yi[l] + (k >> 1)) * srcRow + (size_t)(xi[l] + (k & 1)) * (size_t)C : 0;
-        const __m128 d = interior ? _mm_castsi128_ps(_mm_set1_epi32(-1)) : inDom[k];
-        for (int32_t c = 0; c < C; ++c) {
-          const __m128 S = _mm_blendv_ps(qb.fill[c], loadLanes(src, off, (size_t)c), inReal);
-          v[c] = _mm_add_ps(v[c], _mm_and_ps(_mm_mul_ps(w[k], S), d));
-        }
-      }
-    }
-    const __m128 rest = _mm_sub_ps(one, mask);
-    for (int32_t c = 0; c < C; ++c) v[c] = _mm_add_ps(_mm_mul_ps(v[c], mask), _mm_mul_ps(rest, qb.fill[c]));
-  }
-  for (int32_t f = 0; f < qb.F; ++f) {
-    const __m128 fh = qb.frameH[f], fw = qb.frameW[f];
-    __m128 qx, qy;
-    const __m128 qIn = project(qb.frame[f], qx, qy);
-    __m128 mk;
-    if (Nearest) {
-      const __m128 nx = _mm_round_ps(qx, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      const __m128 ny = _mm_round_ps(qy, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      mk = _mm_and_ps(one, _mm_and_ps(qIn, _mm_and_ps(insideAxis(nx, fw), insideAxis(ny, fh))));
-    } else {
-      const __m128 x0f = _mm_floor_ps(qx), y0f = _mm_floor_ps(qy);
-      const __m128 fx = _mm_sub_ps(qx, x0f), fy = _mm_sub_ps(qy, y0f);
-      const __m128 gx = _mm_sub_ps(one, fx), gy = _mm_sub_ps(one, fy);
-      const __m128 col[2] = {_mm_and_ps(qIn, insideAxis(x0f, fw)), _mm_and_ps(qIn, insideAxis(_mm_add_ps(x0f, one), fw))};
-      const __m128 row[2] = {insideAxis(y0f, fh), insideAxis(_mm_add_ps(y0f, one), fh)};
-      mk = zero;
-      for (int k = 0; k < 4; ++k)
-        mk = _mm_add_ps(mk, _mm_and_ps(_mm_mul_ps((k & 1) ? fx : gx, (k >> 1) ? fy : gy), _mm_and_ps(col[k & 1], row[k >> 1])));
-    }
-    const __m128 rest = _mm_sub_ps(one, mk);
-    for (int32_t c = 0; c < C; ++c) v[c] = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(v[c], mk), mk), _mm_mul_ps(rest, qb.fill[c]));
-  }
-  if (CC > 0 && qb.nPost >= 0) {
-    for (int32_t c = 0; c < C; ++c) {
-      __m128 a = _mm_add_ps(zero, v[c]);
-      for (int32_t i = 0; i < qb.nPost; ++i) a = _mm_div_ps(_mm_sub_ps(a, qb.postSub[i][c]), qb.postDiv[i][c]);
-      v[c] = a;
-    }
-  }
-  if (pixStride == 1) {
-    for (int32_t c = 0; c < C; ++c) _mm_storeu_ps(o + (size_t)c * chanStride, v[c]);
-  } else {
-    alignas(16) float t[4];
-    for (int32_t c = 0; c < C; ++c) {
-      _mm_store_ps(t, v[c]);
-      for (int l = 0; l < 4; ++l) o[(size_t)l * pixStride + (size_t)c * chanStride] = t[l];
-    }
-  }
+#if BATCHLAB_AVX2_WARP
+// Whether the warp runs on AVX2 lanes: the processor has AVX2 and BATCHLAB_SIMD is not "sse4"
+// (which keeps the baseline's four lanes, for tests that compare the two; the JavaScript side
+// checks the variable's value).
+bool avx2Lanes() {
+  static const bool on = [] {
+    const char* v = std::getenv("BATCHLAB_SIMD");
+    return __builtin_cpu_supports("avx2") && !(v && std::strcmp(v, "sse4") == 0);
+  }();
+  return on;
 }
 #endif
 
@@ -963,10 +736,11 @@ __attribute__((always_inline)) inline void warpQuad(const QuadBlock<CC>& qb, con
 // order as the ABI; the template only lets the compiler keep a pixel's channels in registers.
 // Interior points (all four corners in both windows) skip the per-corner window tests, and an
 // affine map (m6 = m7 = 0, m8 = 1, at a finite point) skips the division by Wd = 1 (exact).
-// Rows y0 .. y1 - 1; with SSE, four pixels at a time (warpQuad) and the last ow % 4 here.
+// Rows y0 .. y1 - 1 from column xFrom (the columns before it are written: warpRowsAvx2); with
+// SSE, four pixels at a time (warp_lanes.h) and the last few columns here.
 template <int CC, bool Nearest, typename T>
 void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
-              size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd, const WarpPost* post) {
+              size_t pixStride, size_t chanStride, size_t rowStride, int32_t yBegin, int32_t yEnd, const WarpPost* post, int32_t xFrom) {
   const int32_t C = CC > 0 ? CC : Crt;
   const float* m = blk + 1;
   const float* dom = blk + 10;
@@ -979,17 +753,12 @@ void warpRows(const T* src, int32_t sw, int32_t Crt, const float* blk, const flo
   const size_t srcRow = (size_t)sw * (size_t)C;
   float v[CC > 0 ? CC : kMaxChannels];
 #if BATCHLAB_SSE_WARP
-  const QuadBlock<CC> qb(blk, fill, C, oh, ow, post);
-  // Quads do the post ops only with a fixed channel count; otherwise no quads
-  const int32_t quadEnd = CC > 0 || !post ? ow : 0;
+  xFrom = lanes::warpRowsLanes<lanes::Sse4, CC, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, yBegin, yEnd,
+                                                            post, xFrom);
 #endif
   for (int32_t y = yBegin; y < yEnd; ++y) {
     const float yc = (float)y + 0.5f;
-    int32_t x = 0;
-#if BATCHLAB_SSE_WARP
-    for (; x + 4 <= quadEnd; x += 4) warpQuad<CC, Nearest, T>(qb, src, srcRow, x, y, out + (size_t)y * rowStride + (size_t)x * pixStride, pixStride, chanStride);
-#endif
-    for (; x < ow; ++x) {
+    for (int32_t x = xFrom; x < ow; ++x) {
       const float xc = (float)x + 0.5f;
       float px = xc, py = yc;
       if (G > 0) blpixel::addDisplacement(grid, G, xc, yc, fow, foh, &px, &py);
@@ -1139,15 +908,34 @@ void warpBicubicC(const T* src, int32_t sw, int32_t C, const float* blk, const f
 template <bool Nearest, typename T>
 void warpRowsC(const T* src, int32_t sw, int32_t C, const float* blk, const float* fill, int32_t oh, int32_t ow, float* out,
                size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1, const WarpPost* post) {
+  int32_t x = 0;
+#if BATCHLAB_AVX2_WARP
+  if (avx2Lanes()) x = warpRowsAvx2(src, sw, C, blk, Nearest ? kWarpNearest : kWarpBilinear, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+#endif
   switch (C) {
-    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
-    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
-    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
-    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post);
+    case 1: return warpRows<1, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post, x);
+    case 3: return warpRows<3, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post, x);
+    case 4: return warpRows<4, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post, x);
+    default: return warpRows<0, Nearest, T>(src, sw, C, blk, fill, oh, ow, out, pixStride, chanStride, rowStride, y0, y1, post, x);
   }
 }
 
 }  // namespace
+
+void warpDisplace(const float* grid, int32_t G, int32_t x, float yc, float fow, float foh, int n, float* px, float* py) {
+  for (int l = 0; l < n; ++l) blpixel::addDisplacement(grid, G, (float)(x + l) + 0.5f, yc, fow, foh, &px[l], &py[l]);
+}
+
+const char* warpLanesName() {
+#if BATCHLAB_AVX2_WARP
+  if (avx2Lanes()) return "avx2 (8 lanes)";
+#endif
+#if BATCHLAB_SSE_WARP
+  return "sse4.1 (4 lanes)";
+#else
+  return "scalar";
+#endif
+}
 
 void warpSample(const uint8_t* src, int32_t sh, int32_t sw, int32_t C, const float* blk, int32_t mode, const float* fill,
                 int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1,

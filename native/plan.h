@@ -146,6 +146,10 @@ void warpSample(const float* src, int32_t sh, int32_t sw, int32_t C, const float
                 int32_t oh, int32_t ow, float* out, size_t pixStride, size_t chanStride, size_t rowStride, int32_t y0, int32_t y1,
                 const WarpPost* post = nullptr);
 
+// How the warp pass runs on this processor: "avx2 (8 lanes)", "sse4.1 (4 lanes)" or "scalar"
+// (warp_lanes.h; BATCHLAB_SIMD=sse4 keeps the four lanes).
+const char* warpLanesName();
+
 // Runs sample s: writes its outC*outH*outW floats. Returns "" or why it could not (the arrays
 // changed while the job ran, or memory ran out); then the sample's output is unspecified.
 std::string runSample(const Job& job, int32_t s, Scratch& scratch);

@@ -917,3 +917,21 @@ test("random chains with sizes drawn per sample, 1 to 4 channels, odd sizes: bit
     assert.ok(outs.native.equals(outs.reference), `${chain}: the loader's engines differ`);
   }
 });
+
+// The warp pass runs on eight AVX2 lanes where the processor has them, else on the baseline's
+// four SSE lanes (native/warp_lanes.h). This process checked the first against the reference;
+// the tests of this file run again with BATCHLAB_SIMD=sse4 to check the second the same way.
+test("the warp's four-lane SSE form passes this file's tests too (BATCHLAB_SIMD=sse4); a bad BATCHLAB_SIMD is refused by name", { skip: skip || (process.env.BATCHLAB_SIMD ? "this run is the BATCHLAB_SIMD child" : false) }, () => {
+  const { spawnSync } = require("node:child_process");
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT; // the child reports as a test run of its own
+  const run = (simd, args) => spawnSync(process.execPath, args, { encoding: "utf8", env: { ...env, BATCHLAB_SIMD: simd } });
+  const lanes = (simd) => run(simd, ["-e", `const n = require(${JSON.stringify(require.resolve("../dist/engines/addon-cpu"))}).loadNative(); console.log(n.ok ? n.addon.info().warpLanes : n.reason)`]).stdout.trim();
+  assert.equal(lanes("sse4"), "sse4.1 (4 lanes)");
+  assert.match(lanes("auto"), /^(avx2 \(8 lanes\)|sse4\.1 \(4 lanes\))$/);
+  assert.match(lanes("avx512"), /BATCHLAB_SIMD is "avx512"; expected "auto" \(the default\) or "sse4"/);
+  const r = run("sse4", ["--test", "--test-reporter=tap", __filename]);
+  assert.equal(r.status, 0, r.stdout.slice(-3000) + r.stderr.slice(-2000));
+  const passed = Number((r.stdout.match(/^# pass (\d+)/m) || [])[1]);
+  assert.ok(passed >= 19, `the sse4 run passed ${passed} tests:\n${r.stdout.slice(-2000)}`);
+});

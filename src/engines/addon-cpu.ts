@@ -4,7 +4,9 @@
  * reason instead of an exception, and the loader runs the TypeScript reference engine.
  *
  * Environment: BATCHLAB_BACKEND=reference forces "not loaded"; BATCHLAB_NATIVE_ADDON=/path
- * loads another build of the addon (e.g. a sanitizer build).
+ * loads another build of the addon (e.g. a sanitizer build); BATCHLAB_SIMD=sse4 keeps the warp
+ * pass on the baseline's four SSE lanes where the processor has AVX2 ("auto", the default, takes
+ * eight), which tests use to check that both give the same bits.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -19,6 +21,11 @@ export interface NativeInfo {
   threads: number;
   /** Vector instruction set the build targets (e.g. "sse4.2" for x86-64-v2). */
   simd: string;
+  /**
+   * How the warp pass runs here, chosen at run time: "avx2 (8 lanes)" where the processor has
+   * AVX2, else "sse4.1 (4 lanes)"; BATCHLAB_SIMD=sse4 keeps the four lanes. Absent in older builds.
+   */
+  warpLanes?: string;
   /** Compiler and version, e.g. "g++ 12.2.0". */
   compiler: string;
 }
@@ -90,6 +97,10 @@ export function loadNative(): NativeLoad {
     return { ok: false, reason: "not loaded, because forced: BATCHLAB_BACKEND=reference" };
   }
   if (cached) return cached;
+  const simd = process.env.BATCHLAB_SIMD;
+  if (simd !== undefined && simd !== "" && simd !== "auto" && simd !== "sse4") {
+    return { ok: false, reason: `not loaded: BATCHLAB_SIMD is ${JSON.stringify(simd)}; expected "auto" (the default) or "sse4"` };
+  }
   const file = addonPath();
   if (!fs.existsSync(file)) {
     const shown = process.env.BATCHLAB_NATIVE_ADDON ? file : path.relative(packageRoot, file);

@@ -44,7 +44,9 @@ export function selectEngine(choice: EngineChoice): Engine {
 /** What `batchlab doctor` prints about the CPU engines. */
 export function engineReport(): { backend: EngineName; reason: string } {
   const loaded = loadNative();
-  return loaded.ok ? { backend: "native", reason: "native addon loaded" } : { backend: "reference", reason: loaded.reason };
+  if (!loaded.ok) return { backend: "reference", reason: loaded.reason };
+  const info = loaded.addon.info();
+  return { backend: "native", reason: `native addon loaded; ${info.threads} threads; warp on ${info.warpLanes ?? `${info.simd} lanes`}` };
 }
 
 export { encodeJob, pixelsOfImages, pixelsOfStore } from "./job";
