@@ -203,9 +203,19 @@ void levelRow(float* __restrict row, size_t cs, int32_t W, const Step& st) {
     float* __restrict v = row + (size_t)c * cs;
     if (st.kind == Step::Invert)
       for (int32_t x = 0; x < W; ++x) v[x] = blpixel::invert1(v[x], st.bound);
-    else if (st.kind == Step::Solarize)
-      for (int32_t x = 0; x < W; ++x) v[x] = blpixel::solarize1(v[x], st.f, st.bound);
-    else {
+    else if (st.kind == Step::Solarize) {
+      int32_t x = 0;
+#if BATCHLAB_SSE
+      // solarize1 four values at a time without a branch (random pixels mispredict it): bound - x
+      // computed for every lane, kept where x >= threshold (false for NaN, as the scalar test).
+      const __m128 t = _mm_set1_ps(st.f), b = _mm_set1_ps(st.bound);
+      for (; x + 4 <= W; x += 4) {
+        const __m128 a = _mm_loadu_ps(v + x);
+        _mm_storeu_ps(v + x, _mm_blendv_ps(a, _mm_sub_ps(b, a), _mm_cmpge_ps(a, t)));
+      }
+#endif
+      for (; x < W; ++x) v[x] = blpixel::solarize1(v[x], st.f, st.bound);
+    } else {
       int32_t x = 0;
 #if BATCHLAB_SSE
       // posterize1 four values at a time: the level, masked, given back (the same operations).
@@ -445,6 +455,7 @@ using QuadFn = void (*)(const float*, const int32_t*, const float*, int32_t, int
 template <int CC>
 QuadFn pickQuadK(int32_t K) {
   if (K == 2) return &filterQuad<CC, 2>;
+  if (K == 3) return &filterQuad<CC, 3>;  // bilinear upscales with antialias (PIL's support of 1: 3 taps)
   if (K == 4) return &filterQuad<CC, 4>;
   if (K == 9) return &filterQuad<CC, 9>;
   return &filterQuad<CC, 0>;
