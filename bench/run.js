@@ -212,7 +212,7 @@ function policies(line, ratio) {
   console.log("Policies: RandomCrop(32, padding 4) or RandomResizedCrop(224), flip, RandAugment(), TrivialAugmentWide() or AugMix(), ToTensor, Normalize");
   // The issue's targets are RandAugment's and TrivialAugmentWide's; AugMix's ratio is printed without one.
   for (const policy of ["randaugment", "trivialaugment", "augmix"]) {
-    for (const [side, n, goal] of [[32, quick ? 2000 : 10000, 10], [224, quick ? 200 : 1000, 5]]) {
+    for (const [side, n, goal] of [[32, quick ? 2000 : 20000, 10], [224, quick ? 200 : 1000, 5]]) {
       const target = policy === "augmix" ? undefined : goal;
       const g = runChild(`${policy}${side}-native`, n);
       const gt = torchPeer(n, policy, side);

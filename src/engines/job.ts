@@ -159,7 +159,9 @@ export function encodeJob(plan: Plan, pixels: BatchPixels | readonly Image[], pa
   const layout0 = plan.layout(first);
   const outShape = layout0.out;
   const P = layout0.P;
-  const block = pool ? pool.float32("params", n * P) : new Float32Array(n * P);
+  // All zeros (a reused block is cleared): encodeSample leaves the ops a sample does not apply
+  // as they are.
+  const block = pool ? pool.float32("params", n * P).fill(0) : new Float32Array(n * P);
   const srcDims = pool ? pool.int32("srcDims", 2 * n) : new Int32Array(2 * n);
   const tapsY: AxisTaps[] = new Array(n);
   const tapsX: AxisTaps[] = new Array(n);

@@ -87,8 +87,6 @@ export interface Layout {
   /** The op codes, in order, and each op's offset in a sample's parameter block. */
   readonly program: Int32Array;
   readonly opOffsets: Int32Array;
-  /** Floats of each op's block (its `enabled` flag and parameters). */
-  readonly opSizes: Int32Array;
   /** Floats per sample's parameter block. */
   readonly P: number;
   readonly out: Shape;
@@ -345,7 +343,6 @@ export class Plan {
       const ctxs: { bound: number }[] = [];
       const program: number[] = [];
       const offsets: number[] = [];
-      const sizes: number[] = [];
       let bound = 255;
       let P = 0;
       let warpOffset = -1;
@@ -366,7 +363,6 @@ export class Plan {
           for (let r = 0; r < 4; r++) {
             program.push(OpCode.Erase);
             offsets.push(P);
-            sizes.push(1 + 4 + after.channels);
             P += 1 + 4 + after.channels;
           }
         }
@@ -374,7 +370,6 @@ export class Plan {
           const op = leaf.t.op!(s, leaf.t.draw(new RandomStream(0, 0, 0), s), { bound });
           program.push(op.code);
           offsets.push(P);
-          sizes.push(1 + op.params.length);
           P += 1 + op.params.length;
           bound = leaf.t.boundAfter(bound);
         }
@@ -408,7 +403,7 @@ export class Plan {
         const interpolation = (this.structure[this.warpAt]!.t as unknown as { interpolation: WarpInterpolation }).interpolation;
         warp = { mode: WARP_MODES[interpolation], offset: warpOffset, end, shape: end < shapes.length ? shapes[end]! : s, pre: this.warpPre, preShape: shapes[this.warpAt]!, ops: this.warpProgram ? warpOps : 0 };
       }
-      l = { shapes, ctxs, program: Int32Array.from(program), opOffsets: Int32Array.from(offsets), opSizes: Int32Array.from(sizes), P, out: s, ...(warp ? { warp } : {}) };
+      l = { shapes, ctxs, program: Int32Array.from(program), opOffsets: Int32Array.from(offsets), P, out: s, ...(warp ? { warp } : {}) };
       if (this.layouts.size > 256) this.layouts.clear();
       this.layouts.set(key, l);
     }
@@ -516,7 +511,7 @@ export class Plan {
         const q = leafParams[k]!;
         const s = shapes[k]!;
         if (leaf.kind === "color") {
-          this.writeOp(leaf, s, q, layout.ctxs[k]!, layout.opSizes[op]!, leafEnabled[k]!, block, base + layout.opOffsets[op++]!);
+          this.writeOp(leaf, s, q, layout.ctxs[k]!, leafEnabled[k]!, block, base + layout.opOffsets[op++]!);
           continue;
         }
         if (refills[k]) {
@@ -615,7 +610,7 @@ export class Plan {
         }
         if (t.fill && t.fill !== fill.fill) fill.fill = this.checkFill(leaf, t.fill, fill.fill);
       } else {
-        this.writeOp(leaf, s, q, layout.ctxs[k]!, layout.opSizes[op]!, leafEnabled[k]!, block, base + layout.opOffsets[op++]!);
+        this.writeOp(leaf, s, q, layout.ctxs[k]!, leafEnabled[k]!, block, base + layout.opOffsets[op++]!);
       }
     }
     for (const m of marks) writeRefills(m, block);
@@ -644,13 +639,11 @@ export class Plan {
   }
 
   /** A colour leaf's op block: `enabled`, then its parameters. */
-  private writeOp(leaf: Transform, s: Shape, q: Params, ctx: { bound: number }, size: number, enabled: boolean, block: Float32Array, at: number): void {
-    if (!enabled) {
-      // Off for this sample (a randomApply's coin, an option not chosen, a policy op not drawn):
-      // the engines read only the flag; zeros keep the job's bytes the same from run to run.
-      block.fill(0, at, at + size);
-      return;
-    }
+  private writeOp(leaf: Transform, s: Shape, q: Params, ctx: { bound: number }, enabled: boolean, block: Float32Array, at: number): void {
+    // Off for this sample (a randomApply's coin, an option not chosen, a policy op not drawn):
+    // the engines read only the flag, and the block is all zeros where nothing is written
+    // (encodeJob clears a reused one), which keeps the job's bytes the same from run to run.
+    if (!enabled) return;
     const o = leaf.op!(s, q, ctx);
     block[at++] = enabled && !o.disabled ? 1 : 0;
     const v = o.params;
