@@ -468,3 +468,56 @@ test("decoded images the loader owns go back after the engine call (releaseDecod
     jpeg.releaseDecoded = real;
   }
 });
+
+test("releaseSources: the CPU engine frees each flagged decoded source once its sample has run (same pixels); a source of two samples is kept; the loader uses it", { skip }, async (t) => {
+  if (PHOTOS.length === 0) return t.skip("no plasma wallpapers");
+  const { loadNative } = require("../dist/engines/addon-cpu");
+  const { encodeJob } = require("../dist/engines");
+  const native = loadNative();
+  if (!native.ok) return t.skip(`native engine not built: ${native.reason}`);
+  const dir = fx.tempDir("jpeg-release-sources");
+  fs.mkdirSync(path.join(dir, "c0"));
+  for (const [k, f] of PHOTOS.slice(0, 3).entries()) fs.writeFileSync(path.join(dir, "c0", `${k}.jpg`), await sharp(f).resize(180 + 10 * k, 140).jpeg({ quality: 85 }).toBuffer());
+  const ds = await datasets.imageFolder(dir, { decode: "exact" });
+  const chain = T.compose([T.randomResizedCrop(64), T.randomRotation(10), T.toTensor()]);
+  const plan = new T.Plan(chain);
+  const decodeAll = async () => Promise.all(Array.from({ length: ds.length }, async (_, i) => (await ds.get(i)).image));
+  const paramsOf = (images) => images.map((im, i) => plan.draw(im, { seed: 5, epoch: 0, position: i }));
+  const runJob = async (images, releaseSources) => {
+    const job = encodeJob(plan, images, paramsOf(images));
+    const out = new Float32Array(job.n * job.outC * job.outH * job.outW).fill(NaN);
+    await native.addon.runPlan({ ...job, out, numThreads: 2, ...(releaseSources ? { releaseSources } : {}) });
+    return out;
+  };
+  const plain = await decodeAll();
+  const expected = await runJob(plain);
+  for (const im of plain) assert.equal(jpeg.releaseDecoded(im.data), true);
+  const live0 = jpeg.decodedLive().buffers;
+  const fresh = await decodeAll();
+  assert.equal(jpeg.decodedLive().buffers, live0 + 3);
+  const got = await runJob(fresh, Uint8Array.from([1, 0, 1]));
+  assert.ok(Buffer.from(got.buffer).equals(Buffer.from(expected.buffer)), "the same pixels");
+  assert.equal(jpeg.decodedLive().buffers, live0 + 1, "samples 0 and 2 gave their memory back as soon as they had run");
+  for (const im of fresh) assert.equal(jpeg.releaseDecoded(im.data), true, "still detached afterwards");
+  assert.ok(fresh.every((im) => im.data.length === 0));
+  assert.equal(jpeg.decodedLive().buffers, live0);
+  // One decoded image as the source of two samples: kept until the end, both samples right.
+  const [one, ...others] = await decodeAll();
+  for (const im of others) assert.equal(jpeg.releaseDecoded(im.data), true);
+  const twice = [one, one];
+  const twiceExpected = await runJob(twice);
+  await runJob(twice, Uint8Array.from([1, 1])).then((o) => assert.ok(Buffer.from(o.buffer).equals(Buffer.from(twiceExpected.buffer))));
+  assert.equal(jpeg.decodedLive().buffers, live0 + 1, "a shared source is not freed");
+  // Bad flags are refused by name, before anything runs (nothing is freed).
+  const job = encodeJob(plan, twice, paramsOf(twice));
+  await assert.rejects(native.addon.runPlan({ ...job, out: new Float32Array(2 * 3 * 64 * 64), numThreads: 1, releaseSources: new Uint8Array(3) }), (e) => /releaseSources/.test(e.message) && /n = 2/.test(e.message));
+  await assert.rejects(native.addon.runPlan({ ...job, out: new Float32Array(2 * 3 * 64 * 64), numThreads: 1, releaseSources: [1, 1] }), /releaseSources/);
+  assert.equal(jpeg.decodedLive().buffers, live0 + 1);
+  assert.equal(jpeg.releaseDecoded(one.data), true);
+  // The loader: every image it decoded is back once its batch is made (freed early or detached).
+  const before = jpeg.decodedLive().buffers;
+  for await (const b of new DataLoader(ds, { batchSize: 2, seed: 1, transform: chain })) {
+    assert.equal(jpeg.decodedLive().buffers, before, "nothing of the batch's decoded images is held");
+    b.dispose();
+  }
+});
