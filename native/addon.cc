@@ -24,7 +24,6 @@
 #include <new>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "decode.h"
@@ -72,26 +71,6 @@ int32_t intField(const Napi::Object& o, const char* field, int64_t lo, int64_t h
   return (int32_t)d;
 }
 
-// runPlan's optional `releaseSources` (the CPU addon's own, not part of the plan ABI): a
-// Uint8Array of n flags, 1 where sample s's source is a decodeJpeg result that the caller gives
-// back after the job (the loader's own decoded images) and never reads again, so its memory may
-// be freed as soon as sample s has run. A source used by two samples keeps its memory to the end.
-std::vector<uint8_t> releaseFlags(const Napi::Object& o, const Job& job) {
-  Napi::Value v = o.Get("releaseSources");
-  if (v.IsUndefined()) return {};
-  const size_t n = (size_t)job.n;
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array || v.As<Napi::TypedArray>().ElementLength() != n) {
-    bad("releaseSources", "a Uint8Array of n = " + std::to_string(n) + " flags (1: the sample's decoded source may be freed once read)", v);
-  }
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-  std::vector<uint8_t> flags(a.Data(), a.Data() + n);
-  if (!job.srcOffsets.empty()) return {};  // one buffer for every sample: no sample owns its source
-  std::unordered_map<const uint8_t*, int> uses;
-  for (size_t s = 0; s < n; ++s) ++uses[job.src[s]];
-  for (size_t s = 0; s < n; ++s) flags[s] = flags[s] && uses[job.src[s]] == 1 ? 1 : 0;
-  return flags;
-}
-
 // A job writing into a buffer from allocOutput pins it: releaseOutput refuses it until the job
 // has ended (see below). Returns the buffer's id, 0 when `out` is not such a buffer.
 uint64_t pinOutput(const void* out);
@@ -110,7 +89,6 @@ class NativeJob final : public batchlab::Task {
   ~NativeJob() override { unpinOutput(pinnedOutput); }
 
   Job job;
-  std::vector<uint8_t> release;  // releaseSources: 1 where sample s's decoded source is freed once read
   uint64_t pinnedOutput = 0;  // the allocOutput buffer `out` lies in (0: none)
   std::vector<Napi::Reference<Napi::Value>> keep;  // the job's typed arrays, alive until it ends
   Napi::Promise::Deferred deferred;
@@ -133,8 +111,6 @@ class NativeJob final : public batchlab::Task {
       if (!problem.empty()) {
         std::lock_guard<std::mutex> lock(errorMu);
         if (error.empty()) error = "sample " + std::to_string(s) + ": " + problem;
-      } else if (!release.empty() && release[(size_t)s]) {
-        batchlab::freeDecodedSource(job.src[(size_t)s]);  // read: its memory goes back now (decode.h)
       }
     }
   }
@@ -194,9 +170,7 @@ Napi::Value RunPlan(const Napi::CallbackInfo& info) {
     std::vector<Napi::Reference<Napi::Value>> keep;
     batchlab::readJob(env, o, batchlab::Limits{}, true, parsed, len, inputs, [&](napi_value v) { keep.push_back(Napi::Persistent(Napi::Value(env, v))); });
     const int32_t n = parsed.n;
-    std::vector<uint8_t> release = releaseFlags(o, parsed);
     nj.reset(new NativeJob(env, n, (int32_t)std::min<size_t>((size_t)threads, Pool::size()), envState(env)));
-    nj->release = std::move(release);
     nj->keep = std::move(keep);
     Job& job = nj->job;
     job = std::move(parsed);

@@ -393,22 +393,18 @@ class DecodeTask final : public Task {
 // finalizer's hint; livePixels maps the memory of buffers not yet given back to their records.
 struct Pixels {
   uint8_t* data;
-  size_t bytes;
-  bool released;   // given back by releaseDecoded (detached) or finalized: no longer in livePixels
-  bool freed;      // its memory freed by the plan engine once read (freeDecodedSource); still attached
+  bool released;
 };
 std::mutex pixelsMu;  // every environment's JavaScript thread
 std::unordered_map<const void*, Pixels*> livePixels;
 
 void freePixels(Napi::Env, uint8_t* data, Pixels* rec) {
   if (!rec->released) {
-    bool freed;
     {
       std::lock_guard<std::mutex> lock(pixelsMu);
       livePixels.erase(data);
-      freed = rec->freed;
     }
-    if (!freed) std::free(data);
+    std::free(data);
   }
   delete rec;
 }
@@ -429,14 +425,12 @@ Napi::Value ReleaseDecoded(const Napi::CallbackInfo& info) {
     rec = it->second;
   }
   if (napi_detach_arraybuffer(env, ab) != napi_ok) return Napi::Boolean::New(env, false);  // not detachable here: the collector frees it
-  bool freed;
   {
     std::lock_guard<std::mutex> lock(pixelsMu);
     livePixels.erase(data);
-    freed = rec->freed;
   }
   rec->released = true;
-  if (!freed) std::free(rec->data);
+  std::free(rec->data);
   return Napi::Boolean::New(env, true);
 }
 
@@ -458,7 +452,7 @@ void settleDecode(Napi::Env env, Napi::Function, std::nullptr_t*, DecodeTask* ta
         const size_t bytes = (size_t)r.width * (size_t)r.height * (size_t)r.channels;
         Napi::Buffer<uint8_t> data;
         try {
-          Pixels* rec = new Pixels{r.pixels, bytes, false, false};
+          Pixels* rec = new Pixels{r.pixels, false};
           try {
             data = Napi::Buffer<uint8_t>::New(env, r.pixels, bytes, freePixels, rec);
           } catch (...) {
@@ -616,44 +610,11 @@ void onDecodeCleanup(DecodeEnv* st) {
 
 }  // namespace
 
-bool freeDecodedSource(const void* data) {
-  uint8_t* mem = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(pixelsMu);
-    auto it = livePixels.find(data);
-    if (it == livePixels.end() || it->second->freed) return false;
-    it->second->freed = true;
-    mem = it->second->data;
-  }
-  std::free(mem);
-  return true;
-}
-
-// decodedLive() -> { buffers, bytes }: decodeJpeg results whose memory is still held (not given
-// back, not freed once read). For tests and leak checks.
-static Napi::Value DecodedLive(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  double buffers = 0, bytes = 0;
-  {
-    std::lock_guard<std::mutex> lock(pixelsMu);
-    for (const auto& kv : livePixels) {
-      if (kv.second->freed) continue;
-      buffers += 1;
-      bytes += (double)kv.second->bytes;
-    }
-  }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("buffers", buffers);
-  o.Set("bytes", bytes);
-  return o;
-}
-
 void registerDecode(Napi::Env env, Napi::Object exports) {
   DecodeEnv* st = new DecodeEnv();
   env.AddCleanupHook(onDecodeCleanup, st);
   exports.Set("decodeJpeg", Napi::Function::New(env, DecodeJpeg, "decodeJpeg", st));
   exports.Set("releaseDecoded", Napi::Function::New(env, ReleaseDecoded, "releaseDecoded"));
-  exports.Set("decodedLive", Napi::Function::New(env, DecodedLive, "decodedLive"));
 #ifdef LIBJPEG_TURBO_VERSION
   exports.Set("jpegVersion", Napi::String::New(env, "libjpeg-turbo " BATCHLAB_STR(LIBJPEG_TURBO_VERSION)));
 #else
@@ -664,7 +625,6 @@ void registerDecode(Napi::Env env, Napi::Object exports) {
 #else
 
 void registerDecode(Napi::Env, Napi::Object) {}
-bool freeDecodedSource(const void*) { return false; }
 
 #endif
 

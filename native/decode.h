@@ -47,10 +47,5 @@ void decodeJpeg(const JpegRequest& req, JpegResult& out);
 
 // Adds decodeJpeg(requests) and jpegVersion to `exports` (nothing without libjpeg).
 void registerDecode(Napi::Env env, Napi::Object exports);
-// Frees the memory of a decodeJpeg result whose pixels start at `data`, still attached to its
-// buffer, which must not be read again: the CPU addon calls it (any thread) once a plan job has
-// read a sample's source that the loader said it gives back (runPlan's releaseSources), and
-// releaseDecoded then only detaches the buffer. False (nothing done) for any other memory.
-bool freeDecodedSource(const void* data);
 
 }  // namespace batchlab

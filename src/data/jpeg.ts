@@ -54,8 +54,6 @@ interface DecodeAddon {
   decodeJpeg(requests: readonly JpegRequest[]): Promise<NativeDecodeResult[]>;
   /** Detaches a buffer decodeJpeg made and frees its memory now; false for any other buffer. */
   releaseDecoded?(data: Uint8Array): boolean;
-  /** Decoded buffers whose memory is still held (not given back, not freed by a plan job once read). */
-  decodedLive?(): { buffers: number; bytes: number };
   jpegVersion: string;
 }
 
@@ -94,16 +92,6 @@ export function jpegDecoder(): { native: boolean; name: string; reason: string }
 export function releaseDecoded(data: Uint8Array): boolean {
   const l = load();
   return l.ok && typeof l.addon.releaseDecoded === "function" ? l.addon.releaseDecoded(data) : false;
-}
-
-/**
- * How many decoded buffers, and bytes, the native decoder's memory holds now: results not given
- * back (releaseDecoded) and not freed by the CPU engine once read (a loader job's
- * releaseSources). Zeros where JPEGs do not decode natively.
- */
-export function decodedLive(): { buffers: number; bytes: number } {
-  const l = load();
-  return l.ok && typeof l.addon.decodedLive === "function" ? l.addon.decodedLive() : { buffers: 0, bytes: 0 };
 }
 
 /** True when JPEGs decode natively. */

@@ -25,7 +25,7 @@ export function cpuEngine(addon: NativeAddon, pinned?: EngineMemory): Engine {
     reason: "native addon loaded",
     onDevice: false,
     pool,
-    async run(plan, pixels, params, out, numThreads, release) {
+    async run(plan, pixels, params, out, numThreads) {
       if (!out) throw new NativeError("the native engine needs an output buffer");
       if (!plan.fused) {
         // Steps the fused plan cannot run (Plan.unfused): the fused head here, the rest step by step.
@@ -38,8 +38,7 @@ export function cpuEngine(addon: NativeAddon, pinned?: EngineMemory): Engine {
         return {};
       }
       const job = encodeJob(plan, pixels, params, pool);
-      // Only here, the whole batch in one job: the split form above reads the sources again.
-      await addon.runPlan({ ...job, out, numThreads, ...(release ? { releaseSources: release } : {}) });
+      await addon.runPlan({ ...job, out, numThreads });
       pool.giveJob(job); // after success only: a failed job may still be read by pool threads
       return {};
     },

@@ -69,12 +69,6 @@ export interface HostJob extends PlanJob {
   out: Float32Array;
   /** At most this many pool threads work on the job (>= 1). */
   numThreads: number;
-  /**
-   * The CPU addon's own, not the plan ABI's: 1 where sample i's source is a decoded image the
-   * caller never reads again (it gives it back with releaseDecoded after the job), so the addon
-   * frees its memory as soon as sample i has run. A source of two samples is kept to the end.
-   */
-  releaseSources?: Uint8Array;
 }
 
 /** Samples that share one shape and one buffer: sample i's bytes start at offsets[i]. */
@@ -143,12 +137,8 @@ export interface Engine {
   readonly onDevice: boolean;
   /** Where this engine's batch outputs and job arrays come from and go back to. */
   readonly pool: BufferPool;
-  /**
-   * Writes n x C x H x W float32 into `out` (host engines) or returns a device batch.
-   * `release` (optional): 1 where sample i's source is a decoded image the caller gives back
-   * after the call and never reads again; an engine may free it once read (the CPU engine does).
-   */
-  run(plan: Plan, pixels: BatchPixels, params: readonly Params[], out: Float32Array | undefined, numThreads: number, release?: Uint8Array): Promise<EngineResult>;
+  /** Writes n x C x H x W float32 into `out` (host engines) or returns a device batch. */
+  run(plan: Plan, pixels: BatchPixels, params: readonly Params[], out: Float32Array | undefined, numThreads: number): Promise<EngineResult>;
 }
 
 /**

@@ -170,22 +170,10 @@ export class EpochRun {
     const t2 = now();
     const engine = d.engine;
     const out = engine.onDevice ? undefined : engine.pool.output(n * c * h * w);
-    // Images the loader decoded (fetch.ts decodedHere) go back once read: the CPU engine frees
-    // each as soon as its sample has run, and every one is detached after the call.
-    let release: Uint8Array | undefined;
+    const result = await engine.run(plan, f.pixels, params, out, d.numThreads);
     if (images && !engine.onDevice) {
-      for (let j = 0; j < n; j++) {
-        if (!decodedHere.has(images[j]!)) continue;
-        release ??= new Uint8Array(n);
-        release[j] = 1;
-      }
-    }
-    let result: Awaited<ReturnType<Engine["run"]>>;
-    try {
-      result = await engine.run(plan, f.pixels, params, out, d.numThreads, release);
-    } finally {
-      // Settled: the engine is done with the sources (a failed job too, whose freed ones must not be read).
-      if (release) for (const im of images!) if (decodedHere.delete(im)) releaseDecoded(im.data);
+      // The engine has read the sources: images the loader decoded go back now (fetch.ts decodedHere).
+      for (const im of images) if (decodedHere.delete(im)) releaseDecoded(im.data);
     }
     const labels = f.labels;
     let pixels = out;
