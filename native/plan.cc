@@ -457,6 +457,8 @@ QuadFn pickQuadK(int32_t K) {
   if (K == 2) return &filterQuad<CC, 2>;
   if (K == 3) return &filterQuad<CC, 3>;  // bilinear upscales with antialias (PIL's support of 1: 3 taps)
   if (K == 4) return &filterQuad<CC, 4>;
+  if (K == 5) return &filterQuad<CC, 5>;  // antialiased bilinear downscales by up to 2 and 3 (PIL's
+  if (K == 7) return &filterQuad<CC, 7>;  // ceil(scale) * 2 + 1 taps: what decode "fast" leaves)
   if (K == 9) return &filterQuad<CC, 9>;
   return &filterQuad<CC, 0>;
 }
