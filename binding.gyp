@@ -11,21 +11,25 @@
     'with_jpeg%': '<!(node scripts/detect-jpeg.js)',
   },
   'includes': ['native/cuda/cuda.gypi'],
-  'targets': [
-    {
-      # The warp pass on eight AVX2 lanes (native/warp_avx2.cc), the only code built for more
-      # than the x86-64-v2 baseline: a static library linked after batchlab_cpu's own objects,
-      # which calls it only where the processor reports AVX2 (native/plan.cc, avx2Lanes).
-      'target_name': 'batchlab_avx2',
-      'type': 'static_library',
-      'sources': [],
-      'cflags!': ['-fno-exceptions'],
-      'cflags_cc!': ['-O2', '-O0', '-std=gnu++17', '-std=gnu++20'],
-      'cflags_cc': ['-std=c++17', '-O3', '-ffp-contract=off', '-fno-math-errno', '-fvisibility=hidden', '-fPIC'],
-      'conditions': [
-        ['target_arch=="x64"', { 'sources': ['native/warp_avx2.cc'], 'cflags_cc': ['-march=x86-64-v2', '-mavx2'] }],
+  # x64 only: the warp pass on eight AVX2 lanes, which batchlab_cpu depends on there.
+  'conditions': [
+    ['target_arch=="x64"', {
+      'targets': [
+        {
+          # The warp pass on eight AVX2 lanes (native/warp_avx2.cc), the only code built for more
+          # than the x86-64-v2 baseline: a static library linked after batchlab_cpu's own objects,
+          # which calls it only where the processor reports AVX2 (native/plan.cc, avx2Lanes).
+          'target_name': 'batchlab_avx2',
+          'type': 'static_library',
+          'sources': ['native/warp_avx2.cc'],
+          'cflags!': ['-fno-exceptions'],
+          'cflags_cc!': ['-O2', '-O0', '-std=gnu++17', '-std=gnu++20'],
+          'cflags_cc': ['-std=c++17', '-O3', '-ffp-contract=off', '-fno-math-errno', '-fvisibility=hidden', '-fPIC', '-march=x86-64-v2', '-mavx2'],
+        },
       ],
-    },
+    }],
+  ],
+  'targets': [
     {
       'target_name': 'batchlab_cpu',
       'sources': ['native/addon.cc', 'native/decode.cc', 'native/job_read.cc', 'native/plan.cc', 'native/plan_check.cc', 'native/pool.cc'],
