@@ -454,11 +454,13 @@ using QuadFn = void (*)(const float*, const int32_t*, const float*, int32_t, int
 
 template <int CC>
 QuadFn pickQuadK(int32_t K) {
+  // The common tap counts unrolled. Antialiased bilinear takes PIL's ceil(scale) * 2 + 1 taps:
+  // 3 for an upscale, 5 and 7 for downscales by up to 2 and 3 (what decode "fast" leaves).
   if (K == 2) return &filterQuad<CC, 2>;
-  if (K == 3) return &filterQuad<CC, 3>;  // bilinear upscales with antialias (PIL's support of 1: 3 taps)
+  if (K == 3) return &filterQuad<CC, 3>;
   if (K == 4) return &filterQuad<CC, 4>;
-  if (K == 5) return &filterQuad<CC, 5>;  // antialiased bilinear downscales by up to 2 and 3 (PIL's
-  if (K == 7) return &filterQuad<CC, 7>;  // ceil(scale) * 2 + 1 taps: what decode "fast" leaves)
+  if (K == 5) return &filterQuad<CC, 5>;
+  if (K == 7) return &filterQuad<CC, 7>;
   if (K == 9) return &filterQuad<CC, 9>;
   return &filterQuad<CC, 0>;
 }
