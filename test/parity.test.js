@@ -935,3 +935,21 @@ test("the warp's four-lane SSE form passes this file's tests too (BATCHLAB_SIMD=
   const passed = Number((r.stdout.match(/^# pass (\d+)/m) || [])[1]);
   assert.ok(passed >= 19, `the sse4 run passed ${passed} tests:\n${r.stdout.slice(-2000)}`);
 });
+
+test("a job's parameter block reused from the pool is cleared first: ops a sample leaves off are zeros, the bytes those of a fresh block", () => {
+  const { BufferPool } = require("../dist/engines");
+  const rng = new RandomStream(17, 0, 0);
+  const chain = T.compose([T.randomResizedCrop(20), T.randAugment({ numOps: 2 }), T.randomApply([T.colorJitter({ brightness: 0.5 })], 0.5), T.toTensor()]);
+  const plan = new T.Plan(chain);
+  const images = Array.from({ length: 12 }, () => randomImage(rng, 24, 28, 3));
+  const params = images.map((im, i) => plan.draw(im, { seed: 9, epoch: 0, position: i }));
+  const fresh = encodeJob(plan, images, params);
+  const pool = new BufferPool();
+  const first = encodeJob(plan, images, params, pool);
+  first.params.fill(7.5); // what a finished job's block may hold
+  pool.giveJob(first);
+  const reused = encodeJob(plan, images, params, pool);
+  assert.equal(reused.params, first.params, "the pool handed the same array back");
+  assert.ok(Buffer.from(reused.params.buffer).equals(Buffer.from(fresh.params.buffer)), "the same bytes as a fresh block");
+  assert.ok(fresh.params.some((v, i) => v === 0 && i % plan.layout(images[0]).P !== 0), "some op of some sample is off (zeros)");
+});
