@@ -130,6 +130,7 @@ struct Work {
   uint8_t* region = nullptr;  // stored orientation, when the output is re-oriented
   uint8_t* row = nullptr;     // one CMYK or RGB scanline, converted into the output
   uint8_t* out = nullptr;
+  uint8_t tail[256];          // a cropped row decoded in place: the end of the row above, kept
   ~Work() {
     if (created) jpeg_destroy_decompress(&cinfo);
     std::free(region);
@@ -264,17 +265,30 @@ void decodeJpeg(const JpegRequest& req, JpegResult& res) {
   const int rowC = cmyk ? 4 : toGray ? 3 : C;  // what libjpeg writes per pixel
   const bool viaRow = cmyk || toGray || cropped;
   if (viaRow) w->row = (uint8_t*)allocOrFail(w, (size_t)cropWidth * (size_t)rowC);
+  // A cropped row in place: libjpeg writes its margins (the columns [xoff, x0) and [x1, xoff +
+  // cropWidth)) around the row's place, over the end of the row above, saved and put back, and
+  // the start of the row below, written afterwards. Where a margin is wider than a row, and for
+  // the first and last rows, the scanline goes through w->row and is copied.
+  const size_t rowBytes = (size_t)rw * (size_t)C;
+  const size_t left = (size_t)(x0 - xoff) * (size_t)C, right = (size_t)(xoff + cropWidth - x1) * (size_t)C;
+  const bool inPlace = cropped && !cmyk && !toGray && left <= rowBytes && right <= rowBytes && left <= sizeof w->tail;
   for (int64_t r = 0; r < rh; ++r) {
-    uint8_t* line = dst + (size_t)r * (size_t)rw * (size_t)C;
-    JSAMPROW rows[1] = {viaRow ? w->row : line};
+    uint8_t* line = dst + (size_t)r * rowBytes;
+    const bool here = inPlace && r > 0 && r + 1 < rh;
+    JSAMPROW rows[1] = {here ? line - left : viaRow ? w->row : line};
+    if (here) std::memcpy(w->tail, line - left, left);
     if (jpeg_read_scanlines(ci, rows, 1) != 1) {
       std::snprintf(w->err.message, sizeof w->err.message, "libjpeg returned no scanline %lld", (long long)(y0 + r));
       longjmp(w->err.jump, 2);
     }
+    if (here) {
+      std::memcpy(line - left, w->tail, left);
+      continue;
+    }
     const uint8_t* from = w->row + (size_t)(x0 - xoff) * (size_t)rowC;
     if (cmyk) cmykRow(from, line, rw, C, ci->saw_Adobe_marker);
     else if (toGray) grayRow(from, line, rw);
-    else if (cropped) std::memcpy(line, from, (size_t)rw * (size_t)C);
+    else if (cropped) std::memcpy(line, from, rowBytes);
   }
   // Reading to the last row lets libjpeg see the end of the data (a missing EOI is a warning,
   // so an error); a window that stops earlier leaves the rest unread.
