@@ -351,19 +351,7 @@ function randomWarpJob(rng, options = {}) {
     const wh = enabled ? 1 + rng.int(10) : rh;
     const ww = enabled ? 1 + rng.int(10) : rw;
     warpDims.set([wh, ww], 2 * s);
-    const mat = () => {
-      const t = rng.uniform(-Math.PI, Math.PI);
-      const sx = (rw / ww) * rng.uniform(0.6, 1.4);
-      const sy = (rh / wh) * rng.uniform(0.6, 1.4);
-      const m = [sx * Math.cos(t), -sx * Math.sin(t), 0, sy * Math.sin(t), sy * Math.cos(t), 0, 0, 0, 1];
-      m[2] = rw / 2 - (m[0] * ww) / 2 - (m[1] * wh) / 2 + rng.uniform(-2, 2);
-      m[5] = rh / 2 - (m[3] * ww) / 2 - (m[4] * wh) / 2 + rng.uniform(-2, 2);
-      if (rng.random() < 0.3) {
-        m[6] = rng.uniform(-0.03, 0.03);
-        m[7] = rng.uniform(-0.03, 0.03);
-      }
-      return m;
-    };
+    const mat = () => randomMap(rng, () => [(rw / ww) * rng.uniform(0.6, 1.4), (rh / wh) * rng.uniform(0.6, 1.4)], rw, rh, ww, wh, 0.03);
     const b = [enabled, ...mat()];
     b.push(-rng.int(3), -rng.int(3), rw + rng.int(3), rh + rng.int(3));
     const x0 = rng.random() < 0.6 ? 0 : rng.int(rw + 1);
@@ -882,17 +870,34 @@ test("warpOps: launch shape of the stage after the warp follows its own reductio
 // image per sample; the emulation runs the same stages.
 
 /** A WARP map for an H x W image: a rotation and scale about the centre, a shift, sometimes projective. */
-function warpOpMatrix(rng, H, W) {
+/**
+ * A random map (output point -> source point): a rotation, the scales `scales()` draws, centred
+ * from an outW x outH output onto an inW x inH source and moved by up to 2 pixels; perspective
+ * terms up to `persp` in 30% of the draws.
+ */
+function randomMap(rng, scales, inW, inH, outW, outH, persp) {
   const t = rng.uniform(-Math.PI, Math.PI);
-  const sc = rng.uniform(0.7, 1.3);
-  const m = [sc * Math.cos(t), -sc * Math.sin(t), 0, sc * Math.sin(t), sc * Math.cos(t), 0, 0, 0, 1];
-  m[2] = W / 2 - (m[0] * W) / 2 - (m[1] * H) / 2 + rng.uniform(-2, 2);
-  m[5] = H / 2 - (m[3] * W) / 2 - (m[4] * H) / 2 + rng.uniform(-2, 2);
+  const [sx, sy] = scales();
+  const m = [sx * Math.cos(t), -sx * Math.sin(t), 0, sy * Math.sin(t), sy * Math.cos(t), 0, 0, 0, 1];
+  m[2] = inW / 2 - (m[0] * outW) / 2 - (m[1] * outH) / 2 + rng.uniform(-2, 2);
+  m[5] = inH / 2 - (m[3] * outW) / 2 - (m[4] * outH) / 2 + rng.uniform(-2, 2);
   if (rng.random() < 0.3) {
-    m[6] = rng.uniform(-0.04, 0.04);
-    m[7] = rng.uniform(-0.04, 0.04);
+    m[6] = rng.uniform(-persp, persp);
+    m[7] = rng.uniform(-persp, persp);
   }
   return m;
+}
+
+// A WARP op's map on an H x W image: one scale for both axes.
+function warpOpMatrix(rng, H, W) {
+  return randomMap(
+    rng,
+    () => {
+      const sc = rng.uniform(0.7, 1.3);
+      return [sc, sc];
+    },
+    W, H, W, H, 0.04,
+  );
 }
 
 /** One op's parameter block for one sample: codes 0-11 as opParams, WARP with a random mode and map. */
